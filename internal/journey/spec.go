@@ -1,0 +1,246 @@
+// Package journey defines the declarative journey spec that marketers write,
+// parses it from YAML or JSON, validates it (with every problem reported at its
+// path) and renders message templates. It is pure Go: the workflow interpreter
+// walks a validated Spec deterministically, and activities render its templates.
+package journey
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Spec is one journey as a marketer writes it. A published Spec is immutable:
+// it is stored as a numbered version and passed to the workflow as input, so a
+// running contact keeps the version it started with.
+type Spec struct {
+	// ID is the journey's stable identifier ([a-z0-9_-], 1-64 chars); versions share it.
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+
+	Trigger Trigger `json:"trigger"`
+	Reentry Reentry `json:"reentry"`
+	// Goal is the conversion event: when it arrives the journey ends at once as converted.
+	Goal *Goal `json:"goal,omitempty"`
+	// ExitEvents end the journey at once (as exited) whenever one arrives.
+	ExitEvents []string `json:"exit_events,omitempty"`
+	// Class is the default message class for sends: marketing (default) or transactional.
+	Class MessageClass `json:"class,omitempty"`
+
+	// Steps run from the first one. A step without an explicit next falls
+	// through to the following step; the last step falls through to the end.
+	Steps []Step `json:"steps"`
+}
+
+// TriggerType says how contacts enter a journey.
+type TriggerType string
+
+const (
+	// TriggerAPI: the backend starts the journey explicitly (the per-signup call).
+	TriggerAPI TriggerType = "api"
+	// TriggerEvent: a tracked event with Trigger.Event as its name enrolls the contact.
+	TriggerEvent TriggerType = "event"
+)
+
+type Trigger struct {
+	Type  TriggerType `json:"type"`
+	Event string      `json:"event,omitempty"`
+}
+
+// ReentryPolicy says whether a contact may go through the journey again.
+// In every policy a contact never has two concurrent runs of one journey.
+type ReentryPolicy string
+
+const (
+	ReentryOnce     ReentryPolicy = "once"
+	ReentryAlways   ReentryPolicy = "always"
+	ReentryCooldown ReentryPolicy = "cooldown"
+)
+
+type Reentry struct {
+	Policy ReentryPolicy `json:"policy"`
+	// Cooldown is required with the cooldown policy: the time since the
+	// previous run ended before the contact may enter again.
+	Cooldown Duration `json:"cooldown,omitempty"`
+}
+
+type Goal struct {
+	Event string `json:"event"`
+}
+
+// MessageClass separates marketing messages (consent, caps and quiet hours
+// apply) from transactional ones (receipts, password resets).
+type MessageClass string
+
+const (
+	ClassMarketing     MessageClass = "marketing"
+	ClassTransactional MessageClass = "transactional"
+)
+
+// Channel is a delivery channel.
+type Channel string
+
+const (
+	ChannelEmail Channel = "email"
+	ChannelSMS   Channel = "sms"
+	ChannelAds   Channel = "ads"
+)
+
+// Step is one node of the journey graph. Exactly one of the action fields is set.
+type Step struct {
+	ID string `json:"id"`
+	// Next names the step that follows; empty means the following step in the list.
+	Next string `json:"next,omitempty"`
+
+	Send    *Send    `json:"send,omitempty"`
+	Wait    *Wait    `json:"wait,omitempty"`
+	WaitFor *WaitFor `json:"wait_for,omitempty"`
+	Branch  *Branch  `json:"branch,omitempty"`
+	Exit    *Exit    `json:"exit,omitempty"`
+}
+
+// StepKind names which action a step carries.
+type StepKind string
+
+const (
+	KindSend    StepKind = "send"
+	KindWait    StepKind = "wait"
+	KindWaitFor StepKind = "wait_for"
+	KindBranch  StepKind = "branch"
+	KindExit    StepKind = "exit"
+)
+
+// Kind reports the step's action, or "" if none or several are set (validation rejects both).
+func (s Step) Kind() StepKind {
+	var kinds []StepKind
+	if s.Send != nil {
+		kinds = append(kinds, KindSend)
+	}
+	if s.Wait != nil {
+		kinds = append(kinds, KindWait)
+	}
+	if s.WaitFor != nil {
+		kinds = append(kinds, KindWaitFor)
+	}
+	if s.Branch != nil {
+		kinds = append(kinds, KindBranch)
+	}
+	if s.Exit != nil {
+		kinds = append(kinds, KindExit)
+	}
+	if len(kinds) != 1 {
+		return ""
+	}
+	return kinds[0]
+}
+
+// Send delivers one message on one channel.
+type Send struct {
+	Channel Channel `json:"channel"`
+	// Class overrides the journey's default message class.
+	Class MessageClass  `json:"class,omitempty"`
+	Email *EmailMessage `json:"email,omitempty"`
+	SMS   *SMSMessage   `json:"sms,omitempty"`
+}
+
+// EmailMessage is either a SendGrid dynamic template (TemplateID + Data) or a
+// subject and body rendered here from Go templates.
+type EmailMessage struct {
+	TemplateID string `json:"template_id,omitempty"`
+	// Data is the dynamic_template_data; string values are Go templates
+	// rendered against the contact (for example "{{ .contact.first_name }}").
+	Data map[string]any `json:"data,omitempty"`
+
+	Subject string `json:"subject,omitempty"`
+	HTML    string `json:"html,omitempty"`
+	Text    string `json:"text,omitempty"`
+}
+
+// SMSMessage is an SMS (or MMS with media URLs) body template.
+type SMSMessage struct {
+	Body     string   `json:"body"`
+	MediaURL []string `json:"media_url,omitempty"`
+}
+
+// Wait pauses the journey on a durable timer.
+type Wait struct {
+	Duration Duration `json:"duration"`
+}
+
+// WaitFor waits for an event, with a timeout. Events that arrived since the
+// previous send step count, so an "email.opened" that beat the wait is not missed.
+type WaitFor struct {
+	Event     string   `json:"event"`
+	Timeout   Duration `json:"timeout"`
+	OnEvent   string   `json:"on_event,omitempty"`
+	OnTimeout string   `json:"on_timeout,omitempty"`
+}
+
+// Branch picks the next step by a CEL condition over contact, consent and journey context.
+type Branch struct {
+	Condition string `json:"condition"`
+	Then      string `json:"then,omitempty"`
+	Else      string `json:"else,omitempty"`
+}
+
+// Exit ends the journey with a reason.
+type Exit struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Duration is a time.Duration written as a string: Go syntax ("90s", "1h30m")
+// plus whole days ("3d"). Bare numbers are rejected so units are never guessed.
+type Duration time.Duration
+
+// ParseDuration parses "3d", "12h", "1d12h", "90s" and the like.
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var days int64
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: days must be a whole number like \"3d\"", s)
+		}
+		days, s = n, s[i+1:]
+	}
+	var rest time.Duration
+	if s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q: use units like 30s, 15m, 12h, 3d", s)
+		}
+		rest = d
+	}
+	return Duration(time.Duration(days)*24*time.Hour + rest), nil
+}
+
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string {
+	td := time.Duration(d)
+	if td > 0 && td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	return td.String()
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"30s\", \"12h\" or \"3d\"")
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}

@@ -1,0 +1,360 @@
+package journey
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Problem is one thing wrong with a spec, at the path of the offending field,
+// for example {Path: "steps[3].wait_for.timeout", Message: "must be greater than 0"}.
+// Path is "" for problems with the document as a whole.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// Problems is every problem found in a spec, in document order. As an error
+// it prints one problem per line, "path: message".
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sort orders problems by path in document order; problems at one path keep
+// the order they were found in.
+func (ps Problems) sort() {
+	sort.SliceStable(ps, func(i, j int) bool { return comparePaths(ps[i].Path, ps[j].Path) < 0 })
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+const idRule = `must be 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit`
+
+// Validate checks every rule of a journey spec and returns every problem
+// found, sorted in document order, or nil when the spec can be published.
+// A valid spec is safe to interpret: every step reference exists, every step
+// can be reached, no loop runs without waiting, every template parses and
+// uses known data, and every condition compiles to a boolean.
+func Validate(s Spec) Problems {
+	v := validator{spec: s}
+	v.journey()
+	v.steps()
+	v.problems.sort()
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return v.problems
+}
+
+type validator struct {
+	spec     Spec
+	problems Problems
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// required reports an empty (or blank) string field and says whether it was set.
+func (v *validator) required(path, value string) bool {
+	if strings.TrimSpace(value) == "" {
+		v.add(path, "required")
+		return false
+	}
+	return true
+}
+
+func (v *validator) id(path, value string) {
+	if v.required(path, value) && !idPattern.MatchString(value) {
+		v.add(path, "%s (got %q)", idRule, value)
+	}
+}
+
+func (v *validator) class(path string, c MessageClass) {
+	switch c {
+	case "", ClassMarketing, ClassTransactional:
+	default:
+		v.add(path, "must be marketing or transactional (got %q)", c)
+	}
+}
+
+// journey checks the fields above steps.
+func (v *validator) journey() {
+	s := v.spec
+	v.id("id", s.ID)
+	v.required("name", s.Name)
+
+	switch s.Trigger.Type {
+	case TriggerAPI:
+		if s.Trigger.Event != "" {
+			v.add("trigger.event", "must be empty when trigger.type is api")
+		}
+	case TriggerEvent:
+		if strings.TrimSpace(s.Trigger.Event) == "" {
+			v.add("trigger.event", "required when trigger.type is event")
+		}
+	case "":
+		v.add("trigger.type", "required (api or event)")
+	default:
+		v.add("trigger.type", "must be api or event (got %q)", s.Trigger.Type)
+	}
+
+	switch s.Reentry.Policy {
+	case ReentryCooldown:
+		switch {
+		case s.Reentry.Cooldown == 0:
+			v.add("reentry.cooldown", "required when reentry.policy is cooldown")
+		case s.Reentry.Cooldown < 0:
+			v.add("reentry.cooldown", "must be greater than 0")
+		}
+	case ReentryOnce, ReentryAlways, "":
+		if s.Reentry.Policy == "" {
+			v.add("reentry.policy", "required (once, always or cooldown)")
+		}
+		if s.Reentry.Cooldown != 0 {
+			v.add("reentry.cooldown", "must be empty unless reentry.policy is cooldown")
+		}
+	default:
+		v.add("reentry.policy", "must be once, always or cooldown (got %q)", s.Reentry.Policy)
+	}
+
+	goal := ""
+	if s.Goal != nil {
+		if v.required("goal.event", s.Goal.Event) {
+			goal = s.Goal.Event
+		}
+	}
+	seen := map[string]int{}
+	for i, e := range s.ExitEvents {
+		path := indexPath("exit_events", i)
+		switch first, dup := seen[e]; {
+		case strings.TrimSpace(e) == "":
+			v.add(path, "must not be empty")
+		case dup:
+			v.add(path, "duplicate event %q (also exit_events[%d])", e, first)
+		case e == goal:
+			v.add(path, "%q is the goal event; an event cannot both convert and exit the journey", e)
+		default:
+			seen[e] = i
+		}
+	}
+
+	v.class("class", s.Class)
+}
+
+// steps checks each step, then the graph they form.
+func (v *validator) steps() {
+	s := v.spec
+	if len(s.Steps) == 0 {
+		v.add("steps", "at least one step is required")
+		return
+	}
+	firstByID := map[string]int{}
+	for i, st := range s.Steps {
+		path := indexPath("steps", i)
+		v.id(path+".id", st.ID)
+		if st.ID != "" {
+			if first, dup := firstByID[st.ID]; dup {
+				v.add(path+".id", "duplicate step id %q (also steps[%d])", st.ID, first)
+			} else {
+				firstByID[st.ID] = i
+			}
+		}
+		v.step(path, st)
+	}
+	v.graph()
+}
+
+func (v *validator) ref(path, target string) {
+	if target != "" && v.spec.StepIndex(target) < 0 {
+		v.add(path, "unknown step %q", target)
+	}
+}
+
+func (v *validator) step(path string, st Step) {
+	var kinds []string
+	for _, k := range []struct {
+		kind StepKind
+		set  bool
+	}{
+		{KindSend, st.Send != nil},
+		{KindWait, st.Wait != nil},
+		{KindWaitFor, st.WaitFor != nil},
+		{KindBranch, st.Branch != nil},
+		{KindExit, st.Exit != nil},
+	} {
+		if k.set {
+			kinds = append(kinds, string(k.kind))
+		}
+	}
+	if len(kinds) != 1 {
+		found := "found none"
+		if len(kinds) > 1 {
+			found = "found " + strings.Join(kinds, " and ")
+		}
+		v.add(path, "step must have exactly one of send, wait, wait_for, branch, exit (%s)", found)
+	}
+
+	if st.Exit != nil && st.Next != "" {
+		v.add(path+".next", "an exit step ends the journey and cannot have next")
+	} else {
+		v.ref(path+".next", st.Next)
+	}
+
+	if st.Send != nil {
+		v.send(path+".send", st.Send)
+	}
+	if st.Wait != nil && st.Wait.Duration <= 0 {
+		v.add(path+".wait.duration", "must be greater than 0")
+	}
+	if w := st.WaitFor; w != nil {
+		v.required(path+".wait_for.event", w.Event)
+		if w.Timeout <= 0 {
+			v.add(path+".wait_for.timeout", "must be greater than 0")
+		}
+		v.ref(path+".wait_for.on_event", w.OnEvent)
+		v.ref(path+".wait_for.on_timeout", w.OnTimeout)
+	}
+	if b := st.Branch; b != nil {
+		if v.required(path+".branch.condition", b.Condition) {
+			if _, err := CompileCondition(b.Condition); err != nil {
+				v.add(path+".branch.condition", "%s", err.Error())
+			}
+		}
+		v.ref(path+".branch.then", b.Then)
+		v.ref(path+".branch.else", b.Else)
+	}
+}
+
+func (v *validator) send(path string, snd *Send) {
+	switch snd.Channel {
+	case ChannelEmail:
+		if snd.Email == nil {
+			v.add(path+".email", "required when channel is email")
+		}
+		if snd.SMS != nil {
+			v.add(path+".sms", "must be empty when channel is email")
+		}
+	case ChannelSMS:
+		if snd.SMS == nil {
+			v.add(path+".sms", "required when channel is sms")
+		}
+		if snd.Email != nil {
+			v.add(path+".email", "must be empty when channel is sms")
+		}
+	case ChannelAds:
+		v.add(path+".channel", "channel %q cannot be used in a send step yet", snd.Channel)
+	case "":
+		v.add(path+".channel", "required (email or sms)")
+	default:
+		v.add(path+".channel", "unknown channel %q (use email or sms)", snd.Channel)
+	}
+	v.class(path+".class", snd.Class)
+	if snd.Email != nil {
+		v.email(path+".email", snd.Email)
+	}
+	if snd.SMS != nil {
+		v.sms(path+".sms", snd.SMS)
+	}
+}
+
+func (v *validator) email(path string, m *EmailMessage) {
+	dynamic := m.TemplateID != "" || len(m.Data) > 0
+	inline := m.Subject != "" || m.HTML != "" || m.Text != ""
+	switch {
+	case dynamic && inline:
+		v.add(path, "use either template_id with data, or subject with html and/or text, not both")
+	case !dynamic && !inline:
+		v.add(path, "needs either template_id with data, or subject with html and/or text")
+	case dynamic:
+		switch {
+		case m.TemplateID == "":
+			v.add(path+".template_id", "required with data")
+		case !strings.HasPrefix(m.TemplateID, "d-"):
+			v.add(path+".template_id", `must be a SendGrid dynamic template id starting with "d-" (got %q)`, m.TemplateID)
+		}
+		if len(m.Data) == 0 {
+			v.add(path+".data", "missing template data")
+		}
+	default:
+		v.required(path+".subject", m.Subject)
+		if strings.TrimSpace(m.HTML) == "" && strings.TrimSpace(m.Text) == "" {
+			v.add(path, "needs html, text or both")
+		}
+	}
+	v.template(path+".subject", textTemplate, m.Subject)
+	v.template(path+".html", htmlTemplate, m.HTML)
+	v.template(path+".text", textTemplate, m.Text)
+	v.templateData(path+".data", m.Data)
+}
+
+// templateData checks every string inside the dynamic template data.
+func (v *validator) templateData(path string, value any) {
+	switch value := value.(type) {
+	case string:
+		v.template(path, textTemplate, value)
+	case map[string]any:
+		keys := make([]string, 0, len(value))
+		for k := range value {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v.templateData(joinKey(path, k), value[k])
+		}
+	case []any:
+		for i, item := range value {
+			v.templateData(indexPath(path, i), item)
+		}
+	}
+}
+
+func (v *validator) template(path string, kind templateKind, src string) {
+	for _, msg := range checkTemplate(kind, src) {
+		v.add(path, "%s", msg)
+	}
+}
+
+func (v *validator) sms(path string, m *SMSMessage) {
+	if v.required(path+".body", m.Body) {
+		if n := runeCount(m.Body); n > MaxSMSBodyLength {
+			v.add(path+".body", "must be at most %d characters (got %d)", MaxSMSBodyLength, n)
+		}
+		v.template(path+".body", textTemplate, m.Body)
+	}
+	for i, raw := range m.MediaURL {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.add(indexPath(path+".media_url", i), "must be an absolute http or https URL (got %q)", raw)
+		}
+	}
+}
+
+// graph checks what needs the whole step list: reachability and loops.
+func (v *validator) graph() {
+	s := v.spec
+	for i, ok := range s.reachable() {
+		if !ok {
+			v.add(indexPath("steps", i), "unreachable from the first step")
+		}
+	}
+	for _, l := range s.loopsWithoutWait() {
+		v.add(indexPath("steps", l.from)+"."+l.field, "loop back to %q without a wait or wait_for step", s.Steps[l.to].ID)
+	}
+}
