@@ -1,0 +1,146 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+func validChannel(ch journey.Channel) bool {
+	switch ch {
+	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
+		return true
+	}
+	return false
+}
+
+func validConsentStatus(s string) bool {
+	switch s {
+	case ConsentGranted, ConsentRevoked, ConsentPending:
+		return true
+	}
+	return false
+}
+
+const consentEventColumns = `id, contact_id, channel, status, source, occurred_at, recorded_at`
+
+func scanConsentEvent(r rowScanner) (ConsentEvent, error) {
+	var e ConsentEvent
+	if err := r.Scan(&e.ID, &e.ContactID, &e.Channel, &e.Status, &e.Source, &e.OccurredAt, &e.RecordedAt); err != nil {
+		return ConsentEvent{}, err
+	}
+	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
+	return e, nil
+}
+
+const consentColumns = `contact_id, channel, status, source, occurred_at, consent_event_id`
+
+func scanConsent(r rowScanner) (Consent, error) {
+	var c Consent
+	if err := r.Scan(&c.ContactID, &c.Channel, &c.Status, &c.Source, &c.OccurredAt, &c.ConsentEventID); err != nil {
+		return Consent{}, err
+	}
+	c.OccurredAt = c.OccurredAt.UTC()
+	return c, nil
+}
+
+// RecordConsent records a consent change for one channel: it is appended to
+// the history, and becomes the current consent unless the current one
+// occurred later. Changes can arrive out of order (a provider webhook delayed
+// behind a newer opt-in from the API); ordering by occurredAt rather than by
+// arrival keeps the newest decision in force, and the late one still lands in
+// the history. On a tie the later-recorded change wins. A zero occurredAt
+// means now. It returns the new history row and the resulting current
+// consent; an unknown contact is ErrNotFound.
+func (s *Store) RecordConsent(ctx context.Context, contactID string, channel journey.Channel, status, source string, occurredAt time.Time) (ConsentEvent, Consent, error) {
+	if !validChannel(channel) {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: unknown channel %q", channel)
+	}
+	if !validConsentStatus(status) {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: unknown status %q (want granted, revoked or pending)", status)
+	}
+	if source == "" {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: source is required")
+	}
+	var (
+		ev  ConsentEvent
+		cur Consent
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		ev, err = scanConsentEvent(tx.QueryRow(ctx, `
+			INSERT INTO consent_events (contact_id, channel, status, source, occurred_at)
+			VALUES ($1, $2, $3, $4, COALESCE($5, now()))
+			RETURNING `+consentEventColumns,
+			contactID, channel, status, source, timeOrNow(occurredAt)))
+		if _, fk := foreignKeyViolation(err); fk {
+			return fmt.Errorf("record consent: contact %s: %w", contactID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("record consent for contact %s: appending history: %w", contactID, err)
+		}
+		// The WHERE clause sees the locked, latest version of the row, so two
+		// concurrent changes cannot both win.
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO consents (contact_id, channel, status, source, occurred_at, consent_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (contact_id, channel) DO UPDATE SET
+				status = EXCLUDED.status,
+				source = EXCLUDED.source,
+				occurred_at = EXCLUDED.occurred_at,
+				consent_event_id = EXCLUDED.consent_event_id
+			WHERE consents.occurred_at <= EXCLUDED.occurred_at`,
+			ev.ContactID, ev.Channel, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
+			return fmt.Errorf("record consent for contact %s: updating current consent: %w", contactID, err)
+		}
+		cur, err = scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND channel = $2`, contactID, channel))
+		if err != nil {
+			return fmt.Errorf("record consent for contact %s: reading current consent: %w", contactID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ConsentEvent{}, Consent{}, err
+	}
+	return ev, cur, nil
+}
+
+// Consents returns the contact's current consent per channel. A channel
+// missing from the map has never had a consent recorded, which callers must
+// treat as "no consent". An unknown contact yields an empty map.
+func (s *Store) Consents(ctx context.Context, contactID string) (map[journey.Channel]Consent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1`, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
+	}
+	out := make(map[journey.Channel]Consent, len(list))
+	for _, c := range list {
+		out[c.Channel] = c
+	}
+	return out, nil
+}
+
+// ConsentHistory returns every consent change of the contact, newest first
+// (by when it occurred, then by when it was recorded).
+func (s *Store) ConsentHistory(ctx context.Context, contactID string) ([]ConsentEvent, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+consentEventColumns+` FROM consent_events
+		WHERE contact_id = $1
+		ORDER BY occurred_at DESC, id DESC`, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("consent history of contact %s: %w", contactID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConsentEvent, error) { return scanConsentEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("consent history of contact %s: %w", contactID, err)
+	}
+	return out, nil
+}

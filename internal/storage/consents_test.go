@@ -1,0 +1,90 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/storage/storagetest"
+)
+
+func TestRecordConsent(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	cs, err := s.Consents(ctx, c.ID)
+	require.NoError(t, err)
+	require.Empty(t, cs)
+
+	ev1, cur, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "signup_form", t0)
+	require.NoError(t, err)
+	require.NotZero(t, ev1.ID)
+	require.Equal(t, t0, ev1.OccurredAt)
+	require.Equal(t, storage.Consent{ContactID: c.ID, Channel: journey.ChannelEmail, Status: storage.ConsentGranted, Source: "signup_form", OccurredAt: t0, ConsentEventID: ev1.ID}, cur)
+
+	// A newer revocation takes over.
+	ev2, cur, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentRevoked, "unsubscribe_link", t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, storage.ConsentRevoked, cur.Status)
+	require.Equal(t, ev2.ID, cur.ConsentEventID)
+
+	// A late-arriving older grant goes into the history only.
+	ev3, cur, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "crm_sync", t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, storage.ConsentRevoked, cur.Status)
+	require.Equal(t, ev2.ID, cur.ConsentEventID)
+
+	// Another channel is independent.
+	ev4, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentPending, "double_opt_in", t0.Add(30*time.Minute))
+	require.NoError(t, err)
+
+	cs, err = s.Consents(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, cs, 2)
+	require.Equal(t, storage.ConsentRevoked, cs[journey.ChannelEmail].Status)
+	require.Equal(t, storage.ConsentPending, cs[journey.ChannelSMS].Status)
+
+	hist, err := s.ConsentHistory(ctx, c.ID)
+	require.NoError(t, err)
+	var ids []int64
+	for _, e := range hist {
+		ids = append(ids, e.ID)
+	}
+	require.Equal(t, []int64{ev2.ID, ev3.ID, ev4.ID, ev1.ID}, ids, "newest occurrence first")
+
+	// An equal timestamp: the later-recorded change wins.
+	ev5, cur, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "support", t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, ev5.ID, cur.ConsentEventID)
+
+	// Zero time means now.
+	before := time.Now().Add(-time.Minute)
+	ev6, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelAds, storage.ConsentGranted, "api", time.Time{})
+	require.NoError(t, err)
+	require.True(t, ev6.OccurredAt.After(before))
+}
+
+func TestRecordConsentErrors(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+
+	_, _, err := s.RecordConsent(ctx, "c_missing", journey.ChannelEmail, storage.ConsentGranted, "api", time.Now())
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	_, _, err = s.RecordConsent(ctx, c.ID, "fax", storage.ConsentGranted, "api", time.Now())
+	require.ErrorContains(t, err, "unknown channel")
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, "maybe", "api", time.Now())
+	require.ErrorContains(t, err, "unknown status")
+
+	hist, err := s.ConsentHistory(ctx, c.ID)
+	require.NoError(t, err)
+	require.Empty(t, hist)
+}

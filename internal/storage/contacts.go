@@ -1,0 +1,224 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const contactColumns = `id, external_id, email, phone, time_zone, attributes, created_at, updated_at`
+
+func scanContact(r rowScanner) (Contact, error) {
+	var c Contact
+	var ext, email, phone, tz *string
+	if err := r.Scan(&c.ID, &ext, &email, &phone, &tz, &c.Attributes, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return Contact{}, err
+	}
+	c.ExternalID, c.Email, c.Phone, c.TimeZone = deref(ext), deref(email), deref(phone), deref(tz)
+	c.Attributes = nonNilMap(c.Attributes)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, nil
+}
+
+// identifierConstraints maps the unique constraints on contacts to the
+// identifier they protect, for conflict messages.
+var identifierConstraints = map[string]string{
+	"contacts_pkey":            "id",
+	"contacts_external_id_key": "external_id",
+	"contacts_email_key":       "email",
+	"contacts_phone_key":       "phone",
+}
+
+// upsertAttempts bounds the retries of UpsertContact after a unique
+// violation. A violation means a concurrent transaction committed a row
+// holding one of our identifiers after our lookup; the next lookup sees it, so
+// the second attempt settles it and the third is only a safety margin.
+const upsertAttempts = 3
+
+// UpsertContact identifies a contact and applies in to it. Inputs must
+// already be normalised (see package contact).
+//
+// The contact is found by any identifier given: in.ID, external_id, email or
+// phone. If they point at two different contacts it fails with
+// ErrIdentityConflict, naming which identifiers belong to which contact; if
+// in.ID is set but unknown it fails with ErrNotFound. With no match a contact
+// is created (created is true), which needs at least one of external_id,
+// email or phone. Otherwise the match is updated: non-empty identifiers and
+// time zone are set, attributes are merged key by key (a nil value removes the
+// key), and updated_at is bumped.
+//
+// Concurrent calls with the same new identifier end in one contact: the loser
+// of the insert race retries its lookup and updates the winner's row.
+func (s *Store) UpsertContact(ctx context.Context, in ContactInput) (Contact, bool, error) {
+	if in.ID == "" && in.ExternalID == "" && in.Email == "" && in.Phone == "" {
+		return Contact{}, false, errors.New("upsert contact: need at least one of id, external_id, email or phone")
+	}
+	set, del := splitAttributes(in.Attributes)
+	for attempt := 1; ; attempt++ {
+		c, created, err := s.upsertContactOnce(ctx, in, set, del)
+		constraint, unique := uniqueViolation(err)
+		if !unique {
+			return c, created, err
+		}
+		if attempt == upsertAttempts {
+			field := identifierConstraints[constraint]
+			if field == "" {
+				field = constraint
+			}
+			return Contact{}, false, fmt.Errorf("upsert contact: %s already belongs to another contact: %w", field, ErrIdentityConflict)
+		}
+	}
+}
+
+func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[string]any, del []string) (Contact, bool, error) {
+	var (
+		out     Contact
+		created bool
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock every contact any identifier points at, so a concurrent
+		// identify of the same person waits for us instead of diverging.
+		rows, err := tx.Query(ctx, `
+			SELECT `+contactColumns+` FROM contacts
+			WHERE id = NULLIF($1, '') OR external_id = NULLIF($2, '')
+			   OR email = NULLIF($3, '') OR phone = NULLIF($4, '')
+			ORDER BY id
+			FOR UPDATE`,
+			in.ID, in.ExternalID, in.Email, in.Phone)
+		if err != nil {
+			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
+		}
+		matches, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contact, error) { return scanContact(r) })
+		if err != nil {
+			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
+		}
+
+		if in.ID != "" && !containsID(matches, in.ID) {
+			return fmt.Errorf("upsert contact: contact %s: %w", in.ID, ErrNotFound)
+		}
+		switch len(matches) {
+		case 0:
+			row := tx.QueryRow(ctx, `
+				INSERT INTO contacts (id, external_id, email, phone, time_zone, attributes)
+				VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6)
+				RETURNING `+contactColumns,
+				newID("c_"), in.ExternalID, in.Email, in.Phone, in.TimeZone, set)
+			if out, err = scanContact(row); err != nil {
+				return fmt.Errorf("upsert contact: inserting: %w", err)
+			}
+			created = true
+			return nil
+		case 1:
+			row := tx.QueryRow(ctx, `
+				UPDATE contacts SET
+					external_id = COALESCE(NULLIF($2, ''), external_id),
+					email       = COALESCE(NULLIF($3, ''), email),
+					phone       = COALESCE(NULLIF($4, ''), phone),
+					time_zone   = COALESCE(NULLIF($5, ''), time_zone),
+					attributes  = (attributes || $6::jsonb) - $7::text[],
+					updated_at  = now()
+				WHERE id = $1
+				RETURNING `+contactColumns,
+				matches[0].ID, in.ExternalID, in.Email, in.Phone, in.TimeZone, set, del)
+			if out, err = scanContact(row); err != nil {
+				return fmt.Errorf("upsert contact %s: updating: %w", matches[0].ID, err)
+			}
+			return nil
+		default:
+			return fmt.Errorf("upsert contact: %s: %w", describeClash(in, matches), ErrIdentityConflict)
+		}
+	})
+	if err != nil {
+		return Contact{}, false, err
+	}
+	return out, created, nil
+}
+
+// splitAttributes separates the keys to set from the keys to delete (those
+// with a nil value, i.e. JSON null). Both results are non-nil: a NULL jsonb or
+// text[] parameter would turn the merge expression into NULL.
+func splitAttributes(attrs map[string]any) (set map[string]any, del []string) {
+	set, del = map[string]any{}, []string{}
+	for k, v := range attrs {
+		if v == nil {
+			del = append(del, k)
+		} else {
+			set[k] = v
+		}
+	}
+	return set, del
+}
+
+func containsID(cs []Contact, id string) bool {
+	for _, c := range cs {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// describeClash says which given identifiers belong to which contact, by
+// field name and contact id only: the message may be logged, and identifier
+// values are PII.
+func describeClash(in ContactInput, matches []Contact) string {
+	parts := make([]string, 0, len(matches))
+	for _, c := range matches {
+		var fields []string
+		if in.ID != "" && c.ID == in.ID {
+			fields = append(fields, "id")
+		}
+		if in.ExternalID != "" && c.ExternalID == in.ExternalID {
+			fields = append(fields, "external_id")
+		}
+		if in.Email != "" && c.Email == in.Email {
+			fields = append(fields, "email")
+		}
+		if in.Phone != "" && c.Phone == in.Phone {
+			fields = append(fields, "phone")
+		}
+		parts = append(parts, strings.Join(fields, " and ")+" match contact "+c.ID)
+	}
+	return strings.Join(parts, ", but ")
+}
+
+// Contact returns the contact with this id, or ErrNotFound.
+func (s *Store) Contact(ctx context.Context, id string) (Contact, error) {
+	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, id))
+	if err != nil {
+		return Contact{}, notFound(err, "contact %s", id)
+	}
+	return c, nil
+}
+
+// ContactByExternalID returns the contact with this external id (the
+// customer's own user id), or ErrNotFound.
+func (s *Store) ContactByExternalID(ctx context.Context, externalID string) (Contact, error) {
+	return s.contactBy(ctx, "external_id", externalID)
+}
+
+// ContactByEmail returns the contact with this normalised email, or ErrNotFound.
+func (s *Store) ContactByEmail(ctx context.Context, email string) (Contact, error) {
+	return s.contactBy(ctx, "email", email)
+}
+
+// ContactByPhone returns the contact with this E.164 phone, or ErrNotFound.
+func (s *Store) ContactByPhone(ctx context.Context, phone string) (Contact, error) {
+	return s.contactBy(ctx, "phone", phone)
+}
+
+// contactBy looks a contact up by one unique identifier column. column is
+// always one of the constants above, never input.
+func (s *Store) contactBy(ctx context.Context, column, value string) (Contact, error) {
+	if value == "" {
+		return Contact{}, fmt.Errorf("contact by %s: empty value: %w", column, ErrNotFound)
+	}
+	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value))
+	if err != nil {
+		return Contact{}, notFound(err, "contact by %s", column)
+	}
+	return c, nil
+}

@@ -1,0 +1,170 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/storage/storagetest"
+)
+
+func enrollment(id string, c storage.Contact, v storage.JourneyVersion) storage.Enrollment {
+	return storage.Enrollment{ID: id, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-" + id}
+}
+
+func TestCreateEnrollment(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+
+	// start fails: nothing is written and start's error comes back.
+	boom := errors.New("temporal unavailable")
+	err := s.CreateEnrollment(ctx, enrollment("e1", c, v), func(ctx context.Context) error { return boom })
+	require.ErrorIs(t, err, boom)
+	_, err = s.Enrollment(ctx, "e1")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	_, err = s.ActiveEnrollment(ctx, c.ID, "welcome")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	// start sees the row inside the transaction, and it commits.
+	started := false
+	err = s.CreateEnrollment(ctx, enrollment("e2", c, v), func(ctx context.Context) error {
+		started = true
+		return nil
+	})
+	require.NoError(t, err)
+	require.True(t, started)
+	e2, err := s.Enrollment(ctx, "e2")
+	require.NoError(t, err)
+	require.Equal(t, storage.EnrollmentActive, e2.Status)
+	require.Equal(t, "wf-e2", e2.WorkflowID)
+	require.Nil(t, e2.EndedAt)
+	require.WithinDuration(t, time.Now(), e2.StartedAt, time.Minute)
+
+	// A second active run is refused before start is called.
+	err = s.CreateEnrollment(ctx, enrollment("e3", c, v), func(ctx context.Context) error {
+		t.Error("start called for a refused enrollment")
+		return nil
+	})
+	require.ErrorIs(t, err, storage.ErrAlreadyActive)
+	require.ErrorIs(t, s.EnsureEnrollment(ctx, enrollment("e3", c, v)), storage.ErrAlreadyActive)
+
+	// Unknown contact or journey version.
+	err = s.CreateEnrollment(ctx, storage.Enrollment{ID: "e4", ContactID: "c_missing", JourneyID: "welcome", Version: 1, WorkflowID: "wf"}, nil)
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	err = s.CreateEnrollment(ctx, storage.Enrollment{ID: "e4", ContactID: newContact(t, s).ID, JourneyID: "welcome", Version: 9, WorkflowID: "wf"}, nil)
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	active, err := s.ActiveEnrollment(ctx, c.ID, "welcome")
+	require.NoError(t, err)
+	require.Equal(t, e2, active)
+
+	// Finish: only the first finish counts; later ones are no-ops.
+	end := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.SetEnrollmentStep(ctx, "e2", "hello"))
+	require.NoError(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentConverted, "goal: purchase", end))
+	require.NoError(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentFailed, "late retry", time.Now()))
+	e2, err = s.Enrollment(ctx, "e2")
+	require.NoError(t, err)
+	require.Equal(t, storage.EnrollmentConverted, e2.Status)
+	require.Equal(t, "goal: purchase", e2.ExitReason)
+	require.Equal(t, "hello", e2.CurrentStep)
+	require.Equal(t, end, *e2.EndedAt)
+	require.ErrorIs(t, s.FinishEnrollment(ctx, "nope", storage.EnrollmentCompleted, "", time.Now()), storage.ErrNotFound)
+	require.Error(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentActive, "", time.Now()))
+	require.ErrorIs(t, s.SetEnrollmentStep(ctx, "nope", "x"), storage.ErrNotFound)
+
+	_, err = s.ActiveEnrollment(ctx, c.ID, "welcome")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	// Once the first run ended, a new one may start.
+	e5 := enrollment("e5", c, v)
+	e5.StartedAt = time.Now().Add(time.Second)
+	require.NoError(t, s.CreateEnrollment(ctx, e5, nil))
+	last, err := s.LastEnrollment(ctx, c.ID, "welcome")
+	require.NoError(t, err)
+	require.Equal(t, "e5", last.ID)
+	_, err = s.LastEnrollment(ctx, c.ID, "other")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	all, err := s.EnrollmentsForContact(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"e5", "e2"}, []string{all[0].ID, all[1].ID})
+	act, err := s.ActiveEnrollments(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, act, 1)
+	require.Equal(t, "e5", act[0].ID)
+}
+
+func TestEnsureEnrollment(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+
+	// The commit was lost: the workflow's first activity writes the row.
+	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
+	// Retried: a no-op, also after the run finished.
+	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
+	require.NoError(t, s.FinishEnrollment(ctx, "e1", storage.EnrollmentCompleted, "", time.Time{}))
+	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
+	e, err := s.Enrollment(ctx, "e1")
+	require.NoError(t, err)
+	require.Equal(t, storage.EnrollmentCompleted, e.Status)
+
+	// The workflow started by CreateEnrollment runs EnsureEnrollment while
+	// the transaction is still open: it waits for the commit, then finds the row.
+	done := make(chan error, 1)
+	err = s.CreateEnrollment(ctx, enrollment("e2", c, v), func(ctx context.Context) error {
+		go func() { done <- s.EnsureEnrollment(ctx, enrollment("e2", c, v)) }()
+		select {
+		case err := <-done:
+			return fmt.Errorf("EnsureEnrollment returned before the commit: %v", err)
+		case <-time.After(200 * time.Millisecond):
+			return nil
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+}
+
+func TestCreateEnrollmentConcurrent(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+
+	const n = 6
+	var starts atomic.Int32
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		errs[i] = s.CreateEnrollment(ctx, enrollment(fmt.Sprintf("e%d", i), c, v), func(context.Context) error {
+			starts.Add(1)
+			time.Sleep(50 * time.Millisecond) // a slow StartWorkflow keeps the others waiting
+			return nil
+		})
+	})
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			require.ErrorIs(t, err, storage.ErrAlreadyActive)
+		}
+	}
+	require.Equal(t, 1, won)
+	require.EqualValues(t, 1, starts.Load(), "exactly one workflow started")
+	act, err := s.ActiveEnrollments(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, act, 1)
+}

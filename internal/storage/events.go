@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const eventColumns = `id, contact_id, name, properties, occurred_at, received_at`
+
+func scanEvent(r rowScanner) (Event, error) {
+	var e Event
+	if err := r.Scan(&e.ID, &e.ContactID, &e.Name, &e.Properties, &e.OccurredAt, &e.ReceivedAt); err != nil {
+		return Event{}, err
+	}
+	e.Properties = nonNilMap(e.Properties)
+	e.OccurredAt, e.ReceivedAt = e.OccurredAt.UTC(), e.ReceivedAt.UTC()
+	return e, nil
+}
+
+// InsertEvent stores a tracked event. The id is the client's idempotency key:
+// if an event with this id exists for the same contact and name, the stored
+// event is returned with inserted false (a retried POST is a no-op, and the
+// caller must not trigger journeys again); if it exists for another contact
+// or name the id was reused by mistake, which is ErrEventConflict. An empty
+// id gets a generated one, a zero OccurredAt means now, and an unknown
+// contact is ErrNotFound.
+func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, bool, error) {
+	if e.Name == "" {
+		return Event{}, false, errors.New("insert event: name is required")
+	}
+	if e.ID == "" {
+		e.ID = newID("ev_")
+	}
+	props := e.Properties
+	if props == nil {
+		props = map[string]any{}
+	}
+	stored, err := scanEvent(s.pool.QueryRow(ctx, `
+		INSERT INTO events (id, contact_id, name, properties, occurred_at)
+		VALUES ($1, $2, $3, $4, COALESCE($5, now()))
+		ON CONFLICT (id) DO NOTHING
+		RETURNING `+eventColumns,
+		e.ID, e.ContactID, e.Name, props, timeOrNow(e.OccurredAt)))
+	if err == nil {
+		return stored, true, nil
+	}
+	if _, fk := foreignKeyViolation(err); fk {
+		return Event{}, false, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Event{}, false, fmt.Errorf("insert event %s: %w", e.ID, err)
+	}
+
+	// DO NOTHING returned no row: the id exists. Events are never deleted
+	// except with their contact, so the row is there to read.
+	stored, err = s.Event(ctx, e.ID)
+	if err != nil {
+		return Event{}, false, fmt.Errorf("insert event %s: reading the existing event: %w", e.ID, err)
+	}
+	if stored.ContactID != e.ContactID || stored.Name != e.Name {
+		return Event{}, false, fmt.Errorf("insert event %s: stored as %q for contact %s, got %q for contact %s: %w",
+			e.ID, stored.Name, stored.ContactID, e.Name, e.ContactID, ErrEventConflict)
+	}
+	return stored, false, nil
+}
+
+// Event returns the event with this id, or ErrNotFound.
+func (s *Store) Event(ctx context.Context, id string) (Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
+	if err != nil {
+		return Event{}, notFound(err, "event %s", id)
+	}
+	return e, nil
+}
+
+// EventsForContact returns the contact's most recent events, newest first
+// (by occurrence). limit <= 0 means a default page of 100.
+func (s *Store) EventsForContact(ctx context.Context, contactID string, limit int) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+eventColumns+` FROM events
+		WHERE contact_id = $1
+		ORDER BY occurred_at DESC, received_at DESC, id DESC
+		LIMIT $2`, contactID, listLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,156 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+const journeyVersionColumns = `journey_id, version, spec, published_at`
+
+func scanJourneyVersion(r rowScanner) (JourneyVersion, error) {
+	var (
+		v    JourneyVersion
+		spec []byte
+	)
+	if err := r.Scan(&v.JourneyID, &v.Version, &spec, &v.PublishedAt); err != nil {
+		return JourneyVersion{}, err
+	}
+	if err := json.Unmarshal(spec, &v.Spec); err != nil {
+		return JourneyVersion{}, fmt.Errorf("decoding spec of journey %s version %d: %w", v.JourneyID, v.Version, err)
+	}
+	v.PublishedAt = v.PublishedAt.UTC()
+	return v, nil
+}
+
+func collectJourneyVersions(rows pgx.Rows) ([]JourneyVersion, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (JourneyVersion, error) { return scanJourneyVersion(r) })
+}
+
+// PublishJourney stores spec as the next version of journey spec.ID (version
+// 1 for a new journey) and returns it. The spec must already be validated.
+// Concurrent publishes of one journey are serialised on the journeys row, so
+// they get distinct, consecutive versions. Published versions are immutable
+// (a trigger refuses UPDATEs), which is what lets a running contact keep the
+// version it started with.
+func (s *Store) PublishJourney(ctx context.Context, spec journey.Spec) (JourneyVersion, error) {
+	if spec.ID == "" {
+		return JourneyVersion{}, errors.New("publish journey: spec has no id")
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return JourneyVersion{}, fmt.Errorf("publish journey %s: encoding spec: %w", spec.ID, err)
+	}
+	var trigger *string
+	if spec.Trigger.Type == journey.TriggerEvent && spec.Trigger.Event != "" {
+		trigger = &spec.Trigger.Event
+	}
+	var out JourneyVersion
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO journeys (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, spec.ID); err != nil {
+			return fmt.Errorf("publish journey %s: creating journey: %w", spec.ID, err)
+		}
+		// The row lock makes the max()+1 below safe: a concurrent publisher
+		// waits here, then reads our committed version in its own statement.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM journeys WHERE id = $1 FOR UPDATE`, spec.ID); err != nil {
+			return fmt.Errorf("publish journey %s: locking journey: %w", spec.ID, err)
+		}
+		out, err = scanJourneyVersion(tx.QueryRow(ctx, `
+			INSERT INTO journey_versions (journey_id, version, spec, trigger_event)
+			SELECT $1::text, COALESCE(MAX(version), 0) + 1, $2::jsonb, $3::text
+			FROM journey_versions WHERE journey_id = $1
+			RETURNING `+journeyVersionColumns,
+			spec.ID, raw, trigger))
+		if err != nil {
+			return fmt.Errorf("publish journey %s: inserting version: %w", spec.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return JourneyVersion{}, err
+	}
+	return out, nil
+}
+
+// JourneyVersion returns one published version, or ErrNotFound.
+func (s *Store) JourneyVersion(ctx context.Context, id string, version int) (JourneyVersion, error) {
+	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+		SELECT `+journeyVersionColumns+` FROM journey_versions
+		WHERE journey_id = $1 AND version = $2`, id, version))
+	if err != nil {
+		return JourneyVersion{}, notFound(err, "journey %s version %d", id, version)
+	}
+	return v, nil
+}
+
+// LatestJourneyVersion returns the journey's newest version, or ErrNotFound
+// if it was never published.
+func (s *Store) LatestJourneyVersion(ctx context.Context, id string) (JourneyVersion, error) {
+	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+		SELECT `+journeyVersionColumns+` FROM journey_versions
+		WHERE journey_id = $1
+		ORDER BY version DESC
+		LIMIT 1`, id))
+	if err != nil {
+		return JourneyVersion{}, notFound(err, "journey %s", id)
+	}
+	return v, nil
+}
+
+// JourneyVersions returns every version of the journey, newest first. An
+// unknown journey yields an empty list.
+func (s *Store) JourneyVersions(ctx context.Context, id string) ([]JourneyVersion, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+journeyVersionColumns+` FROM journey_versions
+		WHERE journey_id = $1
+		ORDER BY version DESC`, id)
+	if err != nil {
+		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
+	}
+	out, err := collectJourneyVersions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// Journeys returns the latest version of every journey, ordered by id.
+func (s *Store) Journeys(ctx context.Context) ([]JourneyVersion, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT ON (journey_id) `+journeyVersionColumns+`
+		FROM journey_versions
+		ORDER BY journey_id, version DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("listing journeys: %w", err)
+	}
+	out, err := collectJourneyVersions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("listing journeys: %w", err)
+	}
+	return out, nil
+}
+
+// LatestVersionsTriggeredBy returns the journeys whose latest version is
+// triggered by eventName, ordered by journey id. A journey whose newer
+// version changed or dropped the trigger is not returned: new contacts always
+// enter the latest version.
+func (s *Store) LatestVersionsTriggeredBy(ctx context.Context, eventName string) ([]JourneyVersion, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+journeyVersionColumns+` FROM journey_versions v
+		WHERE v.trigger_event = $1
+		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
+		ORDER BY v.journey_id`, eventName)
+	if err != nil {
+		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
+	}
+	out, err := collectJourneyVersions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
+	}
+	return out, nil
+}

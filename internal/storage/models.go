@@ -1,0 +1,173 @@
+package storage
+
+import (
+	"errors"
+	"time"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+// Errors callers branch on. Wrapped errors carry detail; test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrIdentityConflict: the identifiers given belong to different contacts.
+	ErrIdentityConflict = errors.New("identifiers belong to different contacts")
+	// ErrEventConflict: an event id was reused for a different contact or name.
+	ErrEventConflict = errors.New("event id already used for a different event")
+	// ErrAlreadyActive: the contact already has an active run of this journey.
+	ErrAlreadyActive = errors.New("contact already has an active run of this journey")
+)
+
+// Contact is a person; email and phone are normalised before they get here.
+type Contact struct {
+	ID         string         `json:"id"`
+	ExternalID string         `json:"external_id,omitempty"`
+	Email      string         `json:"email,omitempty"`
+	Phone      string         `json:"phone,omitempty"`
+	TimeZone   string         `json:"time_zone,omitempty"`
+	Attributes map[string]any `json:"attributes"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+// ContactInput identifies (and updates) a contact. Empty fields are left as
+// they are; Attributes are merged key by key (a null value removes the key).
+type ContactInput struct {
+	ID         string
+	ExternalID string
+	Email      string
+	Phone      string
+	TimeZone   string
+	Attributes map[string]any
+}
+
+// ConsentStatus values.
+const (
+	ConsentGranted = "granted"
+	ConsentRevoked = "revoked"
+	ConsentPending = "pending"
+)
+
+// ConsentEvent is one change of consent, kept forever.
+type ConsentEvent struct {
+	ID         int64           `json:"id"`
+	ContactID  string          `json:"contact_id"`
+	Channel    journey.Channel `json:"channel"`
+	Status     string          `json:"status"`
+	Source     string          `json:"source"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	RecordedAt time.Time       `json:"recorded_at"`
+}
+
+// Consent is the current consent for one channel.
+type Consent struct {
+	ContactID      string          `json:"contact_id"`
+	Channel        journey.Channel `json:"channel"`
+	Status         string          `json:"status"`
+	Source         string          `json:"source"`
+	OccurredAt     time.Time       `json:"occurred_at"`
+	ConsentEventID int64           `json:"consent_event_id"`
+}
+
+// Event is a tracked behaviour event.
+type Event struct {
+	ID         string         `json:"id"`
+	ContactID  string         `json:"contact_id"`
+	Name       string         `json:"name"`
+	Properties map[string]any `json:"properties"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	ReceivedAt time.Time      `json:"received_at"`
+}
+
+// JourneyVersion is one published, immutable version of a journey.
+type JourneyVersion struct {
+	JourneyID   string       `json:"journey_id"`
+	Version     int          `json:"version"`
+	Spec        journey.Spec `json:"spec"`
+	PublishedAt time.Time    `json:"published_at"`
+}
+
+// Enrollment statuses mirror the workflow's run statuses.
+const (
+	EnrollmentActive    = "active"
+	EnrollmentCompleted = "completed"
+	EnrollmentConverted = "converted"
+	EnrollmentExited    = "exited"
+	EnrollmentFailed    = "failed"
+)
+
+// Enrollment is one run of a journey for a contact.
+type Enrollment struct {
+	ID          string     `json:"id"`
+	ContactID   string     `json:"contact_id"`
+	JourneyID   string     `json:"journey_id"`
+	Version     int        `json:"version"`
+	WorkflowID  string     `json:"workflow_id"`
+	Status      string     `json:"status"`
+	ExitReason  string     `json:"exit_reason,omitempty"`
+	CurrentStep string     `json:"current_step,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+}
+
+// Message ledger statuses.
+const (
+	MessageSending   = "sending"   // provider call in flight (or crashed mid-call)
+	MessageRetrying  = "retrying"  // last attempt failed retryably; provider did not accept it
+	MessageSent      = "sent"      // provider accepted it
+	MessageDelivered = "delivered" // provider reported delivery
+	MessageOpened    = "opened"
+	MessageClicked   = "clicked"
+	MessageFailed    = "failed"  // permanent provider failure
+	MessageBounced   = "bounced" // provider reported a bounce
+	MessageSkipped   = "skipped" // not sent by decision (no consent, missing data...)
+	MessageUnknown   = "unknown" // a crash mid-call: the provider may have it; never resent
+)
+
+// Message is one row of the ledger.
+type Message struct {
+	ID                string          `json:"id"`
+	IdempotencyKey    string          `json:"idempotency_key"`
+	ContactID         string          `json:"contact_id"`
+	JourneyID         string          `json:"journey_id"`
+	JourneyVersion    int             `json:"journey_version"`
+	StepID            string          `json:"step_id"`
+	Channel           journey.Channel `json:"channel"`
+	Class             string          `json:"class"`
+	Provider          string          `json:"provider"`
+	ProviderMessageID string          `json:"provider_message_id,omitempty"`
+	Status            string          `json:"status"`
+	StatusReason      string          `json:"status_reason,omitempty"`
+	ConsentEventID    *int64          `json:"consent_event_id,omitempty"`
+	Attempts          int             `json:"attempts"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	SentAt            *time.Time      `json:"sent_at,omitempty"`
+}
+
+// ClaimOutcome tells the send activity what a claim on an idempotency key found.
+type ClaimOutcome int
+
+const (
+	// ClaimNew: no row existed; one was written as sending. Send now.
+	ClaimNew ClaimOutcome = iota
+	// ClaimRetry: the last attempt failed retryably; the row is sending again. Send now.
+	ClaimRetry
+	// ClaimDone: the key already reached a final status; do not send, return it.
+	ClaimDone
+	// ClaimAmbiguous: a previous attempt died mid-call; the row is now unknown. Do not send.
+	ClaimAmbiguous
+)
+
+// SandboxMessage is what the sandbox provider recorded instead of sending.
+type SandboxMessage struct {
+	ID        string          `json:"id"`
+	MessageID string          `json:"message_id"`
+	ContactID string          `json:"contact_id"`
+	JourneyID string          `json:"journey_id"`
+	StepID    string          `json:"step_id"`
+	Channel   journey.Channel `json:"channel"`
+	Recipient string          `json:"recipient"`
+	Payload   map[string]any  `json:"payload"`
+	CreatedAt time.Time       `json:"created_at"`
+}
