@@ -1,0 +1,356 @@
+package providertest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf16"
+)
+
+// TwilioRequest is one request as the fake received and answered it.
+type TwilioRequest struct {
+	Method string
+	Path   string
+	Header http.Header
+	// RawBody is the request body as sent; Form is it parsed (Twilio reads
+	// only application/x-www-form-urlencoded bodies).
+	RawBody []byte
+	Form    url.Values
+	// AccountSID is the {AccountSid} path segment.
+	AccountSID string
+	// The Messages API parameters, from Form. Body is the message text.
+	To                  string
+	From                string
+	MessagingServiceSID string
+	Body                string
+	MediaURL            []string
+	StatusCallback      string
+	// Status is what the fake answered (0: it dropped the connection); SID
+	// the Message SID it created.
+	Status int
+	SID    string
+}
+
+// Accepted reports whether the fake created a message.
+func (r TwilioRequest) Accepted() bool { return r.Status >= 200 && r.Status < 300 }
+
+// BasicAuth returns the HTTP Basic credentials the request carried.
+func (r TwilioRequest) BasicAuth() (username, password string, ok bool) {
+	return (&http.Request{Header: r.Header}).BasicAuth()
+}
+
+// FakeTwilio serves POST /2010-04-01/Accounts/{AccountSid}/Messages.json like
+// Twilio: HTTP Basic auth as the account, a form-encoded body, 201 Created
+// with a Message resource, and Twilio's {"code","message","more_info",
+// "status"} envelope on failure.
+type FakeTwilio struct {
+	t          testing.TB
+	accountSID string
+	authToken  string
+	srv        *httptest.Server
+	close      sync.Once
+	script     script
+
+	mu       sync.Mutex
+	requests []TwilioRequest
+	optedOut map[string]bool
+}
+
+// NewFakeTwilio starts a fake for one account. It is closed on t.Cleanup.
+func NewFakeTwilio(t testing.TB, accountSID, authToken string) *FakeTwilio {
+	t.Helper()
+	f := &FakeTwilio{t: t, accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+// URL is the base URL to give provider.NewTwilio.
+func (f *FakeTwilio) URL() string { return f.srv.URL }
+
+// Close shuts the server down; later sends fail with a connection error,
+// which is how tests simulate Twilio being unreachable. Safe to call twice.
+func (f *FakeTwilio) Close() { f.close.Do(f.srv.Close) }
+
+// FailNext makes the next n authenticated Messages requests get status and
+// body (empty body: Twilio's error envelope for the status, with code
+// 20000+status, which is Twilio's numbering for 20404, 20429, 20500...).
+func (f *FakeTwilio) FailNext(n, status int, body string) { f.script.failNext(n, status, body) }
+
+// Enqueue scripts the next responses, in order; once they are used up the
+// fake processes requests normally again.
+func (f *FakeTwilio) Enqueue(rs ...Response) { f.script.push(rs...) }
+
+// OptOut makes every later message to phone fail as Twilio does after the
+// recipient replied STOP: HTTP 400, code 21610.
+func (f *FakeTwilio) OptOut(phone string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.optedOut[phone] = true
+}
+
+// OptIn undoes OptOut, as a START reply would.
+func (f *FakeTwilio) OptIn(phone string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.optedOut, phone)
+}
+
+// Requests returns a copy of every request received, in arrival order.
+func (f *FakeTwilio) Requests() []TwilioRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]TwilioRequest, len(f.requests))
+	copy(out, f.requests)
+	return out
+}
+
+// Accepted returns the requests that created a message, in order: the
+// messages that "went out".
+func (f *FakeTwilio) Accepted() []TwilioRequest {
+	var out []TwilioRequest
+	for _, r := range f.Requests() {
+		if r.Accepted() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (f *FakeTwilio) record(r TwilioRequest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r)
+}
+
+func (f *FakeTwilio) isOptedOut(phone string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.optedOut[phone]
+}
+
+// TwilioError is a Twilio REST error body, e.g.
+// TwilioError(21610, 400, "Attempt to send to unsubscribed recipient").
+func TwilioError(code, status int, message string) string {
+	b, _ := json.Marshal(struct {
+		Code     int    `json:"code"`
+		Message  string `json:"message"`
+		MoreInfo string `json:"more_info"`
+		Status   int    `json:"status"`
+	}{code, message, fmt.Sprintf("https://www.twilio.com/docs/errors/%d", code), status})
+	return string(b)
+}
+
+func defaultTwilioBody(status int) string {
+	msg := http.StatusText(status)
+	if msg == "" {
+		msg = fmt.Sprintf("HTTP %d", status)
+	}
+	return TwilioError(20000+status, status, msg)
+}
+
+var messagesPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Messages\.json$`)
+
+func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec := TwilioRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), RawBody: body}
+	if m := messagesPath.FindStringSubmatch(r.URL.Path); m != nil {
+		rec.AccountSID = m[1]
+	}
+	// Twilio reads parameters only from a form-encoded body; anything else
+	// (JSON, say) arrives as no parameters at all.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			rec.Form = form
+		}
+	}
+	if rec.Form == nil {
+		rec.Form = url.Values{}
+	}
+	rec.To = rec.Form.Get("To")
+	rec.From = rec.Form.Get("From")
+	rec.MessagingServiceSID = rec.Form.Get("MessagingServiceSid")
+	rec.Body = rec.Form.Get("Body")
+	rec.MediaURL = rec.Form["MediaUrl"]
+	rec.StatusCallback = rec.Form.Get("StatusCallback")
+
+	rp, sid := f.respond(r, rec)
+	rec.Status, rec.SID = rp.status, sid
+	f.record(rec)
+	rp.write(f.t, w)
+}
+
+// respond decides the answer and, on creation, the Message SID.
+func (f *FakeTwilio) respond(r *http.Request, rec TwilioRequest) (reply, string) {
+	if rec.AccountSID == "" {
+		return twilioReply(http.StatusNotFound, TwilioError(20404, 404, fmt.Sprintf("The requested resource %s was not found", r.URL.Path))), ""
+	}
+	if r.Method != http.MethodPost {
+		rp := twilioReply(http.StatusMethodNotAllowed, TwilioError(20004, 405, "Method not allowed"))
+		rp.header.Set("Allow", "GET, POST")
+		return rp, ""
+	}
+	// Credentials for one account cannot act on another: Twilio answers that
+	// with the same 20003 as a wrong token.
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != f.accountSID || pass != f.authToken || rec.AccountSID != f.accountSID {
+		rp := twilioReply(http.StatusUnauthorized, TwilioError(20003, 401, "Authenticate"))
+		rp.header.Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		return rp, ""
+	}
+
+	if sr, ok := f.script.pop(); ok {
+		return scriptedReply(sr, defaultTwilioBody), ""
+	}
+
+	if code, msg := validateTwilio(rec); code != 0 {
+		return twilioReply(http.StatusBadRequest, TwilioError(code, 400, msg)), ""
+	}
+	if f.isOptedOut(rec.To) {
+		return twilioReply(http.StatusBadRequest, TwilioError(21610, 400, "Attempt to send to unsubscribed recipient")), ""
+	}
+
+	msg := newTwilioMessage(rec, time.Now())
+	b, _ := json.Marshal(msg)
+	return twilioReply(http.StatusCreated, string(b)), msg.SID
+}
+
+func twilioReply(status int, body string) reply {
+	return jsonReply(status, "application/json; charset=utf-8", body)
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+
+// validateTwilio applies the Messages API parameter checks, with Twilio's
+// error codes, in the order Twilio reports them (one error per response).
+func validateTwilio(r TwilioRequest) (int, string) {
+	switch {
+	case r.To == "":
+		return 21604, "A 'To' phone number is required."
+	case r.From == "" && r.MessagingServiceSID == "":
+		return 21603, "A 'From' phone number is required."
+	case r.Body == "" && len(r.MediaURL) == 0 && r.Form.Get("ContentSid") == "":
+		return 21602, "Message body is required."
+	case !e164.MatchString(r.To):
+		return 21211, fmt.Sprintf("The 'To' number %s is not a valid phone number.", r.To)
+	case len(utf16.Encode([]rune(r.Body))) > 1600:
+		return 21617, "The concatenated message body exceeds the 1600 character limit."
+	}
+	for _, m := range r.MediaURL {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return 21620, "Invalid media URL(s)."
+		}
+	}
+	if r.StatusCallback != "" {
+		if u, err := url.Parse(r.StatusCallback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return 21609, "Invalid StatusCallback url."
+		}
+	}
+	return 0, ""
+}
+
+// twilioMessage is the Message resource as Twilio returns it on creation,
+// nulls included.
+type twilioMessage struct {
+	AccountSID          string            `json:"account_sid"`
+	APIVersion          string            `json:"api_version"`
+	Body                string            `json:"body"`
+	DateCreated         string            `json:"date_created"`
+	DateSent            *string           `json:"date_sent"`
+	DateUpdated         string            `json:"date_updated"`
+	Direction           string            `json:"direction"`
+	ErrorCode           *int              `json:"error_code"`
+	ErrorMessage        *string           `json:"error_message"`
+	From                *string           `json:"from"`
+	MessagingServiceSID *string           `json:"messaging_service_sid"`
+	NumMedia            string            `json:"num_media"`
+	NumSegments         string            `json:"num_segments"`
+	Price               *string           `json:"price"`
+	PriceUnit           string            `json:"price_unit"`
+	SID                 string            `json:"sid"`
+	Status              string            `json:"status"`
+	SubresourceURIs     map[string]string `json:"subresource_uris"`
+	To                  string            `json:"to"`
+	URI                 string            `json:"uri"`
+}
+
+func newTwilioMessage(r TwilioRequest, now time.Time) twilioMessage {
+	// Twilio gives MMS their own SID prefix.
+	prefix := "SM"
+	if len(r.MediaURL) > 0 {
+		prefix = "MM"
+	}
+	sid := twilioSID(prefix)
+	date := now.UTC().Format(time.RFC1123Z) // RFC 2822, GMT: "Mon, 02 Jan 2006 15:04:05 +0000"
+	base := fmt.Sprintf("/2010-04-01/Accounts/%s/Messages/%s", r.AccountSID, sid)
+	m := twilioMessage{
+		AccountSID:      r.AccountSID,
+		APIVersion:      "2010-04-01",
+		Body:            r.Body,
+		DateCreated:     date,
+		DateUpdated:     date,
+		Direction:       "outbound-api",
+		NumMedia:        fmt.Sprint(len(r.MediaURL)),
+		NumSegments:     fmt.Sprint(segments(r.Body)),
+		PriceUnit:       "USD",
+		SID:             sid,
+		Status:          "queued",
+		SubresourceURIs: map[string]string{"media": base + "/Media.json", "feedback": base + "/Feedback.json"},
+		To:              r.To,
+		URI:             base + ".json",
+	}
+	if r.From != "" {
+		m.From = &r.From
+	}
+	if r.MessagingServiceSID != "" {
+		// Through a Messaging Service the sender is chosen later: Twilio
+		// answers "accepted" with num_segments 0.
+		m.MessagingServiceSID = &r.MessagingServiceSID
+		m.Status = "accepted"
+		m.NumSegments = "0"
+	}
+	return m
+}
+
+// gsm7 is the GSM 03.38 default alphabet; gsm7Ext the extension table, whose
+// characters take two septets.
+const (
+	gsm7    = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	gsm7Ext = "^{}\\[~]|€\f"
+)
+
+// segments counts SMS segments the way carriers do: 160 GSM-7 septets or 70
+// UCS-2 units in one segment, 153 or 67 per segment once concatenated.
+func segments(body string) int {
+	units, gsm := 0, true
+	for _, r := range body {
+		switch {
+		case strings.ContainsRune(gsm7, r):
+			units++
+		case strings.ContainsRune(gsm7Ext, r):
+			units += 2
+		default:
+			gsm = false
+		}
+		if !gsm {
+			break
+		}
+	}
+	single, multi := 160, 153
+	if !gsm {
+		units, single, multi = len(utf16.Encode([]rune(body))), 70, 67
+	}
+	if units <= single {
+		return 1
+	}
+	return (units + multi - 1) / multi
+}
