@@ -1,0 +1,183 @@
+// Package activities holds every Temporal activity of Tutti: the only code a
+// journey runs that touches Postgres or a provider. All activities are methods
+// on Activities, whose fields are their dependencies.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// Activities holds the dependencies of every activity.
+type Activities struct {
+	Store  *storage.Store
+	Email  provider.EmailSender
+	SMS    provider.SMSSender
+	Sender SenderIdentity
+	Logger *slog.Logger
+}
+
+// SenderIdentity is who messages come from.
+type SenderIdentity struct {
+	EmailFrom     string
+	EmailFromName string
+	SMSFrom       string
+	// SMSStatusCallback, when set, is the URL Twilio posts delivery updates to.
+	SMSStatusCallback string
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// BeginEnrollmentInput identifies the run being started.
+type BeginEnrollmentInput struct {
+	EnrollmentID string `json:"enrollment_id"`
+	ContactID    string `json:"contact_id"`
+	JourneyID    string `json:"journey_id"`
+	Version      int    `json:"version"`
+	WorkflowID   string `json:"workflow_id"`
+}
+
+// BeginEnrollment makes sure the enrollment row exists (idempotent).
+func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInput) error {
+	err := a.Store.EnsureEnrollment(ctx, storage.Enrollment{
+		ID:         in.EnrollmentID,
+		ContactID:  in.ContactID,
+		JourneyID:  in.JourneyID,
+		Version:    in.Version,
+		WorkflowID: in.WorkflowID,
+		Status:     storage.EnrollmentActive,
+	})
+	if errors.Is(err, storage.ErrAlreadyActive) {
+		// Another run owns the active slot: this one must not proceed.
+		return temporal.NewNonRetryableApplicationError("contact already has an active run of this journey", "AlreadyActive", err)
+	}
+	return err
+}
+
+// FinishEnrollmentInput records how a run ended.
+type FinishEnrollmentInput struct {
+	EnrollmentID string `json:"enrollment_id"`
+	Status       string `json:"status"`
+	Reason       string `json:"reason"`
+}
+
+// FinishEnrollment marks the enrollment ended (idempotent).
+func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentInput) error {
+	return a.Store.FinishEnrollment(ctx, in.EnrollmentID, in.Status, in.Reason, time.Now())
+}
+
+// JourneyContext is what a condition may read about the run.
+type JourneyContext struct {
+	ID          string         `json:"id"`
+	Version     int            `json:"version"`
+	Step        string         `json:"step"`
+	EventCounts map[string]int `json:"event_counts"`
+	EnteredAt   time.Time      `json:"entered_at"`
+}
+
+// EvaluateConditionInput names the contact and the CEL condition to evaluate.
+type EvaluateConditionInput struct {
+	ContactID string         `json:"contact_id"`
+	Condition string         `json:"condition"`
+	Journey   JourneyContext `json:"journey"`
+}
+
+// EvaluateConditionResult is the condition's value, or why it has none.
+type EvaluateConditionResult struct {
+	Value bool   `json:"value"`
+	Error string `json:"error,omitempty"`
+}
+
+// EvaluateCondition evaluates a branch condition against the contact's current
+// attributes and consent. Only the boolean goes into workflow history.
+func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateConditionInput) (EvaluateConditionResult, error) {
+	cond, err := journey.CachedCondition(in.Condition)
+	if err != nil {
+		// The spec was validated at publish time, so this is a real defect.
+		return EvaluateConditionResult{}, temporal.NewNonRetryableApplicationError("condition does not compile: "+err.Error(), "BadCondition", err)
+	}
+	c, err := a.Store.Contact(ctx, in.ContactID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return EvaluateConditionResult{Error: "contact not found"}, nil
+	}
+	if err != nil {
+		return EvaluateConditionResult{}, err
+	}
+	consents, err := a.Store.Consents(ctx, in.ContactID)
+	if err != nil {
+		return EvaluateConditionResult{}, err
+	}
+	consentView := map[string]string{}
+	for ch, cs := range consents {
+		consentView[string(ch)] = cs.Status
+	}
+	events := map[string]any{}
+	for name, n := range in.Journey.EventCounts {
+		events[name] = int64(n)
+	}
+	data := journey.TemplateData(contactView(c), in.Journey.ID, in.Journey.Version)
+	value, err := cond.Eval(journey.ConditionInput{
+		Contact: data["contact"].(map[string]any),
+		Consent: consentView,
+		Journey: map[string]any{
+			"id":         in.Journey.ID,
+			"version":    int64(in.Journey.Version),
+			"step":       in.Journey.Step,
+			"events":     events,
+			"entered_at": in.Journey.EnteredAt,
+		},
+	})
+	if err != nil {
+		return EvaluateConditionResult{Error: err.Error()}, nil
+	}
+	return EvaluateConditionResult{Value: value}, nil
+}
+
+func contactView(c storage.Contact) journey.ContactView {
+	return journey.ContactView{
+		ID:         c.ID,
+		ExternalID: c.ExternalID,
+		Email:      c.Email,
+		Phone:      c.Phone,
+		TimeZone:   c.TimeZone,
+		Attributes: c.Attributes,
+	}
+}
+
+// retryAfter turns a provider's Retry-After hint into the next retry delay.
+func retryableProviderError(err error) error {
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), "ProviderRetryable", temporal.ApplicationErrorOptions{
+			NextRetryDelay: pe.RetryAfter,
+			Cause:          err,
+		})
+	}
+	return fmt.Errorf("provider call failed, will retry: %w", err)
+}
+
+// SenderFromConfig builds the sender identity from configuration. The Twilio
+// status callback is only set when the API has a public URL to be reached at.
+func SenderFromConfig(cfg config.Config) SenderIdentity {
+	s := SenderIdentity{EmailFrom: cfg.EmailFrom, EmailFromName: cfg.EmailFromName, SMSFrom: cfg.TwilioFrom}
+	if cfg.PublicURL != "" {
+		s.SMSStatusCallback = strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/twilio/status"
+	}
+	return s
+}

@@ -1,0 +1,307 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// SendInput is one send step for one contact. It carries ids and the step's
+// templates, never the contact's address: the activity loads that itself.
+type SendInput struct {
+	// IdempotencyKey is workflow id + step + visit: the same for every retry of
+	// this send, different for a later visit of the step in a loop.
+	IdempotencyKey string               `json:"idempotency_key"`
+	ContactID      string               `json:"contact_id"`
+	JourneyID      string               `json:"journey_id"`
+	JourneyVersion int                  `json:"journey_version"`
+	StepID         string               `json:"step_id"`
+	Class          journey.MessageClass `json:"class"`
+	Send           journey.Send         `json:"send"`
+}
+
+// Send statuses returned to the workflow.
+const (
+	SendSent     = storage.MessageSent
+	SendSkipped  = storage.MessageSkipped
+	SendFailed   = storage.MessageFailed
+	SendUnknown  = storage.MessageUnknown
+	SendDeferred = "deferred"
+)
+
+// SendResult tells the workflow what happened to the message.
+type SendResult struct {
+	MessageID         string    `json:"message_id,omitempty"`
+	Status            string    `json:"status"`
+	Reason            string    `json:"reason,omitempty"`
+	Provider          string    `json:"provider,omitempty"`
+	ProviderMessageID string    `json:"provider_message_id,omitempty"`
+	DeferUntil        time.Time `json:"defer_until,omitempty"`
+}
+
+// Outcome is the one-line summary shown in the journey's steps taken.
+func (r SendResult) Outcome() string {
+	if r.Reason != "" {
+		return r.Status + ": " + r.Reason
+	}
+	return r.Status
+}
+
+func resultFromMessage(m storage.Message) SendResult {
+	return SendResult{
+		MessageID:         m.ID,
+		Status:            m.Status,
+		Reason:            m.StatusReason,
+		Provider:          m.Provider,
+		ProviderMessageID: m.ProviderMessageID,
+	}
+}
+
+// Send loads the contact, checks consent for the channel, renders the message,
+// sends it and records the result in the ledger. The ledger row for the
+// idempotency key is claimed before the provider call and settled after it,
+// so a retried activity never sends twice.
+func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
+	if prev, err := a.Store.MessageByKey(ctx, in.IdempotencyKey); err == nil && isFinal(prev.Status) {
+		return resultFromMessage(prev), nil
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return SendResult{}, err
+	}
+
+	c, err := a.Store.Contact(ctx, in.ContactID)
+	if errors.Is(err, storage.ErrNotFound) {
+		// No contact row means no ledger row either (it references contacts).
+		return SendResult{Status: SendSkipped, Reason: "contact_not_found"}, nil
+	}
+	if err != nil {
+		return SendResult{}, err
+	}
+	consents, err := a.Store.Consents(ctx, in.ContactID)
+	if err != nil {
+		return SendResult{}, err
+	}
+
+	row := storage.Message{
+		IdempotencyKey: in.IdempotencyKey,
+		ContactID:      in.ContactID,
+		JourneyID:      in.JourneyID,
+		JourneyVersion: in.JourneyVersion,
+		StepID:         in.StepID,
+		Channel:        in.Send.Channel,
+		Class:          string(in.Class),
+		Provider:       a.providerName(in.Send.Channel),
+	}
+	consent, reason := checkConsent(in.Class, consents[in.Send.Channel])
+	if consent != nil {
+		row.ConsentEventID = &consent.ConsentEventID
+	}
+	if reason == "" {
+		reason = missingAddress(in.Send.Channel, c)
+	}
+	var rendered renderedMessage
+	if reason == "" {
+		rendered, reason = a.render(in, c)
+	}
+	if reason != "" {
+		return a.skip(ctx, row, reason)
+	}
+
+	row.ID = "" // the store assigns one on first claim
+	claimed, outcome, err := a.Store.ClaimSend(ctx, row)
+	if err != nil {
+		return SendResult{}, err
+	}
+	switch outcome {
+	case storage.ClaimDone, storage.ClaimAmbiguous:
+		return resultFromMessage(claimed), nil
+	}
+
+	res, err := a.deliver(ctx, claimed, rendered)
+	if err == nil {
+		m, cerr := a.Store.CompleteSend(ctx, claimed.ID, res.Provider, res.ProviderMessageID, res.AcceptedAt)
+		if cerr != nil {
+			// The provider has the message; leaving the row "sending" makes a
+			// retry see it as ambiguous and never resend.
+			return SendResult{}, cerr
+		}
+		return resultFromMessage(m), nil
+	}
+	if provider.IsRetryable(err) {
+		if _, ferr := a.Store.FailSend(ctx, claimed.ID, storage.MessageRetrying, err.Error()); ferr != nil {
+			return SendResult{}, errors.Join(err, ferr)
+		}
+		activity.GetLogger(ctx).Warn("provider call failed, retrying", "message_id", claimed.ID, "error", err)
+		return SendResult{}, retryableProviderError(err)
+	}
+	m, ferr := a.Store.FailSend(ctx, claimed.ID, storage.MessageFailed, err.Error())
+	if ferr != nil {
+		return SendResult{}, ferr
+	}
+	a.afterPermanentFailure(ctx, in, err)
+	return resultFromMessage(m), nil
+}
+
+// skip records a decision not to send. A row left retrying by an earlier
+// attempt (consent revoked between retries, say) is settled as skipped.
+func (a *Activities) skip(ctx context.Context, row storage.Message, reason string) (SendResult, error) {
+	row.Status = storage.MessageSkipped
+	row.StatusReason = reason
+	m, err := a.Store.RecordSkip(ctx, row)
+	if err != nil {
+		return SendResult{}, err
+	}
+	if m.Status == storage.MessageRetrying {
+		if m, err = a.Store.FailSend(ctx, m.ID, storage.MessageSkipped, reason); err != nil {
+			return SendResult{}, err
+		}
+	}
+	return resultFromMessage(m), nil
+}
+
+// afterPermanentFailure turns what the provider told us into contact state:
+// Twilio 21610 means the recipient replied STOP, an SMS opt-out.
+func (a *Activities) afterPermanentFailure(ctx context.Context, in SendInput, err error) {
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Code != provider.TwilioCodeUnsubscribed {
+		return
+	}
+	_, _, rerr := a.Store.RecordConsent(ctx, in.ContactID, journey.ChannelSMS, storage.ConsentRevoked, "twilio:21610", time.Now())
+	if rerr != nil {
+		a.logger().Error("recording SMS opt-out from Twilio 21610", "contact_id", in.ContactID, "error", rerr)
+	}
+}
+
+// checkConsent never assumes consent: a marketing message needs consent
+// granted for the channel; a transactional one is refused only when the
+// contact revoked it. It returns the consent that allowed the send, or why not.
+func checkConsent(class journey.MessageClass, cs storage.Consent) (*storage.Consent, string) {
+	if class == journey.ClassTransactional {
+		if cs.Status == storage.ConsentRevoked {
+			return nil, "consent_revoked"
+		}
+		if cs.Status == "" {
+			return nil, ""
+		}
+		return &cs, ""
+	}
+	switch cs.Status {
+	case storage.ConsentGranted:
+		return &cs, ""
+	case storage.ConsentRevoked:
+		return nil, "consent_revoked"
+	case storage.ConsentPending:
+		return nil, "consent_pending"
+	default:
+		return nil, "no_consent"
+	}
+}
+
+func missingAddress(ch journey.Channel, c storage.Contact) string {
+	switch {
+	case ch == journey.ChannelEmail && c.Email == "":
+		return "no_email_address"
+	case ch == journey.ChannelSMS && c.Phone == "":
+		return "no_phone_number"
+	}
+	return ""
+}
+
+type renderedMessage struct {
+	email *journey.RenderedEmail
+	sms   *journey.RenderedSMS
+	to    string
+}
+
+// render fills the step's templates from the contact. Missing data is a
+// reason to skip, not to retry: the same data would be missing next time.
+func (a *Activities) render(in SendInput, c storage.Contact) (renderedMessage, string) {
+	data := journey.TemplateData(contactView(c), in.JourneyID, in.JourneyVersion)
+	var out renderedMessage
+	var err error
+	switch in.Send.Channel {
+	case journey.ChannelEmail:
+		if in.Send.Email == nil {
+			return out, "step_has_no_email_message"
+		}
+		var e journey.RenderedEmail
+		e, err = journey.RenderEmail(*in.Send.Email, data)
+		out.email, out.to = &e, c.Email
+	case journey.ChannelSMS:
+		if in.Send.SMS == nil {
+			return out, "step_has_no_sms_message"
+		}
+		var s journey.RenderedSMS
+		s, err = journey.RenderSMS(*in.Send.SMS, data)
+		out.sms, out.to = &s, c.Phone
+	default:
+		return out, "unsupported_channel:" + string(in.Send.Channel)
+	}
+	if err != nil {
+		var missing *journey.MissingDataError
+		if errors.As(err, &missing) {
+			return out, "missing_template_data:" + missing.Field
+		}
+		return out, "render_failed:" + strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	return out, ""
+}
+
+// deliver makes the provider call for a claimed ledger row.
+func (a *Activities) deliver(ctx context.Context, m storage.Message, r renderedMessage) (provider.Result, error) {
+	switch {
+	case r.email != nil:
+		return a.Email.SendEmail(ctx, m.ID, provider.Email{
+			To:           r.to,
+			From:         a.Sender.EmailFrom,
+			FromName:     a.Sender.EmailFromName,
+			TemplateID:   r.email.TemplateID,
+			TemplateData: r.email.TemplateData,
+			Subject:      r.email.Subject,
+			HTML:         r.email.HTML,
+			Text:         r.email.Text,
+			CustomArgs: map[string]string{
+				"tutti_message_id": m.ID,
+				"tutti_contact_id": m.ContactID,
+				"tutti_journey_id": m.JourneyID,
+				"tutti_step_id":    m.StepID,
+			},
+		})
+	case r.sms != nil:
+		return a.SMS.SendSMS(ctx, m.ID, provider.SMS{
+			To:             r.to,
+			From:           a.Sender.SMSFrom,
+			Body:           r.sms.Body,
+			MediaURL:       r.sms.MediaURL,
+			StatusCallback: a.Sender.SMSStatusCallback,
+		})
+	}
+	return provider.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("nothing to deliver for message %s", m.ID), "NothingToDeliver", nil)
+}
+
+func (a *Activities) providerName(ch journey.Channel) string {
+	switch {
+	case ch == journey.ChannelEmail && a.Email != nil:
+		return a.Email.Name()
+	case ch == journey.ChannelSMS && a.SMS != nil:
+		return a.SMS.Name()
+	}
+	return "unknown"
+}
+
+// isFinal reports whether a ledger status means "this key is settled".
+func isFinal(status string) bool {
+	switch status {
+	case storage.MessageSending, storage.MessageRetrying:
+		return false
+	}
+	return true
+}

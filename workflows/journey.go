@@ -1,0 +1,506 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+const (
+	// defaultContinueAsNewAfter keeps histories well under Temporal's limits
+	// even for year-long journeys that receive many events.
+	defaultContinueAsNewAfter = 5000
+	// maxStepRecords and maxRememberedEvents bound the state carried across
+	// continue-as-new, so a journey that loops for months stays small.
+	maxStepRecords      = 200
+	maxRememberedEvents = 200
+)
+
+// CarriedState is the interpreter's state, handed over on continue-as-new.
+type CarriedState struct {
+	// Cursor is the id of the next step to run; "" means the journey is done.
+	Cursor         string       `json:"cursor"`
+	StepsTaken     []StepRecord `json:"steps_taken"`
+	StepsTruncated int          `json:"steps_truncated,omitempty"`
+	// Visits counts how often each step ran, so a step revisited in a loop gets a
+	// fresh idempotency key while a retried activity keeps the same one.
+	Visits map[string]int `json:"visits,omitempty"`
+	// Events remembers recent events (deduplicated by id) for wait_for look-back.
+	Events []EventSignal `json:"events,omitempty"`
+	// EventCounts counts events by name over the whole run, for conditions.
+	EventCounts map[string]int `json:"event_counts,omitempty"`
+	// Consent holds consent changes signalled during the run, by channel.
+	Consent map[journey.Channel]string `json:"consent,omitempty"`
+	// WindowStart is when the latest send step began: a wait_for counts
+	// events from then on, so an open that beat the wait is not missed.
+	WindowStart time.Time `json:"window_start"`
+	EnteredAt   time.Time `json:"entered_at"`
+}
+
+// Journey interprets one published journey spec for one contact. It walks the
+// step graph deterministically; waits are durable timers, and the goal event,
+// an exit event, an opt-out from every channel the journey uses, or support's
+// exit signal end it at once, even in the middle of a wait.
+func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
+	r := newJourneyRun(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryState, r.state); err != nil {
+		return JourneyResult{}, err
+	}
+	r.listen(ctx)
+
+	if in.Carried == nil {
+		if err := r.begin(ctx); err != nil {
+			return JourneyResult{}, err
+		}
+	}
+	for r.endStatus == "" && r.c.Cursor != "" {
+		if r.shouldContinueAsNew(ctx) {
+			return JourneyResult{}, r.continueAsNew(ctx)
+		}
+		if err := r.runStep(ctx); err != nil {
+			if temporal.IsCanceledError(err) {
+				r.end(StatusExited, "cancelled")
+				break
+			}
+			return JourneyResult{}, err
+		}
+	}
+	if r.endStatus == "" {
+		r.end(StatusCompleted, "reached the end")
+	}
+	return r.finish(ctx)
+}
+
+// journeyRun is the interpreter's working state for one workflow run.
+type journeyRun struct {
+	in            JourneyInput
+	spec          journey.Spec
+	c             CarriedState
+	seen          map[string]bool // event ids already handled
+	exitEvents    map[string]bool
+	sendChannels  []journey.Channel
+	current       string
+	endStatus     string
+	endReason     string
+	signalsEvent  workflow.ReceiveChannel
+	signalsConsnt workflow.ReceiveChannel
+	signalsExit   workflow.ReceiveChannel
+}
+
+func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
+	r := &journeyRun{
+		in:            in,
+		spec:          in.Spec,
+		seen:          map[string]bool{},
+		exitEvents:    map[string]bool{},
+		sendChannels:  in.Spec.Channels(),
+		signalsEvent:  workflow.GetSignalChannel(ctx, SignalEvent),
+		signalsConsnt: workflow.GetSignalChannel(ctx, SignalConsent),
+		signalsExit:   workflow.GetSignalChannel(ctx, SignalExit),
+	}
+	for _, e := range in.Spec.ExitEvents {
+		r.exitEvents[e] = true
+	}
+	if in.Carried != nil {
+		r.c = *in.Carried
+	} else {
+		now := workflow.Now(ctx)
+		r.c = CarriedState{EnteredAt: now, WindowStart: now}
+		if len(in.Spec.Steps) > 0 {
+			r.c.Cursor = in.Spec.Steps[0].ID
+		}
+	}
+	if r.c.Visits == nil {
+		r.c.Visits = map[string]int{}
+	}
+	if r.c.EventCounts == nil {
+		r.c.EventCounts = map[string]int{}
+	}
+	if r.c.Consent == nil {
+		r.c.Consent = map[journey.Channel]string{}
+	}
+	for _, e := range r.c.Events {
+		r.seen[e.EventID] = true
+	}
+	return r
+}
+
+// listen handles signals as they arrive, in a coroutine of its own, so an
+// exit or a goal is noticed while the main loop waits on a timer.
+func (r *journeyRun) listen(ctx workflow.Context) {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(r.signalsEvent, func(ch workflow.ReceiveChannel, _ bool) {
+			var ev EventSignal
+			ch.Receive(ctx, &ev)
+			r.onEvent(ctx, ev)
+		})
+		sel.AddReceive(r.signalsConsnt, func(ch workflow.ReceiveChannel, _ bool) {
+			var cs ConsentSignal
+			ch.Receive(ctx, &cs)
+			r.onConsent(cs)
+		})
+		sel.AddReceive(r.signalsExit, func(ch workflow.ReceiveChannel, _ bool) {
+			var ex ExitSignal
+			ch.Receive(ctx, &ex)
+			r.onExit(ex)
+		})
+		for ctx.Err() == nil {
+			sel.Select(ctx)
+		}
+	})
+}
+
+// drainSignals handles signals still buffered, so none is lost on continue-as-new.
+func (r *journeyRun) drainSignals(ctx workflow.Context) {
+	for {
+		var ev EventSignal
+		var cs ConsentSignal
+		var ex ExitSignal
+		switch {
+		case r.signalsEvent.ReceiveAsync(&ev):
+			r.onEvent(ctx, ev)
+		case r.signalsConsnt.ReceiveAsync(&cs):
+			r.onConsent(cs)
+		case r.signalsExit.ReceiveAsync(&ex):
+			r.onExit(ex)
+		default:
+			return
+		}
+	}
+}
+
+func (r *journeyRun) onEvent(ctx workflow.Context, ev EventSignal) {
+	if ev.EventID == "" || r.seen[ev.EventID] {
+		return // a re-delivered event (the API re-signals duplicates) counts once
+	}
+	r.seen[ev.EventID] = true
+	r.c.Events = append(r.c.Events, ev)
+	if n := len(r.c.Events) - maxRememberedEvents; n > 0 {
+		r.c.Events = append([]EventSignal(nil), r.c.Events[n:]...)
+	}
+	r.c.EventCounts[ev.Name]++
+	switch {
+	case r.spec.Goal != nil && ev.Name == r.spec.Goal.Event:
+		r.end(StatusConverted, "goal: "+ev.Name)
+	case r.exitEvents[ev.Name]:
+		r.end(StatusExited, "exit event: "+ev.Name)
+	}
+	workflow.GetLogger(ctx).Debug("event received", "event", ev.Name, "event_id", ev.EventID)
+}
+
+func (r *journeyRun) onConsent(cs ConsentSignal) {
+	r.c.Consent[cs.Channel] = cs.Status
+	if len(r.sendChannels) == 0 {
+		return
+	}
+	for _, ch := range r.sendChannels {
+		if r.c.Consent[ch] != "revoked" {
+			return // another channel can still reach the contact
+		}
+	}
+	r.end(StatusExited, "opted out of every channel this journey uses")
+}
+
+func (r *journeyRun) onExit(ex ExitSignal) {
+	reason := ex.Reason
+	if reason == "" {
+		reason = "exited"
+	}
+	r.end(StatusExited, reason)
+}
+
+// end records the first reason the journey ended; later ones do not override it.
+func (r *journeyRun) end(status, reason string) {
+	if r.endStatus != "" {
+		return
+	}
+	r.endStatus, r.endReason = status, reason
+}
+
+func (r *journeyRun) ended() bool { return r.endStatus != "" }
+
+func (r *journeyRun) state() (JourneyState, error) {
+	status := StatusActive
+	if r.ended() {
+		status = r.endStatus
+	}
+	return JourneyState{
+		JourneyID:      r.spec.ID,
+		Version:        r.in.Version,
+		ContactID:      r.in.ContactID,
+		Status:         status,
+		CurrentStep:    r.current,
+		ExitReason:     r.endReason,
+		StepsTaken:     r.c.StepsTaken,
+		StepsTruncated: r.c.StepsTruncated,
+	}, nil
+}
+
+// begin makes sure the enrollment row exists: the API writes it in the same
+// transaction that starts the workflow, and this covers a commit that failed
+// after the start succeeded.
+func (r *journeyRun) begin(ctx workflow.Context) error {
+	var a *activities.Activities
+	return workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
+		EnrollmentID: r.in.EnrollmentID,
+		ContactID:    r.in.ContactID,
+		JourneyID:    r.spec.ID,
+		Version:      r.in.Version,
+		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
+	}).Get(ctx, nil)
+}
+
+// finish records how the journey ended on the enrollment row. It runs on a
+// disconnected context so a cancelled run is still recorded.
+func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
+	r.current = ""
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var a *activities.Activities
+	err := workflow.ExecuteActivity(dbActivityCtx(dctx), a.FinishEnrollment, activities.FinishEnrollmentInput{
+		EnrollmentID: r.in.EnrollmentID,
+		Status:       r.endStatus,
+		Reason:       r.endReason,
+	}).Get(dctx, nil)
+	if err != nil {
+		return JourneyResult{}, err
+	}
+	return JourneyResult{Status: r.endStatus, ExitReason: r.endReason}, nil
+}
+
+func (r *journeyRun) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	limit := r.in.ContinueAsNewAfter
+	if limit <= 0 {
+		limit = defaultContinueAsNewAfter
+	}
+	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= limit
+}
+
+func (r *journeyRun) continueAsNew(ctx workflow.Context) error {
+	r.drainSignals(ctx)
+	next := r.in
+	carried := r.c
+	next.Carried = &carried
+	return workflow.NewContinueAsNewError(ctx, Journey, next)
+}
+
+// runStep executes the step under the cursor and moves the cursor on.
+func (r *journeyRun) runStep(ctx workflow.Context) error {
+	idx := r.spec.StepIndex(r.c.Cursor)
+	if idx < 0 {
+		// Validation rules this out; fail loudly rather than guess a path.
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("journey %s v%d has no step %q", r.spec.ID, r.in.Version, r.c.Cursor), "UnknownStep", nil)
+	}
+	step := r.spec.Steps[idx]
+	r.current = step.ID
+	r.c.Visits[step.ID]++
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step.ID)); err != nil {
+		return err
+	}
+	rec := StepRecord{StepID: step.ID, Kind: step.Kind(), StartedAt: workflow.Now(ctx)}
+
+	var next, outcome string
+	var err error
+	switch step.Kind() {
+	case journey.KindSend:
+		outcome, err = r.send(ctx, step)
+		next = r.spec.Successor(idx)
+	case journey.KindWait:
+		outcome = r.wait(ctx, step.Wait.Duration.Std())
+		next = r.spec.Successor(idx)
+	case journey.KindWaitFor:
+		var happened bool
+		happened, outcome = r.waitFor(ctx, step.WaitFor)
+		if happened {
+			next = r.spec.Resolve(idx, step.WaitFor.OnEvent)
+		} else {
+			next = r.spec.Resolve(idx, step.WaitFor.OnTimeout)
+		}
+	case journey.KindBranch:
+		var taken bool
+		taken, outcome, err = r.branch(ctx, step)
+		if taken {
+			next = r.spec.Resolve(idx, step.Branch.Then)
+		} else {
+			next = r.spec.Resolve(idx, step.Branch.Else)
+		}
+	case journey.KindExit:
+		reason := step.Exit.Reason
+		if reason == "" {
+			reason = "exit step " + step.ID
+		}
+		r.end(StatusCompleted, reason)
+		outcome = "exit: " + reason
+	default:
+		return temporal.NewNonRetryableApplicationError("step "+step.ID+" has no action", "InvalidStep", nil)
+	}
+	if err != nil {
+		return err
+	}
+	rec.FinishedAt = workflow.Now(ctx)
+	rec.Outcome = outcome
+	r.record(rec)
+	r.c.Cursor = next
+	return nil
+}
+
+func (r *journeyRun) record(rec StepRecord) {
+	r.c.StepsTaken = append(r.c.StepsTaken, rec)
+	if n := len(r.c.StepsTaken) - maxStepRecords; n > 0 {
+		r.c.StepsTaken = append([]StepRecord(nil), r.c.StepsTaken[n:]...)
+		r.c.StepsTruncated += n
+	}
+}
+
+// wait sleeps on a durable timer, waking early only when the journey ends.
+func (r *journeyRun) wait(ctx workflow.Context, d time.Duration) string {
+	if _, err := workflow.AwaitWithTimeout(ctx, d, r.ended); err != nil {
+		return "interrupted"
+	}
+	if r.ended() {
+		return "interrupted: " + r.endReason
+	}
+	return "waited " + journey.Duration(d).String()
+}
+
+// waitFor waits for an event since the latest send, or the timeout.
+func (r *journeyRun) waitFor(ctx workflow.Context, wf *journey.WaitFor) (happened bool, outcome string) {
+	since := r.c.WindowStart
+	seen := func() bool {
+		for _, ev := range r.c.Events {
+			if ev.Name == wf.Event && !ev.OccurredAt.Before(since) {
+				return true
+			}
+		}
+		return false
+	}
+	ok, err := workflow.AwaitWithTimeout(ctx, wf.Timeout.Std(), func() bool { return r.ended() || seen() })
+	switch {
+	case err != nil:
+		return false, "interrupted"
+	case r.ended() && !seen():
+		return false, "interrupted: " + r.endReason
+	case ok:
+		return true, "event: " + wf.Event
+	default:
+		return false, "timed out after " + wf.Timeout.String()
+	}
+}
+
+// branch evaluates the condition in an activity, which reads the contact's
+// current attributes and consent from Postgres: that keeps PII out of history.
+func (r *journeyRun) branch(ctx workflow.Context, step journey.Step) (bool, string, error) {
+	var a *activities.Activities
+	var res activities.EvaluateConditionResult
+	err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.EvaluateCondition, activities.EvaluateConditionInput{
+		ContactID: r.in.ContactID,
+		Condition: step.Branch.Condition,
+		Journey: activities.JourneyContext{
+			ID:          r.spec.ID,
+			Version:     r.in.Version,
+			Step:        step.ID,
+			EventCounts: r.c.EventCounts,
+			EnteredAt:   r.c.EnteredAt,
+		},
+	}).Get(ctx, &res)
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case res.Error != "":
+		// A condition that cannot be evaluated for this contact (a missing
+		// attribute, say) takes the else path: never act on a guess.
+		return false, "else (condition error: " + res.Error + ")", nil
+	case res.Value:
+		return true, "then", nil
+	default:
+		return false, "else", nil
+	}
+}
+
+// send asks the send activity to deliver the step's message. The activity
+// decides (consent and policy), records the ledger row and calls the provider;
+// a deferral is honoured here with a durable timer, then the step is retried.
+func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, error) {
+	r.c.WindowStart = workflow.Now(ctx)
+	class := step.Send.Class
+	if class == "" {
+		class = r.spec.Class
+	}
+	if class == "" {
+		class = journey.ClassMarketing
+	}
+	in := activities.SendInput{
+		IdempotencyKey: fmt.Sprintf("%s/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, step.ID, r.c.Visits[step.ID]),
+		ContactID:      r.in.ContactID,
+		JourneyID:      r.spec.ID,
+		JourneyVersion: r.in.Version,
+		StepID:         step.ID,
+		Class:          class,
+		Send:           *step.Send,
+	}
+	var a *activities.Activities
+	for deferrals := 0; ; deferrals++ {
+		if r.ended() {
+			return "not sent: " + r.endReason, nil
+		}
+		var res activities.SendResult
+		err := workflow.ExecuteActivity(sendActivityCtx(ctx), a.Send, in).Get(ctx, &res)
+		if err != nil {
+			var appErr *temporal.ApplicationError
+			if temporal.IsCanceledError(err) {
+				return "", err
+			}
+			// Retries are exhausted or the failure is permanent: the journey
+			// goes on without this message rather than stalling forever.
+			if errors.As(err, &appErr) || temporal.IsTimeoutError(err) {
+				workflow.GetLogger(ctx).Error("send failed", "step", step.ID, "error", err)
+				return "error: " + err.Error(), nil
+			}
+			return "", err
+		}
+		if res.Status != activities.SendDeferred {
+			return res.Outcome(), nil
+		}
+		wait := res.DeferUntil.Sub(workflow.Now(ctx))
+		if wait > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
+				return "", err
+			}
+		}
+	}
+}
+
+func dbActivityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+}
+
+// sendActivityCtx retries provider throttling and outages with backoff for
+// hours; permanent failures come back as results, not errors.
+func sendActivityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 6 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    2 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Minute,
+		},
+	})
+}

@@ -1,0 +1,363 @@
+package workflows
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+// welcomeSpec mirrors the example welcome series: email, wait, wait for an
+// open, SMS nudge if not opened and the contact has SMS consent, exit.
+func welcomeSpec(t *testing.T) journey.Spec {
+	t.Helper()
+	spec, err := journey.ParseAndValidate([]byte(`
+id: welcome
+name: Welcome series
+trigger: {type: api}
+reentry: {policy: once}
+goal: {event: purchase}
+exit_events: [unsubscribed]
+steps:
+  - id: welcome_email
+    send:
+      channel: email
+      email: {subject: "Welcome {{ .contact.first_name | default \"there\" }}", text: "Hello"}
+  - id: pause
+    wait: {duration: 1h}
+  - id: wait_open
+    wait_for: {event: email.opened, timeout: 2d, on_event: done, on_timeout: sms_ok}
+  - id: sms_ok
+    branch: {condition: 'consent.sms == "granted"', then: sms_nudge, else: done}
+  - id: sms_nudge
+    send:
+      channel: sms
+      sms: {body: "Did you see our email?"}
+  - id: done
+    exit: {reason: completed}
+`))
+	require.NoError(t, err)
+	return spec
+}
+
+// harness records what the mocked activities were asked to do.
+type harness struct {
+	env       *testsuite.TestWorkflowEnvironment
+	mu        sync.Mutex
+	sends     []activities.SendInput
+	finished  []activities.FinishEnrollmentInput
+	condition bool
+	// conditionFn, when set, answers EvaluateCondition instead of condition.
+	conditionFn func(activities.EvaluateConditionInput) activities.EvaluateConditionResult
+	sendFn      func(activities.SendInput) (activities.SendResult, error)
+}
+
+func newHarness(t *testing.T) *harness {
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h := &harness{env: suite.NewTestWorkflowEnvironment(), condition: true}
+	var a *activities.Activities
+	h.env.RegisterActivity(a)
+	h.env.OnActivity(a.BeginEnrollment, mock.Anything, mock.Anything).Return(nil)
+	h.env.OnActivity(a.FinishEnrollment, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinishEnrollmentInput) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.finished = append(h.finished, in)
+			return nil
+		})
+	h.env.OnActivity(a.EvaluateCondition, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvaluateConditionInput) (activities.EvaluateConditionResult, error) {
+			h.mu.Lock()
+			fn := h.conditionFn
+			h.mu.Unlock()
+			if fn != nil {
+				return fn(in), nil
+			}
+			return activities.EvaluateConditionResult{Value: h.condition}, nil
+		})
+	h.env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
+			h.mu.Lock()
+			h.sends = append(h.sends, in)
+			fn := h.sendFn
+			h.mu.Unlock()
+			if fn != nil {
+				return fn(in)
+			}
+			return activities.SendResult{Status: activities.SendSent, MessageID: "m_" + in.StepID}, nil
+		})
+	return h
+}
+
+func (h *harness) sentSteps() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, s := range h.sends {
+		out = append(out, s.StepID)
+	}
+	return out
+}
+
+func (h *harness) run(t *testing.T, in JourneyInput) JourneyResult {
+	t.Helper()
+	h.env.ExecuteWorkflow(Journey, in)
+	require.True(t, h.env.IsWorkflowCompleted())
+	require.NoError(t, h.env.GetWorkflowError())
+	var res JourneyResult
+	require.NoError(t, h.env.GetWorkflowResult(&res))
+	return res
+}
+
+func (h *harness) signalAfter(d time.Duration, name string, payload any) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(name, payload) }, d)
+}
+
+func input(spec journey.Spec) JourneyInput {
+	return JourneyInput{EnrollmentID: "e_1", ContactID: "c_1", Version: 3, Spec: spec}
+}
+
+func TestJourney_TimeoutPathSendsSMSNudge(t *testing.T) {
+	h := newHarness(t)
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, JourneyResult{Status: StatusCompleted, ExitReason: "completed"}, res)
+	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
+	require.Equal(t, journey.ChannelSMS, h.sends[1].Send.Channel)
+	require.Equal(t, journey.ClassMarketing, h.sends[0].Class)
+	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: StatusCompleted, Reason: "completed"}}, h.finished)
+}
+
+func TestJourney_NoSMSConsentTakesElseBranch(t *testing.T) {
+	h := newHarness(t)
+	h.condition = false
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
+}
+
+func TestJourney_WaitForEventTakesOnEventPath(t *testing.T) {
+	h := newHarness(t)
+	// Opened 3 hours in: after the 1h pause, during the wait_for.
+	h.signalAfter(3*time.Hour, SignalEvent, EventSignal{EventID: "ev1", Name: "email.opened", OccurredAt: time.Now().Add(3 * time.Hour)})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps(), "an opened email means no SMS nudge")
+}
+
+func TestJourney_EventBeforeWaitForStillCounts(t *testing.T) {
+	h := newHarness(t)
+	// Opened during the 1h pause, before the wait_for step begins.
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalEvent, EventSignal{EventID: "ev1", Name: "email.opened", OccurredAt: h.env.Now()})
+	}, 10*time.Minute)
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
+}
+
+func TestJourney_GoalEndsAtOnceInTheMiddleOfAWait(t *testing.T) {
+	h := newHarness(t)
+	start := h.env.Now()
+	var endedAt time.Time
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalEvent, EventSignal{EventID: "ev-p", Name: "purchase", OccurredAt: h.env.Now()})
+	}, 30*time.Minute)
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "FinishEnrollment" {
+			endedAt = h.env.Now()
+		}
+	})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, JourneyResult{Status: StatusConverted, ExitReason: "goal: purchase"}, res)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
+	require.Less(t, endedAt.Sub(start), time.Hour, "the 1h wait was cut short by the goal")
+}
+
+func TestJourney_SupportExitDuringWaitFor(t *testing.T) {
+	h := newHarness(t)
+	h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: "customer asked by phone", By: "support"})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: "customer asked by phone"}, res)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
+	require.Equal(t, "customer asked by phone", h.finished[0].Reason)
+}
+
+func TestJourney_ExitEventEndsJourney(t *testing.T) {
+	h := newHarness(t)
+	h.signalAfter(2*time.Hour, SignalEvent, EventSignal{EventID: "ev-u", Name: "unsubscribed", OccurredAt: time.Now()})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: "exit event: unsubscribed"}, res)
+}
+
+func TestJourney_OptOutOfEveryChannelEndsJourney(t *testing.T) {
+	h := newHarness(t)
+	h.signalAfter(2*time.Hour, SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"})
+	h.signalAfter(2*time.Hour+time.Minute, SignalConsent, ConsentSignal{Channel: journey.ChannelSMS, Status: "revoked"})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusExited, res.Status)
+	require.Contains(t, res.ExitReason, "opted out")
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
+}
+
+func TestJourney_OptOutOfOneChannelKeepsGoing(t *testing.T) {
+	h := newHarness(t)
+	h.signalAfter(2*time.Hour, SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
+}
+
+func TestJourney_DuplicateEventCountsOnce(t *testing.T) {
+	h := newHarness(t)
+	var counts []map[string]int
+	h.conditionFn = func(in activities.EvaluateConditionInput) activities.EvaluateConditionResult {
+		counts = append(counts, in.Journey.EventCounts)
+		return activities.EvaluateConditionResult{Value: false}
+	}
+	ev := EventSignal{EventID: "same", Name: "page.viewed", OccurredAt: time.Now()}
+	h.signalAfter(10*time.Minute, SignalEvent, ev)
+	h.signalAfter(11*time.Minute, SignalEvent, ev)
+	h.run(t, input(welcomeSpec(t)))
+	require.Len(t, counts, 1)
+	require.Equal(t, map[string]int{"page.viewed": 1}, counts[0])
+}
+
+func TestJourney_QueryShowsCurrentStepAndStepsTaken(t *testing.T) {
+	h := newHarness(t)
+	var mid JourneyState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryState)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&mid))
+	}, 30*time.Minute)
+	h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusActive, mid.Status)
+	require.Equal(t, "pause", mid.CurrentStep)
+	require.Equal(t, "c_1", mid.ContactID)
+	require.Equal(t, 3, mid.Version)
+	require.Len(t, mid.StepsTaken, 1)
+	require.Equal(t, "welcome_email", mid.StepsTaken[0].StepID)
+	require.Equal(t, "sent", mid.StepsTaken[0].Outcome)
+}
+
+func TestJourney_UpsertsJourneyStepSearchAttribute(t *testing.T) {
+	h := newHarness(t)
+	var steps []string
+	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(SearchJourneyStep); ok {
+			steps = append(steps, v)
+		}
+	}).Return(nil)
+	h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, []string{"welcome_email", "pause", "wait_open", "sms_ok", "sms_nudge", "done"}, steps)
+}
+
+func TestJourney_DeferredSendWaitsThenRetriesWithSameKey(t *testing.T) {
+	h := newHarness(t)
+	var calls int
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		calls++
+		if calls == 1 {
+			return activities.SendResult{Status: activities.SendDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
+		}
+		return activities.SendResult{Status: activities.SendSent}, nil
+	}
+	spec := welcomeSpec(t)
+	spec.Steps = spec.Steps[:1]
+	start := h.env.Now()
+	h.run(t, input(spec))
+	require.Equal(t, 2, calls)
+	require.Equal(t, h.sends[0].IdempotencyKey, h.sends[1].IdempotencyKey)
+	require.GreaterOrEqual(t, h.env.Now().Sub(start), 9*time.Hour)
+}
+
+func TestJourney_SendFailureDoesNotStopTheJourney(t *testing.T) {
+	h := newHarness(t)
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		if in.StepID == "welcome_email" {
+			return activities.SendResult{}, temporal.NewNonRetryableApplicationError("boom", "Test", nil)
+		}
+		return activities.SendResult{Status: activities.SendSent}, nil
+	}
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
+}
+
+// loopSpec sends a digest every day until the goal: a loop with a wait.
+func loopSpec(t *testing.T) journey.Spec {
+	spec, err := journey.ParseAndValidate([]byte(`
+id: digest
+name: Daily digest
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase}
+steps:
+  - id: digest_email
+    send: {channel: email, email: {subject: "Digest", text: "News"}}
+  - id: tomorrow
+    wait: {duration: 1d}
+    next: digest_email
+`))
+	require.NoError(t, err)
+	return spec
+}
+
+func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
+	h := newHarness(t)
+	in := input(loopSpec(t))
+	in.ContinueAsNewAfter = 40
+	// The test environment does not count history events; report a long
+	// history after three and a half daily loops, as the server would.
+	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
+	h.env.ExecuteWorkflow(Journey, in)
+	require.True(t, h.env.IsWorkflowCompleted())
+	err := h.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, err, &can)
+
+	// The carried state resumes the loop where it stopped, with visit counts
+	// that keep idempotency keys unique across runs.
+	var next JourneyInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.Carried)
+	require.Equal(t, "digest_email", next.Carried.Cursor)
+	require.Positive(t, next.Carried.Visits["digest_email"])
+	require.Equal(t, in.Spec.ID, next.Spec.ID)
+	require.NotEmpty(t, next.Carried.StepsTaken)
+
+	keys := map[string]bool{}
+	for _, s := range h.sends {
+		require.False(t, keys[s.IdempotencyKey], "duplicate key %s", s.IdempotencyKey)
+		keys[s.IdempotencyKey] = true
+	}
+
+	// A continued run picks up from the cursor and still honours the goal.
+	h2 := newHarness(t)
+	h2.signalAfter(30*time.Minute, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: time.Now()})
+	res := h2.run(t, next)
+	require.Equal(t, StatusConverted, res.Status)
+	require.Equal(t, next.Carried.Visits["digest_email"]+1, visitOf(h2.sends[0].IdempotencyKey))
+}
+
+func visitOf(key string) int {
+	n, _ := strconv.Atoi(key[strings.LastIndex(key, "/")+1:])
+	return n
+}

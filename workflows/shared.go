@@ -1,0 +1,121 @@
+// Package workflows holds Tutti's Temporal workflows. The journey workflow
+// interprets one published journey spec for one contact; it is deterministic
+// and does no I/O of its own: activities load contacts, evaluate conditions
+// and send messages.
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+)
+
+// TaskQueue is the one task queue shared by the worker and every client.
+const TaskQueue = "tutti-journeys"
+
+// Signal and query names. Clients use these constants, never string literals.
+const (
+	// SignalEvent delivers a tracked event (purchase, email.opened...) to a running journey.
+	SignalEvent = "event"
+	// SignalConsent tells a running journey that the contact's consent for a channel changed.
+	SignalConsent = "consent"
+	// SignalExit asks the journey to end now (support's "exit contact", with a reason).
+	SignalExit = "exit"
+	// QueryState returns the journey's JourneyState.
+	QueryState = "state"
+)
+
+// Search attributes, registered on the Temporal server (the dev scripts pass
+// them to `temporal server start-dev --search-attribute`). No PII: ids only.
+var (
+	SearchContactID      = temporal.NewSearchAttributeKeyKeyword("ContactId")
+	SearchJourneyID      = temporal.NewSearchAttributeKeyKeyword("JourneyId")
+	SearchJourneyVersion = temporal.NewSearchAttributeKeyInt64("JourneyVersion")
+	SearchJourneyStep    = temporal.NewSearchAttributeKeyKeyword("JourneyStep")
+)
+
+// SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
+var SearchAttributeFlags = []string{
+	"ContactId=Keyword",
+	"JourneyId=Keyword",
+	"JourneyVersion=Int",
+	"JourneyStep=Keyword",
+}
+
+// JourneyWorkflowID is readable in the Temporal UI and carries no email or phone:
+// one id per (journey, contact) is what keeps two runs from being concurrent.
+func JourneyWorkflowID(journeyID, contactID string) string {
+	return "journey/" + journeyID + "/contact/" + contactID
+}
+
+// JourneyInput starts (or continues) a journey run for one contact.
+type JourneyInput struct {
+	EnrollmentID string       `json:"enrollment_id"`
+	ContactID    string       `json:"contact_id"`
+	Version      int          `json:"version"`
+	Spec         journey.Spec `json:"spec"`
+	// ContinueAsNewAfter bounds the history length before the run continues as
+	// new; zero means the default. Tests set it small.
+	ContinueAsNewAfter int `json:"continue_as_new_after,omitempty"`
+	// Carried is the interpreter state handed over by continue-as-new; nil on a fresh start.
+	Carried *CarriedState `json:"carried,omitempty"`
+}
+
+// EventSignal is the payload of SignalEvent. It carries the event id and name,
+// not its properties: activities load those by id when a condition needs them.
+type EventSignal struct {
+	EventID    string    `json:"event_id"`
+	Name       string    `json:"name"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// ConsentSignal is the payload of SignalConsent.
+type ConsentSignal struct {
+	Channel journey.Channel `json:"channel"`
+	Status  string          `json:"status"` // granted, revoked, pending
+}
+
+// ExitSignal is the payload of SignalExit.
+type ExitSignal struct {
+	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"`
+}
+
+// Journey run statuses, as stored on enrollments and returned by QueryState.
+const (
+	StatusActive    = "active"
+	StatusCompleted = "completed"
+	StatusConverted = "converted"
+	StatusExited    = "exited"
+)
+
+// StepRecord is one step taken, as shown to support and ops.
+type StepRecord struct {
+	StepID     string           `json:"step_id"`
+	Kind       journey.StepKind `json:"kind"`
+	StartedAt  time.Time        `json:"started_at"`
+	FinishedAt time.Time        `json:"finished_at,omitempty"`
+	// Outcome says what happened: "sent", "skipped: no_consent", "event", "timeout", "then", "else"...
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// JourneyState is what QueryState returns.
+type JourneyState struct {
+	JourneyID   string       `json:"journey_id"`
+	Version     int          `json:"version"`
+	ContactID   string       `json:"contact_id"`
+	Status      string       `json:"status"`
+	CurrentStep string       `json:"current_step,omitempty"`
+	ExitReason  string       `json:"exit_reason,omitempty"`
+	StepsTaken  []StepRecord `json:"steps_taken"`
+	// StepsTruncated counts older step records dropped to keep state bounded.
+	StepsTruncated int `json:"steps_truncated,omitempty"`
+}
+
+// JourneyResult is the workflow's result.
+type JourneyResult struct {
+	Status     string `json:"status"`
+	ExitReason string `json:"exit_reason,omitempty"`
+}
