@@ -1,0 +1,361 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tutti-dev/tutti/internal/contact"
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+// Limits on free-form identifiers and attributes: generous for real use,
+// small enough that one contact cannot bloat every journey's input.
+const (
+	maxIDLen        = 200
+	maxAttributes   = 200
+	maxAttrKeyLen   = 100
+	maxSourceLen    = 200
+	maxReasonLen    = 500
+	maxFutureSkew   = 5 * time.Minute
+	defaultMsgLimit = 50
+	maxMsgLimit     = 500
+)
+
+type identifyRequest struct {
+	ID         string         `json:"id"`
+	ExternalID string         `json:"external_id"`
+	Email      string         `json:"email"`
+	Phone      string         `json:"phone"`
+	TimeZone   string         `json:"time_zone"`
+	Attributes map[string]any `json:"attributes"`
+}
+
+// identifyContact creates or updates a contact found by any identifier given.
+func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
+	var req identifyRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe fieldErrors
+	in := storage.ContactInput{
+		ID:         strings.TrimSpace(req.ID),
+		ExternalID: strings.TrimSpace(req.ExternalID),
+		TimeZone:   strings.TrimSpace(req.TimeZone),
+		Attributes: req.Attributes,
+	}
+	checkLen(&fe, "id", in.ID)
+	checkLen(&fe, "external_id", in.ExternalID)
+	if req.Email != "" {
+		in.Email = s.normalize(&fe, "email", req.Email)
+	}
+	if req.Phone != "" {
+		in.Phone = s.normalize(&fe, "phone", req.Phone)
+	}
+	if err := contact.ValidateTimeZone(in.TimeZone); err != nil {
+		fe.add("time_zone", "%s", reason(err))
+	}
+	if len(in.Attributes) > maxAttributes {
+		fe.add("attributes", "at most %d attributes", maxAttributes)
+	}
+	for k := range in.Attributes {
+		if k == "" || len(k) > maxAttrKeyLen {
+			fe.add("attributes", "attribute names must be 1 to %d characters", maxAttrKeyLen)
+			break
+		}
+	}
+	if in.ID == "" && in.ExternalID == "" && req.Email == "" && req.Phone == "" {
+		fe.add("external_id", "at least one identifier is required: id, external_id, email or phone")
+	}
+	if err := fe.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+
+	c, created, err := s.store.UpsertContact(r.Context(), in)
+	switch {
+	case errors.Is(err, storage.ErrIdentityConflict):
+		writeError(w, r, conflict("identity_conflict", err.Error()))
+		return
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, r, notFound("contact", in.ID, "id"))
+		return
+	case err != nil:
+		writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"contact": c})
+}
+
+// contactDetail is a contact with its current consent and journey runs.
+type contactDetail struct {
+	Contact     storage.Contact                     `json:"contact"`
+	Consents    map[journey.Channel]storage.Consent `json:"consents"`
+	Enrollments []storage.Enrollment                `json:"enrollments"`
+}
+
+func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
+	c, err := s.contactByID(r.Context(), r.PathValue("id"), "")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.writeContactDetail(w, r, c)
+}
+
+// findContact looks a contact up by exactly one of email, phone or external_id.
+func (s *Server) findContact(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var given []string
+	for _, k := range []string{"email", "phone", "external_id"} {
+		if q.Get(k) != "" {
+			given = append(given, k)
+		}
+	}
+	if len(given) != 1 {
+		writeError(w, r, invalid(FieldError{Path: "email", Message: "give exactly one of the query parameters email, phone or external_id"}))
+		return
+	}
+	key := given[0]
+	var fe fieldErrors
+	value := strings.TrimSpace(q.Get(key))
+	var (
+		c   storage.Contact
+		err error
+	)
+	switch key {
+	case "email":
+		if value = s.normalize(&fe, key, value); fe.err() == nil {
+			c, err = s.store.ContactByEmail(r.Context(), value)
+		}
+	case "phone":
+		if value = s.normalize(&fe, key, value); fe.err() == nil {
+			c, err = s.store.ContactByPhone(r.Context(), value)
+		}
+	default:
+		c, err = s.store.ContactByExternalID(r.Context(), value)
+	}
+	if ferr := fe.err(); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		// The value is not echoed: it may be an email address or a phone
+		// number, and error messages end up in logs.
+		writeError(w, r, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no contact with that " + key,
+			Fields: []FieldError{{Path: key, Message: "no contact with this " + key}}})
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.writeContactDetail(w, r, c)
+}
+
+func (s *Server) writeContactDetail(w http.ResponseWriter, r *http.Request, c storage.Contact) {
+	consents, err := s.store.Consents(r.Context(), c.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	enrollments, err := s.store.EnrollmentsForContact(r.Context(), c.ID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if consents == nil {
+		consents = map[journey.Channel]storage.Consent{}
+	}
+	if enrollments == nil {
+		enrollments = []storage.Enrollment{}
+	}
+	writeJSON(w, http.StatusOK, contactDetail{Contact: c, Consents: consents, Enrollments: enrollments})
+}
+
+type consentRequest struct {
+	Channel    string `json:"channel"`
+	Status     string `json:"status"`
+	Source     string `json:"source"`
+	OccurredAt string `json:"occurred_at"`
+}
+
+// recordConsent appends to the consent history and tells the contact's
+// running journeys. The signal only wakes them early: the send gate reads
+// consent from Postgres before every marketing send, so a lost signal cannot
+// lead to a message without consent. That is why a failed signal is reported
+// and logged, not turned into an error the client would retry (a retry would
+// add a second history row).
+func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
+	var req consentRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe fieldErrors
+	channel := journey.Channel(req.Channel)
+	switch channel {
+	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
+	case "":
+		fe.add("channel", "required: email, sms or ads")
+	default:
+		fe.add("channel", "must be email, sms or ads")
+	}
+	switch req.Status {
+	case storage.ConsentGranted, storage.ConsentRevoked, storage.ConsentPending:
+	case "":
+		fe.add("status", "required: granted, revoked or pending")
+	default:
+		fe.add("status", "must be granted, revoked or pending")
+	}
+	source := strings.TrimSpace(req.Source)
+	switch {
+	case source == "":
+		fe.add("source", "required: where the consent came from, e.g. signup-form")
+	case len(source) > maxSourceLen:
+		fe.add("source", "at most %d characters", maxSourceLen)
+	}
+	now := s.now().UTC()
+	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
+	s.checkNotFuture(&fe, "occurred_at", occurred, now)
+	if err := fe.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.contactByID(r.Context(), id, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+
+	ev, current, err := s.store.RecordConsent(r.Context(), id, channel, req.Status, source, occurred)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, notFound("contact", id, ""))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+
+	fan := s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: req.Status}, nil)
+	for _, f := range fan.failed {
+		loggerFrom(r.Context()).Warn("api: consent signal not delivered; the send gate still reads consent from Postgres",
+			"workflow_id", f.WorkflowID, "error", f.Error)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"consent":       current,
+		"history_id":    ev.ID,
+		"signalled":     fan.signalled,
+		"signal_failed": fan.failedIDs(),
+	})
+}
+
+func (s *Server) contactMessages(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, defaultMsgLimit, maxMsgLimit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.contactByID(r.Context(), id, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	msgs, err := s.store.MessagesForContact(r.Context(), id, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []storage.Message{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, defaultMsgLimit, maxMsgLimit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id := r.URL.Query().Get("contact_id")
+	if id != "" {
+		if _, err := s.contactByID(r.Context(), id, "contact_id"); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	msgs, err := s.store.SandboxMessages(r.Context(), id, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []storage.SandboxMessage{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+// contactByID loads a contact, turning ErrNotFound into a 404 that names it
+// (and field, the request field that referred to it, if any).
+func (s *Server) contactByID(ctx context.Context, id, field string) (storage.Contact, error) {
+	if id == "" {
+		return storage.Contact{}, invalid(FieldError{Path: field, Message: "required"})
+	}
+	c, err := s.store.Contact(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, notFound("contact", id, field)
+	}
+	return c, err
+}
+
+// normalize returns the normalised email or phone, or records why not.
+func (s *Server) normalize(fe *fieldErrors, field, v string) string {
+	var (
+		out string
+		err error
+	)
+	if field == "phone" {
+		out, err = contact.NormalizePhone(v, s.cfg.DefaultRegion)
+	} else {
+		out, err = contact.NormalizeEmail(v)
+	}
+	if err != nil {
+		fe.add(field, "%s", reason(err))
+		return ""
+	}
+	return out
+}
+
+// reason is the human part of a contact.Error ("not a valid email address").
+func reason(err error) string {
+	var ce *contact.Error
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return err.Error()
+}
+
+func checkLen(fe *fieldErrors, field, v string) {
+	if len(v) > maxIDLen {
+		fe.add(field, "at most %d characters", maxIDLen)
+	}
+}
+
+// checkNotFuture refuses timestamps more than a little clock skew ahead: a
+// consent change dated next year would mask every real change until then.
+func (s *Server) checkNotFuture(fe *fieldErrors, field string, t, now time.Time) {
+	if t.After(now.Add(maxFutureSkew)) {
+		fe.add(field, "is in the future")
+	}
+}

@@ -1,0 +1,342 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+type enrollRequest struct {
+	ContactID string `json:"contact_id"`
+}
+
+// enroll starts a journey for a contact: the backend's per-signup call.
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	var req enrollRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	c, err := s.contactByID(ctx, strings.TrimSpace(req.ContactID), "contact_id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	journeyID := r.PathValue("journey_id")
+	jv, err := s.store.LatestJourneyVersion(ctx, journeyID)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, notFound("journey", journeyID, ""))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	started, err := s.startJourney(ctx, c.ID, jv)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"enrollment":  started.Enrollment,
+		"workflow_id": started.Enrollment.WorkflowID,
+		"run_id":      started.RunID,
+	})
+}
+
+type startedRun struct {
+	Enrollment storage.Enrollment
+	RunID      string
+}
+
+// startError marks an error from Temporal's start call, as opposed to one
+// from Postgres around it.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return "starting the workflow: " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// startJourney is the one start path, for the enrollments route and for
+// event triggers. Postgres enforces the re-entry policy durably (enrollment
+// rows outlive Temporal's retention) and Temporal enforces that no two runs
+// of one (journey, contact) workflow id are open at once. The enrollment row
+// and the workflow start commit together: the start happens inside the
+// enrollment's transaction, and a failed start rolls the row back.
+func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion) (startedRun, error) {
+	if err := s.checkReentry(ctx, contactID, jv); err != nil {
+		return startedRun{}, err
+	}
+	e := storage.Enrollment{
+		ID:         "e_" + uuid.NewString(),
+		ContactID:  contactID,
+		JourneyID:  jv.JourneyID,
+		Version:    jv.Version,
+		WorkflowID: workflows.JourneyWorkflowID(jv.JourneyID, contactID),
+		Status:     storage.EnrollmentActive,
+	}
+	firstStep := ""
+	if len(jv.Spec.Steps) > 0 {
+		firstStep = jv.Spec.Steps[0].ID
+	}
+	e.CurrentStep = firstStep
+	// Ids only: no email, phone or attributes reach Temporal. The workflow
+	// loads the contact through activities when it needs them.
+	opts := client.StartWorkflowOptions{
+		ID:                                       e.WorkflowID,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchContactID.ValueSet(contactID),
+			workflows.SearchJourneyID.ValueSet(jv.JourneyID),
+			workflows.SearchJourneyVersion.ValueSet(int64(jv.Version)),
+			workflows.SearchJourneyStep.ValueSet(firstStep),
+		),
+	}
+	in := workflows.JourneyInput{
+		EnrollmentID:       e.ID,
+		ContactID:          contactID,
+		Version:            jv.Version,
+		Spec:               jv.Spec,
+		ContinueAsNewAfter: s.cfg.ContinueAsNewAfter,
+	}
+
+	var runID string
+	err := s.store.CreateEnrollment(ctx, e, func(ctx context.Context) error {
+		// Bounded: the enrollment's transaction stays open during this call.
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
+		defer cancel()
+		run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.Journey, in)
+		if err != nil {
+			return &startError{err}
+		}
+		runID = run.GetRunID()
+		return nil
+	})
+
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	var se *startError
+	switch {
+	case err == nil:
+	case errors.Is(err, storage.ErrAlreadyActive), errors.As(err, &already):
+		return startedRun{}, alreadyActive(jv.JourneyID, contactID)
+	case runID != "":
+		return s.startedDespiteCommitError(ctx, e, runID, err)
+	case errors.As(err, &se):
+		return startedRun{}, unavailable(fmt.Sprintf("could not start journey %s for contact %s: %v; nothing was recorded, retry", jv.JourneyID, contactID, se.err))
+	default:
+		return startedRun{}, err
+	}
+
+	stored, err := s.store.Enrollment(ctx, e.ID)
+	if err != nil {
+		// Started and committed; only the read-back failed. Answer with what
+		// was written rather than fail a start that happened.
+		loggerFrom(ctx).Warn("api: reading back a new enrollment", "enrollment_id", e.ID, "error", err)
+		e.StartedAt = s.now().UTC()
+		stored = e
+	}
+	loggerFrom(ctx).Info("api: journey started", "journey_id", jv.JourneyID, "version", jv.Version,
+		"contact_id", contactID, "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", runID)
+	return startedRun{Enrollment: stored, RunID: runID}, nil
+}
+
+// startedDespiteCommitError handles a workflow that started while the
+// enrollment's commit reported an error. The run is not terminated: its
+// first activity (storage.EnsureEnrollment) writes the enrollment row if the
+// commit was really lost, so the run and its row converge either way, and
+// the client gets the start that happened.
+func (s *Server) startedDespiteCommitError(ctx context.Context, e storage.Enrollment, runID string, cause error) (startedRun, error) {
+	loggerFrom(ctx).Warn("api: workflow started but the enrollment commit reported an error; the workflow records its enrollment itself",
+		"workflow_id", e.WorkflowID, "run_id", runID, "enrollment_id", e.ID, "error", cause)
+	if stored, err := s.store.Enrollment(context.WithoutCancel(ctx), e.ID); err == nil {
+		e = stored
+	} else {
+		e.StartedAt = s.now().UTC()
+	}
+	return startedRun{Enrollment: e, RunID: runID}, nil
+}
+
+func alreadyActive(journeyID, contactID string) *Error {
+	return conflict("already_active", fmt.Sprintf("contact %s already has an active run of journey %s", contactID, journeyID))
+}
+
+// checkReentry applies the journey's re-entry policy from the enrollment history.
+func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion) error {
+	_, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
+	switch {
+	case err == nil:
+		return alreadyActive(jv.JourneyID, contactID)
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	last, err := s.store.LastEnrollment(ctx, contactID, jv.JourneyID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	switch jv.Spec.Reentry.Policy {
+	case journey.ReentryOnce:
+		return conflict("reentry_refused", fmt.Sprintf("journey %s runs once per contact, and contact %s already went through it (enrollment %s, %s)",
+			jv.JourneyID, contactID, last.ID, last.Status))
+	case journey.ReentryCooldown:
+		ended := last.StartedAt
+		if last.EndedAt != nil {
+			ended = *last.EndedAt
+		}
+		eligible := ended.Add(jv.Spec.Reentry.Cooldown.Std()).UTC()
+		if s.now().Before(eligible) {
+			e := conflict("reentry_cooldown", fmt.Sprintf("contact %s may re-enter journey %s after a cooldown of %s, at %s",
+				contactID, jv.JourneyID, jv.Spec.Reentry.Cooldown, eligible.Format(time.RFC3339)))
+			e.EligibleAt = &eligible
+			return e
+		}
+	}
+	return nil
+}
+
+type exitRequest struct {
+	Reason string `json:"reason"`
+}
+
+// exitJourney asks a contact's active run of a journey to end now. The
+// workflow does the ending (and records it), so the answer is 202.
+func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
+	var req exitRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	reason := strings.TrimSpace(req.Reason)
+	switch {
+	case reason == "":
+		writeError(w, r, invalid(FieldError{Path: "reason", Message: "required: why the contact is leaving, e.g. asked support to stop"}))
+		return
+	case len(reason) > maxReasonLen:
+		writeError(w, r, invalid(FieldError{Path: "reason", Message: fmt.Sprintf("at most %d characters", maxReasonLen)}))
+		return
+	}
+	ctx := r.Context()
+	contactID, journeyID := r.PathValue("id"), r.PathValue("journey_id")
+	if _, err := s.contactByID(ctx, contactID, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	noRun := &Error{Status: http.StatusNotFound, Code: "not_found",
+		Message: fmt.Sprintf("contact %s has no active run of journey %s", contactID, journeyID)}
+	e, err := s.store.ActiveEnrollment(ctx, contactID, journeyID)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, noRun)
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
+	defer cancel()
+	err = s.temporal.SignalWorkflow(sctx, e.WorkflowID, "", workflows.SignalExit, workflows.ExitSignal{Reason: reason, By: "api"})
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		writeError(w, r, noRun) // it ended a moment ago; its row is about to say so
+		return
+	case err != nil:
+		loggerFrom(ctx).Warn("api: exit signal failed", "workflow_id", e.WorkflowID, "error", err)
+		writeError(w, r, unavailable("could not reach the journey run; retry"))
+		return
+	}
+	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID)
+	writeJSON(w, http.StatusAccepted, map[string]any{"enrollment": e, "workflow_id": e.WorkflowID, "exit_requested": true})
+}
+
+// journeyRun is an enrollment with, for active runs, the workflow's own view.
+type journeyRun struct {
+	storage.Enrollment
+	StepsTaken     []workflows.StepRecord `json:"steps_taken,omitempty"`
+	StepsTruncated int                    `json:"steps_truncated,omitempty"`
+	// StateError says why the live state is missing (no worker, Temporal
+	// down); the stored enrollment is still shown.
+	StateError string `json:"state_error,omitempty"`
+}
+
+// contactJourneys lists the contact's journey runs, newest first, asking
+// each active run where it is. Queries run in parallel, each with a short
+// timeout, so one stuck run does not hold up support's view.
+func (s *Server) contactJourneys(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := s.contactByID(ctx, id, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	enrollments, err := s.store.EnrollmentsForContact(ctx, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	sort.SliceStable(enrollments, func(i, j int) bool { return enrollments[i].StartedAt.After(enrollments[j].StartedAt) })
+	runs := make([]journeyRun, len(enrollments))
+	var wg sync.WaitGroup
+	for i, e := range enrollments {
+		runs[i].Enrollment = e
+		if e.Status != storage.EnrollmentActive {
+			continue
+		}
+		wg.Go(func() { s.queryState(ctx, &runs[i]) })
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, map[string]any{"journeys": runs})
+}
+
+func (s *Server) queryState(ctx context.Context, run *journeyRun) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	v, err := s.temporal.QueryWorkflow(ctx, run.WorkflowID, "", workflows.QueryState)
+	if err != nil {
+		run.StateError = queryFailure(err)
+		return
+	}
+	var st workflows.JourneyState
+	if err := v.Get(&st); err != nil {
+		run.StateError = "decoding state: " + err.Error()
+		return
+	}
+	run.CurrentStep = st.CurrentStep
+	run.StepsTaken = st.StepsTaken
+	run.StepsTruncated = st.StepsTruncated
+}
+
+func queryFailure(err error) string {
+	var (
+		nf *serviceerror.NotFound
+		de *serviceerror.DeadlineExceeded
+	)
+	switch {
+	case errors.As(err, &nf):
+		return "the workflow run was not found (it may have just ended)"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &de):
+		return "the workflow did not answer within " + queryTimeout.String() + " (is a worker running?)"
+	default:
+		return err.Error()
+	}
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// validateJourney checks a spec without storing anything.
+func (s *Server) validateJourney(w http.ResponseWriter, r *http.Request) {
+	_, problems, err := readSpec(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(problems) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"valid": false, "problems": problems})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "problems": []journey.Problem{}})
+}
+
+// publishJourney stores a valid spec as the journey's next version. New
+// enrollments use it; running contacts keep the version they started with.
+func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
+	spec, problems, err := readSpec(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(problems) > 0 {
+		fields := make([]FieldError, len(problems))
+		for i, p := range problems {
+			fields[i] = FieldError{Path: p.Path, Message: p.Message}
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error": &Error{Code: "invalid_journey", Message: fmt.Sprintf("the journey spec has %d problem(s); nothing was published", len(problems)), Fields: fields},
+			"valid": false, "problems": problems,
+		})
+		return
+	}
+	jv, err := s.store.PublishJourney(r.Context(), spec)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	loggerFrom(r.Context()).Info("api: journey published", "journey_id", jv.JourneyID, "version", jv.Version)
+	writeJSON(w, http.StatusCreated, map[string]any{"journey_id": jv.JourneyID, "version": jv.Version, "published_at": jv.PublishedAt})
+}
+
+// readSpec reads a journey spec body (YAML or JSON) and validates it.
+// Problems are the spec's own mistakes (422); err is for the request itself
+// (413, 415, or a 400 for an empty body).
+//
+// The parser reads YAML, and JSON is YAML, so any body is parsed as is:
+// that is the sniffing for clients that send no type or a generic one (curl's
+// default form type, text/plain). A body declared as JSON must be JSON,
+// though, so a YAML file sent with the wrong header is reported as such
+// rather than quietly accepted.
+func readSpec(r *http.Request) (journey.Spec, journey.Problems, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if strings.HasPrefix(mt, "multipart/") {
+		return journey.Spec{}, nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: "send the spec itself as the request body (Content-Type application/yaml or application/json), not as a form upload"}
+	}
+	if r.Body == nil {
+		return journey.Spec{}, nil, invalid(FieldError{Path: "", Message: "request body is required: a journey spec in YAML or JSON"})
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return journey.Spec{}, nil, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return journey.Spec{}, nil, invalid(FieldError{Path: "", Message: "request body is required: a journey spec in YAML or JSON"})
+	}
+	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && !json.Valid(data) {
+		return journey.Spec{}, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
+	}
+	spec, err := journey.ParseAndValidate(data)
+	var problems journey.Problems
+	switch {
+	case err == nil:
+		return spec, nil, nil
+	case errors.As(err, &problems):
+		return journey.Spec{}, problems, nil
+	default:
+		// Not YAML at all: a problem with the document as a whole.
+		return journey.Spec{}, journey.Problems{{Path: "", Message: err.Error()}}, nil
+	}
+}
+
+// journeySummary is one journey in GET /v1/journeys: its latest version.
+type journeySummary struct {
+	JourneyID   string                `json:"journey_id"`
+	Name        string                `json:"name"`
+	Version     int                   `json:"version"`
+	Trigger     journey.Trigger       `json:"trigger"`
+	Reentry     journey.ReentryPolicy `json:"reentry"`
+	PublishedAt time.Time             `json:"published_at"`
+}
+
+func (s *Server) listJourneys(w http.ResponseWriter, r *http.Request) {
+	latest, err := s.store.Journeys(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]journeySummary, len(latest))
+	for i, jv := range latest {
+		out[i] = journeySummary{JourneyID: jv.JourneyID, Name: jv.Spec.Name, Version: jv.Version,
+			Trigger: jv.Spec.Trigger, Reentry: jv.Spec.Reentry.Policy, PublishedAt: jv.PublishedAt}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"journeys": out})
+}
+
+// getJourney returns the latest version with its spec, and every version number.
+func (s *Server) getJourney(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("journey_id")
+	versions, err := s.store.JourneyVersions(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(versions) == 0 {
+		writeError(w, r, notFound("journey", id, ""))
+		return
+	}
+	numbers := make([]int, len(versions))
+	for i, v := range versions {
+		numbers[i] = v.Version
+	}
+	latest := versions[0]
+	for _, v := range versions {
+		if v.Version > latest.Version {
+			latest = v
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"journey_id": latest.JourneyID, "version": latest.Version, "spec": latest.Spec,
+		"published_at": latest.PublishedAt, "versions": numbers,
+	})
+}
+
+func (s *Server) getJourneyVersion(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("journey_id")
+	v, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || v < 1 {
+		writeError(w, r, invalid(FieldError{Path: "version", Message: "must be a version number (1, 2, ...)"}))
+		return
+	}
+	jv, err := s.store.JourneyVersion(r.Context(), id, v)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, &Error{Status: http.StatusNotFound, Code: "not_found", Message: fmt.Sprintf("journey %q has no version %d", id, v)})
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jv)
+}

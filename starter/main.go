@@ -1,0 +1,30 @@
+// Command tutti is Tutti's API server and command-line tool:
+//
+//	tutti serve                      run the HTTP API
+//	tutti migrate                    create/upgrade the database
+//	tutti journey validate FILE      check a journey spec offline
+//	tutti journey publish FILE       publish it through the API
+//	tutti contact show ID            a contact, its consent and journeys
+//	tutti contact find --email X     look a contact up
+//	tutti exit --contact ID --journey ID --reason TEXT
+//	tutti outbox [--contact ID]      what the sandbox "sent"
+//	tutti events send --contact ID --name NAME [--id ID]
+//
+// Everything but serve, migrate and journey validate is a client of the API
+// at TUTTI_API_URL, so the CLI and the backend share one code path. See
+// cli.go; `tutti help` prints the details.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{lookup: os.LookupEnv}, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
