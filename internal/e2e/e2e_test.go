@@ -1,0 +1,259 @@
+// Package e2e runs Tutti end to end: a real Temporal dev server, a real
+// PostgreSQL, the worker and the HTTP API in-process, and the real SendGrid and
+// Twilio SDK clients pointed at fake provider servers.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/provider/providertest"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/storage/storagetest"
+	"github.com/tutti-dev/tutti/internal/temporaltest"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+var temporalAddr string
+
+func TestMain(m *testing.M) {
+	addr, stop := temporaltest.Shared(m)
+	temporalAddr = addr
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+const token = "e2e-token"
+
+type system struct {
+	t      *testing.T
+	store  *storage.Store
+	tc     client.Client
+	api    *httptest.Server
+	sg     *providertest.FakeSendGrid
+	tw     *providertest.FakeTwilio
+	logger *slog.Logger
+}
+
+// start brings up a worker and the API over a fresh database. Tests share one
+// dev server and task queue, so they use distinct journey ids.
+func start(t *testing.T) *system {
+	t.Helper()
+	store, dsn := storagetest.NewWithDSN(t)
+	s := &system{
+		t:      t,
+		store:  store,
+		tc:     temporaltest.Client(t, temporalAddr),
+		sg:     providertest.NewFakeSendGrid(t, "SG.e2e"),
+		tw:     providertest.NewFakeTwilio(t, "AC00000000000000000000000000000e2e", "tw-token"),
+		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	acts := &activities.Activities{
+		Store:  store,
+		Email:  provider.NewSendGrid("SG.e2e", s.sg.URL(), hc),
+		SMS:    provider.NewTwilio("AC00000000000000000000000000000e2e", "tw-token", s.tw.URL(), hc),
+		Sender: activities.SenderIdentity{EmailFrom: "hello@tutti.test", SMSFrom: "+15005550006"},
+		Logger: s.logger,
+	}
+	w := worker.New(s.tc, workflows.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	w.RegisterActivity(acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	cfg := config.Config{DatabaseURL: dsn, APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 5 * time.Second}
+	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
+	s.api = httptest.NewServer(srv.Handler())
+	t.Cleanup(s.api.Close)
+	return s
+}
+
+// call makes an authenticated API call and decodes the JSON answer.
+func (s *system) call(method, path string, body any, wantStatus int) map[string]any {
+	s.t.Helper()
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ctype = strings.NewReader(b), "application/yaml"
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(s.t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.api.URL+path, rd)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	require.Equal(s.t, wantStatus, resp.StatusCode, "%s %s: %s", method, path, raw)
+	out := map[string]any{}
+	if len(raw) > 0 {
+		require.NoError(s.t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return out
+}
+
+// eventually polls cond until it holds or a generous deadline passes. The
+// deadline only bounds a hung test; nothing here asserts on speed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const e2eJourney = `
+id: %s
+name: End-to-end welcome
+trigger: {type: api}
+reentry: {policy: once}
+goal: {event: purchase}
+steps:
+  - id: welcome_email
+    send:
+      channel: email
+      email: {subject: "Welcome {{ .contact.first_name }}", text: "Hello {{ .contact.first_name }}"}
+  - id: wait_open
+    wait_for: {event: email.opened, timeout: 1h, on_event: thanks, on_timeout: done}
+  - id: thanks
+    wait: {duration: 1h}
+  - id: done
+    exit: {reason: completed}
+`
+
+func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	journeyID := "e2e-welcome"
+
+	// The backend registers the contact and their consent.
+	created := s.call("POST", "/v1/contacts", map[string]any{
+		"external_id": "user-42", "email": " Ada@Example.COM ", "phone": "(415) 555-0142",
+		"attributes": map[string]any{"first_name": "Ada"},
+	}, http.StatusCreated)
+	contact := created["contact"].(map[string]any)
+	contactID := contact["id"].(string)
+	require.Equal(t, "ada@example.com", contact["email"])
+	require.Equal(t, "+14155550142", contact["phone"])
+	s.call("POST", "/v1/contacts/"+contactID+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "signup-form"}, http.StatusOK)
+
+	// A marketer publishes the journey; the backend starts it at signup.
+	pub := s.call("POST", "/v1/journeys", fmt.Sprintf(e2eJourney, journeyID), http.StatusCreated)
+	require.EqualValues(t, 1, pub["version"])
+	started := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)
+	workflowID := started["workflow_id"].(string)
+	require.Equal(t, workflows.JourneyWorkflowID(journeyID, contactID), workflowID)
+	require.NotContains(t, workflowID, "example.com", "no PII in workflow ids")
+
+	// Starting again while it runs obeys the re-entry policy: no second run.
+	s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusConflict)
+
+	// The welcome email goes out through SendGrid and is recorded in the ledger.
+	eventually(t, "welcome email sent", func() bool { return len(s.sg.Requests()) == 1 })
+	sent := s.sg.Requests()[0]
+	require.Equal(t, "ada@example.com", sent.Body.Personalizations[0].To[0].Email)
+	require.Equal(t, "Welcome Ada", sent.Body.Subject)
+	eventually(t, "ledger row sent", func() bool {
+		msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
+		return err == nil && len(msgs) == 1 && msgs[0].Status == storage.MessageSent
+	})
+
+	// Support sees where the contact is.
+	eventually(t, "journey waiting for the open", func() bool {
+		list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
+		for _, e := range list["journeys"].([]any) {
+			if e.(map[string]any)["current_step"] == "wait_open" {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Ops find the run in Temporal by ContactId.
+	eventually(t, "run visible by ContactId", func() bool {
+		resp, err := s.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf(`ContactId = %q AND JourneyId = %q`, contactID, journeyID),
+		})
+		return err == nil && len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == workflowID
+	})
+
+	// The purchase ends the journey at once, in the middle of its wait.
+	ev := s.call("POST", "/v1/events", map[string]any{"event_id": "order-1001", "external_id": "user-42", "name": "purchase", "properties": map[string]any{"total": 42.5}}, http.StatusAccepted)
+	require.Contains(t, ev["signalled"], workflowID)
+
+	var result workflows.JourneyResult
+	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
+	require.Equal(t, workflows.StatusConverted, result.Status)
+
+	desc, err := s.tc.DescribeWorkflowExecution(ctx, workflowID, "")
+	require.NoError(t, err)
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.WorkflowExecutionInfo.Status)
+
+	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
+	require.NoError(t, err)
+	require.Equal(t, storage.EnrollmentConverted, enr.Status)
+	list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
+	first := list["journeys"].([]any)[0].(map[string]any)
+	require.Equal(t, "converted", first["status"])
+
+	// Re-entry policy "once": the finished contact cannot enter again.
+	s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusConflict)
+	require.Len(t, s.sg.Requests(), 1, "exactly one email in the whole run")
+}
+
+func TestEndToEnd_SupportExitWithReason(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	journeyID := "e2e-exit"
+	created := s.call("POST", "/v1/contacts", map[string]any{"email": "grace@example.com", "attributes": map[string]any{"first_name": "Grace"}}, http.StatusCreated)
+	contactID := created["contact"].(map[string]any)["id"].(string)
+	s.call("POST", "/v1/contacts/"+contactID+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "test"}, http.StatusOK)
+	s.call("POST", "/v1/journeys", fmt.Sprintf(e2eJourney, journeyID), http.StatusCreated)
+	started := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)
+	workflowID := started["workflow_id"].(string)
+	eventually(t, "welcome email sent", func() bool { return len(s.sg.Requests()) == 1 })
+
+	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "asked support to stop"}, http.StatusAccepted)
+	var result workflows.JourneyResult
+	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
+	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: "asked support to stop"}, result)
+	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
+	require.NoError(t, err)
+	require.Equal(t, storage.EnrollmentExited, enr.Status)
+	require.Equal(t, "asked support to stop", enr.ExitReason)
+
+	// Exiting again: nothing active to exit.
+	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "again"}, http.StatusNotFound)
+}
