@@ -75,10 +75,18 @@ type FinishEnrollmentInput struct {
 	EnrollmentID string `json:"enrollment_id"`
 	Status       string `json:"status"`
 	Reason       string `json:"reason"`
+	// LastStep is the step the run was at when it ended, kept for support
+	// once the run can no longer be queried.
+	LastStep string `json:"last_step,omitempty"`
 }
 
 // FinishEnrollment marks the enrollment ended (idempotent).
 func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentInput) error {
+	if in.LastStep != "" {
+		if err := a.Store.SetEnrollmentStep(ctx, in.EnrollmentID, in.LastStep); err != nil {
+			return err
+		}
+	}
 	return a.Store.FinishEnrollment(ctx, in.EnrollmentID, in.Status, in.Reason, time.Now())
 }
 

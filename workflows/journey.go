@@ -260,6 +260,7 @@ func (r *journeyRun) begin(ctx workflow.Context) error {
 // finish records how the journey ended on the enrollment row. It runs on a
 // disconnected context so a cancelled run is still recorded.
 func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
+	last := r.current
 	r.current = ""
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
@@ -268,6 +269,7 @@ func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
 		EnrollmentID: r.in.EnrollmentID,
 		Status:       r.endStatus,
 		Reason:       r.endReason,
+		LastStep:     last,
 	}).Get(dctx, nil)
 	if err != nil {
 		return JourneyResult{}, err

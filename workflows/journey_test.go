@@ -141,7 +141,7 @@ func TestJourney_TimeoutPathSendsSMSNudge(t *testing.T) {
 	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
 	require.Equal(t, journey.ChannelSMS, h.sends[1].Send.Channel)
 	require.Equal(t, journey.ClassMarketing, h.sends[0].Class)
-	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: StatusCompleted, Reason: "completed"}}, h.finished)
+	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: StatusCompleted, Reason: "completed", LastStep: "done"}}, h.finished)
 }
 
 func TestJourney_NoSMSConsentTakesElseBranch(t *testing.T) {

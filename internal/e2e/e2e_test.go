@@ -227,6 +227,7 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 	list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
 	first := list["journeys"].([]any)[0].(map[string]any)
 	require.Equal(t, "converted", first["status"])
+	require.Equal(t, "wait_open", first["current_step"], "a finished run shows the step it ended at")
 
 	// Re-entry policy "once": the finished contact cannot enter again.
 	s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusConflict)
