@@ -26,37 +26,56 @@ func validConsentStatus(s string) bool {
 	return false
 }
 
-const consentEventColumns = `id, contact_id, channel, status, source, occurred_at, recorded_at`
+const consentEventColumns = `id, contact_id, channel, subscription, status, source, occurred_at, recorded_at`
 
 func scanConsentEvent(r rowScanner) (ConsentEvent, error) {
 	var e ConsentEvent
-	if err := r.Scan(&e.ID, &e.ContactID, &e.Channel, &e.Status, &e.Source, &e.OccurredAt, &e.RecordedAt); err != nil {
+	if err := r.Scan(&e.ID, &e.ContactID, &e.Channel, &e.Subscription, &e.Status, &e.Source, &e.OccurredAt, &e.RecordedAt); err != nil {
 		return ConsentEvent{}, err
 	}
 	e.OccurredAt, e.RecordedAt = e.OccurredAt.UTC(), e.RecordedAt.UTC()
 	return e, nil
 }
 
-const consentColumns = `contact_id, channel, status, source, occurred_at, consent_event_id`
+const consentColumns = `contact_id, channel, subscription, status, source, occurred_at, consent_event_id`
 
 func scanConsent(r rowScanner) (Consent, error) {
 	var c Consent
-	if err := r.Scan(&c.ContactID, &c.Channel, &c.Status, &c.Source, &c.OccurredAt, &c.ConsentEventID); err != nil {
+	if err := r.Scan(&c.ContactID, &c.Channel, &c.Subscription, &c.Status, &c.Source, &c.OccurredAt, &c.ConsentEventID); err != nil {
 		return Consent{}, err
 	}
 	c.OccurredAt = c.OccurredAt.UTC()
 	return c, nil
 }
 
-// RecordConsent records a consent change for one channel: it is appended to
-// the history, and becomes the current consent unless the current one
-// occurred later. Changes can arrive out of order (a provider webhook delayed
-// behind a newer opt-in from the API); ordering by occurredAt rather than by
-// arrival keeps the newest decision in force, and the late one still lands in
-// the history. On a tie the later-recorded change wins. A zero occurredAt
-// means now. It returns the new history row and the resulting current
-// consent; an unknown contact is ErrNotFound.
+// ConsentChange is one consent change to record.
+type ConsentChange struct {
+	ContactID string
+	Channel   journey.Channel
+	// Subscription is "" for the channel-level consent, or a subscription
+	// type ("newsletter", "product", "promotions"...).
+	Subscription string
+	Status       string
+	Source       string
+	// OccurredAt is when the contact decided; zero means now.
+	OccurredAt time.Time
+}
+
+// RecordConsent records a channel-level consent change; see RecordConsentChange.
 func (s *Store) RecordConsent(ctx context.Context, contactID string, channel journey.Channel, status, source string, occurredAt time.Time) (ConsentEvent, Consent, error) {
+	return s.RecordConsentChange(ctx, ConsentChange{ContactID: contactID, Channel: channel, Status: status, Source: source, OccurredAt: occurredAt})
+}
+
+// RecordConsentChange records a consent change for one channel (and
+// subscription type): it is appended to the history, and becomes the current
+// consent unless the current one occurred later. Changes can arrive out of
+// order (a provider webhook delayed behind a newer opt-in from the API);
+// ordering by occurredAt rather than by arrival keeps the newest decision in
+// force, and the late one still lands in the history. On a tie the
+// later-recorded change wins. It returns the new history row and the
+// resulting current consent; an unknown contact is ErrNotFound.
+func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (ConsentEvent, Consent, error) {
+	contactID, channel, status, source := c.ContactID, c.Channel, c.Status, c.Source
 	if !validChannel(channel) {
 		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: unknown channel %q", channel)
 	}
@@ -73,10 +92,10 @@ func (s *Store) RecordConsent(ctx context.Context, contactID string, channel jou
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		ev, err = scanConsentEvent(tx.QueryRow(ctx, `
-			INSERT INTO consent_events (contact_id, channel, status, source, occurred_at)
-			VALUES ($1, $2, $3, $4, COALESCE($5, now()))
+			INSERT INTO consent_events (contact_id, channel, subscription, status, source, occurred_at)
+			VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))
 			RETURNING `+consentEventColumns,
-			contactID, channel, status, source, timeOrNow(occurredAt)))
+			contactID, channel, c.Subscription, status, source, timeOrNow(c.OccurredAt)))
 		if _, fk := foreignKeyViolation(err); fk {
 			return fmt.Errorf("record consent: contact %s: %w", contactID, ErrNotFound)
 		}
@@ -86,18 +105,19 @@ func (s *Store) RecordConsent(ctx context.Context, contactID string, channel jou
 		// The WHERE clause sees the locked, latest version of the row, so two
 		// concurrent changes cannot both win.
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO consents (contact_id, channel, status, source, occurred_at, consent_event_id)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (contact_id, channel) DO UPDATE SET
+			INSERT INTO consents (contact_id, channel, subscription, status, source, occurred_at, consent_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (contact_id, channel, subscription) DO UPDATE SET
 				status = EXCLUDED.status,
 				source = EXCLUDED.source,
 				occurred_at = EXCLUDED.occurred_at,
 				consent_event_id = EXCLUDED.consent_event_id
 			WHERE consents.occurred_at <= EXCLUDED.occurred_at`,
-			ev.ContactID, ev.Channel, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
+			ev.ContactID, ev.Channel, ev.Subscription, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
 			return fmt.Errorf("record consent for contact %s: updating current consent: %w", contactID, err)
 		}
-		cur, err = scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND channel = $2`, contactID, channel))
+		cur, err = scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND channel = $2 AND subscription = $3`,
+			contactID, channel, c.Subscription))
 		if err != nil {
 			return fmt.Errorf("record consent for contact %s: reading current consent: %w", contactID, err)
 		}
@@ -109,11 +129,11 @@ func (s *Store) RecordConsent(ctx context.Context, contactID string, channel jou
 	return ev, cur, nil
 }
 
-// Consents returns the contact's current consent per channel. A channel
-// missing from the map has never had a consent recorded, which callers must
-// treat as "no consent". An unknown contact yields an empty map.
+// Consents returns the contact's current channel-level consent per channel. A
+// channel missing from the map has never had a consent recorded, which
+// callers must treat as "no consent". An unknown contact yields an empty map.
 func (s *Store) Consents(ctx context.Context, contactID string) (map[journey.Channel]Consent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1`, contactID)
+	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND subscription = ''`, contactID)
 	if err != nil {
 		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
 	}
@@ -141,6 +161,20 @@ func (s *Store) ConsentHistory(ctx context.Context, contactID string) ([]Consent
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConsentEvent, error) { return scanConsentEvent(r) })
 	if err != nil {
 		return nil, fmt.Errorf("consent history of contact %s: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// AllConsents returns every current consent of the contact: channel-level
+// records and subscription-type records, ordered by channel and subscription.
+func (s *Store) AllConsents(ctx context.Context, contactID string) ([]Consent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 ORDER BY channel, subscription`, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
 	}
 	return out, nil
 }

@@ -10,18 +10,20 @@ import (
 )
 
 const messageColumns = `id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
-	provider, provider_message_id, status, status_reason, consent_event_id, attempts, created_at, updated_at, sent_at`
+	provider, provider_message_id, status, status_reason, consent_event_id, attempts, created_at, updated_at, sent_at,
+	abandonment_event_id, decision_id`
 
 func scanMessage(r rowScanner) (Message, error) {
 	var (
-		m                  Message
-		providerID, reason *string
+		m                               Message
+		providerID, reason, abandonment *string
 	)
 	if err := r.Scan(&m.ID, &m.IdempotencyKey, &m.ContactID, &m.JourneyID, &m.JourneyVersion, &m.StepID, &m.Channel, &m.Class,
-		&m.Provider, &providerID, &m.Status, &reason, &m.ConsentEventID, &m.Attempts, &m.CreatedAt, &m.UpdatedAt, &m.SentAt); err != nil {
+		&m.Provider, &providerID, &m.Status, &reason, &m.ConsentEventID, &m.Attempts, &m.CreatedAt, &m.UpdatedAt, &m.SentAt,
+		&abandonment, &m.DecisionID); err != nil {
 		return Message{}, err
 	}
-	m.ProviderMessageID, m.StatusReason = deref(providerID), deref(reason)
+	m.ProviderMessageID, m.StatusReason, m.AbandonmentEventID = deref(providerID), deref(reason), deref(abandonment)
 	m.CreatedAt, m.UpdatedAt, m.SentAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC(), utcPtr(m.SentAt)
 	return m, nil
 }

@@ -16,6 +16,9 @@ var (
 	ErrEventConflict = errors.New("event id already used for a different event")
 	// ErrAlreadyActive: the contact already has an active run of this journey.
 	ErrAlreadyActive = errors.New("contact already has an active run of this journey")
+	// ErrConflict: the write would break a uniqueness rule (one abandonment
+	// SMS per event, one active suppression per reason...).
+	ErrConflict = errors.New("conflicts with an existing row")
 )
 
 // Contact is a person; email and phone are normalised before they get here.
@@ -50,23 +53,27 @@ const (
 
 // ConsentEvent is one change of consent, kept forever.
 type ConsentEvent struct {
-	ID         int64           `json:"id"`
-	ContactID  string          `json:"contact_id"`
-	Channel    journey.Channel `json:"channel"`
-	Status     string          `json:"status"`
-	Source     string          `json:"source"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	RecordedAt time.Time       `json:"recorded_at"`
+	ID           int64           `json:"id"`
+	ContactID    string          `json:"contact_id"`
+	Channel      journey.Channel `json:"channel"`
+	Subscription string          `json:"subscription,omitempty"`
+	Status       string          `json:"status"`
+	Source       string          `json:"source"`
+	OccurredAt   time.Time       `json:"occurred_at"`
+	RecordedAt   time.Time       `json:"recorded_at"`
 }
 
 // Consent is the current consent for one channel.
 type Consent struct {
-	ContactID      string          `json:"contact_id"`
-	Channel        journey.Channel `json:"channel"`
-	Status         string          `json:"status"`
-	Source         string          `json:"source"`
-	OccurredAt     time.Time       `json:"occurred_at"`
-	ConsentEventID int64           `json:"consent_event_id"`
+	ContactID string          `json:"contact_id"`
+	Channel   journey.Channel `json:"channel"`
+	// Subscription is the subscription type ("newsletter"...); "" is the
+	// channel-level record.
+	Subscription   string    `json:"subscription,omitempty"`
+	Status         string    `json:"status"`
+	Source         string    `json:"source"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	ConsentEventID int64     `json:"consent_event_id"`
 }
 
 // Event is a tracked behaviour event.
@@ -120,8 +127,11 @@ const (
 	MessageClicked   = "clicked"
 	MessageFailed    = "failed"  // permanent provider failure
 	MessageBounced   = "bounced" // provider reported a bounce
-	MessageSkipped   = "skipped" // not sent by decision (no consent, missing data...)
-	MessageUnknown   = "unknown" // a crash mid-call: the provider may have it; never resent
+	MessageDropped   = "dropped" // SendGrid dropped it (suppressed address, invalid...); not delivered
+	// MessageComplained: the recipient reported the message as spam.
+	MessageComplained = "complained"
+	MessageSkipped    = "skipped" // not sent by decision (no consent, missing data...)
+	MessageUnknown    = "unknown" // a crash mid-call: the provider may have it; never resent
 )
 
 // Message is one row of the ledger.
@@ -143,6 +153,11 @@ type Message struct {
 	CreatedAt         time.Time       `json:"created_at"`
 	UpdatedAt         time.Time       `json:"updated_at"`
 	SentAt            *time.Time      `json:"sent_at,omitempty"`
+	// AbandonmentEventID is the abandonment event an abandonment journey's
+	// message was sent for.
+	AbandonmentEventID string `json:"abandonment_event_id,omitempty"`
+	// DecisionID is the gate decision that let the message go (or skipped it).
+	DecisionID *int64 `json:"decision_id,omitempty"`
 }
 
 // ClaimOutcome tells the send activity what a claim on an idempotency key found.
