@@ -230,3 +230,39 @@ func TestGate_OneSMSPerAbandonmentEvent(t *testing.T) {
 	require.False(t, second.Send())
 	require.Equal(t, []string{policy.CodeAbandonmentSMSAlreadySent}, second.Decision.ReasonCodes())
 }
+
+func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
+	ctx := context.Background()
+	s := storagetest.New(t)
+	c := newContact(t, s)
+	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	require.NoError(t, err)
+
+	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	require.NoError(t, err)
+	require.True(t, created)
+	again, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, sp.ID, again.ID)
+
+	res, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, time.Now()))
+	require.NoError(t, err)
+	require.Equal(t, []string{policy.CodeSuppressedHardBounce}, res.Decision.ReasonCodes())
+
+	lifted, err := s.LiftSuppression(ctx, sp.ID, "support")
+	require.NoError(t, err)
+	require.NotNil(t, lifted.LiftedAt)
+	res, err = s.Gate(ctx, gateInput(c, "j1", "k2", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, time.Now()))
+	require.NoError(t, err)
+	require.True(t, res.Send(), "a lifted suppression no longer blocks")
+
+	list, err := s.Suppressions(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 1, "lifted rows stay as history")
+
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: "bogus", Source: "x"})
+	require.ErrorContains(t, err, `unknown reason "bogus"`)
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: storage.SuppressDoNotContact, Source: "x"})
+	require.ErrorIs(t, err, storage.ErrNotFound)
+}
