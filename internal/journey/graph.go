@@ -52,6 +52,9 @@ func (s Spec) Channels() []Channel {
 		seen[st.Send.Channel] = true
 		out = append(out, st.Send.Channel)
 	}
+	if s.Policy != nil && s.Policy.FallbackChannel != "" && len(out) > 0 && !seen[s.Policy.FallbackChannel] {
+		out = append(out, s.Policy.FallbackChannel)
+	}
 	return out
 }
 

@@ -29,6 +29,9 @@ type Spec struct {
 	ExitEvents []string `json:"exit_events,omitempty"`
 	// Class is the default message class for sends: marketing (default) or transactional.
 	Class MessageClass `json:"class,omitempty"`
+	// Policy holds the journey's send-gate settings and overrides of the
+	// workspace defaults (caps, cooldowns, subscription type, fallback...).
+	Policy *Policy `json:"policy,omitempty"`
 
 	// Steps run from the first one. A step without an explicit next falls
 	// through to the following step; the last step falls through to the end.
@@ -136,6 +139,44 @@ func (s Step) Kind() StepKind {
 	}
 	return kinds[0]
 }
+
+// Policy is a journey's send-gate settings. Unset fields use the workspace
+// settings; every send of the journey passes the gate with these.
+type Policy struct {
+	// Subscription is the subscription type of the journey's messages
+	// (newsletter, product, promotions...): a contact who unsubscribed from
+	// it is not sent them, even with channel consent.
+	Subscription string `json:"subscription,omitempty"`
+	// OnCap says what a send held by a frequency cap or cooldown does:
+	// defer (default: wait until the cap allows it) or skip.
+	OnCap string `json:"on_cap,omitempty"`
+	// GlobalCap replaces the workspace's cross-channel cap for this journey.
+	GlobalCap *Cap `json:"global_cap,omitempty"`
+	// Cooldowns replace the workspace's per-channel cooldowns ("0s" disables).
+	Cooldowns map[Channel]Duration `json:"cooldowns,omitempty"`
+	// FallbackChannel is used when a send's channel is blocked by consent or
+	// suppression; a send step carries the fallback message beside its own
+	// (an sms step with an email message, say).
+	FallbackChannel Channel `json:"fallback_channel,omitempty"`
+	// UnengagedDays replaces the workspace's unengaged rule (0 disables).
+	UnengagedDays *int `json:"unengaged_days,omitempty"`
+	// Abandonment marks an abandonment journey (triggered by an event such as
+	// cart.abandoned): at most one SMS per triggering event, and only within
+	// the abandonment window (48 hours by default) after it.
+	Abandonment bool `json:"abandonment,omitempty"`
+}
+
+// Cap is at most Max marketing messages in any rolling Window. Max 0 disables.
+type Cap struct {
+	Max    int      `json:"max"`
+	Window Duration `json:"window"`
+}
+
+// OnCap values.
+const (
+	OnCapDefer = "defer"
+	OnCapSkip  = "skip"
+)
 
 // Send delivers one message on one channel.
 type Send struct {

@@ -156,6 +156,70 @@ func (v *validator) journey() {
 	}
 
 	v.class("class", s.Class)
+	v.policy()
+}
+
+var subscriptionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// policy checks the journey's send-gate settings.
+func (v *validator) policy() {
+	p := v.spec.Policy
+	if p == nil {
+		return
+	}
+	if p.Subscription != "" && !subscriptionPattern.MatchString(p.Subscription) {
+		v.add("policy.subscription", "%s (got %q)", idRule, p.Subscription)
+	}
+	switch p.OnCap {
+	case "", OnCapDefer, OnCapSkip:
+	default:
+		v.add("policy.on_cap", "must be defer or skip (got %q)", p.OnCap)
+	}
+	if c := p.GlobalCap; c != nil {
+		if c.Max < 0 {
+			v.add("policy.global_cap.max", "must be 0 (no cap) or more")
+		}
+		if c.Max > 0 && c.Window <= 0 {
+			v.add("policy.global_cap.window", "must be greater than 0")
+		}
+	}
+	for _, ch := range sortedChannels(p.Cooldowns) {
+		path := "policy.cooldowns." + string(ch)
+		switch {
+		case ch != ChannelEmail && ch != ChannelSMS && ch != ChannelAds:
+			v.add(path, "unknown channel %q (use email, sms or ads)", ch)
+		case p.Cooldowns[ch] < 0:
+			v.add(path, "must be 0 (no cooldown) or more")
+		}
+	}
+	switch p.FallbackChannel {
+	case "", ChannelEmail, ChannelSMS:
+	default:
+		v.add("policy.fallback_channel", "must be email or sms (got %q)", p.FallbackChannel)
+	}
+	if p.UnengagedDays != nil && *p.UnengagedDays < 0 {
+		v.add("policy.unengaged_days", "must be 0 (rule off) or more")
+	}
+	if p.Abandonment && v.spec.Trigger.Type != TriggerEvent {
+		v.add("policy.abandonment", "an abandonment journey must be triggered by its abandonment event (trigger.type event)")
+	}
+}
+
+func sortedChannels[V any](m map[Channel]V) []Channel {
+	out := make([]Channel, 0, len(m))
+	for ch := range m {
+		out = append(out, ch)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fallback is the journey's fallback channel, if any.
+func (v *validator) fallback() Channel {
+	if v.spec.Policy == nil {
+		return ""
+	}
+	return v.spec.Policy.FallbackChannel
 }
 
 // steps checks each step, then the graph they form.
@@ -248,15 +312,15 @@ func (v *validator) send(path string, snd *Send) {
 		if snd.Email == nil {
 			v.add(path+".email", "required when channel is email")
 		}
-		if snd.SMS != nil {
-			v.add(path+".sms", "must be empty when channel is email")
+		if snd.SMS != nil && v.fallback() != ChannelSMS {
+			v.add(path+".sms", "must be empty when channel is email (unless policy.fallback_channel is sms: then it is the fallback message)")
 		}
 	case ChannelSMS:
 		if snd.SMS == nil {
 			v.add(path+".sms", "required when channel is sms")
 		}
-		if snd.Email != nil {
-			v.add(path+".email", "must be empty when channel is sms")
+		if snd.Email != nil && v.fallback() != ChannelEmail {
+			v.add(path+".email", "must be empty when channel is sms (unless policy.fallback_channel is email: then it is the fallback message)")
 		}
 	case ChannelAds:
 		v.add(path+".channel", "channel %q cannot be used in a send step yet", snd.Channel)

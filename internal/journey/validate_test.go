@@ -212,11 +212,11 @@ steps:
 		{"email message required", header + "steps: [{id: a, send: {channel: email, sms: {body: hi}}}]\n",
 			[]string{
 				"steps[0].send.email: required when channel is email",
-				"steps[0].send.sms: must be empty when channel is email",
+				"steps[0].send.sms: must be empty when channel is email (unless policy.fallback_channel is sms: then it is the fallback message)",
 			}},
 		{"sms message required", header + "steps: [{id: a, send: {channel: sms, email: {subject: s, text: t}}}]\n",
 			[]string{
-				"steps[0].send.email: must be empty when channel is sms",
+				"steps[0].send.email: must be empty when channel is sms (unless policy.fallback_channel is email: then it is the fallback message)",
 				"steps[0].send.sms: required when channel is sms",
 			}},
 		{"email empty", header + "steps: [{id: a, send: {channel: email, email: {}}}]\n",
@@ -296,6 +296,28 @@ steps:
 			[]string{"steps[0].branch.condition: invalid condition: undeclared reference to 'customer' (at line 1, column 1)"}},
 		{"branch condition not boolean", header + "steps: [{id: a, branch: {condition: 'contact.first_name + \"!\"'}}]\n",
 			[]string{"steps[0].branch.condition: condition must be true or false, but it is a string"}},
+		{"policy settings out of range", header + `policy:
+  subscription: "Promo!"
+  on_cap: drop
+  global_cap: {max: 3}
+  cooldowns: {fax: 1h, sms: -1h}
+  fallback_channel: ads
+  unengaged_days: -5
+  abandonment: true
+` + okSteps,
+			[]string{
+				`policy.subscription: ` + `must be 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit (got "Promo!")`,
+				`policy.on_cap: must be defer or skip (got "drop")`,
+				`policy.global_cap.window: must be greater than 0`,
+				`policy.cooldowns.fax: unknown channel "fax" (use email, sms or ads)`,
+				`policy.cooldowns.sms: must be 0 (no cooldown) or more`,
+				`policy.fallback_channel: must be email or sms (got "ads")`,
+				`policy.unengaged_days: must be 0 (rule off) or more`,
+				`policy.abandonment: an abandonment journey must be triggered by its abandonment event (trigger.type event)`,
+			}},
+		{"fallback message allowed only with a fallback channel", header + "policy: {fallback_channel: email}\n" +
+			"steps: [{id: a, send: {channel: sms, sms: {body: hi}, email: {subject: Hi, text: Hello}}}, {id: b, send: {channel: email, email: {subject: Hi, text: Hi}, sms: {body: hi}}}]\n",
+			[]string{"steps[1].send.sms: must be empty when channel is email (unless policy.fallback_channel is sms: then it is the fallback message)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
