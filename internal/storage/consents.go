@@ -75,15 +75,8 @@ func (s *Store) RecordConsent(ctx context.Context, contactID string, channel jou
 // later-recorded change wins. It returns the new history row and the
 // resulting current consent; an unknown contact is ErrNotFound.
 func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (ConsentEvent, Consent, error) {
-	contactID, channel, status, source := c.ContactID, c.Channel, c.Status, c.Source
-	if !validChannel(channel) {
-		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: unknown channel %q", channel)
-	}
-	if !validConsentStatus(status) {
-		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: unknown status %q (want granted, revoked or pending)", status)
-	}
-	if source == "" {
-		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: source is required")
+	if err := checkConsentChange(c); err != nil {
+		return ConsentEvent{}, Consent{}, err
 	}
 	var (
 		ev  ConsentEvent
@@ -91,40 +84,60 @@ func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (Conse
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		ev, err = scanConsentEvent(tx.QueryRow(ctx, `
-			INSERT INTO consent_events (contact_id, channel, subscription, status, source, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))
-			RETURNING `+consentEventColumns,
-			contactID, channel, c.Subscription, status, source, timeOrNow(c.OccurredAt)))
-		if _, fk := foreignKeyViolation(err); fk {
-			return fmt.Errorf("record consent: contact %s: %w", contactID, ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("record consent for contact %s: appending history: %w", contactID, err)
-		}
-		// The WHERE clause sees the locked, latest version of the row, so two
-		// concurrent changes cannot both win.
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO consents (contact_id, channel, subscription, status, source, occurred_at, consent_event_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (contact_id, channel, subscription) DO UPDATE SET
-				status = EXCLUDED.status,
-				source = EXCLUDED.source,
-				occurred_at = EXCLUDED.occurred_at,
-				consent_event_id = EXCLUDED.consent_event_id
-			WHERE consents.occurred_at <= EXCLUDED.occurred_at`,
-			ev.ContactID, ev.Channel, ev.Subscription, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
-			return fmt.Errorf("record consent for contact %s: updating current consent: %w", contactID, err)
-		}
-		cur, err = scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND channel = $2 AND subscription = $3`,
-			contactID, channel, c.Subscription))
-		if err != nil {
-			return fmt.Errorf("record consent for contact %s: reading current consent: %w", contactID, err)
-		}
-		return nil
+		ev, cur, err = recordConsentChange(ctx, tx, c)
+		return err
 	})
 	if err != nil {
 		return ConsentEvent{}, Consent{}, err
+	}
+	return ev, cur, nil
+}
+
+func checkConsentChange(c ConsentChange) error {
+	switch {
+	case !validChannel(c.Channel):
+		return fmt.Errorf("record consent: unknown channel %q", c.Channel)
+	case !validConsentStatus(c.Status):
+		return fmt.Errorf("record consent: unknown status %q (want granted, revoked or pending)", c.Status)
+	case c.Source == "":
+		return fmt.Errorf("record consent: source is required")
+	}
+	return nil
+}
+
+// recordConsentChange is RecordConsentChange inside the caller's
+// transaction (c already checked), so other writes can commit with it.
+func recordConsentChange(ctx context.Context, tx pgx.Tx, c ConsentChange) (ConsentEvent, Consent, error) {
+	contactID, channel := c.ContactID, c.Channel
+	ev, err := scanConsentEvent(tx.QueryRow(ctx, `
+		INSERT INTO consent_events (contact_id, channel, subscription, status, source, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, COALESCE($6, now()))
+		RETURNING `+consentEventColumns,
+		contactID, channel, c.Subscription, c.Status, c.Source, timeOrNow(c.OccurredAt)))
+	if _, fk := foreignKeyViolation(err); fk {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent: contact %s: %w", contactID, ErrNotFound)
+	}
+	if err != nil {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent for contact %s: appending history: %w", contactID, err)
+	}
+	// The WHERE clause sees the locked, latest version of the row, so two
+	// concurrent changes cannot both win.
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO consents (contact_id, channel, subscription, status, source, occurred_at, consent_event_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (contact_id, channel, subscription) DO UPDATE SET
+			status = EXCLUDED.status,
+			source = EXCLUDED.source,
+			occurred_at = EXCLUDED.occurred_at,
+			consent_event_id = EXCLUDED.consent_event_id
+		WHERE consents.occurred_at <= EXCLUDED.occurred_at`,
+		ev.ContactID, ev.Channel, ev.Subscription, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent for contact %s: updating current consent: %w", contactID, err)
+	}
+	cur, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND channel = $2 AND subscription = $3`,
+		contactID, channel, c.Subscription))
+	if err != nil {
+		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent for contact %s: reading current consent: %w", contactID, err)
 	}
 	return ev, cur, nil
 }

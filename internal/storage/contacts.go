@@ -9,15 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const contactColumns = `id, external_id, email, phone, time_zone, attributes, created_at, updated_at`
+const contactColumns = `id, external_id, email, phone, time_zone, country, attributes, created_at, updated_at`
 
 func scanContact(r rowScanner) (Contact, error) {
 	var c Contact
-	var ext, email, phone, tz *string
-	if err := r.Scan(&c.ID, &ext, &email, &phone, &tz, &c.Attributes, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	var ext, email, phone, tz, country *string
+	if err := r.Scan(&c.ID, &ext, &email, &phone, &tz, &country, &c.Attributes, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return Contact{}, err
 	}
-	c.ExternalID, c.Email, c.Phone, c.TimeZone = deref(ext), deref(email), deref(phone), deref(tz)
+	c.ExternalID, c.Email, c.Phone, c.TimeZone, c.Country = deref(ext), deref(email), deref(phone), deref(tz), deref(country)
 	c.Attributes = nonNilMap(c.Attributes)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
@@ -46,9 +46,9 @@ const upsertAttempts = 3
 // ErrIdentityConflict, naming which identifiers belong to which contact; if
 // in.ID is set but unknown it fails with ErrNotFound. With no match a contact
 // is created (created is true), which needs at least one of external_id,
-// email or phone. Otherwise the match is updated: non-empty identifiers and
-// time zone are set, attributes are merged key by key (a nil value removes the
-// key), and updated_at is bumped.
+// email or phone. Otherwise the match is updated: non-empty identifiers, time
+// zone and country are set, attributes are merged key by key (a nil value
+// removes the key), and updated_at is bumped.
 //
 // Concurrent calls with the same new identifier end in one contact: the loser
 // of the insert race retries its lookup and updates the winner's row.
@@ -102,10 +102,10 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 		switch len(matches) {
 		case 0:
 			row := tx.QueryRow(ctx, `
-				INSERT INTO contacts (id, external_id, email, phone, time_zone, attributes)
-				VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), $6)
+				INSERT INTO contacts (id, external_id, email, phone, time_zone, country, attributes)
+				VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), NULLIF($7, ''), $6)
 				RETURNING `+contactColumns,
-				newID("c_"), in.ExternalID, in.Email, in.Phone, in.TimeZone, set)
+				newID("c_"), in.ExternalID, in.Email, in.Phone, in.TimeZone, set, in.Country)
 			if out, err = scanContact(row); err != nil {
 				return fmt.Errorf("upsert contact: inserting: %w", err)
 			}
@@ -118,11 +118,12 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 					email       = COALESCE(NULLIF($3, ''), email),
 					phone       = COALESCE(NULLIF($4, ''), phone),
 					time_zone   = COALESCE(NULLIF($5, ''), time_zone),
+					country     = COALESCE(NULLIF($8, ''), country),
 					attributes  = (attributes || $6::jsonb) - $7::text[],
 					updated_at  = now()
 				WHERE id = $1
 				RETURNING `+contactColumns,
-				matches[0].ID, in.ExternalID, in.Email, in.Phone, in.TimeZone, set, del)
+				matches[0].ID, in.ExternalID, in.Email, in.Phone, in.TimeZone, set, del, in.Country)
 			if out, err = scanContact(row); err != nil {
 				return fmt.Errorf("upsert contact %s: updating: %w", matches[0].ID, err)
 			}

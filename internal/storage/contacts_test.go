@@ -140,3 +140,38 @@ func TestUpsertContactConcurrentSameEmail(t *testing.T) {
 	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM contacts`).Scan(&count))
 	require.Equal(t, 1, count)
 }
+
+func TestUpsertContactCountry(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+
+	c, created, err := s.UpsertContact(ctx, storage.ContactInput{Email: "fr@example.com", Country: "FR"})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, "FR", c.Country)
+
+	// An empty country keeps the known one; a new one replaces it.
+	u, _, err := s.UpsertContact(ctx, storage.ContactInput{ID: c.ID, TimeZone: "Europe/Paris"})
+	require.NoError(t, err)
+	require.Equal(t, "FR", u.Country)
+	u, _, err = s.UpsertContact(ctx, storage.ContactInput{ID: c.ID, Country: "BE"})
+	require.NoError(t, err)
+	require.Equal(t, "BE", u.Country)
+	got, err := s.Contact(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, "BE", got.Country)
+
+	// Unknown stays empty.
+	n, _, err := s.UpsertContact(ctx, storage.ContactInput{Email: "nowhere@example.com"})
+	require.NoError(t, err)
+	require.Empty(t, n.Country)
+
+	// The schema refuses anything but two upper-case letters, and the
+	// contact is left as it was.
+	_, _, err = s.UpsertContact(ctx, storage.ContactInput{ID: c.ID, Country: "fr"})
+	require.Error(t, err)
+	got, err = s.Contact(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, "BE", got.Country)
+}

@@ -28,6 +28,12 @@ func scanEvent(r rowScanner) (Event, error) {
 // id gets a generated one, a zero OccurredAt means now, and an unknown
 // contact is ErrNotFound.
 func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, bool, error) {
+	return insertEvent(ctx, s.pool, e)
+}
+
+// insertEvent is InsertEvent on q: the pool, or a transaction that other
+// writes commit with.
+func insertEvent(ctx context.Context, q rowQuerier, e Event) (Event, bool, error) {
 	if e.Name == "" {
 		return Event{}, false, errors.New("insert event: name is required")
 	}
@@ -38,7 +44,7 @@ func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, bool, error) {
 	if props == nil {
 		props = map[string]any{}
 	}
-	stored, err := scanEvent(s.pool.QueryRow(ctx, `
+	stored, err := scanEvent(q.QueryRow(ctx, `
 		INSERT INTO events (id, contact_id, name, properties, occurred_at)
 		VALUES ($1, $2, $3, $4, COALESCE($5, now()))
 		ON CONFLICT (id) DO NOTHING
@@ -56,7 +62,7 @@ func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, bool, error) {
 
 	// DO NOTHING returned no row: the id exists. Events are never deleted
 	// except with their contact, so the row is there to read.
-	stored, err = s.Event(ctx, e.ID)
+	stored, err = scanEvent(q.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, e.ID))
 	if err != nil {
 		return Event{}, false, fmt.Errorf("insert event %s: reading the existing event: %w", e.ID, err)
 	}

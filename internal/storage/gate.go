@@ -87,62 +87,111 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 	if now.IsZero() {
 		now = time.Now()
 	}
-	var out GateResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// One round trip for the lock and every read. Statements in a batch
-		// run in order, so the reads see what the previous holder of the
-		// lock committed.
-		b := &pgx.Batch{}
-		b.Queue(`SELECT COALESCE(time_zone, ''), COALESCE(phone, ''), COALESCE(country, ''), last_engaged_at, created_at
-			FROM contacts WHERE id = $1 FOR NO KEY UPDATE`, m.ContactID)
-		b.Queue(`SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1 FOR UPDATE`, m.IdempotencyKey)
-		b.Queue(`SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents WHERE contact_id = $1`, m.ContactID)
-		b.Queue(`SELECT id, reason, COALESCE(journey_id, ''), COALESCE(channel, ''), expires_at FROM suppressions
-			WHERE contact_id = $1 AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`, m.ContactID, now)
-		b.Queue(`SELECT channel, class, created_at FROM messages
-			WHERE contact_id = $1 AND created_at > $2 AND idempotency_key <> $3 AND status NOT IN `+notCountedStatuses,
-			m.ContactID, now.Add(-in.Lookback), m.IdempotencyKey)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return GateResult{}, fmt.Errorf("gate for contact %s: acquiring a connection: %w", m.ContactID, err)
+	}
+	defer func() {
+		// Any return before COMMIT (an error, a panic in decide) leaves the
+		// transaction open: roll it back. If that fails too, Release closes
+		// the connection instead of returning it to the pool.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "rollback")
+		}
+		conn.Release()
+	}()
+
+	// Two round trips in all. The first is BEGIN, the lock and every read;
+	// statements in a batch run in order, so the reads see what the
+	// previous holder of the lock committed.
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	b.Queue(`SELECT COALESCE(time_zone, ''), COALESCE(phone, ''), COALESCE(country, ''), last_engaged_at, created_at
+		FROM contacts WHERE id = $1 FOR NO KEY UPDATE`, m.ContactID)
+	b.Queue(`SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1 FOR UPDATE`, m.IdempotencyKey)
+	b.Queue(`SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents WHERE contact_id = $1`, m.ContactID)
+	b.Queue(`SELECT id, reason, COALESCE(journey_id, ''), COALESCE(channel, ''), expires_at FROM suppressions
+		WHERE contact_id = $1 AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`, m.ContactID, now)
+	b.Queue(`SELECT channel, class, created_at FROM messages
+		WHERE contact_id = $1 AND created_at > $2 AND idempotency_key <> $3 AND status NOT IN `+notCountedStatuses,
+		m.ContactID, now.Add(-in.Lookback), m.IdempotencyKey)
+	// Without an abandonment event there is nothing to look for: the ledger
+	// stores no empty abandonment_event_id (NULLIF), so the answer is false.
+	abandonment := in.AbandonmentEventID != ""
+	if abandonment {
 		b.Queue(`SELECT EXISTS (SELECT 1 FROM messages WHERE contact_id = $1 AND journey_id = $2 AND channel = 'sms'
 			AND abandonment_event_id = $3 AND idempotency_key <> $4 AND status NOT IN `+notCountedStatuses+`)`,
 			m.ContactID, m.JourneyID, in.AbandonmentEventID, m.IdempotencyKey)
-		br := tx.SendBatch(ctx, b)
-		st, existing, hasRow, err := readGateState(br, m.ContactID)
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("gate for contact %s: %w", m.ContactID, cerr)
-		}
-		if err != nil {
-			return err
-		}
-		if hasRow {
-			switch existing.Status {
-			case MessageRetrying:
-				// decided again below
-			case MessageSending:
-				row, err := scanMessage(tx.QueryRow(ctx, `
-					UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
-					WHERE id = $1 RETURNING `+messageColumns, existing.ID, ReasonInterrupted))
-				if err != nil {
-					return fmt.Errorf("gate %s: marking interrupted attempt: %w", m.IdempotencyKey, err)
-				}
-				out = GateResult{Message: row, Claim: ClaimAmbiguous}
-				return nil
-			default:
-				out = GateResult{Message: existing, Claim: ClaimDone}
-				return nil
-			}
-		}
+	}
+	br := conn.SendBatch(ctx, b)
+	var (
+		st       GateState
+		existing Message
+		hasRow   bool
+	)
+	if _, err = br.Exec(); err != nil {
+		err = fmt.Errorf("gate for contact %s: beginning transaction: %w", m.ContactID, err)
+	} else {
+		st, existing, hasRow, err = readGateState(br, m.ContactID, abandonment)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("gate for contact %s: %w", m.ContactID, cerr)
+	}
+	if err != nil {
+		return GateResult{}, err
+	}
 
+	// The second round trip: the write, if any, and COMMIT. If the write
+	// fails the COMMIT never runs (the pipeline stops at the error) and the
+	// deferred rollback ends the transaction.
+	var out GateResult
+	fin := &pgx.Batch{}
+	switch {
+	case !hasRow, existing.Status == MessageRetrying:
+		// A new key, or a retrying row: decided (again) now.
 		d := decide(st)
 		out.Decided, out.Decision = true, d
-		return writeDecision(ctx, tx, in, now, d, existing, hasRow, &out)
-	})
-	if err != nil {
+		if err := queueDecision(fin, in, now, d, existing, hasRow, &out); err != nil {
+			return GateResult{}, err
+		}
+	case existing.Status == MessageSending:
+		fin.Queue(`UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
+			WHERE id = $1 RETURNING `+messageColumns, existing.ID, ReasonInterrupted).QueryRow(func(r pgx.Row) error {
+			row, err := scanMessage(r)
+			if err != nil {
+				return fmt.Errorf("gate %s: marking interrupted attempt: %w", m.IdempotencyKey, err)
+			}
+			out = GateResult{Message: row, Claim: ClaimAmbiguous}
+			return nil
+		})
+	default:
+		out = GateResult{Message: existing, Claim: ClaimDone}
+	}
+	committed := false
+	fin.Queue("commit").Fn = func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err == nil && tag.String() != "COMMIT" {
+			err = pgx.ErrTxCommitRollback // the transaction had failed: COMMIT rolled it back
+		}
+		if err != nil {
+			return fmt.Errorf("gate %s: committing transaction: %w", m.IdempotencyKey, err)
+		}
+		committed = true
+		return nil
+	}
+	// Close runs the callbacks in order and returns the first error, which
+	// they have described (every statement has one), unless the connection
+	// failed after COMMIT's result arrived.
+	if err := conn.SendBatch(ctx, fin).Close(); err != nil {
+		if committed {
+			err = fmt.Errorf("gate %s: after commit: %w", m.IdempotencyKey, err)
+		}
 		return GateResult{}, err
 	}
 	return out, nil
 }
 
-func readGateState(br pgx.BatchResults, contactID string) (GateState, Message, bool, error) {
+func readGateState(br pgx.BatchResults, contactID string, abandonment bool) (GateState, Message, bool, error) {
 	var (
 		st      GateState
 		engaged *time.Time
@@ -214,16 +263,44 @@ func readGateState(br pgx.BatchResults, contactID string) (GateState, Message, b
 		return st, Message{}, false, fmt.Errorf("gate: reading recent sends: %w", err)
 	}
 
-	if err := br.QueryRow().Scan(&st.AbandonmentSMSSent); err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading abandonment sends: %w", err)
+	if abandonment {
+		if err := br.QueryRow().Scan(&st.AbandonmentSMSSent); err != nil {
+			return st, Message{}, false, fmt.Errorf("gate: reading abandonment sends: %w", err)
+		}
 	}
 	return st, existing, hasRow, nil
 }
 
-// writeDecision records d and applies it to the ledger in one statement: the
-// decision row, and the message row reserved as sending (allow, fallback),
-// written as skipped (skip), or untouched (defer).
-func writeDecision(ctx context.Context, tx pgx.Tx, in GateInput, now time.Time, d policy.Decision, existing Message, hasRow bool, out *GateResult) error {
+// The gate's write statements, built once. insertDecision takes $1-$15;
+// the message statements add $16 message id, $17 status, $18 status reason,
+// $19 consent event id, $20 channel, $21 provider, $22 abandonment event id.
+const insertDecision = `INSERT INTO decisions (idempotency_key, contact_id, journey_id, journey_version, step_id,
+		channel, class, outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULLIF($14, ''), $15) RETURNING id`
+
+const insertDecisionAndMessage = `
+	WITH d AS (` + insertDecision + `)
+	INSERT INTO messages (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
+		provider, status, status_reason, consent_event_id, attempts, abandonment_event_id, decision_id, created_at)
+	SELECT $16, $1, $2, $3, $4, $5, $20, $7, $21, $17, NULLIF($18, ''), $19,
+		CASE WHEN $17 = 'sending' THEN 1 ELSE 0 END, NULLIF($22, ''), d.id, $15
+	FROM d
+	RETURNING ` + messageColumns
+
+const insertDecisionUpdateMessage = `
+	WITH d AS (` + insertDecision + `)
+	UPDATE messages SET status = $17, status_reason = NULLIF($18, ''),
+		attempts = attempts + CASE WHEN $17 = 'sending' THEN 1 ELSE 0 END,
+		consent_event_id = COALESCE($19, consent_event_id), channel = $20, provider = $21,
+		abandonment_event_id = NULLIF($22, ''), decision_id = (SELECT id FROM d), updated_at = now()
+	WHERE id = $16
+	RETURNING ` + messageColumns
+
+// queueDecision queues on b the one statement that records d and applies it
+// to the ledger: the decision row, and the message row reserved as sending
+// (allow, fallback), written as skipped (skip), or untouched (defer). Its
+// callback fills in out when the batch is closed.
+func queueDecision(b *pgx.Batch, in GateInput, now time.Time, d policy.Decision, existing Message, hasRow bool, out *GateResult) error {
 	m := in.Message
 	reasons, err := json.Marshal(nonNil(d.Reasons))
 	if err != nil {
@@ -272,21 +349,21 @@ func writeDecision(ctx context.Context, tx pgx.Tx, in GateInput, now time.Time, 
 		}
 	}
 
-	const insertDecision = `INSERT INTO decisions (idempotency_key, contact_id, journey_id, journey_version, step_id,
-			channel, class, outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULLIF($14, ''), $15) RETURNING id`
 	decisionArgs := []any{m.IdempotencyKey, m.ContactID, m.JourneyID, m.JourneyVersion, m.StepID,
 		m.Channel, m.Class, string(d.Outcome), channel, until, reasons, checks, consentEventID, messageID, now}
 
 	if status == "" {
 		// A deferral writes only its decision; a retrying row keeps its
 		// reservation until the deferred attempt.
-		if err := tx.QueryRow(ctx, insertDecision, decisionArgs...).Scan(&out.DecisionID); err != nil {
-			return fmt.Errorf("gate %s: recording decision: %w", m.IdempotencyKey, err)
-		}
-		if hasRow {
-			out.Message = existing
-		}
+		b.Queue(insertDecision, decisionArgs...).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&out.DecisionID); err != nil {
+				return fmt.Errorf("gate %s: recording decision: %w", m.IdempotencyKey, err)
+			}
+			if hasRow {
+				out.Message = existing
+			}
+			return nil
+		})
 		return nil
 	}
 
@@ -298,45 +375,32 @@ func writeDecision(ctx context.Context, tx pgx.Tx, in GateInput, now time.Time, 
 	if channel == journey.ChannelSMS {
 		abandonment = in.AbandonmentEventID
 	}
-	n := len(decisionArgs)
 	args := append(decisionArgs, messageID, status, reason, consentEventID, channel, provider, abandonment) //nolint:gocritic // decisionArgs is not reused
-	var row Message
+	sql := insertDecisionAndMessage
+	claim := ClaimNew
 	if hasRow {
-		row, err = scanMessage(tx.QueryRow(ctx, fmt.Sprintf(`
-			WITH d AS (%s)
-			UPDATE messages SET status = $%d, status_reason = NULLIF($%d, ''),
-				attempts = attempts + CASE WHEN $%d = 'sending' THEN 1 ELSE 0 END,
-				consent_event_id = COALESCE($%d, consent_event_id), channel = $%d, provider = $%d,
-				abandonment_event_id = NULLIF($%d, ''), decision_id = (SELECT id FROM d), updated_at = now()
-			WHERE id = $%d
-			RETURNING `+messageColumns, insertDecision, n+2, n+3, n+2, n+4, n+5, n+6, n+7, n+1), args...))
-		out.Claim = ClaimRetry
-	} else {
-		row, err = scanMessage(tx.QueryRow(ctx, fmt.Sprintf(`
-			WITH d AS (%s)
-			INSERT INTO messages (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
-				provider, status, status_reason, consent_event_id, attempts, abandonment_event_id, decision_id, created_at)
-			SELECT $%d, $1, $2, $3, $4, $5, $%d, $7, $%d, $%d, NULLIF($%d, ''), $%d,
-				CASE WHEN $%d = 'sending' THEN 1 ELSE 0 END, NULLIF($%d, ''), d.id, $15
-			FROM d
-			RETURNING `+messageColumns, insertDecision, n+1, n+5, n+6, n+2, n+3, n+4, n+2, n+7), args...))
-		out.Claim = ClaimNew
-	}
-	if c, ok := uniqueViolation(err); ok && c == "messages_one_abandonment_sms" {
-		// The contact lock rules this out for well-behaved callers; a row
-		// written outside the gate is still never doubled.
-		return fmt.Errorf("gate %s: an SMS for abandonment event %s already exists: %w", m.IdempotencyKey, in.AbandonmentEventID, ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("gate %s: recording decision and ledger row: %w", m.IdempotencyKey, err)
-	}
-	out.Message = row
-	if row.DecisionID != nil {
-		out.DecisionID = *row.DecisionID
+		sql = insertDecisionUpdateMessage
+		claim = ClaimRetry
 	}
 	if status == MessageSkipped {
-		out.Claim = ClaimDone
+		claim = ClaimDone
 	}
+	b.Queue(sql, args...).QueryRow(func(r pgx.Row) error {
+		row, err := scanMessage(r)
+		if c, ok := uniqueViolation(err); ok && c == "messages_one_abandonment_sms" {
+			// The contact lock rules this out for well-behaved callers; a row
+			// written outside the gate is still never doubled.
+			return fmt.Errorf("gate %s: an SMS for abandonment event %s already exists: %w", m.IdempotencyKey, in.AbandonmentEventID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("gate %s: recording decision and ledger row: %w", m.IdempotencyKey, err)
+		}
+		out.Message, out.Claim = row, claim
+		if row.DecisionID != nil {
+			out.DecisionID = *row.DecisionID
+		}
+		return nil
+	})
 	return nil
 }
 

@@ -266,3 +266,26 @@ func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: storage.SuppressDoNotContact, Source: "x"})
 	require.ErrorIs(t, err, storage.ErrNotFound)
 }
+
+func TestSuppressions_ExpiredRowMakesRoomForANewOne(t *testing.T) {
+	ctx := context.Background()
+	s := storagetest.New(t)
+	c := newContact(t, s)
+	past := time.Now().Add(-time.Hour)
+	old, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm", ExpiresAt: &past})
+	require.NoError(t, err)
+	require.True(t, created)
+	fresh, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm"})
+	require.NoError(t, err)
+	require.True(t, created, "an expired suppression does not stand in for a new one")
+	require.NotEqual(t, old.ID, fresh.ID)
+	list, err := s.Suppressions(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	for _, sp := range list {
+		if sp.ID == old.ID {
+			require.Equal(t, "expired", sp.LiftedBy)
+			require.NotNil(t, sp.LiftedAt)
+		}
+	}
+}

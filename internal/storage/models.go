@@ -28,6 +28,7 @@ type Contact struct {
 	Email      string         `json:"email,omitempty"`
 	Phone      string         `json:"phone,omitempty"`
 	TimeZone   string         `json:"time_zone,omitempty"`
+	Country    string         `json:"country,omitempty"` // ISO 3166-1 alpha-2, upper case; "" if unknown
 	Attributes map[string]any `json:"attributes"`
 	CreatedAt  time.Time      `json:"created_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
@@ -41,6 +42,7 @@ type ContactInput struct {
 	Email      string
 	Phone      string
 	TimeZone   string
+	Country    string // upper-case ISO 3166-1 alpha-2; "" leaves it as is
 	Attributes map[string]any
 }
 

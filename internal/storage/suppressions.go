@@ -70,6 +70,12 @@ func scanSuppression(r rowScanner) (Suppression, error) {
 // created is false (a second hard bounce does not add a second row). An
 // unknown contact is ErrNotFound.
 func (s *Store) AddSuppression(ctx context.Context, sp Suppression) (Suppression, bool, error) {
+	return addSuppression(ctx, s.pool, sp)
+}
+
+// addSuppression is AddSuppression on q: the pool, or a transaction that
+// other writes commit with.
+func addSuppression(ctx context.Context, q rowQuerier, sp Suppression) (Suppression, bool, error) {
 	switch {
 	case !ValidSuppressionReason(sp.Reason):
 		return Suppression{}, false, fmt.Errorf("add suppression: unknown reason %q", sp.Reason)
@@ -81,7 +87,17 @@ func (s *Store) AddSuppression(ctx context.Context, sp Suppression) (Suppression
 	if sp.ID == "" {
 		sp.ID = newID("sup_")
 	}
-	row, err := scanSuppression(s.pool.QueryRow(ctx, `
+	// A row that expired but was never lifted still holds the "one active
+	// row" slot: close it as of its expiry, so the new suppression is added
+	// rather than the expired one returned.
+	if _, err := q.Exec(ctx, `
+		UPDATE suppressions SET lifted_at = expires_at, lifted_by = 'expired'
+		WHERE contact_id = $1 AND reason = $2 AND COALESCE(journey_id, '') = $3 AND COALESCE(channel, '') = $4
+			AND lifted_at IS NULL AND expires_at IS NOT NULL AND expires_at <= now()`,
+		sp.ContactID, sp.Reason, sp.JourneyID, string(sp.Channel)); err != nil {
+		return Suppression{}, false, fmt.Errorf("add suppression: closing an expired row: %w", err)
+	}
+	row, err := scanSuppression(q.QueryRow(ctx, `
 		INSERT INTO suppressions (id, contact_id, reason, journey_id, channel, source, note, expires_at)
 		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, NULLIF($7, ''), $8)
 		ON CONFLICT (contact_id, reason, COALESCE(journey_id, ''), COALESCE(channel, '')) WHERE lifted_at IS NULL DO NOTHING
@@ -91,7 +107,7 @@ func (s *Store) AddSuppression(ctx context.Context, sp Suppression) (Suppression
 		return Suppression{}, false, fmt.Errorf("add suppression: contact %s: %w", sp.ContactID, ErrNotFound)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		existing, err := scanSuppression(s.pool.QueryRow(ctx, `
+		existing, err := scanSuppression(q.QueryRow(ctx, `
 			SELECT `+suppressionColumns+` FROM suppressions
 			WHERE contact_id = $1 AND reason = $2 AND COALESCE(journey_id, '') = $3 AND COALESCE(channel, '') = $4
 				AND lifted_at IS NULL`, sp.ContactID, sp.Reason, sp.JourneyID, string(sp.Channel)))
