@@ -1,0 +1,295 @@
+// Package metrics is Tutti's Prometheus instrumentation: gate decisions by
+// outcome and reason, gate latency, send results and provider webhooks,
+// plus the Go runtime and process collectors.
+//
+// Everything is registered on the package's own registry, not the global
+// default one, so only what is listed here is exposed (Handler) and no
+// library can add series behind our back. The worker serves it on
+// TUTTI_METRICS_ADDR (Serve); the API at GET /metrics.
+//
+// Every label value is mapped onto a bounded set before it reaches a series:
+// a reason code, channel or status this package does not know becomes
+// "other", so a bug or an odd provider payload cannot blow up cardinality.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
+)
+
+// Label values used when the real value is missing or outside the known set.
+const (
+	// ReasonNone is the reason label of a decision without reasons (a plain allow).
+	ReasonNone = "none"
+	// Other replaces any label value outside the known set.
+	Other = "other"
+)
+
+var (
+	registry = prometheus.NewRegistry()
+
+	gateDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_gate_decisions_total",
+		Help: "Send gate decisions, one per decision, by requested channel, class and outcome.",
+	}, []string{"channel", "class", "outcome"})
+
+	gateReasons = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_gate_decision_reasons_total",
+		Help: "Send gate decisions by reason: one increment per distinct reason code of a decision " +
+			`(reason="none" for a decision without reasons), so a decision with several reasons counts under each. ` +
+			"channel is the requested channel.",
+	}, []string{"channel", "class", "outcome", "reason"})
+
+	gateSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tutti_gate_decision_seconds",
+		Help:    "Latency of the send gate transaction (lock the contact, read its state, decide, record).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+
+	messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_messages_total",
+		Help: "Send results by channel and resulting ledger status (sent, retrying, failed, skipped, unknown...).",
+	}, []string{"channel", "status"})
+
+	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_webhook_events_total",
+		Help: "Provider webhook events by provider, event kind and handling result.",
+	}, []string{"provider", "kind", "result"})
+)
+
+func init() {
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
+	)
+}
+
+// RecordDecision counts one gate decision for a send requested on
+// requested: one increment of tutti_gate_decisions_total per distinct reason
+// code, or one with reason "none" when the decision has no reasons.
+func RecordDecision(requested journey.Channel, class journey.MessageClass, d policy.Decision) {
+	ch, cl, out := channelLabel(requested), classLabel(class), outcomeLabel(d.Outcome)
+	gateDecisions.WithLabelValues(ch, cl, out).Inc()
+	for _, reason := range reasonLabels(d) {
+		gateReasons.WithLabelValues(ch, cl, out, reason).Inc()
+	}
+}
+
+// ObserveGate records the latency of one gate transaction.
+func ObserveGate(d time.Duration) {
+	gateSeconds.Observe(d.Seconds())
+}
+
+// RecordMessage counts one send result: the ledger status the send left the
+// message in (storage.MessageSent, MessageRetrying, MessageFailed...).
+func RecordMessage(channel journey.Channel, status string) {
+	messages.WithLabelValues(channelLabel(channel), statusLabel(status)).Inc()
+}
+
+// RecordWebhook counts one provider webhook event. provider is "sendgrid" or
+// "twilio"; kind is the provider's event type ("delivered", "bounce",
+// "undelivered", "inbound"...); result is what handling it did ("applied",
+// "duplicate", "unknown_message", "ignored", "invalid", "error"...). Values
+// are lower-cased; kind and result must look like identifiers, and only the
+// first maxKinds / maxResults distinct ones get their own series; anything
+// else is "other".
+func RecordWebhook(provider, kind, result string) {
+	webhookEvents.WithLabelValues(webhookProviders.label(provider), webhookKinds.label(kind), webhookResults.label(result)).Inc()
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func Handler() http.Handler {
+	return promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		Registry:          registry,
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: false,
+	})
+}
+
+// Serve listens on addr (host:port) and serves Handler at /metrics until ctx
+// is done. It returns once listening, or the error if it cannot listen;
+// later serving errors are logged.
+func Serve(ctx context.Context, addr string, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: listening on %s (TUTTI_METRICS_ADDR; \"off\" disables): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", Handler())
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics: serving stopped", "addr", addr, "error", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	logger.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// label mapping
+
+func channelLabel(ch journey.Channel) string {
+	switch ch {
+	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
+		return string(ch)
+	}
+	return Other
+}
+
+// classLabel: an empty class is marketing, as in journey.Spec.
+func classLabel(c journey.MessageClass) string {
+	switch c {
+	case "", journey.ClassMarketing:
+		return string(journey.ClassMarketing)
+	case journey.ClassTransactional:
+		return string(c)
+	}
+	return Other
+}
+
+func outcomeLabel(o policy.Outcome) string {
+	switch o {
+	case policy.OutcomeAllow, policy.OutcomeDefer, policy.OutcomeSkip, policy.OutcomeFallback:
+		return string(o)
+	}
+	return Other
+}
+
+// reasonCodes is every reason code policy.Decide produces.
+var reasonCodes = setOf(
+	policy.CodeInvalidRequest, policy.CodeNoPhone, policy.CodeNoConsent,
+	policy.CodeConsentRevoked, policy.CodeConsentPending, policy.CodeSMSPendingDoubleOptIn,
+	policy.CodeSubscriptionRevoked, policy.CodeSubscriptionPending,
+	policy.CodeSuppressedConverted, policy.CodeSuppressedInOpportunity, policy.CodeSuppressedDoNotContact,
+	policy.CodeSuppressedHardBounce, policy.CodeSuppressedSpamComplaint, policy.CodeSuppressedUnengaged,
+	policy.CodeSuppressedOther,
+	policy.CodeAbandonmentMissing, policy.CodeAbandonmentSMSAlreadySent, policy.CodeAbandonmentWindowExpired,
+	policy.CodeCapGlobal, policy.CodeCooldownEmail, policy.CodeCooldownSMS, policy.CodeCooldownAds,
+	policy.CodeQuietHours, policy.CodeNoSendWindow, policy.CodeTransactionalBypass,
+)
+
+func setOf(values ...string) map[string]bool {
+	m := make(map[string]bool, len(values))
+	for _, v := range values {
+		m[v] = true
+	}
+	return m
+}
+
+func reasonLabel(code string) string {
+	if reasonCodes[code] {
+		return code
+	}
+	return Other
+}
+
+// reasonLabels lists the decision's distinct reason labels in order, or
+// "none". A code reported for both the primary and the fallback channel
+// counts once.
+func reasonLabels(d policy.Decision) []string {
+	if len(d.Reasons) == 0 {
+		return []string{ReasonNone}
+	}
+	out := make([]string, 0, len(d.Reasons))
+	seen := make(map[string]bool, len(d.Reasons))
+	for _, r := range d.Reasons {
+		l := reasonLabel(r.Code)
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// messageStatuses are the ledger statuses (storage.Message*) a send can
+// leave a message in.
+var messageStatuses = setOf("sending", "retrying", "sent", "delivered", "opened", "clicked",
+	"failed", "bounced", "dropped", "complained", "skipped", "unknown")
+
+func statusLabel(status string) string {
+	if messageStatuses[status] {
+		return status
+	}
+	return Other
+}
+
+// Webhook label bounds: provider names are few; event kinds and results are
+// whatever the handlers pass, admitted up to a cap.
+const (
+	maxProviders = 8
+	maxKinds     = 64
+	maxResults   = 32
+)
+
+var (
+	webhookProviders = newBoundedSet(maxProviders, "sendgrid", "twilio")
+	webhookKinds     = newBoundedSet(maxKinds)
+	webhookResults   = newBoundedSet(maxResults)
+)
+
+var labelPattern = regexp.MustCompile(`^[a-z][a-z0-9_.:-]{0,39}$`)
+
+// boundedSet admits label values that look like identifiers, up to max
+// distinct ones (the preset values count); the rest map to Other.
+type boundedSet struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+func newBoundedSet(maxValues int, preset ...string) *boundedSet {
+	s := &boundedSet{max: maxValues, seen: make(map[string]bool, maxValues)}
+	for _, v := range preset {
+		s.seen[v] = true
+	}
+	return s
+}
+
+func (s *boundedSet) label(v string) string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if !labelPattern.MatchString(v) {
+		return Other
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[v] {
+		return v
+	}
+	if len(s.seen) >= s.max {
+		return Other
+	}
+	s.seen[v] = true
+	return v
+}

@@ -1,0 +1,266 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+func TestChannelClassOutcomeLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"email", channelLabel(journey.ChannelEmail), "email"},
+		{"sms", channelLabel(journey.ChannelSMS), "sms"},
+		{"ads", channelLabel(journey.ChannelAds), "ads"},
+		{"empty channel", channelLabel(""), Other},
+		{"unknown channel", channelLabel("pigeon"), Other},
+		{"empty class is marketing", classLabel(""), "marketing"},
+		{"marketing", classLabel(journey.ClassMarketing), "marketing"},
+		{"transactional", classLabel(journey.ClassTransactional), "transactional"},
+		{"unknown class", classLabel("promo"), Other},
+		{"allow", outcomeLabel(policy.OutcomeAllow), "allow"},
+		{"defer", outcomeLabel(policy.OutcomeDefer), "defer"},
+		{"skip", outcomeLabel(policy.OutcomeSkip), "skip"},
+		{"fallback", outcomeLabel(policy.OutcomeFallback), "fallback"},
+		{"unknown outcome", outcomeLabel("maybe"), Other},
+		{"empty outcome", outcomeLabel(""), Other},
+		{"sent", statusLabel(storage.MessageSent), "sent"},
+		{"unknown status", statusLabel("exploded"), Other},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestReasonLabels(t *testing.T) {
+	reasons := func(codes ...string) policy.Decision {
+		d := policy.Decision{Outcome: policy.OutcomeSkip, Channel: journey.ChannelSMS}
+		for _, c := range codes {
+			d.Reasons = append(d.Reasons, policy.Reason{Code: c, Channel: journey.ChannelSMS})
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		d    policy.Decision
+		want []string
+	}{
+		{"allow without reasons", policy.Decision{Outcome: policy.OutcomeAllow}, []string{ReasonNone}},
+		{"one known code", reasons(policy.CodeConsentRevoked), []string{"consent_revoked"}},
+		{"suppression code", reasons(policy.SuppressedCode(policy.SuppressHardBounce)), []string{"suppressed:hard_bounce"}},
+		{"unknown suppression reason", reasons(policy.SuppressedCode("weird")), []string{"suppressed:other"}},
+		{"cooldown code", reasons(policy.CooldownCode(journey.ChannelSMS)), []string{"cooldown:sms"}},
+		{"unknown cooldown channel", reasons(policy.CooldownCode("pigeon")), []string{Other}},
+		{"several codes keep order", reasons(policy.CodeQuietHours, policy.CodeCapGlobal), []string{"quiet_hours", "cap:global"}},
+		{"same code on two channels counts once", reasons(policy.CodeConsentRevoked, policy.CodeConsentRevoked), []string{"consent_revoked"}},
+		{"free text collapses to other", reasons("contact said no", "🙃"), []string{Other}},
+		{"known and unknown", reasons("made_up", policy.CodeNoPhone), []string{Other, "no_phone"}},
+	} {
+		if got := reasonLabels(tc.d); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestEveryStatusIsKnown keeps the status label set in step with the ledger.
+func TestEveryStatusIsKnown(t *testing.T) {
+	for _, s := range []string{storage.MessageSending, storage.MessageRetrying, storage.MessageSent, storage.MessageDelivered,
+		storage.MessageOpened, storage.MessageClicked, storage.MessageFailed, storage.MessageBounced, storage.MessageDropped,
+		storage.MessageComplained, storage.MessageSkipped, storage.MessageUnknown} {
+		if statusLabel(s) != s {
+			t.Errorf("ledger status %q maps to %q", s, statusLabel(s))
+		}
+	}
+}
+
+func TestBoundedSet(t *testing.T) {
+	s := newBoundedSet(3, "sendgrid")
+	for _, tc := range []struct{ in, want string }{
+		{"sendgrid", "sendgrid"},
+		{" Twilio ", "twilio"},
+		{"twilio", "twilio"},
+		{"has space", Other},
+		{"", Other},
+		{"9lives", Other},
+		{strings.Repeat("a", 41), Other},
+		{"mailgun", "mailgun"}, // third distinct value: admitted
+		{"postmark", Other},    // over the cap
+		{"mailgun", "mailgun"}, // admitted values stay
+	} {
+		if got := s.label(tc.in); got != tc.want {
+			t.Errorf("label(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRecordDecisionCountsEachReason(t *testing.T) {
+	c := func(reason string) float64 {
+		return testutil.ToFloat64(gateReasons.WithLabelValues("email", "marketing", "defer", reason))
+	}
+	decisions := func() float64 {
+		return testutil.ToFloat64(gateDecisions.WithLabelValues("email", "marketing", "defer"))
+	}
+	q0, cap0, d0 := c("quiet_hours"), c("cap:global"), decisions()
+	RecordDecision(journey.ChannelEmail, "", policy.Decision{
+		Outcome: policy.OutcomeDefer, Channel: journey.ChannelEmail, Until: time.Now().Add(time.Hour),
+		Reasons: []policy.Reason{{Code: policy.CodeQuietHours}, {Code: policy.CodeCapGlobal}},
+	})
+	if c("quiet_hours") != q0+1 || c("cap:global") != cap0+1 {
+		t.Errorf("quiet_hours %v→%v, cap:global %v→%v", q0, c("quiet_hours"), cap0, c("cap:global"))
+	}
+	if decisions() != d0+1 {
+		t.Errorf("decisions %v→%v: one decision counts once", d0, decisions())
+	}
+}
+
+// scrape reads Handler's exposition.
+func scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: status %d: %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+// sample returns the value of one series in an exposition, or 0 if absent.
+func sample(t *testing.T, body, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("%s: %v", series, err)
+	}
+	return v
+}
+
+func TestHandlerExposesCounters(t *testing.T) {
+	skipSeries := `tutti_gate_decision_reasons_total{channel="sms",class="transactional",outcome="skip",reason="consent_revoked"}`
+	otherSeries := `tutti_gate_decision_reasons_total{channel="sms",class="transactional",outcome="skip",reason="other"}`
+	allowSeries := `tutti_gate_decision_reasons_total{channel="ads",class="marketing",outcome="allow",reason="none"}`
+	skipDecision := `tutti_gate_decisions_total{channel="sms",class="transactional",outcome="skip"}`
+	allowDecision := `tutti_gate_decisions_total{channel="ads",class="marketing",outcome="allow"}`
+	msgSeries := `tutti_messages_total{channel="sms",status="sent"}`
+	hookSeries := `tutti_webhook_events_total{kind="undelivered",provider="twilio",result="applied"}` // labels sort by name
+	before := scrape(t)
+
+	RecordDecision(journey.ChannelSMS, journey.ClassTransactional, policy.Decision{
+		Outcome: policy.OutcomeSkip, Channel: journey.ChannelSMS,
+		Reasons: []policy.Reason{
+			{Code: policy.CodeConsentRevoked, Channel: journey.ChannelSMS, Detail: "STOP"},
+			{Code: "not-a-code", Channel: journey.ChannelSMS},
+		},
+	})
+	RecordDecision(journey.ChannelAds, journey.ClassMarketing, policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelAds})
+	ObserveGate(12 * time.Millisecond)
+	RecordMessage(journey.ChannelSMS, storage.MessageSent)
+	RecordWebhook("twilio", "Undelivered", "applied")
+
+	after := scrape(t)
+	// One decision with two reasons: once in decisions_total, once per reason.
+	for _, series := range []string{skipSeries, otherSeries, allowSeries, skipDecision, allowDecision, msgSeries, hookSeries} {
+		if got, was := sample(t, after, series), sample(t, before, series); got != was+1 {
+			t.Errorf("%s: %v after, %v before; want one more\n%s", series, got, was, after)
+		}
+	}
+	if got, was := sample(t, after, "tutti_gate_decision_seconds_count"), sample(t, before, "tutti_gate_decision_seconds_count"); got != was+1 {
+		t.Errorf("tutti_gate_decision_seconds_count: %v after, %v before", got, was)
+	}
+	for _, want := range []string{"# TYPE tutti_gate_decision_seconds histogram", "go_goroutines", "process_", "go_memstats_alloc_bytes"} {
+		if !strings.Contains(after, want) {
+			t.Errorf("the exposition lacks %q", want)
+		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := Serve(ctx, addr, quiet); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "tutti_gate_decision_seconds") {
+		t.Errorf("GET /metrics: %d\n%s", resp.StatusCode, body)
+	}
+
+	// A taken address is an error, not a silent failure.
+	if err := Serve(ctx, addr, quiet); err == nil {
+		t.Error("a second Serve on the same address should fail")
+	}
+}
+
+// TestEveryReasonCodeIsKnown: a reason code added to policy without adding
+// it here would be counted as "other"; this reads policy's Code* constants.
+func TestEveryReasonCodeIsKnown(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../policy/types.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Code") || i >= len(vs.Values) {
+					continue
+				}
+				lit, ok := vs.Values[i].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue
+				}
+				code, _ := strconv.Unquote(lit.Value)
+				n++
+				if reasonLabel(code) != code {
+					t.Errorf("policy.%s (%q) is not a known reason label", name.Name, code)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d Code* constants in policy/types.go", n)
+	}
+}
