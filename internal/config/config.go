@@ -7,11 +7,14 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/webhook"
 )
 
 // ProviderMode selects real providers or the local sandbox.
@@ -27,6 +30,24 @@ const (
 // DevAPIToken is accepted only in sandbox mode when TUTTI_API_TOKEN is unset.
 const DevAPIToken = "dev-token"
 
+// DefaultMetricsAddr is where the worker serves /metrics unless
+// TUTTI_METRICS_ADDR says otherwise ("off" disables it).
+const DefaultMetricsAddr = "127.0.0.1:9464"
+
+// DefaultSMSConfirmPrompt is the SMS double opt-in prompt unless
+// TUTTI_SMS_CONFIRM_PROMPT says otherwise. The contact confirms by replying
+// YES or START.
+const DefaultSMSConfirmPrompt = "Reply YES to confirm you want to receive marketing text messages from us. " +
+	"Msg & data rates may apply. Reply STOP to opt out."
+
+// DefaultSMSHelpReply answers an inbound HELP or INFO unless
+// TUTTI_SMS_HELP_REPLY says otherwise.
+const DefaultSMSHelpReply = "Tutti: reply STOP to opt out. Msg&data rates may apply."
+
+// DefaultSendGridWebhookMaxAge is how far a SendGrid webhook's signing time
+// may be from now unless SENDGRID_WEBHOOK_MAX_AGE says otherwise.
+const DefaultSendGridWebhookMaxAge = 10 * time.Minute
+
 // Config is every setting, read once at start.
 type Config struct {
 	DatabaseURL string
@@ -36,6 +57,11 @@ type Config struct {
 	APIMaxBody  int64
 	PublicURL   string // where providers reach this API (webhooks, status callbacks); optional
 	APIUsingDev bool   // true when the dev token is in use, so main can warn
+
+	// MetricsAddr is where the worker serves Prometheus metrics at /metrics
+	// (TUTTI_METRICS_ADDR, default DefaultMetricsAddr); empty when set to
+	// "off". The API serves them on its own address at GET /metrics.
+	MetricsAddr string
 
 	ProviderMode ProviderMode
 
@@ -51,11 +77,35 @@ type Config struct {
 
 	DefaultTimeZone string
 	DefaultRegion   string // phone parsing region for numbers without a + prefix
+	// PolicyFile is a YAML/JSON file of send-gate settings (caps, cooldowns,
+	// quiet hours...) over the defaults (TUTTI_POLICY_FILE); "" keeps the defaults.
+	PolicyFile string
 
 	// ContinueAsNewAfter bounds journey workflow history length.
 	ContinueAsNewAfter int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
+
+	// SMSConfirmPrompt is the SMS double opt-in prompt the API texts when it
+	// records an SMS opt-in as pending (TUTTI_SMS_CONFIRM_PROMPT).
+	SMSConfirmPrompt string
+
+	// Provider webhooks (POST /webhooks/...). A webhook whose secret is not
+	// set answers 503: unsigned events are never accepted.
+	//
+	// SendGridWebhookPublicKey is the Signed Event Webhook verification key
+	// as SendGrid shows it (base64 DER, or PEM) (SENDGRID_WEBHOOK_PUBLIC_KEY);
+	// SendGridWebhookMaxAge bounds the signing time's distance from now
+	// (SENDGRID_WEBHOOK_MAX_AGE, default 10m). Twilio webhooks are verified
+	// with TwilioAuthToken.
+	SendGridWebhookPublicKey string
+	SendGridWebhookMaxAge    time.Duration
+	// SendGridASMGroups maps SendGrid unsubscribe group ids to Tutti
+	// subscription types, so a group_unsubscribe revokes just that
+	// subscription (SENDGRID_ASM_GROUP_SUBSCRIPTIONS, "123=newsletter,456=promotions").
+	SendGridASMGroups map[int64]string
+	// SMSHelpReply answers an inbound HELP or INFO (TUTTI_SMS_HELP_REPLY).
+	SMSHelpReply string
 }
 
 // Load reads the environment. Every problem is reported, each naming its variable.
@@ -85,6 +135,8 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		TwilioFrom:       get("TWILIO_FROM", "+15005550006"),
 		DefaultTimeZone:  get("TUTTI_DEFAULT_TIMEZONE", "UTC"),
 		DefaultRegion:    get("TUTTI_DEFAULT_REGION", "US"),
+		PolicyFile:       get("TUTTI_POLICY_FILE", ""),
+		SMSConfirmPrompt: get("TUTTI_SMS_CONFIRM_PROMPT", DefaultSMSConfirmPrompt),
 	}
 
 	maxBody, err := strconv.ParseInt(get("TUTTI_API_MAX_BODY_BYTES", "1048576"), 10, 64)
@@ -104,6 +156,32 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_SIGNAL_TIMEOUT: must be a positive duration like 5s"))
 	}
 	c.SignalTimeout = st
+
+	c.MetricsAddr = get("TUTTI_METRICS_ADDR", DefaultMetricsAddr)
+	if strings.EqualFold(c.MetricsAddr, "off") {
+		c.MetricsAddr = ""
+	} else if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("TUTTI_METRICS_ADDR: must be host:port like %s, or off, got %q", DefaultMetricsAddr, c.MetricsAddr))
+	}
+
+	c.SendGridWebhookPublicKey = get("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+	c.SMSHelpReply = get("TUTTI_SMS_HELP_REPLY", DefaultSMSHelpReply)
+	maxAge, err := time.ParseDuration(get("SENDGRID_WEBHOOK_MAX_AGE", DefaultSendGridWebhookMaxAge.String()))
+	if err != nil || maxAge <= 0 {
+		errs = append(errs, fmt.Errorf("SENDGRID_WEBHOOK_MAX_AGE: must be a positive duration like 10m"))
+		maxAge = DefaultSendGridWebhookMaxAge
+	}
+	c.SendGridWebhookMaxAge = maxAge
+	if c.SendGridWebhookPublicKey != "" {
+		if _, err := webhook.NewSendGridVerifier(c.SendGridWebhookPublicKey, maxAge); err != nil {
+			errs = append(errs, fmt.Errorf("SENDGRID_WEBHOOK_PUBLIC_KEY: %v", err))
+		}
+	}
+	groups, err := parseASMGroups(get("SENDGRID_ASM_GROUP_SUBSCRIPTIONS", ""))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SENDGRID_ASM_GROUP_SUBSCRIPTIONS: %v", err))
+	}
+	c.SendGridASMGroups = groups
 
 	if _, err := time.LoadLocation(c.DefaultTimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("TUTTI_DEFAULT_TIMEZONE: unknown time zone %q", c.DefaultTimeZone))
@@ -133,4 +211,26 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseASMGroups reads "123=newsletter,456=promotions": SendGrid unsubscribe
+// group ids and the subscription type each stands for.
+func parseASMGroups(raw string) (map[int64]string, error) {
+	out := map[int64]string{}
+	if raw == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(raw, ",") {
+		idText, sub, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
+		sub = strings.TrimSpace(sub)
+		switch {
+		case !ok || err != nil || id <= 0 || sub == "":
+			return nil, fmt.Errorf("want group-id=subscription pairs separated by commas, like 123=newsletter; got %q", pair)
+		case out[id] != "":
+			return nil, fmt.Errorf("group %d is mapped twice", id)
+		}
+		out[id] = sub
+	}
+	return out, nil
 }
