@@ -15,6 +15,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -25,7 +26,26 @@ type Activities struct {
 	Email  provider.EmailSender
 	SMS    provider.SMSSender
 	Sender SenderIdentity
+	// Policy is the workspace's send-gate settings; nil means
+	// policy.DefaultSettings().
+	Policy *policy.Settings
 	Logger *slog.Logger
+	// Now is the clock the gate decides with; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+func (a *Activities) settings() policy.Settings {
+	if a.Policy != nil {
+		return *a.Policy
+	}
+	return policy.DefaultSettings()
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // SenderIdentity is who messages come from.

@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -27,6 +29,16 @@ type SendInput struct {
 	StepID         string               `json:"step_id"`
 	Class          journey.MessageClass `json:"class"`
 	Send           journey.Send         `json:"send"`
+	// Policy is the journey's send-gate settings (nil: workspace defaults).
+	Policy *journey.Policy `json:"policy,omitempty"`
+	// Abandonment names the abandonment event an abandonment journey runs for.
+	Abandonment *AbandonmentRef `json:"abandonment,omitempty"`
+}
+
+// AbandonmentRef is the event that started an abandonment journey.
+type AbandonmentRef struct {
+	EventID    string    `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
 }
 
 // Send statuses returned to the workflow.
@@ -40,36 +52,53 @@ const (
 
 // SendResult tells the workflow what happened to the message.
 type SendResult struct {
-	MessageID         string    `json:"message_id,omitempty"`
-	Status            string    `json:"status"`
-	Reason            string    `json:"reason,omitempty"`
-	Provider          string    `json:"provider,omitempty"`
-	ProviderMessageID string    `json:"provider_message_id,omitempty"`
-	DeferUntil        time.Time `json:"defer_until,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+	// Channel is the channel the message went (or would go) out on: the
+	// fallback channel when the gate chose it.
+	Channel           journey.Channel `json:"channel,omitempty"`
+	Provider          string          `json:"provider,omitempty"`
+	ProviderMessageID string          `json:"provider_message_id,omitempty"`
+	DeferUntil        time.Time       `json:"defer_until,omitempty"`
+	// DecisionID is the gate decision behind this result (0 if none was taken).
+	DecisionID int64 `json:"decision_id,omitempty"`
 }
 
 // Outcome is the one-line summary shown in the journey's steps taken.
 func (r SendResult) Outcome() string {
-	if r.Reason != "" {
-		return r.Status + ": " + r.Reason
+	out := r.Status
+	if r.Status == SendDeferred && !r.DeferUntil.IsZero() {
+		out += " until " + r.DeferUntil.UTC().Format(time.RFC3339)
 	}
-	return r.Status
+	if r.Reason != "" {
+		out += ": " + r.Reason
+	}
+	return out
 }
 
 func resultFromMessage(m storage.Message) SendResult {
-	return SendResult{
+	r := SendResult{
 		MessageID:         m.ID,
 		Status:            m.Status,
 		Reason:            m.StatusReason,
+		Channel:           m.Channel,
 		Provider:          m.Provider,
 		ProviderMessageID: m.ProviderMessageID,
 	}
+	if m.DecisionID != nil {
+		r.DecisionID = *m.DecisionID
+	}
+	return r
 }
 
-// Send loads the contact, checks consent for the channel, renders the message,
-// sends it and records the result in the ledger. The ledger row for the
-// idempotency key is claimed before the provider call and settled after it,
-// so a retried activity never sends twice.
+// Send puts one message through the send gate and, if it may go now, sends
+// it and records the result in the ledger. The gate (one Postgres
+// transaction, see storage.Gate) decides from the contact's consent,
+// suppressions, recent sends and local time, and reserves the ledger row for
+// the idempotency key before the provider call; the row is settled after it,
+// so a retried activity never sends twice. A deferral comes back to the
+// workflow, which waits on a durable timer and asks again.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
 	if prev, err := a.Store.MessageByKey(ctx, in.IdempotencyKey); err == nil && isFinal(prev.Status) {
 		return resultFromMessage(prev), nil
@@ -85,10 +114,6 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-	consents, err := a.Store.Consents(ctx, in.ContactID)
-	if err != nil {
-		return SendResult{}, err
-	}
 
 	row := storage.Message{
 		IdempotencyKey: in.IdempotencyKey,
@@ -100,32 +125,84 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		Class:          string(in.Class),
 		Provider:       a.providerName(in.Send.Channel),
 	}
-	consent, reason := checkConsent(in.Class, consents[in.Send.Channel])
-	if consent != nil {
-		row.ConsentEventID = &consent.ConsentEventID
-	}
+	// Render before deciding: a message the contact's data cannot fill is
+	// skipped without taking a slot under the caps.
+	rendered := map[journey.Channel]renderedMessage{}
+	primary, reason := a.render(in, in.Send.Channel, c)
 	if reason == "" {
 		reason = missingAddress(in.Send.Channel, c)
-	}
-	var rendered renderedMessage
-	if reason == "" {
-		rendered, reason = a.render(in, c)
 	}
 	if reason != "" {
 		return a.skip(ctx, row, reason)
 	}
+	rendered[in.Send.Channel] = primary
+	fallbackAvailable := false
+	if fb := fallbackChannel(in); fb != "" {
+		if m, why := a.render(in, fb, c); why == "" && missingAddress(fb, c) == "" {
+			rendered[fb], fallbackAvailable = m, true
+		}
+	}
 
-	row.ID = "" // the store assigns one on first claim
-	claimed, outcome, err := a.Store.ClaimSend(ctx, row)
+	settings := a.settings()
+	js := policy.ForJourney(in.Policy, fallbackAvailable)
+	var abandonment *policy.AbandonmentContext
+	gin := storage.GateInput{
+		Message: row,
+		Providers: map[journey.Channel]string{
+			journey.ChannelEmail: a.providerName(journey.ChannelEmail),
+			journey.ChannelSMS:   a.providerName(journey.ChannelSMS),
+		},
+		Now:      a.now(),
+		Lookback: policy.Lookback(settings, js),
+	}
+	if in.Abandonment != nil {
+		gin.AbandonmentEventID = in.Abandonment.EventID
+		abandonment = &policy.AbandonmentContext{EventID: in.Abandonment.EventID, At: in.Abandonment.OccurredAt}
+	}
+	started := time.Now()
+	gate, err := a.Store.Gate(ctx, gin, func(st storage.GateState) policy.Decision {
+		if abandonment != nil {
+			abandonment.SMSAlreadySent = st.AbandonmentSMSSent
+		}
+		return policy.Decide(settings, policy.Request{
+			Contact:     st.Contact,
+			Channel:     in.Send.Channel,
+			Class:       in.Class,
+			Journey:     js,
+			JourneyID:   in.JourneyID,
+			Abandonment: abandonment,
+			Now:         gin.Now,
+		})
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return SendResult{Status: SendSkipped, Reason: "contact_not_found"}, nil
+	}
 	if err != nil {
 		return SendResult{}, err
 	}
-	switch outcome {
-	case storage.ClaimDone, storage.ClaimAmbiguous:
-		return resultFromMessage(claimed), nil
+	metrics.ObserveGate(time.Since(started))
+	if gate.Decided {
+		metrics.RecordDecision(in.Send.Channel, in.Class, gate.Decision)
+		a.logger().Info("send gate", "contact_id", in.ContactID, "journey_id", in.JourneyID, "step_id", in.StepID,
+			"outcome", gate.Decision.Outcome, "channel", gate.Decision.Channel, "reasons", gate.Decision.ReasonCodes(),
+			"decision_id", gate.DecisionID)
+	}
+	if gate.Decided && gate.Decision.Outcome == policy.OutcomeDefer {
+		return SendResult{
+			Status:     SendDeferred,
+			Reason:     strings.Join(gate.Decision.ReasonCodes(), ","),
+			Channel:    gate.Decision.Channel,
+			DeferUntil: gate.Decision.Until,
+			DecisionID: gate.DecisionID,
+		}, nil
+	}
+	if !gate.Send() {
+		metrics.RecordMessage(gate.Message.Channel, gate.Message.Status)
+		return resultFromMessage(gate.Message), nil
 	}
 
-	res, err := a.deliver(ctx, claimed, rendered)
+	claimed := gate.Message
+	res, err := a.deliver(ctx, claimed, rendered[claimed.Channel])
 	if err == nil {
 		m, cerr := a.Store.CompleteSend(ctx, claimed.ID, res.Provider, res.ProviderMessageID, res.AcceptedAt)
 		if cerr != nil {
@@ -133,6 +210,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 			// retry see it as ambiguous and never resend.
 			return SendResult{}, cerr
 		}
+		metrics.RecordMessage(m.Channel, m.Status)
 		return resultFromMessage(m), nil
 	}
 	if provider.IsRetryable(err) {
@@ -146,8 +224,22 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if ferr != nil {
 		return SendResult{}, ferr
 	}
+	metrics.RecordMessage(m.Channel, m.Status)
 	a.afterPermanentFailure(ctx, in, err)
 	return resultFromMessage(m), nil
+}
+
+// fallbackChannel is the journey's fallback channel when the step carries a
+// message for it, or "".
+func fallbackChannel(in SendInput) journey.Channel {
+	if in.Policy == nil || in.Policy.FallbackChannel == "" || in.Policy.FallbackChannel == in.Send.Channel {
+		return ""
+	}
+	switch fb := in.Policy.FallbackChannel; {
+	case fb == journey.ChannelEmail && in.Send.Email != nil, fb == journey.ChannelSMS && in.Send.SMS != nil:
+		return fb
+	}
+	return ""
 }
 
 // skip records a decision not to send. A row left retrying by an earlier
@@ -180,31 +272,6 @@ func (a *Activities) afterPermanentFailure(ctx context.Context, in SendInput, er
 	}
 }
 
-// checkConsent never assumes consent: a marketing message needs consent
-// granted for the channel; a transactional one is refused only when the
-// contact revoked it. It returns the consent that allowed the send, or why not.
-func checkConsent(class journey.MessageClass, cs storage.Consent) (*storage.Consent, string) {
-	if class == journey.ClassTransactional {
-		if cs.Status == storage.ConsentRevoked {
-			return nil, "consent_revoked"
-		}
-		if cs.Status == "" {
-			return nil, ""
-		}
-		return &cs, ""
-	}
-	switch cs.Status {
-	case storage.ConsentGranted:
-		return &cs, ""
-	case storage.ConsentRevoked:
-		return nil, "consent_revoked"
-	case storage.ConsentPending:
-		return nil, "consent_pending"
-	default:
-		return nil, "no_consent"
-	}
-}
-
 func missingAddress(ch journey.Channel, c storage.Contact) string {
 	switch {
 	case ch == journey.ChannelEmail && c.Email == "":
@@ -223,11 +290,11 @@ type renderedMessage struct {
 
 // render fills the step's templates from the contact. Missing data is a
 // reason to skip, not to retry: the same data would be missing next time.
-func (a *Activities) render(in SendInput, c storage.Contact) (renderedMessage, string) {
+func (a *Activities) render(in SendInput, ch journey.Channel, c storage.Contact) (renderedMessage, string) {
 	data := journey.TemplateData(contactView(c), in.JourneyID, in.JourneyVersion)
 	var out renderedMessage
 	var err error
-	switch in.Send.Channel {
+	switch ch {
 	case journey.ChannelEmail:
 		if in.Send.Email == nil {
 			return out, "step_has_no_email_message"
@@ -243,7 +310,7 @@ func (a *Activities) render(in SendInput, c storage.Contact) (renderedMessage, s
 		s, err = journey.RenderSMS(*in.Send.SMS, data)
 		out.sms, out.to = &s, c.Phone
 	default:
-		return out, "unsupported_channel:" + string(in.Send.Channel)
+		return out, "unsupported_channel:" + string(ch)
 	}
 	if err != nil {
 		var missing *journey.MissingDataError

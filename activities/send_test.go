@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -49,7 +50,13 @@ func setup(t *testing.T) *bundle {
 		ctx:   ctx,
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	// No cooldowns or quiet hours unless a test sets them: most tests here
+	// are about the provider calls, not about timing rules.
+	settings := policy.DefaultSettings()
+	settings.Cooldowns = nil
+	settings.QuietHours = nil
 	b.acts = &activities.Activities{
+		Policy: &settings,
 		Store:  b.store,
 		Email:  provider.NewSendGrid(sgKey, b.sg.URL(), hc),
 		SMS:    provider.NewTwilio(twSID, twToken, b.tw.URL(), hc),

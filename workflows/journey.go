@@ -449,6 +449,10 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		StepID:         step.ID,
 		Class:          class,
 		Send:           *step.Send,
+		Policy:         r.spec.Policy,
+	}
+	if r.spec.Policy != nil && r.spec.Policy.Abandonment && r.in.Trigger != nil {
+		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
 	}
 	var a *activities.Activities
 	for deferrals := 0; ; deferrals++ {

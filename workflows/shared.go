@@ -61,6 +61,9 @@ type JourneyInput struct {
 	ContinueAsNewAfter int `json:"continue_as_new_after,omitempty"`
 	// Carried is the interpreter state handed over by continue-as-new; nil on a fresh start.
 	Carried *CarriedState `json:"carried,omitempty"`
+	// Trigger is the event that enrolled the contact (event-triggered
+	// journeys); an abandonment journey's SMS rules are counted against it.
+	Trigger *EventSignal `json:"trigger,omitempty"`
 }
 
 // EventSignal is the payload of SignalEvent. It carries the event id and name,
