@@ -22,6 +22,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/temporalclient"
 )
@@ -76,6 +77,14 @@ var commands = []command{
 	{"contact show", "ID", "Show a contact with its consent and journeys (live state of active runs)", (*cli).contactShow},
 	{"contact find", "--email X | --phone X | --external-id X", "Look a contact up by one identifier", (*cli).contactFind},
 	{"exit", "--contact ID --journey ID --reason TEXT", "Ask a contact's active run of a journey to end now", (*cli).exit},
+	{"why", "CONTACT JOURNEY STEP [--json]",
+		"Explain why a contact was (or was not) sent a journey step: the gate's decision, its reasons and every rule checked", (*cli).why},
+	{"consent", "ID --channel C --status S [--subscription T] [--source S] [--confirmed]",
+		"Record a consent change (an SMS grant stays pending until the contact replies YES, unless --confirmed)", (*cli).consent},
+	{"suppress", "ID --reason R [--journey J] [--channel C] [--note N] [--expires RFC3339]",
+		"Suppress a contact (every journey and channel unless --journey/--channel narrow it)", (*cli).suppress},
+	{"suppressions", "ID [--json]", "List a contact's suppressions, lifted and expired ones included", (*cli).suppressions},
+	{"unsuppress", "ID SUPPRESSION_ID [--by WHO]", "Lift one of a contact's suppressions (it stays as history)", (*cli).unsuppress},
 	{"outbox", "[--contact ID] [--limit N] [--json]", "List the messages the sandbox provider recorded instead of sending", (*cli).outbox},
 	{"events send", "--contact ID --name NAME [--id ID] [--properties JSON]", "Track an event for a contact (handy for demos)", (*cli).eventsSend},
 }
@@ -110,14 +119,29 @@ func (inv *invocation) usagef(format string, args ...any) error {
 func (inv *invocation) parse(c *cli, positional int) error {
 	inv.fs.SetOutput(io.Discard)
 	inv.fs.Usage = func() {}
-	if err := inv.fs.Parse(inv.raw); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			c.commandUsage(c.stdout, inv)
-			return errHelp
+	// Flags may come before or after positional arguments ("tutti suppress
+	// c_1 --reason converted"); after "--" everything is positional.
+	inv.args = nil
+	rest := inv.raw
+	for {
+		if err := inv.fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.commandUsage(c.stdout, inv)
+				return errHelp
+			}
+			return inv.usagef("%v", err)
 		}
-		return inv.usagef("%v", err)
+		left := inv.fs.Args()
+		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
+			inv.args = append(inv.args, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		inv.args = append(inv.args, left[0])
+		rest = left[1:]
 	}
-	inv.args = inv.fs.Args()
 	if len(inv.args) != positional {
 		if positional == 0 {
 			return inv.usagef("unexpected argument %q", inv.args[0])
@@ -277,7 +301,15 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 	}
 	defer tc.Close()
 
-	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger})
+	// The API texts the SMS double opt-in prompt itself, through the same
+	// provider the worker sends with.
+	var sms provider.SMSSender
+	if cfg.ProviderMode == config.ModeLive {
+		sms = provider.NewTwilio(cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioBaseURL, &http.Client{Timeout: 30 * time.Second})
+	} else {
+		sms = provider.NewSandbox(store)
+	}
+	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, SMS: sms})
 	hs := &http.Server{
 		Addr:    cfg.APIAddr,
 		Handler: srv.Handler(),
@@ -452,10 +484,11 @@ func (c *cli) contactShow(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	out := struct {
-		Contact  json.RawMessage `json:"contact"`
-		Consents json.RawMessage `json:"consents"`
-		Journeys json.RawMessage `json:"journeys"`
-	}{detail["contact"], detail["consents"], runs.Journeys}
+		Contact              json.RawMessage `json:"contact"`
+		Consents             json.RawMessage `json:"consents"`
+		SubscriptionConsents json.RawMessage `json:"subscription_consents,omitempty"`
+		Journeys             json.RawMessage `json:"journeys"`
+	}{detail["contact"], detail["consents"], detail["subscription_consents"], runs.Journeys}
 	return c.printJSON(out)
 }
 

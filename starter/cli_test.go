@@ -282,3 +282,167 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestConsentCommand(t *testing.T) {
+	f := newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"sms","status":"pending"},"history_id":7,"requested_status":"granted","recorded_status":"pending",
+		"double_opt_in":{"status":"pending","reason":"replies YES or START","prompt":{"sent":true,"message_id":"m_1"}},"signalled":[],"signal_failed":[]}`)
+	// Flags after the contact id, as the usage shows them.
+	r := runCLI(t, f.vars(), "consent", "c_1", "--channel", "sms", "--status", "granted")
+	if r.code != exitOK || !strings.Contains(r.stdout, "recorded sms consent of contact c_1 as pending (history 7)") ||
+		!strings.Contains(r.stdout, "SMS double opt-in: pending: replies YES or START") || !strings.Contains(r.stdout, "confirmation prompt sent (message m_1)") {
+		t.Errorf("consent: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	req := f.only()
+	if req.method != "POST" || req.path != "/v1/contacts/c_1/consent" || string(req.body) != `{"channel":"sms","source":"cli","status":"granted"}` {
+		t.Errorf("request: %+v %s", req, req.body)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"email","subscription":"newsletter","status":"revoked"},"history_id":8,"recorded_status":"revoked","signal_failed":[]}`)
+	r = runCLI(t, f.vars(), "consent", "--channel", "email", "--status", "revoked", "--subscription", "newsletter", "--source", "support-call", "c_1")
+	if r.code != exitOK || !strings.Contains(r.stdout, "recorded email/newsletter consent of contact c_1 as revoked") {
+		t.Errorf("subscription: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if b := string(f.only().body); b != `{"channel":"email","source":"support-call","status":"revoked","subscription":"newsletter"}` {
+		t.Errorf("body %s", b)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"sms","status":"granted"},"history_id":9,"recorded_status":"granted",
+		"double_opt_in":{"status":"confirmed_by_caller","reason":"confirmed"},"signal_failed":["w1"]}`)
+	r = runCLI(t, f.vars(), "consent", "c_1", "--channel", "sms", "--status", "granted", "--confirmed")
+	if r.code != exitOK || !strings.Contains(r.stdout, "confirmed_by_caller") || !strings.Contains(r.stdout, "not signalled") {
+		t.Errorf("confirmed: %d %q", r.code, r.stdout)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(f.only().body, &body); err != nil || body["double_opt_in_confirmed"] != true {
+		t.Errorf("body %v %v", body, err)
+	}
+
+	// A prompt that could not go out is said plainly.
+	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"sms","status":"pending"},"history_id":10,"recorded_status":"pending",
+		"double_opt_in":{"status":"pending","reason":"r","prompt":{"sent":false,"error":"the contact has no phone number"}}}`)
+	if r := runCLI(t, f.vars(), "consent", "c_1", "--channel", "sms", "--status", "granted"); !strings.Contains(r.stdout, "confirmation prompt NOT sent: the contact has no phone number") {
+		t.Errorf("not sent: %q", r.stdout)
+	}
+
+	// Usage errors: exit 2, nothing sent.
+	f = newFakeAPI(t, http.StatusOK, `{}`)
+	for _, args := range [][]string{
+		{"consent", "c_1", "--channel", "sms"},
+		{"consent", "--channel", "sms", "--status", "granted"},
+		{"consent", "c_1", "c_2", "--channel", "sms", "--status", "granted"},
+		{"consent", "c_1", "--channel", "sms", "--status", "granted", "--confirmed=maybe"},
+	} {
+		if r := runCLI(t, f.vars(), args...); r.code != exitUsage || !strings.Contains(r.stderr, "Usage: tutti consent") {
+			t.Errorf("%v: %d %q", args, r.code, r.stderr)
+		}
+	}
+	if len(f.reqs) != 0 {
+		t.Errorf("usage errors made %d requests", len(f.reqs))
+	}
+
+	// An API refusal: exit 1, the field named.
+	f = newFakeAPI(t, http.StatusBadRequest, `{"error":{"code":"invalid_request","message":"subscription: must be...","fields":[{"path":"subscription","message":"must be 1 to 64 lower-case letters"}]}}`)
+	r = runCLI(t, f.vars(), "consent", "c_1", "--channel", "email", "--status", "granted", "--subscription", "News Letter")
+	if r.code != exitFail || !strings.Contains(r.stderr, "subscription: must be 1 to 64 lower-case letters") {
+		t.Errorf("400: %d %q", r.code, r.stderr)
+	}
+}
+
+func TestSuppressCommands(t *testing.T) {
+	f := newFakeAPI(t, http.StatusCreated, `{"suppression":{"id":"sup_1","contact_id":"c_1","reason":"in_opportunity","journey_id":"welcome","channel":"email",
+		"source":"cli","created_at":"2025-01-02T03:04:05Z","expires_at":"2030-01-31T00:00:00Z","active":true},"created":true}`)
+	r := runCLI(t, f.vars(), "suppress", "c_1", "--reason", "in_opportunity", "--journey", "welcome", "--channel", "email",
+		"--note", "deal 42", "--expires", "2030-01-31T00:00:00Z")
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != "suppressed contact c_1: in_opportunity, journey welcome, email only (sup_1, until 2030-01-31 00:00:00)" {
+		t.Errorf("suppress: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	req := f.only()
+	if req.method != "POST" || req.path != "/v1/contacts/c_1/suppressions" ||
+		string(req.body) != `{"channel":"email","expires_at":"2030-01-31T00:00:00Z","journey_id":"welcome","note":"deal 42","reason":"in_opportunity","source":"cli"}` {
+		t.Errorf("request: %+v %s", req, req.body)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{"suppression":{"id":"sup_1","reason":"do_not_contact","source":"api","created_at":"2025-01-02T03:04:05Z","active":true},"created":false}`)
+	r = runCLI(t, f.vars(), "suppress", "--reason", "do_not_contact", "c_1")
+	if r.code != exitOK || !strings.Contains(r.stdout, "already suppressed (unchanged) contact c_1: do_not_contact, every journey, every channel (sup_1)") {
+		t.Errorf("existing: %d %q", r.code, r.stdout)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{}`)
+	for _, args := range [][]string{
+		{"suppress", "c_1"},
+		{"suppress", "--reason", "converted"},
+		{"suppress", "c_1", "--reason", "converted", "--expires", "tomorrow"},
+		{"suppressions"},
+		{"unsuppress", "c_1"},
+	} {
+		if r := runCLI(t, f.vars(), args...); r.code != exitUsage || !strings.Contains(r.stderr, "Usage: tutti "+args[0]) {
+			t.Errorf("%v: %d %q", args, r.code, r.stderr)
+		}
+	}
+	if len(f.reqs) != 0 {
+		t.Errorf("usage errors made %d requests", len(f.reqs))
+	}
+
+	f = newFakeAPI(t, http.StatusBadRequest, `{"error":{"code":"invalid_request","message":"expires_at: must be in the future","fields":[{"path":"expires_at","message":"must be in the future"}]}}`)
+	r = runCLI(t, f.vars(), "suppress", "c_1", "--reason", "converted", "--expires", "2001-01-01T00:00:00Z")
+	if r.code != exitFail || !strings.Contains(r.stderr, "expires_at: must be in the future") {
+		t.Errorf("400: %d %q", r.code, r.stderr)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{"suppressions":[
+		{"id":"sup_2","reason":"hard_bounce","channel":"email","source":"sendgrid:bounce","created_at":"2025-01-03T00:00:00Z","active":true},
+		{"id":"sup_1","reason":"converted","journey_id":"welcome","source":"api","note":"bought","created_at":"2025-01-02T00:00:00Z",
+		 "lifted_at":"2025-01-04T00:00:00Z","lifted_by":"support","active":false}]}`)
+	r = runCLI(t, f.vars(), "suppressions", "c_1")
+	for _, want := range []string{
+		"sup_2  active  hard_bounce, every journey, email only  (source sendgrid:bounce, since 2025-01-03 00:00:00)",
+		"sup_1  lifted  converted, journey welcome, every channel",
+		"    lifted 2025-01-04 00:00:00 by support",
+		"    note: bought",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("suppressions output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if req := f.only(); req.method != "GET" || req.path != "/v1/contacts/c_1/suppressions" {
+		t.Errorf("request: %+v", req)
+	}
+	if r := runCLI(t, f.vars(), "suppressions", "c_1", "--json"); r.code != exitOK || !strings.Contains(r.stdout, `"id": "sup_2"`) {
+		t.Errorf("--json: %d %q", r.code, r.stdout)
+	}
+	f = newFakeAPI(t, http.StatusOK, `{"suppressions":[]}`)
+	if r := runCLI(t, f.vars(), "suppressions", "c_1"); r.code != exitOK || strings.TrimSpace(r.stdout) != "contact c_1 has no suppressions" {
+		t.Errorf("empty: %d %q", r.code, r.stdout)
+	}
+
+	f = newFakeAPI(t, http.StatusOK, `{"suppression":{"id":"sup_1","reason":"converted","created_at":"2025-01-02T00:00:00Z","lifted_at":"2025-01-04T00:00:00Z","lifted_by":"cli"},"lifted":true}`)
+	r = runCLI(t, f.vars(), "unsuppress", "c_1", "sup_1")
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != "lifted suppression sup_1 of contact c_1 (converted, every journey, every channel)" {
+		t.Errorf("unsuppress: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if req := f.only(); req.method != "DELETE" || req.path != "/v1/contacts/c_1/suppressions/sup_1" || req.query != "lifted_by=cli" {
+		t.Errorf("request: %+v", req)
+	}
+	f = newFakeAPI(t, http.StatusOK, `{"suppression":{"id":"sup_1","reason":"converted","created_at":"2025-01-02T00:00:00Z","lifted_at":"2025-01-04T00:00:00Z","lifted_by":"ann"},"lifted":false}`)
+	if r := runCLI(t, f.vars(), "unsuppress", "c_1", "sup_1", "--by", "bob"); !strings.Contains(r.stdout, "was already lifted on 2025-01-04 00:00:00 by ann") || f.only().query != "lifted_by=bob" {
+		t.Errorf("already lifted: %q", r.stdout)
+	}
+	f = newFakeAPI(t, http.StatusNotFound, `{"error":{"code":"not_found","message":"suppression \"sup_x\" not found"}}`)
+	if r := runCLI(t, f.vars(), "unsuppress", "c_1", "sup_x"); r.code != exitFail || !strings.Contains(r.stderr, `suppression "sup_x" not found`) {
+		t.Errorf("404: %d %q", r.code, r.stderr)
+	}
+}
+
+func TestUsageListsSendGateCommands(t *testing.T) {
+	r := runCLI(t, nil, "help")
+	for _, want := range []string{"tutti consent ID --channel C --status S", "tutti suppress ID --reason R", "tutti suppressions ID", "tutti unsuppress ID SUPPRESSION_ID"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	r = runCLI(t, nil, "suppress", "--help")
+	if r.code != exitOK || !strings.Contains(r.stdout, "-expires") || !strings.Contains(r.stdout, "in_opportunity") {
+		t.Errorf("suppress --help: %d %q", r.code, r.stdout)
+	}
+}

@@ -7,6 +7,8 @@
 //	tutti contact show ID            a contact, its consent and journeys
 //	tutti contact find --email X     look a contact up
 //	tutti exit --contact ID --journey ID --reason TEXT
+//	tutti consent ID --channel C --status S [--subscription T]
+//	tutti suppress ID --reason R     suppress a contact (suppressions, unsuppress)
 //	tutti outbox [--contact ID]      what the sandbox "sent"
 //	tutti events send --contact ID --name NAME [--id ID]
 //

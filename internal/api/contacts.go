@@ -10,7 +10,6 @@ import (
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/workflows"
 )
 
 // Limits on free-form identifiers and attributes: generous for real use,
@@ -32,6 +31,7 @@ type identifyRequest struct {
 	Email      string         `json:"email"`
 	Phone      string         `json:"phone"`
 	TimeZone   string         `json:"time_zone"`
+	Country    string         `json:"country"`
 	Attributes map[string]any `json:"attributes"`
 }
 
@@ -60,6 +60,11 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 	if err := contact.ValidateTimeZone(in.TimeZone); err != nil {
 		fe.add("time_zone", "%s", reason(err))
 	}
+	country, err := contact.NormalizeCountry(req.Country)
+	if err != nil {
+		fe.add("country", "%s", reason(err))
+	}
+	in.Country = country
 	if len(in.Attributes) > maxAttributes {
 		fe.add("attributes", "at most %d attributes", maxAttributes)
 	}
@@ -97,10 +102,14 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 }
 
 // contactDetail is a contact with its current consent and journey runs.
+// Consents holds the channel-level consent per channel (the one every
+// marketing send needs); SubscriptionConsents the subscription-type ones
+// ("newsletter"...), ordered by channel and subscription.
 type contactDetail struct {
-	Contact     storage.Contact                     `json:"contact"`
-	Consents    map[journey.Channel]storage.Consent `json:"consents"`
-	Enrollments []storage.Enrollment                `json:"enrollments"`
+	Contact              storage.Contact                     `json:"contact"`
+	Consents             map[journey.Channel]storage.Consent `json:"consents"`
+	SubscriptionConsents []storage.Consent                   `json:"subscription_consents"`
+	Enrollments          []storage.Enrollment                `json:"enrollments"`
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
@@ -163,101 +172,29 @@ func (s *Server) findContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeContactDetail(w http.ResponseWriter, r *http.Request, c storage.Contact) {
-	consents, err := s.store.Consents(r.Context(), c.ID)
+	all, err := s.store.AllConsents(r.Context(), c.ID)
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	consents := map[journey.Channel]storage.Consent{}
+	subs := []storage.Consent{}
+	for _, cs := range all {
+		if cs.Subscription == "" {
+			consents[cs.Channel] = cs
+		} else {
+			subs = append(subs, cs)
+		}
 	}
 	enrollments, err := s.store.EnrollmentsForContact(r.Context(), c.ID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if consents == nil {
-		consents = map[journey.Channel]storage.Consent{}
-	}
 	if enrollments == nil {
 		enrollments = []storage.Enrollment{}
 	}
-	writeJSON(w, http.StatusOK, contactDetail{Contact: c, Consents: consents, Enrollments: enrollments})
-}
-
-type consentRequest struct {
-	Channel    string `json:"channel"`
-	Status     string `json:"status"`
-	Source     string `json:"source"`
-	OccurredAt string `json:"occurred_at"`
-}
-
-// recordConsent appends to the consent history and tells the contact's
-// running journeys. The signal only wakes them early: the send gate reads
-// consent from Postgres before every marketing send, so a lost signal cannot
-// lead to a message without consent. That is why a failed signal is reported
-// and logged, not turned into an error the client would retry (a retry would
-// add a second history row).
-func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
-	var req consentRequest
-	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	var fe fieldErrors
-	channel := journey.Channel(req.Channel)
-	switch channel {
-	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
-	case "":
-		fe.add("channel", "required: email, sms or ads")
-	default:
-		fe.add("channel", "must be email, sms or ads")
-	}
-	switch req.Status {
-	case storage.ConsentGranted, storage.ConsentRevoked, storage.ConsentPending:
-	case "":
-		fe.add("status", "required: granted, revoked or pending")
-	default:
-		fe.add("status", "must be granted, revoked or pending")
-	}
-	source := strings.TrimSpace(req.Source)
-	switch {
-	case source == "":
-		fe.add("source", "required: where the consent came from, e.g. signup-form")
-	case len(source) > maxSourceLen:
-		fe.add("source", "at most %d characters", maxSourceLen)
-	}
-	now := s.now().UTC()
-	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
-	s.checkNotFuture(&fe, "occurred_at", occurred, now)
-	if err := fe.err(); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := s.contactByID(r.Context(), id, ""); err != nil {
-		writeError(w, r, err)
-		return
-	}
-
-	ev, current, err := s.store.RecordConsent(r.Context(), id, channel, req.Status, source, occurred)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, r, notFound("contact", id, ""))
-		return
-	}
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-
-	fan := s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: req.Status}, nil)
-	for _, f := range fan.failed {
-		loggerFrom(r.Context()).Warn("api: consent signal not delivered; the send gate still reads consent from Postgres",
-			"workflow_id", f.WorkflowID, "error", f.Error)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"consent":       current,
-		"history_id":    ev.ID,
-		"signalled":     fan.signalled,
-		"signal_failed": fan.failedIDs(),
-	})
+	writeJSON(w, http.StatusOK, contactDetail{Contact: c, Consents: consents, SubscriptionConsents: subs, Enrollments: enrollments})
 }
 
 func (s *Server) contactMessages(w http.ResponseWriter, r *http.Request) {

@@ -48,7 +48,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	started, err := s.startJourney(ctx, c.ID, jv)
+	started, err := s.startJourney(ctx, c.ID, jv, nil)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -78,7 +78,8 @@ func (e *startError) Unwrap() error { return e.err }
 // of one (journey, contact) workflow id are open at once. The enrollment row
 // and the workflow start commit together: the start happens inside the
 // enrollment's transaction, and a failed start rolls the row back.
-func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion) (startedRun, error) {
+// trigger is the event that enrolled the contact, nil for an API start.
+func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal) (startedRun, error) {
 	if err := s.checkReentry(ctx, contactID, jv); err != nil {
 		return startedRun{}, err
 	}
@@ -116,6 +117,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		Version:            jv.Version,
 		Spec:               jv.Spec,
 		ContinueAsNewAfter: s.cfg.ContinueAsNewAfter,
+		Trigger:            trigger,
 	}
 
 	var runID string

@@ -200,7 +200,8 @@ func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev stora
 				continue
 			}
 		}
-		started, err := s.startJourney(ctx, c.ID, jv)
+		trigger := &workflows.EventSignal{EventID: ev.ID, Name: ev.Name, OccurredAt: ev.OccurredAt}
+		started, err := s.startJourney(ctx, c.ID, jv, trigger)
 		var ae *Error
 		switch {
 		case err == nil:

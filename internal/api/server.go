@@ -27,21 +27,27 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
-// Deps are what the server needs; all are required.
+// Deps are what the server needs; all are required but SMS.
 type Deps struct {
 	Store    *storage.Store
 	Temporal client.Client
 	Config   config.Config
 	Logger   *slog.Logger
+	// SMS sends the SMS double opt-in prompt (Twilio live, the sandbox
+	// outbox otherwise). Without it an SMS opt-in is still recorded as
+	// pending, and the answer says that no prompt was sent.
+	SMS provider.SMSSender
 }
 
 // Server serves the API. Build it with New.
 type Server struct {
 	store    *storage.Store
 	temporal client.Client
+	sms      provider.SMSSender
 	cfg      config.Config
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -49,6 +55,8 @@ type Server struct {
 	// comparison constant-time regardless of the presented token's length.
 	tokenSum [sha256.Size]byte
 	now      func() time.Time
+	// hooks verify provider webhook signatures (webhooks.go).
+	hooks webhookVerifiers
 }
 
 // Defaults for settings a hand-built Config (tests, embedding) may leave zero.
@@ -66,6 +74,7 @@ func New(deps Deps) *Server {
 	s := &Server{
 		store:    deps.Store,
 		temporal: deps.Temporal,
+		sms:      deps.SMS,
 		cfg:      deps.Config,
 		log:      deps.Logger,
 		mux:      http.NewServeMux(),
@@ -80,12 +89,16 @@ func New(deps Deps) *Server {
 	if s.cfg.SignalTimeout <= 0 {
 		s.cfg.SignalTimeout = defaultSignalTimeout
 	}
+	if strings.TrimSpace(s.cfg.SMSConfirmPrompt) == "" {
+		s.cfg.SMSConfirmPrompt = config.DefaultSMSConfirmPrompt
+	}
 	if s.cfg.APIToken == "" {
 		// config.Load never allows this; a hand-built Config might. An empty
 		// token must not mean "no auth", so every /v1 call is refused.
 		s.log.Error("api: no API token configured; every /v1 request will be refused")
 	}
 	s.tokenSum = sha256.Sum256([]byte(s.cfg.APIToken))
+	s.hooks = newWebhookVerifiers(s.cfg, s.log)
 	for _, rt := range routes {
 		h := rt.handler(s)
 		if rt.auth {
@@ -112,14 +125,21 @@ func (rt route) handler(s *Server) http.Handler {
 var routes = []route{
 	{"GET", "/healthz", false, (*Server).health},
 	{"GET", "/openapi.yaml", false, (*Server).openAPI},
+	{"GET", "/metrics", false, (*Server).serveMetrics},
 
 	{"POST", "/v1/contacts", true, (*Server).identifyContact},
 	{"GET", "/v1/contacts", true, (*Server).findContact},
 	{"GET", "/v1/contacts/{id}", true, (*Server).getContact},
 	{"POST", "/v1/contacts/{id}/consent", true, (*Server).recordConsent},
+	{"GET", "/v1/contacts/{id}/consent", true, (*Server).consentHistory},
+	{"POST", "/v1/contacts/{id}/suppressions", true, (*Server).addSuppression},
+	{"GET", "/v1/contacts/{id}/suppressions", true, (*Server).listSuppressions},
+	{"DELETE", "/v1/contacts/{id}/suppressions/{suppression_id}", true, (*Server).liftSuppression},
 	{"GET", "/v1/contacts/{id}/journeys", true, (*Server).contactJourneys},
 	{"POST", "/v1/contacts/{id}/journeys/{journey_id}/exit", true, (*Server).exitJourney},
 	{"GET", "/v1/contacts/{id}/messages", true, (*Server).contactMessages},
+	{"GET", "/v1/contacts/{id}/decisions", true, (*Server).contactDecisions},
+	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
 
@@ -131,6 +151,11 @@ var routes = []route{
 	{"POST", "/v1/journeys/{journey_id}/enrollments", true, (*Server).enroll},
 
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
+
+	// Provider webhooks: signed by the provider instead of the API token.
+	{"POST", "/webhooks/sendgrid", false, (*Server).sendGridWebhook},
+	{"POST", "/webhooks/twilio/inbound", false, (*Server).twilioInbound},
+	{"POST", "/webhooks/twilio/status", false, (*Server).twilioStatus},
 }
 
 // Handler returns the API's root handler: request ids, access logs, panic

@@ -1,0 +1,292 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+// subscriptionPattern is a subscription type: the same rule journey specs
+// use for policy.subscription, so every recorded type can be named by one.
+var subscriptionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// The SMS double opt-in prompt goes into the ledger like any message, under a
+// pseudo-journey no real journey can be called (journey ids start with a
+// letter or digit), so it shows in the contact's messages and is never
+// mistaken for a journey send.
+const (
+	confirmJourneyID = "_consent"
+	confirmStepID    = "sms_double_opt_in"
+	// confirmSendTimeout bounds the provider call and ledger updates for the
+	// prompt; they run even if the client hangs up, so the row settles.
+	confirmSendTimeout = 15 * time.Second
+)
+
+type consentRequest struct {
+	Channel      string `json:"channel"`
+	Subscription string `json:"subscription"`
+	Status       string `json:"status"`
+	Source       string `json:"source"`
+	OccurredAt   string `json:"occurred_at"`
+	// DoubleOptInConfirmed says the caller already ran its own SMS
+	// confirmation, so a channel-level SMS grant is recorded as granted.
+	DoubleOptInConfirmed bool `json:"double_opt_in_confirmed"`
+}
+
+// doubleOptIn explains what happened to a channel-level SMS grant.
+type doubleOptIn struct {
+	// Status: pending (waiting for YES/START), confirmed_by_caller, or
+	// already_granted (the contact had confirmed before; it stays granted).
+	Status string         `json:"status"`
+	Reason string         `json:"reason"`
+	Prompt *confirmPrompt `json:"prompt,omitempty"`
+}
+
+// confirmPrompt says whether the confirmation SMS went out.
+type confirmPrompt struct {
+	Sent      bool   `json:"sent"`
+	MessageID string `json:"message_id,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	Body      string `json:"body,omitempty"`
+	// Error says why it was not sent.
+	Error string `json:"error,omitempty"`
+}
+
+// Double opt-in statuses.
+const (
+	optInPending         = "pending"
+	optInConfirmedCaller = "confirmed_by_caller"
+	optInAlreadyGranted  = "already_granted"
+)
+
+// recordConsent appends to the consent history and tells the contact's
+// running journeys. The signal only wakes them early: the send gate reads
+// consent from Postgres before every marketing send, so a lost signal cannot
+// lead to a message without consent. That is why a failed signal is reported
+// and logged, not turned into an error the client would retry (a retry would
+// add a second history row).
+//
+// SMS double opt-in: a channel-level SMS grant is recorded as pending and the
+// contact is texted a confirmation prompt; replying YES or START (the Twilio
+// inbound webhook) makes it granted. The caller can say it already confirmed
+// (double_opt_in_confirmed), and a contact whose SMS consent is already
+// granted stays granted.
+func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
+	var req consentRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var fe fieldErrors
+	channel := journey.Channel(req.Channel)
+	switch channel {
+	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
+	case "":
+		fe.add("channel", "required: email, sms or ads")
+	default:
+		fe.add("channel", "must be email, sms or ads")
+	}
+	subscription := strings.ToLower(strings.TrimSpace(req.Subscription))
+	if subscription != "" && !subscriptionPattern.MatchString(subscription) {
+		fe.add("subscription", "must be 1 to 64 lower-case letters, digits, _ or -, starting with a letter or digit (e.g. newsletter); omit it for the channel-level consent")
+	}
+	switch req.Status {
+	case storage.ConsentGranted, storage.ConsentRevoked, storage.ConsentPending:
+	case "":
+		fe.add("status", "required: granted, revoked or pending")
+	default:
+		fe.add("status", "must be granted, revoked or pending")
+	}
+	source := strings.TrimSpace(req.Source)
+	switch {
+	case source == "":
+		fe.add("source", "required: where the consent came from, e.g. signup-form")
+	case len(source) > maxSourceLen:
+		fe.add("source", "at most %d characters", maxSourceLen)
+	}
+	now := s.now().UTC()
+	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
+	s.checkNotFuture(&fe, "occurred_at", occurred, now)
+	smsGrant := channel == journey.ChannelSMS && subscription == "" && req.Status == storage.ConsentGranted
+	if req.DoubleOptInConfirmed && !smsGrant {
+		fe.add("double_opt_in_confirmed", "only applies when granting channel-level sms consent (channel sms, status granted, no subscription)")
+	}
+	if err := fe.err(); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	c, err := s.contactByID(r.Context(), id, "")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+
+	status := req.Status
+	var dbl *doubleOptIn
+	if smsGrant {
+		dbl, err = s.smsOptIn(r.Context(), id, req.DoubleOptInConfirmed)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if dbl.Status == optInPending {
+			status = storage.ConsentPending
+		}
+	}
+
+	ev, current, err := s.store.RecordConsentChange(r.Context(), storage.ConsentChange{
+		ContactID: id, Channel: channel, Subscription: subscription,
+		Status: status, Source: source, OccurredAt: occurred,
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, notFound("contact", id, ""))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if dbl != nil && dbl.Status == optInPending {
+		if current.ConsentEventID == ev.ID {
+			dbl.Prompt = s.sendConfirmPrompt(r.Context(), c, ev)
+		} else {
+			// A change dated later is in force (a STOP, say): prompting now
+			// would text someone about a decision they have since replaced.
+			dbl.Prompt = &confirmPrompt{Error: fmt.Sprintf("not sent: a later consent change (status %s, consent event %d) is in force", current.Status, current.ConsentEventID)}
+		}
+	}
+
+	// Only channel-level consent is part of a run's state; the signal carries
+	// the consent now in force, which a change dated before the current one
+	// does not replace.
+	fan := fanResult{signalled: []string{}}
+	if subscription == "" {
+		fan = s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: current.Status}, nil)
+		for _, f := range fan.failed {
+			loggerFrom(r.Context()).Warn("api: consent signal not delivered; the send gate still reads consent from Postgres",
+				"workflow_id", f.WorkflowID, "error", f.Error)
+		}
+	}
+	out := map[string]any{
+		"consent":          current,
+		"history_id":       ev.ID,
+		"requested_status": req.Status,
+		"recorded_status":  ev.Status,
+		"signalled":        fan.signalled,
+		"signal_failed":    fan.failedIDs(),
+	}
+	if dbl != nil {
+		out["double_opt_in"] = dbl
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// smsOptIn decides how a channel-level SMS grant is recorded.
+func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool) (*doubleOptIn, error) {
+	if confirmed {
+		return &doubleOptIn{Status: optInConfirmedCaller,
+			Reason: "double_opt_in_confirmed was set: the caller confirmed the opt-in itself, so it is recorded as granted"}, nil
+	}
+	cur, err := s.store.Consents(ctx, contactID)
+	if err != nil {
+		return nil, err
+	}
+	if sms, ok := cur[journey.ChannelSMS]; ok && sms.Status == storage.ConsentGranted {
+		return &doubleOptIn{Status: optInAlreadyGranted,
+			Reason: fmt.Sprintf("the contact's SMS consent is already granted (consent event %d), so it stays granted and no confirmation is asked again", sms.ConsentEventID)}, nil
+	}
+	return &doubleOptIn{Status: optInPending,
+		Reason: "SMS opt-ins need double opt-in: the consent is recorded as pending, and no marketing SMS is sent, " +
+			"until the contact replies YES or START to the confirmation prompt. " +
+			"Set double_opt_in_confirmed to true if your system already confirmed it."}, nil
+}
+
+// sendConfirmPrompt texts the contact the double opt-in prompt, with a ledger
+// row (transactional, citing the pending consent event) like any send. It
+// reports what happened rather than failing the request: the consent is
+// recorded either way.
+func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev storage.ConsentEvent) *confirmPrompt {
+	log := loggerFrom(ctx)
+	switch {
+	case s.sms == nil:
+		return &confirmPrompt{Error: "no SMS sender is configured for the API; the prompt was not sent"}
+	case c.Phone == "":
+		return &confirmPrompt{Error: "the contact has no phone number; identify it with one and record the opt-in again"}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmSendTimeout)
+	defer cancel()
+	body := s.cfg.SMSConfirmPrompt
+	eventID := ev.ID
+	m, outcome, err := s.store.ClaimSend(ctx, storage.Message{
+		IdempotencyKey: "sms-double-opt-in/" + strconv.FormatInt(ev.ID, 10),
+		ContactID:      c.ID,
+		JourneyID:      confirmJourneyID,
+		StepID:         confirmStepID,
+		Channel:        journey.ChannelSMS,
+		Class:          string(journey.ClassTransactional),
+		Provider:       s.sms.Name(),
+		ConsentEventID: &eventID,
+	})
+	if err != nil {
+		log.Error("api: SMS confirmation prompt not sent: ledger", "contact_id", c.ID, "error", err)
+		return &confirmPrompt{Error: "could not write the ledger row, so the prompt was not sent; see the API log"}
+	}
+	if outcome != storage.ClaimNew && outcome != storage.ClaimRetry {
+		return &confirmPrompt{Sent: m.Status == storage.MessageSent, MessageID: m.ID, Provider: m.Provider,
+			Error: "a prompt for this consent change was already attempted (status " + m.Status + ")"}
+	}
+	sender := activities.SenderFromConfig(s.cfg)
+	res, err := s.sms.SendSMS(ctx, m.ID, provider.SMS{To: c.Phone, From: sender.SMSFrom, Body: body, StatusCallback: sender.SMSStatusCallback})
+	if err != nil {
+		if _, ferr := s.store.FailSend(ctx, m.ID, storage.MessageFailed, err.Error()); ferr != nil {
+			log.Error("api: recording the failed SMS confirmation prompt", "message_id", m.ID, "error", ferr)
+		}
+		log.Warn("api: SMS confirmation prompt not sent", "contact_id", c.ID, "message_id", m.ID, "error", err)
+		return &confirmPrompt{MessageID: m.ID, Provider: m.Provider, Body: body, Error: "the provider refused it: " + err.Error()}
+	}
+	if _, err := s.store.CompleteSend(ctx, m.ID, res.Provider, res.ProviderMessageID, res.AcceptedAt); err != nil {
+		// The provider accepted it, so the answer says sent. The row stays
+		// sending; nothing claims this key again, so it is never resent.
+		log.Error("api: SMS confirmation prompt sent but not recorded as sent", "message_id", m.ID, "error", err)
+	}
+	return &confirmPrompt{Sent: true, MessageID: m.ID, Provider: res.Provider, Body: body}
+}
+
+// consentHistory returns every current consent of the contact (channel-level
+// and subscription-type) and every change ever recorded, newest first.
+func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.contactByID(r.Context(), id, ""); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	current, err := s.store.AllConsents(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	history, err := s.store.ConsentHistory(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if current == nil {
+		current = []storage.Consent{}
+	}
+	if history == nil {
+		history = []storage.ConsentEvent{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"consents": current, "history": history})
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// whyAnswer is the part of GET .../steps/{step_id}/why the CLI prints.
+type whyAnswer struct {
+	ContactID string `json:"contact_id"`
+	JourneyID string `json:"journey_id"`
+	StepID    string `json:"step_id"`
+	State     string `json:"state"`
+	Summary   string `json:"summary"`
+	Step      *struct {
+		Version int    `json:"version"`
+		Kind    string `json:"kind"`
+		Channel string `json:"channel"`
+	} `json:"step"`
+	Enrollment *struct {
+		ID          string     `json:"id"`
+		Version     int        `json:"version"`
+		Status      string     `json:"status"`
+		ExitReason  string     `json:"exit_reason"`
+		CurrentStep string     `json:"current_step"`
+		StartedAt   time.Time  `json:"started_at"`
+		EndedAt     *time.Time `json:"ended_at"`
+	} `json:"enrollment"`
+	Decisions []whyDecision `json:"decisions"`
+	Messages  []whyMessage  `json:"messages"`
+}
+
+type whyDecision struct {
+	ID             int64      `json:"id"`
+	JourneyVersion int        `json:"journey_version"`
+	Channel        string     `json:"channel"`
+	Class          string     `json:"class"`
+	Outcome        string     `json:"outcome"`
+	DecidedChannel string     `json:"decided_channel"`
+	Until          *time.Time `json:"until"`
+	Reasons        []struct {
+		Code    string `json:"code"`
+		Channel string `json:"channel"`
+		Detail  string `json:"detail"`
+	} `json:"reasons"`
+	Checks []struct {
+		Channel string `json:"channel"`
+		Rule    string `json:"rule"`
+		Passed  bool   `json:"passed"`
+		Detail  string `json:"detail"`
+	} `json:"checks"`
+	ConsentEventID *int64    `json:"consent_event_id"`
+	MessageID      string    `json:"message_id"`
+	DecidedAt      time.Time `json:"decided_at"`
+}
+
+type whyMessage struct {
+	ID           string     `json:"id"`
+	Channel      string     `json:"channel"`
+	Provider     string     `json:"provider"`
+	Status       string     `json:"status"`
+	StatusReason string     `json:"status_reason"`
+	Attempts     int        `json:"attempts"`
+	CreatedAt    time.Time  `json:"created_at"`
+	SentAt       *time.Time `json:"sent_at"`
+}
+
+// why asks the API why a contact was (or was not) sent a step, and prints
+// the summary, the newest decision's reasons and check trace, the older
+// decisions and the ledger rows.
+func (c *cli) why(ctx context.Context, inv *invocation) error {
+	asJSON := inv.fs.Bool("json", false, "print the API's JSON instead of the explanation")
+	if err := inv.parse(c, 3); err != nil {
+		return err
+	}
+	path := "/v1/contacts/" + url.PathEscape(inv.args[0]) + "/journeys/" + url.PathEscape(inv.args[1]) +
+		"/steps/" + url.PathEscape(inv.args[2]) + "/why"
+	var out whyAnswer
+	raw, err := c.client().call(ctx, http.MethodGet, path, nil, nil, "", &out)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printRaw(raw)
+	}
+	printWhy(c.stdout, out)
+	return nil
+}
+
+func whenUTC(t time.Time) string { return t.UTC().Format(time.DateTime) + " UTC" }
+
+func printWhy(w io.Writer, a whyAnswer) {
+	fmt.Fprintf(w, "contact %s, journey %s, step %s", a.ContactID, a.JourneyID, a.StepID)
+	if a.Step != nil {
+		fmt.Fprintf(w, " (%s", a.Step.Kind)
+		if a.Step.Channel != "" {
+			fmt.Fprintf(w, " on %s", a.Step.Channel)
+		}
+		fmt.Fprintf(w, ", version %d)", a.Step.Version)
+	}
+	fmt.Fprintf(w, "\n%s\n", a.Summary)
+
+	if e := a.Enrollment; e != nil {
+		fmt.Fprintf(w, "\nlatest run: %s, version %d, %s since %s", e.ID, e.Version, e.Status, whenUTC(e.StartedAt))
+		if e.EndedAt != nil {
+			fmt.Fprintf(w, ", ended %s", whenUTC(*e.EndedAt))
+		}
+		if e.ExitReason != "" {
+			fmt.Fprintf(w, " (%s)", e.ExitReason)
+		}
+		if e.CurrentStep != "" {
+			fmt.Fprintf(w, ", at step %s", e.CurrentStep)
+		}
+		fmt.Fprintln(w)
+	}
+
+	for i, d := range a.Decisions {
+		if i == 0 {
+			fmt.Fprintln(w)
+			printDecision(w, d, true)
+			if len(a.Decisions) > 1 {
+				fmt.Fprintln(w, "\nearlier decisions:")
+			}
+			continue
+		}
+		printDecision(w, d, false)
+	}
+
+	if len(a.Messages) > 0 {
+		fmt.Fprintln(w, "\nledger:")
+		for _, m := range a.Messages {
+			fmt.Fprintf(w, "  %s  %s via %s: %s", m.ID, m.Channel, m.Provider, m.Status)
+			if m.StatusReason != "" {
+				fmt.Fprintf(w, " (%s)", m.StatusReason)
+			}
+			fmt.Fprintf(w, ", created %s", whenUTC(m.CreatedAt))
+			if m.SentAt != nil {
+				fmt.Fprintf(w, ", sent %s", whenUTC(*m.SentAt))
+			}
+			fmt.Fprintf(w, ", %d attempt(s)\n", m.Attempts)
+		}
+	}
+}
+
+// printDecision prints the decision's headline; in full, also its reasons
+// and its check trace, one rule per line with pass or FAIL.
+func printDecision(w io.Writer, d whyDecision, full bool) {
+	indent := "  "
+	if full {
+		indent = ""
+	}
+	fmt.Fprintf(w, "%sdecision %d at %s: %s on %s", indent, d.ID, whenUTC(d.DecidedAt), d.Outcome, d.DecidedChannel)
+	if d.Until != nil {
+		fmt.Fprintf(w, " until %s", whenUTC(*d.Until))
+	}
+	fmt.Fprintf(w, " (requested %s, %s, version %d", d.Channel, d.Class, d.JourneyVersion)
+	if d.ConsentEventID != nil {
+		fmt.Fprintf(w, ", consent event %d", *d.ConsentEventID)
+	}
+	if d.MessageID != "" {
+		fmt.Fprintf(w, ", message %s", d.MessageID)
+	}
+	fmt.Fprint(w, ")")
+	if !full {
+		codes := make([]string, len(d.Reasons))
+		for i, r := range d.Reasons {
+			codes[i] = r.Code
+		}
+		if len(codes) > 0 {
+			fmt.Fprintf(w, ": %s", strings.Join(codes, ", "))
+		}
+		fmt.Fprintln(w)
+		return
+	}
+	fmt.Fprintln(w)
+	if len(d.Reasons) > 0 {
+		fmt.Fprintln(w, "reasons:")
+		for _, r := range d.Reasons {
+			fmt.Fprintf(w, "  %s", r.Code)
+			if r.Channel != "" {
+				fmt.Fprintf(w, " [%s]", r.Channel)
+			}
+			fmt.Fprintf(w, ": %s\n", r.Detail)
+		}
+	}
+	if len(d.Checks) > 0 {
+		fmt.Fprintln(w, "checks:")
+		for _, ch := range d.Checks {
+			mark := "pass"
+			if !ch.Passed {
+				mark = "FAIL"
+			}
+			rule := ch.Rule
+			if ch.Channel != "" {
+				rule = ch.Channel + "/" + ch.Rule
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", mark, rule, ch.Detail)
+		}
+	}
+}
