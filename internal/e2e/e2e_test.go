@@ -26,6 +26,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -70,7 +71,13 @@ func start(t *testing.T) *system {
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	// The workspace defaults, minus quiet hours and cooldowns: these tests
+	// run at any hour and send on a compressed schedule. The gate's timing
+	// rules have their own tests (internal/policy, activities).
+	settings := policy.DefaultSettings()
+	settings.QuietHours, settings.Cooldowns = nil, nil
 	acts := &activities.Activities{
+		Policy: &settings,
 		Store:  store,
 		Email:  provider.NewSendGrid("SG.e2e", s.sg.URL(), hc),
 		SMS:    provider.NewTwilio("AC00000000000000000000000000000e2e", "tw-token", s.tw.URL(), hc),
