@@ -33,7 +33,11 @@ migrate: ## Apply database migrations to DATABASE_URL (default: local tutti data
 	@bash scripts/migrate.sh
 
 .PHONY: bench
-bench: ## Run the benchmarks: go test -run '^$' -bench . -benchmem ./...
+bench: ## Send gate decisions/s and p50/p99 beside pgbench tpcb-like TPS (BENCH_UPDATE_README=1: into README)
+	@bash scripts/bench.sh
+
+.PHONY: bench-go
+bench-go: ## Run every Go benchmark: go test -run '^$' -bench . -benchmem ./...
 	@bash scripts/test.sh bench $(filter-out ./...,$(PKGS))
 
 .PHONY: fmt

@@ -222,7 +222,9 @@ demo() {
 		api POST "/v1/contacts/${id}/consent" '{"channel":"email","status":"granted","source":"demo"}'
 		api_ok || warn "email consent for ${ext} failed: HTTP ${API_STATUS}: ${API_BODY}"
 		if [[ "$sms" == granted ]]; then
-			api POST "/v1/contacts/${id}/consent" '{"channel":"sms","status":"granted","source":"demo"}'
+			# The demo stands in for a backend that ran its own SMS double
+			# opt-in; without the flag the consent stays pending until YES.
+			api POST "/v1/contacts/${id}/consent" '{"channel":"sms","status":"granted","source":"demo","double_opt_in_confirmed":true}'
 			api_ok || warn "SMS consent for ${ext} failed: HTTP ${API_STATUS}: ${API_BODY}"
 		fi
 		api POST /v1/journeys/welcome/enrollments "{\"contact_id\":\"${id}\"}"

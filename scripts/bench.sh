@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# scripts/bench.sh (`make bench`): the send gate's throughput against
+# PostgreSQL, beside pgbench's tpcb-like rate on the same server in the same
+# run (the target: gate decisions/s >= pgbench tpcb-like TPS).
+#
+#   1. PostgreSQL up (started, or installed, like `make test`), pgbench and
+#      benchstat present (benchstat is go-installed once if missing)
+#   2. pgbench: a scratch database (tutti_pgbench), `pgbench -i -s 16`, then
+#      `pgbench -c 16 -j 2 -T 30 -M prepared` (builtin tpcb-like)
+#   3. go test -run '^$' -bench '^BenchmarkGate$' -benchtime 20s -count 6
+#      ./internal/storage (16 contacts, 16 concurrent gate transactions),
+#      summarised with benchstat
+#   4. pgbench again (the machine is shared: a drift between the two runs
+#      shows), then a markdown table of the results
+#
+# Everything is idempotent; runs take about 4 minutes. Outputs are kept in
+# .bench/ (gate.txt is benchstat input: `benchstat old.txt .bench/gate.txt`).
+#
+# Settings (environment):
+#   TEST_DATABASE_URL     server for both (default postgres://$USER@127.0.0.1:5432/postgres?sslmode=disable;
+#                         if you set it, that server must already be running)
+#   BENCH_UPDATE_README=1 also write the table into README.md's "## Benchmarks" section
+#                         (only the block between its bench:begin/bench:end markers)
+#   BENCH_TIME (20s), BENCH_COUNT (6)        go test -benchtime / -count
+#   BENCH_PGBENCH_TIME (30), BENCH_PGBENCH_SCALE (16), BENCH_CLIENTS (16)
+#   BENCH_OUT_DIR (.bench)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+BENCHSTAT_MODULE="golang.org/x/perf/cmd/benchstat"
+BENCHSTAT_VERSION="${BENCHSTAT_VERSION:-v0.0.0-20260908200009-22c9c6c9d4da}"
+BENCH_TIME="${BENCH_TIME:-20s}"
+BENCH_COUNT="${BENCH_COUNT:-6}"
+PGBENCH_TIME="${BENCH_PGBENCH_TIME:-30}"
+PGBENCH_SCALE="${BENCH_PGBENCH_SCALE:-16}"
+CLIENTS="${BENCH_CLIENTS:-16}"
+OUT="${BENCH_OUT_DIR:-$ROOT/.bench}"
+PGBENCH_DB="tutti_pgbench"
+
+started=$SECONDS
+mkdir -p "$OUT"
+
+# ---------------------------------------------------------------------------
+log "Checking tools"
+ensure_go_bin_path
+USER_TEST_DATABASE_URL="${TEST_DATABASE_URL:-}"
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://$(id -un)@127.0.0.1:5432/postgres?sslmode=disable}"
+ensure_postgres "$USER_TEST_DATABASE_URL"
+command -v psql >/dev/null 2>&1 || die "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)"
+command -v pgbench >/dev/null 2>&1 || die "pgbench is not installed (Debian/Ubuntu: apt-get install postgresql-client; it ships with the server package)"
+
+if ! command -v benchstat >/dev/null 2>&1; then
+	log "Installing benchstat (${BENCHSTAT_MODULE}@${BENCHSTAT_VERSION}) with go install"
+	# Outside the repo so its go.mod and GOFLAGS play no part.
+	(cd / && GOFLAGS= go install "${BENCHSTAT_MODULE}@${BENCHSTAT_VERSION}") ||
+		die "go install ${BENCHSTAT_MODULE} failed (see above); it needs the Go module proxy"
+fi
+
+# with_database URL DB: URL pointing at another database on the same server.
+with_database() {
+	local url="$1" db="$2"
+	if [[ "$url" =~ ^postgres(ql)?:// ]]; then
+		local query=""
+		[[ "$url" != *\?* ]] || query="?${url#*\?}"
+		local base="${url%%\?*}"
+		local scheme="${base%%://*}" rest="${base#*://}"
+		printf '%s://%s/%s%s\n' "$scheme" "${rest%%/*}" "$db" "$query"
+	else
+		printf '%s dbname=%s\n' "$url" "$db"
+	fi
+}
+
+PGBENCH_URL="$(with_database "$TEST_DATABASE_URL" "$PGBENCH_DB")"
+pg_version="$(psql "$TEST_DATABASE_URL" -Atqc 'SHOW server_version' </dev/null | awk '{print $1}')"
+cpu_model="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+log "  PostgreSQL ${pg_version}, $(nproc) CPUs (${cpu_model:-unknown}), $(go version | awk '{print $3}')"
+
+# ---------------------------------------------------------------------------
+# pgbench
+
+exists="$(psql "$TEST_DATABASE_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = '${PGBENCH_DB}'" </dev/null)"
+if [[ "$exists" != 1 ]]; then
+	psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE ${PGBENCH_DB}" </dev/null >/dev/null
+fi
+log "pgbench -i -s ${PGBENCH_SCALE} (${PGBENCH_DB})"
+pgbench -i -q -s "$PGBENCH_SCALE" "$PGBENCH_URL" >"$OUT/pgbench-init.txt" 2>&1 ||
+	{ cat "$OUT/pgbench-init.txt" >&2; die "pgbench -i failed"; }
+
+# run_pgbench N: one tpcb-like run; prints its TPS (without connection time).
+run_pgbench() {
+	local f="$OUT/pgbench-$1.txt"
+	# Start from a clean slate: no checkpoint of earlier writes mid-run.
+	psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
+	log "pgbench -c ${CLIENTS} -j 2 -T ${PGBENCH_TIME} -M prepared (tpcb-like, run $1)"
+	pgbench -c "$CLIENTS" -j 2 -T "$PGBENCH_TIME" -M prepared "$PGBENCH_URL" >"$f" 2>&1 ||
+		{ cat "$f" >&2; die "pgbench failed"; }
+	local tps
+	tps="$(sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\).*/\1/p' "$f")"
+	[[ -n "$tps" ]] || { cat "$f" >&2; die "no TPS in pgbench's output"; }
+	log "  tps = ${tps}"
+	printf '%s\n' "$tps"
+}
+
+tps1="$(run_pgbench 1)"
+
+# ---------------------------------------------------------------------------
+# BenchmarkGate
+
+psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
+log "go test ./internal/storage -run '^\$' -bench '^BenchmarkGate\$' -benchtime ${BENCH_TIME} -count ${BENCH_COUNT}"
+go test ./internal/storage -run '^$' -bench '^BenchmarkGate$' -benchmem \
+	-benchtime "$BENCH_TIME" -count "$BENCH_COUNT" -timeout 60m | tee "$OUT/gate.txt"
+grep -q '^BenchmarkGate' "$OUT/gate.txt" || die "BenchmarkGate produced no result (see above)"
+
+tps2="$(run_pgbench 2)"
+
+benchstat "$OUT/gate.txt" | tee "$OUT/gate-benchstat.txt" >&2
+benchstat -format csv "$OUT/gate.txt" >"$OUT/gate-benchstat.csv" 2>/dev/null
+
+# bstat UNIT [FORMAT]: "median ±CI" of BenchmarkGate's UNIT from benchstat's CSV.
+bstat() {
+	awk -F, -v unit="$1" -v fmt="${2:-%.3g}" '
+		$1 == "" && $3 == "CI" { cur = $2; next }
+		cur == unit && $1 ~ /^Gate/ { ci = ($3 == "" || $3 == "∞") ? "" : " ±" $3; printf(fmt, $2); print ci; exit }
+	' "$OUT/gate-benchstat.csv"
+}
+num() { awk -F, -v unit="$1" -v fmt="${2:-%.0f}" '$1 == "" && $3 == "CI" { cur = $2; next } cur == unit && $1 ~ /^Gate/ { printf(fmt "\n", $2); exit }' "$OUT/gate-benchstat.csv"; }
+
+decisions="$(num decisions/s %.1f)"
+tps_mean="$(awk -v a="$tps1" -v b="$tps2" 'BEGIN { printf "%.0f", (a + b) / 2 }')"
+ratio="$(awk -v d="$decisions" -v t="$tps_mean" 'BEGIN { if (t > 0) printf "%.2f", d / t }')"
+verdict="below"
+awk -v d="$decisions" -v t="$tps_mean" 'BEGIN { exit !(d >= t) }' && verdict="meets"
+
+table="$OUT/table.md"
+{
+	echo "| what | result |"
+	echo "| --- | --- |"
+	printf '| pgbench tpcb-like, %s clients (`-c %s -j 2 -T %s -M prepared`, scale %s) | %s TPS (runs before and after the Go benchmark: %.0f, %.0f) |\n' \
+		"$CLIENTS" "$CLIENTS" "$PGBENCH_TIME" "$PGBENCH_SCALE" "$tps_mean" "$tps1" "$tps2"
+	printf '| gate decisions/s, 16 contacts, 16 concurrent (`BenchmarkGate`, median of %s × %s) | %s decisions/s (%s× pgbench: %s the target) |\n' \
+		"$BENCH_COUNT" "$BENCH_TIME" "$(bstat decisions/s %.0f)" "$ratio" "$verdict"
+	printf '| gate latency p50 / p99 (one `Store.Gate` call) | %s ms / %s ms |\n' "$(bstat p50-ms)" "$(bstat p99-ms)"
+	printf '| decision mix | %s%% allow, %s%% defer, %s%% skip |\n' "$(num allow-%)" "$(num defer-%)" "$(num skip-%)"
+	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s |\n' "$(nproc)" "${cpu_model:-unknown}" "$pg_version" "$(go version | awk '{print $3}')" "$(date -u +%Y-%m-%d)"
+} >"$table"
+
+echo
+cat "$table"
+echo
+
+if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
+	body="$OUT/readme-section.md"
+	{
+		echo "<!-- bench:begin: written by BENCH_UPDATE_README=1 make bench; notes go outside this block -->"
+		echo "Measured by \`make bench\` (scripts/bench.sh) on a shared 2-core machine, with"
+		echo "PostgreSQL on the same machine; \`BenchmarkGate\` (internal/storage/gate_bench_test.go)"
+		echo "runs 16 workers, each deciding for its own contact with fresh idempotency keys and"
+		echo "\`policy.DefaultSettings()\`, on a pool of 16 connections. Each decision is one"
+		echo "transaction: lock the contact row, read consents, suppressions and recent sends,"
+		echo "decide, write the decision and the ledger row."
+		echo
+		cat "$table"
+		echo
+		echo "The target is a decision rate at least as high as pgbench's tpcb-like rate on the"
+		echo "same server. The machine is shared and noisy: compare runs with benchstat, not"
+		echo "single numbers. To reproduce (about 4 minutes):"
+		echo
+		echo '```sh'
+		echo 'make bench                        # pgbench + BenchmarkGate, prints the table'
+		echo 'BENCH_UPDATE_README=1 make bench  # also rewrites this block'
+		echo 'go test ./internal/storage -run '"'"'^$'"'"' -bench BenchmarkGate -benchtime 20s -count 6 > new.txt'
+		echo 'benchstat .bench/gate.txt new.txt # compare against the last make bench'
+		echo '```'
+		echo "<!-- bench:end -->"
+	} >"$body"
+	# Replace the generated block (between the bench:begin and bench:end
+	# markers) and nothing else; the first time, when there are no markers,
+	# the "## Benchmarks" section's body up to the next "## " heading.
+	tmp="$(mktemp "$ROOT/README.md.XXXXXX")"
+	rc=0
+	awk -v bodyfile="$body" '
+		/^<!-- bench:begin/ { while ((getline l < bodyfile) > 0) print l; inblock = 1; found = 1; next }
+		inblock { if (/^<!-- bench:end -->/) inblock = 0; next }
+		{ print }
+		END { if (!found) exit 3 }
+	' README.md >"$tmp" || rc=$?
+	if ((rc == 3)); then
+		rc=0
+		awk -v bodyfile="$body" '
+			/^## Benchmarks[[:space:]]*$/ { print; print ""; while ((getline l < bodyfile) > 0) print l; skip = 1; found = 1; next }
+			skip && /^## / { skip = 0; print "" }
+			!skip { print }
+			END { if (!found) exit 3 }
+		' README.md >"$tmp" || rc=$?
+	fi
+	if ((rc != 0)); then
+		rm -f "$tmp"
+		die "README.md has no \"## Benchmarks\" section (or bench:begin marker) to update"
+	fi
+	cat "$tmp" >README.md # keeps README.md's mode and inode
+	rm -f "$tmp"
+	log "Updated README.md's Benchmarks section"
+fi
+
+log "Benchmarks done in $((SECONDS - started))s (outputs in ${OUT#"$ROOT"/}/)"
