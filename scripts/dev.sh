@@ -230,7 +230,11 @@ demo() {
 		api POST /v1/journeys/welcome/enrollments "{\"contact_id\":\"${id}\"}"
 		case "$API_STATUS" in
 		2??) log "  ${first} (${id}) enrolled in welcome" ;;
-		409) log "  ${first} (${id}) is already in an active welcome run (409, fine)" ;;
+		409)
+			# Already running, or already went through it (welcome runs once
+			# per contact): the API says which.
+			log "  ${first} (${id}) not enrolled again: $(printf '%s' "$API_BODY" | sed -n 's/.*"message":"\([^"]*\)".*/\1/p')"
+			;;
 		*) warn "enrolling ${ext} failed: HTTP ${API_STATUS}: ${API_BODY}" ;;
 		esac
 		DEMO_IDS+=("$id")
