@@ -90,7 +90,7 @@ type gate struct {
 
 func (g *gate) phoneInfo() phoneInfo {
 	if !g.parsed {
-		g.phone, g.parsed = parsePhone(g.r.Contact.Phone, g.s.DefaultRegion), true
+		g.phone, g.parsed = cachedPhone(g.r.Contact.Phone, g.s.DefaultRegion), true
 	}
 	return g.phone
 }

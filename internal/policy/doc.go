@@ -12,8 +12,9 @@
 // suppressions and recent sends (ContactState is shaped to be filled from that
 // one read), call Decide, then record the outcome and reservation in the
 // message ledger (Decision.ConsentEventID references the consent row that made
-// a send lawful). The one internal cache (loaded *time.Location values)
-// only memoizes immutable data and does not change results.
+// a send lawful). Two internal caches (loaded *time.Location values, and
+// what a phone number says about its region and zones) only memoize pure
+// functions of their keys and do not change results.
 //
 // Time-zone data is embedded (import _ "time/tzdata", about 450 KB): worker
 // images are often distroless/scratch without /usr/share/zoneinfo, and

@@ -42,6 +42,37 @@ type phoneInfo struct {
 	parsed bool
 }
 
+// phoneMemo memoizes parsePhone by (phone, default region). Parsing with
+// libphonenumber's regular expressions is about half of a decision's CPU,
+// and its result depends on its arguments only. The memo is bounded: when
+// full it is emptied and refills with the numbers in use.
+var phoneMemo struct {
+	sync.Mutex
+	m map[[2]string]phoneInfo
+}
+
+const phoneMemoMax = 1 << 16
+
+// cachedPhone is parsePhone through phoneMemo. The zones slice is shared:
+// callers only read it.
+func cachedPhone(phone, defaultRegion string) phoneInfo {
+	key := [2]string{phone, defaultRegion}
+	phoneMemo.Lock()
+	pi, ok := phoneMemo.m[key]
+	phoneMemo.Unlock()
+	if ok {
+		return pi
+	}
+	pi = parsePhone(phone, defaultRegion)
+	phoneMemo.Lock()
+	if phoneMemo.m == nil || len(phoneMemo.m) >= phoneMemoMax {
+		phoneMemo.m = make(map[[2]string]phoneInfo, 1024)
+	}
+	phoneMemo.m[key] = pi
+	phoneMemo.Unlock()
+	return pi
+}
+
 func parsePhone(phone, defaultRegion string) phoneInfo {
 	phone = strings.TrimSpace(phone)
 	if phone == "" {
@@ -135,7 +166,7 @@ func pickZone(zones []string) *time.Location {
 //     as a NANP toll-free number, is ignored);
 //  3. "default": Settings.DefaultTimeZone, or UTC when that is empty or invalid.
 func ResolveLocation(contact ContactState, s Settings) (*time.Location, string) {
-	return resolveLocation(contact, s, parsePhone(contact.Phone, s.DefaultRegion))
+	return resolveLocation(contact, s, cachedPhone(contact.Phone, s.DefaultRegion))
 }
 
 func resolveLocation(contact ContactState, s Settings, pi phoneInfo) (*time.Location, string) {
