@@ -376,7 +376,9 @@ func (r *journeyRun) wait(ctx workflow.Context, d time.Duration) string {
 
 // waitFor waits for an event since the latest send, or the timeout.
 func (r *journeyRun) waitFor(ctx workflow.Context, wf *journey.WaitFor) (happened bool, outcome string) {
-	since := r.c.WindowStart
+	// Providers stamp events in whole seconds (SendGrid's timestamp), so an
+	// open in the send's own second must not look older than the send.
+	since := r.c.WindowStart.Truncate(time.Second)
 	seen := func() bool {
 		for _, ev := range r.c.Events {
 			if ev.Name == wf.Event && !ev.OccurredAt.Before(since) {

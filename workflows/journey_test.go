@@ -361,3 +361,14 @@ func visitOf(key string) int {
 	n, _ := strconv.Atoi(key[strings.LastIndex(key, "/")+1:])
 	return n
 }
+
+func TestJourney_ProviderTimestampInTheSendsSecondCounts(t *testing.T) {
+	h := newHarness(t)
+	h.env.SetStartTime(time.Date(2026, 6, 1, 12, 0, 0, 700_000_000, time.UTC))
+	// SendGrid stamps the open 12:00:00 (whole seconds), 0.7 s "before" the send began.
+	h.signalAfter(10*time.Minute, SignalEvent, EventSignal{EventID: "sg-open", Name: "email.opened",
+		OccurredAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, []string{"welcome_email"}, h.sentSteps(), "the open counted: no SMS nudge")
+}
