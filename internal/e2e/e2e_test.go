@@ -59,7 +59,7 @@ type system struct {
 
 // start brings up a worker and the API over a fresh database. Tests share one
 // dev server and task queue, so they use distinct journey ids.
-func start(t *testing.T) *system {
+func start(t *testing.T, configure ...func(*config.Config)) *system {
 	t.Helper()
 	store, dsn := storagetest.NewWithDSN(t)
 	s := &system{
@@ -91,6 +91,9 @@ func start(t *testing.T) *system {
 	t.Cleanup(w.Stop)
 
 	cfg := config.Config{DatabaseURL: dsn, APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 5 * time.Second}
+	for _, c := range configure {
+		c(&cfg)
+	}
 	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)
@@ -264,4 +267,68 @@ func TestEndToEnd_SupportExitWithReason(t *testing.T) {
 
 	// Exiting again: nothing active to exit.
 	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "again"}, http.StatusNotFound)
+}
+
+const loopJourney = `
+id: %s
+name: Daily digest, compressed
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase}
+steps:
+  - id: digest
+    send:
+      channel: email
+      email: {subject: "Digest for {{ .contact.first_name }}", text: "News"}
+  - id: pause
+    wait: {duration: 1s}
+    next: digest
+`
+
+// A looping journey continues as new on the real server once its history
+// passes a small threshold, keeps going on the new run without sending
+// anything twice, and still ends on the goal.
+func TestEndToEnd_ContinueAsNewKeepsTheJourneyGoing(t *testing.T) {
+	s := start(t, func(c *config.Config) { c.ContinueAsNewAfter = 30 })
+	ctx := context.Background()
+	journeyID := "e2e-loop"
+	created := s.call("POST", "/v1/contacts", map[string]any{"email": "kay@example.com", "attributes": map[string]any{"first_name": "Kay"}}, http.StatusCreated)
+	contactID := created["contact"].(map[string]any)["id"].(string)
+	s.call("POST", "/v1/contacts/"+contactID+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "test"}, http.StatusOK)
+	s.call("POST", "/v1/journeys", fmt.Sprintf(loopJourney, journeyID), http.StatusCreated)
+	started := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)
+	workflowID, firstRun := started["workflow_id"].(string), started["run_id"].(string)
+
+	eventually(t, "a continued run", func() bool {
+		desc, err := s.tc.DescribeWorkflowExecution(ctx, workflowID, "")
+		return err == nil && desc.WorkflowExecutionInfo.Execution.RunId != firstRun &&
+			desc.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	before := len(s.sg.Requests())
+	eventually(t, "a digest sent by the continued run", func() bool { return len(s.sg.Requests()) > before })
+
+	// The continued run answers queries with the carried steps.
+	list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
+	run := list["journeys"].([]any)[0].(map[string]any)
+	require.NotEmpty(t, run["steps_taken"], "steps carried across continue-as-new")
+
+	s.call("POST", "/v1/events", map[string]any{"event_id": "loop-purchase", "contact_id": contactID, "name": "purchase"}, http.StatusAccepted)
+	var result workflows.JourneyResult
+	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
+	require.Equal(t, workflows.StatusConverted, result.Status)
+
+	// Every digest has its own ledger row and went out once.
+	msgs, err := s.store.MessagesForContact(ctx, contactID, 100)
+	require.NoError(t, err)
+	keys := map[string]bool{}
+	sent := 0
+	for _, m := range msgs {
+		require.False(t, keys[m.IdempotencyKey], "key %s used twice", m.IdempotencyKey)
+		keys[m.IdempotencyKey] = true
+		if m.Status == storage.MessageSent {
+			sent++
+		}
+	}
+	require.Equal(t, len(s.sg.Requests()), sent, "one provider call per sent ledger row")
+	require.Greater(t, sent, 1)
 }
