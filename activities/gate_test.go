@@ -140,3 +140,31 @@ func TestSend_SuppressedContactIsSkippedWithReason(t *testing.T) {
 	require.NotZero(t, res.DecisionID)
 	require.Empty(t, b.sg.Requests())
 }
+
+func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
+	b := setup(t)
+	bob, _, err := b.store.UpsertContact(b.ctx, storage.ContactInput{ExternalID: "bob", Phone: "+14155550122", Attributes: map[string]any{"first_name": "Bob"}})
+	require.NoError(t, err)
+	for _, ch := range []journey.Channel{journey.ChannelEmail, journey.ChannelSMS} {
+		_, _, err := b.store.RecordConsent(b.ctx, bob.ID, ch, storage.ConsentGranted, "test", time.Now().Add(-time.Minute))
+		require.NoError(t, err)
+	}
+	in := b.input("hello")
+	in.ContactID, in.IdempotencyKey = bob.ID, "bob/hello/1"
+	res, err := b.send(t, in)
+	require.NoError(t, err)
+	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, policy.CodeNoEmail, res.Reason)
+	require.NotZero(t, res.DecisionID, "decided and explainable")
+
+	// With an SMS fallback on the step, the same contact is texted instead.
+	in.IdempotencyKey = "bob/hello/2"
+	in.Send.SMS = &journey.SMSMessage{Body: "Hi {{ .contact.first_name }}, welcome!"}
+	in.Policy = &journey.Policy{FallbackChannel: journey.ChannelSMS}
+	res, err = b.send(t, in)
+	require.NoError(t, err)
+	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, journey.ChannelSMS, res.Channel)
+	require.Len(t, b.tw.Requests(), 1)
+	require.Empty(t, b.sg.Requests())
+}

@@ -126,19 +126,17 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		Provider:       a.providerName(in.Send.Channel),
 	}
 	// Render before deciding: a message the contact's data cannot fill is
-	// skipped without taking a slot under the caps.
+	// skipped without taking a slot under the caps. A missing address is
+	// the gate's to decide (the fallback channel may still reach them).
 	rendered := map[journey.Channel]renderedMessage{}
 	primary, reason := a.render(in, in.Send.Channel, c)
-	if reason == "" {
-		reason = missingAddress(in.Send.Channel, c)
-	}
 	if reason != "" {
 		return a.skip(ctx, row, reason)
 	}
 	rendered[in.Send.Channel] = primary
 	fallbackAvailable := false
 	if fb := fallbackChannel(in); fb != "" {
-		if m, why := a.render(in, fb, c); why == "" && missingAddress(fb, c) == "" {
+		if m, why := a.render(in, fb, c); why == "" {
 			rendered[fb], fallbackAvailable = m, true
 		}
 	}
@@ -270,16 +268,6 @@ func (a *Activities) afterPermanentFailure(ctx context.Context, in SendInput, er
 	if rerr != nil {
 		a.logger().Error("recording SMS opt-out from Twilio 21610", "contact_id", in.ContactID, "error", rerr)
 	}
-}
-
-func missingAddress(ch journey.Channel, c storage.Contact) string {
-	switch {
-	case ch == journey.ChannelEmail && c.Email == "":
-		return "no_email_address"
-	case ch == journey.ChannelSMS && c.Phone == "":
-		return "no_phone_number"
-	}
-	return ""
 }
 
 type renderedMessage struct {

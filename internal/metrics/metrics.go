@@ -188,7 +188,7 @@ func outcomeLabel(o policy.Outcome) string {
 
 // reasonCodes is every reason code policy.Decide produces.
 var reasonCodes = setOf(
-	policy.CodeInvalidRequest, policy.CodeNoPhone, policy.CodeNoConsent,
+	policy.CodeInvalidRequest, policy.CodeNoPhone, policy.CodeNoEmail, policy.CodeNoConsent,
 	policy.CodeConsentRevoked, policy.CodeConsentPending, policy.CodeSMSPendingDoubleOptIn,
 	policy.CodeSubscriptionRevoked, policy.CodeSubscriptionPending,
 	policy.CodeSuppressedConverted, policy.CodeSuppressedInOpportunity, policy.CodeSuppressedDoNotContact,

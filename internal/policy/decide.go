@@ -173,7 +173,7 @@ func (g *gate) evaluate(ch journey.Channel) result {
 
 func fallbackCovers(code string) bool {
 	switch code {
-	case CodeNoPhone, CodeNoConsent, CodeConsentRevoked, CodeConsentPending, CodeSMSPendingDoubleOptIn,
+	case CodeNoPhone, CodeNoEmail, CodeNoConsent, CodeConsentRevoked, CodeConsentPending, CodeSMSPendingDoubleOptIn,
 		CodeSubscriptionRevoked, CodeSubscriptionPending:
 		return true
 	}
@@ -271,6 +271,15 @@ func describeSuppression(sp Suppression) string {
 
 // 3. address
 func (e *channelEval) address() {
+	if e.ch == journey.ChannelEmail {
+		if e.r.Contact.NoEmailAddress {
+			e.check(RuleAddress, false, "the contact has no email address")
+			e.block(CodeNoEmail, "the contact has no email address")
+			return
+		}
+		e.check(RuleAddress, true, "email address present")
+		return
+	}
 	if e.ch != journey.ChannelSMS {
 		return
 	}

@@ -427,6 +427,10 @@ func TestDecideSuppression(t *testing.T) {
 			want: OutcomeSkip, wantCodes: []string{CodeNoPhone}, wantFailed: []string{"sms/address"}},
 		decideCase{name: "email needs no phone", req: func(r *Request) { r.Contact.Phone = ""; r.Channel = email },
 			want: OutcomeAllow, wantConsent: 11},
+		decideCase{name: "email without an address", req: func(r *Request) { r.Contact.NoEmailAddress = true; r.Channel = email },
+			want: OutcomeSkip, wantCodes: []string{CodeNoEmail}, wantFailed: []string{"email/address"}},
+		decideCase{name: "sms needs no email address", req: func(r *Request) { r.Contact.NoEmailAddress = true },
+			want: OutcomeAllow, wantConsent: 12},
 	)
 	runDecideCases(t, cases)
 }
@@ -728,6 +732,8 @@ func TestDecideFallback(t *testing.T) {
 			want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSMSPendingDoubleOptIn}, wantConsent: 11},
 		{name: "no phone: email", req: then(fb, func(r *Request) { r.Contact.Phone = "" }),
 			want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeNoPhone}, wantConsent: 11},
+		{name: "no phone and no email address: skip with both", req: then(fb, func(r *Request) { r.Contact.Phone = ""; r.Contact.NoEmailAddress = true }),
+			want: OutcomeSkip, wantChannel: sms, wantCodes: []string{CodeNoPhone, CodeNoEmail}},
 		{name: "sms-only suppression: email", req: then(fb, func(r *Request) {
 			r.Contact.Suppressions = []Suppression{{Reason: SuppressSpamComplaint, Channel: sms}}
 		}), want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSuppressedSpamComplaint}, wantConsent: 11},

@@ -32,7 +32,8 @@
 //	Stage A (skip)
 //	 1. request       channel and class known, Now set            invalid_request
 //	 2. suppression   active rows for the channel/journey         suppressed:<reason>
-//	 3. address       an SMS needs a phone number                 no_phone
+//	 3. address       an SMS needs a phone number, an email an    no_phone, no_email
+//	                  email address
 //	 4. consent       channel consent                             no_consent, consent_revoked,
 //	                                                              consent_pending, sms_pending_double_opt_in
 //	 5. subscription  the journey's subscription type             subscription_revoked, subscription_pending

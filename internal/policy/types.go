@@ -101,6 +101,9 @@ type ContactState struct {
 	TimeZone string `json:"time_zone,omitempty"`
 	// Phone in E.164 ("+33612345678").
 	Phone string `json:"phone,omitempty"`
+	// NoEmailAddress: the contact has no email address, so email cannot
+	// reach them (a fallback channel may). The zero value means it has one.
+	NoEmailAddress bool `json:"no_email_address,omitempty"`
 	// Country is the contact's ISO 3166-1 alpha-2 country if known; it picks
 	// the quiet-hours rule. Empty: the phone number's region.
 	Country      string          `json:"country,omitempty"`
@@ -156,6 +159,7 @@ const (
 const (
 	CodeInvalidRequest            = "invalid_request"
 	CodeNoPhone                   = "no_phone"
+	CodeNoEmail                   = "no_email"
 	CodeNoConsent                 = "no_consent"
 	CodeConsentRevoked            = "consent_revoked"
 	CodeConsentPending            = "consent_pending"

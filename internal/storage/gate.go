@@ -106,7 +106,7 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 	// previous holder of the lock committed.
 	b := &pgx.Batch{}
 	b.Queue("begin")
-	b.Queue(`SELECT COALESCE(time_zone, ''), COALESCE(phone, ''), COALESCE(country, ''), last_engaged_at, created_at
+	b.Queue(`SELECT COALESCE(time_zone, ''), COALESCE(phone, ''), COALESCE(country, ''), email IS NULL, last_engaged_at, created_at
 		FROM contacts WHERE id = $1 FOR NO KEY UPDATE`, m.ContactID)
 	b.Queue(`SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1 FOR UPDATE`, m.IdempotencyKey)
 	b.Queue(`SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents WHERE contact_id = $1`, m.ContactID)
@@ -197,7 +197,7 @@ func readGateState(br pgx.BatchResults, contactID string, abandonment bool) (Gat
 		engaged *time.Time
 	)
 	c := &st.Contact
-	err := br.QueryRow().Scan(&c.TimeZone, &c.Phone, &c.Country, &engaged, &c.CreatedAt)
+	err := br.QueryRow().Scan(&c.TimeZone, &c.Phone, &c.Country, &c.NoEmailAddress, &engaged, &c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, Message{}, false, fmt.Errorf("gate: contact %s: %w", contactID, ErrNotFound)
 	}
