@@ -12,6 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
@@ -229,21 +230,37 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	defer cancel()
 	body := s.cfg.SMSConfirmPrompt
 	eventID := ev.ID
-	m, outcome, err := s.store.ClaimSend(ctx, storage.Message{
-		IdempotencyKey: "sms-double-opt-in/" + strconv.FormatInt(ev.ID, 10),
-		ContactID:      c.ID,
-		JourneyID:      confirmJourneyID,
-		StepID:         confirmStepID,
-		Channel:        journey.ChannelSMS,
-		Class:          string(journey.ClassTransactional),
-		Provider:       s.sms.Name(),
-		ConsentEventID: &eventID,
+	// The prompt is a transactional SMS and passes the send gate like every
+	// message: a do-not-contact suppression or a STOP still in force stops it.
+	settings := policy.DefaultSettings()
+	settings.DefaultTimeZone, settings.DefaultRegion = s.cfg.DefaultTimeZone, s.cfg.DefaultRegion
+	now := s.now()
+	gate, err := s.store.Gate(ctx, storage.GateInput{
+		Message: storage.Message{
+			IdempotencyKey: "sms-double-opt-in/" + strconv.FormatInt(ev.ID, 10),
+			ContactID:      c.ID,
+			JourneyID:      confirmJourneyID,
+			StepID:         confirmStepID,
+			Channel:        journey.ChannelSMS,
+			Class:          string(journey.ClassTransactional),
+			Provider:       s.sms.Name(),
+			ConsentEventID: &eventID,
+		},
+		Now:      now,
+		Lookback: policy.Lookback(settings, policy.JourneySettings{}),
+	}, func(st storage.GateState) policy.Decision {
+		return policy.Decide(settings, policy.Request{Contact: st.Contact, Channel: journey.ChannelSMS,
+			Class: journey.ClassTransactional, JourneyID: confirmJourneyID, Now: now})
 	})
 	if err != nil {
-		log.Error("api: SMS confirmation prompt not sent: ledger", "contact_id", c.ID, "error", err)
-		return &confirmPrompt{Error: "could not write the ledger row, so the prompt was not sent; see the API log"}
+		log.Error("api: SMS confirmation prompt not sent: send gate", "contact_id", c.ID, "error", err)
+		return &confirmPrompt{Error: "could not record the send decision, so the prompt was not sent; see the API log"}
 	}
-	if outcome != storage.ClaimNew && outcome != storage.ClaimRetry {
+	m := gate.Message
+	switch {
+	case gate.Decided && !gate.Decision.Allowed():
+		return &confirmPrompt{MessageID: m.ID, Error: "the send gate did not allow it: " + strings.Join(gate.Decision.ReasonCodes(), ", ")}
+	case !gate.Send():
 		return &confirmPrompt{Sent: m.Status == storage.MessageSent, MessageID: m.ID, Provider: m.Provider,
 			Error: "a prompt for this consent change was already attempted (status " + m.Status + ")"}
 	}

@@ -339,6 +339,18 @@ func TestSMSDoubleOptInPromptNotSent(t *testing.T) {
 		t.Errorf("%d ledger rows for a late grant", n)
 	}
 
+	// Do-not-contact: the send gate stops the prompt, and says why.
+	h = newSMSHarness(t, nil, "")
+	id = h.newContact(map[string]any{"phone": "+14155550147"})
+	h.call("POST", "/v1/contacts/"+id+"/suppressions", map[string]any{"reason": "do_not_contact"}, http.StatusCreated)
+	r = h.call("POST", "/v1/contacts/"+id+"/consent", grant, http.StatusOK)
+	if p := obj(r.body, "double_opt_in", "prompt"); p["sent"] != false || !strings.Contains(p["error"].(string), "suppressed:do_not_contact") {
+		t.Errorf("do not contact: %s", r.raw)
+	}
+	if n := h.count("messages WHERE status = 'skipped'"); n != 1 {
+		t.Errorf("%d skipped ledger rows for a do-not-contact prompt, want 1", n)
+	}
+
 	// The provider refuses: the ledger row says failed, with why.
 	h = newSMSHarness(t, refusingSMS{}, "Tutti: reply YES to get our texts")
 	id = h.newContact(map[string]any{"phone": "+14155550146"})

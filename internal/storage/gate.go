@@ -310,7 +310,10 @@ func queueDecision(b *pgx.Batch, in GateInput, now time.Time, d policy.Decision,
 	if err != nil {
 		return fmt.Errorf("gate: encoding checks: %w", err)
 	}
-	var consentEventID *int64
+	// The consent record the send rests on: the one the gate names (a
+	// granted opt-in), else the caller's (a transactional message can cite
+	// the consent change it answers, such as a double opt-in prompt).
+	consentEventID := m.ConsentEventID
 	if d.ConsentEventID != 0 {
 		id := d.ConsentEventID
 		consentEventID = &id
