@@ -200,6 +200,24 @@ func retryableProviderError(err error) error {
 	return fmt.Errorf("provider call failed, will retry: %w", err)
 }
 
+// PolicyFromConfig is the send gate's workspace settings: the defaults (cap
+// 7 marketing messages per 7 days, cooldowns email 16h / sms 24h, SMS quiet
+// hours 08:00-21:00 with per-country rules) with the configured default zone
+// and region, overlaid by TUTTI_POLICY_FILE when set. The worker and the API
+// (which texts the SMS double opt-in prompt) decide with the same settings.
+func PolicyFromConfig(cfg config.Config) (policy.Settings, error) {
+	s := policy.DefaultSettings()
+	s.DefaultTimeZone, s.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
+	if cfg.PolicyFile == "" {
+		return s, policy.ValidateSettings(s)
+	}
+	s, err := policy.LoadSettingsFile(cfg.PolicyFile, s)
+	if err != nil {
+		return policy.Settings{}, fmt.Errorf("TUTTI_POLICY_FILE=%s: %w", cfg.PolicyFile, err)
+	}
+	return s, nil
+}
+
 // SenderFromConfig builds the sender identity from configuration. The Twilio
 // status callback is only set when the API has a public URL to be reached at.
 func SenderFromConfig(cfg config.Config) SenderIdentity {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -309,7 +310,11 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 	} else {
 		sms = provider.NewSandbox(store)
 	}
-	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, SMS: sms})
+	settings, err := activities.PolicyFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, SMS: sms, Policy: &settings})
 	hs := &http.Server{
 		Addr:    cfg.APIAddr,
 		Handler: srv.Handler(),

@@ -18,7 +18,6 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/metrics"
-	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/temporalclient"
@@ -57,7 +56,7 @@ func run(logger *slog.Logger) error {
 		}
 	}
 
-	settings, err := policySettings(cfg)
+	settings, err := activities.PolicyFromConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -83,23 +82,6 @@ func run(logger *slog.Logger) error {
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "task_queue", workflows.TaskQueue, "provider_mode", cfg.ProviderMode)
 	return w.Run(workerInterrupt(ctx))
-}
-
-// policySettings are the send gate's workspace settings: the defaults (cap 7
-// marketing messages per 7 days, cooldowns email 16h / sms 24h, SMS quiet
-// hours 08:00-21:00 with per-country rules) with the configured default zone
-// and region, overlaid by TUTTI_POLICY_FILE when set.
-func policySettings(cfg config.Config) (policy.Settings, error) {
-	s := policy.DefaultSettings()
-	s.DefaultTimeZone, s.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
-	if cfg.PolicyFile == "" {
-		return s, policy.ValidateSettings(s)
-	}
-	s, err := policy.LoadSettingsFile(cfg.PolicyFile, s)
-	if err != nil {
-		return policy.Settings{}, fmt.Errorf("TUTTI_POLICY_FILE=%s: %w", cfg.PolicyFile, err)
-	}
-	return s, nil
 }
 
 // workerInterrupt adapts a context to the channel worker.Run stops on.

@@ -232,8 +232,7 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	eventID := ev.ID
 	// The prompt is a transactional SMS and passes the send gate like every
 	// message: a do-not-contact suppression or a STOP still in force stops it.
-	settings := policy.DefaultSettings()
-	settings.DefaultTimeZone, settings.DefaultRegion = s.cfg.DefaultTimeZone, s.cfg.DefaultRegion
+	settings := s.policy
 	now := s.now()
 	gate, err := s.store.Gate(ctx, storage.GateInput{
 		Message: storage.Message{

@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -41,6 +42,10 @@ type Deps struct {
 	// outbox otherwise). Without it an SMS opt-in is still recorded as
 	// pending, and the answer says that no prompt was sent.
 	SMS provider.SMSSender
+	// Policy is the send gate's workspace settings for the messages the API
+	// sends itself (activities.PolicyFromConfig); nil means the defaults
+	// with Config's default zone and region.
+	Policy *policy.Settings
 }
 
 // Server serves the API. Build it with New.
@@ -48,6 +53,7 @@ type Server struct {
 	store    *storage.Store
 	temporal client.Client
 	sms      provider.SMSSender
+	policy   policy.Settings
 	cfg      config.Config
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -82,6 +88,12 @@ func New(deps Deps) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if deps.Policy != nil {
+		s.policy = *deps.Policy
+	} else {
+		s.policy = policy.DefaultSettings()
+		s.policy.DefaultTimeZone, s.policy.DefaultRegion = s.cfg.DefaultTimeZone, s.cfg.DefaultRegion
 	}
 	if s.cfg.APIMaxBody <= 0 {
 		s.cfg.APIMaxBody = defaultMaxBody

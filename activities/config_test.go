@@ -1,0 +1,35 @@
+package activities_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/policy"
+)
+
+func TestPolicyFromConfig(t *testing.T) {
+	cfg := config.Config{DefaultTimeZone: "Europe/Paris", DefaultRegion: "FR"}
+	s, err := activities.PolicyFromConfig(cfg)
+	require.NoError(t, err)
+	require.Equal(t, "Europe/Paris", s.DefaultTimeZone)
+	require.Equal(t, "FR", s.DefaultRegion)
+	require.Equal(t, policy.DefaultSettings().GlobalCap, s.GlobalCap)
+
+	dir := t.TempDir()
+	cfg.PolicyFile = filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(cfg.PolicyFile, []byte("global_cap: {max: 3, window: 2d}\n"), 0o600))
+	s, err = activities.PolicyFromConfig(cfg)
+	require.NoError(t, err)
+	require.Equal(t, policy.FrequencyCap{Max: 3, Window: 48 * time.Hour}, s.GlobalCap)
+	require.Equal(t, "Europe/Paris", s.DefaultTimeZone, "the file overlays the configured zone")
+
+	require.NoError(t, os.WriteFile(cfg.PolicyFile, []byte("global_cap: {max: 3}\ncoolдowns: {}\n"), 0o600))
+	_, err = activities.PolicyFromConfig(cfg)
+	require.ErrorContains(t, err, "TUTTI_POLICY_FILE="+cfg.PolicyFile)
+}
