@@ -3,8 +3,8 @@ package storage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,22 +74,136 @@ const notCountedStatuses = `('skipped', 'failed', 'dropped')`
 // the other, and a cap cannot be passed twice. Decisions for different
 // contacts do not wait for each other.
 //
+// Concurrent calls for different contacts may share one transaction (see
+// GateBatching): each is still decided under its own contact's lock, from
+// what that contact's earlier decisions committed. decide must therefore be
+// pure: it may run on another goroutine, and more than once when a shared
+// transaction fails and the call is retried in a transaction of its own.
+//
 // A key that already has a settled row is returned as is (ClaimDone); a row
 // left sending by a crashed attempt becomes unknown and is never resent
 // (ClaimAmbiguous); a row left retrying is decided again — consent may have
 // been revoked since — and, if still allowed, reclaimed (ClaimRetry).
+//
+// If ctx ends while the call waits for a shared transaction, Gate returns
+// the context's error, but the decision may still be recorded: a send
+// reserved that way is never made, because the next attempt for the key
+// finds it sending and marks it unknown (ClaimAmbiguous), as after a crash.
 func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) policy.Decision) (GateResult, error) {
-	m := in.Message
-	if err := checkNewMessage(m); err != nil {
+	if err := checkNewMessage(in.Message); err != nil {
 		return GateResult{}, fmt.Errorf("gate: %w", err)
 	}
-	now := in.Now
-	if now.IsZero() {
-		now = time.Now()
+	r := &gateRequest{ctx: ctx, in: in, now: in.Now, decide: decide}
+	if r.now.IsZero() {
+		r.now = time.Now()
+	}
+	if s.batcher != nil {
+		rep, err := s.batcher.submit(s, r)
+		if err != nil {
+			return GateResult{}, fmt.Errorf("gate %s: %w", in.Message.IdempotencyKey, err)
+		}
+		if !rep.alone {
+			return rep.res, rep.err
+		}
+		// The shared transaction failed: nothing of it was written. Decide
+		// again alone, on this goroutine, so the error (or panic) is this
+		// call's own.
+	}
+	if err := s.decideTogether(ctx, []*gateRequest{r}); err != nil {
+		return GateResult{}, err
+	}
+	return r.res, r.err
+}
+
+// gateRequest is one Gate call on its way through a transaction.
+type gateRequest struct {
+	ctx    context.Context // the caller's: a request whose caller has gone is not decided
+	in     GateInput
+	now    time.Time
+	decide func(GateState) policy.Decision
+	done   chan gateReply // buffered; set when the request is queued for a shared transaction
+
+	// Filled in by decideTogether when it returns nil.
+	res GateResult
+	err error // this request's own failure (no such contact); nothing was written for it
+}
+
+// The gate's reads, for any number of contacts at once. Their arguments are
+// parallel arrays with one element per request (contact id, idempotency
+// key, decision time, start of the lookback...), in contact id order.
+//
+// Each read walks the request list and looks up one contact (or key) at a
+// time through a LATERAL subquery that the planner cannot flatten (FOR
+// UPDATE or OFFSET 0 keeps it apart). That pins the plan to an index
+// lookup per request: written as "id = ANY($1)" or as a plain join, the
+// generic plan a prepared statement settles on while a table is still small
+// scans the whole table, and keeps doing so as the table grows.
+//
+// Locking contacts in id order keeps two transactions that lock
+// overlapping contacts from deadlocking. Every read after the lock sees
+// what the previous holder of each lock committed: statements of a READ
+// COMMITTED transaction each take a new snapshot.
+const (
+	// The lock also takes an id for the contact's decision from the
+	// decisions sequence (unused ones leave gaps), so the statement that
+	// writes a ledger row can name its decision.
+	gateLockContacts = `SELECT c.id, c.time_zone, c.phone, c.country, c.no_email, c.last_engaged_at, c.created_at,
+		nextval('decisions_id_seq')
+	FROM unnest($1::text[]) WITH ORDINALITY AS r(contact_id, n)
+	CROSS JOIN LATERAL (
+		SELECT id, COALESCE(time_zone, '') AS time_zone, COALESCE(phone, '') AS phone, COALESCE(country, '') AS country,
+			email IS NULL AS no_email, last_engaged_at, created_at
+		FROM contacts WHERE id = r.contact_id FOR NO KEY UPDATE) AS c
+	ORDER BY r.n`
+	gateReadLedgerRows = `SELECT m.*
+	FROM unnest($1::text[]) AS r(key)
+	CROSS JOIN LATERAL (SELECT ` + messageColumns + ` FROM messages WHERE idempotency_key = r.key FOR UPDATE) AS m`
+	gateReadConsents = `SELECT r.contact_id, c.channel, c.subscription, c.status, c.consent_event_id, c.occurred_at
+	FROM unnest($1::text[]) AS r(contact_id)
+	CROSS JOIN LATERAL (
+		SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents
+		WHERE contact_id = r.contact_id
+		OFFSET 0) AS c`
+	gateReadSuppressions = `SELECT r.contact_id, s.id, s.reason, s.journey_id, s.channel, s.expires_at
+	FROM unnest($1::text[], $2::timestamptz[]) AS r(contact_id, now)
+	CROSS JOIN LATERAL (
+		SELECT id, reason, COALESCE(journey_id, '') AS journey_id, COALESCE(channel, '') AS channel, expires_at
+		FROM suppressions
+		WHERE contact_id = r.contact_id AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > r.now)
+		OFFSET 0) AS s`
+	gateReadRecentSends = `SELECT r.contact_id, m.channel, m.class, m.created_at
+	FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS r(contact_id, since, key)
+	CROSS JOIN LATERAL (
+		SELECT channel, class, created_at FROM messages
+		WHERE contact_id = r.contact_id AND created_at > r.since AND idempotency_key <> r.key
+			AND status NOT IN ` + notCountedStatuses + `
+		OFFSET 0) AS m`
+	// Only for requests with an abandonment event ($1-$4: contact, journey,
+	// event, key): the ledger stores no empty abandonment_event_id (NULLIF),
+	// so without one there is nothing to look for.
+	gateReadAbandonmentSMS = `SELECT r.contact_id
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(contact_id, journey_id, event_id, key)
+	CROSS JOIN LATERAL (
+		SELECT 1 FROM messages
+		WHERE contact_id = r.contact_id AND journey_id = r.journey_id AND channel = 'sms'
+			AND abandonment_event_id = r.event_id AND idempotency_key <> r.key AND status NOT IN ` + notCountedStatuses + `
+		LIMIT 1) AS m`
+)
+
+// decideTogether takes the decisions for reqs, which name distinct
+// contacts, in one transaction of two round trips: BEGIN, the locks and
+// every read; then the writes and COMMIT. A contact that does not exist
+// fails its own request (r.err) and nothing else. Any other error rolls
+// the whole transaction back: nothing of it was written, and the error is
+// returned.
+func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest) error {
+	what := fmt.Sprintf("gate for %d contacts", len(reqs))
+	if len(reqs) == 1 {
+		what = "gate for contact " + reqs[0].in.Message.ContactID
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return GateResult{}, fmt.Errorf("gate for contact %s: acquiring a connection: %w", m.ContactID, err)
+		return fmt.Errorf("%s: acquiring a connection: %w", what, err)
 	}
 	defer func() {
 		// Any return before COMMIT (an error, a panic in decide) leaves the
@@ -101,71 +215,95 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 		conn.Release()
 	}()
 
-	// Two round trips in all. The first is BEGIN, the lock and every read;
-	// statements in a batch run in order, so the reads see what the
-	// previous holder of the lock committed.
-	b := &pgx.Batch{}
-	b.Queue("begin")
-	b.Queue(`SELECT COALESCE(time_zone, ''), COALESCE(phone, ''), COALESCE(country, ''), email IS NULL, last_engaged_at, created_at
-		FROM contacts WHERE id = $1 FOR NO KEY UPDATE`, m.ContactID)
-	b.Queue(`SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1 FOR UPDATE`, m.IdempotencyKey)
-	b.Queue(`SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents WHERE contact_id = $1`, m.ContactID)
-	b.Queue(`SELECT id, reason, COALESCE(journey_id, ''), COALESCE(channel, ''), expires_at FROM suppressions
-		WHERE contact_id = $1 AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`, m.ContactID, now)
-	b.Queue(`SELECT channel, class, created_at FROM messages
-		WHERE contact_id = $1 AND created_at > $2 AND idempotency_key <> $3 AND status NOT IN `+notCountedStatuses,
-		m.ContactID, now.Add(-in.Lookback), m.IdempotencyKey)
-	// Without an abandonment event there is nothing to look for: the ledger
-	// stores no empty abandonment_event_id (NULLIF), so the answer is false.
-	abandonment := in.AbandonmentEventID != ""
-	if abandonment {
-		b.Queue(`SELECT EXISTS (SELECT 1 FROM messages WHERE contact_id = $1 AND journey_id = $2 AND channel = 'sms'
-			AND abandonment_event_id = $3 AND idempotency_key <> $4 AND status NOT IN `+notCountedStatuses+`)`,
-			m.ContactID, m.JourneyID, in.AbandonmentEventID, m.IdempotencyKey)
-	}
-	br := conn.SendBatch(ctx, b)
+	// In contact id order: the order the locks are taken in.
+	reqs = slices.Clone(reqs)
+	slices.SortFunc(reqs, func(a, b *gateRequest) int { return strings.Compare(a.in.Message.ContactID, b.in.Message.ContactID) })
+	n := len(reqs)
 	var (
-		st       GateState
-		existing Message
-		hasRow   bool
+		ids    = make([]string, n)
+		keys   = make([]string, n)
+		nows   = make([]time.Time, n)
+		sinces = make([]time.Time, n)
+		// Requests with an abandonment event: contact, journey, event, key.
+		abContacts, abJourneys, abEvents, abKeys []string
 	)
-	if _, err = br.Exec(); err != nil {
-		err = fmt.Errorf("gate for contact %s: beginning transaction: %w", m.ContactID, err)
-	} else {
-		st, existing, hasRow, err = readGateState(br, m.ContactID, abandonment)
+	byContact := make(map[string]int, n)
+	for i, r := range reqs {
+		m := r.in.Message
+		ids[i], keys[i], nows[i], sinces[i] = m.ContactID, m.IdempotencyKey, r.now, r.now.Add(-r.in.Lookback)
+		byContact[m.ContactID] = i
+		if r.in.AbandonmentEventID != "" {
+			abContacts = append(abContacts, m.ContactID)
+			abJourneys = append(abJourneys, m.JourneyID)
+			abEvents = append(abEvents, r.in.AbandonmentEventID)
+			abKeys = append(abKeys, m.IdempotencyKey)
+		}
+		r.res, r.err = GateResult{}, nil
 	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("gate for contact %s: %w", m.ContactID, cerr)
-	}
-	if err != nil {
-		return GateResult{}, err
+	if len(byContact) != n {
+		return fmt.Errorf("%s: a contact appears twice in one transaction", what) // a bug in the batcher
 	}
 
-	// The second round trip: the write, if any, and COMMIT. If the write
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	// The reads' plans do not depend on their arguments (an index lookup per
+	// request, see above), so plan them once per connection rather than at
+	// every execution, which the planner otherwise keeps doing for them.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(gateLockContacts, ids)
+	b.Queue(gateReadLedgerRows, keys)
+	b.Queue(gateReadConsents, ids)
+	b.Queue(gateReadSuppressions, ids, nows)
+	b.Queue(gateReadRecentSends, ids, sinces, keys)
+	if len(abContacts) > 0 {
+		b.Queue(gateReadAbandonmentSMS, abContacts, abJourneys, abEvents, abKeys)
+	}
+	br := conn.SendBatch(ctx, b)
+	states := make([]gateRead, n)
+	if _, err = br.Exec(); err != nil {
+		err = fmt.Errorf("%s: beginning transaction: %w", what, err)
+	} else if _, err = br.Exec(); err != nil {
+		err = fmt.Errorf("%s: setting plan_cache_mode: %w", what, err)
+	} else {
+		err = readGateStates(br, byContact, states, len(abContacts) > 0)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s: %w", what, cerr)
+	}
+	if err != nil {
+		return err
+	}
+
+	// The second round trip: the writes, if any, and COMMIT. If a write
 	// fails the COMMIT never runs (the pipeline stops at the error) and the
 	// deferred rollback ends the transaction.
-	var out GateResult
 	fin := &pgx.Batch{}
-	switch {
-	case !hasRow, existing.Status == MessageRetrying:
-		// A new key, or a retrying row: decided (again) now.
-		d := decide(st)
-		out.Decided, out.Decision = true, d
-		if err := queueDecision(fin, in, now, d, existing, hasRow, &out); err != nil {
-			return GateResult{}, err
-		}
-	case existing.Status == MessageSending:
-		fin.Queue(`UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
-			WHERE id = $1 RETURNING `+messageColumns, existing.ID, ReasonInterrupted).QueryRow(func(r pgx.Row) error {
-			row, err := scanMessage(r)
-			if err != nil {
-				return fmt.Errorf("gate %s: marking interrupted attempt: %w", m.IdempotencyKey, err)
+	var (
+		fresh     []*gateRequest // new keys: decided now, written by one statement
+		freshRows []decisionRow
+	)
+	for i, r := range reqs {
+		st := &states[i]
+		switch {
+		case !st.locked:
+			r.err = fmt.Errorf("gate: contact %s: %w", r.in.Message.ContactID, ErrNotFound)
+		case st.hasRow:
+			if err := queueGateWrite(fin, r, st); err != nil {
+				return err
 			}
-			out = GateResult{Message: row, Claim: ClaimAmbiguous}
-			return nil
-		})
-	default:
-		out = GateResult{Message: existing, Claim: ClaimDone}
+		default:
+			d := r.decide(st.GateState)
+			r.res.Decided, r.res.Decision = true, d
+			row, err := newDecisionRow(r.in, r.now, d, Message{}, false)
+			if err != nil {
+				return err
+			}
+			row.decisionID = st.decisionID
+			fresh, freshRows = append(fresh, r), append(freshRows, row)
+		}
+	}
+	if len(fresh) > 0 {
+		queueNewDecisions(fin, fresh, freshRows)
 	}
 	committed := false
 	fin.Queue("commit").Fn = func(br pgx.BatchResults) error {
@@ -174,7 +312,7 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 			err = pgx.ErrTxCommitRollback // the transaction had failed: COMMIT rolled it back
 		}
 		if err != nil {
-			return fmt.Errorf("gate %s: committing transaction: %w", m.IdempotencyKey, err)
+			return fmt.Errorf("%s: committing transaction: %w", what, err)
 		}
 		committed = true
 		return nil
@@ -184,108 +322,242 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 	// failed after COMMIT's result arrived.
 	if err := conn.SendBatch(ctx, fin).Close(); err != nil {
 		if committed {
-			err = fmt.Errorf("gate %s: after commit: %w", m.IdempotencyKey, err)
+			err = fmt.Errorf("%s: after commit: %w", what, err)
 		}
-		return GateResult{}, err
+		return err
 	}
-	return out, nil
+	return nil
 }
 
-func readGateState(br pgx.BatchResults, contactID string, abandonment bool) (GateState, Message, bool, error) {
-	var (
-		st      GateState
-		engaged *time.Time
-	)
-	c := &st.Contact
-	err := br.QueryRow().Scan(&c.TimeZone, &c.Phone, &c.Country, &c.NoEmailAddress, &engaged, &c.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return st, Message{}, false, fmt.Errorf("gate: contact %s: %w", contactID, ErrNotFound)
+// gateRead is what the gate read for one request under its contact's lock.
+type gateRead struct {
+	GateState
+	locked     bool    // the contact exists (and is locked)
+	decisionID int64   // reserved for this request's decision
+	existing   Message // the key's ledger row, if hasRow
+	hasRow     bool
+}
+
+// readGateStates reads the results of the gate's reads into states, which
+// is indexed like the requests (byContact maps a contact id to its index).
+func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gateRead, abandonment bool) error {
+	// at returns the state of the request for a contact id read back.
+	at := func(id string) (*gateRead, error) {
+		i, ok := byContact[id]
+		if !ok {
+			return nil, fmt.Errorf("gate: read a row of contact %s, which was not asked for", id)
+		}
+		return &states[i], nil
 	}
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: locking contact %s: %w", contactID, err)
-	}
-	if engaged != nil {
-		c.LastEngagedAt = *engaged
+	if err := eachRow(br, "locking contacts", func(r pgx.Rows) error {
+		var (
+			id      string
+			c       policy.ContactState
+			engaged *time.Time
+		)
+		var decisionID int64
+		if err := r.Scan(&id, &c.TimeZone, &c.Phone, &c.Country, &c.NoEmailAddress, &engaged, &c.CreatedAt, &decisionID); err != nil {
+			return err
+		}
+		if engaged != nil {
+			c.LastEngagedAt = *engaged
+		}
+		st, err := at(id)
+		if err != nil {
+			return err
+		}
+		st.Contact, st.locked, st.decisionID = c, true, decisionID
+		return nil
+	}); err != nil {
+		return err
 	}
 
-	existing, err := scanMessage(br.QueryRow())
-	hasRow := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return st, Message{}, false, fmt.Errorf("gate: reading ledger row: %w", err)
+	if err := eachRow(br, "reading ledger rows", func(r pgx.Rows) error {
+		m, err := scanMessage(r)
+		if err != nil {
+			return err
+		}
+		st, err := at(m.ContactID)
+		if err != nil {
+			return err
+		}
+		st.existing, st.hasRow = m, true
+		return nil
+	}); err != nil {
+		return err
 	}
 
-	rows, err := br.Query()
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading consents: %w", err)
-	}
-	c.Consents, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (policy.ConsentRecord, error) {
-		var rec policy.ConsentRecord
-		var status string
-		err := r.Scan(&rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At)
+	if err := eachRow(br, "reading consents", func(r pgx.Rows) error {
+		var (
+			id     string
+			rec    policy.ConsentRecord
+			status string
+		)
+		if err := r.Scan(&id, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
+			return err
+		}
 		rec.Status = policy.ConsentStatus(status)
-		return rec, err
-	})
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading consents: %w", err)
+		st, err := at(id)
+		if err != nil {
+			return err
+		}
+		st.Contact.Consents = append(st.Contact.Consents, rec)
+		return nil
+	}); err != nil {
+		return err
 	}
 
-	rows, err = br.Query()
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading suppressions: %w", err)
-	}
-	c.Suppressions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (policy.Suppression, error) {
-		var sp policy.Suppression
-		var reason, channel string
-		var expires *time.Time
-		err := r.Scan(&sp.ID, &reason, &sp.JourneyID, &channel, &expires)
+	if err := eachRow(br, "reading suppressions", func(r pgx.Rows) error {
+		var (
+			id, reason, channel string
+			sp                  policy.Suppression
+			expires             *time.Time
+		)
+		if err := r.Scan(&id, &sp.ID, &reason, &sp.JourneyID, &channel, &expires); err != nil {
+			return err
+		}
 		sp.Reason, sp.Channel = policy.SuppressionReason(reason), journey.Channel(channel)
 		if expires != nil {
 			sp.ExpiresAt = *expires
 		}
-		return sp, err
-	})
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading suppressions: %w", err)
+		st, err := at(id)
+		if err != nil {
+			return err
+		}
+		st.Contact.Suppressions = append(st.Contact.Suppressions, sp)
+		return nil
+	}); err != nil {
+		return err
 	}
 
-	rows, err = br.Query()
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading recent sends: %w", err)
-	}
-	c.RecentSends, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (policy.SentMessage, error) {
-		var sm policy.SentMessage
-		var class string
-		err := r.Scan(&sm.Channel, &class, &sm.At)
+	if err := eachRow(br, "reading recent sends", func(r pgx.Rows) error {
+		var (
+			id    string
+			sm    policy.SentMessage
+			class string
+		)
+		if err := r.Scan(&id, &sm.Channel, &class, &sm.At); err != nil {
+			return err
+		}
 		sm.Class = journey.MessageClass(class)
-		return sm, err
-	})
-	if err != nil {
-		return st, Message{}, false, fmt.Errorf("gate: reading recent sends: %w", err)
+		st, err := at(id)
+		if err != nil {
+			return err
+		}
+		st.Contact.RecentSends = append(st.Contact.RecentSends, sm)
+		return nil
+	}); err != nil {
+		return err
 	}
 
 	if abandonment {
-		if err := br.QueryRow().Scan(&st.AbandonmentSMSSent); err != nil {
-			return st, Message{}, false, fmt.Errorf("gate: reading abandonment sends: %w", err)
+		if err := eachRow(br, "reading abandonment sends", func(r pgx.Rows) error {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			st, err := at(id)
+			if err != nil {
+				return err
+			}
+			st.AbandonmentSMSSent = true
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
-	return st, existing, hasRow, nil
+	return nil
 }
 
-// The gate's write statements, built once. insertDecision takes $1-$15;
-// the message statements add $16 message id, $17 status, $18 status reason,
-// $19 consent event id, $20 channel, $21 provider, $22 abandonment event id.
-const insertDecision = `INSERT INTO decisions (idempotency_key, contact_id, journey_id, journey_version, step_id,
-		channel, class, outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULLIF($14, ''), $15) RETURNING id`
+// eachRow reads the next result of br row by row.
+func eachRow(br pgx.BatchResults, what string, fn func(pgx.Rows) error) error {
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("gate: %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return fmt.Errorf("gate: %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("gate: %s: %w", what, err)
+	}
+	return nil
+}
 
-const insertDecisionAndMessage = `
-	WITH d AS (` + insertDecision + `)
+// queueGateWrite handles a request whose key has a ledger row (st.hasRow):
+// it queues on fin what that writes, deciding again for a retrying row; the
+// statements' callbacks fill in r.res when fin is closed.
+func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
+	out := &r.res
+	switch existing := st.existing; {
+	case existing.Status == MessageRetrying:
+		// Decided again now: consent may have been revoked since.
+		d := r.decide(st.GateState)
+		out.Decided, out.Decision = true, d
+		row, err := newDecisionRow(r.in, r.now, d, existing, true)
+		if err != nil {
+			return err
+		}
+		queueRetriedDecision(fin, row, existing, out)
+	case existing.Status == MessageSending:
+		key := r.in.Message.IdempotencyKey
+		fin.Queue(`UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
+			WHERE id = $1 RETURNING `+messageColumns, existing.ID, ReasonInterrupted).QueryRow(func(row pgx.Row) error {
+			m, err := scanMessage(row)
+			if err != nil {
+				return fmt.Errorf("gate %s: marking interrupted attempt: %w", key, err)
+			}
+			*out = GateResult{Message: m, Claim: ClaimAmbiguous}
+			return nil
+		})
+	default:
+		*out = GateResult{Message: existing, Claim: ClaimDone}
+	}
+	return nil
+}
+
+// The gate's write statements, built once.
+//
+// insertDecisions records the decisions for new keys, all of a transaction's
+// at once, and writes their ledger rows: reserved as sending (allow,
+// fallback) or skipped (skip); a deferral writes only its decision. Its
+// arguments are parallel arrays, one element per decision (see
+// queueNewDecisions); decision ids come from the sequence beforehand, so a
+// ledger row can name its decision in the same statement.
+const insertDecisions = `
+	WITH r AS MATERIALIZED (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::bigint[],
+			$15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::text[], $20::text[])
+		AS r(decision_id, key, contact_id, journey_id, journey_version, step_id, channel, class,
+			outcome, decided_channel, defer_until, reasons, checks, consent_event_id,
+			message_id, decided_at, status, status_reason, provider, abandonment_event_id)
+	), d AS (
+		INSERT INTO decisions (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
+			outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
+		SELECT decision_id, key, contact_id, journey_id, journey_version, step_id, channel, class,
+			outcome, decided_channel, defer_until, reasons::json, checks::json, consent_event_id,
+			NULLIF(message_id, ''), decided_at
+		FROM r
+	)
 	INSERT INTO messages (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
 		provider, status, status_reason, consent_event_id, attempts, abandonment_event_id, decision_id, created_at)
-	SELECT $16, $1, $2, $3, $4, $5, $20, $7, $21, $17, NULLIF($18, ''), $19,
-		CASE WHEN $17 = 'sending' THEN 1 ELSE 0 END, NULLIF($22, ''), d.id, $15
-	FROM d
+	SELECT message_id, key, contact_id, journey_id, journey_version, step_id, decided_channel, class,
+		provider, status, NULLIF(status_reason, ''), consent_event_id, CASE WHEN status = 'sending' THEN 1 ELSE 0 END,
+		NULLIF(abandonment_event_id, ''), decision_id, decided_at
+	FROM r WHERE status <> ''
 	RETURNING ` + messageColumns
+
+// For a retrying row, one request at a time: insertDecision takes $1-$15;
+// insertDecisionUpdateMessage adds $16 message id, $17 status, $18 status
+// reason, $19 consent event id, $20 channel, $21 provider, $22 abandonment
+// event id.
+const insertDecision = `INSERT INTO decisions (idempotency_key, contact_id, journey_id, journey_version, step_id,
+		channel, class, outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12::json, $13, NULLIF($14, ''), $15) RETURNING id`
 
 const insertDecisionUpdateMessage = `
 	WITH d AS (` + insertDecision + `)
@@ -296,115 +568,191 @@ const insertDecisionUpdateMessage = `
 	WHERE id = $16
 	RETURNING ` + messageColumns
 
-// queueDecision queues on b the one statement that records d and applies it
-// to the ledger: the decision row, and the message row reserved as sending
-// (allow, fallback), written as skipped (skip), or untouched (defer). Its
-// callback fills in out when the batch is closed.
-func queueDecision(b *pgx.Batch, in GateInput, now time.Time, d policy.Decision, existing Message, hasRow bool, out *GateResult) error {
+// decisionRow is what one decision writes: its decisions row and, unless
+// it is a deferral, its ledger row.
+type decisionRow struct {
+	decisionID                        int64 // for new keys, reserved beforehand
+	key, contactID, journeyID, stepID string
+	journeyVersion                    int
+	channel, class                    string // as requested
+	outcome, decidedChannel           string
+	until                             *time.Time
+	reasons, checks                   string // JSON
+	consentEventID                    *int64
+	decidedAt                         time.Time
+	// The ledger row: status is "" for a deferral, which writes none.
+	messageID, status, statusReason, provider, abandonmentEventID string
+}
+
+// newDecisionRow works out the rows that record d for in. existing is the
+// key's ledger row, if hasRow.
+func newDecisionRow(in GateInput, now time.Time, d policy.Decision, existing Message, hasRow bool) (decisionRow, error) {
 	m := in.Message
 	reasons, err := json.Marshal(nonNil(d.Reasons))
 	if err != nil {
-		return fmt.Errorf("gate: encoding reasons: %w", err)
+		return decisionRow{}, fmt.Errorf("gate: encoding reasons: %w", err)
 	}
 	checks, err := json.Marshal(nonNil(d.Checks))
 	if err != nil {
-		return fmt.Errorf("gate: encoding checks: %w", err)
+		return decisionRow{}, fmt.Errorf("gate: encoding checks: %w", err)
 	}
-	// The consent record the send rests on: the one the gate names (a
-	// granted opt-in), else the caller's (a transactional message can cite
-	// the consent change it answers, such as a double opt-in prompt).
-	consentEventID := m.ConsentEventID
+	row := decisionRow{
+		key: m.IdempotencyKey, contactID: m.ContactID, journeyID: m.JourneyID, stepID: m.StepID,
+		journeyVersion: m.JourneyVersion, channel: string(m.Channel), class: m.Class,
+		outcome: string(d.Outcome), reasons: string(reasons), checks: string(checks), decidedAt: now,
+		// The consent record the send rests on: the one the gate names (a
+		// granted opt-in), else the caller's (a transactional message can
+		// cite the consent change it answers, such as a double opt-in prompt).
+		consentEventID: m.ConsentEventID,
+	}
 	if d.ConsentEventID != 0 {
 		id := d.ConsentEventID
-		consentEventID = &id
+		row.consentEventID = &id
 	}
 	channel := d.Channel
 	if channel == "" {
 		channel = m.Channel
 	}
-	provider := m.Provider
+	row.decidedChannel = string(channel)
+	row.provider = m.Provider
 	if channel != m.Channel {
-		provider = in.Providers[channel]
-		if provider == "" {
-			provider = "unknown"
+		row.provider = in.Providers[channel]
+		if row.provider == "" {
+			row.provider = "unknown"
 		}
 	}
-	var until *time.Time
 	if !d.Until.IsZero() {
-		until = &d.Until
+		until := d.Until
+		row.until = &until
 	}
-
-	messageID := ""
-	status := ""
 	switch {
 	case d.Allowed():
-		status = MessageSending
+		row.status = MessageSending
 	case d.Outcome == policy.OutcomeSkip:
-		status = MessageSkipped
+		row.status = MessageSkipped
+		row.statusReason = strings.Join(d.ReasonCodes(), ",")
+	default:
+		return row, nil // a deferral: no ledger row
 	}
-	if status != "" {
-		messageID = existing.ID
-		if !hasRow {
-			messageID = m.ID
-			if messageID == "" {
-				messageID = newID("m_")
-			}
+	row.messageID = existing.ID
+	if !hasRow {
+		row.messageID = m.ID
+		if row.messageID == "" {
+			row.messageID = newID("m_")
 		}
 	}
-
-	decisionArgs := []any{m.IdempotencyKey, m.ContactID, m.JourneyID, m.JourneyVersion, m.StepID,
-		m.Channel, m.Class, string(d.Outcome), channel, until, reasons, checks, consentEventID, messageID, now}
-
-	if status == "" {
-		// A deferral writes only its decision; a retrying row keeps its
-		// reservation until the deferred attempt.
-		b.Queue(insertDecision, decisionArgs...).QueryRow(func(r pgx.Row) error {
-			if err := r.Scan(&out.DecisionID); err != nil {
-				return fmt.Errorf("gate %s: recording decision: %w", m.IdempotencyKey, err)
-			}
-			if hasRow {
-				out.Message = existing
-			}
-			return nil
-		})
-		return nil
-	}
-
-	reason := ""
-	if status == MessageSkipped {
-		reason = strings.Join(d.ReasonCodes(), ",")
-	}
-	abandonment := ""
 	if channel == journey.ChannelSMS {
-		abandonment = in.AbandonmentEventID
+		row.abandonmentEventID = in.AbandonmentEventID
 	}
-	args := append(decisionArgs, messageID, status, reason, consentEventID, channel, provider, abandonment) //nolint:gocritic // decisionArgs is not reused
-	sql := insertDecisionAndMessage
-	claim := ClaimNew
-	if hasRow {
-		sql = insertDecisionUpdateMessage
-		claim = ClaimRetry
+	return row, nil
+}
+
+// claimFor is the claim a ledger row written with status gives its caller.
+func claimFor(status string, retry bool) ClaimOutcome {
+	switch {
+	case status == MessageSkipped:
+		return ClaimDone
+	case retry:
+		return ClaimRetry
 	}
-	if status == MessageSkipped {
-		claim = ClaimDone
+	return ClaimNew
+}
+
+// queueNewDecisions queues on fin the one statement that records the
+// decisions of reqs (new keys) from rows, whose decision ids are set, and
+// fills in each request's result when fin is closed.
+func queueNewDecisions(fin *pgx.Batch, reqs []*gateRequest, rows []decisionRow) {
+	n := len(rows)
+	var (
+		keys, contacts, journeys, steps, channels, classes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		outcomes, decided, reasons, checks, messageIDs     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		statuses, statusReasons, providers, abandonmentIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		versions                                           = make([]int32, n)
+		untils                                             = make([]*time.Time, n)
+		consents                                           = make([]*int64, n)
+		decidedAt                                          = make([]time.Time, n)
+		byKey                                              = make(map[string]*gateRequest, n)
+		ids                                                = make([]int64, n)
+	)
+	for i, row := range rows {
+		keys[i], contacts[i], journeys[i], steps[i] = row.key, row.contactID, row.journeyID, row.stepID
+		channels[i], classes[i], outcomes[i], decided[i] = row.channel, row.class, row.outcome, row.decidedChannel
+		reasons[i], checks[i], messageIDs[i] = row.reasons, row.checks, row.messageID
+		statuses[i], statusReasons[i], providers[i], abandonmentIDs[i] = row.status, row.statusReason, row.provider, row.abandonmentEventID
+		versions[i], untils[i], consents[i], decidedAt[i] = int32(row.journeyVersion), row.until, row.consentEventID, row.decidedAt //nolint:gosec // journey versions are small
+		byKey[row.key] = reqs[i]
+		ids[i] = row.decisionID
+		reqs[i].res.DecisionID = row.decisionID
 	}
-	b.Queue(sql, args...).QueryRow(func(r pgx.Row) error {
-		row, err := scanMessage(r)
+	what := fmt.Sprintf("gate for %d sends", n)
+	if n == 1 {
+		what = "gate " + keys[0]
+	}
+	fin.Queue(insertDecisions, ids, keys, contacts, journeys, versions, steps, channels, classes,
+		outcomes, decided, untils, reasons, checks, consents, messageIDs, decidedAt,
+		statuses, statusReasons, providers, abandonmentIDs).Fn = func(br pgx.BatchResults) error {
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("%s: recording decision and ledger row: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return fmt.Errorf("%s: reading ledger row: %w", what, err)
+			}
+			r := byKey[m.IdempotencyKey]
+			if r == nil {
+				return fmt.Errorf("%s: wrote a ledger row for key %s, which was not asked for", what, m.IdempotencyKey)
+			}
+			r.res.Message, r.res.Claim = m, claimFor(m.Status, false)
+		}
+		err = rows.Err()
 		if c, ok := uniqueViolation(err); ok && c == "messages_one_abandonment_sms" {
 			// The contact lock rules this out for well-behaved callers; a row
 			// written outside the gate is still never doubled.
-			return fmt.Errorf("gate %s: an SMS for abandonment event %s already exists: %w", m.IdempotencyKey, in.AbandonmentEventID, ErrConflict)
+			return fmt.Errorf("%s: an SMS for this abandonment event already exists: %w", what, ErrConflict)
 		}
 		if err != nil {
-			return fmt.Errorf("gate %s: recording decision and ledger row: %w", m.IdempotencyKey, err)
+			return fmt.Errorf("%s: recording decision and ledger row: %w", what, err)
 		}
-		out.Message, out.Claim = row, claim
-		if row.DecisionID != nil {
-			out.DecisionID = *row.DecisionID
+		return nil
+	}
+}
+
+// queueRetriedDecision queues on fin the statement that records row, the
+// new decision for a retrying ledger row (existing), and fills in out when
+// fin is closed.
+func queueRetriedDecision(fin *pgx.Batch, row decisionRow, existing Message, out *GateResult) {
+	args := []any{row.key, row.contactID, row.journeyID, row.journeyVersion, row.stepID, row.channel, row.class,
+		row.outcome, row.decidedChannel, row.until, row.reasons, row.checks, row.consentEventID, row.messageID, row.decidedAt}
+	if row.status == "" {
+		// A deferral writes only its decision; the row keeps its
+		// reservation until the deferred attempt.
+		fin.Queue(insertDecision, args...).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&out.DecisionID); err != nil {
+				return fmt.Errorf("gate %s: recording decision: %w", row.key, err)
+			}
+			out.Message = existing
+			return nil
+		})
+		return
+	}
+	args = append(args, row.messageID, row.status, row.statusReason, row.consentEventID, row.decidedChannel, row.provider, row.abandonmentEventID)
+	fin.Queue(insertDecisionUpdateMessage, args...).QueryRow(func(r pgx.Row) error {
+		m, err := scanMessage(r)
+		if c, ok := uniqueViolation(err); ok && c == "messages_one_abandonment_sms" {
+			return fmt.Errorf("gate %s: an SMS for abandonment event %s already exists: %w", row.key, row.abandonmentEventID, ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("gate %s: recording decision and ledger row: %w", row.key, err)
+		}
+		out.Message, out.Claim = m, claimFor(m.Status, true)
+		if m.DecisionID != nil {
+			out.DecisionID = *m.DecisionID
 		}
 		return nil
 	})
-	return nil
 }
 
 func nonNil[T any](s []T) []T {

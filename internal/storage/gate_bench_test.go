@@ -54,8 +54,23 @@ const (
 // visible. ns/op is dropped: with 16 workers it is wall time per decision,
 // the inverse of decisions/s, not a latency.
 //
+// Store.Gate groups concurrent calls into shared transactions
+// (storage.DefaultGateBatching); decisions/tx reports the mean group size.
+// BenchmarkGateAlone is the same with grouping off: one transaction per
+// decision.
+//
 //	go test ./internal/storage -run '^$' -bench BenchmarkGate -benchtime 20s
 func BenchmarkGate(b *testing.B) {
+	benchmarkGate(b, storage.DefaultGateBatching())
+}
+
+// BenchmarkGateAlone is BenchmarkGate with every decision in a transaction
+// of its own.
+func BenchmarkGateAlone(b *testing.B) {
+	benchmarkGate(b, storage.GateBatching{MaxBatch: 1})
+}
+
+func benchmarkGate(b *testing.B, batching storage.GateBatching) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -70,7 +85,7 @@ func BenchmarkGate(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close) // before storagetest drops the database
-	s := storage.New(pool)
+	s := storage.New(pool, storage.WithGateBatching(batching))
 	settings := policy.DefaultSettings()
 	lookback := 7 * 24 * time.Hour // the longest cap window or cooldown
 
@@ -110,6 +125,7 @@ func BenchmarkGate(b *testing.B) {
 		wg        sync.WaitGroup
 	)
 	start := time.Now()
+	tx0, calls0 := s.GateGroupStats()
 	cpu0, cpuOK := machineCPU()
 	b.ResetTimer()
 	for w := range benchWorkers {
@@ -158,6 +174,7 @@ func BenchmarkGate(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu1, cpuOK1 := machineCPU()
+	tx1, calls1 := s.GateGroupStats()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
@@ -178,6 +195,10 @@ func BenchmarkGate(b *testing.B) {
 	b.ReportMetric(100*float64(total[policy.OutcomeAllow])/n, "allow-%")
 	b.ReportMetric(100*float64(total[policy.OutcomeDefer])/n, "defer-%")
 	b.ReportMetric(100*float64(total[policy.OutcomeSkip])/n, "skip-%")
+	if tx1 > tx0 {
+		// Calls per shared transaction (see storage.GateBatching).
+		b.ReportMetric(float64(calls1-calls0)/float64(tx1-tx0), "decisions/tx")
+	}
 	if cpuOK && cpuOK1 {
 		// CPU time of the whole machine (PostgreSQL and this process) per
 		// decision while the workers ran: unlike decisions/s, it does not

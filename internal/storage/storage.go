@@ -24,18 +24,24 @@ import (
 
 // Store is the storage layer. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	batcher *gateBatcher // nil: every Gate call takes its own transaction
 }
 
 // New wraps an existing pool. The caller keeps ownership of the pool's
-// lifetime unless it calls Close on the Store.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+// lifetime unless it calls Close on the Store. Gate groups concurrent calls
+// with DefaultGateBatching unless an option says otherwise.
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool, batcher: newGateBatcher(DefaultGateBatching())}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Open connects to the database at dsn (a postgres:// URL or key=value DSN)
 // and checks that it answers. It does not migrate; see Migrate.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: parsing database URL: %w", err)
@@ -48,7 +54,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("storage: connecting to %s: %w", describe(cfg.ConnConfig.Config), err)
 	}
-	return &Store{pool: pool}, nil
+	return New(pool, opts...), nil
 }
 
 // Pool returns the underlying pool, for callers that need a raw query (tests,

@@ -1,0 +1,24 @@
+package storage
+
+// QueuedGateCalls is how many Gate calls wait in s's queue for a shared
+// transaction: tests use it to know a group is ready to form.
+func QueuedGateCalls(s *Store) int {
+	if s.batcher == nil {
+		return 0
+	}
+	return len(s.batcher.queue)
+}
+
+// GateReads are the gate's read statements and the argument types of each,
+// for the test that checks their plans.
+var GateReads = map[string]struct {
+	SQL   string
+	Types []string
+}{
+	"lock contacts": {gateLockContacts, []string{"text[]"}},
+	"ledger rows":   {gateReadLedgerRows, []string{"text[]"}},
+	"consents":      {gateReadConsents, []string{"text[]"}},
+	"suppressions":  {gateReadSuppressions, []string{"text[]", "timestamptz[]"}},
+	"recent sends":  {gateReadRecentSends, []string{"text[]", "timestamptz[]", "text[]"}},
+	"abandonment":   {gateReadAbandonmentSMS, []string{"text[]", "text[]", "text[]", "text[]"}},
+}

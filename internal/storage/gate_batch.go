@@ -1,0 +1,211 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// GateBatching groups concurrent Gate calls for different contacts into
+// shared transactions, as a database groups commits: while one transaction
+// is in flight, the calls that arrive wait and then go together in the
+// next. Each decision is still taken under its own contact's row lock from
+// what that contact's earlier decisions committed, and writes the same
+// rows; what the calls share is the round trips, the statements (one read
+// of each kind for all of them) and the COMMIT with its WAL flush. That is
+// most of a decision's cost in PostgreSQL, so a worker sending to many
+// contacts at once decides several times faster, and a lone call goes
+// straight through, in a transaction of its own.
+//
+// Calls for a contact already in a transaction being formed wait for the
+// next one, so a contact's sends still decide one after the other. If a
+// shared transaction fails, nothing of it is written and each of its calls
+// is decided again in a transaction of its own, so one bad request cannot
+// fail the others.
+type GateBatching struct {
+	// MaxBatch is the most decisions in one transaction; 1 (or less) turns
+	// grouping off: every call takes its own transaction on its own
+	// goroutine.
+	MaxBatch int
+	// MaxInFlight is the most shared transactions at once, each on a pooled
+	// connection of its own; at least 1.
+	MaxInFlight int
+	// Timeout bounds one shared transaction (default 30s). Callers stop
+	// waiting when their own context ends.
+	Timeout time.Duration
+}
+
+// DefaultGateBatching is what New and Open use: up to 32 decisions per
+// transaction, two transactions in flight. BenchmarkGate's variants show
+// how the settings trade throughput for latency.
+func DefaultGateBatching() GateBatching {
+	return GateBatching{MaxBatch: 32, MaxInFlight: 2, Timeout: 30 * time.Second}
+}
+
+// An Option configures a Store.
+type Option func(*Store)
+
+// WithGateBatching sets how Gate groups concurrent calls.
+func WithGateBatching(b GateBatching) Option {
+	return func(s *Store) { s.batcher = newGateBatcher(b) }
+}
+
+func newGateBatcher(b GateBatching) *gateBatcher {
+	if b.MaxBatch <= 1 {
+		return nil
+	}
+	b.MaxInFlight = max(1, b.MaxInFlight)
+	if b.Timeout <= 0 {
+		b.Timeout = DefaultGateBatching().Timeout
+	}
+	// The queue only smooths bursts: a runner drains it whole (up to
+	// MaxBatch) each time, and a full queue makes callers wait to join it.
+	return &gateBatcher{cfg: b, queue: make(chan *gateRequest, 4*b.MaxBatch*b.MaxInFlight)}
+}
+
+// gateBatcher queues Gate calls for runner goroutines that take them in
+// groups. Runners exist only while there is work: the caller that finds
+// fewer than MaxInFlight running starts one, and a runner that finds the
+// queue empty stops.
+type gateBatcher struct {
+	cfg     GateBatching
+	queue   chan *gateRequest
+	running atomic.Int32
+	// Shared transactions run, and the calls they decided.
+	groups, grouped atomic.Int64
+}
+
+// GateGroupStats reports how many shared gate transactions have run and how
+// many Gate calls they carried (their ratio is the mean group size); zeros
+// when grouping is off.
+func (s *Store) GateGroupStats() (transactions, calls int64) {
+	if s.batcher == nil {
+		return 0, 0
+	}
+	return s.batcher.groups.Load(), s.batcher.grouped.Load()
+}
+
+// gateReply is a queued call's outcome: its result, or alone when its
+// shared transaction failed and the caller must decide by itself.
+type gateReply struct {
+	res   GateResult
+	err   error
+	alone bool
+}
+
+// submit queues r and waits for its reply, or for r.ctx to end.
+func (b *gateBatcher) submit(s *Store, r *gateRequest) (gateReply, error) {
+	r.done = make(chan gateReply, 1)
+	select {
+	case b.queue <- r:
+	case <-r.ctx.Done():
+		return gateReply{}, fmt.Errorf("waiting to be queued: %w", r.ctx.Err())
+	}
+	if b.tryStart() {
+		go s.runGateBatches()
+	}
+	select {
+	case rep := <-r.done:
+		return rep, nil
+	case <-r.ctx.Done():
+		return gateReply{}, fmt.Errorf("waiting for its decision: %w", r.ctx.Err())
+	}
+}
+
+// tryStart counts one more runner, unless MaxInFlight are running.
+func (b *gateBatcher) tryStart() bool {
+	for {
+		n := b.running.Load()
+		if int(n) >= b.cfg.MaxInFlight {
+			return false
+		}
+		if b.running.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// runGateBatches is one runner: it decides groups of queued calls until
+// there are none left.
+func (s *Store) runGateBatches() {
+	b := s.batcher
+	var held []*gateRequest // calls for a contact that was already in the last group
+	for {
+		var group []*gateRequest
+		group, held = b.take(held)
+		if len(group) == 0 {
+			b.running.Add(-1)
+			// A call queued after take found the queue empty, whose caller
+			// then saw every runner still running, is this runner's to take.
+			if len(b.queue) == 0 || !b.tryStart() {
+				return
+			}
+			continue
+		}
+		s.runGateGroup(group)
+	}
+}
+
+// take forms the next group: first the held calls, then whatever is queued,
+// up to MaxBatch calls for distinct contacts. Calls for a contact already
+// in the group are held for the next one; calls whose caller has gone are
+// dropped.
+func (b *gateBatcher) take(held []*gateRequest) (group, rest []*gateRequest) {
+	contacts := make(map[string]struct{}, b.cfg.MaxBatch)
+	add := func(r *gateRequest) {
+		if r.ctx.Err() != nil {
+			return // the caller returned its context's error already
+		}
+		id := r.in.Message.ContactID
+		if _, dup := contacts[id]; dup || len(group) == b.cfg.MaxBatch {
+			rest = append(rest, r)
+			return
+		}
+		contacts[id] = struct{}{}
+		group = append(group, r)
+	}
+	for _, r := range held {
+		add(r)
+	}
+	// Look at no more queued calls than one group can take, so a burst for
+	// one contact does not all move into rest at once.
+	for range b.cfg.MaxBatch {
+		select {
+		case r := <-b.queue:
+			add(r)
+			continue
+		default:
+		}
+		break
+	}
+	return group, rest
+}
+
+// runGateGroup decides a group in one transaction and replies to each call.
+func (s *Store) runGateGroup(group []*gateRequest) {
+	s.batcher.groups.Add(1)
+	s.batcher.grouped.Add(int64(len(group)))
+	ctx, cancel := context.WithTimeout(context.Background(), s.batcher.cfg.Timeout)
+	defer cancel()
+	err := s.decideTogetherSafely(ctx, group)
+	for _, r := range group {
+		if err != nil {
+			r.done <- gateReply{alone: true}
+			continue
+		}
+		r.done <- gateReply{res: r.res, err: r.err}
+	}
+}
+
+// decideTogetherSafely is decideTogether with a panic (in a decide
+// function) turned into an error: the transaction is rolled back and each
+// caller decides again alone, where the panic is its own.
+func (s *Store) decideTogetherSafely(ctx context.Context, group []*gateRequest) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("gate: panic while deciding a group: %v", p)
+		}
+	}()
+	return s.decideTogether(ctx, group)
+}
