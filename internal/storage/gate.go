@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/policy"
@@ -130,7 +131,9 @@ type gateRequest struct {
 
 // The gate's reads, for any number of contacts at once. Their arguments are
 // parallel arrays with one element per request (contact id, idempotency
-// key, decision time, start of the lookback...), in contact id order.
+// key, decision time, start of the lookback...), in contact id order; a row
+// read back names its request by position (n, from 1), which is cheaper to
+// match than the contact id.
 //
 // Each read walks the request list and looks up one contact (or key) at a
 // time through a LATERAL subquery that the planner cannot flatten (FOR
@@ -147,32 +150,32 @@ const (
 	// The lock also takes an id for the contact's decision from the
 	// decisions sequence (unused ones leave gaps), so the statement that
 	// writes a ledger row can name its decision.
-	gateLockContacts = `SELECT c.id, c.time_zone, c.phone, c.country, c.no_email, c.last_engaged_at, c.created_at,
+	gateLockContacts = `SELECT r.n, c.time_zone, c.phone, c.country, c.no_email, c.last_engaged_at, c.created_at,
 		nextval('decisions_id_seq')
 	FROM unnest($1::text[]) WITH ORDINALITY AS r(contact_id, n)
 	CROSS JOIN LATERAL (
-		SELECT id, COALESCE(time_zone, '') AS time_zone, COALESCE(phone, '') AS phone, COALESCE(country, '') AS country,
+		SELECT COALESCE(time_zone, '') AS time_zone, COALESCE(phone, '') AS phone, COALESCE(country, '') AS country,
 			email IS NULL AS no_email, last_engaged_at, created_at
 		FROM contacts WHERE id = r.contact_id FOR NO KEY UPDATE) AS c
 	ORDER BY r.n`
 	gateReadLedgerRows = `SELECT m.*
 	FROM unnest($1::text[]) AS r(key)
 	CROSS JOIN LATERAL (SELECT ` + messageColumns + ` FROM messages WHERE idempotency_key = r.key FOR UPDATE) AS m`
-	gateReadConsents = `SELECT r.contact_id, c.channel, c.subscription, c.status, c.consent_event_id, c.occurred_at
-	FROM unnest($1::text[]) AS r(contact_id)
+	gateReadConsents = `SELECT r.n, c.channel, c.subscription, c.status, c.consent_event_id, c.occurred_at
+	FROM unnest($1::text[]) WITH ORDINALITY AS r(contact_id, n)
 	CROSS JOIN LATERAL (
 		SELECT channel, subscription, status, consent_event_id, occurred_at FROM consents
 		WHERE contact_id = r.contact_id
 		OFFSET 0) AS c`
-	gateReadSuppressions = `SELECT r.contact_id, s.id, s.reason, s.journey_id, s.channel, s.expires_at
-	FROM unnest($1::text[], $2::timestamptz[]) AS r(contact_id, now)
+	gateReadSuppressions = `SELECT r.n, s.id, s.reason, s.journey_id, s.channel, s.expires_at
+	FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS r(contact_id, now, n)
 	CROSS JOIN LATERAL (
 		SELECT id, reason, COALESCE(journey_id, '') AS journey_id, COALESCE(channel, '') AS channel, expires_at
 		FROM suppressions
 		WHERE contact_id = r.contact_id AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > r.now)
 		OFFSET 0) AS s`
-	gateReadRecentSends = `SELECT r.contact_id, m.channel, m.class, m.created_at
-	FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS r(contact_id, since, key)
+	gateReadRecentSends = `SELECT r.n, m.channel, m.class, m.created_at
+	FROM unnest($1::text[], $2::timestamptz[], $3::text[]) WITH ORDINALITY AS r(contact_id, since, key, n)
 	CROSS JOIN LATERAL (
 		SELECT channel, class, created_at FROM messages
 		WHERE contact_id = r.contact_id AND created_at > r.since AND idempotency_key <> r.key
@@ -349,20 +352,26 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 		}
 		return &states[i], nil
 	}
+	// nth returns the state of the request at position n (from 1).
+	nth := func(n int64) (*gateRead, error) {
+		if n < 1 || n > int64(len(states)) {
+			return nil, fmt.Errorf("gate: read a row of request %d of %d", n, len(states))
+		}
+		return &states[n-1], nil
+	}
 	if err := eachRow(br, "locking contacts", func(r pgx.Rows) error {
 		var (
-			id      string
-			c       policy.ContactState
-			engaged *time.Time
+			n, decisionID int64
+			c             policy.ContactState
+			engaged       *time.Time
 		)
-		var decisionID int64
-		if err := r.Scan(&id, &c.TimeZone, &c.Phone, &c.Country, &c.NoEmailAddress, &engaged, &c.CreatedAt, &decisionID); err != nil {
+		if err := r.Scan(&n, &c.TimeZone, &c.Phone, &c.Country, &c.NoEmailAddress, &engaged, &c.CreatedAt, &decisionID); err != nil {
 			return err
 		}
 		if engaged != nil {
 			c.LastEngagedAt = *engaged
 		}
-		st, err := at(id)
+		st, err := nth(n)
 		if err != nil {
 			return err
 		}
@@ -389,15 +398,15 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 
 	if err := eachRow(br, "reading consents", func(r pgx.Rows) error {
 		var (
-			id     string
+			n      int64
 			rec    policy.ConsentRecord
 			status string
 		)
-		if err := r.Scan(&id, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
+		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
 			return err
 		}
 		rec.Status = policy.ConsentStatus(status)
-		st, err := at(id)
+		st, err := nth(n)
 		if err != nil {
 			return err
 		}
@@ -409,18 +418,19 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 
 	if err := eachRow(br, "reading suppressions", func(r pgx.Rows) error {
 		var (
-			id, reason, channel string
-			sp                  policy.Suppression
-			expires             *time.Time
+			n               int64
+			reason, channel string
+			sp              policy.Suppression
+			expires         *time.Time
 		)
-		if err := r.Scan(&id, &sp.ID, &reason, &sp.JourneyID, &channel, &expires); err != nil {
+		if err := r.Scan(&n, &sp.ID, &reason, &sp.JourneyID, &channel, &expires); err != nil {
 			return err
 		}
 		sp.Reason, sp.Channel = policy.SuppressionReason(reason), journey.Channel(channel)
 		if expires != nil {
 			sp.ExpiresAt = *expires
 		}
-		st, err := at(id)
+		st, err := nth(n)
 		if err != nil {
 			return err
 		}
@@ -431,20 +441,22 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 	}
 
 	if err := eachRow(br, "reading recent sends", func(r pgx.Rows) error {
+		// The most rows of any read: channel and class are read in place
+		// and mapped to their constants rather than copied per row.
 		var (
-			id    string
-			sm    policy.SentMessage
-			class string
+			n              int64
+			channel, class pgtype.DriverBytes
+			at             time.Time
 		)
-		if err := r.Scan(&id, &sm.Channel, &class, &sm.At); err != nil {
+		if err := r.Scan(&n, &channel, &class, &at); err != nil {
 			return err
 		}
-		sm.Class = journey.MessageClass(class)
-		st, err := at(id)
+		st, err := nth(n)
 		if err != nil {
 			return err
 		}
-		st.Contact.RecentSends = append(st.Contact.RecentSends, sm)
+		st.Contact.RecentSends = append(st.Contact.RecentSends,
+			policy.SentMessage{Channel: channelOf(channel), Class: classOf(class), At: at})
 		return nil
 	}); err != nil {
 		return err
@@ -467,6 +479,30 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 		}
 	}
 	return nil
+}
+
+// channelOf and classOf map a ledger row's channel and class to their
+// constants without allocating for the known ones.
+func channelOf(b []byte) journey.Channel {
+	switch string(b) {
+	case string(journey.ChannelEmail):
+		return journey.ChannelEmail
+	case string(journey.ChannelSMS):
+		return journey.ChannelSMS
+	case string(journey.ChannelAds):
+		return journey.ChannelAds
+	}
+	return journey.Channel(b)
+}
+
+func classOf(b []byte) journey.MessageClass {
+	switch string(b) {
+	case string(journey.ClassMarketing):
+		return journey.ClassMarketing
+	case string(journey.ClassTransactional):
+		return journey.ClassTransactional
+	}
+	return journey.MessageClass(b)
 }
 
 // eachRow reads the next result of br row by row.
