@@ -200,6 +200,21 @@ func retryableProviderError(err error) error {
 	return fmt.Errorf("provider call failed, will retry: %w", err)
 }
 
+// GateBatchingFromConfig is how the send gate groups concurrent decisions
+// (storage.DefaultGateBatching unless TUTTI_GATE_MAX_BATCH or
+// TUTTI_GATE_MAX_IN_FLIGHT say otherwise), for the stores of the worker and
+// the API, which both decide sends.
+func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
+	b := storage.DefaultGateBatching()
+	if cfg.GateMaxBatch > 0 {
+		b.MaxBatch = cfg.GateMaxBatch
+	}
+	if cfg.GateMaxInFlight > 0 {
+		b.MaxInFlight = cfg.GateMaxInFlight
+	}
+	return b
+}
+
 // PolicyFromConfig is the send gate's workspace settings: the defaults (cap
 // 7 marketing messages per 7 days, cooldowns email 16h / sms 24h, SMS quiet
 // hours 08:00-21:00 with per-country rules) with the configured default zone

@@ -11,6 +11,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/policy"
+	"github.com/tutti-dev/tutti/internal/storage"
 )
 
 func TestPolicyFromConfig(t *testing.T) {
@@ -32,4 +33,14 @@ func TestPolicyFromConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg.PolicyFile, []byte("global_cap: {max: 3}\ncoolдowns: {}\n"), 0o600))
 	_, err = activities.PolicyFromConfig(cfg)
 	require.ErrorContains(t, err, "TUTTI_POLICY_FILE="+cfg.PolicyFile)
+}
+
+func TestGateBatchingFromConfig(t *testing.T) {
+	require.Equal(t, storage.DefaultGateBatching(), activities.GateBatchingFromConfig(config.Config{}))
+	b := activities.GateBatchingFromConfig(config.Config{GateMaxBatch: 1})
+	require.Equal(t, 1, b.MaxBatch, "1 turns grouping off")
+	require.Equal(t, storage.DefaultGateBatching().MaxInFlight, b.MaxInFlight)
+	b = activities.GateBatchingFromConfig(config.Config{GateMaxBatch: 8, GateMaxInFlight: 4})
+	require.Equal(t, 8, b.MaxBatch)
+	require.Equal(t, 4, b.MaxInFlight)
 }

@@ -291,7 +291,7 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 		}
 	}
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL)
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(activities.GateBatchingFromConfig(cfg)))
 	if err != nil {
 		return err
 	}

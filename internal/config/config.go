@@ -81,6 +81,13 @@ type Config struct {
 	// quiet hours...) over the defaults (TUTTI_POLICY_FILE); "" keeps the defaults.
 	PolicyFile string
 
+	// GateMaxBatch and GateMaxInFlight set how the send gate groups
+	// concurrent decisions for different contacts into shared transactions
+	// (TUTTI_GATE_MAX_BATCH, 1 = every decision in its own transaction;
+	// TUTTI_GATE_MAX_IN_FLIGHT); 0 keeps storage.DefaultGateBatching.
+	GateMaxBatch    int
+	GateMaxInFlight int
+
 	// ContinueAsNewAfter bounds journey workflow history length.
 	ContinueAsNewAfter int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
@@ -150,6 +157,22 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_CONTINUE_AS_NEW_AFTER: must be a whole number of history events (0 = default)"))
 	}
 	c.ContinueAsNewAfter = can
+
+	for _, v := range []struct {
+		key string
+		dst *int
+	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}} {
+		raw := get(v.key, "")
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s: must be a whole number of at least 1, got %q", v.key, raw))
+			continue
+		}
+		*v.dst = n
+	}
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))
 	if err != nil || st <= 0 {
