@@ -23,6 +23,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/temporalclient"
@@ -296,6 +297,7 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer store.Close()
+	metrics.WatchGateGroups(store.GateGroupStats)
 	tc, err := temporalclient.Dial(ctx, logger)
 	if err != nil {
 		return err

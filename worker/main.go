@@ -45,6 +45,7 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	metrics.WatchGateGroups(store.GateGroupStats)
 	tc, err := temporalclient.Dial(ctx, logger)
 	if err != nil {
 		return err

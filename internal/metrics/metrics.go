@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,7 @@ var (
 
 	gateSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "tutti_gate_decision_seconds",
-		Help:    "Latency of the send gate transaction (lock the contact, read its state, decide, record).",
+		Help:    "Latency of a send gate decision: waiting for its transaction (shared with other contacts' decisions), then lock the contact, read its state, decide, record.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
 
@@ -65,6 +66,21 @@ var (
 		Name: "tutti_messages_total",
 		Help: "Send results by channel and resulting ledger status (sent, retrying, failed, skipped, unknown...).",
 	}, []string{"channel", "status"})
+
+	// gateGroups reads the store's shared-transaction counts; set by
+	// WatchGateGroups.
+	gateGroups atomic.Pointer[func() (transactions, calls int64)]
+
+	gateTransactions = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tutti_gate_transactions_total",
+		Help: "Send gate transactions that decided a group of sends together. " +
+			"tutti_gate_transaction_decisions_total / tutti_gate_transactions_total is the mean group size.",
+	}, func() float64 { t, _ := readGateGroups(); return float64(t) })
+
+	gateGroupedDecisions = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "tutti_gate_transaction_decisions_total",
+		Help: "Send gate decisions taken in the transactions counted by tutti_gate_transactions_total.",
+	}, func() float64 { _, c := readGateGroups(); return float64(c) })
 
 	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_webhook_events_total",
@@ -77,6 +93,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
+		gateTransactions, gateGroupedDecisions,
 	)
 }
 
@@ -91,7 +108,21 @@ func RecordDecision(requested journey.Channel, class journey.MessageClass, d pol
 	}
 }
 
-// ObserveGate records the latency of one gate transaction.
+// WatchGateGroups makes the metrics report the send gate's shared
+// transactions from stats (storage.Store.GateGroupStats); both counters stay
+// at zero until it is called.
+func WatchGateGroups(stats func() (transactions, calls int64)) {
+	gateGroups.Store(&stats)
+}
+
+func readGateGroups() (transactions, calls int64) {
+	if f := gateGroups.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
+}
+
+// ObserveGate records the latency of one gate decision (Store.Gate call).
 func ObserveGate(d time.Duration) {
 	gateSeconds.Observe(d.Seconds())
 }

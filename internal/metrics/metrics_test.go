@@ -264,3 +264,15 @@ func TestEveryReasonCodeIsKnown(t *testing.T) {
 		t.Fatalf("found only %d Code* constants in policy/types.go", n)
 	}
 }
+
+func TestWatchGateGroups(t *testing.T) {
+	t.Cleanup(func() { gateGroups.Store(nil) })
+	WatchGateGroups(func() (int64, int64) { return 3, 17 })
+	out := scrape(t)
+	if got := sample(t, out, "tutti_gate_transactions_total"); got != 3 {
+		t.Errorf("tutti_gate_transactions_total = %v, want 3\n%s", got, out)
+	}
+	if got := sample(t, out, "tutti_gate_transaction_decisions_total"); got != 17 {
+		t.Errorf("tutti_gate_transaction_decisions_total = %v, want 17\n%s", got, out)
+	}
+}
