@@ -8,14 +8,15 @@
 #   2. pgbench: a scratch database (tutti_pgbench), `pgbench -i -s 16`
 #   3. BENCH_ROUNDS rounds (3), each `pgbench -c 16 -j 2 -T 30 -M prepared`
 #      (builtin tpcb-like) then BenchmarkGate (16 contacts, 16 concurrent
-#      gate transactions; -benchtime 20s -count 2) from a prebuilt test
-#      binary. Alternating keeps a shared machine's drift from favouring
+#      Gate calls; -benchtime 20s -count 2) from a prebuilt test binary. Alternating keeps a shared machine's drift from favouring
 #      either side; each round's ratio compares runs a minute apart. The
 #      machine's CPU time (/proc/stat) per transaction and per decision is
 #      measured too: it does not depend on how busy the host is.
-#   4. benchstat over all gate runs, then a markdown table of the results
+#   4. BenchmarkGateAlone once (the same with every decision in a
+#      transaction of its own), for comparison
+#   5. benchstat over all gate runs, then a markdown table of the results
 #
-# Everything is idempotent; runs take about 4 minutes. Outputs are kept in
+# Everything is idempotent; runs take about 5 minutes. Outputs are kept in
 # .bench/ (gate.txt is benchstat input: `benchstat old.txt .bench/gate.txt`).
 #
 # Settings (environment):
@@ -157,6 +158,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	log "  round ${round}: gate ${gate} decisions/s vs pgbench ${tps} TPS (${ratio_list[-1]}×)"
 done
 
+log "BenchmarkGateAlone -benchtime ${BENCH_TIME} -count ${BENCH_COUNT} (one transaction per decision)"
+psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
+(cd internal/storage && "$GATE_TEST" -test.run '^$' -test.bench '^BenchmarkGateAlone$' -test.benchmem \
+	-test.benchtime "$BENCH_TIME" -test.count "$BENCH_COUNT" -test.timeout 60m) >"$OUT/gate-alone.txt" 2>&1 ||
+	{ cat "$OUT/gate-alone.txt" >&2; die "BenchmarkGateAlone failed"; }
+grep '^BenchmarkGateAlone' "$OUT/gate-alone.txt" >&2 || { cat "$OUT/gate-alone.txt" >&2; die "BenchmarkGateAlone produced no result"; }
+# shellcheck disable=SC2046 # one value per word
+alone="$(median $(awk '/^BenchmarkGateAlone/ { for (i = 3; i < NF; i++) if ($(i + 1) == "decisions/s") print $i }' "$OUT/gate-alone.txt"))"
+alone_cpu="$(median $(awk '/^BenchmarkGateAlone/ { for (i = 3; i < NF; i++) if ($(i + 1) == "machine-cpu-µs/decision") print $i }' "$OUT/gate-alone.txt"))"
+
 benchstat "$OUT/gate.txt" | tee "$OUT/gate-benchstat.txt" >&2
 benchstat -format csv "$OUT/gate.txt" >"$OUT/gate-benchstat.csv" 2>/dev/null
 
@@ -182,10 +193,13 @@ table="$OUT/table.md"
 		"$CLIENTS" "$CLIENTS" "$PGBENCH_TIME" "$PGBENCH_SCALE" "$tps_med" "$ROUNDS" "$(printf '%.0f, ' "${tps_list[@]}" | sed 's/, $//')"
 	printf '| gate decisions/s, 16 contacts, 16 concurrent (`BenchmarkGate`, %s × %s per round) | %s decisions/s (per round: %s) |\n' \
 		"$BENCH_COUNT" "$BENCH_TIME" "$(bstat decisions/s %.0f)" "$(printf '%s, ' "${gate_list[@]}" | sed 's/, $//')"
+	printf '| decisions per shared transaction (mean) | %s |\n' "$(num decisions/tx %.1f)"
 	printf '| gate ÷ pgbench, round by round | %s; median %s×: %s the target |\n' "$(printf '%s, ' "${ratio_list[@]}" | sed 's/, $//')" "$ratio" "$verdict"
 	printf '| CPU time per operation, whole machine (server + client) | pgbench %s µs per transaction, gate %s µs per decision (median of rounds) |\n' \
 		"$(median "${tps_cpu_list[@]}")" "$(median "${gate_cpu_list[@]}")"
 	printf '| gate latency p50 / p99 (one `Store.Gate` call) | %s ms / %s ms |\n' "$(bstat p50-ms)" "$(bstat p99-ms)"
+	printf '| for comparison: every decision in its own transaction (`BenchmarkGateAlone`, %s × %s) | %.0f decisions/s, %.0f µs of machine CPU per decision |\n' \
+		"$BENCH_COUNT" "$BENCH_TIME" "$alone" "$alone_cpu"
 	printf '| decision mix | %s%% allow, %s%% defer, %s%% skip |\n' "$(num allow-%)" "$(num defer-%)" "$(num skip-%)"
 	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s |\n' "$(nproc)" "${cpu_model:-unknown}" "$pg_version" "$(go version | awk '{print $3}')" "$(date -u +%Y-%m-%d)"
 } >"$table"
@@ -201,15 +215,16 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 		echo "Measured by \`make bench\` (scripts/bench.sh) on a shared 2-core machine, with"
 		echo "PostgreSQL on the same machine; \`BenchmarkGate\` (internal/storage/gate_bench_test.go)"
 		echo "runs 16 workers, each deciding for its own contact with fresh idempotency keys and"
-		echo "\`policy.DefaultSettings()\`, on a pool of 16 connections. Each decision is one"
-		echo "transaction: lock the contact row, read consents, suppressions and recent sends,"
-		echo "decide, write the decision and the ledger row."
+		echo "\`policy.DefaultSettings()\`, on a pool of 16 connections, through \`Store.Gate\` with"
+		echo "its default grouping: decisions for different contacts that arrive together share a"
+		echo "transaction that locks each contact row, reads consents, suppressions and recent"
+		echo "sends, decides each one, and writes each decision and its ledger row."
 		echo
 		cat "$table"
 		echo
 		echo "The target is a decision rate at least as high as pgbench's tpcb-like rate on the"
 		echo "same server. The machine is shared and noisy: compare runs with benchstat, not"
-		echo "single numbers. To reproduce (about 4 minutes):"
+		echo "single numbers. To reproduce (about 5 minutes):"
 		echo
 		echo '```sh'
 		echo 'make bench                        # pgbench + BenchmarkGate, prints the table'
