@@ -168,9 +168,9 @@ func (b *gateBatcher) take(held []*gateRequest) (group, rest []*gateRequest) {
 	for _, r := range held {
 		add(r)
 	}
-	// Look at no more queued calls than one group can take, so a burst for
-	// one contact does not all move into rest at once.
-	for range b.cfg.MaxBatch {
+	// Look at no more queued calls than the group has room for, so a burst
+	// for one contact does not all move into rest at once.
+	for range b.cfg.MaxBatch - len(group) {
 		select {
 		case r := <-b.queue:
 			add(r)
