@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,7 +111,7 @@ func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) p
 		// again alone, on this goroutine, so the error (or panic) is this
 		// call's own.
 	}
-	if err := s.decideTogether(ctx, []*gateRequest{r}); err != nil {
+	if err := s.decideTogether(ctx, []*gateRequest{r}, 0, nil); err != nil {
 		return GateResult{}, err
 	}
 	return r.res, r.err
@@ -199,7 +200,11 @@ const (
 // fails its own request (r.err) and nothing else. Any other error rolls
 // the whole transaction back: nothing of it was written, and the error is
 // returned.
-func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest) error {
+//
+// lockTimeout, if positive, bounds the wait for the contact locks (the
+// transaction then fails); sent, if set, is called once the writes are on
+// their way, before their results and the commit come back.
+func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest, lockTimeout time.Duration, sent func()) error {
 	what := fmt.Sprintf("gate for %d contacts", len(reqs))
 	if len(reqs) == 1 {
 		what = "gate for contact " + reqs[0].in.Message.ContactID
@@ -252,7 +257,12 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest) error {
 	// The reads' plans do not depend on their arguments (an index lookup per
 	// request, see above), so plan them once per connection rather than at
 	// every execution, which the planner otherwise keeps doing for them.
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	if lockTimeout > 0 {
+		b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('lock_timeout', $1, true)`,
+			strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
+	} else {
+		b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	}
 	b.Queue(gateLockContacts, ids)
 	b.Queue(gateReadLedgerRows, keys)
 	b.Queue(gateReadConsents, ids)
@@ -266,7 +276,7 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest) error {
 	if _, err = br.Exec(); err != nil {
 		err = fmt.Errorf("%s: beginning transaction: %w", what, err)
 	} else if _, err = br.Exec(); err != nil {
-		err = fmt.Errorf("%s: setting plan_cache_mode: %w", what, err)
+		err = fmt.Errorf("%s: configuring the transaction: %w", what, err)
 	} else {
 		err = readGateStates(br, byContact, states, len(abContacts) > 0)
 	}
@@ -323,7 +333,11 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest) error {
 	// Close runs the callbacks in order and returns the first error, which
 	// they have described (every statement has one), unless the connection
 	// failed after COMMIT's result arrived.
-	if err := conn.SendBatch(ctx, fin).Close(); err != nil {
+	fbr := conn.SendBatch(ctx, fin)
+	if sent != nil {
+		sent()
+	}
+	if err := fbr.Close(); err != nil {
 		if committed {
 			err = fmt.Errorf("%s: after commit: %w", what, err)
 		}

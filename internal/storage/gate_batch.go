@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,13 +35,19 @@ type GateBatching struct {
 	// Timeout bounds one shared transaction (default 30s). Callers stop
 	// waiting when their own context ends.
 	Timeout time.Duration
+	// LockTimeout bounds how long a shared transaction waits for a
+	// contact's lock (default 1s): a contact held by some long transaction
+	// elsewhere must not hold up the other contacts' decisions. The group
+	// then falls apart into transactions of their own, and only that
+	// contact's call waits for its lock.
+	LockTimeout time.Duration
 }
 
 // DefaultGateBatching is what New and Open use: up to 32 decisions per
 // transaction, two transactions in flight. BenchmarkGate's variants show
 // how the settings trade throughput for latency.
 func DefaultGateBatching() GateBatching {
-	return GateBatching{MaxBatch: 32, MaxInFlight: 2, Timeout: 30 * time.Second}
+	return GateBatching{MaxBatch: 32, MaxInFlight: 2, Timeout: 30 * time.Second, LockTimeout: time.Second}
 }
 
 // An Option configures a Store.
@@ -59,9 +66,12 @@ func newGateBatcher(b GateBatching) *gateBatcher {
 	if b.Timeout <= 0 {
 		b.Timeout = DefaultGateBatching().Timeout
 	}
+	if b.LockTimeout <= 0 {
+		b.LockTimeout = DefaultGateBatching().LockTimeout
+	}
 	// The queue only smooths bursts: a runner drains it whole (up to
 	// MaxBatch) each time, and a full queue makes callers wait to join it.
-	return &gateBatcher{cfg: b, queue: make(chan *gateRequest, 4*b.MaxBatch*b.MaxInFlight)}
+	return &gateBatcher{cfg: b, queue: make(chan *gateRequest, 4*b.MaxBatch*b.MaxInFlight), forming: make(chan struct{}, 1)}
 }
 
 // gateBatcher queues Gate calls for runner goroutines that take them in
@@ -72,6 +82,12 @@ type gateBatcher struct {
 	cfg     GateBatching
 	queue   chan *gateRequest
 	running atomic.Int32
+	// forming is a token (a one-slot channel) held by the runner that forms
+	// a group, from taking its calls until the group's writes are sent. The
+	// next group thus forms while this one's commit is in flight, from the
+	// calls that arrived in the meantime, rather than as soon as a runner
+	// is free: groups come out larger, and transactions still overlap.
+	forming chan struct{}
 	// Shared transactions run, and the calls they decided.
 	groups, grouped atomic.Int64
 }
@@ -133,8 +149,10 @@ func (s *Store) runGateBatches() {
 	var held []*gateRequest // calls for a contact that was already in the last group
 	for {
 		var group []*gateRequest
+		b.forming <- struct{}{}
 		group, held = b.take(held)
 		if len(group) == 0 {
+			<-b.forming
 			b.running.Add(-1)
 			// A call queued after take found the queue empty, whose caller
 			// then saw every runner still running, is this runner's to take.
@@ -143,7 +161,7 @@ func (s *Store) runGateBatches() {
 			}
 			continue
 		}
-		s.runGateGroup(group)
+		s.runGateGroup(group) // gives the forming token back
 	}
 }
 
@@ -183,12 +201,16 @@ func (b *gateBatcher) take(held []*gateRequest) (group, rest []*gateRequest) {
 }
 
 // runGateGroup decides a group in one transaction and replies to each call.
+// It gives the forming token back as soon as the group's writes are sent,
+// or when it fails before that.
 func (s *Store) runGateGroup(group []*gateRequest) {
 	s.batcher.groups.Add(1)
 	s.batcher.grouped.Add(int64(len(group)))
 	ctx, cancel := context.WithTimeout(context.Background(), s.batcher.cfg.Timeout)
 	defer cancel()
-	err := s.decideTogetherSafely(ctx, group)
+	formed := sync.OnceFunc(func() { <-s.batcher.forming })
+	defer formed()
+	err := s.decideTogetherSafely(ctx, group, formed)
 	for _, r := range group {
 		if err != nil {
 			r.done <- gateReply{alone: true}
@@ -201,11 +223,11 @@ func (s *Store) runGateGroup(group []*gateRequest) {
 // decideTogetherSafely is decideTogether with a panic (in a decide
 // function) turned into an error: the transaction is rolled back and each
 // caller decides again alone, where the panic is its own.
-func (s *Store) decideTogetherSafely(ctx context.Context, group []*gateRequest) (err error) {
+func (s *Store) decideTogetherSafely(ctx context.Context, group []*gateRequest, sent func()) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("gate: panic while deciding a group: %v", p)
 		}
 	}()
-	return s.decideTogether(ctx, group)
+	return s.decideTogether(ctx, group, s.batcher.cfg.LockTimeout, sent)
 }

@@ -18,11 +18,12 @@ import (
 )
 
 // groupedStore is a store whose gate runs one shared transaction at a
-// time, so a test can hold it up and line calls up behind it.
+// time and waits for contact locks as long as a test needs, so a test can
+// hold it up and line calls up behind it.
 func groupedStore(t *testing.T) *storage.Store {
 	t.Helper()
 	s := storagetest.New(t)
-	return storage.New(s.Pool(), storage.WithGateBatching(storage.GateBatching{MaxBatch: 32, MaxInFlight: 1}))
+	return storage.New(s.Pool(), storage.WithGateBatching(storage.GateBatching{MaxBatch: 32, MaxInFlight: 1, LockTimeout: time.Minute}))
 }
 
 // holdGate makes the gate's runner wait: it locks a contact in a
@@ -320,4 +321,43 @@ func TestGateReads_PlanIndexLookupsOnEmptyTables(t *testing.T) {
 		}
 		require.Contains(t, plan, "Index", "%s:\n%s", name, plan)
 	}
+}
+
+// A contact locked by a long transaction elsewhere does not hold up the
+// other contacts' decisions: the shared transaction gives up on the lock
+// after LockTimeout, and only that contact's call goes on waiting, alone.
+func TestGateGroup_LockedContactDoesNotHoldUpOthers(t *testing.T) {
+	ctx := context.Background()
+	base := storagetest.New(t)
+	s := storage.New(base.Pool(), storage.WithGateBatching(storage.GateBatching{MaxBatch: 32, MaxInFlight: 1, LockTimeout: 50 * time.Millisecond}))
+	settings := gateSettings()
+	now := time.Now()
+	var cs []storage.Contact
+	for range 3 {
+		c := newContact(t, s)
+		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+		require.NoError(t, err)
+		cs = append(cs, c)
+	}
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // rolled back below; a no-op then
+	_, err = tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE`, cs[0].ID)
+	require.NoError(t, err)
+
+	waits := make([]func() gateCall, len(cs))
+	for i, c := range cs {
+		waits[i] = startGate(ctx, s, gateInput(c, "j", fmt.Sprintf("locked-%d", i), journey.ChannelEmail), decideWith(settings, journey.ChannelEmail, now))
+	}
+	for i := 1; i < len(cs); i++ {
+		call := waits[i]()
+		require.NoError(t, call.err)
+		require.True(t, call.res.Send(), "call %d went through while contact 0 is locked", i)
+	}
+	require.Zero(t, decisionsFor(t, s, "locked-0"), "the locked contact's call waits for its lock")
+
+	require.NoError(t, tx.Rollback(ctx))
+	call := waits[0]()
+	require.NoError(t, call.err)
+	require.True(t, call.res.Send())
 }
