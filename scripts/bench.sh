@@ -229,7 +229,7 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 		echo '```sh'
 		echo 'make bench                        # pgbench + BenchmarkGate, prints the table'
 		echo 'BENCH_UPDATE_README=1 make bench  # also rewrites this block'
-		echo 'go test ./internal/storage -run '"'"'^$'"'"' -bench BenchmarkGate -benchtime 20s -count 6 > new.txt'
+		echo 'go test ./internal/storage -run '"'"'^$'"'"' -bench '"'"'^BenchmarkGate$'"'"' -benchtime 20s -count 6 > new.txt'
 		echo 'benchstat .bench/gate.txt new.txt # compare against the last make bench'
 		echo '```'
 		echo "<!-- bench:end -->"
