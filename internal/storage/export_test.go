@@ -20,5 +20,5 @@ var GateReads = map[string]struct {
 	"consents":      {gateReadConsents, []string{"text[]"}},
 	"suppressions":  {gateReadSuppressions, []string{"text[]", "timestamptz[]"}},
 	"recent sends":  {gateReadRecentSends, []string{"text[]", "timestamptz[]", "text[]"}},
-	"abandonment":   {gateReadAbandonmentSMS, []string{"text[]", "text[]", "text[]", "text[]"}},
+	"abandonment":   {gateReadAbandonmentSMS, []string{"text[]", "text[]", "text[]", "text[]", "bigint[]"}},
 }

@@ -159,8 +159,8 @@ const (
 			email IS NULL AS no_email, last_engaged_at, created_at
 		FROM contacts WHERE id = r.contact_id FOR NO KEY UPDATE) AS c
 	ORDER BY r.n`
-	gateReadLedgerRows = `SELECT m.*
-	FROM unnest($1::text[]) AS r(key)
+	gateReadLedgerRows = `SELECT r.n, m.*
+	FROM unnest($1::text[]) WITH ORDINALITY AS r(key, n)
 	CROSS JOIN LATERAL (SELECT ` + messageColumns + ` FROM messages WHERE idempotency_key = r.key FOR UPDATE) AS m`
 	gateReadConsents = `SELECT r.n, c.channel, c.subscription, c.status, c.consent_event_id, c.occurred_at
 	FROM unnest($1::text[]) WITH ORDINALITY AS r(contact_id, n)
@@ -182,11 +182,12 @@ const (
 		WHERE contact_id = r.contact_id AND created_at > r.since AND idempotency_key <> r.key
 			AND status NOT IN ` + notCountedStatuses + `
 		OFFSET 0) AS m`
-	// Only for requests with an abandonment event ($1-$4: contact, journey,
-	// event, key): the ledger stores no empty abandonment_event_id (NULLIF),
-	// so without one there is nothing to look for.
-	gateReadAbandonmentSMS = `SELECT r.contact_id
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(contact_id, journey_id, event_id, key)
+	// Only for requests with an abandonment event ($1-$5: contact, journey,
+	// event, key, and the request's position): the ledger stores no empty
+	// abandonment_event_id (NULLIF), so without one there is nothing to look
+	// for.
+	gateReadAbandonmentSMS = `SELECT r.n
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS r(contact_id, journey_id, event_id, key, n)
 	CROSS JOIN LATERAL (
 		SELECT 1 FROM messages
 		WHERE contact_id = r.contact_id AND journey_id = r.journey_id AND channel = 'sms'
@@ -232,24 +233,25 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest, lockTim
 		keys   = make([]string, n)
 		nows   = make([]time.Time, n)
 		sinces = make([]time.Time, n)
-		// Requests with an abandonment event: contact, journey, event, key.
+		// Requests with an abandonment event: contact, journey, event, key,
+		// position (from 1).
 		abContacts, abJourneys, abEvents, abKeys []string
+		abN                                      []int64
 	)
-	byContact := make(map[string]int, n)
 	for i, r := range reqs {
 		m := r.in.Message
+		if i > 0 && m.ContactID == ids[i-1] {
+			return fmt.Errorf("%s: contact %s appears twice in one transaction", what, m.ContactID) // a bug in the batcher
+		}
 		ids[i], keys[i], nows[i], sinces[i] = m.ContactID, m.IdempotencyKey, r.now, r.now.Add(-r.in.Lookback)
-		byContact[m.ContactID] = i
 		if r.in.AbandonmentEventID != "" {
 			abContacts = append(abContacts, m.ContactID)
 			abJourneys = append(abJourneys, m.JourneyID)
 			abEvents = append(abEvents, r.in.AbandonmentEventID)
 			abKeys = append(abKeys, m.IdempotencyKey)
+			abN = append(abN, int64(i+1))
 		}
 		r.res, r.err = GateResult{}, nil
-	}
-	if len(byContact) != n {
-		return fmt.Errorf("%s: a contact appears twice in one transaction", what) // a bug in the batcher
 	}
 
 	b := &pgx.Batch{}
@@ -269,7 +271,7 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest, lockTim
 	b.Queue(gateReadSuppressions, ids, nows)
 	b.Queue(gateReadRecentSends, ids, sinces, keys)
 	if len(abContacts) > 0 {
-		b.Queue(gateReadAbandonmentSMS, abContacts, abJourneys, abEvents, abKeys)
+		b.Queue(gateReadAbandonmentSMS, abContacts, abJourneys, abEvents, abKeys, abN)
 	}
 	br := conn.SendBatch(ctx, b)
 	states := make([]gateRead, n)
@@ -278,7 +280,7 @@ func (s *Store) decideTogether(ctx context.Context, reqs []*gateRequest, lockTim
 	} else if _, err = br.Exec(); err != nil {
 		err = fmt.Errorf("%s: configuring the transaction: %w", what, err)
 	} else {
-		err = readGateStates(br, byContact, states, len(abContacts) > 0)
+		err = readGateStates(br, states, len(abContacts) > 0)
 	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%s: %w", what, cerr)
@@ -356,16 +358,8 @@ type gateRead struct {
 }
 
 // readGateStates reads the results of the gate's reads into states, which
-// is indexed like the requests (byContact maps a contact id to its index).
-func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gateRead, abandonment bool) error {
-	// at returns the state of the request for a contact id read back.
-	at := func(id string) (*gateRead, error) {
-		i, ok := byContact[id]
-		if !ok {
-			return nil, fmt.Errorf("gate: read a row of contact %s, which was not asked for", id)
-		}
-		return &states[i], nil
-	}
+// is indexed like the requests.
+func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) error {
 	// nth returns the state of the request at position n (from 1).
 	nth := func(n int64) (*gateRead, error) {
 		if n < 1 || n > int64(len(states)) {
@@ -396,11 +390,12 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 	}
 
 	if err := eachRow(br, "reading ledger rows", func(r pgx.Rows) error {
-		m, err := scanMessage(r)
+		var n int64
+		m, err := scanMessage(prefixScanner{r, &n})
 		if err != nil {
 			return err
 		}
-		st, err := at(m.ContactID)
+		st, err := nth(n)
 		if err != nil {
 			return err
 		}
@@ -478,11 +473,11 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 
 	if abandonment {
 		if err := eachRow(br, "reading abandonment sends", func(r pgx.Rows) error {
-			var id string
-			if err := r.Scan(&id); err != nil {
+			var n int64
+			if err := r.Scan(&n); err != nil {
 				return err
 			}
-			st, err := at(id)
+			st, err := nth(n)
 			if err != nil {
 				return err
 			}
@@ -493,6 +488,17 @@ func readGateStates(br pgx.BatchResults, byContact map[string]int, states []gate
 		}
 	}
 	return nil
+}
+
+// prefixScanner scans a row's first column into first and the rest into
+// what Scan is given: a row of messageColumns led by another column.
+type prefixScanner struct {
+	r     rowScanner
+	first any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.r.Scan(append([]any{p.first}, dest...)...)
 }
 
 // channelOf and classOf map a ledger row's channel and class to their

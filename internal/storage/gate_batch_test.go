@@ -361,3 +361,64 @@ func TestGateGroup_LockedContactDoesNotHoldUpOthers(t *testing.T) {
 	require.NoError(t, call.err)
 	require.True(t, call.res.Send())
 }
+
+// In a shared transaction each call's abandonment check answers for its
+// own contact and event.
+func TestGateGroup_AbandonmentChecksMatchTheirCalls(t *testing.T) {
+	ctx := context.Background()
+	s := groupedStore(t)
+	eventAt := time.Date(2026, 6, 1, 14, 0, 0, 0, time.UTC)
+	now := eventAt.Add(time.Hour)
+	decide := func(event string) func(storage.GateState) policy.Decision {
+		return func(st storage.GateState) policy.Decision {
+			return policy.Decide(gateSettings(), policy.Request{
+				Contact: st.Contact, Channel: journey.ChannelSMS, Class: journey.ClassMarketing, Now: now,
+				Journey:     policy.JourneySettings{Abandonment: true},
+				Abandonment: &policy.AbandonmentContext{EventID: event, At: eventAt, SMSAlreadySent: st.AbandonmentSMSSent},
+			})
+		}
+	}
+	input := func(c storage.Contact, key, event string) storage.GateInput {
+		in := gateInput(c, "abandoned_cart", key, journey.ChannelSMS)
+		in.AbandonmentEventID = event
+		return in
+	}
+	var cs []storage.Contact
+	for i := range 4 {
+		c := newContact(t, s)
+		_, err := s.Pool().Exec(ctx, `UPDATE contacts SET phone = $2 WHERE id = $1`, c.ID, fmt.Sprintf("+1415555%04d", 300+i))
+		require.NoError(t, err)
+		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+		require.NoError(t, err)
+		cs = append(cs, c)
+	}
+	// Contacts 1 and 3 already had their event's SMS.
+	for _, i := range []int{1, 3} {
+		first, err := s.Gate(ctx, input(cs[i], fmt.Sprintf("first-%d", i), fmt.Sprintf("cart-%d", i)), decide(fmt.Sprintf("cart-%d", i)))
+		require.NoError(t, err)
+		require.True(t, first.Send())
+	}
+
+	release := holdGate(t, s)
+	waits := make([]func() gateCall, len(cs))
+	for i, c := range cs {
+		event := fmt.Sprintf("cart-%d", i)
+		waits[i] = startGate(ctx, s, input(c, fmt.Sprintf("second-%d", i), event), decide(event))
+	}
+	waitFor(t, func() bool { return storage.QueuedGateCalls(s) == len(cs) })
+	tx0, _ := s.GateGroupStats()
+	release()
+	for i, wait := range waits {
+		call := wait()
+		require.NoError(t, call.err, "call %d", i)
+		if i%2 == 1 {
+			require.False(t, call.res.Send(), "call %d", i)
+			require.Equal(t, []string{policy.CodeAbandonmentSMSAlreadySent}, call.res.Decision.ReasonCodes(), "call %d", i)
+			continue
+		}
+		require.True(t, call.res.Send(), "call %d", i)
+		require.Equal(t, fmt.Sprintf("cart-%d", i), call.res.Message.AbandonmentEventID)
+	}
+	tx1, _ := s.GateGroupStats()
+	require.Equal(t, int64(1), tx1-tx0, "the four calls went together")
+}
