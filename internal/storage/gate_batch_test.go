@@ -34,9 +34,7 @@ func groupedStore(t *testing.T) *storage.Store {
 func holdGate(t *testing.T, s *storage.Store) (release func() storage.GateResult) {
 	t.Helper()
 	ctx := context.Background()
-	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE`, c.ID)
@@ -112,12 +110,9 @@ func TestGateGroup_QueuedCallsShareOneTransaction(t *testing.T) {
 	now := time.Now()
 	const n = 6
 	contacts := make([]storage.Contact, n)
-	for i := range contacts {
-		contacts[i] = newContact(t, s)
-		if i != 0 { // the first has no consent: skipped, in the same group
-			_, _, err := s.RecordConsent(ctx, contacts[i].ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-			require.NoError(t, err)
-		}
+	contacts[0] = newContact(t, s) // no consent: skipped, in the same group
+	for i := 1; i < n; i++ {
+		contacts[i] = newEmailContact(t, s)
 	}
 	release := holdGate(t, s)
 	tx0, calls0 := s.GateGroupStats()
@@ -169,9 +164,7 @@ func TestGateGroup_OneFailingCallDoesNotFailTheOthers(t *testing.T) {
 	s := groupedStore(t)
 	settings := gateSettings()
 	now := time.Now()
-	first := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, first.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	first := newEmailContact(t, s)
 	taken, err := s.Gate(ctx, gateInput(first, "j", "taken", journey.ChannelEmail), decideWith(settings, journey.ChannelEmail, now))
 	require.NoError(t, err)
 
@@ -179,9 +172,7 @@ func TestGateGroup_OneFailingCallDoesNotFailTheOthers(t *testing.T) {
 	var waits []func() gateCall
 	var keys []string
 	for i := range 4 {
-		c := newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-		require.NoError(t, err)
+		c := newEmailContact(t, s)
 		in := gateInput(c, "j", fmt.Sprintf("k-%d", i), journey.ChannelEmail)
 		if i == 2 {
 			in.Message.ID = taken.Message.ID // the ledger insert breaks the primary key
@@ -223,10 +214,7 @@ func TestGateGroup_CancelledAndPanickingCalls(t *testing.T) {
 	now := time.Now()
 	var cs []storage.Contact
 	for range 3 {
-		c := newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-		require.NoError(t, err)
-		cs = append(cs, c)
+		cs = append(cs, newEmailContact(t, s))
 	}
 	release := holdGate(t, s)
 	cancelled, cancel := context.WithCancel(ctx)
@@ -259,9 +247,7 @@ func TestGateGroup_CapsHoldPerContactUnderLoad(t *testing.T) {
 	const contacts, perContact = 12, 8
 	cs := make([]storage.Contact, contacts)
 	for i := range cs {
-		cs[i] = newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, cs[i].ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-		require.NoError(t, err)
+		cs[i] = newEmailContact(t, s)
 	}
 	tx0, calls0 := s.GateGroupStats()
 	var (
@@ -334,10 +320,7 @@ func TestGateGroup_LockedContactDoesNotHoldUpOthers(t *testing.T) {
 	now := time.Now()
 	var cs []storage.Contact
 	for range 3 {
-		c := newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-		require.NoError(t, err)
-		cs = append(cs, c)
+		cs = append(cs, newEmailContact(t, s))
 	}
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)

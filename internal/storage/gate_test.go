@@ -89,9 +89,7 @@ func TestGate_NoConsentSkipsAndRecordsWhy(t *testing.T) {
 func TestGate_DeferWritesNoLedgerRow(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
-	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 	settings := gateSettings()
 	settings.GlobalCap.Max = 1
 	now := time.Now()
@@ -112,9 +110,7 @@ func TestGate_DeferWritesNoLedgerRow(t *testing.T) {
 func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
-	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 	now := time.Now()
 	first, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
@@ -145,9 +141,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 func TestGate_ConcurrentSendsCannotPassTheCap(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
-	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 	settings := gateSettings() // cap 3
 	now := time.Now()
 	const n = 24
@@ -234,9 +228,7 @@ func TestGate_OneSMSPerAbandonmentEvent(t *testing.T) {
 func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
-	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 
 	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
 	require.NoError(t, err)

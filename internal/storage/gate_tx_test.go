@@ -29,9 +29,7 @@ func TestGate_FailedWriteRollsBackEverything(t *testing.T) {
 	t.Cleanup(pool.Close)
 	s := storage.New(pool)
 
-	c := newContact(t, s)
-	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
-	require.NoError(t, err)
+	c := newEmailContact(t, s)
 	settings := gateSettings()
 	now := time.Now()
 	first, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(settings, journey.ChannelEmail, now))

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,15 @@ func newContact(t *testing.T, s *storage.Store) storage.Contact {
 	})
 	require.NoError(t, err)
 	require.True(t, created)
+	return c
+}
+
+// newEmailContact creates a contact who has granted email consent.
+func newEmailContact(t *testing.T, s *storage.Store) storage.Contact {
+	t.Helper()
+	c := newContact(t, s)
+	_, _, err := s.RecordConsent(context.Background(), c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	require.NoError(t, err)
 	return c
 }
 
