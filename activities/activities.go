@@ -6,55 +6,23 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/policy"
-	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
 // Activities holds the dependencies of every activity.
 type Activities struct {
-	Store  *storage.Store
-	Email  provider.EmailSender
-	SMS    provider.SMSSender
-	Sender SenderIdentity
-	// Policy is the workspace's send-gate settings; nil means
-	// policy.DefaultSettings().
-	Policy *policy.Settings
-	Logger *slog.Logger
-	// Now is the clock the gate decides with; nil means time.Now. Tests set it.
-	Now func() time.Time
-}
-
-func (a *Activities) settings() policy.Settings {
-	if a.Policy != nil {
-		return *a.Policy
-	}
-	return policy.DefaultSettings()
-}
-
-func (a *Activities) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
-}
-
-// SenderIdentity is who messages come from.
-type SenderIdentity struct {
-	EmailFrom     string
-	EmailFromName string
-	SMSFrom       string
-	// SMSStatusCallback, when set, is the URL Twilio posts delivery updates to.
-	SMSStatusCallback string
+	Store *storage.Store
+	// Delivery is the one send path (decide, deliver, settle) every message
+	// takes; its Store is the same.
+	Delivery *delivery.Service
+	Logger   *slog.Logger
 }
 
 func (a *Activities) logger() *slog.Logger {
@@ -186,59 +154,4 @@ func contactView(c storage.Contact) journey.ContactView {
 		TimeZone:   c.TimeZone,
 		Attributes: c.Attributes,
 	}
-}
-
-// retryAfter turns a provider's Retry-After hint into the next retry delay.
-func retryableProviderError(err error) error {
-	var pe *provider.Error
-	if errors.As(err, &pe) && pe.RetryAfter > 0 {
-		return temporal.NewApplicationErrorWithOptions(err.Error(), "ProviderRetryable", temporal.ApplicationErrorOptions{
-			NextRetryDelay: pe.RetryAfter,
-			Cause:          err,
-		})
-	}
-	return fmt.Errorf("provider call failed, will retry: %w", err)
-}
-
-// GateBatchingFromConfig is how the send gate groups concurrent decisions
-// (storage.DefaultGateBatching unless TUTTI_GATE_MAX_BATCH or
-// TUTTI_GATE_MAX_IN_FLIGHT say otherwise), for the stores of the worker and
-// the API, which both decide sends.
-func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
-	b := storage.DefaultGateBatching()
-	if cfg.GateMaxBatch > 0 {
-		b.MaxBatch = cfg.GateMaxBatch
-	}
-	if cfg.GateMaxInFlight > 0 {
-		b.MaxInFlight = cfg.GateMaxInFlight
-	}
-	return b
-}
-
-// PolicyFromConfig is the send gate's workspace settings: the defaults (cap
-// 7 marketing messages per 7 days, cooldowns email 16h / sms 24h, SMS quiet
-// hours 08:00-21:00 with per-country rules) with the configured default zone
-// and region, overlaid by TUTTI_POLICY_FILE when set. The worker and the API
-// (which texts the SMS double opt-in prompt) decide with the same settings.
-func PolicyFromConfig(cfg config.Config) (policy.Settings, error) {
-	s := policy.DefaultSettings()
-	s.DefaultTimeZone, s.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
-	if cfg.PolicyFile == "" {
-		return s, policy.ValidateSettings(s)
-	}
-	s, err := policy.LoadSettingsFile(cfg.PolicyFile, s)
-	if err != nil {
-		return policy.Settings{}, fmt.Errorf("TUTTI_POLICY_FILE=%s: %w", cfg.PolicyFile, err)
-	}
-	return s, nil
-}
-
-// SenderFromConfig builds the sender identity from configuration. The Twilio
-// status callback is only set when the API has a public URL to be reached at.
-func SenderFromConfig(cfg config.Config) SenderIdentity {
-	s := SenderIdentity{EmailFrom: cfg.EmailFrom, EmailFromName: cfg.EmailFromName, SMSFrom: cfg.TwilioFrom}
-	if cfg.PublicURL != "" {
-		s.SMSStatusCallback = strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/twilio/status"
-	}
-	return s
 }

@@ -13,13 +13,13 @@ import (
 )
 
 // at pins the gate's clock.
-func (b *bundle) at(t time.Time) { b.acts.Now = func() time.Time { return t } }
+func (b *bundle) at(t time.Time) { b.acts.Delivery.Now = func() time.Time { return t } }
 
 func TestSend_QuietHoursDeferToTheWindowOpening(t *testing.T) {
 	b := setup(t)
 	b.grant(t, journey.ChannelSMS)
 	settings := policy.DefaultSettings() // SMS 08:00-21:00 in the recipient's time
-	b.acts.Policy = &settings
+	b.acts.Delivery.Policy = settings
 	// Alice's phone is a San Francisco number: 23:30 there is 07:30 UTC.
 	b.at(time.Date(2026, 6, 2, 6, 30, 0, 0, time.UTC))
 
@@ -44,7 +44,7 @@ func TestSend_CooldownSkipsWhenTheJourneySaysSo(t *testing.T) {
 	b := setup(t)
 	b.grant(t, journey.ChannelEmail)
 	settings := policy.DefaultSettings()
-	b.acts.Policy = &settings // email cooldown 16h
+	b.acts.Delivery.Policy = settings // email cooldown 16h
 	b.at(time.Now())
 	_, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestSend_TransactionalIsExemptFromCaps(t *testing.T) {
 	b.grant(t, journey.ChannelEmail)
 	settings := policy.DefaultSettings()
 	settings.GlobalCap = policy.FrequencyCap{Max: 1, Window: 7 * 24 * time.Hour}
-	b.acts.Policy = &settings
+	b.acts.Delivery.Policy = settings
 	_, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
 

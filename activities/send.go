@@ -3,15 +3,14 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -20,8 +19,9 @@ import (
 // SendInput is one send step for one contact. It carries ids and the step's
 // templates, never the contact's address: the activity loads that itself.
 type SendInput struct {
-	// IdempotencyKey is workflow id + step + visit: the same for every retry of
-	// this send, different for a later visit of the step in a loop.
+	// IdempotencyKey is enrollment (run) id + step + visit: the same for every
+	// retry of this send, different for a later visit of the step in a loop
+	// and for every new run of the journey (re-entry).
 	IdempotencyKey string               `json:"idempotency_key"`
 	ContactID      string               `json:"contact_id"`
 	JourneyID      string               `json:"journey_id"`
@@ -47,64 +47,29 @@ const (
 	SendSkipped  = storage.MessageSkipped
 	SendFailed   = storage.MessageFailed
 	SendUnknown  = storage.MessageUnknown
-	SendDeferred = "deferred"
+	SendDeferred = delivery.StatusDeferred
+	SendRetry    = delivery.StatusRetry
 )
 
-// SendResult tells the workflow what happened to the message.
-type SendResult struct {
-	MessageID string `json:"message_id,omitempty"`
-	Status    string `json:"status"`
-	Reason    string `json:"reason,omitempty"`
-	// Channel is the channel the message went (or would go) out on: the
-	// fallback channel when the gate chose it.
-	Channel           journey.Channel `json:"channel,omitempty"`
-	Provider          string          `json:"provider,omitempty"`
-	ProviderMessageID string          `json:"provider_message_id,omitempty"`
-	DeferUntil        time.Time       `json:"defer_until,omitempty"`
-	// DecisionID is the gate decision behind this result (0 if none was taken).
-	DecisionID int64 `json:"decision_id,omitempty"`
-}
+// SendResult tells the workflow what happened to the message: ids and
+// codes only (see delivery.Result).
+type SendResult = delivery.Result
 
-// Outcome is the one-line summary shown in the journey's steps taken.
-func (r SendResult) Outcome() string {
-	out := r.Status
-	if r.Status == SendDeferred && !r.DeferUntil.IsZero() {
-		out += " until " + r.DeferUntil.UTC().Format(time.RFC3339)
-	}
-	if r.Reason != "" {
-		out += ": " + r.Reason
-	}
-	return out
-}
+// heartbeatEvery is how often Send tells Temporal it is alive while it waits
+// on the database or a provider, so that a worker that died is noticed
+// within the activity's heartbeat timeout instead of its start-to-close one.
+const heartbeatEvery = 2 * time.Second
 
-func resultFromMessage(m storage.Message) SendResult {
-	r := SendResult{
-		MessageID:         m.ID,
-		Status:            m.Status,
-		Reason:            m.StatusReason,
-		Channel:           m.Channel,
-		Provider:          m.Provider,
-		ProviderMessageID: m.ProviderMessageID,
-	}
-	if m.DecisionID != nil {
-		r.DecisionID = *m.DecisionID
-	}
-	return r
-}
-
-// Send puts one message through the send gate and, if it may go now, sends
-// it and records the result in the ledger. The gate (one Postgres
-// transaction, see storage.Gate) decides from the contact's consent,
-// suppressions, recent sends and local time, and reserves the ledger row for
-// the idempotency key before the provider call; the row is settled after it,
-// so a retried activity never sends twice. A deferral comes back to the
-// workflow, which waits on a durable timer and asks again.
+// Send renders the step's message for the contact and hands it to the one
+// send path (delivery.Service.Send): the send gate decides and reserves the
+// ledger row, the fence re-checks consent, the provider is called, and its
+// answer is recorded. A deferral or a provider that asks to be retried later
+// comes back to the workflow, which waits on a durable timer and asks again;
+// an answer the ledger could not record comes back as Unsettled, for the
+// workflow to record with SettleSend.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
-	if prev, err := a.Store.MessageByKey(ctx, in.IdempotencyKey); err == nil && isFinal(prev.Status) {
-		return resultFromMessage(prev), nil
-	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return SendResult{}, err
-	}
+	stop := heartbeat(ctx)
+	defer stop()
 
 	c, err := a.Store.Contact(ctx, in.ContactID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -114,117 +79,94 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-
-	row := storage.Message{
-		IdempotencyKey: in.IdempotencyKey,
-		ContactID:      in.ContactID,
-		JourneyID:      in.JourneyID,
-		JourneyVersion: in.JourneyVersion,
-		StepID:         in.StepID,
-		Channel:        in.Send.Channel,
-		Class:          string(in.Class),
-		Provider:       a.providerName(in.Send.Channel),
+	msg := delivery.Message{
+		Ledger: storage.Message{
+			IdempotencyKey: in.IdempotencyKey,
+			ContactID:      in.ContactID,
+			JourneyID:      in.JourneyID,
+			JourneyVersion: in.JourneyVersion,
+			StepID:         in.StepID,
+			Channel:        in.Send.Channel,
+			Class:          string(in.Class),
+		},
+		Content: map[journey.Channel]delivery.Content{},
+	}
+	if in.Policy != nil {
+		msg.Ledger.Subscription = in.Policy.Subscription
 	}
 	// Render before deciding: a message the contact's data cannot fill is
 	// skipped without taking a slot under the caps. A missing address is
 	// the gate's to decide (the fallback channel may still reach them).
-	rendered := map[journey.Channel]renderedMessage{}
-	primary, reason := a.render(in, in.Send.Channel, c)
+	primary, reason, detail := render(in, in.Send.Channel, c)
 	if reason != "" {
-		return a.skip(ctx, row, reason)
+		row := msg.Ledger
+		row.Provider = a.Delivery.ProviderName(row.Channel)
+		return a.skip(ctx, row, reason, detail)
 	}
-	rendered[in.Send.Channel] = primary
+	msg.Content[in.Send.Channel] = primary
 	fallbackAvailable := false
 	if fb := fallbackChannel(in); fb != "" {
-		if m, why := a.render(in, fb, c); why == "" {
-			rendered[fb], fallbackAvailable = m, true
+		if m, why, _ := render(in, fb, c); why == "" {
+			msg.Content[fb], fallbackAvailable = m, true
 		}
 	}
-
-	settings := a.settings()
-	js := policy.ForJourney(in.Policy, fallbackAvailable)
-	var abandonment *policy.AbandonmentContext
-	gin := storage.GateInput{
-		Message: row,
-		Providers: map[journey.Channel]string{
-			journey.ChannelEmail: a.providerName(journey.ChannelEmail),
-			journey.ChannelSMS:   a.providerName(journey.ChannelSMS),
-		},
-		Now:      a.now(),
-		Lookback: policy.Lookback(settings, js),
-	}
+	msg.Journey = policy.ForJourney(in.Policy, fallbackAvailable)
 	if in.Abandonment != nil {
-		gin.AbandonmentEventID = in.Abandonment.EventID
-		abandonment = &policy.AbandonmentContext{EventID: in.Abandonment.EventID, At: in.Abandonment.OccurredAt}
-	}
-	started := time.Now()
-	gate, err := a.Store.Gate(ctx, gin, func(st storage.GateState) policy.Decision {
-		if abandonment != nil {
-			abandonment.SMSAlreadySent = st.AbandonmentSMSSent
-		}
-		return policy.Decide(settings, policy.Request{
-			Contact:     st.Contact,
-			Channel:     in.Send.Channel,
-			Class:       in.Class,
-			Journey:     js,
-			JourneyID:   in.JourneyID,
-			Abandonment: abandonment,
-			Now:         gin.Now,
-		})
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return SendResult{Status: SendSkipped, Reason: "contact_not_found"}, nil
-	}
-	if err != nil {
-		return SendResult{}, err
-	}
-	metrics.ObserveGate(time.Since(started))
-	if gate.Decided {
-		metrics.RecordDecision(in.Send.Channel, in.Class, gate.Decision)
-		a.logger().Info("send gate", "contact_id", in.ContactID, "journey_id", in.JourneyID, "step_id", in.StepID,
-			"outcome", gate.Decision.Outcome, "channel", gate.Decision.Channel, "reasons", gate.Decision.ReasonCodes(),
-			"decision_id", gate.DecisionID)
-	}
-	if gate.Decided && gate.Decision.Outcome == policy.OutcomeDefer {
-		return SendResult{
-			Status:     SendDeferred,
-			Reason:     strings.Join(gate.Decision.ReasonCodes(), ","),
-			Channel:    gate.Decision.Channel,
-			DeferUntil: gate.Decision.Until,
-			DecisionID: gate.DecisionID,
-		}, nil
-	}
-	if !gate.Send() {
-		metrics.RecordMessage(gate.Message.Channel, gate.Message.Status)
-		return resultFromMessage(gate.Message), nil
+		msg.Abandonment = &policy.AbandonmentContext{EventID: in.Abandonment.EventID, At: in.Abandonment.OccurredAt}
 	}
 
-	claimed := gate.Message
-	res, err := a.deliver(ctx, claimed, rendered[claimed.Channel])
-	if err == nil {
-		m, cerr := a.Store.CompleteSend(ctx, claimed.ID, res.Provider, res.ProviderMessageID, res.AcceptedAt)
-		if cerr != nil {
-			// The provider has the message; leaving the row "sending" makes a
-			// retry see it as ambiguous and never resend.
-			return SendResult{}, cerr
+	res, err := a.Delivery.Send(ctx, msg)
+	var pending *delivery.FlightPendingError
+	var ambiguous *delivery.AmbiguousError
+	switch {
+	case errors.As(err, &pending):
+		return SendResult{}, retryAt(pending.Until, err)
+	case errors.As(err, &ambiguous):
+		// Asked again once the attempt's request can no longer be written;
+		// the next attempt reads back or records unknown.
+		return SendResult{}, retryAt(ambiguous.Until, err)
+	}
+	return res, err
+}
+
+// SettleSend records a provider answer that Send could not write to the
+// ledger (SendResult.Unsettled). The workflow runs it as a local activity,
+// retried until the database is back.
+func (a *Activities) SettleSend(ctx context.Context, st delivery.Settlement) error {
+	return a.Delivery.Settle(ctx, st)
+}
+
+// retryAt is a retryable activity error whose next attempt is not before t.
+func retryAt(t time.Time, err error) error {
+	delay := max(time.Until(t), 0) + 100*time.Millisecond
+	return temporal.NewApplicationErrorWithOptions(err.Error(), "SendPending", temporal.ApplicationErrorOptions{
+		NextRetryDelay: delay,
+	})
+}
+
+// heartbeat records a heartbeat now and every heartbeatEvery until stop is
+// called. Outside an activity (a plain unit test) it does nothing.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	activity.RecordHeartbeat(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
 		}
-		metrics.RecordMessage(m.Channel, m.Status)
-		return resultFromMessage(m), nil
-	}
-	if provider.IsRetryable(err) {
-		if _, ferr := a.Store.FailSend(ctx, claimed.ID, storage.MessageRetrying, err.Error()); ferr != nil {
-			return SendResult{}, errors.Join(err, ferr)
-		}
-		activity.GetLogger(ctx).Warn("provider call failed, retrying", "message_id", claimed.ID, "error", err)
-		return SendResult{}, retryableProviderError(err)
-	}
-	m, ferr := a.Store.FailSend(ctx, claimed.ID, storage.MessageFailed, err.Error())
-	if ferr != nil {
-		return SendResult{}, ferr
-	}
-	metrics.RecordMessage(m.Channel, m.Status)
-	a.afterPermanentFailure(ctx, in, err)
-	return resultFromMessage(m), nil
+	}()
+	return func() { close(done) }
 }
 
 // fallbackChannel is the journey's fallback channel when the step carries a
@@ -240,123 +182,55 @@ func fallbackChannel(in SendInput) journey.Channel {
 	return ""
 }
 
-// skip records a decision not to send. A row left retrying by an earlier
-// attempt (consent revoked between retries, say) is settled as skipped.
-func (a *Activities) skip(ctx context.Context, row storage.Message, reason string) (SendResult, error) {
+// skip records a decision not to send (a message the contact's data cannot
+// fill). A row left retrying by an earlier attempt is settled as skipped.
+func (a *Activities) skip(ctx context.Context, row storage.Message, reason, detail string) (SendResult, error) {
 	row.Status = storage.MessageSkipped
-	row.StatusReason = reason
+	row.StatusReason, row.StatusDetail = reason, detail
 	m, err := a.Store.RecordSkip(ctx, row)
 	if err != nil {
 		return SendResult{}, err
 	}
-	if m.Status == storage.MessageRetrying {
-		if m, err = a.Store.FailSend(ctx, m.ID, storage.MessageSkipped, reason); err != nil {
+	if m.Status == storage.MessageRetrying || m.Status == storage.MessageReserved {
+		if m, err = a.Store.FailSend(ctx, m.ID, storage.MessageSkipped, reason, detail); err != nil {
 			return SendResult{}, err
 		}
 	}
-	return resultFromMessage(m), nil
-}
-
-// afterPermanentFailure turns what the provider told us into contact state:
-// Twilio 21610 means the recipient replied STOP, an SMS opt-out.
-func (a *Activities) afterPermanentFailure(ctx context.Context, in SendInput, err error) {
-	var pe *provider.Error
-	if !errors.As(err, &pe) || pe.Code != provider.TwilioCodeUnsubscribed {
-		return
-	}
-	_, _, rerr := a.Store.RecordConsent(ctx, in.ContactID, journey.ChannelSMS, storage.ConsentRevoked, "twilio:21610", time.Now())
-	if rerr != nil {
-		a.logger().Error("recording SMS opt-out from Twilio 21610", "contact_id", in.ContactID, "error", rerr)
-	}
-}
-
-type renderedMessage struct {
-	email *journey.RenderedEmail
-	sms   *journey.RenderedSMS
-	to    string
+	return SendResult{MessageID: m.ID, Status: m.Status, Reason: m.StatusReason, Channel: m.Channel, Provider: m.Provider}, nil
 }
 
 // render fills the step's templates from the contact. Missing data is a
 // reason to skip, not to retry: the same data would be missing next time.
-func (a *Activities) render(in SendInput, ch journey.Channel, c storage.Contact) (renderedMessage, string) {
+// reason is a code for history; detail, the template engine's words, may
+// quote the contact's data and goes to Postgres only.
+func render(in SendInput, ch journey.Channel, c storage.Contact) (out delivery.Content, reason, detail string) {
 	data := journey.TemplateData(contactView(c), in.JourneyID, in.JourneyVersion)
-	var out renderedMessage
 	var err error
 	switch ch {
 	case journey.ChannelEmail:
 		if in.Send.Email == nil {
-			return out, "step_has_no_email_message"
+			return out, "step_has_no_email_message", ""
 		}
 		var e journey.RenderedEmail
 		e, err = journey.RenderEmail(*in.Send.Email, data)
-		out.email, out.to = &e, c.Email
+		out.Email = &provider.Email{To: c.Email, TemplateID: e.TemplateID, TemplateData: e.TemplateData,
+			Subject: e.Subject, HTML: e.HTML, Text: e.Text}
 	case journey.ChannelSMS:
 		if in.Send.SMS == nil {
-			return out, "step_has_no_sms_message"
+			return out, "step_has_no_sms_message", ""
 		}
 		var s journey.RenderedSMS
 		s, err = journey.RenderSMS(*in.Send.SMS, data)
-		out.sms, out.to = &s, c.Phone
+		out.SMS = &provider.SMS{To: c.Phone, Body: s.Body, MediaURL: s.MediaURL}
 	default:
-		return out, "unsupported_channel:" + string(ch)
+		return out, "unsupported_channel", ""
 	}
 	if err != nil {
 		var missing *journey.MissingDataError
 		if errors.As(err, &missing) {
-			return out, "missing_template_data:" + missing.Field
+			return out, "missing_template_data:" + missing.Field, ""
 		}
-		return out, "render_failed:" + strings.ReplaceAll(err.Error(), "\n", " ")
+		return out, "render_failed", strings.ReplaceAll(err.Error(), "\n", " ")
 	}
-	return out, ""
-}
-
-// deliver makes the provider call for a claimed ledger row.
-func (a *Activities) deliver(ctx context.Context, m storage.Message, r renderedMessage) (provider.Result, error) {
-	switch {
-	case r.email != nil:
-		return a.Email.SendEmail(ctx, m.ID, provider.Email{
-			To:           r.to,
-			From:         a.Sender.EmailFrom,
-			FromName:     a.Sender.EmailFromName,
-			TemplateID:   r.email.TemplateID,
-			TemplateData: r.email.TemplateData,
-			Subject:      r.email.Subject,
-			HTML:         r.email.HTML,
-			Text:         r.email.Text,
-			CustomArgs: map[string]string{
-				"tutti_message_id": m.ID,
-				"tutti_contact_id": m.ContactID,
-				"tutti_journey_id": m.JourneyID,
-				"tutti_step_id":    m.StepID,
-			},
-		})
-	case r.sms != nil:
-		return a.SMS.SendSMS(ctx, m.ID, provider.SMS{
-			To:             r.to,
-			From:           a.Sender.SMSFrom,
-			Body:           r.sms.Body,
-			MediaURL:       r.sms.MediaURL,
-			StatusCallback: a.Sender.SMSStatusCallback,
-		})
-	}
-	return provider.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("nothing to deliver for message %s", m.ID), "NothingToDeliver", nil)
-}
-
-func (a *Activities) providerName(ch journey.Channel) string {
-	switch {
-	case ch == journey.ChannelEmail && a.Email != nil:
-		return a.Email.Name()
-	case ch == journey.ChannelSMS && a.SMS != nil:
-		return a.SMS.Name()
-	}
-	return "unknown"
-}
-
-// isFinal reports whether a ledger status means "this key is settled".
-func isFinal(status string) bool {
-	switch status {
-	case storage.MessageSending, storage.MessageRetrying:
-		return false
-	}
-	return true
+	return out, "", ""
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
@@ -56,11 +57,14 @@ func setup(t *testing.T) *bundle {
 	settings.Cooldowns = nil
 	settings.QuietHours = nil
 	b.acts = &activities.Activities{
-		Policy: &settings,
-		Store:  b.store,
-		Email:  provider.NewSendGrid(sgKey, b.sg.URL(), hc),
-		SMS:    provider.NewTwilio(twSID, twToken, b.tw.URL(), hc),
-		Sender: activities.SenderIdentity{EmailFrom: "hello@tutti.test", EmailFromName: "Tutti", SMSFrom: fromPhone},
+		Store: b.store,
+		Delivery: &delivery.Service{
+			Policy: settings,
+			Store:  b.store,
+			Email:  provider.NewSendGrid(sgKey, b.sg.URL(), hc),
+			SMS:    provider.NewTwilio(twSID, twToken, b.tw.URL(), hc),
+			Sender: delivery.Identity{EmailFrom: "hello@tutti.test", EmailFromName: "Tutti", SMSFrom: fromPhone},
+		},
 	}
 	var suite testsuite.WorkflowTestSuite
 	b.env = suite.NewTestActivityEnvironment()
@@ -227,12 +231,18 @@ func TestSend_ProviderOutageRetriesThenSendsOnce(t *testing.T) {
 	in := b.input("hello")
 
 	for i := 0; i < 2; i++ {
-		_, err := b.send(t, in)
-		require.Error(t, err, "attempt %d must fail retryably", i+1)
-		require.True(t, isRetryable(err), "503 must be retryable: %v", err)
+		// A refusal comes back as a result: the workflow waits out its
+		// backoff on a durable timer and asks again.
+		res, err := b.send(t, in)
+		require.NoError(t, err, "attempt %d", i+1)
+		require.Equal(t, activities.SendRetry, res.Status)
+		require.Equal(t, "sendgrid:http_503", res.Reason)
+		require.Nil(t, res.Unsettled, "the ledger was written")
 		m, err := b.store.MessageByKey(b.ctx, in.IdempotencyKey)
 		require.NoError(t, err)
 		require.Equal(t, storage.MessageRetrying, m.Status)
+		require.Equal(t, "sendgrid:http_503", m.StatusReason)
+		require.Contains(t, m.StatusDetail, "service unavailable", "the provider's words stay in Postgres")
 	}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
@@ -250,14 +260,13 @@ func TestSend_InterruptedProviderCallIsNotResent(t *testing.T) {
 	b.grant(t, journey.ChannelEmail)
 	in := b.input("hello")
 
-	// A worker that died between claiming the key and settling it leaves the
-	// row "sending": the provider may have the message, so it is never resent.
-	_, outcome, err := b.store.ClaimSend(b.ctx, storage.Message{
+	// A worker that died after writing its request to SendGrid leaves the
+	// row in flight: the provider may have the message, and SendGrid cannot
+	// be asked, so it is recorded unknown and never resent.
+	storagetest.InFlight(t, b.store, storage.Message{
 		IdempotencyKey: in.IdempotencyKey, ContactID: b.alice.ID, JourneyID: "welcome", JourneyVersion: b.jv.Version,
 		StepID: "hello", Channel: journey.ChannelEmail, Class: "marketing", Provider: "sendgrid",
 	})
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimNew, outcome)
 
 	res, err := b.send(t, in)
 	require.NoError(t, err)
@@ -274,7 +283,10 @@ func TestSend_InvalidAddressIsPermanentFailure(t *testing.T) {
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err, "a 4xx is a result, not a retry")
 	require.Equal(t, activities.SendFailed, res.Status)
-	require.Contains(t, res.Reason, "valid address")
+	require.Equal(t, "sendgrid:http_400", res.Reason, "a code in history, not the provider's words")
+	m, err := b.store.Message(b.ctx, res.MessageID)
+	require.NoError(t, err)
+	require.Contains(t, m.StatusDetail, "valid address", "the words stay in Postgres, for support")
 	require.Len(t, b.sg.Requests(), 1)
 }
 
@@ -301,8 +313,9 @@ func TestSend_ConsentRevokedBetweenRetriesSkips(t *testing.T) {
 	b.tw.FailNext(1, http.StatusTooManyRequests, `{"code":20429,"message":"Too Many Requests","status":429}`)
 	in := b.input("nudge")
 
-	_, err := b.send(t, in)
-	require.Error(t, err)
+	first, err := b.send(t, in)
+	require.NoError(t, err)
+	require.Equal(t, activities.SendRetry, first.Status)
 	_, _, err = b.store.RecordConsent(b.ctx, b.alice.ID, journey.ChannelSMS, storage.ConsentRevoked, "inbound:STOP", time.Now())
 	require.NoError(t, err)
 

@@ -19,12 +19,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
-	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/temporalclient"
 )
@@ -292,7 +291,7 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 		}
 	}
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(activities.GateBatchingFromConfig(cfg)))
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(delivery.GateBatchingFromConfig(cfg)))
 	if err != nil {
 		return err
 	}
@@ -305,18 +304,12 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 	defer tc.Close()
 
 	// The API texts the SMS double opt-in prompt itself, through the same
-	// provider the worker sends with.
-	var sms provider.SMSSender
-	if cfg.ProviderMode == config.ModeLive {
-		sms = provider.NewTwilio(cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioBaseURL, &http.Client{Timeout: 30 * time.Second})
-	} else {
-		sms = provider.NewSandbox(store)
-	}
-	settings, err := activities.PolicyFromConfig(cfg)
+	// send path the worker sends with.
+	send, err := delivery.FromConfig(cfg, store, logger)
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, SMS: sms, Policy: &settings})
+	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, Delivery: send})
 	hs := &http.Server{
 		Addr:    cfg.APIAddr,
 		Handler: srv.Handler(),

@@ -7,18 +7,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/metrics"
-	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/temporalclient"
 	"github.com/tutti-dev/tutti/workflows"
@@ -40,7 +38,7 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(activities.GateBatchingFromConfig(cfg)))
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(delivery.GateBatchingFromConfig(cfg)))
 	if err != nil {
 		return err
 	}
@@ -57,26 +55,14 @@ func run(logger *slog.Logger) error {
 		}
 	}
 
-	settings, err := activities.PolicyFromConfig(cfg)
+	send, err := delivery.FromConfig(cfg, store, logger)
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{
-		Store:  store,
-		Sender: activities.SenderFromConfig(cfg),
-		Policy: &settings,
-		Logger: logger,
-	}
-	httpClient := &http.Client{Timeout: 30 * time.Second}
-	switch cfg.ProviderMode {
-	case config.ModeLive:
-		acts.Email = provider.NewSendGrid(cfg.SendGridAPIKey, cfg.SendGridBaseURL, httpClient)
-		acts.SMS = provider.NewTwilio(cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioBaseURL, httpClient)
-	default:
-		sandbox := provider.NewSandbox(store)
-		acts.Email, acts.SMS = sandbox, sandbox
+	if cfg.ProviderMode != config.ModeLive {
 		logger.Warn("sandbox provider mode: messages are recorded in Postgres, not sent (TUTTI_PROVIDER_MODE=live sends)")
 	}
+	acts := &activities.Activities{Store: store, Delivery: send, Logger: logger}
 
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)

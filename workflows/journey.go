@@ -3,12 +3,14 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 )
 
@@ -432,8 +434,11 @@ func (r *journeyRun) branch(ctx workflow.Context, step journey.Step) (bool, stri
 }
 
 // send asks the send activity to deliver the step's message. The activity
-// decides (consent and policy), records the ledger row and calls the provider;
-// a deferral is honoured here with a durable timer, then the step is retried.
+// decides (consent and policy), records the ledger row and calls the provider.
+// A deferral is honoured here with a durable timer, and so is a provider that
+// asked to be retried later (backoff: see retryDelay); a provider answer the
+// ledger could not record is recorded by the settle activity before the
+// journey moves on.
 func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, error) {
 	r.c.WindowStart = workflow.Now(ctx)
 	class := step.Send.Class
@@ -444,7 +449,7 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		class = journey.ClassMarketing
 	}
 	in := activities.SendInput{
-		IdempotencyKey: fmt.Sprintf("%s/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, step.ID, r.c.Visits[step.ID]),
+		IdempotencyKey: r.sendKey(ctx, step.ID),
 		ContactID:      r.in.ContactID,
 		JourneyID:      r.spec.ID,
 		JourneyVersion: r.in.Version,
@@ -457,7 +462,8 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
 	}
 	var a *activities.Activities
-	for deferrals := 0; ; deferrals++ {
+	firstRetry := time.Time{}
+	for retries := 0; ; {
 		if r.ended() {
 			return "not sent: " + r.endReason, nil
 		}
@@ -472,20 +478,100 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 			// goes on without this message rather than stalling forever.
 			if errors.As(err, &appErr) || temporal.IsTimeoutError(err) {
 				workflow.GetLogger(ctx).Error("send failed", "step", step.ID, "error", err)
-				return "error: " + err.Error(), nil
+				return "error: send activity failed", nil
 			}
 			return "", err
 		}
-		if res.Status != activities.SendDeferred {
+		if res.Unsettled != nil {
+			if err := settle(ctx, *res.Unsettled); err != nil {
+				return "", err
+			}
+		}
+		var wait time.Duration
+		switch res.Status {
+		case activities.SendDeferred:
+			wait = res.DeferUntil.Sub(workflow.Now(ctx))
+		case activities.SendRetry:
+			if firstRetry.IsZero() {
+				firstRetry = workflow.Now(ctx)
+			}
+			if workflow.Now(ctx).Sub(firstRetry) >= sendRetryBudget {
+				// The provider kept refusing for hours: give the message up
+				// and say so in the ledger rather than leave it retrying.
+				giveUp := delivery.Settlement{MessageID: res.MessageID, Channel: res.Channel,
+					Status: activities.SendFailed, Reason: "retries_exhausted:" + res.Reason}
+				if err := settle(ctx, giveUp); err != nil {
+					return "", err
+				}
+				return "failed: retries_exhausted:" + res.Reason, nil
+			}
+			wait = retryDelay(in.IdempotencyKey, retries, res.RetryAfter)
+			retries++
+		default:
 			return res.Outcome(), nil
 		}
-		wait := res.DeferUntil.Sub(workflow.Now(ctx))
 		if wait > 0 {
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
 				return "", err
 			}
 		}
 	}
+}
+
+// sendKey is the ledger's idempotency key for this visit of a send step:
+// the same for every retry of the activity, different for another visit of
+// the step (a loop) and for another run of the journey (re-entry), since the
+// enrollment id is the run's. Runs started before that change keep the
+// workflow-id key they were sending with.
+func (r *journeyRun) sendKey(ctx workflow.Context, stepID string) string {
+	visit := r.c.Visits[stepID]
+	if workflow.GetVersion(ctx, changeSendKeyByRun, workflow.DefaultVersion, 1) == workflow.DefaultVersion || r.in.EnrollmentID == "" {
+		return fmt.Sprintf("%s/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, stepID, visit)
+	}
+	return fmt.Sprintf("enrollment/%s/%s/%d", r.in.EnrollmentID, stepID, visit)
+}
+
+// changeSendKeyByRun keys sends by the run (enrollment) instead of the
+// workflow id, which every run of a journey for a contact shares.
+const changeSendKeyByRun = "send-key-by-run"
+
+// Provider retry schedule: exponential from sendRetryBase up to sendRetryMax,
+// with up to 20% jitter, never sooner than the provider's Retry-After, and
+// for at most sendRetryBudget before the message is given up.
+const (
+	sendRetryBase   = 2 * time.Second
+	sendRetryMax    = 10 * time.Minute
+	sendRetryBudget = 6 * time.Hour
+)
+
+// retryDelay is the wait before retry number n (from 0) of the send keyed
+// key. The jitter is a hash of key and n, so replays compute the same delay
+// while sends throttled together spread out.
+func retryDelay(key string, n int, retryAfter time.Duration) time.Duration {
+	d := sendRetryMax
+	if n < 20 {
+		d = min(sendRetryBase<<n, sendRetryMax)
+	}
+	h := fnv.New32a()
+	_, _ = fmt.Fprintf(h, "%s/%d", key, n)
+	d += time.Duration(float64(d) * 0.2 * float64(h.Sum32()%1000) / 1000)
+	return max(d, retryAfter)
+}
+
+// settle records a provider answer the send activity could not write, as a
+// local activity (one marker in history), retried until the database is back.
+func settle(ctx workflow.Context, st delivery.Settlement) error {
+	var a *activities.Activities
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    10 * time.Second,
+		ScheduleToCloseTimeout: 7 * 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+	return workflow.ExecuteLocalActivity(lctx, a.SettleSend, st).Get(ctx, nil)
 }
 
 func dbActivityCtx(ctx workflow.Context) workflow.Context {
@@ -499,11 +585,14 @@ func dbActivityCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// sendActivityCtx retries provider throttling and outages with backoff for
-// hours; permanent failures come back as results, not errors.
+// sendActivityCtx retries failures of the send activity itself (the
+// database, a dead worker) with backoff for hours; provider refusals come
+// back as results, which send retries on its own schedule. The heartbeat
+// timeout notices a dead worker within seconds.
 func sendActivityCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
+		HeartbeatTimeout:       10 * time.Second,
 		ScheduleToCloseTimeout: 6 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,

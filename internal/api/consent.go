@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
@@ -214,14 +213,14 @@ func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool)
 			"Set double_opt_in_confirmed to true if your system already confirmed it."}, nil
 }
 
-// sendConfirmPrompt texts the contact the double opt-in prompt, with a ledger
-// row (transactional, citing the pending consent event) like any send. It
-// reports what happened rather than failing the request: the consent is
-// recorded either way.
+// sendConfirmPrompt texts the contact the double opt-in prompt through the
+// send path every message takes (decide, deliver, settle): a transactional
+// SMS citing the pending consent event, with a ledger row. It reports what
+// happened rather than failing the request: the consent is recorded either
+// way.
 func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev storage.ConsentEvent) *confirmPrompt {
-	log := loggerFrom(ctx)
 	switch {
-	case s.sms == nil:
+	case s.delivery == nil || s.delivery.SMS == nil:
 		return &confirmPrompt{Error: "no SMS sender is configured for the API; the prompt was not sent"}
 	case c.Phone == "":
 		return &confirmPrompt{Error: "the contact has no phone number; identify it with one and record the opt-in again"}
@@ -230,54 +229,36 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	defer cancel()
 	body := s.cfg.SMSConfirmPrompt
 	eventID := ev.ID
-	// The prompt is a transactional SMS and passes the send gate like every
-	// message: a do-not-contact suppression or a STOP still in force stops it.
-	settings := s.policy
-	now := s.now()
-	gate, err := s.store.Gate(ctx, storage.GateInput{
-		Message: storage.Message{
+	// A do-not-contact suppression or a STOP still in force stops it.
+	res, err := s.delivery.Send(ctx, delivery.Message{
+		Ledger: storage.Message{
 			IdempotencyKey: "sms-double-opt-in/" + strconv.FormatInt(ev.ID, 10),
 			ContactID:      c.ID,
 			JourneyID:      confirmJourneyID,
 			StepID:         confirmStepID,
 			Channel:        journey.ChannelSMS,
 			Class:          string(journey.ClassTransactional),
-			Provider:       s.sms.Name(),
 			ConsentEventID: &eventID,
 		},
-		Now:      now,
-		Lookback: policy.Lookback(settings, policy.JourneySettings{}),
-	}, func(st storage.GateState) policy.Decision {
-		return policy.Decide(settings, policy.Request{Contact: st.Contact, Channel: journey.ChannelSMS,
-			Class: journey.ClassTransactional, JourneyID: confirmJourneyID, Now: now})
+		Content: map[journey.Channel]delivery.Content{journey.ChannelSMS: {SMS: &provider.SMS{To: c.Phone, Body: body}}},
 	})
 	if err != nil {
-		log.Error("api: SMS confirmation prompt not sent: send gate", "contact_id", c.ID, "error", err)
-		return &confirmPrompt{Error: "could not record the send decision, so the prompt was not sent; see the API log"}
+		loggerFrom(ctx).Error("api: SMS confirmation prompt not sent", "contact_id", c.ID, "error", err)
+		return &confirmPrompt{Error: "the prompt could not be sent now (see the API log); record the opt-in again to retry"}
 	}
-	m := gate.Message
-	switch {
-	case gate.Decided && !gate.Decision.Allowed():
-		return &confirmPrompt{MessageID: m.ID, Error: "the send gate did not allow it: " + strings.Join(gate.Decision.ReasonCodes(), ", ")}
-	case !gate.Send():
-		return &confirmPrompt{Sent: m.Status == storage.MessageSent, MessageID: m.ID, Provider: m.Provider,
-			Error: "a prompt for this consent change was already attempted (status " + m.Status + ")"}
-	}
-	sender := activities.SenderFromConfig(s.cfg)
-	res, err := s.sms.SendSMS(ctx, m.ID, provider.SMS{To: c.Phone, From: sender.SMSFrom, Body: body, StatusCallback: sender.SMSStatusCallback})
-	if err != nil {
-		if _, ferr := s.store.FailSend(ctx, m.ID, storage.MessageFailed, err.Error()); ferr != nil {
-			log.Error("api: recording the failed SMS confirmation prompt", "message_id", m.ID, "error", ferr)
+	out := &confirmPrompt{MessageID: res.MessageID, Provider: res.Provider}
+	switch res.Status {
+	case storage.MessageSent:
+		out.Sent, out.Body = true, body
+	case delivery.StatusDeferred, storage.MessageSkipped:
+		out.Error = "the send gate did not allow it: " + res.Reason
+	default:
+		out.Error = "not sent: " + res.Status
+		if res.Reason != "" {
+			out.Error += " (" + res.Reason + ")"
 		}
-		log.Warn("api: SMS confirmation prompt not sent", "contact_id", c.ID, "message_id", m.ID, "error", err)
-		return &confirmPrompt{MessageID: m.ID, Provider: m.Provider, Body: body, Error: "the provider refused it: " + err.Error()}
 	}
-	if _, err := s.store.CompleteSend(ctx, m.ID, res.Provider, res.ProviderMessageID, res.AcceptedAt); err != nil {
-		// The provider accepted it, so the answer says sent. The row stays
-		// sending; nothing claims this key again, so it is never resent.
-		log.Error("api: SMS confirmation prompt sent but not recorded as sent", "message_id", m.ID, "error", err)
-	}
-	return &confirmPrompt{Sent: true, MessageID: m.ID, Provider: res.Provider, Body: body}
+	return out
 }
 
 // consentHistory returns every current consent of the contact (channel-level

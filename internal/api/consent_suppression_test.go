@@ -15,7 +15,9 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -42,8 +44,11 @@ func newSMSHarness(t *testing.T, sms provider.SMSSender, prompt string) *harness
 		TwilioFrom:       "+15005550006",
 		SMSConfirmPrompt: prompt,
 	}
+	settings := policy.DefaultSettings()
+	settings.DefaultTimeZone, settings.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
+	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: delivery.IdentityFromConfig(cfg)}
 	srv := httptest.NewServer(api.New(api.Deps{
-		Store: store, Temporal: tc, Config: cfg, SMS: sms,
+		Store: store, Temporal: tc, Config: cfg, Delivery: send,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}).Handler())
 	t.Cleanup(srv.Close)

@@ -27,8 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/policy"
-	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -38,22 +37,18 @@ type Deps struct {
 	Temporal client.Client
 	Config   config.Config
 	Logger   *slog.Logger
-	// SMS sends the SMS double opt-in prompt (Twilio live, the sandbox
-	// outbox otherwise). Without it an SMS opt-in is still recorded as
-	// pending, and the answer says that no prompt was sent.
-	SMS provider.SMSSender
-	// Policy is the send gate's workspace settings for the messages the API
-	// sends itself (activities.PolicyFromConfig); nil means the defaults
-	// with Config's default zone and region.
-	Policy *policy.Settings
+	// Delivery sends the SMS double opt-in prompt, through the send path
+	// journeys use (delivery.FromConfig). Without it (or without an SMS
+	// sender in it) an SMS opt-in is still recorded as pending, and the
+	// answer says that no prompt was sent.
+	Delivery *delivery.Service
 }
 
 // Server serves the API. Build it with New.
 type Server struct {
 	store    *storage.Store
 	temporal client.Client
-	sms      provider.SMSSender
-	policy   policy.Settings
+	delivery *delivery.Service
 	cfg      config.Config
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -80,7 +75,7 @@ func New(deps Deps) *Server {
 	s := &Server{
 		store:    deps.Store,
 		temporal: deps.Temporal,
-		sms:      deps.SMS,
+		delivery: deps.Delivery,
 		cfg:      deps.Config,
 		log:      deps.Logger,
 		mux:      http.NewServeMux(),
@@ -88,12 +83,6 @@ func New(deps Deps) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if deps.Policy != nil {
-		s.policy = *deps.Policy
-	} else {
-		s.policy = policy.DefaultSettings()
-		s.policy.DefaultTimeZone, s.policy.DefaultRegion = s.cfg.DefaultTimeZone, s.cfg.DefaultRegion
 	}
 	if s.cfg.APIMaxBody <= 0 {
 		s.cfg.APIMaxBody = defaultMaxBody

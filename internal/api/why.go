@@ -31,7 +31,7 @@ const (
 	WhySent         = "sent"        // the provider accepted the message (it may have bounced since)
 	WhySending      = "sending"     // allowed; the provider call is in flight or will be retried
 	WhyFailed       = "failed"      // allowed, but the provider refused it
-	WhyUnknown      = "unknown"     // allowed; the call was interrupted and the message is never resent
+	WhyUnknown      = "unknown"     // allowed; a request reached the provider unanswered, and the message is never resent
 	WhySkipped      = "skipped"     // not sent, by decision
 	WhyDeferred     = "deferred"    // held; the gate is asked again at until
 	WhyPending      = "pending"     // the run is at the step; the gate has not decided yet
@@ -347,6 +347,9 @@ func explainMessage(m storage.Message, via string) (string, string) {
 	if m.StatusReason != "" {
 		because = ": " + m.StatusReason
 	}
+	if m.StatusDetail != "" {
+		because += " (" + m.StatusDetail + ")"
+	}
 	switch m.Status {
 	case storage.MessageSent:
 		return WhySent, fmt.Sprintf("sent on %s at %s", ch, stamp(sentAt))
@@ -356,8 +359,10 @@ func explainMessage(m storage.Message, via string) (string, string) {
 		return WhySent, fmt.Sprintf("sent on %s at %s, but it bounced%s", ch, stamp(sentAt), because)
 	case storage.MessageComplained:
 		return WhySent, fmt.Sprintf("sent on %s at %s; the contact reported it as spam", ch, stamp(sentAt))
-	case storage.MessageSending:
-		return WhySending, fmt.Sprintf("allowed on %s at %s; the provider call is in flight", ch, stamp(m.UpdatedAt))
+	case storage.MessageReserved:
+		return WhySending, fmt.Sprintf("allowed on %s at %s; no request has reached the provider yet", ch, stamp(m.UpdatedAt))
+	case storage.MessageInFlight:
+		return WhySending, fmt.Sprintf("allowed on %s; a request to the provider was being written at %s and its answer is not recorded yet", ch, stamp(m.UpdatedAt))
 	case storage.MessageRetrying:
 		return WhySending, fmt.Sprintf("allowed on %s; the last provider attempt failed and will be retried%s", ch, because)
 	case storage.MessageFailed:
@@ -365,7 +370,7 @@ func explainMessage(m storage.Message, via string) (string, string) {
 	case storage.MessageDropped:
 		return WhyFailed, fmt.Sprintf("not delivered: allowed on %s, but the provider dropped it%s", ch, because)
 	case storage.MessageUnknown:
-		return WhyUnknown, fmt.Sprintf("allowed on %s, but the provider call was interrupted at %s: the provider may have the message; it is not resent", ch, stamp(m.UpdatedAt))
+		return WhyUnknown, fmt.Sprintf("allowed on %s; a request reached the provider at %s but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent", ch, stamp(m.UpdatedAt))
 	case storage.MessageSkipped:
 		return WhySkipped, fmt.Sprintf("not sent: skipped on %s%s", ch, because)
 	}

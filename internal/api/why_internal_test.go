@@ -24,11 +24,12 @@ func TestExplainMessage(t *testing.T) {
 		{msg(storage.MessageDelivered, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z (delivered)"},
 		{msg(storage.MessageBounced, "550 no such user"), WhySent, "sent on email at 2025-05-01T09:00:00Z, but it bounced: 550 no such user"},
 		{msg(storage.MessageComplained, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z; the contact reported it as spam"},
-		{msg(storage.MessageSending, ""), WhySending, "allowed on email at 2025-05-01T09:00:00Z; the provider call is in flight"},
+		{msg(storage.MessageReserved, ""), WhySending, "allowed on email at 2025-05-01T09:00:00Z; no request has reached the provider yet"},
+		{msg(storage.MessageInFlight, ""), WhySending, "allowed on email; a request to the provider was being written at 2025-05-01T09:00:00Z and its answer is not recorded yet"},
 		{msg(storage.MessageRetrying, "503"), WhySending, "allowed on email; the last provider attempt failed and will be retried: 503"},
 		{msg(storage.MessageFailed, "invalid number"), WhyFailed, "not sent: allowed on email, but the provider refused it: invalid number"},
 		{msg(storage.MessageDropped, "bounced address"), WhyFailed, "not delivered: allowed on email, but the provider dropped it: bounced address"},
-		{msg(storage.MessageUnknown, ""), WhyUnknown, "allowed on email, but the provider call was interrupted at 2025-05-01T09:00:00Z: the provider may have the message; it is not resent"},
+		{msg(storage.MessageUnknown, ""), WhyUnknown, "allowed on email; a request reached the provider at 2025-05-01T09:00:00Z but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent"},
 		{msg(storage.MessageSkipped, "no_consent"), WhySkipped, "not sent: skipped on email: no_consent"},
 	} {
 		state, text := explainMessage(tc.m, "")

@@ -26,6 +26,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -55,6 +56,8 @@ type system struct {
 	sg     *providertest.FakeSendGrid
 	tw     *providertest.FakeTwilio
 	logger *slog.Logger
+	// delivery is the worker's send path (tests set its fault points).
+	delivery *delivery.Service
 }
 
 // start brings up a worker and the API over a fresh database. Tests share one
@@ -76,14 +79,15 @@ func start(t *testing.T, configure ...func(*config.Config)) *system {
 	// rules have their own tests (internal/policy, activities).
 	settings := policy.DefaultSettings()
 	settings.QuietHours, settings.Cooldowns = nil, nil
-	acts := &activities.Activities{
-		Policy: &settings,
+	s.delivery = &delivery.Service{
+		Policy: settings,
 		Store:  store,
 		Email:  provider.NewSendGrid("SG.e2e", s.sg.URL(), hc),
 		SMS:    provider.NewTwilio("AC00000000000000000000000000000e2e", "tw-token", s.tw.URL(), hc),
-		Sender: activities.SenderIdentity{EmailFrom: "hello@tutti.test", SMSFrom: "+15005550006"},
+		Sender: delivery.Identity{EmailFrom: "hello@tutti.test", SMSFrom: "+15005550006"},
 		Logger: s.logger,
 	}
+	acts := &activities.Activities{Store: store, Delivery: s.delivery, Logger: s.logger}
 	w := worker.New(s.tc, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)

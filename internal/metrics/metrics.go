@@ -266,7 +266,7 @@ func reasonLabels(d policy.Decision) []string {
 
 // messageStatuses are the ledger statuses (storage.Message*) a send can
 // leave a message in.
-var messageStatuses = setOf("sending", "retrying", "sent", "delivered", "opened", "clicked",
+var messageStatuses = setOf("reserved", "in_flight", "retrying", "sent", "delivered", "opened", "clicked",
 	"failed", "bounced", "dropped", "complained", "skipped", "unknown")
 
 func statusLabel(status string) string {

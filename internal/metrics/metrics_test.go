@@ -87,7 +87,7 @@ func TestReasonLabels(t *testing.T) {
 
 // TestEveryStatusIsKnown keeps the status label set in step with the ledger.
 func TestEveryStatusIsKnown(t *testing.T) {
-	for _, s := range []string{storage.MessageSending, storage.MessageRetrying, storage.MessageSent, storage.MessageDelivered,
+	for _, s := range []string{storage.MessageReserved, storage.MessageInFlight, storage.MessageRetrying, storage.MessageSent, storage.MessageDelivered,
 		storage.MessageOpened, storage.MessageClicked, storage.MessageFailed, storage.MessageBounced, storage.MessageDropped,
 		storage.MessageComplained, storage.MessageSkipped, storage.MessageUnknown} {
 		if statusLabel(s) != s {

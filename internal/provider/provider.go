@@ -68,6 +68,8 @@ type Error struct {
 	Message string
 	// Retryable: 429, 5xx and transport failures are; other 4xx are not.
 	Retryable bool
+	// Ambiguous: the request was written and no answer came back.
+	Ambiguous bool
 	// RetryAfter is the provider's Retry-After hint, if it sent one.
 	RetryAfter time.Duration
 	// Err is the underlying failure when there is one (a transport error, a
@@ -107,4 +109,36 @@ func IsRetryable(err error) bool {
 		return pe.Retryable
 	}
 	return err != nil
+}
+
+// TEMPORARY (replaced by the provider branch): ambiguity and read-back.
+
+// IsAmbiguous reports whether err is a call whose request was written and
+// never answered: the provider may have the message.
+func IsAmbiguous(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Ambiguous
+}
+
+// ReasonCode is a short code for the failure without free text.
+func (e *Error) ReasonCode() string {
+	switch {
+	case e.Ambiguous:
+		return e.Provider + ":ambiguous"
+	case e.Code != 0:
+		return fmt.Sprintf("%s:%d", e.Provider, e.Code)
+	case e.StatusCode != 0:
+		return fmt.Sprintf("%s:http_%d", e.Provider, e.StatusCode)
+	}
+	return e.Provider + ":transport"
+}
+
+// Reconciler finds out whether the provider accepted a message whose send was ambiguous.
+type Reconciler interface {
+	FindSMS(ctx context.Context, messageID string, m SMS, since time.Time) (res Result, found bool, err error)
+}
+
+// EmailReconciler is Reconciler for email.
+type EmailReconciler interface {
+	FindEmail(ctx context.Context, messageID string, since time.Time) (res Result, found bool, err error)
 }

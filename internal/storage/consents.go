@@ -83,6 +83,13 @@ func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (Conse
 		cur Consent
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The contact's lock, as the gate and BeginFlight take it: a send
+		// past the gate either wrote its request before this commits (and
+		// WaitForFlights below waits for it) or sees this change and stops.
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR NO KEY UPDATE`, c.ContactID).Scan(&one); err != nil {
+			return notFound(err, "record consent: contact %s", c.ContactID)
+		}
 		var err error
 		ev, cur, err = recordConsentChange(ctx, tx, c)
 		return err
@@ -90,7 +97,28 @@ func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (Conse
 	if err != nil {
 		return ConsentEvent{}, Consent{}, err
 	}
+	if err := s.settleOptOut(ctx, c.ContactID, []ConsentChange{c}); err != nil {
+		return ConsentEvent{}, Consent{}, err
+	}
 	return ev, cur, nil
+}
+
+// settleOptOut makes an opt-out final before it is acknowledged: for each
+// change that withdraws consent, it waits for the contact's sends on that
+// channel already in flight (WaitForFlights). Every send not yet in flight
+// re-checks consent under the contact's lock (BeginFlight) and is skipped.
+func (s *Store) settleOptOut(ctx context.Context, contactID string, changes []ConsentChange) error {
+	waited := map[journey.Channel]bool{}
+	for _, c := range changes {
+		if c.Status == ConsentGranted || waited[c.Channel] {
+			continue
+		}
+		waited[c.Channel] = true
+		if err := s.WaitForFlights(ctx, contactID, c.Channel); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkConsentChange(c ConsentChange) error {

@@ -43,17 +43,18 @@ type GateState struct {
 
 // GateResult is what the gate decided and wrote.
 type GateResult struct {
-	// Decided is false when the key was already settled (Claim ClaimDone or
-	// ClaimAmbiguous) and no decision was taken.
+	// Decided is false when the key was already settled (ClaimDone) or its
+	// last attempt is in flight (ClaimInFlight), and no decision was taken.
 	Decided    bool
 	Decision   policy.Decision
 	DecisionID int64
-	// Message is the reserved (sending) or skipped row; zero for a deferral
-	// of a key with no row.
+	// Message is the reserved or skipped row; zero for a deferral of a key
+	// with no row.
 	Message Message
 	// Claim says what to do: ClaimNew or ClaimRetry mean the row is reserved
-	// as sending and the caller sends now on Message.Channel; ClaimDone and
-	// ClaimAmbiguous mean do not send (see ClaimSend).
+	// and the caller sends now on Message.Channel (through BeginFlight);
+	// ClaimDone means do not send; ClaimInFlight means find out first
+	// whether the provider has the message.
 	Claim ClaimOutcome
 }
 
@@ -71,7 +72,7 @@ const notCountedStatuses = `('skipped', 'failed', 'dropped')`
 // Gate takes the one policy decision for a send and records it atomically:
 // in one transaction it locks the contact row, reads the contact's consents,
 // suppressions and recent sends, calls decide, and writes the decision and
-// (for allow or fallback) the ledger row as sending — the reservation that
+// (for allow or fallback) the ledger row as reserved — the reservation that
 // later decisions count. Two sends to one contact therefore decide one after
 // the other, and a cap cannot be passed twice. Decisions for different
 // contacts do not wait for each other.
@@ -83,14 +84,16 @@ const notCountedStatuses = `('skipped', 'failed', 'dropped')`
 // transaction fails and the call is retried in a transaction of its own.
 //
 // A key that already has a settled row is returned as is (ClaimDone); a row
-// left sending by a crashed attempt becomes unknown and is never resent
-// (ClaimAmbiguous); a row left retrying is decided again — consent may have
-// been revoked since — and, if still allowed, reclaimed (ClaimRetry).
+// left in flight by an earlier attempt is returned as is (ClaimInFlight):
+// the provider may have it, and only the caller can ask. A row left
+// reserved (an attempt died before writing its request) or retrying (the
+// provider refused it) is decided again — consent may have been revoked
+// since, or quiet hours begun — and, if still allowed, reserved again
+// (ClaimRetry).
 //
 // If ctx ends while the call waits for a shared transaction, Gate returns
-// the context's error, but the decision may still be recorded: a send
-// reserved that way is never made, because the next attempt for the key
-// finds it sending and marks it unknown (ClaimAmbiguous), as after a crash.
+// the context's error, but the decision may still be recorded: the next
+// attempt for the key finds the row reserved and decides again.
 func (s *Store) Gate(ctx context.Context, in GateInput, decide func(GateState) policy.Decision) (GateResult, error) {
 	if err := checkNewMessage(in.Message); err != nil {
 		return GateResult{}, fmt.Errorf("gate: %w", err)
@@ -549,7 +552,7 @@ func eachRow(br pgx.BatchResults, what string, fn func(pgx.Rows) error) error {
 func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
 	out := &r.res
 	switch existing := st.existing; {
-	case existing.Status == MessageRetrying:
+	case existing.Status == MessageRetrying || existing.Status == MessageReserved:
 		// Decided again now: consent may have been revoked since.
 		d := r.decide(st.GateState)
 		out.Decided, out.Decision = true, d
@@ -558,17 +561,8 @@ func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
 			return err
 		}
 		queueRetriedDecision(fin, row, existing, out)
-	case existing.Status == MessageSending:
-		key := r.in.Message.IdempotencyKey
-		fin.Queue(`UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
-			WHERE id = $1 RETURNING `+messageColumns, existing.ID, ReasonInterrupted).QueryRow(func(row pgx.Row) error {
-			m, err := scanMessage(row)
-			if err != nil {
-				return fmt.Errorf("gate %s: marking interrupted attempt: %w", key, err)
-			}
-			*out = GateResult{Message: m, Claim: ClaimAmbiguous}
-			return nil
-		})
+	case existing.Status == MessageInFlight:
+		*out = GateResult{Message: existing, Claim: ClaimInFlight}
 	default:
 		*out = GateResult{Message: existing, Claim: ClaimDone}
 	}
@@ -578,7 +572,7 @@ func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
 // The gate's write statements, built once.
 //
 // insertDecisions records the decisions for new keys, all of a transaction's
-// at once, and writes their ledger rows: reserved as sending (allow,
+// at once, and writes their ledger rows: reserved (allow,
 // fallback) or skipped (skip); a deferral writes only its decision. Its
 // arguments are parallel arrays, one element per decision (see
 // queueNewDecisions); decision ids come from the sequence beforehand, so a
@@ -587,10 +581,10 @@ const insertDecisions = `
 	WITH r AS MATERIALIZED (
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
 			$8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::bigint[],
-			$15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::text[], $20::text[])
+			$15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
 		AS r(decision_id, key, contact_id, journey_id, journey_version, step_id, channel, class,
 			outcome, decided_channel, defer_until, reasons, checks, consent_event_id,
-			message_id, decided_at, status, status_reason, provider, abandonment_event_id)
+			message_id, decided_at, status, status_reason, provider, abandonment_event_id, subscription)
 	), d AS (
 		INSERT INTO decisions (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
 			outcome, decided_channel, defer_until, reasons, checks, consent_event_id, message_id, decided_at)
@@ -600,10 +594,11 @@ const insertDecisions = `
 		FROM r
 	)
 	INSERT INTO messages (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
-		provider, status, status_reason, consent_event_id, attempts, abandonment_event_id, decision_id, created_at)
+		provider, status, status_reason, consent_event_id, attempts, abandonment_event_id, decision_id, created_at,
+		subscription)
 	SELECT message_id, key, contact_id, journey_id, journey_version, step_id, decided_channel, class,
-		provider, status, NULLIF(status_reason, ''), consent_event_id, CASE WHEN status = 'sending' THEN 1 ELSE 0 END,
-		NULLIF(abandonment_event_id, ''), decision_id, decided_at
+		provider, status, NULLIF(status_reason, ''), consent_event_id, 0,
+		NULLIF(abandonment_event_id, ''), decision_id, decided_at, subscription
 	FROM r WHERE status <> ''
 	RETURNING ` + messageColumns
 
@@ -618,7 +613,6 @@ const insertDecision = `INSERT INTO decisions (idempotency_key, contact_id, jour
 const insertDecisionUpdateMessage = `
 	WITH d AS (` + insertDecision + `)
 	UPDATE messages SET status = $17, status_reason = NULLIF($18, ''),
-		attempts = attempts + CASE WHEN $17 = 'sending' THEN 1 ELSE 0 END,
 		consent_event_id = COALESCE($19, consent_event_id), channel = $20, provider = $21,
 		abandonment_event_id = NULLIF($22, ''), decision_id = (SELECT id FROM d), updated_at = now()
 	WHERE id = $16
@@ -683,7 +677,7 @@ func newDecisionRow(in GateInput, now time.Time, d policy.Decision, existing Mes
 	}
 	switch {
 	case d.Allowed():
-		row.status = MessageSending
+		row.status = MessageReserved
 	case d.Outcome == policy.OutcomeSkip:
 		row.status = MessageSkipped
 		row.statusReason = strings.Join(d.ReasonCodes(), ",")
@@ -723,6 +717,7 @@ func queueNewDecisions(fin *pgx.Batch, reqs []*gateRequest, rows []decisionRow) 
 		keys, contacts, journeys, steps, channels, classes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		outcomes, decided, reasons, checks, messageIDs     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		statuses, statusReasons, providers, abandonmentIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		subscriptions                                      = make([]string, n)
 		versions                                           = make([]int32, n)
 		untils                                             = make([]*time.Time, n)
 		consents                                           = make([]*int64, n)
@@ -736,6 +731,7 @@ func queueNewDecisions(fin *pgx.Batch, reqs []*gateRequest, rows []decisionRow) 
 		reasons[i], checks[i], messageIDs[i] = row.reasons, row.checks, row.messageID
 		statuses[i], statusReasons[i], providers[i], abandonmentIDs[i] = row.status, row.statusReason, row.provider, row.abandonmentEventID
 		versions[i], untils[i], consents[i], decidedAt[i] = int32(row.journeyVersion), row.until, row.consentEventID, row.decidedAt //nolint:gosec // journey versions are small
+		subscriptions[i] = reqs[i].in.Message.Subscription
 		byKey[row.key] = reqs[i]
 		ids[i] = row.decisionID
 		reqs[i].res.DecisionID = row.decisionID
@@ -746,7 +742,7 @@ func queueNewDecisions(fin *pgx.Batch, reqs []*gateRequest, rows []decisionRow) 
 	}
 	fin.Queue(insertDecisions, ids, keys, contacts, journeys, versions, steps, channels, classes,
 		outcomes, decided, untils, reasons, checks, consents, messageIDs, decidedAt,
-		statuses, statusReasons, providers, abandonmentIDs).Fn = func(br pgx.BatchResults) error {
+		statuses, statusReasons, providers, abandonmentIDs, subscriptions).Fn = func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
 			return fmt.Errorf("%s: recording decision and ledger row: %w", what, err)

@@ -139,7 +139,7 @@ func TestGateGroup_QueuedCallsShareOneTransaction(t *testing.T) {
 		}
 		require.True(t, call.res.Send(), "call %d", i)
 		require.Equal(t, storage.ClaimNew, call.res.Claim)
-		require.Equal(t, storage.MessageSending, call.res.Message.Status)
+		require.Equal(t, storage.MessageReserved, call.res.Message.Status)
 		require.NotNil(t, call.res.Message.ConsentEventID)
 	}
 	tx1, calls1 := s.GateGroupStats()

@@ -53,16 +53,18 @@ func TestGate_AllowReservesAndRecordsConsent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Send())
 	require.Equal(t, storage.ClaimNew, res.Claim)
-	require.Equal(t, storage.MessageSending, res.Message.Status)
+	require.Equal(t, storage.MessageReserved, res.Message.Status)
 	require.Equal(t, ev.ID, *res.Message.ConsentEventID, "the ledger row names the consent that allowed it")
 	require.Equal(t, res.DecisionID, *res.Message.DecisionID)
 
-	// The same key again: the row is in flight, so a second attempt must
-	// not send (a crashed attempt may have reached the provider).
+	// The same key again once its request may have been written: a second
+	// attempt must not send (the provider may have the message).
+	_, _, err = s.BeginFlight(ctx, res.Message.ID, time.Minute)
+	require.NoError(t, err)
 	again, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
 	require.False(t, again.Send())
-	require.Equal(t, storage.ClaimAmbiguous, again.Claim)
+	require.Equal(t, storage.ClaimInFlight, again.Claim)
 }
 
 func TestGate_NoConsentSkipsAndRecordsWhy(t *testing.T) {
@@ -114,7 +116,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	now := time.Now()
 	first, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "HTTP 503")
+	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Still allowed: reclaimed, and its own reservation does not count twice.
@@ -122,8 +124,8 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, retry.Send())
 	require.Equal(t, storage.ClaimRetry, retry.Claim)
-	require.Equal(t, 2, retry.Message.Attempts)
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "HTTP 503")
+	require.Zero(t, retry.Message.Attempts, "attempts count requests written, and none was")
+	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Opted out between retries: the retry is skipped, never sent.

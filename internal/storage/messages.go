@@ -4,33 +4,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
 )
 
 const messageColumns = `id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
 	provider, provider_message_id, status, status_reason, consent_event_id, attempts, created_at, updated_at, sent_at,
-	abandonment_event_id, decision_id`
+	abandonment_event_id, decision_id, subscription, status_detail, flight_deadline`
+
+// qualifiedMessageColumns is messageColumns for an UPDATE ... FROM, where
+// the other relation could shadow a name.
+var qualifiedMessageColumns = "messages." + strings.Join(strings.Split(strings.Join(strings.Fields(messageColumns), " "), ", "), ", messages.")
 
 func scanMessage(r rowScanner) (Message, error) {
 	var (
-		m                               Message
-		providerID, reason, abandonment *string
+		m                                       Message
+		providerID, reason, abandonment, detail *string
 	)
 	if err := r.Scan(&m.ID, &m.IdempotencyKey, &m.ContactID, &m.JourneyID, &m.JourneyVersion, &m.StepID, &m.Channel, &m.Class,
 		&m.Provider, &providerID, &m.Status, &reason, &m.ConsentEventID, &m.Attempts, &m.CreatedAt, &m.UpdatedAt, &m.SentAt,
-		&abandonment, &m.DecisionID); err != nil {
+		&abandonment, &m.DecisionID, &m.Subscription, &detail, &m.FlightDeadline); err != nil {
 		return Message{}, err
 	}
-	m.ProviderMessageID, m.StatusReason, m.AbandonmentEventID = deref(providerID), deref(reason), deref(abandonment)
-	m.CreatedAt, m.UpdatedAt, m.SentAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC(), utcPtr(m.SentAt)
+	m.ProviderMessageID, m.StatusReason, m.AbandonmentEventID, m.StatusDetail = deref(providerID), deref(reason), deref(abandonment), deref(detail)
+	m.CreatedAt, m.UpdatedAt, m.SentAt, m.FlightDeadline = m.CreatedAt.UTC(), m.UpdatedAt.UTC(), utcPtr(m.SentAt), utcPtr(m.FlightDeadline)
 	return m, nil
 }
 
-// ReasonInterrupted is the status_reason ClaimSend writes when it finds a
-// previous attempt that never settled.
-const ReasonInterrupted = "previous attempt interrupted during provider call; not resent"
+// Reason codes the ledger itself writes.
+const (
+	// ReasonConsentRevoked: consent was withdrawn between the gate's decision
+	// and the moment the request would have been written.
+	ReasonConsentRevoked = "consent_revoked"
+	// ReasonSuppressed: a suppression came into force in that same window.
+	ReasonSuppressed = "suppressed"
+	// ReasonAmbiguousCall: the request was written and never answered, and
+	// the provider cannot be asked whether it has the message.
+	ReasonAmbiguousCall = "ambiguous_provider_call"
+)
 
 func checkNewMessage(m Message) error {
 	switch {
@@ -56,12 +71,12 @@ func insertMessage(ctx context.Context, q interface {
 	}
 	row, err := scanMessage(q.QueryRow(ctx, `
 		INSERT INTO messages (id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
-			provider, status, status_reason, consent_event_id, attempts)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), $12, $13)
+			provider, status, status_reason, consent_event_id, attempts, subscription, status_detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), $12, $13, $14, NULLIF($15, ''))
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING `+messageColumns,
 		m.ID, m.IdempotencyKey, m.ContactID, m.JourneyID, m.JourneyVersion, m.StepID, m.Channel, m.Class,
-		m.Provider, status, m.StatusReason, m.ConsentEventID, attempts))
+		m.Provider, status, m.StatusReason, m.ConsentEventID, attempts, m.Subscription, m.StatusDetail))
 	switch {
 	case err == nil:
 		return row, true, nil
@@ -78,87 +93,151 @@ func insertMessage(ctx context.Context, q interface {
 	return Message{}, false, fmt.Errorf("message %s: inserting: %w", m.IdempotencyKey, err)
 }
 
-// ClaimSend claims the ledger row for m.IdempotencyKey before a provider
-// call, and says whether to make the call:
-//
-//   - no row: m is inserted as sending with attempts 1 (and an id if it has
-//     none) → ClaimNew, send;
-//   - retrying (the last attempt failed and the provider did not take the
-//     message): the row goes back to sending, attempts+1 → ClaimRetry, send;
-//   - sending: a previous attempt died between claim and settle, so the
-//     provider may have the message. The row becomes unknown → ClaimAmbiguous,
-//     do not send: a possible duplicate is worse than a possible miss;
-//   - anything else is settled → ClaimDone, do not send, row unchanged.
-//
-// Concurrent claims of one key are serialised on the row: exactly one gets
-// ClaimNew (or ClaimRetry); the others see it sending and get ClaimAmbiguous,
-// or ClaimDone once it settled.
-func (s *Store) ClaimSend(ctx context.Context, m Message) (Message, ClaimOutcome, error) {
-	if err := checkNewMessage(m); err != nil {
-		return Message{}, 0, fmt.Errorf("claim send: %w", err)
-	}
+// FlightOutcome is what BeginFlight found.
+type FlightOutcome int
+
+const (
+	// FlightGo: the row is in flight; write the request before its deadline.
+	FlightGo FlightOutcome = iota
+	// FlightBlocked: consent was revoked (or a suppression began) since the
+	// gate's decision; the row is now skipped and nothing may be sent.
+	FlightBlocked
+	// FlightSettled: the row is no longer reserved (another attempt settled
+	// or took it); do not send, return it.
+	FlightSettled
+)
+
+// BeginFlight moves a reserved (or retrying) row to in flight, the last
+// step before its request is written. It is the fence that makes an
+// acknowledged opt-out final: under the contact's lock it re-checks what
+// the gate decided on for a marketing message (channel consent granted,
+// the subscription not revoked, no suppression for the channel), so a send
+// that lost the race to an opt-out is skipped (consent_revoked) instead of
+// sent. An opt-out takes the same lock and then waits for the sends this
+// let through (WaitForFlights), which are written before window ends or
+// never: the caller's provider call must end by then.
+func (s *Store) BeginFlight(ctx context.Context, id string, window time.Duration) (Message, FlightOutcome, error) {
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	// FOR SHARE: fences of one contact do not wait for each other, but an
+	// opt-out (FOR NO KEY UPDATE) waits for them, and they for it.
+	b.Queue(`SELECT 1 FROM contacts WHERE id = (SELECT contact_id FROM messages WHERE id = $1) FOR SHARE`, id)
+	// A separate statement after the lock: it sees whatever the opt-out
+	// that held the lock committed.
+	b.Queue(beginFlight, id, window.Microseconds())
+	b.Queue("commit")
 	var (
-		out     Message
-		outcome ClaimOutcome
+		m       Message
+		outcome FlightOutcome
 	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// A concurrent inserter's uncommitted row makes DO NOTHING wait for
-		// it, so after this statement the row is committed either way.
-		row, inserted, err := insertMessage(ctx, tx, m, MessageSending, 1)
-		if err != nil {
-			return fmt.Errorf("claim send: %w", err)
+	err := func() error {
+		br := s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
-		if inserted {
-			out, outcome = row, ClaimNew
+		var fenced string
+		var err error
+		m, err = scanMessage(prefixScanner{r: br.QueryRow(), first: &fenced})
+		if errors.Is(err, pgx.ErrNoRows) {
+			outcome = FlightSettled
+		} else if err != nil {
+			return err
+		}
+		if fenced != "" {
+			outcome = FlightBlocked
+		}
+		_, err = br.Exec()
+		return err
+	}()
+	if err != nil {
+		return Message{}, 0, fmt.Errorf("begin flight %s: %w", id, err)
+	}
+	if outcome == FlightSettled {
+		m, err = s.Message(ctx, id)
+		if err != nil {
+			return Message{}, 0, fmt.Errorf("begin flight: %w", err)
+		}
+	}
+	return m, outcome, nil
+}
+
+// beginFlight ($1 message id, $2 window in microseconds) moves a reserved or
+// retrying row to in_flight, or to skipped when what the marketing send
+// rested on is gone. It returns the row and the skip reason (” when sent on).
+var beginFlight = `
+	WITH m AS (
+		SELECT id, CASE
+			WHEN class <> 'marketing' THEN ''
+			WHEN NOT EXISTS (SELECT 1 FROM consents c WHERE c.contact_id = msg.contact_id AND c.channel = msg.channel
+					AND c.subscription = '' AND c.status = 'granted')
+				OR EXISTS (SELECT 1 FROM consents c WHERE c.contact_id = msg.contact_id AND c.channel = msg.channel
+					AND msg.subscription <> '' AND c.subscription = msg.subscription AND c.status <> 'granted')
+				THEN '` + ReasonConsentRevoked + `'
+			WHEN EXISTS (SELECT 1 FROM suppressions s WHERE s.contact_id = msg.contact_id AND s.lifted_at IS NULL
+					AND (s.expires_at IS NULL OR s.expires_at > now())
+					AND (s.channel IS NULL OR s.channel = msg.channel)
+					AND (s.journey_id IS NULL OR s.journey_id = msg.journey_id))
+				THEN '` + ReasonSuppressed + `'
+			ELSE '' END AS fenced
+		FROM messages msg
+		WHERE id = $1 AND status IN ('reserved', 'retrying')
+		FOR UPDATE
+	)
+	UPDATE messages SET
+		status = CASE WHEN m.fenced = '' THEN 'in_flight' ELSE 'skipped' END,
+		status_reason = NULLIF(m.fenced, ''),
+		flight_deadline = CASE WHEN m.fenced = '' THEN now() + make_interval(secs => $2::float8 / 1e6) END,
+		attempts = attempts + CASE WHEN m.fenced = '' THEN 1 ELSE 0 END,
+		updated_at = now()
+	FROM m WHERE messages.id = m.id
+	RETURNING m.fenced, ` + qualifiedMessageColumns
+
+// WaitForFlights waits until none of the contact's sends on channel is in
+// flight with a request that may still be written: each settles, or its
+// flight deadline passes (after which its request is never written). An
+// opt-out calls it after committing, so that once it answers no message it
+// did not stop can still reach a provider. It returns at once in the common
+// case, with nothing in flight; the wait is bounded by the longest flight
+// window, and by ctx.
+func (s *Store) WaitForFlights(ctx context.Context, contactID string, channel journey.Channel) error {
+	delay := 5 * time.Millisecond
+	for {
+		var until *time.Time
+		err := s.pool.QueryRow(ctx, `
+			SELECT max(flight_deadline) FROM messages
+			WHERE contact_id = $1 AND channel = $2 AND status = 'in_flight' AND flight_deadline > now()`,
+			contactID, channel).Scan(&until)
+		if err != nil {
+			return fmt.Errorf("waiting for in-flight sends of contact %s: %w", contactID, err)
+		}
+		if until == nil {
 			return nil
 		}
-		cur, err := scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1 FOR UPDATE`, m.IdempotencyKey))
-		if err != nil {
-			return fmt.Errorf("claim send %s: locking existing row: %w", m.IdempotencyKey, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for in-flight sends of contact %s: %w", contactID, ctx.Err())
+		case <-time.After(delay):
 		}
-		switch cur.Status {
-		case MessageRetrying:
-			// This attempt may use another provider or rest on a newer
-			// consent than the failed one; record what it actually uses.
-			out, err = scanMessage(tx.QueryRow(ctx, `
-				UPDATE messages SET status = 'sending', attempts = attempts + 1,
-					provider = $2, consent_event_id = COALESCE($3, consent_event_id), updated_at = now()
-				WHERE id = $1
-				RETURNING `+messageColumns, cur.ID, m.Provider, m.ConsentEventID))
-			outcome = ClaimRetry
-		case MessageSending:
-			out, err = scanMessage(tx.QueryRow(ctx, `
-				UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
-				WHERE id = $1
-				RETURNING `+messageColumns, cur.ID, ReasonInterrupted))
-			outcome = ClaimAmbiguous
-		default:
-			out, outcome = cur, ClaimDone
-		}
-		if err != nil {
-			return fmt.Errorf("claim send %s: updating row %s: %w", m.IdempotencyKey, cur.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return Message{}, 0, err
+		delay = min(2*delay, 100*time.Millisecond)
 	}
-	return out, outcome, nil
 }
 
 // CompleteSend records that the provider accepted the message: status sent,
 // with the provider's message id (which webhooks later find it by). A zero
-// sentAt means now. It applies to a row still in flight (sending or
-// retrying) or marked unknown by a concurrent claim — the provider's answer
-// settles that ambiguity. A row already past sent (delivered, say, or sent by
-// an earlier call) is returned unchanged, so a repeated call is harmless and
-// never moves a status backwards. Unknown id is ErrNotFound.
+// sentAt means now. It applies to a row still open (reserved, in flight,
+// retrying) or unknown — the provider's answer settles that ambiguity. A row
+// already past sent (delivered, say, or sent by an earlier call) is
+// returned unchanged, so a repeated call is harmless and never moves a
+// status backwards. Unknown id is ErrNotFound.
 func (s *Store) CompleteSend(ctx context.Context, id, provider, providerMessageID string, sentAt time.Time) (Message, error) {
 	m, err := scanMessage(s.pool.QueryRow(ctx, `
 		UPDATE messages SET status = 'sent', provider = COALESCE(NULLIF($2, ''), provider),
-			provider_message_id = NULLIF($3, ''), status_reason = NULL,
+			provider_message_id = NULLIF($3, ''), status_reason = NULL, status_detail = NULL,
 			sent_at = COALESCE($4, now()), updated_at = now()
-		WHERE id = $1 AND status IN ('sending', 'retrying', 'unknown')
+		WHERE id = $1 AND status IN ('reserved', 'in_flight', 'retrying', 'unknown')
 		RETURNING `+messageColumns, id, provider, providerMessageID, timeOrNow(sentAt)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.settledMessage(ctx, "complete send", id)
@@ -169,20 +248,23 @@ func (s *Store) CompleteSend(ctx context.Context, id, provider, providerMessageI
 	return m, nil
 }
 
-// FailSend records that a send did not happen: retrying (a retryable
-// provider error; the next ClaimSend sends again), failed (permanent) or
-// skipped (decided not to send after all). Like CompleteSend it only changes
-// a row still in flight or unknown and otherwise returns the row unchanged.
-func (s *Store) FailSend(ctx context.Context, id, status, reason string) (Message, error) {
+// FailSend records that a send did not happen: retrying (the provider did
+// not take it and a retry may succeed), failed (permanent) or skipped
+// (decided not to send after all), with a reason code and, for failures,
+// the provider's own words (detail, kept in Postgres only). Like
+// CompleteSend it only changes an open or unknown row and otherwise returns
+// the row unchanged.
+func (s *Store) FailSend(ctx context.Context, id, status, reason, detail string) (Message, error) {
 	switch status {
 	case MessageRetrying, MessageFailed, MessageSkipped:
 	default:
 		return Message{}, fmt.Errorf("fail send %s: status must be retrying, failed or skipped, not %q", id, status)
 	}
 	m, err := scanMessage(s.pool.QueryRow(ctx, `
-		UPDATE messages SET status = $2, status_reason = NULLIF($3, ''), updated_at = now()
-		WHERE id = $1 AND status IN ('sending', 'retrying', 'unknown')
-		RETURNING `+messageColumns, id, status, reason))
+		UPDATE messages SET status = $2, status_reason = NULLIF($3, ''), status_detail = NULLIF($4, ''),
+			flight_deadline = NULL, updated_at = now()
+		WHERE id = $1 AND status IN ('reserved', 'in_flight', 'retrying', 'unknown')
+		RETURNING `+messageColumns, id, status, reason, detail))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.settledMessage(ctx, "fail send", id)
 	}
@@ -190,6 +272,62 @@ func (s *Store) FailSend(ctx context.Context, id, status, reason string) (Messag
 		return Message{}, fmt.Errorf("fail send %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// MarkUnknown settles an in-flight row whose request was written, never
+// answered, and cannot be read back: unknown, never resent. Any other row
+// is returned unchanged.
+func (s *Store) MarkUnknown(ctx context.Context, id, reason string) (Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, `
+		UPDATE messages SET status = 'unknown', status_reason = $2, updated_at = now()
+		WHERE id = $1 AND status = 'in_flight'
+		RETURNING `+messageColumns, id, reason))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.settledMessage(ctx, "mark unknown", id)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("mark unknown %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// ReleaseFlight returns an in-flight row to retrying once it is known that
+// the provider does not have the message (a read-back found nothing), so
+// the next attempt is decided and fenced again like any retry. Its flight
+// deadline must have passed: until then the attempt that wrote it may
+// still be writing. Any other row is returned unchanged.
+func (s *Store) ReleaseFlight(ctx context.Context, id string) (Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, `
+		UPDATE messages SET status = 'retrying', status_reason = 'not_found_at_provider', flight_deadline = NULL,
+			updated_at = now()
+		WHERE id = $1 AND status = 'in_flight' AND (flight_deadline IS NULL OR flight_deadline <= now())
+		RETURNING `+messageColumns, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.settledMessage(ctx, "release flight", id)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("release flight %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// UnknownMessages lists ledger rows in status unknown across contacts, most
+// recently settled first: the sends ops must account for. before, if
+// non-empty, is the last id of the previous page.
+func (s *Store) UnknownMessages(ctx context.Context, limit int, before string) ([]Message, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+messageColumns+` FROM messages
+		WHERE status = 'unknown' AND ($2 = '' OR (updated_at, id) < (SELECT updated_at, id FROM messages WHERE id = $2))
+		ORDER BY updated_at DESC, id DESC
+		LIMIT $1`, listLimit(limit), before)
+	if err != nil {
+		return nil, fmt.Errorf("unknown messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
+	if err != nil {
+		return nil, fmt.Errorf("unknown messages: %w", err)
+	}
+	return out, nil
 }
 
 // settledMessage returns the row an update skipped because it had already
@@ -203,7 +341,8 @@ func (s *Store) settledMessage(ctx context.Context, op, id string) (Message, err
 }
 
 // RecordSkip writes a ledger row for a send that was decided against (no
-// consent, no address...), with m.StatusReason as the reason. If the
+// consent, no address...), with m.StatusReason as the reason code (and
+// m.StatusDetail, if any, as the words behind it). If the
 // idempotency key already has a row, that row is returned unchanged: the
 // first decision for a key stands, and a caller finding it retrying settles
 // it with FailSend.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -26,19 +27,42 @@ func message(c storage.Contact, key string) storage.Message {
 	}
 }
 
-func TestClaimSendStateMachine(t *testing.T) {
+// reserve puts m through the gate with an allow decision: the ledger row
+// the send path writes before it calls the provider.
+func reserve(t *testing.T, s *storage.Store, m storage.Message) storage.GateResult {
+	t.Helper()
+	res, err := s.Gate(context.Background(), storage.GateInput{Message: m}, func(storage.GateState) policy.Decision {
+		return policy.Decision{Outcome: policy.OutcomeAllow, Channel: m.Channel}
+	})
+	require.NoError(t, err)
+	return res
+}
+
+func TestSendStateMachine(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)
 	ctx := context.Background()
-	c := newContact(t, s)
+	c := newEmailContact(t, s)
 
-	// New → sent → claimed again: done, unchanged.
-	m, out, err := s.ClaimSend(ctx, message(c, "wf-1/hello/1"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimNew, out)
+	// Reserved → in flight → sent; the same key again is done, unchanged.
+	res := reserve(t, s, message(c, "en-1/hello/1"))
+	require.Equal(t, storage.ClaimNew, res.Claim)
+	m := res.Message
 	require.Regexp(t, `^m_[0-9a-f]{32}$`, m.ID)
-	require.Equal(t, storage.MessageSending, m.Status)
+	require.Equal(t, storage.MessageReserved, m.Status)
+	require.Zero(t, m.Attempts, "no request written yet")
+
+	m, out, err := s.BeginFlight(ctx, m.ID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, storage.FlightGo, out)
+	require.Equal(t, storage.MessageInFlight, m.Status)
 	require.Equal(t, 1, m.Attempts)
+	require.NotNil(t, m.FlightDeadline)
+	require.WithinDuration(t, time.Now().Add(time.Minute), *m.FlightDeadline, 30*time.Second)
+
+	_, out, err = s.BeginFlight(ctx, m.ID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, storage.FlightSettled, out, "a row in flight is not flown twice")
 
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	sent, err := s.CompleteSend(ctx, m.ID, "sendgrid", "sg-123", at)
@@ -47,16 +71,16 @@ func TestClaimSendStateMachine(t *testing.T) {
 	require.Equal(t, "sg-123", sent.ProviderMessageID)
 	require.Equal(t, at, *sent.SentAt)
 
-	again, out, err := s.ClaimSend(ctx, message(c, "wf-1/hello/1"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimDone, out)
-	require.Equal(t, sent, again)
+	again := reserve(t, s, message(c, "en-1/hello/1"))
+	require.Equal(t, storage.ClaimDone, again.Claim)
+	require.False(t, again.Decided)
+	require.Equal(t, sent, again.Message)
 
 	// Settling a settled row changes nothing.
 	same, err := s.CompleteSend(ctx, m.ID, "sendgrid", "sg-other", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, sent, same)
-	same, err = s.FailSend(ctx, m.ID, storage.MessageFailed, "late")
+	same, err = s.FailSend(ctx, m.ID, storage.MessageFailed, "late", "")
 	require.NoError(t, err)
 	require.Equal(t, sent, same)
 
@@ -66,45 +90,57 @@ func TestClaimSendStateMachine(t *testing.T) {
 	_, err = s.MessageByProviderID(ctx, "twilio", "sg-123")
 	require.ErrorIs(t, err, storage.ErrNotFound)
 
-	// Retrying → claimed again: sent again, attempts counted.
-	m2, _, err := s.ClaimSend(ctx, message(c, "wf-1/hello/2"))
+	// Retrying (the provider refused it) → decided and reserved again, then
+	// flown again: attempts count the requests written.
+	m2 := reserve(t, s, message(c, "en-1/hello/2")).Message
+	_, _, err = s.BeginFlight(ctx, m2.ID, time.Minute)
 	require.NoError(t, err)
-	r, err := s.FailSend(ctx, m2.ID, storage.MessageRetrying, "503 from provider")
+	r, err := s.FailSend(ctx, m2.ID, storage.MessageRetrying, "sendgrid:http_503", "Service Unavailable for a@b.c")
 	require.NoError(t, err)
 	require.Equal(t, storage.MessageRetrying, r.Status)
-	require.Equal(t, "503 from provider", r.StatusReason)
-	m2b, out, err := s.ClaimSend(ctx, message(c, "wf-1/hello/2"))
+	require.Equal(t, "sendgrid:http_503", r.StatusReason)
+	require.Equal(t, "Service Unavailable for a@b.c", r.StatusDetail)
+	retried := reserve(t, s, message(c, "en-1/hello/2"))
+	require.Equal(t, storage.ClaimRetry, retried.Claim)
+	require.True(t, retried.Decided, "a retry is decided again")
+	require.Equal(t, m2.ID, retried.Message.ID)
+	require.Equal(t, storage.MessageReserved, retried.Message.Status)
+	m2b, out, err := s.BeginFlight(ctx, m2.ID, time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, storage.ClaimRetry, out)
-	require.Equal(t, m2.ID, m2b.ID)
-	require.Equal(t, storage.MessageSending, m2b.Status)
+	require.Equal(t, storage.FlightGo, out)
 	require.Equal(t, 2, m2b.Attempts)
-	failed, err := s.FailSend(ctx, m2.ID, storage.MessageFailed, "invalid recipient")
+	failed, err := s.FailSend(ctx, m2.ID, storage.MessageFailed, "sendgrid:http_400", "invalid recipient")
 	require.NoError(t, err)
 	require.Equal(t, storage.MessageFailed, failed.Status)
-	_, out, err = s.ClaimSend(ctx, message(c, "wf-1/hello/2"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimDone, out)
+	require.Nil(t, failed.FlightDeadline)
+	require.Equal(t, storage.ClaimDone, reserve(t, s, message(c, "en-1/hello/2")).Claim)
 
-	// Sending (the worker died mid-call) → ambiguous, never resent.
-	m3, _, err := s.ClaimSend(ctx, message(c, "wf-1/hello/3"))
-	require.NoError(t, err)
-	amb, out, err := s.ClaimSend(ctx, message(c, "wf-1/hello/3"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimAmbiguous, out)
-	require.Equal(t, m3.ID, amb.ID)
-	require.Equal(t, storage.MessageUnknown, amb.Status)
-	require.Equal(t, storage.ReasonInterrupted, amb.StatusReason)
-	require.Equal(t, 1, amb.Attempts)
-	_, out, err = s.ClaimSend(ctx, message(c, "wf-1/hello/3"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimDone, out, "unknown is final for claims")
+	// Reserved but never flown (the worker died before writing anything):
+	// the next attempt decides again and sends.
+	m3 := reserve(t, s, message(c, "en-1/hello/3")).Message
+	re := reserve(t, s, message(c, "en-1/hello/3"))
+	require.Equal(t, storage.ClaimRetry, re.Claim)
+	require.Equal(t, m3.ID, re.Message.ID)
 
-	_, err = s.FailSend(ctx, m3.ID, storage.MessageSent, "")
+	// In flight (a request may have been written): the gate neither decides
+	// nor sends; the caller finds out. Unknown is final.
+	_, _, err = s.BeginFlight(ctx, m3.ID, time.Minute)
+	require.NoError(t, err)
+	inFlight := reserve(t, s, message(c, "en-1/hello/3"))
+	require.Equal(t, storage.ClaimInFlight, inFlight.Claim)
+	require.False(t, inFlight.Decided)
+	require.False(t, inFlight.Send())
+	released, err := s.ReleaseFlight(ctx, m3.ID)
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageInFlight, released.Status, "not released before its flight deadline")
+	unknown, err := s.MarkUnknown(ctx, m3.ID, storage.ReasonAmbiguousCall)
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageUnknown, unknown.Status)
+	require.Equal(t, storage.ClaimDone, reserve(t, s, message(c, "en-1/hello/3")).Claim)
+
+	_, err = s.FailSend(ctx, m3.ID, storage.MessageSent, "", "")
 	require.Error(t, err)
 	_, err = s.CompleteSend(ctx, "m_missing", "sendgrid", "x", time.Now())
-	require.ErrorIs(t, err, storage.ErrNotFound)
-	_, _, err = s.ClaimSend(ctx, message(storage.Contact{ID: "c_missing"}, "k"))
 	require.ErrorIs(t, err, storage.ErrNotFound)
 
 	list, err := s.MessagesForContact(ctx, c.ID, 0)
@@ -113,29 +149,82 @@ func TestClaimSendStateMachine(t *testing.T) {
 	require.Equal(t, m3.ID, list[0].ID, "newest first")
 }
 
-func TestClaimSendConcurrent(t *testing.T) {
+func TestReleaseFlightAfterDeadline(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)
 	ctx := context.Background()
 	c := newContact(t, s)
+	m := storagetest.InFlight(t, s, message(c, "en-2/hello/1"))
+	released, err := s.ReleaseFlight(ctx, m.ID)
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageRetrying, released.Status)
+	require.Equal(t, "not_found_at_provider", released.StatusReason)
+	require.Nil(t, released.FlightDeadline)
+}
+
+func TestUnknownMessages(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	a, b := newContact(t, s), newContact(t, s)
+	var ids []string
+	for i, c := range []storage.Contact{a, b, a} {
+		m := storagetest.InFlight(t, s, message(c, fmt.Sprintf("unk/%d", i)))
+		_, err := s.MarkUnknown(ctx, m.ID, storage.ReasonAmbiguousCall)
+		require.NoError(t, err)
+		ids = append(ids, m.ID)
+	}
+	sent := storagetest.InFlight(t, s, message(b, "unk/sent"))
+	_, err := s.CompleteSend(ctx, sent.ID, "sendgrid", "x", time.Time{})
+	require.NoError(t, err)
+
+	page, err := s.UnknownMessages(ctx, 2, "")
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	require.Equal(t, []string{ids[2], ids[1]}, []string{page[0].ID, page[1].ID}, "across contacts, newest first")
+	rest, err := s.UnknownMessages(ctx, 2, page[1].ID)
+	require.NoError(t, err)
+	require.Len(t, rest, 1)
+	require.Equal(t, ids[0], rest[0].ID)
+}
+
+func TestGateConcurrentSameKey(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newEmailContact(t, s)
 
 	const n = 8
-	outcomes := make([]storage.ClaimOutcome, n)
-	ids := make([]string, n)
+	results := make([]storage.GateResult, n)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		m, out, err := s.ClaimSend(ctx, message(c, "wf-race/hello/1"))
-		outcomes[i], ids[i], errs[i] = out, m.ID, err
+		results[i], errs[i] = s.Gate(ctx, storage.GateInput{Message: message(c, "en-race/hello/1")}, func(storage.GateState) policy.Decision {
+			return policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelEmail}
+		})
 	})
-	counts := map[storage.ClaimOutcome]int{}
+	// Every attempt may reserve the row (reserving is not sending), but only
+	// one of them can fly it.
+	flights := 0
 	for i := range n {
 		require.NoError(t, errs[i])
-		require.Equal(t, ids[0], ids[i])
-		counts[outcomes[i]]++
+		require.Equal(t, results[0].Message.ID, results[i].Message.ID)
 	}
-	require.Equal(t, 1, counts[storage.ClaimNew], "exactly one claim may send: %v", counts)
-	require.Zero(t, counts[storage.ClaimRetry])
-	require.Equal(t, n, counts[storage.ClaimNew]+counts[storage.ClaimAmbiguous]+counts[storage.ClaimDone])
+	concurrently(n, func(i int) {
+		_, out, err := s.BeginFlight(ctx, results[i].Message.ID, time.Minute)
+		errs[i] = err
+		if out == storage.FlightGo {
+			results[i].Claim = storage.ClaimNew
+		} else {
+			results[i].Claim = storage.ClaimDone
+		}
+	})
+	for i := range n {
+		require.NoError(t, errs[i])
+		if results[i].Claim == storage.ClaimNew {
+			flights++
+		}
+	}
+	require.Equal(t, 1, flights, "exactly one attempt may write the request")
 }
 
 func TestRecordSkip(t *testing.T) {
@@ -143,15 +232,15 @@ func TestRecordSkip(t *testing.T) {
 	s := storagetest.New(t)
 	ctx := context.Background()
 	c := newContact(t, s)
-	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "api", time.Now())
-	require.NoError(t, err)
 
-	m := message(c, "wf-2/hello/1")
-	m.StatusReason = "no_consent"
+	m := message(c, "en-3/hello/1")
+	m.StatusReason = "render_failed"
+	m.StatusDetail = "template: x:1: executing"
 	skipped, err := s.RecordSkip(ctx, m)
 	require.NoError(t, err)
 	require.Equal(t, storage.MessageSkipped, skipped.Status)
-	require.Equal(t, "no_consent", skipped.StatusReason)
+	require.Equal(t, "render_failed", skipped.StatusReason)
+	require.Equal(t, "template: x:1: executing", skipped.StatusDetail)
 	require.Zero(t, skipped.Attempts)
 
 	// The first decision for a key stands.
@@ -159,29 +248,11 @@ func TestRecordSkip(t *testing.T) {
 	again, err := s.RecordSkip(ctx, m)
 	require.NoError(t, err)
 	require.Equal(t, skipped, again)
-	_, out, err := s.ClaimSend(ctx, message(c, "wf-2/hello/1"))
-	require.NoError(t, err)
-	require.Equal(t, storage.ClaimDone, out)
+	require.Equal(t, storage.ClaimDone, reserve(t, s, message(c, "en-3/hello/1")).Claim)
 
-	// A retrying row is returned as is, for the caller to settle.
-	m2 := message(c, "wf-2/hello/2")
-	m2.ConsentEventID = &ev.ID
-	claimed, _, err := s.ClaimSend(ctx, m2)
+	byKey, err := s.MessageByKey(ctx, "en-3/hello/1")
 	require.NoError(t, err)
-	require.Equal(t, ev.ID, *claimed.ConsentEventID)
-	_, err = s.FailSend(ctx, claimed.ID, storage.MessageRetrying, "timeout")
-	require.NoError(t, err)
-	m2.StatusReason = "consent_revoked"
-	got, err := s.RecordSkip(ctx, m2)
-	require.NoError(t, err)
-	require.Equal(t, storage.MessageRetrying, got.Status)
-	got, err = s.FailSend(ctx, got.ID, storage.MessageSkipped, "consent_revoked")
-	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, got.Status)
-
-	byKey, err := s.MessageByKey(ctx, "wf-2/hello/2")
-	require.NoError(t, err)
-	require.Equal(t, got, byKey)
+	require.Equal(t, skipped, byKey)
 	_, err = s.MessageByKey(ctx, "nope")
 	require.ErrorIs(t, err, storage.ErrNotFound)
 	_, err = s.Message(ctx, "nope")
@@ -195,8 +266,7 @@ func TestSandboxMessages(t *testing.T) {
 	alice, bob := newContact(t, s), newContact(t, s)
 
 	for i, c := range []storage.Contact{alice, bob, alice} {
-		m, _, err := s.ClaimSend(ctx, message(c, fmt.Sprintf("k%d", i)))
-		require.NoError(t, err)
+		m := storagetest.InFlight(t, s, message(c, fmt.Sprintf("k%d", i)))
 		require.NoError(t, s.InsertSandboxMessage(ctx, storage.SandboxMessage{
 			MessageID: m.ID,
 			Channel:   journey.ChannelEmail,
@@ -205,8 +275,7 @@ func TestSandboxMessages(t *testing.T) {
 			CreatedAt: time.Now().Add(time.Duration(i) * time.Second),
 		}))
 	}
-	m, _, err := s.ClaimSend(ctx, message(bob, "k-recorder"))
-	require.NoError(t, err)
+	m := storagetest.InFlight(t, s, message(bob, "k-recorder"))
 	require.NoError(t, s.RecordSandbox(ctx, m.ID, "sms", bob.Phone+"x", map[string]any{"body": "Hi"}))
 	require.ErrorIs(t, s.InsertSandboxMessage(ctx, storage.SandboxMessage{MessageID: "m_missing", Channel: "email", Recipient: "x"}), storage.ErrNotFound)
 

@@ -121,7 +121,8 @@ type Enrollment struct {
 
 // Message ledger statuses.
 const (
-	MessageSending   = "sending"   // provider call in flight (or crashed mid-call)
+	MessageReserved  = "reserved"  // the gate allowed it; no request written yet
+	MessageInFlight  = "in_flight" // a request is being written; until it settles the provider may have it
 	MessageRetrying  = "retrying"  // last attempt failed retryably; provider did not accept it
 	MessageSent      = "sent"      // provider accepted it
 	MessageDelivered = "delivered" // provider reported delivery
@@ -133,7 +134,10 @@ const (
 	// MessageComplained: the recipient reported the message as spam.
 	MessageComplained = "complained"
 	MessageSkipped    = "skipped" // not sent by decision (no consent, missing data...)
-	MessageUnknown    = "unknown" // a crash mid-call: the provider may have it; never resent
+	// MessageUnknown: a request was written and never answered, and the
+	// provider offers no way to find out (SendGrid): it may have the message,
+	// so it is never resent. Listed across contacts for ops.
+	MessageUnknown = "unknown"
 )
 
 // Message is one row of the ledger.
@@ -160,20 +164,31 @@ type Message struct {
 	AbandonmentEventID string `json:"abandonment_event_id,omitempty"`
 	// DecisionID is the gate decision that let the message go (or skipped it).
 	DecisionID *int64 `json:"decision_id,omitempty"`
+	// Subscription is the subscription type the send rests on ("" for the
+	// channel-level consent); re-checked before the request is written.
+	Subscription string `json:"subscription,omitempty"`
+	// StatusDetail is the provider's own explanation of a failure. It may
+	// quote the address, so it stays in Postgres: StatusReason is a code.
+	StatusDetail string `json:"status_detail,omitempty"`
+	// FlightDeadline: for an in-flight send, the time by which its request
+	// is written or never.
+	FlightDeadline *time.Time `json:"flight_deadline,omitempty"`
 }
 
 // ClaimOutcome tells the send activity what a claim on an idempotency key found.
 type ClaimOutcome int
 
 const (
-	// ClaimNew: no row existed; one was written as sending. Send now.
+	// ClaimNew: no row existed; one was written as reserved. Send now.
 	ClaimNew ClaimOutcome = iota
-	// ClaimRetry: the last attempt failed retryably; the row is sending again. Send now.
+	// ClaimRetry: an earlier attempt wrote no request (reserved, retrying)
+	// and the gate allowed it again; the row is reserved. Send now.
 	ClaimRetry
 	// ClaimDone: the key already reached a final status; do not send, return it.
 	ClaimDone
-	// ClaimAmbiguous: a previous attempt died mid-call; the row is now unknown. Do not send.
-	ClaimAmbiguous
+	// ClaimInFlight: an earlier attempt may have written its request and got
+	// no answer. Do not send before finding out (see Store.ReleaseFlight).
+	ClaimInFlight
 )
 
 // SandboxMessage is what the sandbox provider recorded instead of sending.

@@ -112,10 +112,11 @@ func (s *Store) ProviderEventRecorded(ctx context.Context, provider, eventID str
 //     signal there is. Nothing replaces complained.
 //   - bounced, dropped and failed are otherwise final: a late "delivered"
 //     or "opened" does not revive them.
-//   - unknown (a crash left it unclear whether the provider has the
-//     message) is replaced by any of these: the webhook settles it.
-//   - sending and retrying belong to the send activity, which is still
-//     settling the row, and skipped messages were never sent: webhooks never
+//   - unknown and in_flight (a request was written and its answer not yet
+//     recorded) are replaced by any of these: the webhook proves the
+//     provider has the message.
+//   - reserved and retrying belong to the send path (no request of theirs
+//     was accepted), and skipped messages were never sent: webhooks never
 //     change them.
 var webhookStatusRank = map[string]int{
 	MessageSent:      1,
@@ -129,7 +130,7 @@ var webhookStatusRank = map[string]int{
 func statusesReplacedBy(next string) []string {
 	switch next {
 	case MessageSent, MessageDelivered, MessageOpened, MessageClicked:
-		out := []string{MessageUnknown}
+		out := []string{MessageUnknown, MessageInFlight}
 		for st, rank := range webhookStatusRank {
 			if rank < webhookStatusRank[next] {
 				out = append(out, st)
@@ -138,11 +139,11 @@ func statusesReplacedBy(next string) []string {
 		slices.Sort(out)
 		return out
 	case MessageBounced, MessageFailed:
-		return []string{MessageUnknown, MessageSent, MessageDelivered}
+		return []string{MessageUnknown, MessageInFlight, MessageSent, MessageDelivered}
 	case MessageDropped:
-		return []string{MessageUnknown, MessageSent}
+		return []string{MessageUnknown, MessageInFlight, MessageSent}
 	case MessageComplained:
-		return []string{MessageUnknown, MessageSent, MessageDelivered, MessageOpened, MessageClicked,
+		return []string{MessageUnknown, MessageInFlight, MessageSent, MessageDelivered, MessageOpened, MessageClicked,
 			MessageBounced, MessageDropped, MessageFailed}
 	}
 	return nil
@@ -354,6 +355,11 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 		return nil
 	})
 	if err != nil {
+		return ProviderEventResult{}, err
+	}
+	// Also for a redelivered event: the first delivery's answer may not
+	// have reached the provider.
+	if err := s.settleOptOut(ctx, e.ContactID, fx.Consents); err != nil {
 		return ProviderEventResult{}, err
 	}
 	return res, nil

@@ -18,9 +18,8 @@ import (
 func sentMessage(t *testing.T, s *storage.Store, c storage.Contact, key string) storage.Message {
 	t.Helper()
 	ctx := context.Background()
-	m, _, err := s.ClaimSend(ctx, message(c, key))
-	require.NoError(t, err)
-	m, err = s.CompleteSend(ctx, m.ID, "sendgrid", "sg-"+key, time.Time{})
+	m := storagetest.InFlight(t, s, message(c, key))
+	m, err := s.CompleteSend(ctx, m.ID, "sendgrid", "sg-"+key, time.Time{})
 	require.NoError(t, err)
 	return m
 }
@@ -108,8 +107,12 @@ func TestAdvanceMessageStatusNeverMovesBackwards(t *testing.T) {
 		{storage.MessageComplained, storage.MessageBounced, false},
 
 		// Rows the send activity still owns, or that were never sent.
-		{storage.MessageSending, storage.MessageDelivered, false},
+		{storage.MessageReserved, storage.MessageDelivered, false},
 		{storage.MessageRetrying, storage.MessageDelivered, false},
+		// A request written, its answer not recorded (the database blinked):
+		// the provider's webhook proves it has the message.
+		{storage.MessageInFlight, storage.MessageDelivered, true},
+		{storage.MessageInFlight, storage.MessageBounced, true},
 		{storage.MessageSkipped, storage.MessageDelivered, false},
 		{storage.MessageSkipped, storage.MessageComplained, false},
 	}
@@ -128,7 +131,7 @@ func TestAdvanceMessageStatusNeverMovesBackwards(t *testing.T) {
 	}
 
 	m := sentMessage(t, s, c, "adv/invalid")
-	for _, st := range []string{storage.MessageSending, storage.MessageRetrying, storage.MessageSkipped, storage.MessageUnknown, "nonsense"} {
+	for _, st := range []string{storage.MessageReserved, storage.MessageInFlight, storage.MessageRetrying, storage.MessageSkipped, storage.MessageUnknown, "nonsense"} {
 		_, _, err := s.AdvanceMessageStatus(ctx, m.ID, st, "")
 		require.Error(t, err, "webhooks cannot set %s", st)
 	}

@@ -30,8 +30,7 @@ func TestDeleteContactCascades(t *testing.T) {
 		require.NoError(t, s.CreateEnrollment(ctx, storage.Enrollment{ID: "en-" + id, ContactID: id, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-" + id}, nil))
 		m := message(storage.Contact{ID: id}, "key-"+id)
 		m.ConsentEventID = &ev.ID
-		claimed, _, err := s.ClaimSend(ctx, m)
-		require.NoError(t, err)
+		claimed := storagetest.InFlight(t, s, m)
 		require.NoError(t, s.InsertSandboxMessage(ctx, storage.SandboxMessage{MessageID: claimed.ID, Channel: journey.ChannelEmail, Recipient: "x", Payload: map[string]any{}}))
 	}
 

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -281,4 +282,36 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand crashes the program instead)
 	return hex.EncodeToString(b)
+}
+
+// InFlight writes m's ledger row as the send path leaves it just before a
+// provider call: allowed by the gate (with a decision that names no rule)
+// and in flight, with a flight deadline already past, as after a request
+// that was written. Tests settle it with CompleteSend or FailSend. It does
+// not re-check consent the way BeginFlight does: fixtures for webhooks and
+// reports need rows for contacts without any.
+func InFlight(t testing.TB, s *storage.Store, m storage.Message) storage.Message {
+	t.Helper()
+	ctx := context.Background()
+	res, err := s.Gate(ctx, storage.GateInput{Message: m}, func(storage.GateState) policy.Decision {
+		return policy.Decision{Outcome: policy.OutcomeAllow, Channel: m.Channel}
+	})
+	if err != nil {
+		t.Fatalf("storagetest: reserving %s: %v", m.IdempotencyKey, err)
+	}
+	if !res.Send() {
+		t.Fatalf("storagetest: key %s already has a row (%s)", m.IdempotencyKey, res.Message.Status)
+	}
+	row, err := s.Message(ctx, res.Message.ID)
+	if err == nil {
+		_, err = s.Pool().Exec(ctx, `UPDATE messages SET status = 'in_flight', attempts = attempts + 1,
+			flight_deadline = now() WHERE id = $1`, row.ID)
+	}
+	if err == nil {
+		row, err = s.Message(ctx, row.ID)
+	}
+	if err != nil {
+		t.Fatalf("storagetest: putting %s in flight: %v", m.IdempotencyKey, err)
+	}
+	return row
 }

@@ -1,0 +1,80 @@
+package delivery
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/policy"
+	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// FromConfig builds the send path the worker and the API share: SendGrid
+// and Twilio in live mode, the sandbox (messages recorded in Postgres)
+// otherwise; the sender identity; the send gate's workspace settings.
+func FromConfig(cfg config.Config, store *storage.Store, logger *slog.Logger) (*Service, error) {
+	settings, err := PolicyFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger}
+	switch cfg.ProviderMode {
+	case config.ModeLive:
+		// The call's own deadline (the flight window) is shorter; this is
+		// only a backstop for a caller without one.
+		hc := &http.Client{Timeout: 30 * time.Second}
+		s.Email = provider.NewSendGrid(cfg.SendGridAPIKey, cfg.SendGridBaseURL, hc)
+		s.SMS = provider.NewTwilio(cfg.TwilioAccountSID, cfg.TwilioAuthToken, cfg.TwilioBaseURL, hc)
+	default:
+		sandbox := provider.NewSandbox(store)
+		s.Email, s.SMS = sandbox, sandbox
+	}
+	return s, nil
+}
+
+// PolicyFromConfig is the send gate's workspace settings: the defaults (cap
+// 7 marketing messages per 7 days, cooldowns email 16h / sms 24h, SMS quiet
+// hours 08:00-21:00 with per-country rules) with the configured default zone
+// and region, overlaid by TUTTI_POLICY_FILE when set.
+func PolicyFromConfig(cfg config.Config) (policy.Settings, error) {
+	s := policy.DefaultSettings()
+	s.DefaultTimeZone, s.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
+	if cfg.PolicyFile == "" {
+		return s, policy.ValidateSettings(s)
+	}
+	s, err := policy.LoadSettingsFile(cfg.PolicyFile, s)
+	if err != nil {
+		return policy.Settings{}, fmt.Errorf("TUTTI_POLICY_FILE=%s: %w", cfg.PolicyFile, err)
+	}
+	return s, nil
+}
+
+// IdentityFromConfig builds the sender identity from configuration. The
+// Twilio status callback is only set when the API has a public URL to be
+// reached at.
+func IdentityFromConfig(cfg config.Config) Identity {
+	s := Identity{EmailFrom: cfg.EmailFrom, EmailFromName: cfg.EmailFromName, SMSFrom: cfg.TwilioFrom}
+	if cfg.PublicURL != "" {
+		s.SMSStatusCallback = strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/twilio/status"
+	}
+	return s
+}
+
+// GateBatchingFromConfig is how the send gate groups concurrent decisions
+// (storage.DefaultGateBatching unless TUTTI_GATE_MAX_BATCH or
+// TUTTI_GATE_MAX_IN_FLIGHT say otherwise), for the stores of the worker and
+// the API, which both decide sends.
+func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
+	b := storage.DefaultGateBatching()
+	if cfg.GateMaxBatch > 0 {
+		b.MaxBatch = cfg.GateMaxBatch
+	}
+	if cfg.GateMaxInFlight > 0 {
+		b.MaxInFlight = cfg.GateMaxInFlight
+	}
+	return b
+}
