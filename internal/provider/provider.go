@@ -1,12 +1,15 @@
 // Package provider sends rendered messages through SendGrid (email) and Twilio
 // (SMS/MMS) with their official Go SDKs, or records them in sandbox mode. It
-// classifies provider failures so the caller knows whether a retry can help.
+// classifies provider failures so the caller knows whether a retry can help,
+// and whether the provider may already have the message (an ambiguous call).
 package provider
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -66,8 +69,16 @@ type Error struct {
 	Code int
 	// Message is the provider's explanation.
 	Message string
-	// Retryable: 429, 5xx and transport failures are; other 4xx are not.
+	// Retryable: 429, 5xx and transport failures that happened before the
+	// request was written in full (connection refused, DNS, TLS handshake,
+	// cancelled or reset mid-write) are; other 4xx are not, nor is an
+	// Ambiguous failure.
 	Retryable bool
+	// Ambiguous: the request was written in full and no answer came back (a
+	// timeout or reset while waiting for the response): the provider may have
+	// accepted it; never retry blindly: record the outcome as unknown. Ambiguous and Retryable are never both
+	// set.
+	Ambiguous bool
 	// RetryAfter is the provider's Retry-After hint, if it sent one.
 	RetryAfter time.Duration
 	// Err is the underlying failure when there is one (a transport error, a
@@ -91,6 +102,47 @@ func (e *Error) Error() string {
 // Unwrap exposes the underlying failure, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
+// ReasonCode is a short, stable code for the failure, made only of the
+// provider's name and numbers: "twilio:21211", "sendgrid:http_400",
+// "twilio:transport", "sendgrid:ambiguous", "twilio:not_sent" (failed before
+// anything was sent, and a retry would fail the same way). Unlike Error() it
+// never carries the provider's free text, which can quote a phone number or
+// an address (Twilio's 21211 does), so it is what may go into Temporal
+// history and metrics labels.
+func (e *Error) ReasonCode() string {
+	p := codeToken(e.Provider)
+	switch {
+	case e.Ambiguous:
+		return p + ":ambiguous"
+	case e.Code != 0:
+		return p + ":" + strconv.Itoa(e.Code)
+	case e.StatusCode != 0:
+		return p + ":http_" + strconv.Itoa(e.StatusCode)
+	case e.Retryable:
+		return p + ":transport"
+	default:
+		return p + ":not_sent"
+	}
+}
+
+// codeToken keeps a provider name to [a-z0-9_], so a ReasonCode is safe
+// whatever a caller put in Error.Provider.
+func codeToken(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return -1
+	}, s)
+	if s == "" {
+		return "provider"
+	}
+	return s
+}
+
 // Twilio error codes with a meaning of their own.
 const (
 	TwilioCodeUnsubscribed   = 21610 // recipient replied STOP: an SMS opt-out
@@ -100,11 +152,21 @@ const (
 )
 
 // IsRetryable reports whether err is worth retrying. Unclassified errors are
-// treated as retryable (a network failure is the common case).
+// treated as retryable (a network failure is the common case). An ambiguous
+// failure is not retryable: see IsAmbiguous.
 func IsRetryable(err error) bool {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Retryable
 	}
 	return err != nil
+}
+
+// IsAmbiguous reports whether err is a provider call that was written in full
+// and got no answer, so the provider may have accepted the message. Resending
+// could deliver it twice; ask a Reconciler, or record the outcome as unknown.
+// Unclassified errors are not ambiguous.
+func IsAmbiguous(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Ambiguous
 }
