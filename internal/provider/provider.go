@@ -1,7 +1,8 @@
 // Package provider sends rendered messages through SendGrid (email) and Twilio
 // (SMS/MMS) with their official Go SDKs, or records them in sandbox mode. It
 // classifies provider failures so the caller knows whether a retry can help,
-// and whether the provider may already have the message (an ambiguous call).
+// and whether the provider may already have the message (an ambiguous call),
+// which a Reconciler can settle by reading the provider's records back.
 package provider
 
 import (
@@ -60,6 +61,26 @@ type SMSSender interface {
 	SendSMS(ctx context.Context, messageID string, m SMS) (Result, error)
 }
 
+// Reconciler finds out whether the provider accepted a message whose send was
+// ambiguous. Implementations: Twilio, Sandbox.
+type Reconciler interface {
+	// FindSMS looks for an SMS to m.To (from m.From, same body) created at or
+	// after since. found=false with err=nil means the provider certainly has
+	// no such message.
+	FindSMS(ctx context.Context, messageID string, m SMS, since time.Time) (res Result, found bool, err error)
+}
+
+// EmailReconciler is Reconciler for email. Implementations: Sandbox. SendGrid
+// has no read-back of sent mail (its Email Activity feed is a paid add-on,
+// eventually consistent, and cannot prove absence), so an ambiguous SendGrid
+// send stays unknown and must not be resent.
+type EmailReconciler interface {
+	// FindEmail looks for the email sent for messageID at or after since.
+	// found=false with err=nil means the provider certainly has no such
+	// message.
+	FindEmail(ctx context.Context, messageID string, since time.Time) (res Result, found bool, err error)
+}
+
 // Error is a classified provider failure.
 type Error struct {
 	Provider string
@@ -76,7 +97,8 @@ type Error struct {
 	Retryable bool
 	// Ambiguous: the request was written in full and no answer came back (a
 	// timeout or reset while waiting for the response): the provider may have
-	// accepted it; never retry blindly: record the outcome as unknown. Ambiguous and Retryable are never both
+	// accepted it; never retry blindly. Settle it with a Reconciler, or
+	// record the outcome as unknown. Ambiguous and Retryable are never both
 	// set.
 	Ambiguous bool
 	// RetryAfter is the provider's Retry-After hint, if it sent one.
