@@ -1,12 +1,16 @@
 // Package provider sends rendered messages through SendGrid (email) and Twilio
 // (SMS/MMS) with their official Go SDKs, or records them in sandbox mode. It
-// classifies provider failures so the caller knows whether a retry can help.
+// classifies provider failures so the caller knows whether a retry can help,
+// and whether the provider may already have the message (an ambiguous call),
+// which a Reconciler can settle by reading the provider's records back.
 package provider
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,6 +61,26 @@ type SMSSender interface {
 	SendSMS(ctx context.Context, messageID string, m SMS) (Result, error)
 }
 
+// Reconciler finds out whether the provider accepted a message whose send was
+// ambiguous. Implementations: Twilio, Sandbox.
+type Reconciler interface {
+	// FindSMS looks for an SMS to m.To (from m.From, same body) created at or
+	// after since. found=false with err=nil means the provider certainly has
+	// no such message.
+	FindSMS(ctx context.Context, messageID string, m SMS, since time.Time) (res Result, found bool, err error)
+}
+
+// EmailReconciler is Reconciler for email. Implementations: Sandbox. SendGrid
+// has no read-back of sent mail (its Email Activity feed is a paid add-on,
+// eventually consistent, and cannot prove absence), so an ambiguous SendGrid
+// send stays unknown and must not be resent.
+type EmailReconciler interface {
+	// FindEmail looks for the email sent for messageID at or after since.
+	// found=false with err=nil means the provider certainly has no such
+	// message.
+	FindEmail(ctx context.Context, messageID string, since time.Time) (res Result, found bool, err error)
+}
+
 // Error is a classified provider failure.
 type Error struct {
 	Provider string
@@ -66,9 +90,16 @@ type Error struct {
 	Code int
 	// Message is the provider's explanation.
 	Message string
-	// Retryable: 429, 5xx and transport failures are; other 4xx are not.
+	// Retryable: 429, 5xx and transport failures that happened before the
+	// request was written in full (connection refused, DNS, TLS handshake,
+	// cancelled or reset mid-write) are; other 4xx are not, nor is an
+	// Ambiguous failure.
 	Retryable bool
-	// Ambiguous: the request was written and no answer came back.
+	// Ambiguous: the request was written in full and no answer came back (a
+	// timeout or reset while waiting for the response): the provider may have
+	// accepted it; never retry blindly. Settle it with a Reconciler, or
+	// record the outcome as unknown. Ambiguous and Retryable are never both
+	// set.
 	Ambiguous bool
 	// RetryAfter is the provider's Retry-After hint, if it sent one.
 	RetryAfter time.Duration
@@ -93,6 +124,47 @@ func (e *Error) Error() string {
 // Unwrap exposes the underlying failure, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
+// ReasonCode is a short, stable code for the failure, made only of the
+// provider's name and numbers: "twilio:21211", "sendgrid:http_400",
+// "twilio:transport", "sendgrid:ambiguous", "twilio:not_sent" (failed before
+// anything was sent, and a retry would fail the same way). Unlike Error() it
+// never carries the provider's free text, which can quote a phone number or
+// an address (Twilio's 21211 does), so it is what may go into Temporal
+// history and metrics labels.
+func (e *Error) ReasonCode() string {
+	p := codeToken(e.Provider)
+	switch {
+	case e.Ambiguous:
+		return p + ":ambiguous"
+	case e.Code != 0:
+		return p + ":" + strconv.Itoa(e.Code)
+	case e.StatusCode != 0:
+		return p + ":http_" + strconv.Itoa(e.StatusCode)
+	case e.Retryable:
+		return p + ":transport"
+	default:
+		return p + ":not_sent"
+	}
+}
+
+// codeToken keeps a provider name to [a-z0-9_], so a ReasonCode is safe
+// whatever a caller put in Error.Provider.
+func codeToken(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return -1
+	}, s)
+	if s == "" {
+		return "provider"
+	}
+	return s
+}
+
 // Twilio error codes with a meaning of their own.
 const (
 	TwilioCodeUnsubscribed   = 21610 // recipient replied STOP: an SMS opt-out
@@ -102,7 +174,8 @@ const (
 )
 
 // IsRetryable reports whether err is worth retrying. Unclassified errors are
-// treated as retryable (a network failure is the common case).
+// treated as retryable (a network failure is the common case). An ambiguous
+// failure is not retryable: see IsAmbiguous.
 func IsRetryable(err error) bool {
 	var pe *Error
 	if errors.As(err, &pe) {
@@ -111,34 +184,11 @@ func IsRetryable(err error) bool {
 	return err != nil
 }
 
-// TEMPORARY (replaced by the provider branch): ambiguity and read-back.
-
-// IsAmbiguous reports whether err is a call whose request was written and
-// never answered: the provider may have the message.
+// IsAmbiguous reports whether err is a provider call that was written in full
+// and got no answer, so the provider may have accepted the message. Resending
+// could deliver it twice; ask a Reconciler, or record the outcome as unknown.
+// Unclassified errors are not ambiguous.
 func IsAmbiguous(err error) bool {
 	var pe *Error
 	return errors.As(err, &pe) && pe.Ambiguous
-}
-
-// ReasonCode is a short code for the failure without free text.
-func (e *Error) ReasonCode() string {
-	switch {
-	case e.Ambiguous:
-		return e.Provider + ":ambiguous"
-	case e.Code != 0:
-		return fmt.Sprintf("%s:%d", e.Provider, e.Code)
-	case e.StatusCode != 0:
-		return fmt.Sprintf("%s:http_%d", e.Provider, e.StatusCode)
-	}
-	return e.Provider + ":transport"
-}
-
-// Reconciler finds out whether the provider accepted a message whose send was ambiguous.
-type Reconciler interface {
-	FindSMS(ctx context.Context, messageID string, m SMS, since time.Time) (res Result, found bool, err error)
-}
-
-// EmailReconciler is Reconciler for email.
-type EmailReconciler interface {
-	FindEmail(ctx context.Context, messageID string, since time.Time) (res Result, found bool, err error)
 }

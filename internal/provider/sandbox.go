@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Channel names passed to Recorder.RecordSandbox; they match journey.Channel.
@@ -20,6 +18,9 @@ const (
 // (strings, string slices, string maps and the caller's template data).
 type Recorder interface {
 	RecordSandbox(ctx context.Context, messageID string, channel string, recipient string, payload map[string]any) error
+	// SandboxMessageByID reports whether a message was recorded for
+	// messageID, and when (the earliest, if more than one).
+	SandboxMessageByID(ctx context.Context, messageID string) (recordedAt time.Time, found bool, err error)
 }
 
 // Sandbox is the local-mode provider: instead of sending, it hands the full
@@ -30,8 +31,10 @@ type Sandbox struct {
 }
 
 var (
-	_ EmailSender = (*Sandbox)(nil)
-	_ SMSSender   = (*Sandbox)(nil)
+	_ EmailSender     = (*Sandbox)(nil)
+	_ SMSSender       = (*Sandbox)(nil)
+	_ Reconciler      = (*Sandbox)(nil)
+	_ EmailReconciler = (*Sandbox)(nil)
 )
 
 // NewSandbox returns a Sandbox recording into rec.
@@ -89,9 +92,37 @@ func (s *Sandbox) record(ctx context.Context, messageID, channel, recipient stri
 	}
 	return Result{
 		Provider:          "sandbox",
-		ProviderMessageID: "sandbox-" + uuid.NewString(),
+		ProviderMessageID: sandboxMessageID(messageID),
 		AcceptedAt:        time.Now().UTC(),
 	}, nil
+}
+
+// sandboxMessageID is the sandbox's id for a message: derived from Tutti's
+// own, so a read-back names a message exactly as its send did.
+func sandboxMessageID(messageID string) string { return "sandbox-" + messageID }
+
+// FindSMS answers exactly from the Recorder: the sandbox "accepted" the
+// message if and only if it recorded it under messageID. m and since are not
+// needed.
+func (s *Sandbox) FindSMS(ctx context.Context, messageID string, _ SMS, _ time.Time) (Result, bool, error) {
+	return s.find(ctx, messageID)
+}
+
+// FindEmail answers exactly from the Recorder, as FindSMS does.
+func (s *Sandbox) FindEmail(ctx context.Context, messageID string, _ time.Time) (Result, bool, error) {
+	return s.find(ctx, messageID)
+}
+
+func (s *Sandbox) find(ctx context.Context, messageID string) (Result, bool, error) {
+	at, found, err := s.rec.SandboxMessageByID(ctx, messageID)
+	if err != nil {
+		// Unclassified, hence retryable, like a recording failure.
+		return Result{}, false, fmt.Errorf("sandbox: looking up message %s: %w", messageID, err)
+	}
+	if !found {
+		return Result{}, false, nil
+	}
+	return Result{Provider: "sandbox", ProviderMessageID: sandboxMessageID(messageID), AcceptedAt: at.UTC()}, true, nil
 }
 
 // Name implements EmailSender and SMSSender.

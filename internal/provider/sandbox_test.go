@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,6 +18,7 @@ import (
 type recorded struct {
 	MessageID, Channel, Recipient string
 	Payload                       map[string]any
+	At                            time.Time
 }
 
 // memRecorder is an in-memory provider.Recorder.
@@ -32,8 +34,22 @@ func (m *memRecorder) RecordSandbox(_ context.Context, messageID, channel, recip
 	if m.err != nil {
 		return m.err
 	}
-	m.rows = append(m.rows, recorded{messageID, channel, recipient, payload})
+	m.rows = append(m.rows, recorded{messageID, channel, recipient, payload, time.Now()})
 	return nil
+}
+
+func (m *memRecorder) SandboxMessageByID(_ context.Context, messageID string) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return time.Time{}, false, m.err
+	}
+	for _, r := range m.rows {
+		if r.MessageID == messageID {
+			return r.At, true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }
 
 // jsonRoundTrip checks the payload survives JSON encoding (it is stored as
@@ -135,4 +151,71 @@ func TestSandboxRecorderFailureIsRetryable(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, boom)
 	assert.True(t, provider.IsRetryable(err))
+}
+
+func TestSandboxFindsWhatItRecorded(t *testing.T) {
+	rec := &memRecorder{}
+	sb := provider.NewSandbox(rec)
+	since := time.Now().Add(-time.Minute)
+	smsRes, err := sb.SendSMS(context.Background(), "msg-sms", sms())
+	require.NoError(t, err)
+	emailRes, err := sb.SendEmail(context.Background(), "msg-email", contentEmail())
+	require.NoError(t, err)
+
+	tests := []struct {
+		name  string
+		find  func() (provider.Result, bool, error)
+		found bool
+		want  provider.Result
+	}{
+		{
+			name: "recorded SMS",
+			find: func() (provider.Result, bool, error) {
+				return sb.FindSMS(context.Background(), "msg-sms", sms(), since)
+			},
+			found: true,
+			want:  smsRes,
+		},
+		{
+			name:  "recorded email",
+			find:  func() (provider.Result, bool, error) { return sb.FindEmail(context.Background(), "msg-email", since) },
+			found: true,
+			want:  emailRes,
+		},
+		{
+			name: "SMS never recorded",
+			find: func() (provider.Result, bool, error) {
+				return sb.FindSMS(context.Background(), "msg-other", sms(), since)
+			},
+		},
+		{
+			name: "email never recorded",
+			find: func() (provider.Result, bool, error) { return sb.FindEmail(context.Background(), "msg-other", since) },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, found, err := tc.find()
+			require.NoError(t, err)
+			assert.Equal(t, tc.found, found)
+			if !tc.found {
+				assert.Zero(t, res)
+				return
+			}
+			assert.Equal(t, "sandbox", res.Provider)
+			assert.Equal(t, tc.want.ProviderMessageID, res.ProviderMessageID, "named as the send named it")
+			assert.False(t, res.AcceptedAt.IsZero())
+		})
+	}
+}
+
+func TestSandboxFindFailureIsRetryable(t *testing.T) {
+	boom := errors.New("connection refused")
+	sb := provider.NewSandbox(&memRecorder{err: boom})
+
+	_, found, err := sb.FindSMS(context.Background(), "msg", sms(), time.Now())
+	assert.False(t, found)
+	assert.ErrorIs(t, err, boom)
+	assert.True(t, provider.IsRetryable(err))
+	assert.False(t, provider.IsAmbiguous(err))
 }

@@ -70,12 +70,15 @@ func (s *SendGrid) SendEmail(ctx context.Context, messageID string, m Email) (Re
 	req.Method = rest.Post
 	req.Body = body // rest sets Content-Type: application/json for a non-empty body
 
-	resp, err := s.client.SendWithContext(ctx, req)
+	// SendWithContext builds the *http.Request with this context, which is
+	// how the trace sees the call.
+	var trace writeTrace
+	resp, err := s.client.SendWithContext(trace.attach(ctx), req)
 	if resp == nil {
-		// No response at all: DNS, connect, TLS, timeout or cancellation. The
-		// request may or may not have reached SendGrid; the activity's claim
-		// ledger is what guards against a duplicate, so report it retryable.
-		return Result{}, &Error{Provider: "sendgrid", Message: errString(err), Retryable: true, Err: err}
+		// No response at all. Before the request was written (DNS, connect,
+		// TLS, cancelled) a resend is safe; after it, SendGrid may have queued
+		// the mail, and with no way to read it back the outcome stays unknown.
+		return Result{}, transportError("sendgrid", err, trace.written(err))
 	}
 	// resp != nil with err != nil means the body could not be read in full.
 	// The status line and headers arrived, which is all acceptance needs.
@@ -184,13 +187,6 @@ func rateLimitReset(h http.Header, now time.Time) time.Duration {
 		return d
 	}
 	return 0
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "no response"
-	}
-	return err.Error()
 }
 
 // Name implements EmailSender and SMSSender.

@@ -103,18 +103,39 @@ func (t *Twilio) SendSMS(ctx context.Context, messageID string, m SMS) (Result, 
 	if t.configErr != nil {
 		return Result{}, &Error{Provider: "twilio", Message: t.configErr.Error(), Err: t.configErr}
 	}
-	if t.timeout > 0 {
-		// Applied as a context deadline rather than http.Client.Timeout: the
-		// RoundTripper replaces the request's context, which would discard the
-		// deadline http.Client derives from Timeout.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.timeout)
-		defer cancel()
-	}
-
-	call := &twilioCall{ctx: ctx, next: t.transport, username: t.accountSID, password: t.authToken}
+	ctx, cancel := t.withTimeout(ctx)
+	defer cancel()
+	call, api := t.newCall(ctx, &writeTrace{})
 	defer call.release()
 
+	msg, err := api.CreateMessage(twilioParams(m))
+	if err != nil {
+		return Result{}, call.classify(err)
+	}
+	if msg == nil || msg.Sid == nil || *msg.Sid == "" {
+		// Twilio answered 2xx, so the message is probably queued; without a
+		// SID it cannot be tracked. Retrying would likely send a duplicate.
+		return Result{}, &Error{Provider: "twilio", StatusCode: call.status, Message: "accepted response has no message sid"}
+	}
+	return Result{Provider: "twilio", ProviderMessageID: *msg.Sid, AcceptedAt: time.Now().UTC()}, nil
+}
+
+// withTimeout applies the configured timeout as a context deadline rather
+// than http.Client.Timeout: twilioCall replaces the request's context, which
+// would discard the deadline http.Client derives from Timeout.
+func (t *Twilio) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.timeout > 0 {
+		return context.WithTimeout(ctx, t.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// newCall builds the v2010 API service for one call on ctx, through the
+// seams described on Twilio. trace, when not nil, follows the request so a
+// transport failure can be classified as written or not; reads leave it nil,
+// since reading again is always safe.
+func (t *Twilio) newCall(ctx context.Context, trace *writeTrace) (*twilioCall, *openapi.ApiService) {
+	call := &twilioCall{ctx: ctx, next: t.transport, username: t.accountSID, password: t.authToken, trace: trace}
 	c := &client.Client{
 		// Empty: the SDK then neither validates nor sets credentials, and
 		// twilioCall authenticates the request (see Twilio).
@@ -133,18 +154,7 @@ func (t *Twilio) SendSMS(ctx context.Context, messageID string, m SMS) (Result, 
 	}
 	// The v2010 service alone: twilio.NewRestClientWithParams would build all
 	// ~60 API services on every call to use one.
-	api := openapi.NewApiServiceWithClient(base)
-
-	msg, err := api.CreateMessage(twilioParams(m))
-	if err != nil {
-		return Result{}, call.classify(err)
-	}
-	if msg == nil || msg.Sid == nil || *msg.Sid == "" {
-		// Twilio answered 2xx, so the message is probably queued; without a
-		// SID it cannot be tracked. Retrying would likely send a duplicate.
-		return Result{}, &Error{Provider: "twilio", StatusCode: call.status, Message: "accepted response has no message sid"}
-	}
-	return Result{Provider: "twilio", ProviderMessageID: *msg.Sid, AcceptedAt: time.Now().UTC()}, nil
+	return call, openapi.NewApiServiceWithClient(base)
 }
 
 // twilioParams maps an SMS onto CreateMessageParams, leaving unset what the
@@ -191,12 +201,17 @@ func (c rebasedClient) SendRequest(method string, rawURL string, data url.Values
 
 // twilioCall is the per-call RoundTripper described on Twilio. One SendSMS
 // makes exactly one round trip (twilio-go does not retry, and redirects are
-// not followed), and http.Client calls RoundTrip on the caller's goroutine,
-// so the fields need no locking.
+// not followed) on the caller's goroutine. A list read makes one per page,
+// one after another; twilio-go fetches the pages after the first on a
+// goroutine of its own, whose end the caller waits for (ListMessage returns
+// only once it has closed its channels). So the fields need no locking.
 type twilioCall struct {
 	ctx                context.Context
 	next               http.RoundTripper
 	username, password string
+	// trace, for a send, tells a transport failure before the request was
+	// written from one after; nil for reads.
+	trace *writeTrace
 
 	status int
 	header http.Header
@@ -204,7 +219,11 @@ type twilioCall struct {
 }
 
 func (c *twilioCall) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := req.Clone(c.ctx)
+	ctx := c.ctx
+	if c.trace != nil {
+		ctx = c.trace.attach(ctx)
+	}
+	out := req.Clone(ctx)
 	out.SetBasicAuth(c.username, c.password)
 	resp, err := c.next.RoundTrip(out)
 	if err != nil {
@@ -230,7 +249,8 @@ func (c *twilioCall) release() {
 // error body (a proxy's HTML page) comes back as a pkg/errors-wrapped decode
 // error carrying the status only in its text; a transport failure is the bare
 // *url.Error. The status seen by the RoundTripper is the authority for all of
-// them.
+// them. A call without a trace is a read: no failure of it is ambiguous, and
+// an unreadable 2xx is worth reading again.
 func (c *twilioCall) classify(err error) *Error {
 	e := &Error{Provider: "twilio", StatusCode: c.status, Err: err}
 
@@ -248,6 +268,10 @@ func (c *twilioCall) classify(err error) *Error {
 		if e.StatusCode == 0 {
 			e.StatusCode = restV1.HttpStatusCode
 		}
+	case e.StatusCode == 0 && c.trace != nil:
+		// Nothing came back from a send: whether Twilio may have the
+		// message depends on how far the request got.
+		return transportError("twilio", err, c.trace.written(err))
 	default:
 		e.Message = err.Error()
 	}
@@ -257,8 +281,13 @@ func (c *twilioCall) classify(err error) *Error {
 
 	switch {
 	case e.StatusCode == 0:
-		// Nothing came back: connection refused, reset, timeout, cancelled.
+		// Nothing came back from a read, which is always safe to repeat, or
+		// twilio-go failed to build the request.
 		e.Retryable = true
+	case e.StatusCode >= 200 && e.StatusCode < 300 && c.trace == nil:
+		// An unreadable page of a read: reading again is harmless.
+		e.Retryable = true
+		e.Message = fmt.Sprintf("reading response: %s", e.Message)
 	case e.StatusCode >= 200 && e.StatusCode < 300:
 		// A 2xx whose body did not decode: as for a missing SID, the message
 		// is probably queued and a retry would duplicate it.

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,6 +44,26 @@ func (s *Store) RecordSandbox(ctx context.Context, messageID, channel, recipient
 		Recipient: recipient,
 		Payload:   payload,
 	})
+}
+
+// SandboxMessageByID reports whether the sandbox recorded a message for
+// messageID, and when (the earliest recording, should there be several). It
+// is provider.Recorder's read-back: the sandbox's answer to "did an ambiguous
+// send go out?" is exact.
+func (s *Store) SandboxMessageByID(ctx context.Context, messageID string) (time.Time, bool, error) {
+	var at time.Time
+	err := s.pool.QueryRow(ctx, `
+		SELECT created_at FROM sandbox_messages
+		WHERE message_id = $1
+		ORDER BY created_at, id
+		LIMIT 1`, messageID).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sandbox message for %s: %w", messageID, err)
+	}
+	return at.UTC(), true, nil
 }
 
 // SandboxMessages returns the sandbox outbox, newest first: the contact's

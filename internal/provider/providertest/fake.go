@@ -10,6 +10,20 @@
 // FailNext(1, 400, providertest.TwilioError(21610, 400, "...")) is a
 // permanent refusal. A fake is safe for concurrent use and shuts down on
 // t.Cleanup.
+//
+// Network failures, for telling a request that never left from one that may
+// have been acted on:
+//
+//   - Close: the port refuses connections, so nothing is written;
+//   - FaultNext(n, AcceptThenHang) or AcceptThenReset: the message is
+//     accepted and recorded, and the client never hears so;
+//   - FaultNext(n, HangBeforeReading): the request is never read or
+//     answered, though the client's bytes have left it;
+//   - Response{Disconnect: true}: the request is read, not acted on, and the
+//     connection dropped.
+//
+// A client cannot tell the last three apart from the first two: all are
+// ambiguous to it.
 package providertest
 
 import (
@@ -17,9 +31,30 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
+)
+
+// Fault is a network failure a fake stages in place of an answer.
+type Fault int
+
+const (
+	// AcceptThenHang processes the request as usual - validation and, for a
+	// valid one, acceptance: the message is recorded as sent - and then
+	// never answers, holding the connection until the client gives up (or
+	// the fake closes). The classic ambiguous call: the provider has the
+	// message, the client saw a timeout.
+	AcceptThenHang Fault = iota + 1
+	// AcceptThenReset processes the request as AcceptThenHang does, then
+	// resets the connection (TCP RST) without answering.
+	AcceptThenReset
+	// HangBeforeReading never reads the request body, never acts on it and
+	// never answers; it holds the connection until the fake closes. The
+	// client has still written its request (into the socket buffers), so to
+	// it this is as ambiguous as AcceptThenHang.
+	HangBeforeReading
 )
 
 // Response is a scripted reply. The fake answers the next authenticated
@@ -38,6 +73,14 @@ type Response struct {
 	// tell whether the provider acted on the request. Status and Body are
 	// ignored.
 	Disconnect bool
+	// Fault, when set, stages a network failure instead of answering: see
+	// Fault. Status, Body, Header and Disconnect are then ignored.
+	Fault Fault
+	// Notify, when not nil, is closed once the fake has recorded the request
+	// and its answer or fault is under way (a hang has begun, a reset was
+	// sent), so a test can give up on a call at a known point rather than
+	// after a guessed delay.
+	Notify chan struct{}
 }
 
 // script is the queue of scripted responses shared by both fakes.
@@ -71,6 +114,14 @@ func (s *script) failNext(n, status int, body string) {
 	s.push(rs...)
 }
 
+func (s *script) faultNext(n int, f Fault) {
+	rs := make([]Response, n)
+	for i := range rs {
+		rs[i] = Response{Fault: f}
+	}
+	s.push(rs...)
+}
+
 // reply is an answer decided on but not yet written. The fakes record a
 // request before writing its reply, so a client holding a response (or a
 // dropped connection) always finds its request in Requests().
@@ -79,6 +130,10 @@ type reply struct {
 	header     http.Header
 	body       string
 	disconnect bool
+	// fault replaces the answer with a network failure; notify is closed
+	// when the answer or the fault is under way.
+	fault  Fault
+	notify chan struct{}
 }
 
 func jsonReply(status int, contentType, body string) reply {
@@ -88,8 +143,11 @@ func jsonReply(status int, contentType, body string) reply {
 // scriptedReply turns a scripted Response into a reply; an empty error body
 // becomes the provider's envelope from defaultBody.
 func scriptedReply(r Response, defaultBody func(status int) string) reply {
+	if r.Fault != 0 {
+		return reply{fault: r.Fault, notify: r.Notify}
+	}
 	if r.Disconnect {
-		return reply{disconnect: true}
+		return reply{disconnect: true, notify: r.Notify}
 	}
 	h := r.Header.Clone()
 	if h == nil {
@@ -102,20 +160,25 @@ func scriptedReply(r Response, defaultBody func(status int) string) reply {
 	if body != "" && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/json")
 	}
-	return reply{status: r.Status, header: h, body: body}
+	return reply{status: r.Status, header: h, body: body, notify: r.Notify}
 }
 
-func (rp reply) write(t testing.TB, w http.ResponseWriter) {
-	if rp.disconnect {
-		// Only HTTP/1 connections can be hijacked, which is what
-		// httptest.NewServer serves.
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("providertest: cannot drop the connection: %v", err)
-			w.WriteHeader(http.StatusInternalServerError)
-			return
+// write sends the reply, or stages its fault; stop is closed when the fake
+// shuts down, which ends any hang.
+func (rp reply) write(t testing.TB, w http.ResponseWriter, stop <-chan struct{}) {
+	switch {
+	case rp.fault == AcceptThenHang || rp.fault == HangBeforeReading:
+		hold(t, w, stop, rp.fault == AcceptThenHang, rp.notify)
+		return
+	case rp.fault == AcceptThenReset:
+		reset(t, w, rp.notify)
+		return
+	case rp.disconnect:
+		conn := hijack(t, w)
+		if conn != nil {
+			_ = conn.Close()
 		}
-		_ = conn.Close()
+		notify(rp.notify)
 		return
 	}
 	for k, vs := range rp.header {
@@ -124,7 +187,64 @@ func (rp reply) write(t testing.TB, w http.ResponseWriter) {
 		}
 	}
 	w.WriteHeader(rp.status)
+	notify(rp.notify)
 	_, _ = io.WriteString(w, rp.body)
+}
+
+// hijack takes the connection over from the HTTP server, or answers 500 and
+// fails the test. Only HTTP/1 connections can be hijacked, which is what
+// httptest.NewServer serves.
+func hijack(t testing.TB, w http.ResponseWriter) net.Conn {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.Errorf("providertest: cannot take over the connection: %v", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return nil
+	}
+	return conn
+}
+
+// hold keeps the connection open and silent until the fake stops or, when
+// watch is set, until the client closes its end. Watching means reading,
+// which is why HangBeforeReading does not watch.
+func hold(t testing.TB, w http.ResponseWriter, stop <-chan struct{}, watch bool, n chan struct{}) {
+	conn := hijack(t, w)
+	if conn == nil {
+		notify(n)
+		return
+	}
+	defer conn.Close()
+	gone := make(chan struct{})
+	if watch {
+		go func() {
+			defer close(gone)
+			_, _ = io.Copy(io.Discard, conn) // returns when the client hangs up
+		}()
+	}
+	notify(n)
+	select {
+	case <-gone:
+	case <-stop:
+	}
+}
+
+// reset drops the connection with a TCP RST rather than an orderly FIN.
+func reset(t testing.TB, w http.ResponseWriter, n chan struct{}) {
+	defer notify(n)
+	conn := hijack(t, w)
+	if conn == nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0) // close sends RST
+	}
+	_ = conn.Close()
+}
+
+func notify(n chan struct{}) {
+	if n != nil {
+		close(n)
+	}
 }
 
 func randomBytes(n int) []byte {

@@ -69,9 +69,13 @@ type SendGridRequest struct {
 	Body    SendGridMail
 	Decoded bool
 	// Status is what the fake answered (0: it dropped the connection);
-	// MessageID the X-Message-Id it returned on acceptance.
+	// MessageID the X-Message-Id it returned on acceptance. With a Fault the
+	// client never saw either: AcceptThenHang and AcceptThenReset still
+	// accept the message.
 	Status    int
 	MessageID string
+	// Fault is the network failure staged for this request, if any.
+	Fault Fault
 }
 
 // Accepted reports whether the fake accepted the message.
@@ -85,6 +89,7 @@ type FakeSendGrid struct {
 	apiKey string
 	srv    *httptest.Server
 	close  sync.Once
+	stop   chan struct{} // closed on Close: ends staged hangs
 	script script
 
 	mu       sync.Mutex
@@ -95,7 +100,7 @@ type FakeSendGrid struct {
 // nothing). It is closed on t.Cleanup.
 func NewFakeSendGrid(t testing.TB, apiKey string) *FakeSendGrid {
 	t.Helper()
-	f := &FakeSendGrid{t: t, apiKey: apiKey}
+	f := &FakeSendGrid{t: t, apiKey: apiKey, stop: make(chan struct{})}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
@@ -105,8 +110,17 @@ func NewFakeSendGrid(t testing.TB, apiKey string) *FakeSendGrid {
 func (f *FakeSendGrid) URL() string { return f.srv.URL }
 
 // Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate SendGrid being unreachable. Safe to call twice.
-func (f *FakeSendGrid) Close() { f.close.Do(f.srv.Close) }
+// which is how tests simulate SendGrid being unreachable (nothing is
+// written). Staged hangs end. Safe to call twice.
+func (f *FakeSendGrid) Close() {
+	f.close.Do(func() {
+		close(f.stop)
+		f.srv.Close()
+	})
+}
+
+// FaultNext stages fault for the next n authenticated mail/send requests.
+func (f *FakeSendGrid) FaultNext(n int, fault Fault) { f.script.faultNext(n, fault) }
 
 // FailNext makes the next n authenticated mail/send requests get status and
 // body (empty body: SendGrid's error envelope for the status).
@@ -187,46 +201,74 @@ func defaultSendGridBody(status int) string {
 }
 
 func (f *FakeSendGrid) serve(w http.ResponseWriter, r *http.Request) {
+	rec := SendGridRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
+
+	// Everything up to authentication reads headers only, so a request can
+	// be refused, or left unread, before its body is touched.
+	rp, refused := f.gate(r)
+	var sr Response
+	scripted := false
+	if !refused {
+		sr, scripted = f.script.pop()
+	}
+	if scripted && sr.Fault == HangBeforeReading {
+		rec.Fault = HangBeforeReading
+		f.record(rec)
+		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
+		return
+	}
+
 	body, _ := io.ReadAll(r.Body)
-	rec := SendGridRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), RawBody: body}
+	rec.RawBody = body
 	if err := json.Unmarshal(body, &rec.Body); err == nil {
 		rec.Decoded = true
 	}
-	rp, msgID := f.respond(r, rec)
-	rec.Status, rec.MessageID = rp.status, msgID
-	f.record(rec)
-	rp.write(f.t, w)
-}
-
-// respond decides the answer and, on acceptance, the message ID.
-func (f *FakeSendGrid) respond(r *http.Request, rec SendGridRequest) (reply, string) {
-	if r.URL.Path != "/v3/mail/send" {
-		return sendGridReply(http.StatusNotFound, sgErr("resource not found", "", "")), ""
-	}
-	if r.Method != http.MethodPost {
-		rp := sendGridReply(http.StatusMethodNotAllowed, sgErr("method not allowed", "", ""))
-		rp.header.Set("Allow", http.MethodPost)
-		return rp, ""
-	}
-	switch auth := r.Header.Get("Authorization"); {
-	case auth == "":
-		return sendGridReply(http.StatusUnauthorized, sgErr("authorization required", "", "")), ""
-	case auth != "Bearer "+f.apiKey || f.apiKey == "":
-		return sendGridReply(http.StatusUnauthorized, sgErr("The provided authorization grant is invalid, expired, or revoked", "", "")), ""
-	}
-
-	if sr, ok := f.script.pop(); ok {
-		rp := scriptedReply(sr, defaultSendGridBody)
-		msgID := ""
+	msgID := ""
+	switch {
+	case refused:
+	case scripted && sr.Fault == 0:
+		rp = scriptedReply(sr, defaultSendGridBody)
 		if !rp.disconnect && rp.status >= 200 && rp.status < 300 {
 			if msgID = rp.header.Get("X-Message-Id"); msgID == "" {
 				msgID = sendGridMessageID()
 				rp.header.Set("X-Message-Id", msgID)
 			}
 		}
-		return rp, msgID
+	default:
+		// AcceptThenHang and AcceptThenReset act on the request as usual
+		// and only then fail to answer.
+		rp, msgID = f.accept(r, rec)
+		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
 	}
+	rec.Status, rec.MessageID = rp.status, msgID
+	f.record(rec)
+	rp.write(f.t, w, f.stop)
+}
 
+// gate answers what SendGrid refuses on the request line and headers alone:
+// an unknown path, a wrong method, a missing or wrong API key. refused is
+// false when the request may go on.
+func (f *FakeSendGrid) gate(r *http.Request) (rp reply, refused bool) {
+	if r.URL.Path != "/v3/mail/send" {
+		return sendGridReply(http.StatusNotFound, sgErr("resource not found", "", "")), true
+	}
+	if r.Method != http.MethodPost {
+		rp := sendGridReply(http.StatusMethodNotAllowed, sgErr("method not allowed", "", ""))
+		rp.header.Set("Allow", http.MethodPost)
+		return rp, true
+	}
+	switch auth := r.Header.Get("Authorization"); {
+	case auth == "":
+		return sendGridReply(http.StatusUnauthorized, sgErr("authorization required", "", "")), true
+	case auth != "Bearer "+f.apiKey || f.apiKey == "":
+		return sendGridReply(http.StatusUnauthorized, sgErr("The provided authorization grant is invalid, expired, or revoked", "", "")), true
+	}
+	return reply{}, false
+}
+
+// accept validates an authenticated request and, if it passes, accepts the
+// mail, returning its message ID.
+func (f *FakeSendGrid) accept(r *http.Request, rec SendGridRequest) (reply, string) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return sendGridReply(http.StatusUnsupportedMediaType, sgErr("Content-Type should be application/json.", "", "")), ""
 	}

@@ -35,9 +35,14 @@ type TwilioRequest struct {
 	MediaURL            []string
 	StatusCallback      string
 	// Status is what the fake answered (0: it dropped the connection); SID
-	// the Message SID it created.
+	// the Message SID it created. With a Fault the client never saw Status:
+	// AcceptThenHang and AcceptThenReset still create the message.
 	Status int
 	SID    string
+	// Fault is the network failure staged for this request, if any.
+	Fault Fault
+	// Query is the query string of a list read (see Reads).
+	Query url.Values
 }
 
 // Accepted reports whether the fake created a message.
@@ -51,24 +56,30 @@ func (r TwilioRequest) BasicAuth() (username, password string, ok bool) {
 // FakeTwilio serves POST /2010-04-01/Accounts/{AccountSid}/Messages.json like
 // Twilio: HTTP Basic auth as the account, a form-encoded body, 201 Created
 // with a Message resource, and Twilio's {"code","message","more_info",
-// "status"} envelope on failure.
+// "status"} envelope on failure. GET on the same path lists the messages it
+// created, newest first, in Twilio's page envelope, filtered by To, From and
+// DateSent (=, <, >) and paged by PageSize, Page and PageToken.
 type FakeTwilio struct {
 	t          testing.TB
 	accountSID string
 	authToken  string
 	srv        *httptest.Server
 	close      sync.Once
+	stop       chan struct{} // closed on Close: ends staged hangs
 	script     script
+	readScript script
 
 	mu       sync.Mutex
 	requests []TwilioRequest
+	reads    []TwilioRequest
+	messages []*twilioMessage // created, oldest first
 	optedOut map[string]bool
 }
 
 // NewFakeTwilio starts a fake for one account. It is closed on t.Cleanup.
 func NewFakeTwilio(t testing.TB, accountSID, authToken string) *FakeTwilio {
 	t.Helper()
-	f := &FakeTwilio{t: t, accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}}
+	f := &FakeTwilio{t: t, accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}, stop: make(chan struct{})}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
@@ -78,8 +89,46 @@ func NewFakeTwilio(t testing.TB, accountSID, authToken string) *FakeTwilio {
 func (f *FakeTwilio) URL() string { return f.srv.URL }
 
 // Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate Twilio being unreachable. Safe to call twice.
-func (f *FakeTwilio) Close() { f.close.Do(f.srv.Close) }
+// which is how tests simulate Twilio being unreachable (nothing is written).
+// Staged hangs end. Safe to call twice.
+func (f *FakeTwilio) Close() {
+	f.close.Do(func() {
+		close(f.stop)
+		f.srv.Close()
+	})
+}
+
+// FaultNext stages fault for the next n authenticated create requests.
+func (f *FakeTwilio) FaultNext(n int, fault Fault) { f.script.faultNext(n, fault) }
+
+// EnqueueRead scripts the answers to the next list reads (GET), in order,
+// apart from the create script; faults apply as to creates.
+func (f *FakeTwilio) EnqueueRead(rs ...Response) { f.readScript.push(rs...) }
+
+// Reads returns a copy of every list read (GET) received, in arrival order.
+// They are not in Requests, which holds the rest.
+func (f *FakeTwilio) Reads() []TwilioRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]TwilioRequest(nil), f.reads...)
+}
+
+// MarkSent gives the message sid the status "sent" and date_sent at, as
+// Twilio does when it hands a message to the carrier; until then date_sent is
+// null and no DateSent filter matches the message. It reports whether the
+// message exists.
+func (f *FakeTwilio) MarkSent(sid string, at time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.messages {
+		if m.SID == sid {
+			d := at.UTC().Format(time.RFC1123Z)
+			m.Status, m.DateSent, m.DateUpdated, m.sentAt = "sent", &d, d, at
+			return true
+		}
+	}
+	return false
+}
 
 // FailNext makes the next n authenticated Messages requests get status and
 // body (empty body: Twilio's error envelope for the status, with code
@@ -161,11 +210,32 @@ func defaultTwilioBody(status int) string {
 var messagesPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Messages\.json$`)
 
 func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rec := TwilioRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), RawBody: body}
+	rec := TwilioRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
 	if m := messagesPath.FindStringSubmatch(r.URL.Path); m != nil {
 		rec.AccountSID = m[1]
 	}
+	if rec.AccountSID != "" && r.Method == http.MethodGet {
+		f.serveList(w, r, rec)
+		return
+	}
+
+	// Everything up to authentication reads headers only, so a request can
+	// be refused, or left unread, before its body is touched.
+	rp, refused := f.gate(r, rec)
+	var sr Response
+	scripted := false
+	if !refused {
+		sr, scripted = f.script.pop()
+	}
+	if scripted && sr.Fault == HangBeforeReading {
+		rec.Fault = HangBeforeReading
+		f.record(rec)
+		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
+		return
+	}
+
+	body, _ := io.ReadAll(r.Body)
+	rec.RawBody = body
 	// Twilio reads parameters only from a form-encoded body; anything else
 	// (JSON, say) arrives as no parameters at all.
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
@@ -183,21 +253,33 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	rec.MediaURL = rec.Form["MediaUrl"]
 	rec.StatusCallback = rec.Form.Get("StatusCallback")
 
-	rp, sid := f.respond(r, rec)
+	sid := ""
+	switch {
+	case refused:
+	case scripted && sr.Fault == 0:
+		rp = scriptedReply(sr, defaultTwilioBody)
+	default:
+		// AcceptThenHang and AcceptThenReset act on the request as usual
+		// and only then fail to answer.
+		rp, sid = f.create(rec)
+		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
+	}
 	rec.Status, rec.SID = rp.status, sid
 	f.record(rec)
-	rp.write(f.t, w)
+	rp.write(f.t, w, f.stop)
 }
 
-// respond decides the answer and, on creation, the Message SID.
-func (f *FakeTwilio) respond(r *http.Request, rec TwilioRequest) (reply, string) {
+// gate answers what Twilio refuses on the request line and headers alone:
+// an unknown path, a wrong method, bad credentials. refused is false when the
+// request may go on.
+func (f *FakeTwilio) gate(r *http.Request, rec TwilioRequest) (rp reply, refused bool) {
 	if rec.AccountSID == "" {
-		return twilioReply(http.StatusNotFound, TwilioError(20404, 404, fmt.Sprintf("The requested resource %s was not found", r.URL.Path))), ""
+		return twilioReply(http.StatusNotFound, TwilioError(20404, 404, fmt.Sprintf("The requested resource %s was not found", r.URL.Path))), true
 	}
-	if r.Method != http.MethodPost {
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		rp := twilioReply(http.StatusMethodNotAllowed, TwilioError(20004, 405, "Method not allowed"))
 		rp.header.Set("Allow", "GET, POST")
-		return rp, ""
+		return rp, true
 	}
 	// Credentials for one account cannot act on another: Twilio answers that
 	// with the same 20003 as a wrong token.
@@ -205,13 +287,14 @@ func (f *FakeTwilio) respond(r *http.Request, rec TwilioRequest) (reply, string)
 	if !ok || user != f.accountSID || pass != f.authToken || rec.AccountSID != f.accountSID {
 		rp := twilioReply(http.StatusUnauthorized, TwilioError(20003, 401, "Authenticate"))
 		rp.header.Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		return rp, ""
+		return rp, true
 	}
+	return reply{}, false
+}
 
-	if sr, ok := f.script.pop(); ok {
-		return scriptedReply(sr, defaultTwilioBody), ""
-	}
-
+// create validates an authenticated create request and, if it passes, creates
+// the message, returning its SID.
+func (f *FakeTwilio) create(rec TwilioRequest) (reply, string) {
 	if code, msg := validateTwilio(rec); code != 0 {
 		return twilioReply(http.StatusBadRequest, TwilioError(code, 400, msg)), ""
 	}
@@ -219,8 +302,13 @@ func (f *FakeTwilio) respond(r *http.Request, rec TwilioRequest) (reply, string)
 		return twilioReply(http.StatusBadRequest, TwilioError(21610, 400, "Attempt to send to unsubscribed recipient")), ""
 	}
 
-	msg := newTwilioMessage(rec, time.Now())
+	now := time.Now()
+	msg := newTwilioMessage(rec, now)
 	b, _ := json.Marshal(msg)
+	msg.createdAt = now
+	f.mu.Lock()
+	f.messages = append(f.messages, &msg)
+	f.mu.Unlock()
 	return twilioReply(http.StatusCreated, string(b)), msg.SID
 }
 
@@ -258,8 +346,8 @@ func validateTwilio(r TwilioRequest) (int, string) {
 	return 0, ""
 }
 
-// twilioMessage is the Message resource as Twilio returns it on creation,
-// nulls included.
+// twilioMessage is the Message resource as Twilio returns it, nulls
+// included.
 type twilioMessage struct {
 	AccountSID          string            `json:"account_sid"`
 	APIVersion          string            `json:"api_version"`
@@ -281,6 +369,10 @@ type twilioMessage struct {
 	SubresourceURIs     map[string]string `json:"subresource_uris"`
 	To                  string            `json:"to"`
 	URI                 string            `json:"uri"`
+
+	// For listing: when the message was created and (zero until MarkSent)
+	// sent, at full precision.
+	createdAt, sentAt time.Time
 }
 
 func newTwilioMessage(r TwilioRequest, now time.Time) twilioMessage {
