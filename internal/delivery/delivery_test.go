@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -342,4 +343,149 @@ func TestOptOutRaceTwentyContacts(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// sendUntilSettled calls Send as the send activity's retries would: again
+// after a pending flight or an ambiguous call, once its deadline passed.
+func (b *testBundle) sendUntilSettled(t *testing.T, msg delivery.Message) (delivery.Result, []error) {
+	t.Helper()
+	var errs []error
+	for range 5 {
+		res, err := b.svc.Send(b.ctx, msg)
+		var pending *delivery.FlightPendingError
+		var ambiguous *delivery.AmbiguousError
+		switch {
+		case errors.As(err, &pending):
+			time.Sleep(time.Until(pending.Until) + 50*time.Millisecond)
+		case errors.As(err, &ambiguous):
+			time.Sleep(time.Until(ambiguous.Until) + 50*time.Millisecond)
+		case err != nil:
+			t.Fatalf("send: %v", err)
+		default:
+			return res, errs
+		}
+		errs = append(errs, err)
+	}
+	t.Fatal("send did not settle")
+	return delivery.Result{}, nil
+}
+
+// shortCalls makes the provider calls' flight window short, so a hung
+// provider call ends (ambiguously) quickly.
+func (b *testBundle) shortCalls() { b.svc.FlightWindow = 500 * time.Millisecond }
+
+// SendGrid accepted the request but never answered: the provider may have
+// the message and cannot be asked, so it is recorded unknown and never resent.
+func TestAmbiguousSendGridCallIsUnknownNotResent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.shortCalls()
+	c := b.contact(t)
+	b.sg.FaultNext(1, providertest.AcceptThenHang)
+	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelEmail, "amb-sg"))
+	require.Len(t, errs, 1, "the hung call is ambiguous; the retry settles it")
+	var amb *delivery.AmbiguousError
+	require.ErrorAs(t, errs[0], &amb)
+	require.Equal(t, storage.MessageUnknown, res.Status)
+	require.Equal(t, storage.ReasonAmbiguousCall, res.Reason)
+	require.Len(t, b.sg.Requests(), 1, "never resent")
+
+	unknown, err := b.store.UnknownMessages(b.ctx, 10, "")
+	require.NoError(t, err)
+	require.Len(t, unknown, 1)
+	require.Equal(t, res.MessageID, unknown[0].ID)
+}
+
+// Twilio accepted the request but never answered: the retry reads the
+// account's messages back, finds it, and records it sent with its SID.
+func TestAmbiguousTwilioCallIsReadBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.shortCalls()
+	c := b.contact(t)
+	b.tw.FaultNext(1, providertest.AcceptThenHang)
+	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw"))
+	require.Len(t, errs, 1)
+	require.Equal(t, storage.MessageSent, res.Status)
+	accepted := b.tw.Accepted()
+	require.Len(t, accepted, 1, "never resent")
+	require.NotEmpty(t, res.ProviderMessageID)
+	require.Equal(t, accepted[0].SID, res.ProviderMessageID, "the SID status callbacks will name")
+	require.NotEmpty(t, b.tw.Reads(), "the retry asked Twilio")
+}
+
+// The request was written but Twilio never processed it (it never read
+// it): the read-back finds nothing, and the message is sent exactly once.
+func TestAmbiguousTwilioCallNotFoundIsSentOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.shortCalls()
+	c := b.contact(t)
+	b.tw.FaultNext(1, providertest.HangBeforeReading)
+	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw-none"))
+	require.Len(t, errs, 1)
+	require.Equal(t, storage.MessageSent, res.Status)
+	require.Len(t, b.tw.Accepted(), 1)
+	row, err := b.store.Message(b.ctx, res.MessageID)
+	require.NoError(t, err)
+	require.Equal(t, 2, row.Attempts, "two requests written, one accepted")
+}
+
+// Nothing was written (the provider refused the connection): a plain retry
+// that sends, never unknown.
+func TestRefusedConnectionIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.contact(t)
+	down := providertest.NewFakeSendGrid(t, sgKey)
+	down.Close()
+	up := b.svc.Email
+	b.svc.Email = provider.NewSendGrid(sgKey, down.URL(), &http.Client{Timeout: 5 * time.Second})
+	res, err := b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "refused"))
+	require.NoError(t, err)
+	require.Equal(t, delivery.StatusRetry, res.Status)
+	require.Equal(t, "sendgrid:transport", res.Reason)
+
+	b.svc.Email = up
+	res, err = b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "refused"))
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageSent, res.Status)
+	require.Len(t, b.sg.Requests(), 1)
+}
+
+// The provider accepted the message but the ledger could not be written
+// (the database went away): the answer comes back unsettled, with the
+// provider's id, and Settle records it once the database is back.
+func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.contact(t)
+	store, dsn := storagetest.NewWithDSN(t)
+	c2, _, err := store.UpsertContact(b.ctx, storage.ContactInput{Email: c.Email, Phone: c.Phone})
+	require.NoError(t, err)
+	_, _, err = store.RecordConsent(b.ctx, c2.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	// A store of its own, closed between the provider call and the ledger
+	// write: the database is unreachable just then.
+	blinking, err := storage.Open(b.ctx, dsn)
+	require.NoError(t, err)
+	b.svc.Store = blinking
+	b.svc.Faults = &delivery.Faults{BeforeWrite: func(context.Context, storage.Message) { blinking.Close() }}
+	res, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
+	require.NoError(t, err)
+	require.NotNil(t, res.Unsettled, "the provider took it; the ledger did not")
+	require.Equal(t, storage.MessageSent, res.Unsettled.Status)
+	require.NotEmpty(t, res.Unsettled.ProviderMessageID)
+	require.Len(t, b.sg.Accepted(), 1)
+
+	b.svc.Store, b.svc.Faults = store, nil
+	require.NoError(t, b.svc.Settle(b.ctx, *res.Unsettled))
+	row, err := store.Message(b.ctx, res.MessageID)
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageSent, row.Status)
+	require.Equal(t, res.Unsettled.ProviderMessageID, row.ProviderMessageID, "webhooks can find it")
+	again, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageSent, again.Status)
+	require.Len(t, b.sg.Accepted(), 1, "never resent")
 }

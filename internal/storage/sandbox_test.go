@@ -21,8 +21,7 @@ func TestSandboxMessageByID(t *testing.T) {
 	s := storagetest.New(t)
 	ctx := context.Background()
 	c := newContact(t, s)
-	m, _, err := s.ClaimSend(ctx, message(c, "k-lookup"))
-	require.NoError(t, err)
+	m := storagetest.InFlight(t, s, message(c, "k-lookup"))
 
 	_, found, err := s.SandboxMessageByID(ctx, m.ID)
 	require.NoError(t, err)
