@@ -12,12 +12,11 @@ import (
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
-// Limits on free-form identifiers and attributes: generous for real use,
-// small enough that one contact cannot bloat every journey's input.
+// Limits on free-form ids and texts: generous for real use, small enough
+// that one request cannot bloat every journey's input. The limits on what a
+// contact carries (external_id, attributes) are package contact's.
 const (
 	maxIDLen        = 200
-	maxAttributes   = 200
-	maxAttrKeyLen   = 100
 	maxSourceLen    = 200
 	maxReasonLen    = 500
 	maxFutureSkew   = 5 * time.Minute
@@ -44,13 +43,17 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 	}
 	var fe fieldErrors
 	in := storage.ContactInput{
-		ID:         strings.TrimSpace(req.ID),
-		ExternalID: strings.TrimSpace(req.ExternalID),
+		ID: strings.TrimSpace(req.ID),
+		// Not trimmed: external ids are matched exactly, so one with white
+		// space around it is refused rather than quietly changed.
+		ExternalID: req.ExternalID,
 		TimeZone:   strings.TrimSpace(req.TimeZone),
 		Attributes: req.Attributes,
 	}
 	checkLen(&fe, "id", in.ID)
-	checkLen(&fe, "external_id", in.ExternalID)
+	if err := contact.ValidateExternalID(in.ExternalID); err != nil {
+		fe.add("external_id", "%s", reason(err))
+	}
 	if req.Email != "" {
 		in.Email = s.normalize(&fe, "email", req.Email)
 	}
@@ -65,14 +68,8 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 		fe.add("country", "%s", reason(err))
 	}
 	in.Country = country
-	if len(in.Attributes) > maxAttributes {
-		fe.add("attributes", "at most %d attributes", maxAttributes)
-	}
-	for k := range in.Attributes {
-		if k == "" || len(k) > maxAttrKeyLen {
-			fe.add("attributes", "attribute names must be 1 to %d characters", maxAttrKeyLen)
-			break
-		}
+	for _, p := range contact.CheckAttributes(in.Attributes) {
+		fe.add(p.Field, "%s", p.Reason)
 	}
 	if in.ID == "" && in.ExternalID == "" && req.Email == "" && req.Phone == "" {
 		fe.add("external_id", "at least one identifier is required: id, external_id, email or phone")
@@ -136,7 +133,7 @@ func (s *Server) findContact(w http.ResponseWriter, r *http.Request) {
 	}
 	key := given[0]
 	var fe fieldErrors
-	value := strings.TrimSpace(q.Get(key))
+	value := q.Get(key)
 	var (
 		c   storage.Contact
 		err error
@@ -151,7 +148,11 @@ func (s *Server) findContact(w http.ResponseWriter, r *http.Request) {
 			c, err = s.store.ContactByPhone(r.Context(), value)
 		}
 	default:
-		c, err = s.store.ContactByExternalID(r.Context(), value)
+		if verr := contact.ValidateExternalID(value); verr != nil {
+			fe.add(key, "%s", reason(verr))
+		} else {
+			c, err = s.store.ContactByExternalID(r.Context(), value)
+		}
 	}
 	if ferr := fe.err(); ferr != nil {
 		writeError(w, r, ferr)

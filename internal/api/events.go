@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -103,8 +104,14 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	email := ""
-	if len(given) == 1 && given[0] == "email" {
+	switch {
+	case len(given) != 1:
+	case given[0] == "email":
 		email = s.normalize(&fe, "email", req.Email)
+	case given[0] == "external_id":
+		if err := contact.ValidateExternalID(req.ExternalID); err != nil {
+			fe.add("external_id", "%s", reason(err))
+		}
 	}
 	now := s.now().UTC()
 	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
@@ -123,9 +130,9 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 	case "contact_id":
 		c, err = s.contactByID(ctx, strings.TrimSpace(req.ContactID), "contact_id")
 	case "external_id":
-		c, err = s.store.ContactByExternalID(ctx, strings.TrimSpace(req.ExternalID))
+		c, err = s.store.ContactByExternalID(ctx, req.ExternalID)
 		if errors.Is(err, storage.ErrNotFound) {
-			err = notFound("contact with external_id", strings.TrimSpace(req.ExternalID), "external_id")
+			err = notFound("contact with external_id", req.ExternalID, "external_id")
 		}
 	default:
 		c, err = s.store.ContactByEmail(ctx, email)

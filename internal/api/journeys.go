@@ -60,7 +60,8 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 
 // readSpec reads a journey spec body (YAML or JSON) and validates it.
 // Problems are the spec's own mistakes (422); err is for the request itself
-// (413, 415, or a 400 for an empty body).
+// (413, 415, or a 400 for an empty body or one that is not valid text:
+// invalid UTF-8 or a NUL anywhere, see journey.TextError).
 //
 // The parser reads YAML, and JSON is YAML, so any body is parsed as is:
 // that is the sniffing for clients that send no type or a generic one (curl's
@@ -87,10 +88,21 @@ func readSpec(r *http.Request) (journey.Spec, journey.Problems, error) {
 		return journey.Spec{}, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
 	}
 	spec, err := journey.ParseAndValidate(data)
-	var problems journey.Problems
+	var (
+		problems journey.Problems
+		text     *journey.TextError
+	)
 	switch {
 	case err == nil:
 		return spec, nil, nil
+	case errors.As(err, &text):
+		// Not UTF-8, a NUL, an ambiguous JSON document: the body is not
+		// text we can store, whatever journey it describes.
+		fields := make([]FieldError, len(text.Problems))
+		for i, p := range text.Problems {
+			fields[i] = FieldError{Path: p.Path, Message: p.Message}
+		}
+		return journey.Spec{}, nil, invalid(fields...)
 	case errors.As(err, &problems):
 		return journey.Spec{}, problems, nil
 	default:

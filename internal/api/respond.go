@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/strictjson"
 )
 
 // Error is an API error. It is written as
@@ -114,10 +119,14 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func apiError(r *http.Request, err error) *Error {
 	var ae *Error
+	var ce *contact.Error
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &ce):
+		// A domain rule found late, e.g. attribute limits after the merge.
+		return invalid(FieldError{Path: ce.Field, Message: ce.Reason})
 	case errors.As(err, &tooBig):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
 			Message: fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)}
@@ -139,21 +148,34 @@ func apiError(r *http.Request, err error) *Error {
 
 // decodeJSON reads one JSON object into dst, refusing unknown fields,
 // trailing data and bodies over the size limit. Errors name the field.
+//
+// It is strict about text, for every body at once: bytes that are not UTF-8,
+// lone surrogate escapes and a member given twice would be silently replaced
+// or dropped by encoding/json (so two different inputs could land on one
+// contact), and a NUL in any string would be refused by PostgreSQL as a 500;
+// all of them are a 400 naming the field (see package strictjson).
 func decodeJSON(r *http.Request, dst any) error {
 	if r.Body == nil {
 		return invalid(FieldError{Path: "", Message: "request body is required"})
 	}
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // *http.MaxBytesError: 413
+	}
+	if problems := strictjson.Check(data); len(problems) > 0 {
+		fields := make([]FieldError, len(problems))
+		for i, p := range problems {
+			fields[i] = FieldError{Path: p.Path, Message: p.Message}
+		}
+		return invalid(fields...)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
 		return invalid(FieldError{Path: "", Message: "request body must be a single JSON object"})
 	}
 	return nil
@@ -218,6 +240,61 @@ func parseTime(fe *fieldErrors, path, raw string, def time.Time) time.Time {
 		return def
 	}
 	return t.UTC()
+}
+
+// checkRequestText refuses path segments and query parameters that are not
+// text: bytes that are not UTF-8 (c_%FF, %ED%A0%80, an encoded surrogate) or
+// a NUL (%00). PostgreSQL refuses both with an error that would otherwise be
+// a 500, and no stored id can equal them. Path segments are ids, so they are
+// also held to maxIDLen. A query string that does not parse is refused rather
+// than read in part, as url.Values would. It runs before every handler, so
+// none reads unchecked text.
+func checkRequestText(r *http.Request, pathParams []string) error {
+	var fe fieldErrors
+	for _, name := range pathParams {
+		v := r.PathValue(name)
+		if msg := strictjson.CheckString(v); msg != "" {
+			fe.add(name, "%s", msg)
+		} else if n := utf8.RuneCountInString(v); n > maxIDLen {
+			fe.add(name, "at most %d characters", maxIDLen)
+		}
+	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		fe.add("", "the query string is malformed: %v", err)
+	}
+	keys := make([]string, 0, len(query))
+	for k := range query {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if msg := strictjson.CheckString(k); msg != "" {
+			fe.add("", "a query parameter name %s", msg)
+			continue
+		}
+		for _, v := range query[k] {
+			if msg := strictjson.CheckString(v); msg != "" {
+				fe.add(k, "%s", msg)
+				break
+			}
+		}
+	}
+	return fe.err()
+}
+
+// pathParams lists the wildcards of a ServeMux pattern ("{id}", "{rest...}").
+func pathParams(pattern string) []string {
+	var out []string
+	for _, seg := range strings.Split(pattern, "/") {
+		if name, ok := strings.CutPrefix(seg, "{"); ok {
+			name = strings.TrimSuffix(strings.TrimSuffix(name, "}"), "...")
+			if name != "$" {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 // limitParam parses ?limit= with a default and a ceiling.

@@ -118,8 +118,17 @@ type route struct {
 	handle func(s *Server, w http.ResponseWriter, r *http.Request)
 }
 
+// handler checks the request's path segments and query parameters
+// (checkRequestText) before the route's handler sees them.
 func (rt route) handler(s *Server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) })
+	params := pathParams(rt.path)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkRequestText(r, params); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		rt.handle(s, w, r)
+	})
 }
 
 // routes is the whole API. openapi_test.go checks it against openapi.yaml.

@@ -8,8 +8,11 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/tutti-dev/tutti/internal/strictjson"
 )
 
 // Parse reads a journey spec written in YAML or JSON (JSON is valid YAML).
@@ -21,9 +24,17 @@ import (
 // all comes back as a plain error. Parse does not check the rules of a
 // journey (references, loops, templates...): call Validate, or use
 // ParseAndValidate, before publishing.
+//
+// A document that is not text Tutti can store comes back as a *TextError:
+// bytes that are not UTF-8, a NUL character anywhere (raw, or written as
+// "\0", "\x00" or "\u0000"), and, in a JSON document, a lone surrogate
+// escape or a key given twice.
 func Parse(data []byte) (Spec, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Spec{}, errors.New("journey spec is empty")
+	}
+	if err := checkRawText(data); err != nil {
+		return Spec{}, err
 	}
 	if line := secondDocument(data); line > 0 {
 		// YAMLToJSON would silently keep only the first document.
@@ -33,6 +44,12 @@ func Parse(data []byte) (Spec, error) {
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
 		return Spec{}, fmt.Errorf("journey spec is not valid YAML or JSON: %s", msg)
+	}
+
+	// YAML escapes can spell a NUL that the raw check cannot see, and the
+	// conversion writes it as \u0000; its path is the spec's path.
+	if problems := strictjson.Check(js); len(problems) > 0 {
+		return Spec{}, textError(problems)
 	}
 
 	// encoding/json stops at the first unknown field, names it without its
@@ -55,8 +72,9 @@ func Parse(data []byte) (Spec, error) {
 	return s, nil
 }
 
-// ParseAndValidate parses data and validates the result. The error is either
-// Problems (use errors.As) or a plain error when data is not YAML or JSON.
+// ParseAndValidate parses data and validates the result. The error is
+// Problems or a *TextError (use errors.As), or a plain error when data is not
+// YAML or JSON.
 func ParseAndValidate(data []byte) (Spec, error) {
 	s, err := Parse(data)
 	if err != nil {
@@ -66,6 +84,53 @@ func ParseAndValidate(data []byte) (Spec, error) {
 		return Spec{}, problems
 	}
 	return s, nil
+}
+
+// TextError is a spec that is not text Tutti can store or read the same way
+// twice (see Parse). It is not a mistake in the journey, and the API answers
+// it with 400 rather than 422; each problem names its path, "" for the
+// document as a whole.
+type TextError struct {
+	Problems Problems
+}
+
+func (e *TextError) Error() string {
+	return "journey spec is not valid text: " + e.Problems.Error()
+}
+
+func textError(ps []strictjson.Problem) *TextError {
+	out := make(Problems, len(ps))
+	for i, p := range ps {
+		out[i] = Problem{Path: p.Path, Message: p.Message}
+	}
+	return &TextError{Problems: out}
+}
+
+// checkRawText refuses bytes that are not UTF-8 and raw NULs, which the YAML
+// parser would report without saying where, and, for a JSON document, what
+// the JSON-to-YAML reading would silently change.
+func checkRawText(data []byte) error {
+	if !utf8.Valid(data) {
+		return &TextError{Problems: Problems{{Message: fmt.Sprintf("is not valid UTF-8: the first invalid byte is at offset %d", invalidUTF8Offset(data))}}}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return &TextError{Problems: Problems{{Message: fmt.Sprintf("contains a NUL byte at offset %d", i)}}}
+	}
+	if problems := strictjson.Check(data); len(problems) > 0 {
+		return textError(problems)
+	}
+	return nil
+}
+
+func invalidUTF8Offset(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 // secondDocument returns the line number of a "---" marker that starts a

@@ -3,11 +3,14 @@ package journey
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/strictjson"
 )
 
 const minimalYAML = `
@@ -191,6 +194,36 @@ func TestParse_NotYAML(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_NotText(t *testing.T) {
+	withSMS := func(body string) string { return strings.Replace(minimalYAML, `"Hi"`, body, 1) }
+	tests := []struct {
+		name, doc string
+		want      Problems
+	}{
+		{"invalid UTF-8 byte", withSMS("\"Hi \xff\""), Problems{{Path: "", Message: "is not valid UTF-8: the first invalid byte is at offset " + offsetOf(withSMS("\"Hi \xff\""), "\xff")}}},
+		{"UTF-8 encoded surrogate", withSMS("\"\xed\xa0\x80\""), Problems{{Path: "", Message: "is not valid UTF-8: the first invalid byte is at offset " + offsetOf(withSMS("\"\xed\xa0\x80\""), "\xed")}}},
+		{"raw NUL", withSMS("\"Hi\x00\""), Problems{{Path: "", Message: "contains a NUL byte at offset " + offsetOf(withSMS("\"Hi\x00\""), "\x00")}}},
+		{"YAML \\0 escape", withSMS(`"Hi\0"`), Problems{{Path: "steps[0].send.sms.body", Message: strictjson.MsgNUL}}},
+		{"YAML \\x00 escape", withSMS(`"Hi\x00"`), Problems{{Path: "steps[0].send.sms.body", Message: strictjson.MsgNUL}}},
+		{"YAML \\u0000 escape in a name", strings.Replace(minimalYAML, "name: Hello", `name: "Hel\u0000lo"`, 1), Problems{{Path: "name", Message: strictjson.MsgNUL}}},
+		{"JSON \\u0000 escape", strings.Replace(minimalJSON, `"Hi"`, `"Hi\u0000"`, 1), Problems{{Path: "steps[0].send.sms.body", Message: strictjson.MsgNUL}}},
+		{"JSON lone surrogate", strings.Replace(minimalJSON, `"Hi"`, `"Hi\ud800"`, 1), Problems{{Path: "steps[0].send.sms.body", Message: strictjson.MsgSurrogate}}},
+		{"JSON duplicate key", strings.Replace(minimalJSON, `"id": "hello",`, `"id": "hello", "id": "other",`, 1), Problems{{Path: "id", Message: strictjson.MsgDuplicate}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseAndValidate([]byte(tt.doc))
+			var te *TextError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, tt.want, te.Problems)
+			var problems Problems
+			require.False(t, errors.As(err, &problems), "not a journey problem (422) but bad text (400)")
+		})
+	}
+}
+
+func offsetOf(doc, sub string) string { return strconv.Itoa(strings.Index(doc, sub)) }
 
 func TestParse_LeadingDocumentMarker(t *testing.T) {
 	s, err := Parse([]byte("# comment\n---\n" + minimalYAML))

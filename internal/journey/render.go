@@ -62,16 +62,54 @@ type RenderedSMS struct {
 	MediaURL []string
 }
 
-// MaxSMSBodyLength is the longest SMS body accepted, in characters. Twilio
-// rejects longer bodies; at this size a message is already ten segments.
-const MaxSMSBodyLength = 1600
+// Limits on a rendered message, in characters. Specs are checked against
+// them when published (a subject or body without template actions); a
+// template can still render over them when a contact's attribute is long, and
+// rendering then fails with a *TooLongError. The attribute limits themselves
+// are in package contact.
+const (
+	// MaxSMSBodyLength is the longest SMS body. Twilio rejects longer
+	// bodies; at this size a message is already ten segments.
+	MaxSMSBodyLength = 1600
+	// MaxEmailSubjectLength is the longest email subject: RFC 5322's limit
+	// on one header line (998 characters). A longer subject has to be folded
+	// over several lines, which mail clients show inconsistently, and is a
+	// sign of data that does not belong in a subject.
+	MaxEmailSubjectLength = 998
+)
 
-// ErrSMSTooLong is wrapped by RenderSMS when the rendered body exceeds
-// MaxSMSBodyLength (long attribute values can push a valid template over).
+// ErrSMSTooLong is matched (errors.Is) by the *TooLongError of an SMS body
+// over MaxSMSBodyLength.
 var ErrSMSTooLong = errors.New("SMS body too long")
 
+// TooLongError is a rendered part of a message over its limit, usually
+// because a long attribute value pushed a valid template over it. Sending
+// should skip the message rather than retry it: the same data renders the
+// same way. It carries no contact data, only the part and the lengths.
+type TooLongError struct {
+	Channel Channel
+	// Field is the part of the message: "subject" (email) or "body" (SMS).
+	Field  string
+	Length int // characters rendered
+	Limit  int // characters allowed
+}
+
+func (e *TooLongError) Error() string {
+	part := "email " + e.Field
+	if e.Channel == ChannelSMS {
+		part = "SMS " + e.Field
+	}
+	return fmt.Sprintf("rendering %s: %s too long: %d characters, the limit is %d", part, part, e.Length, e.Limit)
+}
+
+// Is lets errors.Is(err, ErrSMSTooLong) keep working for SMS bodies.
+func (e *TooLongError) Is(target error) bool {
+	return target == ErrSMSTooLong && e.Channel == ChannelSMS && e.Field == "body"
+}
+
 // RenderEmail renders an email step's templates for one contact. A field with
-// no value comes back as a *MissingDataError (use errors.As); other failures
+// no value comes back as a *MissingDataError and a subject over
+// MaxEmailSubjectLength as a *TooLongError (use errors.As); other failures
 // name the part of the message that failed.
 func RenderEmail(m EmailMessage, data map[string]any) (RenderedEmail, error) {
 	out := RenderedEmail{TemplateID: m.TemplateID}
@@ -89,6 +127,9 @@ func RenderEmail(m EmailMessage, data map[string]any) (RenderedEmail, error) {
 	// A line break in a subject is at best ignored and at worst rejected by
 	// the provider; attribute values are the usual source.
 	out.Subject = strings.TrimSpace(subjectBreaks.Replace(out.Subject))
+	if n := runeCount(out.Subject); n > MaxEmailSubjectLength {
+		return RenderedEmail{}, &TooLongError{Channel: ChannelEmail, Field: "subject", Length: n, Limit: MaxEmailSubjectLength}
+	}
 	if out.HTML, err = renderString(htmlTemplate, m.HTML, data, "html"); err != nil {
 		return RenderedEmail{}, err
 	}
@@ -100,14 +141,15 @@ func RenderEmail(m EmailMessage, data map[string]any) (RenderedEmail, error) {
 
 // RenderSMS renders an SMS step's body for one contact. Media URLs are passed
 // through as written. A field with no value comes back as a *MissingDataError;
-// a body over MaxSMSBodyLength characters wraps ErrSMSTooLong.
+// a body over MaxSMSBodyLength characters as a *TooLongError (which also
+// matches ErrSMSTooLong).
 func RenderSMS(m SMSMessage, data map[string]any) (RenderedSMS, error) {
 	body, err := renderString(textTemplate, m.Body, data, "body")
 	if err != nil {
 		return RenderedSMS{}, err
 	}
 	if n := runeCount(body); n > MaxSMSBodyLength {
-		return RenderedSMS{}, fmt.Errorf("rendering SMS body: %w: %d characters, the limit is %d", ErrSMSTooLong, n, MaxSMSBodyLength)
+		return RenderedSMS{}, &TooLongError{Channel: ChannelSMS, Field: "body", Length: n, Limit: MaxSMSBodyLength}
 	}
 	return RenderedSMS{Body: body, MediaURL: slices.Clone(m.MediaURL)}, nil
 }

@@ -193,6 +193,29 @@ func TestRenderSMS_Limits(t *testing.T) {
 	_, err = RenderSMS(SMSMessage{Body: "{{ .contact.bio }}{{ .contact.bio }}"}, renderData(map[string]any{"bio": long}))
 	require.ErrorIs(t, err, ErrSMSTooLong)
 	require.EqualError(t, err, "rendering SMS body: SMS body too long: 3000 characters, the limit is 1600")
+	var tooLong *TooLongError
+	require.ErrorAs(t, err, &tooLong)
+	require.Equal(t, TooLongError{Channel: ChannelSMS, Field: "body", Length: 3000, Limit: MaxSMSBodyLength}, *tooLong)
+}
+
+func TestRenderEmail_SubjectLimit(t *testing.T) {
+	msg := EmailMessage{Subject: "Hi {{ .contact.first_name }}", Text: "Hello"}
+	name := strings.Repeat("é", MaxEmailSubjectLength-3)
+	got, err := RenderEmail(msg, renderData(map[string]any{"first_name": name}))
+	require.NoError(t, err)
+	require.Equal(t, "Hi "+name, got.Subject)
+
+	// A 1 MB attribute does not become a 1 MB subject.
+	_, err = RenderEmail(msg, renderData(map[string]any{"first_name": strings.Repeat("x", 1<<20)}))
+	var tooLong *TooLongError
+	require.ErrorAs(t, err, &tooLong)
+	require.Equal(t, TooLongError{Channel: ChannelEmail, Field: "subject", Length: 3 + 1<<20, Limit: MaxEmailSubjectLength}, *tooLong)
+	require.EqualError(t, err, "rendering email subject: email subject too long: 1048579 characters, the limit is 998")
+	require.NotErrorIs(t, err, ErrSMSTooLong)
+
+	// Counted after line breaks become spaces and the ends are trimmed.
+	_, err = RenderEmail(msg, renderData(map[string]any{"first_name": strings.Repeat("y", MaxEmailSubjectLength-3) + "\n\n  "}))
+	require.NoError(t, err)
 }
 
 func TestRender_OtherErrors(t *testing.T) {

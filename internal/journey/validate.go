@@ -357,7 +357,11 @@ func (v *validator) email(path string, m *EmailMessage) {
 			v.add(path+".data", "missing template data")
 		}
 	default:
-		v.required(path+".subject", m.Subject)
+		if v.required(path+".subject", m.Subject) {
+			if n := runeCount(m.Subject); n > MaxEmailSubjectLength {
+				v.add(path+".subject", "must be at most %d characters (got %d)", MaxEmailSubjectLength, n)
+			}
+		}
 		if strings.TrimSpace(m.HTML) == "" && strings.TrimSpace(m.Text) == "" {
 			v.add(path, "needs html, text or both")
 		}

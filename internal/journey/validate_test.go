@@ -237,6 +237,8 @@ steps:
 			[]string{"steps[0].send.sms.body: required"}},
 		{"sms body too long", header + "steps: [{id: a, send: {channel: sms, sms: {body: '" + strings.Repeat("é", 1601) + "'}}}]\n",
 			[]string{"steps[0].send.sms.body: must be at most 1600 characters (got 1601)"}},
+		{"email subject too long", header + "steps: [{id: a, send: {channel: email, email: {subject: '" + strings.Repeat("é", 999) + "', text: t}}}]\n",
+			[]string{"steps[0].send.email.subject: must be at most 998 characters (got 999)"}},
 		{"media url", header + "steps: [{id: a, send: {channel: sms, sms: {body: hi, media_url: ['https://ok.example.com/a.png', '/relative.png', 'ftp://x/y', 'https://']}}}]\n",
 			[]string{
 				`steps[0].send.sms.media_url[1]: must be an absolute http or https URL (got "/relative.png")`,

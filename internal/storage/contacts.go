@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/contact"
 )
 
 const contactColumns = `id, external_id, email, phone, time_zone, country, attributes, created_at, updated_at`
@@ -48,7 +50,9 @@ const upsertAttempts = 3
 // is created (created is true), which needs at least one of external_id,
 // email or phone. Otherwise the match is updated: non-empty identifiers, time
 // zone and country are set, attributes are merged key by key (a nil value
-// removes the key), and updated_at is bumped.
+// removes the key), and updated_at is bumped. A merge that would take the
+// contact over contact.MaxAttributes or contact.MaxAttributesBytes changes
+// nothing and fails with that *contact.Error.
 //
 // Concurrent calls with the same new identifier end in one contact: the loser
 // of the insert race retries its lookup and updates the winner's row.
@@ -109,6 +113,9 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 			if out, err = scanContact(row); err != nil {
 				return fmt.Errorf("upsert contact: inserting: %w", err)
 			}
+			if aerr := contact.CheckAttributeTotals(out.Attributes); aerr != nil {
+				return aerr
+			}
 			created = true
 			return nil
 		case 1:
@@ -126,6 +133,12 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 				matches[0].ID, in.ExternalID, in.Email, in.Phone, in.TimeZone, set, del, in.Country)
 			if out, err = scanContact(row); err != nil {
 				return fmt.Errorf("upsert contact %s: updating: %w", matches[0].ID, err)
+			}
+			// Each request is within the limits, but many of them may add
+			// up: the merged result is checked under the row lock, and a
+			// contact over them rolls the update back.
+			if aerr := contact.CheckAttributeTotals(out.Attributes); aerr != nil {
+				return aerr
 			}
 			return nil
 		default:

@@ -3,11 +3,13 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -174,4 +176,50 @@ func TestUpsertContactCountry(t *testing.T) {
 	got, err = s.Contact(ctx, c.ID)
 	require.NoError(t, err)
 	require.Equal(t, "BE", got.Country)
+}
+
+func TestUpsertContactAttributeLimitsAfterMerge(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+
+	half := func(prefix string, n int) map[string]any {
+		m := map[string]any{}
+		for i := range n {
+			m[fmt.Sprintf("%s%03d", prefix, i)] = i
+		}
+		return m
+	}
+	c, _, err := s.UpsertContact(ctx, storage.ContactInput{ExternalID: "many", Attributes: half("a", contact.MaxAttributes/2)})
+	require.NoError(t, err)
+
+	// Each request is within the limit; together they are not.
+	_, _, err = s.UpsertContact(ctx, storage.ContactInput{ExternalID: "many", Email: "many@example.com", Attributes: half("b", contact.MaxAttributes/2+1)})
+	var ce *contact.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "attributes", ce.Field)
+	require.Contains(t, ce.Reason, fmt.Sprintf("would have %d attributes", contact.MaxAttributes+1))
+
+	got, err := s.Contact(ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, got.Attributes, contact.MaxAttributes/2, "the refused merge changed nothing")
+	require.Empty(t, got.Email, "nor the identifiers that came with it")
+
+	// Removing some makes room: the count is taken after the merge.
+	drop := half("b", contact.MaxAttributes/2+1)
+	drop["a000"] = nil
+	u, _, err := s.UpsertContact(ctx, storage.ContactInput{ExternalID: "many", Attributes: drop})
+	require.NoError(t, err)
+	require.Len(t, u.Attributes, contact.MaxAttributes)
+
+	// Size: 17 values of 4000 bytes are over 64 KiB together.
+	big := map[string]any{}
+	for i := range 17 {
+		big[fmt.Sprintf("big%02d", i)] = strings.Repeat("x", 4000)
+	}
+	_, _, err = s.UpsertContact(ctx, storage.ContactInput{ExternalID: "big", Attributes: big})
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, ce.Reason, fmt.Sprintf("at most %d", contact.MaxAttributesBytes))
+	_, err = s.ContactByExternalID(ctx, "big")
+	require.ErrorIs(t, err, storage.ErrNotFound, "the refused insert was rolled back")
 }
