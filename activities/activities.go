@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
@@ -244,6 +245,18 @@ func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
 		b.MaxInFlight = cfg.GateMaxInFlight
 	}
 	return b
+}
+
+// ErasureHasherFromConfig keys the identifier hashes of erasure proofs with
+// TUTTI_ERASURE_HASH_KEY (contact.DevHashKey in sandbox mode when unset),
+// for the stores of the API, which erases and identifies contacts, and the
+// worker.
+func ErasureHasherFromConfig(cfg config.Config) (*contact.Hasher, error) {
+	h, err := contact.NewHasher(cfg.ErasureHashKey)
+	if err != nil {
+		return nil, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: %w", err)
+	}
+	return h, nil
 }
 
 // PolicyFromConfig is the send gate's workspace settings: the defaults (cap

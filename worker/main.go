@@ -40,7 +40,12 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(activities.GateBatchingFromConfig(cfg)))
+	hasher, err := activities.ErasureHasherFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(activities.GateBatchingFromConfig(cfg)),
+		storage.WithErasureHasher(hasher))
 	if err != nil {
 		return err
 	}
