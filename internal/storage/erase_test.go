@@ -138,7 +138,11 @@ func TestEraseContact_LeavesNoTraceOfThePerson(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, proofs, e.ProofsKept)
 	h := contact.DevHasher()
-	hash := func(k contact.IdentifierKind, v string) []byte { b, err := h.Hash(k, v); require.NoError(t, err); return b }
+	hash := func(k contact.IdentifierKind, v string) []byte {
+		b, err := h.Hash(k, v)
+		require.NoError(t, err)
+		return b
+	}
 	type kept struct {
 		kind         contact.IdentifierKind
 		hash         []byte
