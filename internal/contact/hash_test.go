@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/tutti-dev/tutti/internal/contact"
 )
 
@@ -14,9 +16,8 @@ import (
 //	printf 'email\0jane.doe@example.com' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<DevHashKey in hex>
 func TestHasher_MatchesHMACSHA256(t *testing.T) {
 	t.Parallel()
-	if got := hex.EncodeToString(contact.DevHashKey); got != "73024348776fc4dce35803711c311e5286de5f7620db42c7c2226c40b379730b" {
-		t.Fatalf("DevHashKey = %s; changing it orphans every sandbox erasure proof", got)
-	}
+	require.Equal(t, "73024348776fc4dce35803711c311e5286de5f7620db42c7c2226c40b379730b", hex.EncodeToString(contact.DevHashKey),
+		"changing DevHashKey orphans every sandbox erasure proof")
 	h := contact.DevHasher()
 	for _, tc := range []struct {
 		kind  contact.IdentifierKind
@@ -27,57 +28,38 @@ func TestHasher_MatchesHMACSHA256(t *testing.T) {
 		{contact.IdentifierPhone, "+14155550123", "2d4684871d8140930e1736b41ee0c246180de8a96cce967ea1f7c4ec714b3ac5"},
 	} {
 		got, err := h.Hash(tc.kind, tc.value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hex.EncodeToString(got) != tc.want {
-			t.Errorf("Hash(%s, %q) = %x, want %s", tc.kind, tc.value, got, tc.want)
-		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, hex.EncodeToString(got), "%s %q", tc.kind, tc.value)
 	}
 }
 
 func TestHasher_KindAndKeyAreInTheHash(t *testing.T) {
 	t.Parallel()
-	dev := contact.DevHasher()
 	other, err := contact.NewHasher(bytes.Repeat([]byte{7}, contact.MinHashKeyLen))
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	hash := func(h *contact.Hasher, kind contact.IdentifierKind, v string) []byte {
+		b, err := h.Hash(kind, v)
+		require.NoError(t, err)
+		return b
 	}
+	dev := contact.DevHasher()
 	const v = "user-42"
-	asExt, _ := dev.Hash(contact.IdentifierExternalID, v)
-	asEmail, _ := dev.Hash(contact.IdentifierEmail, v)
-	again, _ := dev.Hash(contact.IdentifierExternalID, v)
-	otherKey, _ := other.Hash(contact.IdentifierExternalID, v)
+	asExt := hash(dev, contact.IdentifierExternalID, v)
 	plain := sha256.Sum256([]byte(v))
-	switch {
-	case len(asExt) != sha256.Size:
-		t.Errorf("hash is %d bytes, want %d", len(asExt), sha256.Size)
-	case !bytes.Equal(asExt, again):
-		t.Error("the same identifier hashes differently twice")
-	case bytes.Equal(asExt, asEmail):
-		t.Error("an external id and an email with the same text hash alike")
-	case bytes.Equal(asExt, otherKey):
-		t.Error("two keys give the same hash")
-	case bytes.Equal(asExt, plain[:]):
-		t.Error("the hash is unkeyed")
-	}
+	require.Len(t, asExt, sha256.Size)
+	require.Equal(t, asExt, hash(dev, contact.IdentifierExternalID, v), "the same identifier hashes the same")
+	require.NotEqual(t, asExt, hash(dev, contact.IdentifierEmail, v), "an external id and an email with the same text differ")
+	require.NotEqual(t, asExt, hash(other, contact.IdentifierExternalID, v), "another key, another hash")
+	require.NotEqual(t, asExt, plain[:], "the hash is keyed")
 }
 
 func TestHasher_RefusesBadInput(t *testing.T) {
 	t.Parallel()
-	if _, err := contact.NewHasher(make([]byte, contact.MinHashKeyLen-1)); err == nil {
-		t.Error("a short key was accepted")
-	}
+	_, err := contact.NewHasher(make([]byte, contact.MinHashKeyLen-1))
+	require.Error(t, err, "a short key")
 	h := contact.DevHasher()
-	for _, tc := range []struct {
-		kind  contact.IdentifierKind
-		value string
-	}{
-		{contact.IdentifierEmail, ""},
-		{"address", "x@example.com"},
-	} {
-		if _, err := h.Hash(tc.kind, tc.value); err == nil {
-			t.Errorf("Hash(%q, %q) succeeded", tc.kind, tc.value)
-		}
-	}
+	_, err = h.Hash(contact.IdentifierEmail, "")
+	require.Error(t, err, "an empty identifier")
+	_, err = h.Hash("address", "x@example.com")
+	require.Error(t, err, "an unknown kind")
 }
