@@ -23,7 +23,8 @@ import (
 // history for them.
 
 // conditionErrorsJourney hits each class of condition error on attributes
-// holding the contact's email and phone, then waits for support.
+// holding the contact's email and phone (all but cost_limit, which needs a
+// huge attribute and quotes nothing), then waits for support.
 const conditionErrorsJourney = `
 id: %s
 name: Condition errors
@@ -43,7 +44,13 @@ steps:
   - id: bad_type
     branch: {condition: 'int(contact.email) > 0', then: bad_zone, else: bad_zone}
   - id: bad_zone
-    branch: {condition: 'journey.entered_at.getHours(contact.email) > 8', then: hold, else: hold}
+    branch: {condition: 'journey.entered_at.getHours(contact.email) > 8', then: bad_duration, else: bad_duration}
+  - id: bad_duration
+    branch: {condition: 'duration(contact.email) > duration("1h")', then: bad_division, else: bad_division}
+  - id: bad_division
+    branch: {condition: 'contact.phone.size() / int(contact.zero) > 0', then: bad_index, else: bad_index}
+  - id: bad_index
+    branch: {condition: 'contact.email.substring(99) == contact.phone', then: hold, else: hold}
   - id: hold
     wait: {duration: 24h}
 `
@@ -60,7 +67,7 @@ func TestEndToEnd_NoPersonalDataInHistory(t *testing.T) {
 	)
 	journeyID := "e2e-pii-history"
 	created := s.call("POST", "/v1/contacts", map[string]any{"email": email, "phone": phone, "attributes": map[string]any{
-		"first_name": "Jane", "signup_date": email, "pattern": "(" + phone, "prefs": map[string]any{"news": 1},
+		"first_name": "Jane", "signup_date": email, "pattern": "(" + phone, "prefs": map[string]any{"news": 1}, "zero": 0,
 	}}, http.StatusCreated)
 	contactID := created["contact"].(map[string]any)["id"].(string)
 	s.call("POST", "/v1/journeys", fmt.Sprintf(conditionErrorsJourney, journeyID), http.StatusCreated)
@@ -95,7 +102,8 @@ func TestEndToEnd_NoPersonalDataInHistory(t *testing.T) {
 	// The search sees where the values would be: the codes that replaced
 	// them are found, in activity results and the exit signal.
 	codes := []string{journey.CondInvalidTimestamp, journey.CondInvalidRegex, journey.CondNotBoolean,
-		journey.CondNoSuchAttribute, journey.CondTypeMismatch, workflows.ExitSupport, requestID}
+		journey.CondNoSuchAttribute, journey.CondTypeMismatch, journey.CondInvalidDuration, journey.CondArithmetic,
+		journey.CondIndexOutOfRange, workflows.ExitSupport, requestID}
 	found, err := temporaltest.FindInHistory(ctx, s.tc, workflowID, codes...)
 	require.NoError(t, err)
 	seen := map[string]bool{}
