@@ -55,6 +55,13 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 		// Another run owns the active slot: this one must not proceed.
 		return temporal.NewNonRetryableApplicationError("contact already has an active run of this journey", "AlreadyActive", err)
 	}
+	if errors.Is(err, storage.ErrErased) {
+		// The contact was erased between the start and this activity. The
+		// erasure has told the run to end (workflows.ExitErased); nothing
+		// is left to record, and retrying would only wait forever.
+		a.logger().Info("begin enrollment: contact erased", "enrollment_id", in.EnrollmentID, "contact_id", in.ContactID)
+		return nil
+	}
 	return err
 }
 
@@ -62,7 +69,12 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 type FinishEnrollmentInput struct {
 	EnrollmentID string `json:"enrollment_id"`
 	Status       string `json:"status"`
-	Reason       string `json:"reason"`
+	// Reason is a reason code, never free text: this input is kept in the
+	// run's history.
+	Reason string `json:"reason"`
+	// ExitRequestID is the exit request that ended the run, if one did;
+	// the enrollment row points at it, and so at support's own words.
+	ExitRequestID string `json:"exit_request_id,omitempty"`
 	// LastStep is the step the run was at when it ended, kept for support
 	// once the run can no longer be queried.
 	LastStep string `json:"last_step,omitempty"`
@@ -75,7 +87,8 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 			return err
 		}
 	}
-	return a.Store.FinishEnrollment(ctx, in.EnrollmentID, in.Status, in.Reason, time.Now())
+	return a.Store.EndEnrollment(ctx, in.EnrollmentID, storage.EnrollmentEnd{
+		Status: in.Status, Reason: in.Reason, ExitRequestID: in.ExitRequestID, EndedAt: time.Now()})
 }
 
 // JourneyContext is what a condition may read about the run.
@@ -96,12 +109,22 @@ type EvaluateConditionInput struct {
 
 // EvaluateConditionResult is the condition's value, or why it has none.
 type EvaluateConditionResult struct {
-	Value bool   `json:"value"`
+	Value bool `json:"value"`
+	// Error is a code saying why the condition has no value: one of
+	// journey's Cond* codes ("invalid_timestamp", "no_such_attribute"...)
+	// or ConditionContactNotFound. Never the evaluator's message: the
+	// result is kept in workflow history, and the message quotes the
+	// contact's values.
 	Error string `json:"error,omitempty"`
 }
 
+// ConditionContactNotFound is EvaluateConditionResult.Error when the
+// contact is gone (erased).
+const ConditionContactNotFound = "contact_not_found"
+
 // EvaluateCondition evaluates a branch condition against the contact's current
-// attributes and consent. Only the boolean goes into workflow history.
+// attributes and consent. Only the boolean, or an error code, goes into
+// workflow history.
 func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateConditionInput) (EvaluateConditionResult, error) {
 	cond, err := journey.CachedCondition(in.Condition)
 	if err != nil {
@@ -110,7 +133,7 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 	}
 	c, err := a.Store.Contact(ctx, in.ContactID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return EvaluateConditionResult{Error: "contact not found"}, nil
+		return EvaluateConditionResult{Error: ConditionContactNotFound}, nil
 	}
 	if err != nil {
 		return EvaluateConditionResult{}, err
@@ -139,8 +162,16 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 			"entered_at": in.Journey.EnteredAt,
 		},
 	})
+	var ee *journey.EvalError
+	if errors.As(err, &ee) {
+		// The code says which class of failure; the condition (from the
+		// spec) says where. The message is not logged: it quotes values.
+		a.logger().Info("condition has no value", "contact_id", in.ContactID, "journey_id", in.Journey.ID,
+			"version", in.Journey.Version, "step", in.Journey.Step, "code", ee.Code)
+		return EvaluateConditionResult{Error: ee.Code}, nil
+	}
 	if err != nil {
-		return EvaluateConditionResult{Error: err.Error()}, nil
+		return EvaluateConditionResult{}, err
 	}
 	return EvaluateConditionResult{Value: value}, nil
 }

@@ -77,6 +77,8 @@ var commands = []command{
 	{"journey publish", "FILE", "Publish a journey spec (YAML or JSON) as the journey's next version", (*cli).journeyPublish},
 	{"contact show", "ID", "Show a contact with its consent and journeys (live state of active runs)", (*cli).contactShow},
 	{"contact find", "--email X | --phone X | --external-id X", "Look a contact up by one identifier", (*cli).contactFind},
+	{"contact erase", "ID [--json]",
+		"Erase a contact on their request: delete everything that identifies them, keep only hashed proof of consent and opt-out, end their journeys", (*cli).contactErase},
 	{"exit", "--contact ID --journey ID --reason TEXT", "Ask a contact's active run of a journey to end now", (*cli).exit},
 	{"why", "CONTACT JOURNEY STEP [--json]",
 		"Explain why a contact was (or was not) sent a journey step: the gate's decision, its reasons and every rule checked", (*cli).why},
@@ -291,7 +293,11 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 		}
 	}
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(delivery.GateBatchingFromConfig(cfg)))
+	opts, err := delivery.StoreOptions(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return err
 	}
@@ -515,10 +521,70 @@ func (c *cli) contactFind(ctx context.Context, inv *invocation) error {
 	return c.printRaw(raw)
 }
 
+// eraseAnswer is the part of DELETE /v1/contacts/{id} the CLI prints.
+type eraseAnswer struct {
+	Erasure struct {
+		ID         string    `json:"id"`
+		ContactID  string    `json:"contact_id"`
+		ErasedAt   time.Time `json:"erased_at"`
+		ActiveRuns []string  `json:"active_runs"`
+		ProofsKept int       `json:"proofs_kept"`
+	} `json:"erasure"`
+	Already bool     `json:"already_erased"`
+	Ended   []string `json:"runs_told_to_end"`
+	Failed  []struct {
+		WorkflowID string `json:"workflow_id"`
+		Error      string `json:"error"`
+	} `json:"failed"`
+}
+
+// contactErase erases a contact through DELETE /v1/contacts/{id}. Running
+// it again for an erased contact is safe: it finishes telling the runs.
+func (c *cli) contactErase(ctx context.Context, inv *invocation) error {
+	asJSON := inv.fs.Bool("json", false, "print the API's JSON instead of a summary")
+	if err := inv.parse(c, 1); err != nil {
+		return err
+	}
+	var out eraseAnswer
+	raw, err := c.client().call(ctx, http.MethodDelete, "/v1/contacts/"+url.PathEscape(inv.args[0]), nil, nil, "", &out)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && len(raw) > 0 {
+		// Erased, but some runs were not told: say which, then fail.
+		if json.Unmarshal(raw, &out) == nil {
+			printErasure(c.stdout, out)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printRaw(raw)
+	}
+	printErasure(c.stdout, out)
+	return nil
+}
+
+func printErasure(w io.Writer, a eraseAnswer) {
+	e := a.Erasure
+	verb := "erased"
+	if a.Already {
+		verb = "was already erased"
+	}
+	fmt.Fprintf(w, "contact %s %s at %s (erasure %s); %d consent record(s) kept under hashed identifiers\n",
+		e.ContactID, verb, whenUTC(e.ErasedAt), e.ID, e.ProofsKept)
+	for _, id := range a.Ended {
+		fmt.Fprintf(w, "  told to end (erased): %s\n", id)
+	}
+	for _, f := range a.Failed {
+		fmt.Fprintf(w, "  NOT told, retry: %s: %s\n", f.WorkflowID, f.Error)
+	}
+}
+
 func (c *cli) exit(ctx context.Context, inv *invocation) error {
 	contactID := inv.fs.String("contact", "", "contact id (required)")
 	journeyID := inv.fs.String("journey", "", "journey id (required)")
-	reason := inv.fs.String("reason", "", "why the contact leaves the journey (required; recorded on the run)")
+	reason := inv.fs.String("reason", "", "why the contact leaves the journey (required; kept in PostgreSQL and shown on the run, which itself is told only support_exit)")
 	if err := inv.parse(c, 0); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@
 //	tutti journey publish FILE       publish it through the API
 //	tutti contact show ID            a contact, its consent and journeys
 //	tutti contact find --email X     look a contact up
+//	tutti contact erase ID           erase a contact on their request
 //	tutti exit --contact ID --journey ID --reason TEXT
 //	tutti consent ID --channel C --status S [--subscription T]
 //	tutti suppress ID --reason R     suppress a contact (suppressions, unsuppress)

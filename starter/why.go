@@ -27,6 +27,7 @@ type whyAnswer struct {
 		Version     int        `json:"version"`
 		Status      string     `json:"status"`
 		ExitReason  string     `json:"exit_reason"`
+		ExitNote    string     `json:"exit_note"`
 		CurrentStep string     `json:"current_step"`
 		StartedAt   time.Time  `json:"started_at"`
 		EndedAt     *time.Time `json:"ended_at"`
@@ -110,7 +111,10 @@ func printWhy(w io.Writer, a whyAnswer) {
 		if e.EndedAt != nil {
 			fmt.Fprintf(w, ", ended %s", whenUTC(*e.EndedAt))
 		}
-		if e.ExitReason != "" {
+		switch {
+		case e.ExitReason != "" && e.ExitNote != "":
+			fmt.Fprintf(w, " (%s: %s)", e.ExitReason, e.ExitNote)
+		case e.ExitReason != "":
 			fmt.Fprintf(w, " (%s)", e.ExitReason)
 		}
 		if e.CurrentStep != "" {

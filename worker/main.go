@@ -38,7 +38,11 @@ func run(logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	store, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithGateBatching(delivery.GateBatchingFromConfig(cfg)))
+	opts, err := delivery.StoreOptions(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,10 @@ type journeyRun struct {
 	signalsEvent  workflow.ReceiveChannel
 	signalsConsnt workflow.ReceiveChannel
 	signalsExit   workflow.ReceiveChannel
+
+	// exitRequest is the exit request (support's, in PostgreSQL) that
+	// ended the run, if one did.
+	exitRequest string
 }
 
 func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
@@ -210,10 +214,15 @@ func (r *journeyRun) onConsent(cs ConsentSignal) {
 	r.end(StatusExited, "opted out of every channel this journey uses")
 }
 
+// onExit ends the run on an exit signal: with its reason code, and
+// remembering the exit request that holds support's own words.
 func (r *journeyRun) onExit(ex ExitSignal) {
 	reason := ex.Reason
 	if reason == "" {
 		reason = "exited"
+	}
+	if !r.ended() {
+		r.exitRequest = ex.RequestID
 	}
 	r.end(StatusExited, reason)
 }
@@ -268,10 +277,11 @@ func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
 	defer cancel()
 	var a *activities.Activities
 	err := workflow.ExecuteActivity(dbActivityCtx(dctx), a.FinishEnrollment, activities.FinishEnrollmentInput{
-		EnrollmentID: r.in.EnrollmentID,
-		Status:       r.endStatus,
-		Reason:       r.endReason,
-		LastStep:     last,
+		EnrollmentID:  r.in.EnrollmentID,
+		Status:        r.endStatus,
+		Reason:        r.endReason,
+		ExitRequestID: r.exitRequest,
+		LastStep:      last,
 	}).Get(dctx, nil)
 	if err != nil {
 		return JourneyResult{}, err

@@ -192,11 +192,62 @@ func TestJourney_GoalEndsAtOnceInTheMiddleOfAWait(t *testing.T) {
 
 func TestJourney_SupportExitDuringWaitFor(t *testing.T) {
 	h := newHarness(t)
-	h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: "customer asked by phone", By: "support"})
+	h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: ExitSupport, RequestID: "x_1", By: "api"})
+	// A second request arriving after the run ended does not replace the first.
+	h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: ExitErased})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: "customer asked by phone"}, res)
+	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: ExitSupport}, res)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
-	require.Equal(t, "customer asked by phone", h.finished[0].Reason)
+	require.Equal(t, ExitSupport, h.finished[0].Reason)
+	require.Equal(t, "x_1", h.finished[0].ExitRequestID, "the enrollment is pointed at the request with support's words")
+}
+
+func TestJourney_ErasedContactEnds(t *testing.T) {
+	h := newHarness(t)
+	h.signalAfter(30*time.Minute, SignalExit, ExitSignal{Reason: ExitErased, By: "erasure"})
+	res := h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: ExitErased}, res)
+	require.Empty(t, h.finished[0].ExitRequestID)
+}
+
+// A condition that cannot be evaluated takes the else path, and the step
+// records the activity's code.
+func TestJourney_ConditionErrorCodeInOutcome(t *testing.T) {
+	h := newHarness(t)
+	h.conditionFn = func(activities.EvaluateConditionInput) activities.EvaluateConditionResult {
+		return activities.EvaluateConditionResult{Error: "invalid_timestamp"}
+	}
+	spec, err := journey.ParseAndValidate([]byte(`
+id: branchy
+name: Branchy
+trigger: {type: api}
+reentry: {policy: once}
+steps:
+  - id: check
+    branch: {condition: 'timestamp(contact.birthday) < journey.entered_at', then: greet, else: later}
+  - id: later
+    wait: {duration: 1d}
+    next: done
+  - id: greet
+    send:
+      channel: email
+      email: {subject: "Hi", text: "Hello"}
+  - id: done
+    exit: {reason: completed}
+`))
+	require.NoError(t, err)
+	var steps []StepRecord
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryState)
+		require.NoError(t, err)
+		var st JourneyState
+		require.NoError(t, v.Get(&st))
+		steps = st.StepsTaken
+	}, time.Hour)
+	h.run(t, input(spec))
+	require.Len(t, steps, 1)
+	require.Equal(t, "else (condition error: invalid_timestamp)", steps[0].Outcome)
+	require.Empty(t, h.sentSteps(), "else: nothing sent")
 }
 
 func TestJourney_ExitEventEndsJourney(t *testing.T) {

@@ -80,10 +80,28 @@ type ConsentSignal struct {
 	Status  string          `json:"status"` // granted, revoked, pending
 }
 
-// ExitSignal is the payload of SignalExit.
+// Exit reason codes: what a run told to end (SignalExit) ends with.
+const (
+	// ExitSupport: support asked the run to end. Their free-text reason is
+	// in PostgreSQL, in the exit request the signal names (RequestID).
+	ExitSupport = "support_exit"
+	// ExitErased: the contact was erased (DELETE /v1/contacts/{id}).
+	ExitErased = "erased"
+)
+
+// ExitSignal is the payload of SignalExit. A signal is kept in the run's
+// Temporal history, so it carries a reason code and the id of the exit
+// request row, never support's free text ("Jane called from +1 415...").
+// Signals from before the codes carried the text itself in Reason; such a
+// history replays the same (an exit signal's handling issues no command),
+// and the text ends up as that run's reason as it did then.
 type ExitSignal struct {
+	// Reason is an exit reason code (ExitSupport, ExitErased).
 	Reason string `json:"reason"`
-	By     string `json:"by,omitempty"`
+	// RequestID is the exit request (storage.ExitRequest) holding the
+	// free-text reason, for ExitSupport.
+	RequestID string `json:"request_id,omitempty"`
+	By        string `json:"by,omitempty"`
 }
 
 // Journey run statuses, as stored on enrollments and returned by QueryState.
@@ -117,7 +135,8 @@ type JourneyState struct {
 	StepsTruncated int `json:"steps_truncated,omitempty"`
 }
 
-// JourneyResult is the workflow's result.
+// JourneyResult is the workflow's result: a status and a reason code
+// ("goal: purchase", "support_exit", "erased"...), never free text.
 type JourneyResult struct {
 	Status     string `json:"status"`
 	ExitReason string `json:"exit_reason,omitempty"`

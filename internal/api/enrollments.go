@@ -222,6 +222,12 @@ type exitRequest struct {
 
 // exitJourney asks a contact's active run of a journey to end now. The
 // workflow does the ending (and records it), so the answer is 202.
+//
+// Support's reason is free text and often names the person ("Jane called
+// from +1 415..."), so it is stored in PostgreSQL as an exit request and the
+// run is told only the code support_exit and the request's id: what a
+// workflow is told stays in its Temporal history. The enrollment shows the
+// reason (exit_note) once the run has ended.
 func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 	var req exitRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -254,9 +260,15 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	x, err := s.store.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: e.ID, ContactID: contactID, Reason: reason, RequestedBy: "api"})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
 	defer cancel()
-	err = s.temporal.SignalWorkflow(sctx, e.WorkflowID, "", workflows.SignalExit, workflows.ExitSignal{Reason: reason, By: "api"})
+	err = s.temporal.SignalWorkflow(sctx, e.WorkflowID, "", workflows.SignalExit,
+		workflows.ExitSignal{Reason: workflows.ExitSupport, RequestID: x.ID, By: "api"})
 	var nf *serviceerror.NotFound
 	switch {
 	case errors.As(err, &nf):
@@ -267,8 +279,8 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, unavailable("could not reach the journey run; retry"))
 		return
 	}
-	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID)
-	writeJSON(w, http.StatusAccepted, map[string]any{"enrollment": e, "workflow_id": e.WorkflowID, "exit_requested": true})
+	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID, "exit_request_id", x.ID)
+	writeJSON(w, http.StatusAccepted, map[string]any{"enrollment": e, "workflow_id": e.WorkflowID, "exit_requested": true, "exit_request": x})
 }
 
 // journeyRun is an enrollment with, for active runs, the workflow's own view.

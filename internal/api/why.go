@@ -399,7 +399,10 @@ func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (
 	if run.EndedAt != nil {
 		ended += " at " + stamp(*run.EndedAt)
 	}
-	if run.ExitReason != "" {
+	switch {
+	case run.ExitReason != "" && run.ExitNote != "":
+		ended += " (" + run.ExitReason + ": " + run.ExitNote + ")"
+	case run.ExitReason != "":
 		ended += " (" + run.ExitReason + ")"
 	}
 	if run.CurrentStep != "" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/webhook"
 )
 
@@ -113,6 +114,16 @@ type Config struct {
 	SendGridASMGroups map[int64]string
 	// SMSHelpReply answers an inbound HELP or INFO (TUTTI_SMS_HELP_REPLY).
 	SMSHelpReply string
+
+	// ErasureHashKey keys the hashes (HMAC-SHA256) of an erased contact's
+	// identifiers, under which the proof of their consent and opt-out is
+	// kept (TUTTI_ERASURE_HASH_KEY, at least contact.MinHashKeyLen bytes).
+	// Required in live mode; in sandbox mode an unset key is
+	// contact.DevHashKey, which is public (ErasureUsingDevKey is then true).
+	// Changing the key later orphans the proofs already kept: an erased
+	// person's opt-out is no longer recognised.
+	ErasureHashKey     []byte
+	ErasureUsingDevKey bool
 }
 
 // Load reads the environment. Every problem is reported, each naming its variable.
@@ -210,14 +221,29 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_DEFAULT_TIMEZONE: unknown time zone %q", c.DefaultTimeZone))
 	}
 
+	if key := get("TUTTI_ERASURE_HASH_KEY", ""); key != "" {
+		if len(key) < contact.MinHashKeyLen {
+			errs = append(errs, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: at least %d characters (e.g. openssl rand -hex 32), got %d",
+				contact.MinHashKeyLen, len(key)))
+		}
+		c.ErasureHashKey = []byte(key)
+	}
+
 	switch c.ProviderMode {
 	case ModeSandbox:
 		if c.APIToken == "" {
 			c.APIToken, c.APIUsingDev = DevAPIToken, true
 		}
+		if c.ErasureHashKey == nil {
+			c.ErasureHashKey, c.ErasureUsingDevKey = contact.DevHashKey, true
+		}
 	case ModeLive:
 		if c.APIToken == "" {
 			errs = append(errs, errors.New("TUTTI_API_TOKEN: required in live mode"))
+		}
+		if c.ErasureHashKey == nil {
+			errs = append(errs, errors.New("TUTTI_ERASURE_HASH_KEY: required in live mode (e.g. openssl rand -hex 32): "+
+				"it keeps the hashed identifiers of erased contacts from being reversed"))
 		}
 		if c.SendGridAPIKey == "" {
 			errs = append(errs, errors.New("SENDGRID_API_KEY: required in live mode"))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -77,4 +78,15 @@ func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
 		b.MaxInFlight = cfg.GateMaxInFlight
 	}
 	return b
+}
+
+// StoreOptions are the options the worker and the API open the store with:
+// the gate's grouping (GateBatchingFromConfig) and the key of the hashes
+// that keep an erased person's opt-outs (TUTTI_ERASURE_HASH_KEY).
+func StoreOptions(cfg config.Config) ([]storage.Option, error) {
+	h, err := contact.NewHasher(cfg.ErasureHashKey)
+	if err != nil {
+		return nil, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: %w", err)
+	}
+	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithErasureHasher(h)}, nil
 }

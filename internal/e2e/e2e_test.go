@@ -263,11 +263,13 @@ func TestEndToEnd_SupportExitWithReason(t *testing.T) {
 	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "asked support to stop"}, http.StatusAccepted)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: "asked support to stop"}, result)
+	// The run only ever saw the code; support's words are on the enrollment.
+	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: workflows.ExitSupport}, result)
 	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
 	require.NoError(t, err)
 	require.Equal(t, storage.EnrollmentExited, enr.Status)
-	require.Equal(t, "asked support to stop", enr.ExitReason)
+	require.Equal(t, workflows.ExitSupport, enr.ExitReason)
+	require.Equal(t, "asked support to stop", enr.ExitNote)
 
 	// Exiting again: nothing active to exit.
 	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "again"}, http.StatusNotFound)

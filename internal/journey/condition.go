@@ -114,7 +114,84 @@ func CompileCondition(expr string) (*Condition, error) {
 // String returns the condition's source.
 func (c *Condition) String() string { return c.expr }
 
-// Eval evaluates the condition. Inputs are not modified.
+// Condition error codes: why a condition has no value for a contact. A
+// workflow records the code (in the branch step's outcome, which is in its
+// Temporal history), never the evaluator's message, because the message
+// quotes the values it choked on: `invalid RFC 3339 timestamp
+// "jane@example.com"`, `no such key: <a map key taken from an attribute>`,
+// `error parsing regexp: ... <a pattern taken from an attribute>`.
+const (
+	CondNoSuchAttribute  = "no_such_attribute"  // an attribute (or map key, or optional) that is not there
+	CondTypeMismatch     = "type_mismatch"      // no such overload, or a value that does not convert (int("abc"))
+	CondInvalidTimestamp = "invalid_timestamp"  // timestamp() of a string that is not RFC 3339, an unknown time zone
+	CondInvalidDuration  = "invalid_duration"   // duration() of a string that is not a duration
+	CondInvalidRegex     = "invalid_regex"      // matches() with a pattern that does not compile
+	CondArithmetic       = "arithmetic"         // division or modulus by zero, overflow
+	CondIndexOutOfRange  = "index_out_of_range" // a list index or substring past the end
+	CondNotBoolean       = "not_boolean"        // the condition's value is not true or false
+	CondCostLimit        = "cost_limit"         // the evaluation did too much work
+	CondOther            = "other"              // anything else
+)
+
+// EvalError is a condition that could not be evaluated for a contact. Code
+// is one of the Cond* codes and is safe to record anywhere. Error() is the
+// evaluator's full message, which may quote the contact's data: show it to
+// a person who may see the contact, but keep it out of Temporal history and
+// logs.
+type EvalError struct {
+	Code string
+	msg  string
+}
+
+func (e *EvalError) Error() string { return e.msg }
+
+// evalErrorCodes maps fragments of cel-go's evaluation messages to codes, in
+// the order they are tried. cel-go's errors carry no type to branch on, and
+// its messages are stable; a message none of these match is CondOther, so a
+// new message never leaks into a code.
+var evalErrorCodes = []struct{ fragment, code string }{
+	{"no such key", CondNoSuchAttribute},
+	{"no such attribute", CondNoSuchAttribute},
+	{"no such field", CondNoSuchAttribute},
+	{"optional.none() dereference", CondNoSuchAttribute},
+	{"rfc 3339 timestamp", CondInvalidTimestamp},
+	{"unsupported timestamp", CondInvalidTimestamp},
+	{"timestamp overflow", CondInvalidTimestamp},
+	{"timezone offset", CondInvalidTimestamp},
+	{"unknown time zone", CondInvalidTimestamp},
+	{"to 'google.protobuf.duration'", CondInvalidDuration},
+	{"time: invalid duration", CondInvalidDuration},
+	{"time: unknown unit", CondInvalidDuration},
+	{"time: missing unit", CondInvalidDuration},
+	{"error parsing regexp", CondInvalidRegex},
+	{"regex program size", CondInvalidRegex},
+	{"division by zero", CondArithmetic},
+	{"modulus by zero", CondArithmetic},
+	{"overflow", CondArithmetic},
+	{"nan values cannot be ordered", CondArithmetic},
+	{"index out of", CondIndexOutOfRange},
+	{"out of range", CondIndexOutOfRange},
+	{"substring range", CondIndexOutOfRange},
+	{"no such overload", CondTypeMismatch},
+	{"type conversion error", CondTypeMismatch},
+	{"unsupported conversion", CondTypeMismatch},
+	{"unsupported type conversion", CondTypeMismatch},
+	{"cost limit", CondCostLimit},
+}
+
+// evalErrorCode classifies an evaluation message.
+func evalErrorCode(msg string) string {
+	lower := strings.ToLower(msg)
+	for _, c := range evalErrorCodes {
+		if strings.Contains(lower, c.fragment) {
+			return c.code
+		}
+	}
+	return CondOther
+}
+
+// Eval evaluates the condition. Inputs are not modified. An evaluation
+// failure is an *EvalError.
 func (c *Condition) Eval(in ConditionInput) (bool, error) {
 	consent := make(map[string]string, len(in.Consent)+len(consentChannels))
 	maps.Copy(consent, in.Consent)
@@ -131,21 +208,23 @@ func (c *Condition) Eval(in ConditionInput) (bool, error) {
 	maps.Copy(journey, in.Journey)
 	events, err := newEventCounts(in.Journey["events"])
 	if err != nil {
-		return false, err
+		return false, &EvalError{Code: CondOther, msg: err.Error()}
 	}
 	journey["events"] = events
 
 	out, _, err := c.prg.Eval(map[string]any{"contact": contact, "consent": consent, "journey": journey})
 	if err != nil {
 		msg := err.Error()
+		code := evalErrorCode(msg)
 		if strings.Contains(msg, "no such key") {
 			msg += " (use has(contact.<attribute>) to test for an attribute the contact may not have)"
 		}
-		return false, fmt.Errorf("evaluating condition %q: %s", c.expr, msg)
+		return false, &EvalError{Code: code, msg: fmt.Sprintf("evaluating condition %q: %s", c.expr, msg)}
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return false, fmt.Errorf("evaluating condition %q: got %s %v, not true or false", c.expr, out.Type(), out.Value())
+		return false, &EvalError{Code: CondNotBoolean,
+			msg: fmt.Sprintf("evaluating condition %q: got %s %v, not true or false", c.expr, out.Type(), out.Value())}
 	}
 	return bool(b), nil
 }

@@ -192,3 +192,56 @@ func TestEventCounts_Get(t *testing.T) {
 	require.True(t, types.IsError(m.Get(types.Int(1))), "non-string keys are still an error")
 	require.Equal(t, types.False, m.Contains(types.String("email.clicked")))
 }
+
+// Every evaluation failure class gets its code, whatever the contact's
+// values are; the code is what workflows record, the message (which quotes
+// the values) is not.
+func TestCondition_EvalErrorCodes(t *testing.T) {
+	const email, phone = "jane.doe@example.com", "+14155550123"
+	contact := map[string]any{"email": email, "phone": phone, "signup": email, "pattern": "(" + email,
+		"zero": 0.0, "list": []any{1.0}, "prefs": map[string]any{"a": 1.0}}
+	tests := []struct{ expr, code string }{
+		{`timestamp(contact.signup) < timestamp("2030-01-01T00:00:00Z")`, CondInvalidTimestamp},
+		{`timestamp(contact.phone) < timestamp("2030-01-01T00:00:00Z")`, CondInvalidTimestamp},
+		{`journey.entered_at.getHours(contact.email) > 8`, CondInvalidTimestamp},
+		{`duration(contact.email) > duration("1h")`, CondInvalidDuration},
+		{`contact.email.matches(contact.pattern)`, CondInvalidRegex},
+		{`contact.plan == "pro"`, CondNoSuchAttribute},
+		{`contact.prefs[contact.email] > 0.0`, CondNoSuchAttribute},
+		{`contact.?plan.value() == "pro"`, CondNoSuchAttribute},
+		{`contact.email > 5`, CondTypeMismatch},
+		{`int(contact.email) > 0`, CondTypeMismatch},
+		{`1 / int(contact.zero) > 0`, CondArithmetic},
+		{`9223372036854775807 + int(contact.zero + 1.0) > 0`, CondArithmetic},
+		{`contact.list[5] > 0.0`, CondIndexOutOfRange},
+		{`contact.email.substring(99) == ""`, CondIndexOutOfRange},
+		{`contact.email`, CondNotBoolean},
+		{`contact.big.all(x, contact.big.all(y, x != y || x == y))`, CondCostLimit},
+	}
+	big := make([]any, 3000)
+	for i := range big {
+		big[i] = float64(i)
+	}
+	contact["big"] = big
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			c, err := CompileCondition(tt.expr)
+			require.NoError(t, err)
+			_, err = c.Eval(ConditionInput{Contact: contact, Journey: map[string]any{"entered_at": time.Unix(0, 0)}})
+			var ee *EvalError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, tt.code, ee.Code, ee.Error())
+		})
+	}
+}
+
+func TestEvalErrorCode_UnknownMessagesAreOther(t *testing.T) {
+	for msg, want := range map[string]string{
+		"something new went wrong with jane.doe@example.com": CondOther,
+		"operation cancelled: actual cost limit exceeded":    CondCostLimit,
+		"timezone offset hours out of range [-23, 23]: +99":  CondInvalidTimestamp,
+		"time: invalid duration \"jane\"":                    CondInvalidDuration,
+	} {
+		require.Equal(t, want, evalErrorCode(msg), msg)
+	}
+}

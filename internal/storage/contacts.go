@@ -56,6 +56,11 @@ const upsertAttempts = 3
 //
 // Concurrent calls with the same new identifier end in one contact: the loser
 // of the insert race retries its lookup and updates the winner's row.
+//
+// An identifier that belonged to an erased contact who had opted out brings
+// the opt-out back with it, in the same transaction: the contact gets the
+// revoked consent of the erasure proof (source "erasure-proof:<id>"), see
+// applyErasureProofs.
 func (s *Store) UpsertContact(ctx context.Context, in ContactInput) (Contact, bool, error) {
 	if in.ID == "" && in.ExternalID == "" && in.Email == "" && in.Phone == "" {
 		return Contact{}, false, errors.New("upsert contact: need at least one of id, external_id, email or phone")
@@ -117,7 +122,8 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 				return aerr
 			}
 			created = true
-			return nil
+			// A person erased earlier may be coming back: their opt-outs apply again.
+			return s.applyErasureProofs(ctx, tx, out, identifiers(out), true)
 		case 1:
 			row := tx.QueryRow(ctx, `
 				UPDATE contacts SET
@@ -140,7 +146,7 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 			if aerr := contact.CheckAttributeTotals(out.Attributes); aerr != nil {
 				return aerr
 			}
-			return nil
+			return s.applyErasureProofs(ctx, tx, out, freshIdentifiers(matches[0], out), false)
 		default:
 			return fmt.Errorf("upsert contact: %s: %w", describeClash(in, matches), ErrIdentityConflict)
 		}

@@ -7,19 +7,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-const enrollmentColumns = `id, contact_id, journey_id, version, workflow_id, status, exit_reason, current_step, started_at, ended_at`
+// enrollmentColumns read an enrollment with the free-text reason of the
+// exit request that ended it, if one did.
+const enrollmentColumns = `id, contact_id, journey_id, version, workflow_id, status, exit_reason, current_step, started_at, ended_at,
+	exit_request_id, (SELECT x.reason FROM exit_requests x WHERE x.id = enrollments.exit_request_id)`
 
 func scanEnrollment(r rowScanner) (Enrollment, error) {
 	var (
-		e            Enrollment
-		reason, step *string
+		e                           Enrollment
+		reason, step, request, note *string
 	)
-	if err := r.Scan(&e.ID, &e.ContactID, &e.JourneyID, &e.Version, &e.WorkflowID, &e.Status, &reason, &step, &e.StartedAt, &e.EndedAt); err != nil {
+	if err := r.Scan(&e.ID, &e.ContactID, &e.JourneyID, &e.Version, &e.WorkflowID, &e.Status, &reason, &step, &e.StartedAt, &e.EndedAt,
+		&request, &note); err != nil {
 		return Enrollment{}, err
 	}
-	e.ExitReason, e.CurrentStep = deref(reason), deref(step)
+	e.ExitReason, e.CurrentStep, e.ExitRequestID, e.ExitNote = deref(reason), deref(step), deref(request), deref(note)
 	e.StartedAt, e.EndedAt = e.StartedAt.UTC(), utcPtr(e.EndedAt)
 	return e, nil
 }
@@ -95,58 +100,120 @@ func (s *Store) CreateEnrollment(ctx context.Context, e Enrollment, start func(c
 // CreateEnrollment committed (and waits for it if it has not yet), and writes
 // the row if that commit was lost. If another enrollment of the journey is
 // already active for the contact it returns ErrAlreadyActive: this run must
-// not proceed.
+// not proceed. If the contact was erased (the run started just before the
+// erasure deleted its row) it returns ErrErased.
 func (s *Store) EnsureEnrollment(ctx context.Context, e Enrollment) error {
 	if err := checkNewEnrollment(e); err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, `
+	_, err := s.pool.Exec(ctx, `
 		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at)
 		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()))
 		ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt)); err != nil {
+		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt))
+	if c, fk := foreignKeyViolation(err); fk && c == "enrollments_contact_id_fkey" {
+		if erased, lerr := contactErased(ctx, s.pool, e.ContactID); lerr != nil {
+			return lerr
+		} else if erased {
+			return fmt.Errorf("enrollment %s: contact %s: %w", e.ID, e.ContactID, ErrErased)
+		}
+	}
+	if err != nil {
 		return enrollmentInsertError(e, err)
 	}
 	return nil
 }
 
-// FinishEnrollment ends an active enrollment with a final status (completed,
-// converted, exited or failed) and an optional reason; a zero endedAt means
-// now. It is idempotent: an enrollment that already ended keeps its first
-// ending (a retried activity must not rewrite history). Unknown id is
-// ErrNotFound.
+// FinishEnrollment ends an active enrollment with a final status and an
+// optional reason code; see EndEnrollment.
 func (s *Store) FinishEnrollment(ctx context.Context, id, status, reason string, endedAt time.Time) error {
-	switch status {
+	return s.EndEnrollment(ctx, id, EnrollmentEnd{Status: status, Reason: reason, EndedAt: endedAt})
+}
+
+// EnrollmentEnd is how a run ended.
+type EnrollmentEnd struct {
+	// Status is completed, converted, exited or failed.
+	Status string
+	// Reason is a reason code ("goal: purchase", "support_exit", "erased").
+	Reason string
+	// ExitRequestID names the exit request (support's, with its free-text
+	// reason) that ended the run, if one did.
+	ExitRequestID string
+	// EndedAt is when; zero means now.
+	EndedAt time.Time
+}
+
+// EndEnrollment ends an active enrollment. It is idempotent: an enrollment
+// that already ended keeps its first ending (a retried activity must not
+// rewrite history), and one deleted by erasing its contact counts as ended,
+// so a run told to end by the erasure can. An id that never existed is
+// ErrNotFound.
+func (s *Store) EndEnrollment(ctx context.Context, id string, end EnrollmentEnd) error {
+	switch end.Status {
 	case EnrollmentCompleted, EnrollmentConverted, EnrollmentExited, EnrollmentFailed:
 	default:
-		return fmt.Errorf("finish enrollment %s: %q is not a final status", id, status)
+		return fmt.Errorf("finish enrollment %s: %q is not a final status", id, end.Status)
 	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE enrollments
-		SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now())
-		WHERE id = $1 AND status = 'active'`,
-		id, status, reason, timeOrNow(endedAt))
+	var (
+		tag pgconn.CommandTag
+		err error
+	)
+	if end.ExitRequestID == "" {
+		tag, err = s.pool.Exec(ctx, `
+			UPDATE enrollments
+			SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now())
+			WHERE id = $1 AND status = 'active'`,
+			id, end.Status, end.Reason, timeOrNow(end.EndedAt))
+	} else {
+		// Only a request for this very enrollment is linked.
+		tag, err = s.pool.Exec(ctx, `
+			UPDATE enrollments
+			SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now()),
+			    exit_request_id = (SELECT x.id FROM exit_requests x WHERE x.id = $5 AND x.enrollment_id = $1)
+			WHERE id = $1 AND status = 'active'`,
+			id, end.Status, end.Reason, timeOrNow(end.EndedAt), end.ExitRequestID)
+	}
 	if err != nil {
 		return fmt.Errorf("finish enrollment %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		// Either already finished (fine) or never existed (not fine).
-		if _, err := s.Enrollment(ctx, id); err != nil {
-			return fmt.Errorf("finish enrollment: %w", err)
-		}
+		// Already finished (fine), erased (fine) or never existed (not fine).
+		return s.enrollmentExistedOrErased(ctx, "finish enrollment", id)
 	}
 	return nil
 }
 
+// enrollmentExistedOrErased is nil if enrollment id exists or was deleted by
+// an erasure, and ErrNotFound otherwise.
+func (s *Store) enrollmentExistedOrErased(ctx context.Context, op, id string) error {
+	_, err := s.Enrollment(ctx, id)
+	if !errors.Is(err, ErrNotFound) {
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return nil
+	}
+	erased, lerr := enrollmentErased(ctx, s.pool, id)
+	switch {
+	case lerr != nil:
+		return fmt.Errorf("%s: %w", op, lerr)
+	case erased:
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // SetEnrollmentStep records the step the run is at, for display. It is
-// written whatever the status, so the step a run ended at stays visible.
+// written whatever the status, so the step a run ended at stays visible. An
+// enrollment deleted by an erasure has nothing to record it on: that is not
+// an error.
 func (s *Store) SetEnrollmentStep(ctx context.Context, id, step string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE enrollments SET current_step = NULLIF($2, '') WHERE id = $1`, id, step)
 	if err != nil {
 		return fmt.Errorf("set step of enrollment %s: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("set step of enrollment %s: %w", id, ErrNotFound)
+		return s.enrollmentExistedOrErased(ctx, "set step of enrollment "+id, id)
 	}
 	return nil
 }

@@ -107,16 +107,22 @@ const (
 
 // Enrollment is one run of a journey for a contact.
 type Enrollment struct {
-	ID          string     `json:"id"`
-	ContactID   string     `json:"contact_id"`
-	JourneyID   string     `json:"journey_id"`
-	Version     int        `json:"version"`
-	WorkflowID  string     `json:"workflow_id"`
-	Status      string     `json:"status"`
-	ExitReason  string     `json:"exit_reason,omitempty"`
-	CurrentStep string     `json:"current_step,omitempty"`
-	StartedAt   time.Time  `json:"started_at"`
-	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	ID         string `json:"id"`
+	ContactID  string `json:"contact_id"`
+	JourneyID  string `json:"journey_id"`
+	Version    int    `json:"version"`
+	WorkflowID string `json:"workflow_id"`
+	Status     string `json:"status"`
+	// ExitReason is a reason code: "goal: purchase", "support_exit", "erased"...
+	ExitReason string `json:"exit_reason,omitempty"`
+	// ExitRequestID and ExitNote are the exit request that ended the run,
+	// if one did, and support's free-text reason from it. The note stays in
+	// PostgreSQL; the run itself only ever saw the code.
+	ExitRequestID string     `json:"exit_request_id,omitempty"`
+	ExitNote      string     `json:"exit_note,omitempty"`
+	CurrentStep   string     `json:"current_step,omitempty"`
+	StartedAt     time.Time  `json:"started_at"`
+	EndedAt       *time.Time `json:"ended_at,omitempty"`
 }
 
 // Message ledger statuses.

@@ -20,19 +20,24 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tutti-dev/tutti/internal/contact"
 )
 
 // Store is the storage layer. It is safe for concurrent use.
 type Store struct {
 	pool    *pgxpool.Pool
 	batcher *gateBatcher // nil: every Gate call takes its own transaction
+	// hasher keys the identifier hashes of erasure proofs (erase.go).
+	hasher *contact.Hasher
 }
 
 // New wraps an existing pool. The caller keeps ownership of the pool's
 // lifetime unless it calls Close on the Store. Gate groups concurrent calls
-// with DefaultGateBatching unless an option says otherwise.
+// with DefaultGateBatching, and erasure proofs are hashed with
+// contact.DevHashKey, unless an option says otherwise.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, batcher: newGateBatcher(DefaultGateBatching())}
+	s := &Store{pool: pool, batcher: newGateBatcher(DefaultGateBatching()), hasher: contact.DevHasher()}
 	for _, o := range opts {
 		o(s)
 	}

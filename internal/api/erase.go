@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+// eraseResponse is the answer to DELETE /v1/contacts/{id}.
+type eraseResponse struct {
+	Error   *Error          `json:"error,omitempty"`
+	Erasure storage.Erasure `json:"erasure"`
+	Already bool            `json:"already_erased"`
+	Ended   []string        `json:"runs_told_to_end"`
+	Failed  []deliveryError `json:"failed,omitempty"`
+}
+
+// eraseContact erases a contact on the person's request: everything that
+// identifies them is deleted in one transaction, except the proof of
+// consent and opt-out under keyed hashes (storage.EraseContact; README,
+// "Erasure"). Then every run that was active is told to end with the reason
+// code erased, exactly as support's exit does. The erasure is done once it
+// is committed; if a run could not be told, the answer is 503 and the
+// same request again tells the runs the erasure recorded (an erased
+// contact's request answers 200 with already_erased).
+func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	e, created, err := s.store.EraseContact(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, notFound("contact", id, ""))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	fan := s.signalRuns(ctx, e.ActiveRuns, workflows.SignalExit, workflows.ExitSignal{Reason: workflows.ExitErased, By: "erasure"})
+	resp := eraseResponse{Erasure: e, Already: !created, Ended: fan.signalled, Failed: fan.failed}
+	loggerFrom(ctx).Info("api: contact erased", "contact_id", e.ContactID, "erasure_id", e.ID, "already", !created,
+		"proofs_kept", e.ProofsKept, "runs", len(e.ActiveRuns), "runs_failed", len(fan.failed))
+	if len(fan.failed) > 0 {
+		resp.Error = &Error{Status: http.StatusServiceUnavailable, Code: "delivery_incomplete",
+			Message: fmt.Sprintf("contact %s is erased, but %d of its journey runs could not be told to end; retry the request to finish", e.ContactID, len(fan.failed))}
+		writeJSON(w, resp.Error.Status, resp)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// signalRuns sends one signal to each workflow id (its current run), all
+// within cfg.SignalTimeout. A workflow that has already ended is skipped.
+func (s *Server) signalRuns(ctx context.Context, workflowIDs []string, signal string, arg any) fanResult {
+	res := fanResult{signalled: []string{}}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
+	defer cancel()
+	for _, id := range workflowIDs {
+		err := s.temporal.SignalWorkflow(ctx, id, "", signal, arg)
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil:
+			res.signalled = append(res.signalled, id)
+		case errors.As(err, &nf):
+			// Ended already; nothing to tell.
+		default:
+			res.failed = append(res.failed, deliveryError{WorkflowID: id, Error: err.Error()})
+		}
+	}
+	return res
+}
