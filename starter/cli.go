@@ -298,7 +298,7 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 	}
 	defer store.Close()
 	metrics.WatchGateGroups(store.GateGroupStats)
-	tc, err := temporalclient.Dial(ctx, logger)
+	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
 	if err != nil {
 		return err
 	}
