@@ -18,6 +18,7 @@
 package codec
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -243,8 +244,44 @@ func (e *UnknownKeyError) Error() string {
 // DataConverter is the SDK's default converter with this codec applied to
 // every payload: workflow and activity inputs and results, signals, queries,
 // memos and markers.
+//
+// Inside workflow code a payload that cannot be decrypted panics instead of
+// returning an error. The SDK turns an error there into a failed run (an
+// input it cannot decode) or hands it to the workflow as if an activity had
+// failed; a panic fails only the workflow task, which Temporal retries
+// (with the worker's default BlockWorkflow panic policy). So a run whose key
+// was removed too early waits, and goes on once the key is back.
 func (c *Codec) DataConverter() converter.DataConverter {
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c)
+	return &dataConverter{
+		DataConverter: converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c),
+		inWorkflow:    converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), workflowTaskCodec{c}),
+	}
+}
+
+// dataConverter picks the decoding behaviour by where the SDK converts:
+// it implements converter.ContextAware.
+type dataConverter struct {
+	converter.DataConverter
+	inWorkflow converter.DataConverter
+}
+
+// WithWorkflowContext is the converter the SDK uses inside workflow code.
+func (d *dataConverter) WithWorkflowContext(converter.WorkflowContext) converter.DataConverter {
+	return d.inWorkflow
+}
+
+// WithContext is the converter for activities and clients: errors stay errors.
+func (d *dataConverter) WithContext(context.Context) converter.DataConverter { return d }
+
+// workflowTaskCodec panics where Codec.Decode returns an error; see DataConverter.
+type workflowTaskCodec struct{ *Codec }
+
+func (w workflowTaskCodec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out, err := w.Codec.Decode(payloads)
+	if err != nil {
+		panic(fmt.Errorf("%w (the workflow task fails and is retried until the payload can be decrypted)", err))
+	}
+	return out, nil
 }
 
 // FailureConverter also encrypts failure messages and stack traces (by

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -206,6 +207,41 @@ func TestDataConverter(t *testing.T) {
 
 	// A plain converter cannot read it.
 	require.Error(t, converter.GetDefaultDataConverter().FromPayload(p, &got))
+}
+
+// Clients and activities get decryption failures as errors; workflow code
+// gets a panic, so the SDK fails (and Temporal retries) the workflow task
+// instead of failing the run.
+func TestDataConverterPanicsInWorkflowCode(t *testing.T) {
+	t.Parallel()
+	underK1, err := newCodec(t, fixedKey(t, "k1", 1)).DataConverter().ToPayload("started under k1")
+	require.NoError(t, err)
+	current := newCodec(t, fixedKey(t, "k2", 2))
+	dc := current.DataConverter()
+	underK2, err := dc.ToPayload("written under k2")
+	require.NoError(t, err)
+
+	var s string
+	var unknown *UnknownKeyError
+	require.ErrorAs(t, dc.FromPayload(underK1, &s), &unknown)
+	aware, ok := dc.(converter.ContextAware)
+	require.True(t, ok, "the SDK asks a ContextAware converter for its workflow-code variant")
+	require.ErrorAs(t, aware.WithContext(context.Background()).FromPayload(underK1, &s), &unknown, "activities and clients: an error")
+
+	inWorkflow := aware.WithWorkflowContext(nil)
+	require.NoError(t, inWorkflow.FromPayload(underK2, &s))
+	require.Equal(t, "written under k2", s)
+	func() {
+		defer func() {
+			p := recover()
+			require.NotNil(t, p, "workflow code: a panic")
+			err, ok := p.(error)
+			require.True(t, ok, "panic value %v", p)
+			require.ErrorAs(t, err, &unknown)
+			require.Equal(t, "k1", unknown.KeyID)
+		}()
+		_ = inWorkflow.FromPayload(underK1, &s)
+	}()
 }
 
 func TestFailureConverterEncryptsMessages(t *testing.T) {
