@@ -122,11 +122,13 @@ CODEC_ENV="$DEV_DIR/codec.env"
 if [[ ! -s "$CODEC_ENV" ]]; then
 	log "Generating a local payload encryption key and codec endpoint token (.dev/codec.env)"
 	(
-		umask 077
-		echo "# make dev: the local payload encryption key and codec endpoint token. Development only."
-		echo "TUTTI_CODEC_KEYS=$(bin/tutti codec new-key dev-1)"
-		echo "TUTTI_CODEC_AUTH_TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
-	) >"$CODEC_ENV.tmp"
+		umask 077 # the file holds a key: readable by its owner only
+		{
+			echo "# make dev: the local payload encryption key and codec endpoint token. Development only."
+			echo "TUTTI_CODEC_KEYS=$(bin/tutti codec new-key dev-1)"
+			echo "TUTTI_CODEC_AUTH_TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+		} >"$CODEC_ENV.tmp"
+	)
 	mv "$CODEC_ENV.tmp" "$CODEC_ENV"
 fi
 codec_env() { sed -n "s/^$1=//p" "$CODEC_ENV" | tail -n 1; }
@@ -314,7 +316,7 @@ if ((CODEC_ON)); then
   Payload encryption is on (keys: .dev/codec.env): Temporal stores journey data
   encrypted, and the UI above decodes it through the API's codec endpoint.
   Decoded history from the CLI:
-    export TEMPORAL_CODEC_ENDPOINT='${TUTTI_API_URL}/codec/{namespace}' TEMPORAL_CODEC_AUTH='Bearer ${TUTTI_CODEC_AUTH_TOKEN}'
+    export TEMPORAL_CODEC_ENDPOINT='${TUTTI_API_URL}/codec/default' TEMPORAL_CODEC_AUTH='Bearer ${TUTTI_CODEC_AUTH_TOKEN}'
     temporal workflow show --workflow-id 'journey/welcome/contact/${first_id}'
 
 EOF

@@ -137,7 +137,7 @@ func TestEndToEnd_PayloadEncryption(t *testing.T) {
 		require.NoError(t, err)
 		// startInput runs the command and returns the run's input payload as shown.
 		startInput := func(env []string, flags ...string) *commonpb.Payload {
-			args := append([]string{"workflow", "show", "--output", "json", "--address", addr, "--namespace", "default", "--workflow-id", workflowID}, flags...)
+			args := append([]string{"workflow", "show", "--output", "json", "--address", addr, "--workflow-id", workflowID}, flags...)
 			cmd := exec.Command(cli, args...)
 			cmd.Env = append([]string{"HOME=" + t.TempDir(), "TEMPORAL_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none.toml")}, env...)
 			var stderr bytes.Buffer
@@ -155,8 +155,8 @@ func TestEndToEnd_PayloadEncryption(t *testing.T) {
 		}
 		p := startInput(nil)
 		require.Equal(t, codec.EncodingEncrypted, string(p.Metadata[converter.MetadataEncoding]), "without the codec the CLI shows ciphertext")
-		requireDecoded(startInput(nil, "--codec-endpoint", s.api.URL+"/codec/{namespace}", "--codec-auth", "Bearer "+codecE2EToken))
-		requireDecoded(startInput([]string{"TEMPORAL_CODEC_ENDPOINT=" + s.api.URL + "/codec/{namespace}", "TEMPORAL_CODEC_AUTH=Bearer " + codecE2EToken}))
+		requireDecoded(startInput(nil, "--codec-endpoint", s.api.URL+"/codec/default", "--codec-auth", "Bearer "+codecE2EToken))
+		requireDecoded(startInput([]string{"TEMPORAL_CODEC_ENDPOINT=" + s.api.URL + "/codec/default", "TEMPORAL_CODEC_AUTH=Bearer " + codecE2EToken}))
 
 		// The run goes on to the end with the keys.
 		s.call("POST", "/v1/events", map[string]any{"event_id": "enc-open-1", "contact_id": e.contactID, "name": "email.opened"}, http.StatusAccepted)
