@@ -6,8 +6,11 @@
 #              (started, or installed with apt-get when running as root)
 #   build      bin/tutti and bin/tutti-worker
 #   database   `bin/tutti migrate` (creates the database; no-op when current)
+#   encryption a local payload encryption key and codec endpoint token, made once
+#              in .dev/codec.env; worker, API and the Temporal UI use them
 #   temporal   `temporal server start-dev` with the UI on :8233, durable state in
-#              .dev/temporal.db (workflows survive a restart), Tutti's search attributes
+#              .dev/temporal.db (workflows survive a restart), Tutti's search attributes,
+#              the UI decoding payloads through the API's codec endpoint
 #   services   worker and API in sandbox mode, logs in .dev/*.log
 #   demo       publishes examples/journeys/welcome.yaml, creates 3 demo contacts with
 #              consent and enrolls them in "welcome"
@@ -22,6 +25,8 @@
 #                           (if you set it, the server must already be running)
 #   TUTTI_API_ADDR          default 127.0.0.1:8080
 #   TUTTI_API_TOKEN         default dev-token
+#   TUTTI_CODEC_KEYS        default the key in .dev/codec.env; "off" stores payloads in plaintext
+#   TUTTI_CODEC_AUTH_TOKEN  default the token in .dev/codec.env
 #   TUTTI_DEV_TEMPORAL_PORT default 7233 (gRPC); TUTTI_DEV_TEMPORAL_UI_PORT default 8233
 #   TUTTI_DEV_ONESHOT=1     set everything up, print the summary, then stop (smoke test)
 #   TUTTI_DEV_SKIP_DEMO=1   don't publish/enroll the demo data
@@ -109,6 +114,35 @@ log "Migrating the ${DB_NAME} database ($(_redact_url "$DATABASE_URL"))"
 bin/tutti migrate
 
 # ---------------------------------------------------------------------------
+# Payload encryption: a local key and codec endpoint token, made once and kept
+# in .dev/codec.env (gitignored; `make clean-dev` removes it together with the
+# Temporal state it encrypts). Settings from the shell win.
+
+CODEC_ENV="$DEV_DIR/codec.env"
+if [[ ! -s "$CODEC_ENV" ]]; then
+	log "Generating a local payload encryption key and codec endpoint token (.dev/codec.env)"
+	(
+		umask 077 # the file holds a key: readable by its owner only
+		{
+			echo "# make dev: the local payload encryption key and codec endpoint token. Development only."
+			echo "TUTTI_CODEC_KEYS=$(bin/tutti codec new-key dev-1)"
+			echo "TUTTI_CODEC_AUTH_TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+		} >"$CODEC_ENV.tmp"
+	)
+	mv "$CODEC_ENV.tmp" "$CODEC_ENV"
+fi
+codec_env() { sed -n "s/^$1=//p" "$CODEC_ENV" | tail -n 1; }
+export TUTTI_CODEC_KEYS="${TUTTI_CODEC_KEYS:-$(codec_env TUTTI_CODEC_KEYS)}"
+export TUTTI_CODEC_AUTH_TOKEN="${TUTTI_CODEC_AUTH_TOKEN:-$(codec_env TUTTI_CODEC_AUTH_TOKEN)}"
+export TUTTI_CODEC_CORS_ORIGINS="${TUTTI_CODEC_CORS_ORIGINS:-http://localhost:${TEMPORAL_UI_PORT},http://127.0.0.1:${TEMPORAL_UI_PORT}}"
+CODEC_ON=1
+[[ "$TUTTI_CODEC_KEYS" != [oO][fF][fF] ]] || CODEC_ON=0
+# The Temporal UI cannot send a header of our choosing, so its codec endpoint
+# carries the token in the path.
+UI_CODEC_ENDPOINT=""
+((!CODEC_ON)) || UI_CODEC_ENDPOINT="${TUTTI_API_URL}/codec/ui/${TUTTI_CODEC_AUTH_TOKEN}"
+
+# ---------------------------------------------------------------------------
 # Temporal
 
 # A previous run killed with SIGKILL may have left processes behind.
@@ -120,7 +154,8 @@ fi
 
 STARTED_ANY=1
 start_temporal_dev --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-	--db-filename "$DEV_DIR/temporal.db" --log "$DEV_DIR/temporal.log" --pid-file "$DEV_DIR/temporal.pid"
+	--db-filename "$DEV_DIR/temporal.db" --log "$DEV_DIR/temporal.log" --pid-file "$DEV_DIR/temporal.pid" \
+	${UI_CODEC_ENDPOINT:+--ui-codec-endpoint "$UI_CODEC_ENDPOINT"}
 
 # ---------------------------------------------------------------------------
 # Worker and API
@@ -276,6 +311,19 @@ ${_c_bold}Tutti is running locally (sandbox mode: messages are recorded, not sen
   Logs            .dev/api.log  .dev/worker.log  .dev/temporal.log
 
 EOF
+if ((CODEC_ON)); then
+	cat <<EOF
+  Payload encryption is on (keys: .dev/codec.env): Temporal stores journey data
+  encrypted, and the UI above decodes it through the API's codec endpoint.
+  Decoded history from the CLI:
+    export TEMPORAL_CODEC_ENDPOINT='${TUTTI_API_URL}/codec/default' TEMPORAL_CODEC_AUTH='Bearer ${TUTTI_CODEC_AUTH_TOKEN}'
+    temporal workflow show --workflow-id 'journey/welcome/contact/${first_id}'
+
+EOF
+else
+	echo "  Payload encryption is off (TUTTI_CODEC_KEYS=off): Temporal stores journey data in plaintext."
+	echo
+fi
 if ((${#DEMO_IDS[@]})); then
 	echo "  Demo contacts (journey \"welcome\"):"
 	for i in "${!DEMO_IDS[@]}"; do

@@ -327,6 +327,7 @@ ensure_search_attributes() {
 
 # start_temporal_dev [--port N] [--ui-port N | --headless] [--db-filename FILE]
 #                    [--log FILE] [--pid-file FILE] [--ip IP] [--timeout SECONDS]
+#                    [--ui-codec-endpoint URL]
 #
 # Starts `temporal server start-dev` in the background with Tutti's search
 # attributes and waits (bounded) until it reports healthy. If a Temporal server
@@ -334,7 +335,7 @@ ensure_search_attributes() {
 # Sets TEMPORAL_DEV_ADDRESS, TEMPORAL_DEV_PID (empty when reused) and
 # TEMPORAL_DEV_STARTED (1 if this call started it, so only then stop it).
 start_temporal_dev() {
-	local ip=127.0.0.1 port=7233 ui_port="" headless=0 db_file="" log_file="" pid_file="" timeout=90
+	local ip=127.0.0.1 port=7233 ui_port="" headless=0 db_file="" log_file="" pid_file="" timeout=90 ui_codec=""
 	while (($#)); do
 		case "$1" in
 		--ip) ip="$2"; shift 2 ;;
@@ -345,6 +346,7 @@ start_temporal_dev() {
 		--log) log_file="$2"; shift 2 ;;
 		--pid-file) pid_file="$2"; shift 2 ;;
 		--timeout) timeout="$2"; shift 2 ;;
+		--ui-codec-endpoint) ui_codec="$2"; shift 2 ;;
 		*) die "start_temporal_dev: unknown option $1" ;;
 		esac
 	done
@@ -364,6 +366,7 @@ start_temporal_dev() {
 					TEMPORAL_DEV_PID="$old" TEMPORAL_DEV_STARTED=1
 				else
 					log "Reusing the Temporal server already running on ${addr} (not started by us: it stays up)"
+					[[ -z "$ui_codec" ]] || warn "that server's UI keeps its own codec endpoint setting: to see decoded payloads, set it in the UI (README: Payload encryption)"
 				fi
 				ensure_search_attributes "$addr"
 				return 0
@@ -379,6 +382,9 @@ start_temporal_dev() {
 		args+=(--headless)
 	elif [[ -n "$ui_port" ]]; then
 		args+=(--ui-port "$ui_port")
+	fi
+	if [[ -n "$ui_codec" ]] && ((!headless)); then
+		args+=(--ui-codec-endpoint "$ui_codec")
 	fi
 	if [[ -n "$db_file" ]]; then
 		mkdir -p "$(dirname "$db_file")"

@@ -90,6 +90,7 @@ var commands = []command{
 	{"unsuppress", "ID SUPPRESSION_ID [--by WHO]", "Lift one of a contact's suppressions (it stays as history)", (*cli).unsuppress},
 	{"outbox", "[--contact ID] [--limit N] [--json]", "List the messages the sandbox provider recorded instead of sending", (*cli).outbox},
 	{"events send", "--contact ID --name NAME [--id ID] [--properties JSON]", "Track an event for a contact (handy for demos)", (*cli).eventsSend},
+	{"codec new-key", "ID", "Print a new payload encryption key as ID:BASE64 for TUTTI_CODEC_KEYS (offline; list it first to rotate)", (*cli).codecNewKey},
 }
 
 // invocation is one command being run.
@@ -247,7 +248,7 @@ Usage:
 		fmt.Fprintf(w, "  %s\n      %s\n", line, cmd.summary)
 	}
 	fmt.Fprintf(w, `
-Every command except serve, migrate and journey validate calls the API:
+Every command except serve, migrate, journey validate and codec new-key calls the API:
   TUTTI_API_URL    the API's base URL (default %s)
   TUTTI_API_TOKEN  its bearer token (default %s, the sandbox dev token)
 
@@ -303,7 +304,7 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 	}
 	defer store.Close()
 	metrics.WatchGateGroups(store.GateGroupStats)
-	tc, err := temporalclient.Dial(ctx, logger)
+	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,9 @@
 //	tutti suppress ID --reason R     suppress a contact (suppressions, unsuppress)
 //	tutti outbox [--contact ID]      what the sandbox "sent"
 //	tutti events send --contact ID --name NAME [--id ID]
+//	tutti codec new-key ID           a payload encryption key for TUTTI_CODEC_KEYS
 //
-// Everything but serve, migrate and journey validate is a client of the API
+// Everything but serve, migrate, journey validate and codec new-key is a client of the API
 // at TUTTI_API_URL, so the CLI and the backend share one code path. See
 // cli.go; `tutti help` prints the details.
 package main

@@ -48,7 +48,7 @@ func run(logger *slog.Logger) error {
 	}
 	defer store.Close()
 	metrics.WatchGateGroups(store.GateGroupStats)
-	tc, err := temporalclient.Dial(ctx, logger)
+	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
 	if err != nil {
 		return err
 	}

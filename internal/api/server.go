@@ -58,6 +58,8 @@ type Server struct {
 	now      func() time.Time
 	// hooks verify provider webhook signatures (webhooks.go).
 	hooks webhookVerifiers
+	// codec serves Temporal's remote codec protocol (codec.go).
+	codec codecEndpoint
 }
 
 // Defaults for settings a hand-built Config (tests, embedding) may leave zero.
@@ -100,6 +102,7 @@ func New(deps Deps) *Server {
 	}
 	s.tokenSum = sha256.Sum256([]byte(s.cfg.APIToken))
 	s.hooks = newWebhookVerifiers(s.cfg, s.log)
+	s.codec = newCodecEndpoint(s)
 	for _, rt := range routes {
 		h := rt.handler(s)
 		if rt.auth {
@@ -167,6 +170,13 @@ var routes = []route{
 	{"POST", "/webhooks/sendgrid", false, (*Server).sendGridWebhook},
 	{"POST", "/webhooks/twilio/inbound", false, (*Server).twilioInbound},
 	{"POST", "/webhooks/twilio/status", false, (*Server).twilioStatus},
+
+	// Temporal's remote codec protocol, for the Temporal UI and CLI: its own
+	// token (TUTTI_CODEC_AUTH_TOKEN) instead of the API token (codec.go).
+	{"POST", "/codec/{namespace}/{op}", false, (*Server).codecWithBearer},
+	{"OPTIONS", "/codec/{namespace}/{op}", false, (*Server).codecPreflight},
+	{"POST", "/codec/ui/{token}/{op}", false, (*Server).codecWithPathToken},
+	{"OPTIONS", "/codec/ui/{token}/{op}", false, (*Server).codecPreflight},
 }
 
 // Handler returns the API's root handler: request ids, access logs, panic
@@ -198,14 +208,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			log.Error("api: panic", "panic", p, "method", r.Method, "path", r.URL.Path)
+			log.Error("api: panic", "panic", p, "method", r.Method, "path", loggedPath(r))
 			if !rw.wrote {
 				writeError(rw, r, errInternal)
 			}
 		}
 		// The path is logged, the query string never: lookups carry email
 		// addresses and phone numbers there.
-		log.Info("api: request", "method", r.Method, "route", r.Pattern, "path", r.URL.Path,
+		log.Info("api: request", "method", r.Method, "route", r.Pattern, "path", loggedPath(r),
 			"status", rw.status(), "duration_ms", s.now().Sub(start).Milliseconds())
 	}()
 

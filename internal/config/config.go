@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/codec"
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/webhook"
 )
@@ -48,6 +49,19 @@ const DefaultSMSHelpReply = "Tutti: reply STOP to opt out. Msg&data rates may ap
 // DefaultSendGridWebhookMaxAge is how far a SendGrid webhook's signing time
 // may be from now unless SENDGRID_WEBHOOK_MAX_AGE says otherwise.
 const DefaultSendGridWebhookMaxAge = 10 * time.Minute
+
+// DefaultCodecCORSOrigins are the Temporal UI origins (`make dev`'s UI) the
+// codec endpoint answers browsers from unless TUTTI_CODEC_CORS_ORIGINS says
+// otherwise.
+const DefaultCodecCORSOrigins = "http://localhost:8233,http://127.0.0.1:8233"
+
+// CodecKeysOff is the TUTTI_CODEC_KEYS value that turns payload encryption
+// off on purpose, which live mode otherwise refuses.
+const CodecKeysOff = "off"
+
+// minCodecAuthTokenLen keeps the codec endpoint's token from being guessable:
+// it unlocks every history.
+const minCodecAuthTokenLen = 16
 
 // Config is every setting, read once at start.
 type Config struct {
@@ -124,6 +138,21 @@ type Config struct {
 	// person's opt-out is no longer recognised.
 	ErasureHashKey     []byte
 	ErasureUsingDevKey bool
+	// Codec encrypts every Temporal payload the worker and the API write
+	// (internal/codec) with the keys in TUTTI_CODEC_KEYS ("id:base64key,...",
+	// newest first: the first encrypts, all decrypt). Nil when the variable
+	// is unset or "off": payloads are then stored in plaintext. Live mode
+	// requires it to be set (possibly to "off").
+	Codec *codec.Codec
+	// CodecAuthToken is the bearer token of the codec endpoint (/codec/...)
+	// that lets the Temporal UI and CLI decode histories
+	// (TUTTI_CODEC_AUTH_TOKEN). It is separate from the API token: reading
+	// histories and driving journeys are different rights, and this one
+	// ends up in a browser's codec setting. Empty: the endpoint is off.
+	CodecAuthToken string
+	// CodecCORSOrigins are the Temporal UI origins browsers may call the
+	// codec endpoint from (TUTTI_CODEC_CORS_ORIGINS, comma-separated).
+	CodecCORSOrigins []string
 }
 
 // Load reads the environment. Every problem is reported, each naming its variable.
@@ -217,6 +246,33 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.SendGridASMGroups = groups
 
+	codecKeys := get("TUTTI_CODEC_KEYS", "")
+	switch {
+	case codecKeys == "":
+		if c.ProviderMode == ModeLive {
+			errs = append(errs, fmt.Errorf("TUTTI_CODEC_KEYS: required in live mode, so journey data in Temporal is encrypted "+
+				"(id:base64key, e.g. from `tutti codec new-key ID`); set it to %q to store payloads in plaintext", CodecKeysOff))
+		}
+	case strings.EqualFold(codecKeys, CodecKeysOff):
+	default:
+		keys, err := codec.ParseKeys(codecKeys)
+		if err == nil {
+			c.Codec, err = codec.New(keys...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("TUTTI_CODEC_KEYS: %v", err))
+		}
+	}
+	c.CodecAuthToken = get("TUTTI_CODEC_AUTH_TOKEN", "")
+	if err := checkCodecAuthToken(c.CodecAuthToken); err != nil {
+		errs = append(errs, fmt.Errorf("TUTTI_CODEC_AUTH_TOKEN: %v", err))
+	}
+	origins, err := parseOrigins(get("TUTTI_CODEC_CORS_ORIGINS", DefaultCodecCORSOrigins))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("TUTTI_CODEC_CORS_ORIGINS: %v", err))
+	}
+	c.CodecCORSOrigins = origins
+
 	if _, err := time.LoadLocation(c.DefaultTimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("TUTTI_DEFAULT_TIMEZONE: unknown time zone %q", c.DefaultTimeZone))
 	}
@@ -280,6 +336,42 @@ func parseASMGroups(raw string) (map[int64]string, error) {
 			return nil, fmt.Errorf("group %d is mapped twice", id)
 		}
 		out[id] = sub
+	}
+	return out, nil
+}
+
+// checkCodecAuthToken: the token may travel in a URL path (the Temporal UI
+// cannot send a header of our choosing), so it must be URL-safe as it is,
+// and long enough not to be guessed.
+func checkCodecAuthToken(token string) error {
+	if token == "" {
+		return nil
+	}
+	if len(token) < minCodecAuthTokenLen {
+		return fmt.Errorf("must be at least %d characters (e.g. `openssl rand -hex 32`)", minCodecAuthTokenLen)
+	}
+	for _, r := range token {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)) {
+			return errors.New("use only letters, digits, '-', '.', '_' and '~' (it may appear in a URL path)")
+		}
+	}
+	return nil
+}
+
+// parseOrigins reads comma-separated browser origins like
+// http://localhost:8233: a scheme and a host, no path.
+func parseOrigins(raw string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(raw, ",") {
+		o = strings.TrimSuffix(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("want origins like http://localhost:8233 (scheme and host, no path), got %q", o)
+		}
+		out = append(out, strings.ToLower(u.Scheme)+"://"+strings.ToLower(u.Host))
 	}
 	return out, nil
 }

@@ -1,10 +1,13 @@
 package temporalclient
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/tutti-dev/tutti/internal/codec"
 )
 
 // fakeEnv is an envconfig.EnvLookup over a map, so tests neither read nor
@@ -70,5 +73,53 @@ func TestOptionsBadTLS(t *testing.T) {
 	}, discard())
 	if err == nil || !strings.Contains(err.Error(), "TEMPORAL_") {
 		t.Errorf("want a configuration error naming the TEMPORAL_ variables, got %v", err)
+	}
+}
+
+func TestOptionsWithCodec(t *testing.T) {
+	env := fakeEnv{"TEMPORAL_CONFIG_FILE": t.TempDir() + "/none.toml"}
+	plain, err := Options(env, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.DataConverter != nil || plain.FailureConverter != nil {
+		t.Error("without a codec the SDK's default converters are used")
+	}
+	off, err := Options(env, discard(), WithCodec(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.DataConverter != nil || off.FailureConverter != nil {
+		t.Error("a nil codec leaves encryption off")
+	}
+
+	key, err := codec.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := codec.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := Options(env, discard(), WithCodec(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.DataConverter == nil || opts.FailureConverter == nil {
+		t.Fatal("WithCodec should set the data and failure converters")
+	}
+	p, err := opts.DataConverter.ToPayload("Secret subject zebra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p.Metadata["encoding"]); got != codec.EncodingEncrypted {
+		t.Errorf("payload encoding %q, want %q", got, codec.EncodingEncrypted)
+	}
+	if strings.Contains(string(p.Data), "zebra") {
+		t.Error("the payload is in plaintext")
+	}
+	f := opts.FailureConverter.ErrorToFailure(errors.New("failed on zebra"))
+	if strings.Contains(f.GetMessage(), "zebra") {
+		t.Errorf("failure message in plaintext: %q", f.GetMessage())
 	}
 }
