@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 )
 
@@ -422,4 +423,122 @@ func TestJourney_ProviderTimestampInTheSendsSecondCounts(t *testing.T) {
 	res := h.run(t, input(welcomeSpec(t)))
 	require.Equal(t, StatusCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps(), "the open counted: no SMS nudge")
+}
+
+// Sends are keyed by the run (enrollment), so a contact who re-enters a
+// journey gets the message again while a retried activity does not.
+func TestJourney_SendKeyIsTheRunsNotTheWorkflows(t *testing.T) {
+	keys := map[string]bool{}
+	for _, enrollment := range []string{"e_1", "e_2"} {
+		h := newHarness(t)
+		spec := welcomeSpec(t)
+		spec.Steps = spec.Steps[:1]
+		in := input(spec)
+		in.EnrollmentID = enrollment
+		h.run(t, in)
+		require.Len(t, h.sends, 1)
+		require.Equal(t, "enrollment/"+enrollment+"/welcome_email/1", h.sends[0].IdempotencyKey)
+		keys[h.sends[0].IdempotencyKey] = true
+	}
+	require.Len(t, keys, 2, "two runs of one journey for one contact: two sends")
+}
+
+// A provider that asks to be retried later is retried by the workflow on a
+// durable timer: exponential backoff with jitter, never sooner than its
+// Retry-After, and with the same key every time.
+func TestJourney_ProviderRetryBacksOffWithRetryAfterAsFloor(t *testing.T) {
+	h := newHarness(t)
+	var calls []time.Time
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		calls = append(calls, h.env.Now())
+		switch len(calls) {
+		case 1, 2:
+			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Second}, nil
+		case 3:
+			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Hour}, nil
+		}
+		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1"}, nil
+	}
+	spec := welcomeSpec(t)
+	spec.Steps = spec.Steps[:1]
+	h.run(t, input(spec))
+	require.Len(t, calls, 4)
+	for i := 1; i < 4; i++ {
+		require.Equal(t, h.sends[0].IdempotencyKey, h.sends[i].IdempotencyKey)
+	}
+	gap1, gap2, gap3 := calls[1].Sub(calls[0]), calls[2].Sub(calls[1]), calls[3].Sub(calls[2])
+	require.GreaterOrEqual(t, gap1, 2*time.Second, "backoff, not the provider's 1s")
+	require.Greater(t, gap2, gap1, "exponential")
+	require.GreaterOrEqual(t, gap3, time.Hour, "Retry-After is a floor")
+}
+
+func TestRetryDelay(t *testing.T) {
+	for _, tc := range []struct {
+		n          int
+		retryAfter time.Duration
+		min, max   time.Duration
+	}{
+		{0, 0, 2 * time.Second, 2400 * time.Millisecond},
+		{1, 0, 4 * time.Second, 4800 * time.Millisecond},
+		{3, time.Second, 16 * time.Second, 19200 * time.Millisecond},
+		{3, time.Minute, time.Minute, time.Minute},
+		{12, 0, 10 * time.Minute, 12 * time.Minute},
+		{500, 0, 10 * time.Minute, 12 * time.Minute},
+	} {
+		d := retryDelay("enrollment/e_1/s/1", tc.n, tc.retryAfter)
+		require.GreaterOrEqual(t, d, tc.min, "retry %d", tc.n)
+		require.LessOrEqual(t, d, tc.max, "retry %d", tc.n)
+		require.Equal(t, d, retryDelay("enrollment/e_1/s/1", tc.n, tc.retryAfter), "deterministic for replay")
+	}
+	// Sends throttled together do not all come back at once.
+	seen := map[time.Duration]bool{}
+	for i := range 20 {
+		seen[retryDelay("enrollment/e_"+strconv.Itoa(i)+"/s/1", 4, 0)] = true
+	}
+	require.Greater(t, len(seen), 10, "jitter spreads retries")
+}
+
+// A provider gives up on a message after hours of refusals: the ledger says
+// failed, and the journey goes on.
+func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
+	h := newHarness(t)
+	var settled []delivery.Settlement
+	var a *activities.Activities
+	h.env.OnActivity(a.SettleSend, mock.Anything, mock.Anything).Return(func(_ context.Context, st delivery.Settlement) error {
+		settled = append(settled, st)
+		return nil
+	})
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		return activities.SendResult{Status: activities.SendRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
+	}
+	spec := welcomeSpec(t)
+	spec.Steps = spec.Steps[:1]
+	res := h.run(t, input(spec))
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Len(t, settled, 1)
+	require.Equal(t, activities.SendFailed, settled[0].Status)
+	require.Equal(t, "retries_exhausted:sendgrid:http_503", settled[0].Reason)
+}
+
+// The provider accepted the message but the ledger could not record it: the
+// settle activity records the provider's answer (its id) before the journey
+// moves on.
+func TestJourney_UnsettledSendIsSettled(t *testing.T) {
+	h := newHarness(t)
+	var settled []delivery.Settlement
+	var a *activities.Activities
+	h.env.OnActivity(a.SettleSend, mock.Anything, mock.Anything).Return(func(_ context.Context, st delivery.Settlement) error {
+		settled = append(settled, st)
+		return nil
+	})
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		st := delivery.Settlement{MessageID: "m_1", Status: activities.SendSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
+		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1", Unsettled: &st}, nil
+	}
+	spec := welcomeSpec(t)
+	spec.Steps = spec.Steps[:1]
+	h.run(t, input(spec))
+	require.Len(t, settled, 1)
+	require.Equal(t, "sg-1", settled[0].ProviderMessageID)
+	require.Len(t, h.sends, 1, "settled, not resent")
 }
