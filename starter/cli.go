@@ -89,6 +89,7 @@ var commands = []command{
 	{"suppressions", "ID [--json]", "List a contact's suppressions, lifted and expired ones included", (*cli).suppressions},
 	{"unsuppress", "ID SUPPRESSION_ID [--by WHO]", "Lift one of a contact's suppressions (it stays as history)", (*cli).unsuppress},
 	{"outbox", "[--contact ID] [--limit N] [--json]", "List the messages the sandbox provider recorded instead of sending", (*cli).outbox},
+	{"unknown", "[--limit N] [--before ID] [--json]", "List sends whose outcome is unknown (the provider may have them; never resent), across contacts", (*cli).unknown},
 	{"events send", "--contact ID --name NAME [--id ID] [--properties JSON]", "Track an event for a contact (handy for demos)", (*cli).eventsSend},
 	{"codec new-key", "ID", "Print a new payload encryption key as ID:BASE64 for TUTTI_CODEC_KEYS (offline; list it first to rotate)", (*cli).codecNewKey},
 }
@@ -640,6 +641,43 @@ func (c *cli) eventsSend(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return c.printRaw(raw)
+}
+
+// unknown lists the sends ops must account for: a request reached the
+// provider unanswered, and the provider cannot be asked.
+func (c *cli) unknown(ctx context.Context, inv *invocation) error {
+	limit := inv.fs.Int("limit", 50, "how many, most recent first (1-500)")
+	before := inv.fs.String("before", "", "the last message id of the previous page")
+	asJSON := inv.fs.Bool("json", false, "print the API's JSON instead of a summary")
+	if err := inv.parse(c, 0); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 500 {
+		return inv.usagef("--limit must be from 1 to 500")
+	}
+	q := url.Values{"limit": {fmt.Sprint(*limit)}}
+	if *before != "" {
+		q.Set("before", *before)
+	}
+	var out struct {
+		Messages []storage.Message `json:"messages"`
+	}
+	raw, err := c.client().call(ctx, http.MethodGet, "/v1/messages/unknown", q, nil, "", &out)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.printRaw(raw)
+	}
+	if len(out.Messages) == 0 {
+		fmt.Fprintln(c.stdout, "no send has an unknown outcome")
+		return nil
+	}
+	for _, m := range out.Messages {
+		fmt.Fprintf(c.stdout, "%s  %-5s via %s  contact %s  journey %s, step %s  message %s (%s)\n",
+			m.UpdatedAt.UTC().Format(time.DateTime), m.Channel, m.Provider, m.ContactID, m.JourneyID, m.StepID, m.ID, m.StatusReason)
+	}
+	return nil
 }
 
 // sandboxMessage is the part of a sandbox message the outbox prints.

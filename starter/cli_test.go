@@ -446,3 +446,19 @@ func TestUsageListsSendGateCommands(t *testing.T) {
 		t.Errorf("suppress --help: %d %q", r.code, r.stdout)
 	}
 }
+
+func TestUnknownCommand(t *testing.T) {
+	f := newFakeAPI(t, http.StatusOK, `{"messages":[
+		{"id":"m1","idempotency_key":"enrollment/e_1/hello/1","contact_id":"c_1","journey_id":"welcome","journey_version":1,
+		 "step_id":"hello","channel":"email","class":"marketing","provider":"sendgrid","status":"unknown",
+		 "status_reason":"ambiguous_provider_call","attempts":1,"created_at":"2025-01-02T03:04:05Z","updated_at":"2025-01-02T03:04:06Z"}]}`)
+	r := runCLI(t, f.vars(), "unknown", "--limit", "10", "--before", "m9")
+	for _, want := range []string{"email via sendgrid", "contact c_1", "journey welcome, step hello", "message m1 (ambiguous_provider_call)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("unknown output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if req := f.only(); req.path != "/v1/messages/unknown" || req.query != "before=m9&limit=10" {
+		t.Errorf("request %+v", req)
+	}
+}

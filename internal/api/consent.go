@@ -252,6 +252,8 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 		out.Sent, out.Body = true, body
 	case delivery.StatusDeferred, storage.MessageSkipped:
 		out.Error = "the send gate did not allow it: " + res.Reason
+	case storage.MessageFailed:
+		out.Body, out.Error = body, "the provider refused it ("+res.Reason+"); the ledger row has its explanation"
 	default:
 		out.Error = "not sent: " + res.Status
 		if res.Reason != "" {

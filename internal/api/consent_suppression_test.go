@@ -361,11 +361,11 @@ func TestSMSDoubleOptInPromptNotSent(t *testing.T) {
 	id = h.newContact(map[string]any{"phone": "+14155550146"})
 	r = h.call("POST", "/v1/contacts/"+id+"/consent", grant, http.StatusOK)
 	p := obj(r.body, "double_opt_in", "prompt")
-	if p["sent"] != false || p["body"] != "Tutti: reply YES to get our texts" || !strings.Contains(p["error"].(string), "unsubscribed") {
+	if p["sent"] != false || p["body"] != "Tutti: reply YES to get our texts" || !strings.Contains(p["error"].(string), "twilio:21610") {
 		t.Fatalf("refused: %s", r.raw)
 	}
 	m, err := h.store.Message(context.Background(), p["message_id"].(string))
-	if err != nil || m.Status != storage.MessageFailed || !strings.Contains(m.StatusReason, "21610") {
+	if err != nil || m.Status != storage.MessageFailed || m.StatusReason != "twilio:21610" || !strings.Contains(m.StatusDetail, "unsubscribed") {
 		t.Errorf("ledger: %+v %v", m, err)
 	}
 }

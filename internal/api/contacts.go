@@ -244,6 +244,25 @@ func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
 }
 
+// unknownMessages lists the sends whose outcome is unknown, across contacts:
+// the ones ops must account for by hand.
+func (s *Server) unknownMessages(w http.ResponseWriter, r *http.Request) {
+	limit, err := limitParam(r, defaultMsgLimit, maxMsgLimit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	msgs, err := s.store.UnknownMessages(r.Context(), limit, r.URL.Query().Get("before"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []storage.Message{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
 // contactByID loads a contact, turning ErrNotFound into a 404 that names it
 // (and field, the request field that referred to it, if any).
 func (s *Server) contactByID(ctx context.Context, id, field string) (storage.Contact, error) {

@@ -165,6 +165,7 @@ var routes = []route{
 	{"POST", "/v1/journeys/{journey_id}/enrollments", true, (*Server).enroll},
 
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
+	{"GET", "/v1/messages/unknown", true, (*Server).unknownMessages},
 
 	// Provider webhooks: signed by the provider instead of the API token.
 	{"POST", "/webhooks/sendgrid", false, (*Server).sendGridWebhook},

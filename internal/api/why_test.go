@@ -181,7 +181,14 @@ func TestWhyExplainsDecisions(t *testing.T) {
 		t.Fatalf("not allowed: %+v", allowed.Decision)
 	}
 	r = h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
-	if r.body["state"] != "sending" || !strings.Contains(r.body["summary"].(string), "in flight") {
+	if r.body["state"] != "sending" || !strings.Contains(r.body["summary"].(string), "no request has reached the provider yet") {
+		t.Errorf("reserved: %s", r.raw)
+	}
+	if _, _, err := h.store.BeginFlight(ctx, allowed.Message.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r = h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
+	if r.body["state"] != "sending" || !strings.Contains(r.body["summary"].(string), "was being written") {
 		t.Errorf("in flight: %s", r.raw)
 	}
 	sentAt := t0.Add(2*time.Hour + time.Second)

@@ -11,6 +11,7 @@ func TestCodecSettings(t *testing.T) {
 	key := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
 	live := map[string]string{
 		"TUTTI_PROVIDER_MODE": "live", "TUTTI_API_TOKEN": "t", "SENDGRID_API_KEY": "k",
+		"TUTTI_ERASURE_HASH_KEY": "0123456789abcdef0123456789abcdef",
 		"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tw",
 	}
 	with := func(base map[string]string, kv ...string) map[string]string {

@@ -10,7 +10,7 @@ import (
 
 func TestErasureHashKey(t *testing.T) {
 	live := map[string]string{
-		"TUTTI_PROVIDER_MODE": "live", "TUTTI_API_TOKEN": "t", "SENDGRID_API_KEY": "k",
+		"TUTTI_PROVIDER_MODE": "live", "TUTTI_API_TOKEN": "t", "SENDGRID_API_KEY": "k", "TUTTI_CODEC_KEYS": "off",
 		"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok",
 	}
 	key := strings.Repeat("k", contact.MinHashKeyLen)
