@@ -130,8 +130,11 @@ func TestEndToEnd_AcknowledgedOptOutIsFinal(t *testing.T) {
 		email := fmt.Sprintf("race%d@example.com", i)
 		created := s.call("POST", "/v1/contacts", map[string]any{"email": email, "phone": phone}, http.StatusCreated)
 		contactID := created["contact"].(map[string]any)["id"].(string)
-		s.call("POST", "/v1/contacts/"+contactID+"/consent", map[string]any{"channel": kind.channel, "status": "granted",
-			"source": "test", "double_opt_in_confirmed": true}, http.StatusOK)
+		grant := map[string]any{"channel": kind.channel, "status": "granted", "source": "test"}
+		if kind.channel == "sms" {
+			grant["double_opt_in_confirmed"] = true
+		}
+		s.call("POST", "/v1/contacts/"+contactID+"/consent", grant, http.StatusOK)
 		hand := make(chan chan struct{}, 1)
 		mu.Lock()
 		held[contactID] = hand
