@@ -36,6 +36,12 @@ var (
 	SearchJourneyStep    = temporal.NewSearchAttributeKeyKeyword("JourneyStep")
 )
 
+// MemoEnrollmentID is the memo field that names a run's enrollment. After a
+// start call whose answer was lost, the API describes the workflow and
+// compares it with the enrollment it tried to start, so it can tell its own
+// run from another one. An id, never PII.
+const MemoEnrollmentID = "enrollment_id"
+
 // SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
 var SearchAttributeFlags = []string{
 	"ContactId=Keyword",
