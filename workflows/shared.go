@@ -121,6 +121,12 @@ type JourneyState struct {
 	StepsTaken  []StepRecord `json:"steps_taken"`
 	// StepsTruncated counts older step records dropped to keep state bounded.
 	StepsTruncated int `json:"steps_truncated,omitempty"`
+	// EventCounts counts the events the journey received, by name, over
+	// every run it continued as new into.
+	EventCounts map[string]int `json:"event_counts,omitempty"`
+	// WaitingUntil is when the wait or wait_for in progress ends at the
+	// latest (absent for runs that began the wait before it was recorded).
+	WaitingUntil *time.Time `json:"waiting_until,omitempty"`
 }
 
 // JourneyResult is the workflow's result.
