@@ -22,6 +22,14 @@ const (
 	// continue-as-new, so a journey that loops for months stays small.
 	maxStepRecords      = 200
 	maxRememberedEvents = 200
+
+	// changeContinueAsNewInWaits: a wait or wait_for also wakes when the
+	// history has grown long, continues as new, and the next run resumes it
+	// until its original deadline; a wait_for also sees its event through
+	// LatestEvent; signals wait in their channels until handled, so a drain
+	// before continuing sees every one; and a run that a drained signal
+	// ends finishes there instead of continuing.
+	changeContinueAsNewInWaits = "continue-as-new-in-waits"
 )
 
 // CarriedState is the interpreter's state, handed over on continue-as-new.
@@ -39,10 +47,27 @@ type CarriedState struct {
 	EventCounts map[string]int `json:"event_counts,omitempty"`
 	// Consent holds consent changes signalled during the run, by channel.
 	Consent map[journey.Channel]string `json:"consent,omitempty"`
+	// LatestEvent is when the latest event of each name occurred. A wait_for
+	// looks here too, so a burst of other events that pushes its event out
+	// of Events (a drain before continue-as-new, say) cannot hide it.
+	LatestEvent map[string]time.Time `json:"latest_event,omitempty"`
 	// WindowStart is when the latest send step began: a wait_for counts
 	// events from then on, so an open that beat the wait is not missed.
 	WindowStart time.Time `json:"window_start"`
 	EnteredAt   time.Time `json:"entered_at"`
+	// Waiting is the wait or wait_for in progress. Continue-as-new can
+	// interrupt it; the next run then resumes it until the same deadline
+	// instead of starting the step over.
+	Waiting *Waiting `json:"waiting,omitempty"`
+}
+
+// Waiting is a wait or wait_for step in progress.
+type Waiting struct {
+	StepID string `json:"step_id"`
+	// StartedAt is when the step began, for its StepRecord.
+	StartedAt time.Time `json:"started_at"`
+	// Until is the step's original deadline: its duration or timeout after StartedAt.
+	Until time.Time `json:"until"`
 }
 
 // Journey interprets one published journey spec for one contact. It walks the
@@ -54,6 +79,9 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryState, r.state); err != nil {
 		return JourneyResult{}, err
 	}
+	// Decided once per run: a run that began before the change keeps the
+	// old behaviour for its whole life, so its history replays.
+	r.waitsCAN = workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, 1) >= 1
 	r.listen(ctx)
 
 	if in.Carried == nil {
@@ -62,8 +90,11 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 		}
 	}
 	for r.endStatus == "" && r.c.Cursor != "" {
-		if r.shouldContinueAsNew(ctx) {
-			return JourneyResult{}, r.continueAsNew(ctx)
+		if r.paused || r.shouldContinueAsNew(ctx) {
+			if err := r.continueAsNew(ctx); err != nil {
+				return JourneyResult{}, err
+			}
+			break // a signal drained on the way out ended the journey
 		}
 		if err := r.runStep(ctx); err != nil {
 			if temporal.IsCanceledError(err) {
@@ -97,6 +128,10 @@ type journeyRun struct {
 	// exitRequest is the exit request (support's, in PostgreSQL) that
 	// ended the run, if one did.
 	exitRequest string
+	// waitsCAN: this run has changeContinueAsNewInWaits.
+	waitsCAN bool
+	// paused: a wait woke to continue as new (r.c.Waiting says where).
+	paused bool
 }
 
 func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
@@ -131,6 +166,9 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 	if r.c.Consent == nil {
 		r.c.Consent = map[journey.Channel]string{}
 	}
+	if r.c.LatestEvent == nil {
+		r.c.LatestEvent = map[string]time.Time{}
+	}
 	for _, e := range r.c.Events {
 		r.seen[e.EventID] = true
 	}
@@ -139,7 +177,23 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 
 // listen handles signals as they arrive, in a coroutine of its own, so an
 // exit or a goal is noticed while the main loop waits on a timer.
+//
+// From changeContinueAsNewInWaits on it waits for the channels to fill
+// rather than selecting on them: a selector blocked on a channel takes the
+// next value out of it before its coroutine runs, where drainSignals cannot
+// see it, and a continue-as-new decided in between lost that event.
 func (r *journeyRun) listen(ctx workflow.Context) {
+	if r.waitsCAN {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			pending := func() bool {
+				return r.signalsEvent.Len() > 0 || r.signalsConsnt.Len() > 0 || r.signalsExit.Len() > 0
+			}
+			for workflow.Await(ctx, pending) == nil {
+				r.drainSignals(ctx)
+			}
+		})
+		return
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(r.signalsEvent, func(ch workflow.ReceiveChannel, _ bool) {
@@ -192,6 +246,9 @@ func (r *journeyRun) onEvent(ctx workflow.Context, ev EventSignal) {
 		r.c.Events = append([]EventSignal(nil), r.c.Events[n:]...)
 	}
 	r.c.EventCounts[ev.Name]++
+	if ev.OccurredAt.After(r.c.LatestEvent[ev.Name]) {
+		r.c.LatestEvent[ev.Name] = ev.OccurredAt
+	}
 	switch {
 	case r.spec.Goal != nil && ev.Name == r.spec.Goal.Event:
 		r.end(StatusConverted, "goal: "+ev.Name)
@@ -242,6 +299,10 @@ func (r *journeyRun) state() (JourneyState, error) {
 	if r.ended() {
 		status = r.endStatus
 	}
+	var until *time.Time
+	if r.c.Waiting != nil {
+		until = &r.c.Waiting.Until
+	}
 	return JourneyState{
 		JourneyID:      r.spec.ID,
 		Version:        r.in.Version,
@@ -251,6 +312,8 @@ func (r *journeyRun) state() (JourneyState, error) {
 		ExitReason:     r.endReason,
 		StepsTaken:     r.c.StepsTaken,
 		StepsTruncated: r.c.StepsTruncated,
+		EventCounts:    r.c.EventCounts,
+		WaitingUntil:   until,
 	}, nil
 }
 
@@ -298,8 +361,20 @@ func (r *journeyRun) shouldContinueAsNew(ctx workflow.Context) bool {
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= limit
 }
 
+// continueAsNew hands the run's state to a fresh run, after handling the
+// signals still buffered so none is lost. It returns nil, and the run
+// finishes instead, when one of those signals ended the journey: the next run
+// would not know it had ended.
 func (r *journeyRun) continueAsNew(ctx workflow.Context) error {
 	r.drainSignals(ctx)
+	if r.ended() && r.waitsCAN {
+		if w := r.c.Waiting; r.paused && w != nil {
+			r.record(StepRecord{StepID: w.StepID, Kind: r.spec.Steps[r.spec.StepIndex(w.StepID)].Kind(),
+				StartedAt: w.StartedAt, FinishedAt: workflow.Now(ctx), Outcome: "interrupted: " + r.endReason})
+			r.c.Waiting = nil
+		}
+		return nil
+	}
 	next := r.in
 	carried := r.c
 	next.Carried = &carried
@@ -316,11 +391,20 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	}
 	step := r.spec.Steps[idx]
 	r.current = step.ID
-	r.c.Visits[step.ID]++
+	// A wait that the previous run paused to continue as new goes on: it is
+	// the same visit, and its record keeps its real start.
+	resumed := r.c.Waiting != nil && r.c.Waiting.StepID == step.ID
+	if !resumed {
+		r.c.Waiting = nil
+		r.c.Visits[step.ID]++
+	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step.ID)); err != nil {
 		return err
 	}
 	rec := StepRecord{StepID: step.ID, Kind: step.Kind(), StartedAt: workflow.Now(ctx)}
+	if resumed {
+		rec.StartedAt = r.c.Waiting.StartedAt
+	}
 
 	var next, outcome string
 	var err error
@@ -329,11 +413,11 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		outcome, err = r.send(ctx, step)
 		next = r.spec.Successor(idx)
 	case journey.KindWait:
-		outcome = r.wait(ctx, step.Wait.Duration.Std())
+		outcome = r.wait(ctx, step.ID, step.Wait.Duration.Std())
 		next = r.spec.Successor(idx)
 	case journey.KindWaitFor:
 		var happened bool
-		happened, outcome = r.waitFor(ctx, step.WaitFor)
+		happened, outcome = r.waitFor(ctx, step.ID, step.WaitFor)
 		if happened {
 			next = r.spec.Resolve(idx, step.WaitFor.OnEvent)
 		} else {
@@ -360,6 +444,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.paused {
+		return nil // the cursor stays on the wait; the next run resumes it
+	}
 	rec.FinishedAt = workflow.Now(ctx)
 	rec.Outcome = outcome
 	r.record(rec)
@@ -375,9 +462,16 @@ func (r *journeyRun) record(rec StepRecord) {
 	}
 }
 
-// wait sleeps on a durable timer, waking early only when the journey ends.
-func (r *journeyRun) wait(ctx workflow.Context, d time.Duration) string {
-	if _, err := workflow.AwaitWithTimeout(ctx, d, r.ended); err != nil {
+// wait sleeps on a durable timer, waking early only when the journey ends,
+// or to continue as new: the next run resumes it until the same deadline.
+func (r *journeyRun) wait(ctx workflow.Context, stepID string, d time.Duration) string {
+	var err error
+	if r.waitsCAN {
+		err = r.awaitUntil(ctx, r.beginWait(ctx, stepID, d), r.ended)
+	} else {
+		_, err = workflow.AwaitWithTimeout(ctx, d, r.ended)
+	}
+	if err != nil || r.paused {
 		return "interrupted"
 	}
 	if r.ended() {
@@ -387,11 +481,15 @@ func (r *journeyRun) wait(ctx workflow.Context, d time.Duration) string {
 }
 
 // waitFor waits for an event since the latest send, or the timeout.
-func (r *journeyRun) waitFor(ctx workflow.Context, wf *journey.WaitFor) (happened bool, outcome string) {
+func (r *journeyRun) waitFor(ctx workflow.Context, stepID string, wf *journey.WaitFor) (happened bool, outcome string) {
 	// Providers stamp events in whole seconds (SendGrid's timestamp), so an
 	// open in the send's own second must not look older than the send.
 	since := r.c.WindowStart.Truncate(time.Second)
+	latest := r.waitsCAN
 	seen := func() bool {
+		if at, ok := r.c.LatestEvent[wf.Event]; latest && ok && !at.Before(since) {
+			return true
+		}
 		for _, ev := range r.c.Events {
 			if ev.Name == wf.Event && !ev.OccurredAt.Before(since) {
 				return true
@@ -399,7 +497,18 @@ func (r *journeyRun) waitFor(ctx workflow.Context, wf *journey.WaitFor) (happene
 		}
 		return false
 	}
-	ok, err := workflow.AwaitWithTimeout(ctx, wf.Timeout.Std(), func() bool { return r.ended() || seen() })
+	done := func() bool { return r.ended() || seen() }
+	var ok bool
+	var err error
+	if latest {
+		err = r.awaitUntil(ctx, r.beginWait(ctx, stepID, wf.Timeout.Std()), done)
+		if r.paused {
+			return false, "interrupted"
+		}
+		ok = done()
+	} else {
+		ok, err = workflow.AwaitWithTimeout(ctx, wf.Timeout.Std(), done)
+	}
 	switch {
 	case err != nil:
 		return false, "interrupted"
@@ -410,6 +519,36 @@ func (r *journeyRun) waitFor(ctx workflow.Context, wf *journey.WaitFor) (happene
 	default:
 		return false, "timed out after " + wf.Timeout.String()
 	}
+}
+
+// beginWait returns the deadline of the wait starting now, or of the wait
+// the previous run paused, which keeps its original deadline.
+func (r *journeyRun) beginWait(ctx workflow.Context, stepID string, d time.Duration) time.Time {
+	if r.c.Waiting == nil || r.c.Waiting.StepID != stepID {
+		now := workflow.Now(ctx)
+		r.c.Waiting = &Waiting{StepID: stepID, StartedAt: now, Until: now.Add(d)}
+	}
+	return r.c.Waiting.Until
+}
+
+// awaitUntil waits until done holds or the deadline passes. It also wakes
+// when the history has grown long enough to continue as new, and then sets
+// r.paused and keeps r.c.Waiting for the next run; otherwise the wait is
+// over and r.c.Waiting is cleared.
+func (r *journeyRun) awaitUntil(ctx workflow.Context, until time.Time, done func() bool) error {
+	if left := until.Sub(workflow.Now(ctx)); left > 0 && !done() {
+		woke, err := workflow.AwaitWithTimeout(ctx, left, func() bool { return done() || r.shouldContinueAsNew(ctx) })
+		if err != nil {
+			r.c.Waiting = nil
+			return err
+		}
+		if woke && !done() {
+			r.paused = true
+			return nil
+		}
+	}
+	r.c.Waiting = nil
+	return nil
 }
 
 // branch evaluates the condition in an activity, which reads the contact's

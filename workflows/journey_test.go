@@ -376,24 +376,25 @@ func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
 	h := newHarness(t)
 	in := input(loopSpec(t))
 	in.ContinueAsNewAfter = 40
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	h.env.SetStartTime(start)
 	// The test environment does not count history events; report a long
-	// history after three and a half daily loops, as the server would.
-	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
-	h.env.ExecuteWorkflow(Journey, in)
-	require.True(t, h.env.IsWorkflowCompleted())
-	err := h.env.GetWorkflowError()
-	var can *workflow.ContinueAsNewError
-	require.ErrorAs(t, err, &can)
+	// history after three and a half daily loops, as the server would: in
+	// the middle of the fourth day's wait, which wakes to continue as new.
+	var canAt time.Time
+	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41); canAt = h.env.Now() }, 84*time.Hour)
+	next := continuedInput(t, h, in)
 
-	// The carried state resumes the loop where it stopped, with visit counts
-	// that keep idempotency keys unique across runs.
-	var next JourneyInput
-	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
-	require.NotNil(t, next.Carried)
-	require.Equal(t, "digest_email", next.Carried.Cursor)
-	require.Positive(t, next.Carried.Visits["digest_email"])
+	// The carried state resumes the wait it interrupted, with its original
+	// deadline, and visit counts that keep idempotency keys unique across runs.
+	require.Equal(t, "tomorrow", next.Carried.Cursor)
+	w := next.Carried.Waiting
+	require.Equal(t, "tomorrow", w.StepID)
+	requireSameTime(t, start.Add(72*time.Hour), w.StartedAt)
+	requireSameTime(t, start.Add(96*time.Hour), w.Until)
+	require.Equal(t, 4, next.Carried.Visits["digest_email"])
 	require.Equal(t, in.Spec.ID, next.Spec.ID)
-	require.NotEmpty(t, next.Carried.StepsTaken)
+	require.Len(t, next.Carried.StepsTaken, 7, "the interrupted wait is not recorded yet")
 
 	keys := map[string]bool{}
 	for _, s := range h.sends {
@@ -401,12 +402,155 @@ func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
 		keys[s.IdempotencyKey] = true
 	}
 
-	// A continued run picks up from the cursor and still honours the goal.
+	// The continued run finishes the wait at its original deadline (12h
+	// later, not a fresh day), sends the next digest with a new key, and
+	// still honours the goal.
 	h2 := newHarness(t)
-	h2.signalAfter(30*time.Minute, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: time.Now()})
+	h2.env.SetStartTime(canAt)
+	var sentAt []time.Time
+	h2.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "Send" {
+			sentAt = append(sentAt, h2.env.Now())
+		}
+	})
+	h2.signalAfter(13*time.Hour, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: canAt.Add(13 * time.Hour)})
+	var final JourneyState
+	h2.env.RegisterDelayedCallback(func() {
+		v, err := h2.env.QueryWorkflow(QueryState)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&final))
+	}, 12*time.Hour+time.Minute)
 	res := h2.run(t, next)
 	require.Equal(t, StatusConverted, res.Status)
-	require.Equal(t, next.Carried.Visits["digest_email"]+1, visitOf(h2.sends[0].IdempotencyKey))
+	require.Len(t, sentAt, 1)
+	requireSameTime(t, start.Add(96*time.Hour), sentAt[0])
+	require.Equal(t, 5, visitOf(h2.sends[0].IdempotencyKey))
+	wait := final.StepsTaken[len(final.StepsTaken)-2]
+	require.Equal(t, "tomorrow", wait.StepID)
+	require.Equal(t, "waited 1d", wait.Outcome)
+	requireSameTime(t, start.Add(72*time.Hour), wait.StartedAt)
+	requireSameTime(t, start.Add(96*time.Hour), wait.FinishedAt)
+}
+
+func requireSameTime(t *testing.T, want, got time.Time) {
+	t.Helper()
+	require.True(t, want.Equal(got), "want %s, got %s", want, got)
+}
+
+// A run that began before changeContinueAsNewInWaits keeps the old
+// behaviour, so its history replays: the wait runs to its end and the run
+// continues as new between steps.
+func TestJourney_RunsBeforeTheChangeContinueBetweenSteps(t *testing.T) {
+	h := newHarness(t)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	in := input(loopSpec(t))
+	in.ContinueAsNewAfter = 40
+	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
+	next := continuedInput(t, h, in)
+	require.Equal(t, "digest_email", next.Carried.Cursor)
+	require.Nil(t, next.Carried.Waiting)
+	require.Equal(t, 4, next.Carried.Visits["tomorrow"])
+}
+
+// continuedInput runs the workflow until it continues as new and returns
+// the next run's input.
+func continuedInput(t *testing.T, h *harness, in JourneyInput) JourneyInput {
+	t.Helper()
+	h.env.ExecuteWorkflow(Journey, in)
+	require.True(t, h.env.IsWorkflowCompleted())
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, h.env.GetWorkflowError(), &can)
+	var next JourneyInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.Carried)
+	return next
+}
+
+// A wait_for interrupted by continue-as-new keeps its deadline, and its
+// event still takes the on_event path when it reaches the next run.
+func TestJourney_WaitForResumesAfterContinueAsNew(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	// welcome: email at 0, 1h pause, then wait_for email.opened for 2d.
+	run := func(t *testing.T) (*harness, JourneyInput, time.Time) {
+		h := newHarness(t)
+		h.env.SetStartTime(start)
+		in := input(welcomeSpec(t))
+		in.ContinueAsNewAfter = 40
+		var canAt time.Time
+		h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41); canAt = h.env.Now() }, 10*time.Hour)
+		next := continuedInput(t, h, in)
+		require.Equal(t, "wait_open", next.Carried.Cursor)
+		requireSameTime(t, start.Add(49*time.Hour), next.Carried.Waiting.Until)
+		return h, next, canAt
+	}
+
+	t.Run("event", func(t *testing.T) {
+		_, next, canAt := run(t)
+		h2 := newHarness(t)
+		h2.env.SetStartTime(canAt)
+		h2.signalAfter(5*time.Hour, SignalEvent, EventSignal{EventID: "open", Name: "email.opened", OccurredAt: canAt.Add(5 * time.Hour)})
+		res := h2.run(t, next)
+		require.Equal(t, StatusCompleted, res.Status)
+		require.Empty(t, h2.sentSteps(), "the open took the on_event path: no SMS nudge")
+	})
+	t.Run("timeout", func(t *testing.T) {
+		_, next, canAt := run(t)
+		h2 := newHarness(t)
+		h2.env.SetStartTime(canAt)
+		var nudgedAt time.Time
+		h2.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			if info.ActivityType.Name == "Send" {
+				nudgedAt = h2.env.Now()
+			}
+		})
+		res := h2.run(t, next)
+		require.Equal(t, StatusCompleted, res.Status)
+		require.Equal(t, []string{"sms_nudge"}, h2.sentSteps())
+		requireSameTime(t, start.Add(49*time.Hour), nudgedAt) // the original timeout, not 2d after the continue
+	})
+}
+
+// A wait_for sees its event through LatestEvent even when a burst of other
+// events (handled together, or drained before continue-as-new) pushed it
+// out of the events remembered for look-back.
+func TestJourney_WaitForSeesItsEventAfterABurst(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	carried := &CarriedState{
+		Cursor:      "wait_open",
+		Visits:      map[string]int{"welcome_email": 1, "pause": 1},
+		EventCounts: map[string]int{"email.opened": 1, "page.viewed": maxRememberedEvents},
+		LatestEvent: map[string]time.Time{"email.opened": start.Add(2 * time.Hour), "page.viewed": start.Add(2 * time.Hour)},
+		WindowStart: start,
+		EnteredAt:   start,
+	}
+	for i := range maxRememberedEvents {
+		carried.Events = append(carried.Events, EventSignal{EventID: "v" + strconv.Itoa(i), Name: "page.viewed", OccurredAt: start.Add(2 * time.Hour)})
+	}
+	h := newHarness(t)
+	h.env.SetStartTime(start.Add(2 * time.Hour))
+	in := input(welcomeSpec(t))
+	in.Carried = carried
+	res := h.run(t, in)
+	require.Equal(t, StatusCompleted, res.Status)
+	require.Empty(t, h.sentSteps(), "the open counted: no SMS nudge")
+}
+
+// A goal still buffered when the run continues as new ends the journey
+// there, instead of reaching a run that would never learn of it.
+func TestJourney_GoalDrainedAtContinueAsNewEndsTheRun(t *testing.T) {
+	h := newHarness(t)
+	in := input(welcomeSpec(t))
+	in.ContinueAsNewAfter = 40
+	in.Carried = &CarriedState{Cursor: "wait_open", Visits: map[string]int{"welcome_email": 1, "pause": 1},
+		WindowStart: h.env.Now(), EnteredAt: h.env.Now()}
+	// A run that starts with a long history continues as new at once, with
+	// the signal that came with its first task still in the channel.
+	h.env.SetCurrentHistoryLength(41)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: h.env.Now()})
+	}, 0)
+	res := h.run(t, in)
+	require.Equal(t, JourneyResult{Status: StatusConverted, ExitReason: "goal: purchase"}, res)
 }
 
 func visitOf(key string) int {

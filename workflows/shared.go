@@ -36,6 +36,12 @@ var (
 	SearchJourneyStep    = temporal.NewSearchAttributeKeyKeyword("JourneyStep")
 )
 
+// MemoEnrollmentID is the memo field that names a run's enrollment. After a
+// start call whose answer was lost, the API describes the workflow and
+// compares it with the enrollment it tried to start, so it can tell its own
+// run from another one. An id, never PII.
+const MemoEnrollmentID = "enrollment_id"
+
 // SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
 var SearchAttributeFlags = []string{
 	"ContactId=Keyword",
@@ -133,6 +139,12 @@ type JourneyState struct {
 	StepsTaken  []StepRecord `json:"steps_taken"`
 	// StepsTruncated counts older step records dropped to keep state bounded.
 	StepsTruncated int `json:"steps_truncated,omitempty"`
+	// EventCounts counts the events the journey received, by name, over
+	// every run it continued as new into.
+	EventCounts map[string]int `json:"event_counts,omitempty"`
+	// WaitingUntil is when the wait or wait_for in progress ends at the
+	// latest (absent for runs that began the wait before it was recorded).
+	WaitingUntil *time.Time `json:"waiting_until,omitempty"`
 }
 
 // JourneyResult is the workflow's result: a status and a reason code

@@ -32,6 +32,11 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
 	ctx := r.Context()
 	c, err := s.contactByID(ctx, strings.TrimSpace(req.ContactID), "contact_id")
 	if err != nil {
@@ -48,21 +53,32 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	started, err := s.startJourney(ctx, c.ID, jv, nil)
+	started, err := s.startJourney(ctx, c.ID, jv, nil, key)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
+	body := map[string]any{
 		"enrollment":  started.Enrollment,
 		"workflow_id": started.Enrollment.WorkflowID,
 		"run_id":      started.RunID,
-	})
+	}
+	if started.Replayed {
+		if started.RunID == "" {
+			delete(body, "run_id")
+		}
+		writeJSON(w, http.StatusOK, body)
+		return
+	}
+	writeJSON(w, http.StatusCreated, body)
 }
 
 type startedRun struct {
 	Enrollment storage.Enrollment
 	RunID      string
+	// Replayed: an earlier attempt with the same idempotency key made the
+	// enrollment; this call changed nothing.
+	Replayed bool
 }
 
 // startError marks an error from Temporal's start call, as opposed to one
@@ -79,12 +95,21 @@ func (e *startError) Unwrap() error { return e.err }
 // and the workflow start commit together: the start happens inside the
 // enrollment's transaction, and a failed start rolls the row back.
 // trigger is the event that enrolled the contact, nil for an API start.
-func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal) (startedRun, error) {
-	if err := s.checkReentry(ctx, contactID, jv); err != nil {
-		return startedRun{}, err
+//
+// key names the call (the Idempotency-Key; "" for none): the enrollment id
+// is derived from it, so every attempt of one call is one enrollment. When a
+// start call fails without saying whether the run started, startRun asks
+// Temporal, and the answer is the truth: started (the row commits), not
+// started (rolled back, 503 unavailable) or unknown (rolled back, 503
+// start_outcome_unknown: a retry with the same key is safe; and if the run
+// did start, its first activity writes the row).
+func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key string) (startedRun, error) {
+	keyed := key != ""
+	if !keyed {
+		key = uuid.NewString()
 	}
 	e := storage.Enrollment{
-		ID:         "e_" + uuid.NewString(),
+		ID:         enrollmentID(jv.JourneyID, contactID, key),
 		ContactID:  contactID,
 		JourneyID:  jv.JourneyID,
 		Version:    jv.Version,
@@ -96,6 +121,12 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		firstStep = jv.Spec.Steps[0].ID
 	}
 	e.CurrentStep = firstStep
+	if err := s.checkReentry(ctx, contactID, jv); err != nil {
+		if keyed {
+			return s.replayed(ctx, e.ID, err)
+		}
+		return startedRun{}, err
+	}
 	// Ids only: no email, phone or attributes reach Temporal. The workflow
 	// loads the contact through activities when it needs them.
 	opts := client.StartWorkflowOptions{
@@ -104,6 +135,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo:                                     map[string]any{workflows.MemoEnrollmentID: e.ID},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchContactID.ValueSet(contactID),
 			workflows.SearchJourneyID.ValueSet(jv.JourneyID),
@@ -122,27 +154,33 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 
 	var runID string
 	err := s.store.CreateEnrollment(ctx, e, func(ctx context.Context) error {
-		// Bounded: the enrollment's transaction stays open during this call.
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
-		defer cancel()
-		run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.Journey, in)
-		if err != nil {
-			return &startError{err}
-		}
-		runID = run.GetRunID()
-		return nil
+		var err error
+		runID, err = s.startRun(ctx, e, opts, in, keyed)
+		return err
 	})
 
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	var se *startError
+	var (
+		already *serviceerror.WorkflowExecutionAlreadyStarted
+		se      *startError
+		unknown *startUnknownError
+	)
 	switch {
 	case err == nil:
+	case errors.As(err, &unknown): // before already: it may wrap one
+		return startedRun{}, startOutcomeUnknown(e, key, unknown.start)
 	case errors.Is(err, storage.ErrAlreadyActive), errors.As(err, &already):
+		if keyed {
+			return s.replayed(ctx, e.ID, alreadyActive(jv.JourneyID, contactID))
+		}
 		return startedRun{}, alreadyActive(jv.JourneyID, contactID)
 	case runID != "":
 		return s.startedDespiteCommitError(ctx, e, runID, err)
 	case errors.As(err, &se):
-		return startedRun{}, unavailable(fmt.Sprintf("could not start journey %s for contact %s: %v; nothing was recorded, retry", jv.JourneyID, contactID, se.err))
+		return startedRun{}, unavailable(fmt.Sprintf("could not start journey %s for contact %s: %v; no run started and nothing was recorded, retry", jv.JourneyID, contactID, se.err))
+	case keyed:
+		// The same key's enrollment may have committed while this insert
+		// waited on it (a primary key conflict).
+		return s.replayed(ctx, e.ID, err)
 	default:
 		return startedRun{}, err
 	}

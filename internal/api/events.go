@@ -208,7 +208,8 @@ func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev stora
 			}
 		}
 		trigger := &workflows.EventSignal{EventID: ev.ID, Name: ev.Name, OccurredAt: ev.OccurredAt}
-		started, err := s.startJourney(ctx, c.ID, jv, trigger)
+		// The event id names the start: a retry of the event is the same enrollment.
+		started, err := s.startJourney(ctx, c.ID, jv, trigger, "event/"+ev.ID)
 		var ae *Error
 		switch {
 		case err == nil:

@@ -33,6 +33,9 @@ type Error struct {
 	Fields  []FieldError `json:"fields,omitempty"`
 	// EligibleAt is set on reentry_cooldown: when the contact may enter again.
 	EligibleAt *time.Time `json:"eligible_at,omitempty"`
+	// IdempotencyKey is set on start_outcome_unknown: retry with this key
+	// in the Idempotency-Key header to get the run if it started.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

@@ -1,0 +1,251 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/temporaltest"
+)
+
+// Histories recorded on a real dev server, by this code and by the code
+// before each workflow.GetVersion change, must replay on the current code:
+// a run that is open while the worker is upgraded replays its history.
+// testdata/histories/README.md says how each was recorded.
+func TestJourney_ReplaysRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/histories/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(Journey)
+			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+		})
+	}
+}
+
+// replaySpec waits while events pour in, then waits for one more.
+const replaySpec = `
+id: replay
+name: Replay
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase}
+steps:
+  - id: hold
+    wait: {duration: 6s}
+  - id: look
+    wait_for: {event: opened, timeout: 6s, on_event: done, on_timeout: done}
+  - id: done
+    exit: {reason: completed}
+`
+
+// TestRecordHistories records the histories TestJourney_ReplaysRecordedHistories
+// replays: TUTTI_RECORD_HISTORIES=dir (and a name prefix in
+// TUTTI_RECORD_PREFIX) writes one JSON file per run of the scenario. It
+// uses only what the code before the change had, so it runs on old code too.
+func TestRecordHistories(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	prefix := os.Getenv("TUTTI_RECORD_PREFIX")
+	c := temporaltest.StartDevServer(t).Client()
+	fakes := startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(replaySpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_replay", ContactID: "c_replay", Version: 1, Spec: spec, ContinueAsNewAfter: 30}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/replay/contact/c_replay", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID() // Get follows continue-as-new and moves GetRunID on
+	// Enough events during the wait to pass the threshold; then the one
+	// the wait_for looks for, once it is waiting.
+	for i := range 40 {
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: fmt.Sprint("ping-", i), Name: "ping", OccurredAt: time.Now()}))
+	}
+	time.Sleep(8 * time.Second)
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: "opened", Name: "opened", OccurredAt: time.Now()}))
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v, finished %v", res, fakes.finishedInputs())
+
+	for i, runID := range chainOf(t, c, run.GetID(), firstRunID) {
+		events := historyOf(t, c, run.GetID(), runID)
+		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		require.NoError(t, err)
+		name := filepath.Join(dir, fmt.Sprintf("%srun%d.json", prefix, i+1))
+		require.NoError(t, os.WriteFile(name, raw, 0o644))
+		t.Logf("%s: %d events", name, len(events))
+	}
+}
+
+// fakeActivities stands in for the activities on a dev server: the
+// workflow calls them by name. It records how runs finished.
+type fakeActivities struct {
+	mu       sync.Mutex
+	finished []activities.FinishEnrollmentInput
+	calls    map[string]int // Send calls by key
+}
+
+func (f *fakeActivities) BeginEnrollment(context.Context, activities.BeginEnrollmentInput) error {
+	return nil
+}
+
+func (f *fakeActivities) FinishEnrollment(_ context.Context, in activities.FinishEnrollmentInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finished = append(f.finished, in)
+	return nil
+}
+
+// Send answers each step's first call as the scenario needs: "deferred"
+// steps are deferred once, "throttled" steps are refused once (Retry-After)
+// and then accepted without the ledger recording it (settled by
+// SettleSend); every other send goes out.
+func (f *fakeActivities) Send(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[in.IdempotencyKey]++
+	n := f.calls[in.IdempotencyKey]
+	switch {
+	case in.StepID == "deferred" && n == 1:
+		return activities.SendResult{Status: activities.SendDeferred, Reason: "quiet_hours", DeferUntil: time.Now().Add(2 * time.Second)}, nil
+	case in.StepID == "throttled" && n == 1:
+		return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_t", RetryAfter: time.Second}, nil
+	case in.StepID == "throttled":
+		st := delivery.Settlement{MessageID: "m_t", Channel: journey.ChannelSMS, Status: activities.SendSent, Provider: "twilio", ProviderMessageID: "SM1"}
+		return activities.SendResult{Status: activities.SendSent, MessageID: "m_t", Unsettled: &st}, nil
+	}
+	return activities.SendResult{Status: activities.SendSent, MessageID: "m_" + in.StepID}, nil
+}
+
+func (f *fakeActivities) SettleSend(context.Context, delivery.Settlement) error { return nil }
+
+func (f *fakeActivities) EvaluateCondition(context.Context, activities.EvaluateConditionInput) (activities.EvaluateConditionResult, error) {
+	return activities.EvaluateConditionResult{Value: true}, nil
+}
+
+// everyKindSpec has every step kind: a send deferred once, a wait, a
+// wait_for an event, a branch, an SMS send throttled once whose answer the
+// ledger missed, and an exit; with a goal and an exit event.
+const everyKindSpec = `
+id: every-kind
+name: Every kind
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase}
+exit_events: [unsubscribed]
+steps:
+  - id: deferred
+    send: {channel: email, email: {subject: "Hi", text: "Hello"}}
+  - id: pause
+    wait: {duration: 2s}
+  - id: look
+    wait_for: {event: opened, timeout: 20s, on_event: check, on_timeout: check}
+  - id: check
+    branch: {condition: 'consent.sms == "granted"', then: throttled, else: done}
+  - id: throttled
+    send: {channel: sms, sms: {body: "Hi"}}
+  - id: done
+    exit: {reason: completed}
+`
+
+// TestRecordEveryKindHistory records a run of everyKindSpec, with events
+// and a consent change signalled along the way and a small continue-as-new
+// threshold: TUTTI_RECORD_HISTORIES=dir TUTTI_RECORD_PREFIX=every-kind-.
+func TestRecordEveryKindHistory(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	prefix := os.Getenv("TUTTI_RECORD_PREFIX")
+	c := temporaltest.StartDevServer(t).Client()
+	startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(everyKindSpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_every", ContactID: "c_every", Version: 1, Spec: spec, ContinueAsNewAfter: 40}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/every-kind/contact/c_every", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	for i := range 12 {
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: fmt.Sprint("ping-", i), Name: "ping", OccurredAt: time.Now()}))
+	}
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"}))
+	time.Sleep(6 * time.Second)
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: "opened", Name: "opened", OccurredAt: time.Now()}))
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v", res)
+	for i, runID := range chainOf(t, c, run.GetID(), firstRunID) {
+		events := historyOf(t, c, run.GetID(), runID)
+		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		require.NoError(t, err)
+		name := filepath.Join(dir, fmt.Sprintf("%srun%d.json", prefix, i+1))
+		require.NoError(t, os.WriteFile(name, raw, 0o644))
+		t.Logf("%s: %d events", name, len(events))
+	}
+}
+
+func (f *fakeActivities) finishedInputs() []activities.FinishEnrollmentInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.FinishEnrollmentInput(nil), f.finished...)
+}
+
+// startJourneyWorker runs the journey workflow and the fake activities on
+// the dev server c is connected to, until the test ends.
+func startJourneyWorker(t *testing.T, c client.Client) *fakeActivities {
+	t.Helper()
+	fakes := &fakeActivities{}
+	w := worker.New(c, TaskQueue, worker.Options{})
+	Register(w)
+	w.RegisterActivity(fakes)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return fakes
+}
+
+// chainOf lists the runs of a workflow from runID on, following continue-as-new.
+func chainOf(t *testing.T, c client.Client, workflowID, runID string) []string {
+	t.Helper()
+	var runs []string
+	for runID != "" {
+		runs = append(runs, runID)
+		events := historyOf(t, c, workflowID, runID)
+		runID = events[len(events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+	}
+	return runs
+}
+
+// historyOf returns every event of one run.
+func historyOf(t *testing.T, c client.Client, workflowID, runID string) []*historypb.HistoryEvent {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []*historypb.HistoryEvent
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		events = append(events, ev)
+	}
+	return events
+}
