@@ -85,14 +85,7 @@ func TestRecordHistories(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &res))
 	t.Logf("result %+v, finished %v", res, fakes.finishedInputs())
 
-	for i, runID := range chainOf(t, c, run.GetID(), firstRunID) {
-		events := historyOf(t, c, run.GetID(), runID)
-		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		require.NoError(t, err)
-		name := filepath.Join(dir, fmt.Sprintf("%srun%d.json", prefix, i+1))
-		require.NoError(t, os.WriteFile(name, raw, 0o644))
-		t.Logf("%s: %d events", name, len(events))
-	}
+	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
 }
 
 // fakeActivities stands in for the activities on a dev server: the
@@ -196,14 +189,7 @@ func TestRecordEveryKindHistory(t *testing.T) {
 	var res JourneyResult
 	require.NoError(t, run.Get(ctx, &res))
 	t.Logf("result %+v", res)
-	for i, runID := range chainOf(t, c, run.GetID(), firstRunID) {
-		events := historyOf(t, c, run.GetID(), runID)
-		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
-		require.NoError(t, err)
-		name := filepath.Join(dir, fmt.Sprintf("%srun%d.json", prefix, i+1))
-		require.NoError(t, os.WriteFile(name, raw, 0o644))
-		t.Logf("%s: %d events", name, len(events))
-	}
+	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
 }
 
 func (f *fakeActivities) finishedInputs() []activities.FinishEnrollmentInput {
@@ -223,6 +209,20 @@ func startJourneyWorker(t *testing.T, c client.Client) *fakeActivities {
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return fakes
+}
+
+// writeChain writes every run of the workflow from firstRunID on into dir,
+// one JSON history per run: <prefix>run<N>.json.
+func writeChain(t *testing.T, c client.Client, workflowID, firstRunID, dir, prefix string) {
+	t.Helper()
+	for i, runID := range chainOf(t, c, workflowID, firstRunID) {
+		events := historyOf(t, c, workflowID, runID)
+		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		require.NoError(t, err)
+		name := filepath.Join(dir, fmt.Sprintf("%srun%d.json", prefix, i+1))
+		require.NoError(t, os.WriteFile(name, raw, 0o644))
+		t.Logf("%s: %d events", name, len(events))
+	}
 }
 
 // chainOf lists the runs of a workflow from runID on, following continue-as-new.

@@ -646,12 +646,7 @@ func TestRetryDelay(t *testing.T) {
 // failed, and the journey goes on.
 func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
 	h := newHarness(t)
-	var settled []delivery.Settlement
-	var a *activities.Activities
-	h.env.OnActivity(a.SettleSend, mock.Anything, mock.Anything).Return(func(_ context.Context, st delivery.Settlement) error {
-		settled = append(settled, st)
-		return nil
-	})
+	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
 		return activities.SendResult{Status: activities.SendRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
 	}
@@ -659,9 +654,9 @@ func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
 	spec.Steps = spec.Steps[:1]
 	res := h.run(t, input(spec))
 	require.Equal(t, StatusCompleted, res.Status)
-	require.Len(t, settled, 1)
-	require.Equal(t, activities.SendFailed, settled[0].Status)
-	require.Equal(t, "retries_exhausted:sendgrid:http_503", settled[0].Reason)
+	require.Len(t, *settled, 1)
+	require.Equal(t, activities.SendFailed, (*settled)[0].Status)
+	require.Equal(t, "retries_exhausted:sendgrid:http_503", (*settled)[0].Reason)
 }
 
 // The provider accepted the message but the ledger could not record it: the
@@ -669,12 +664,7 @@ func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
 // moves on.
 func TestJourney_UnsettledSendIsSettled(t *testing.T) {
 	h := newHarness(t)
-	var settled []delivery.Settlement
-	var a *activities.Activities
-	h.env.OnActivity(a.SettleSend, mock.Anything, mock.Anything).Return(func(_ context.Context, st delivery.Settlement) error {
-		settled = append(settled, st)
-		return nil
-	})
+	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
 		st := delivery.Settlement{MessageID: "m_1", Status: activities.SendSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
 		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1", Unsettled: &st}, nil
@@ -682,7 +672,18 @@ func TestJourney_UnsettledSendIsSettled(t *testing.T) {
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
 	h.run(t, input(spec))
-	require.Len(t, settled, 1)
-	require.Equal(t, "sg-1", settled[0].ProviderMessageID)
+	require.Len(t, *settled, 1)
+	require.Equal(t, "sg-1", (*settled)[0].ProviderMessageID)
 	require.Len(t, h.sends, 1, "settled, not resent")
+}
+
+// recordSettles mocks the settle local activity and returns what it records.
+func (h *harness) recordSettles() *[]delivery.Settlement {
+	var settled []delivery.Settlement
+	var a *activities.Activities
+	h.env.OnActivity(a.SettleSend, mock.Anything, mock.Anything).Return(func(_ context.Context, st delivery.Settlement) error {
+		settled = append(settled, st)
+		return nil
+	})
+	return &settled
 }
