@@ -23,10 +23,10 @@ type Contact struct {
 	Phone string
 }
 
-// Run is how a contact's journey run stands at the end: Temporal's
+// RunState is how a contact's journey run stands at the end: Temporal's
 // execution status ("Completed", "Running", "Failed", "Terminated",
 // "TimedOut", "Canceled", or "NotFound") and the enrollment row's status.
-type Run struct {
+type RunState struct {
 	Workflow   string
 	Enrollment string
 }
@@ -50,7 +50,7 @@ type Evidence struct {
 	Contacts []Contact // enrolled: a journey run was started for each
 	// NotEnrolled counts contacts the harness could not enroll at all.
 	NotEnrolled int
-	Runs        map[string]Run // by contact id
+	Runs        map[string]RunState // by contact id
 	Ledger      []LedgerRow
 	Records     []Record // the fake's
 }

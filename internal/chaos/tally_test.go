@@ -16,10 +16,10 @@ var tallySteps = []Step{
 
 // clean is two contacts whose three messages each went out once.
 func clean() Evidence {
-	ev := Evidence{Steps: tallySteps, Runs: map[string]Run{}}
+	ev := Evidence{Steps: tallySteps, Runs: map[string]RunState{}}
 	for _, c := range []Contact{{"c_a", "a@example.com", "+14155550100"}, {"c_b", "b@example.com", "+14155550101"}} {
 		ev.Contacts = append(ev.Contacts, c)
-		ev.Runs[c.ID] = Run{Workflow: "Completed", Enrollment: "completed"}
+		ev.Runs[c.ID] = RunState{Workflow: "Completed", Enrollment: "completed"}
 		for _, s := range tallySteps {
 			row := LedgerRow{ID: "m_" + c.ID + "_" + s.ID, ContactID: c.ID, StepID: s.ID, Channel: s.Channel, Status: "sent", Attempts: 1}
 			rec := Record{Answer: AnswerSent}
@@ -140,7 +140,7 @@ func TestTally(t *testing.T) {
 			mutate: func(ev *Evidence) {
 				row(ev, "c_a", "sms_1").Status = "retrying"
 				dropRecord(ev, "c_a", "sms_1")
-				ev.Runs["c_a"] = Run{Workflow: "Running", Enrollment: "active"}
+				ev.Runs["c_a"] = RunState{Workflow: "Running", Enrollment: "active"}
 			},
 			check: func(t *testing.T, r Report) {
 				assert.Equal(t, 1, r.Messages.NeverSentPending)
@@ -171,9 +171,9 @@ func TestTally(t *testing.T) {
 			name: "lost journeys, each way",
 			mutate: func(ev *Evidence) {
 				ev.Contacts = append(ev.Contacts, Contact{"c_c", "c@example.com", "+14155550102"}, Contact{"c_d", "d@example.com", "+14155550103"})
-				ev.Runs["c_a"] = Run{Workflow: "Terminated", Enrollment: "active"}
-				ev.Runs["c_b"] = Run{Workflow: "Completed", Enrollment: "active"}
-				ev.Runs["c_d"] = Run{Workflow: "NotFound"}
+				ev.Runs["c_a"] = RunState{Workflow: "Terminated", Enrollment: "active"}
+				ev.Runs["c_b"] = RunState{Workflow: "Completed", Enrollment: "active"}
+				ev.Runs["c_d"] = RunState{Workflow: "NotFound"}
 				ev.NotEnrolled = 1
 			},
 			check: func(t *testing.T, r Report) {
