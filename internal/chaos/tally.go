@@ -98,6 +98,12 @@ type Report struct {
 		// LedgerSaysSentFakeHasNot: the ledger claims a send the provider
 		// never accepted.
 		LedgerSaysSentFakeHasNot int
+		// DuplicateCauses counts the earlier copies of duplicates by how
+		// their request ended (fault/answer, e.g. "drop/dropped").
+		DuplicateCauses map[string]int
+		// TiedByToAndBody counts SMS tied to their row by To and body
+		// because the row does not hold their SID.
+		TiedByToAndBody int
 		// Untied counts accepted records that name no ledger row of their
 		// message (by tutti_message_id or SID); Stray records that belong to
 		// no expected message at all.
@@ -116,6 +122,7 @@ func Tally(ev Evidence) Report {
 	var rep Report
 	rep.Messages.UnknownByProvider = map[string]int{}
 	rep.Messages.ByStatus = map[string]int{}
+	rep.Messages.DuplicateCauses = map[string]int{}
 	rep.Journeys.NotEnrolled = ev.NotEnrolled
 
 	byEmail, byPhone := map[string]string{}, map[string]string{}
@@ -170,26 +177,30 @@ func Tally(ev Evidence) Report {
 	}
 
 	// The fake's records, by slot, from the message itself: the address
-	// names the contact and the marker the step.
-	copies := map[slotKey][]Record{}
+	// names the contact and the marker the step. Each is then tied to its
+	// ledger row: an email by its custom_args tutti_message_id, an SMS by
+	// its SID or, when the sender never learnt the SID, by To and body (the
+	// one row of its slot).
+	copies := map[slotKey][]tiedRecord{}
 	for _, rec := range ev.Records {
 		k, ok := slotOf(rec, ev.Steps, byEmail, byPhone)
 		if !ok {
 			rep.Messages.Stray++
 			continue
 		}
-		copies[k] = append(copies[k], rec)
-		// Tie it to its ledger row.
 		var row LedgerRow
 		var tied bool
 		if rec.Provider == ProviderSendGrid {
 			row, tied = rowByID[rec.MessageID]
-		} else {
-			row, tied = rowBySID[rec.ID]
+		} else if row, tied = rowBySID[rec.ID]; !tied && len(rows[k]) == 1 {
+			row, tied = rows[k][0], true
+			rep.Messages.TiedByToAndBody++
 		}
 		if !tied || row.ContactID != k.contact || row.StepID != k.step {
 			rep.Messages.Untied++
+			row = LedgerRow{}
 		}
+		copies[k] = append(copies[k], tiedRecord{rec, row.ID})
 	}
 
 	for _, c := range ev.Contacts {
@@ -205,17 +216,16 @@ func Tally(ev Evidence) Report {
 			if n > 1 {
 				rep.Messages.Duplicated += n - 1
 				seen := map[string]bool{}
-				for _, r := range recs {
-					id := r.MessageID
-					if r.Provider == ProviderTwilio {
-						if row, ok := rowBySID[r.ID]; ok {
-							id = row.ID
-						}
-					}
-					if id != "" && seen[id] {
+				for i, r := range recs {
+					if r.rowID != "" && seen[r.rowID] {
 						rep.Messages.DuplicatedSameRow++
 					}
-					seen[id] = true
+					seen[r.rowID] = true
+					if i < n-1 {
+						// Why the sender sent again: how the earlier copy's
+						// request ended.
+						rep.Messages.DuplicateCauses[cause(r.Record)]++
+					}
 				}
 				rep.DuplicateExamples = appendExample(rep.DuplicateExamples, fmt.Sprintf("%s %s: accepted %d times", c.ID, s.ID, n))
 			}
@@ -269,9 +279,30 @@ func Tally(ev Evidence) Report {
 	return rep
 }
 
+// tiedRecord is an accepted record with the ledger row it belongs to ("" if
+// none could be found).
+type tiedRecord struct {
+	Record
+	rowID string
+}
+
+// cause names how a request ended: its fault and the answer, e.g.
+// "drop/dropped", "hang/client_gone", "-/answered".
+func cause(r Record) string {
+	f := r.Fault
+	if f == "" {
+		f = "-"
+	}
+	a := r.Answer
+	if a == "" {
+		a = "pending"
+	}
+	return f + "/" + a
+}
+
 // cutOff reports whether some copy's request ended without the sender
 // hearing the answer.
-func cutOff(recs []Record) bool {
+func cutOff(recs []tiedRecord) bool {
 	for _, r := range recs {
 		if r.Answer != AnswerSent {
 			return true
@@ -342,11 +373,11 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "journeys lost: %d still running, %d failed/terminated/timed out, %d unknown to Temporal, %d closed with the enrollment not completed; %d contacts never enrolled\n",
 		j.Running, j.ClosedBadly, j.NotFound, j.EnrollmentMismatch, j.NotEnrolled)
-	fmt.Fprintf(w, "duplicates: %d of them resends of one ledger row\n", m.DuplicatedSameRow)
+	fmt.Fprintf(w, "duplicates: %d of them resends of one ledger row; earlier copies by fault/answer: %s\n", m.DuplicatedSameRow, countsText(m.DuplicateCauses))
 	fmt.Fprintf(w, "unknown by provider: %s; really sent and cut mid-request: %d\n", countsText(m.UnknownByProvider), m.UnknownCut)
 	fmt.Fprintf(w, "never sent: %d (%d not retried, %d still pending); ledger says sent but the fake has nothing: %d\n",
 		m.NeverSent, m.NeverSentNotRetried, m.NeverSentPending, m.LedgerSaysSentFakeHasNot)
-	fmt.Fprintf(w, "accepted records not tied to their ledger row: %d; stray records: %d\n", m.Untied, m.Stray)
+	fmt.Fprintf(w, "accepted records not tied to their ledger row: %d (SMS tied by To and body: %d); stray records: %d\n", m.Untied, m.TiedByToAndBody, m.Stray)
 	fmt.Fprintf(w, "ledger rows by status: %s\n", countsText(m.ByStatus))
 	if len(r.DuplicateExamples) > 0 {
 		fmt.Fprintf(w, "duplicate examples: %s\n", strings.Join(r.DuplicateExamples, "; "))

@@ -190,20 +190,36 @@ func TestTally(t *testing.T) {
 			failures: []string{"1 contacts could not be enrolled", "4 journeys lost", "6 messages never sent and not retried"},
 		},
 		{
-			name: "a record for nobody is stray; a record under another row's id is untied",
+			name: "a record for nobody is stray; an SMS without its SID ties by To and body; an email under another id is untied",
 			mutate: func(ev *Evidence) {
 				ev.Records = append(ev.Records, Record{Provider: ProviderSendGrid, ID: "x", To: "z@example.com", Subject: "[email_1]"})
 				for i := range ev.Records {
-					if ev.Records[i].ID == "SM-m_c_a_sms_1" {
+					switch {
+					case ev.Records[i].ID == "SM-m_c_a_sms_1":
 						ev.Records[i].ID = "SM-unknown"
+					case ev.Records[i].MessageID == "m_c_b_email_2":
+						ev.Records[i].MessageID = "m_someone_else"
 					}
 				}
 			},
 			check: func(t *testing.T, r Report) {
+				assert.Equal(t, 1, r.Messages.TiedByToAndBody)
 				assert.Equal(t, 1, r.Messages.Untied)
-				assert.Equal(t, 6, r.Messages.Accepted, "the untied record still counts for its message")
+				assert.Equal(t, 6, r.Messages.Accepted, "untied records still count for their message")
 			},
 			failures: []string{"1 messages the fake accepted that no contact was due"},
+		},
+		{
+			name: "an SMS resent after a dropped answer: a duplicate of one row, caused by the drop",
+			mutate: func(ev *Evidence) {
+				ev.Records = append([]Record{{Provider: ProviderTwilio, ID: "SM-first", To: "+14155550101", Body: "Hi [sms_1]", Fault: "drop", Answer: AnswerDropped}}, ev.Records...)
+			},
+			check: func(t *testing.T, r Report) {
+				assert.Equal(t, 1, r.Messages.Duplicated)
+				assert.Equal(t, 1, r.Messages.DuplicatedSameRow)
+				assert.Equal(t, map[string]int{"drop/dropped": 1}, r.Messages.DuplicateCauses)
+			},
+			failures: []string{"1 duplicate messages"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
