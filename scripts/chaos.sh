@@ -21,6 +21,7 @@
 #   CHAOS_CONTACTS (1000)        contacts in the burst
 #   CHAOS_WORKER_KILLS (3), CHAOS_TEMPORAL_KILLS (1), CHAOS_PG_RESTARTS (1)
 #   CHAOS_SCHEDULE               e.g. "worker@10,pg@25,temporal@50" (% of the messages accepted)
+#   CHAOS_EVENT_EVERY (3m)       fire the next event anyway this long after the last one
 #   CHAOS_FAULT_500 (0.05), CHAOS_FAULT_429 (0.05), CHAOS_FAULT_SLOW (0.05),
 #   CHAOS_FAULT_HANG (0.01), CHAOS_FAULT_DROP (0.01)   per send request
 #   CHAOS_SLOW_MIN/MAX (2s/5s), CHAOS_HANG_MAX (2m), CHAOS_FAULT_READS (1)

@@ -152,7 +152,25 @@ func (h *harness) createContacts(ctx context.Context) ([]Contact, error) {
 // attempt did start it (its answer was lost to the chaos).
 func (h *harness) enroll(ctx context.Context, contacts []Contact) ([]Contact, int) {
 	ok := make([]bool, len(contacts))
+	var done atomic.Int64
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Second):
+			}
+			accepted := -1
+			if s, err := h.fakeStats(ctx); err == nil {
+				accepted = s.SendGrid.Accepted + s.Twilio.Accepted
+			}
+			h.say("enrolling: %d/%d calls done; %d messages accepted by the fake so far", done.Load(), len(contacts), accepted)
+		}
+	}()
 	forEach(ctx, len(contacts), h.cfg.Concurrency, func(i int) {
+		defer done.Add(1)
 		body, _ := json.Marshal(map[string]string{"contact_id": contacts[i].ID})
 		status, b := h.callRetry(ctx, 5*time.Minute, http.MethodPost, "/v1/journeys/"+journeyID+"/enrollments", "application/json", body)
 		switch status {

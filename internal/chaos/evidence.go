@@ -91,13 +91,15 @@ func (h *harness) collect(ctx context.Context, enrolled []Contact, notEnrolled i
 		return ev, fmt.Errorf("reading the ledger: %w", err)
 	}
 
-	if err := h.getJSON(ctx, h.fakeURL+"/_chaos/records", &ev.Records); err != nil {
+	err1 := h.getJSON(ctx, h.fakeURL+"/_chaos/records", &ev.Records)
+	err2 := h.getJSON(ctx, h.fakeURL+"/_chaos/records?abandoned=1", &ev.Abandoned)
+	if err := errors.Join(err1, err2); err != nil {
 		// The file is the durable copy.
-		recs, ferr := ReadRecords(filepath.Join(h.cfg.WorkDir, "fake-records.jsonl"))
+		var ferr error
+		ev.Records, ev.Abandoned, ferr = ReadRecords(filepath.Join(h.cfg.WorkDir, "fake-records.jsonl"))
 		if ferr != nil {
 			return ev, fmt.Errorf("reading the fake's record: %w (and its file: %v)", err, ferr)
 		}
-		ev.Records = recs
 	}
 	return ev, nil
 }

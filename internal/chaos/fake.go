@@ -40,7 +40,8 @@ type FakeConfig struct {
 // to well-formed ones. Control endpoints under /_chaos/ report what it did:
 //
 //	GET /_chaos/stats     request and fault counters (Stats)
-//	GET /_chaos/records   every accepted message ([]Record); ?provider= filters
+//	GET /_chaos/records   every accepted message ([]Record); ?provider= filters;
+//	                      ?abandoned=1: the requests the client left before acceptance
 //	GET /_chaos/faults    the fault rates; PUT replaces them
 type FakeProvider struct {
 	cfg FakeConfig
@@ -159,7 +160,12 @@ func (f *FakeProvider) Handler() http.Handler {
 	mux.HandleFunc("GET /_chaos/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, f.Stats()) })
 	mux.HandleFunc("GET /_chaos/records", func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Query().Get("provider")
-		writeJSON(w, http.StatusOK, f.log.Filter(func(rec *Record) bool { return p == "" || rec.Provider == p }))
+		keep := func(rec *Record) bool { return p == "" || rec.Provider == p }
+		if r.URL.Query().Get("abandoned") == "1" {
+			writeJSON(w, http.StatusOK, f.log.AbandonedRecords(keep))
+			return
+		}
+		writeJSON(w, http.StatusOK, f.log.Filter(keep))
 	})
 	mux.HandleFunc("GET /_chaos/faults", func(w http.ResponseWriter, _ *http.Request) {
 		f.mu.Lock()
@@ -298,7 +304,10 @@ func (f *FakeProvider) send(w http.ResponseWriter, r *http.Request, rec Record, 
 		after = delay - before
 	}
 	if !sleepCtx(r.Context(), before) {
+		// Nothing was sent, but the sender cannot know: kept so the tally
+		// can tell a message cut off mid-request from one never attempted.
 		f.count(p, func(s *ProviderStats) { s.GoneBeforeAccept++ })
+		f.log.Abandoned(rec)
 		return
 	}
 	if kind != faultNone {

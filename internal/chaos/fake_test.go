@@ -166,6 +166,24 @@ func TestFake_SlowAnswersStillAccept(t *testing.T) {
 	assert.Equal(t, 1, b.fake.Stats().SendGrid.Slow)
 }
 
+func TestFake_ASenderLeavingBeforeAcceptanceSendsNothing(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "records.jsonl")
+	// The message would be accepted seconds into a 10s answer; the client
+	// gives up after 100ms.
+	b := setup(t, Faults{Slow: 1, SlowMin: Duration(10 * time.Second), SlowMax: Duration(10 * time.Second)}, path, 100*time.Millisecond)
+	_, err := b.sg.SendEmail(context.Background(), "m_1", email("ada@example.com"))
+	require.Error(t, err)
+
+	eventually(t, "the abandoned request noted", func() bool { return b.fake.Stats().SendGrid.GoneBeforeAccept == 1 })
+	assert.Empty(t, b.fake.Records())
+	_, abandoned, err := ReadRecords(path)
+	require.NoError(t, err)
+	require.Len(t, abandoned, 1)
+	assert.Equal(t, "m_1", abandoned[0].MessageID)
+	assert.Equal(t, "ada@example.com", abandoned[0].To)
+}
+
 // waitAnswer polls until the record's answer is known; the bound only
 // keeps a broken fake from hanging the test.
 func waitAnswer(t *testing.T, f *FakeProvider, seq int64) string {
@@ -237,9 +255,10 @@ func TestFake_RecordSurvivesARestart(t *testing.T) {
 	assert.Equal(t, before, again.Records())
 	assert.Equal(t, 1, again.Stats().Twilio.Accepted)
 
-	fromFile, err := ReadRecords(path)
+	fromFile, abandoned, err := ReadRecords(path)
 	require.NoError(t, err)
 	assert.Equal(t, before, fromFile)
+	assert.Empty(t, abandoned)
 }
 
 // rewrite sends every request to target instead of api.twilio.com.

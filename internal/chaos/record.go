@@ -49,10 +49,11 @@ type Record struct {
 	Answer string `json:"answer,omitempty"`
 }
 
-// logLine is one line of the record file: an accepted message, or the
-// answer to one accepted earlier (Answer set, Seq naming it).
+// logLine is one line of the record file: an accepted message, the answer
+// to one accepted earlier (Answer set, Seq naming it), or a request the
+// client abandoned before the fake accepted its message.
 type logLine struct {
-	Kind   string  `json:"kind"` // "accepted" or "answer"
+	Kind   string  `json:"kind"` // "accepted", "answer" or "abandoned"
 	Record *Record `json:"record,omitempty"`
 	Seq    int64   `json:"seq,omitempty"`
 	Answer string  `json:"answer,omitempty"`
@@ -66,9 +67,11 @@ type recordLog struct {
 	mu      sync.Mutex
 	f       *os.File
 	sync    bool
-	records []Record         // in Seq order; Seq = index+1
-	err     error            // the first write error, reported by Err
-	clock   func() time.Time // for AcceptedAt
+	records []Record // in Seq order; Seq = index+1
+	// abandoned are requests the client left before acceptance: not sent.
+	abandoned []Record
+	err       error            // the first write error, reported by Err
+	clock     func() time.Time // for AcceptedAt
 }
 
 // openRecordLog opens (or creates) path and loads what it holds. path ""
@@ -110,6 +113,8 @@ func (l *recordLog) load(r io.Reader) error {
 			l.add(*ln.Record)
 		case ln.Kind == "answer" && ln.Seq >= 1 && int(ln.Seq) <= len(l.records):
 			l.records[ln.Seq-1].Answer = ln.Answer
+		case ln.Kind == "abandoned" && ln.Record != nil:
+			l.abandoned = append(l.abandoned, *ln.Record)
 		}
 	}
 	return sc.Err()
@@ -166,6 +171,31 @@ func (l *recordLog) Answered(seq int64, answer string) {
 	}
 }
 
+// Abandoned notes a request the client left before its message was
+// accepted.
+func (l *recordLog) Abandoned(r Record) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.Seq, r.AcceptedAt, r.Answer = 0, time.Time{}, AnswerClientGone
+	if err := l.write(logLine{Kind: "abandoned", Record: &r}); err != nil {
+		l.err = errors.Join(l.err, err)
+	}
+	l.abandoned = append(l.abandoned, r)
+}
+
+// AbandonedRecords returns copies of the abandoned requests keep selects.
+func (l *recordLog) AbandonedRecords(keep func(*Record) bool) []Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Record
+	for i := range l.abandoned {
+		if keep(&l.abandoned[i]) {
+			out = append(out, l.abandoned[i])
+		}
+	}
+	return out
+}
+
 // Records returns a copy of every record, in acceptance order.
 func (l *recordLog) Records() []Record {
 	l.mu.Lock()
@@ -209,16 +239,17 @@ func (l *recordLog) Close() error {
 }
 
 // ReadRecords loads a record file written by the fake (for a harness that
-// lost its connection to the fake, or for a later look).
-func ReadRecords(path string) ([]Record, error) {
+// lost its connection to the fake, or for a later look): the accepted
+// messages and the abandoned requests.
+func ReadRecords(path string) (accepted, abandoned []Record, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	l := &recordLog{}
 	if err := l.load(f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return l.records, nil
+	return l.records, l.abandoned, nil
 }

@@ -52,7 +52,10 @@ type Evidence struct {
 	NotEnrolled int
 	Runs        map[string]RunState // by contact id
 	Ledger      []LedgerRow
-	Records     []Record // the fake's
+	Records     []Record // the fake's: every message it accepted
+	// Abandoned are requests the fake saw but whose sender hung up before
+	// the message was accepted: nothing was sent.
+	Abandoned []Record
 }
 
 // Ledger status classes. The send path's own states may be renamed
@@ -95,6 +98,11 @@ type Report struct {
 		// NeverSentNotRetried those whose ledger row is settled (or absent
 		// with the run closed): nothing will send them any more.
 		NeverSent, NeverSentNotRetried, NeverSentPending int
+		// NeverSentCut counts never-sent messages whose request reached
+		// the fake and was cut off before acceptance (a killed sender).
+		NeverSentCut int
+		// UnknownNeverSentByProvider splits UnknownNeverSent.
+		UnknownNeverSentByProvider map[string]int
 		// LedgerSaysSentFakeHasNot: the ledger claims a send the provider
 		// never accepted.
 		LedgerSaysSentFakeHasNot int
@@ -123,6 +131,7 @@ func Tally(ev Evidence) Report {
 	rep.Messages.UnknownByProvider = map[string]int{}
 	rep.Messages.ByStatus = map[string]int{}
 	rep.Messages.DuplicateCauses = map[string]int{}
+	rep.Messages.UnknownNeverSentByProvider = map[string]int{}
 	rep.Journeys.NotEnrolled = ev.NotEnrolled
 
 	byEmail, byPhone := map[string]string{}, map[string]string{}
@@ -203,6 +212,13 @@ func Tally(ev Evidence) Report {
 		copies[k] = append(copies[k], tiedRecord{rec, row.ID})
 	}
 
+	cut := map[slotKey]bool{}
+	for _, rec := range ev.Abandoned {
+		if k, ok := slotOf(rec, ev.Steps, byEmail, byPhone); ok {
+			cut[k] = true
+		}
+	}
+
 	for _, c := range ev.Contacts {
 		for _, s := range ev.Steps {
 			k := slotKey{c.ID, s.ID}
@@ -247,6 +263,7 @@ func Tally(ev Evidence) Report {
 						}
 					} else {
 						rep.Messages.UnknownNeverSent++
+						rep.Messages.UnknownNeverSentByProvider[r.Provider]++
 					}
 				}
 			}
@@ -257,6 +274,9 @@ func Tally(ev Evidence) Report {
 				continue
 			}
 			rep.Messages.NeverSent++
+			if cut[k] {
+				rep.Messages.NeverSentCut++
+			}
 			if statusSentLike[status] {
 				rep.Messages.LedgerSaysSentFakeHasNot++
 			}
@@ -375,8 +395,9 @@ func (r Report) Print(w io.Writer) {
 		j.Running, j.ClosedBadly, j.NotFound, j.EnrollmentMismatch, j.NotEnrolled)
 	fmt.Fprintf(w, "duplicates: %d of them resends of one ledger row; earlier copies by fault/answer: %s\n", m.DuplicatedSameRow, countsText(m.DuplicateCauses))
 	fmt.Fprintf(w, "unknown by provider: %s; really sent and cut mid-request: %d\n", countsText(m.UnknownByProvider), m.UnknownCut)
-	fmt.Fprintf(w, "never sent: %d (%d not retried, %d still pending); ledger says sent but the fake has nothing: %d\n",
-		m.NeverSent, m.NeverSentNotRetried, m.NeverSentPending, m.LedgerSaysSentFakeHasNot)
+	fmt.Fprintf(w, "unknown and never sent by provider: %s\n", countsText(m.UnknownNeverSentByProvider))
+	fmt.Fprintf(w, "never sent: %d (%d not retried, %d still pending; %d cut off mid-request before the fake accepted them); ledger says sent but the fake has nothing: %d\n",
+		m.NeverSent, m.NeverSentNotRetried, m.NeverSentPending, m.NeverSentCut, m.LedgerSaysSentFakeHasNot)
 	fmt.Fprintf(w, "accepted records not tied to their ledger row: %d (SMS tied by To and body: %d); stray records: %d\n", m.Untied, m.TiedByToAndBody, m.Stray)
 	fmt.Fprintf(w, "ledger rows by status: %s\n", countsText(m.ByStatus))
 	if len(r.DuplicateExamples) > 0 {

@@ -136,6 +136,20 @@ func TestTally(t *testing.T) {
 			failures: []string{"1 messages never sent and not retried"},
 		},
 		{
+			name: "an SMS cut off before the fake accepted it, left unknown: never sent, and the cut is visible",
+			mutate: func(ev *Evidence) {
+				row(ev, "c_a", "sms_1").Status = "unknown"
+				rec := dropRecord(ev, "c_a", "sms_1")
+				rec.Answer = AnswerClientGone
+				ev.Abandoned = append(ev.Abandoned, rec)
+			},
+			check: func(t *testing.T, r Report) {
+				assert.Equal(t, 1, r.Messages.NeverSentCut)
+				assert.Equal(t, map[string]int{ProviderTwilio: 1}, r.Messages.UnknownNeverSentByProvider)
+			},
+			failures: []string{"1 messages never sent and not retried"},
+		},
+		{
 			name: "still retrying while the run waits: pending, not yet a failure",
 			mutate: func(ev *Evidence) {
 				row(ev, "c_a", "sms_1").Status = "retrying"

@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.TemporalKills, "temporal-kills", envInt("CHAOS_TEMPORAL_KILLS", 1), "Temporal dev server SIGKILLs (CHAOS_TEMPORAL_KILLS)")
 	fs.IntVar(&cfg.PGRestarts, "pg-restarts", envInt("CHAOS_PG_RESTARTS", 1), "PostgreSQL immediate restarts (CHAOS_PG_RESTARTS)")
 	fs.StringVar(&cfg.Schedule, "schedule", env("CHAOS_SCHEDULE", ""), `explicit schedule, e.g. "worker@10,pg@25,temporal@50": kind@percent of expected messages accepted (CHAOS_SCHEDULE; overrides the counts)`)
-	fs.DurationVar(&cfg.EventEvery, "event-every", envDuration("CHAOS_EVENT_EVERY", 90*time.Second), "fire the next event anyway after this long (CHAOS_EVENT_EVERY)")
+	fs.DurationVar(&cfg.EventEvery, "event-every", envDuration("CHAOS_EVENT_EVERY", 3*time.Minute), "fire the next event anyway after this long (CHAOS_EVENT_EVERY)")
 	fs.DurationVar(&cfg.TemporalDown, "temporal-down", envDuration("CHAOS_TEMPORAL_DOWN", 3*time.Second), "how long Temporal stays dead (CHAOS_TEMPORAL_DOWN)")
 	fs.DurationVar(&cfg.Wait, "wait", envDuration("CHAOS_WAIT", 2*time.Second), "pause between the journey's sends, whole seconds (CHAOS_WAIT; 0: none)")
 	fs.DurationVar(&cfg.Timeout, "timeout", envDuration("CHAOS_TIMEOUT", 20*time.Minute), "bound on waiting for every run to close (CHAOS_TIMEOUT)")
