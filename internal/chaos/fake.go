@@ -34,7 +34,8 @@ type FakeConfig struct {
 }
 
 // FakeProvider is a SendGrid (POST /v3/mail/send) and Twilio
-// (/2010-04-01/Accounts/{AccountSid}/Messages.json, POST and GET) API server
+// (/2010-04-01/Accounts/{AccountSid}/Messages.json, POST and GET, and GET
+// .../Messages/{Sid}.json) API server
 // that injects faults. Requests are checked with providertest's wire rules
 // first, so a malformed request always gets the provider's 4xx; faults apply
 // to well-formed ones. Control endpoints under /_chaos/ report what it did:
@@ -157,6 +158,8 @@ func (f *FakeProvider) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(providertest.SendGridMailSendPath, f.sendGrid)
 	mux.HandleFunc("/2010-04-01/Accounts/{account}/Messages.json", f.twilio)
+	mux.HandleFunc("GET /2010-04-01/Accounts/{account}/Messages/{sid}", f.twilioFetch)
+	mux.HandleFunc("/2010-04-01/", func(w http.ResponseWriter, r *http.Request) { providertest.TwilioNotFound(r.URL.Path).Write(w) })
 	mux.HandleFunc("GET /_chaos/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, f.Stats()) })
 	mux.HandleFunc("GET /_chaos/records", func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Query().Get("provider")
@@ -533,6 +536,25 @@ func (f *FakeProvider) twilioList(w http.ResponseWriter, r *http.Request) {
 		env.PreviousPageURI = &prev
 	}
 	b, _ := json.Marshal(env)
+	w.Header().Set("Content-Type", providertest.TwilioJSON)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// twilioFetch serves GET .../Messages/{Sid}.json: one message the fake
+// accepted, as the list shows it, or Twilio's 404.
+func (f *FakeProvider) twilioFetch(w http.ResponseWriter, r *http.Request) {
+	if werr := providertest.CheckTwilioAuth(r, f.cfg.TwilioAccountSID, f.cfg.TwilioAuthToken); werr != nil {
+		werr.Write(w)
+		return
+	}
+	sid := providertest.TwilioMessageSID(r.URL.Path)
+	recs := f.log.Filter(func(rec *Record) bool { return rec.Provider == ProviderTwilio && rec.ID == sid })
+	if sid == "" || len(recs) == 0 {
+		providertest.TwilioNotFound(r.URL.Path).Write(w)
+		return
+	}
+	b, _ := json.Marshal(listedMessage(f.cfg.TwilioAccountSID, recs[0]))
 	w.Header().Set("Content-Type", providertest.TwilioJSON)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)

@@ -332,6 +332,24 @@ func TestFake_TwilioMessagesListFiltersAndPagesLikeTwilio(t *testing.T) {
 	assert.Equal(t, 3+1+1+1, b.fake.Stats().TwilioListRequests, "one request per page: 3 pages of one, then one each")
 }
 
+func TestFake_TwilioFetchesOneMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Faults{}, "", 10*time.Second)
+	res, err := b.tw.SendSMS(context.Background(), "m_1", sms("+14155550100", "one"))
+	require.NoError(t, err)
+	api := twilioAPI(t, b.srv.URL)
+
+	m, err := api.FetchMessage(res.ProviderMessageID, nil)
+	require.NoError(t, err)
+	assert.Equal(t, res.ProviderMessageID, *m.Sid)
+	assert.Equal(t, "one", *m.Body)
+
+	_, err = api.FetchMessage("SM00000000000000000000000000000000", nil)
+	var tre *client.TwilioRestError
+	require.ErrorAs(t, err, &tre)
+	assert.Equal(t, 20404, tre.Code)
+}
+
 func TestFake_TwilioListNeedsTheAccountsCredentials(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Faults{}, "", 10*time.Second)

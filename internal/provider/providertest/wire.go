@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -121,14 +122,27 @@ func ParseTwilioRequest(r *http.Request, body []byte) TwilioRequest {
 	return rec
 }
 
-// CheckTwilioAuth checks that r is for the Messages list of accountSID
-// (/2010-04-01/Accounts/{AccountSid}/Messages.json) and authenticated as that
-// account, as FakeTwilio does. Credentials for one account cannot act on
-// another: Twilio answers that with the same 20003 as a wrong token.
+// twilioMessagesPath is the Messages list or one Message:
+// /2010-04-01/Accounts/{AccountSid}/Messages.json or .../Messages/{Sid}.json.
+var twilioMessagesPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Messages(?:/([^/]+))?\.json$`)
+
+// TwilioMessageSID returns the {Sid} of a .../Messages/{Sid}.json path, or
+// "" for the list or any other path.
+func TwilioMessageSID(path string) string {
+	if m := twilioMessagesPath.FindStringSubmatch(path); m != nil {
+		return m[2]
+	}
+	return ""
+}
+
+// CheckTwilioAuth checks that r is for the Messages list of accountSID or
+// one of its Messages, and authenticated as that account, as FakeTwilio
+// does. Credentials for one account cannot act on another: Twilio answers
+// that with the same 20003 as a wrong token.
 func CheckTwilioAuth(r *http.Request, accountSID, authToken string) *WireError {
-	m := messagesPath.FindStringSubmatch(r.URL.Path)
+	m := twilioMessagesPath.FindStringSubmatch(r.URL.Path)
 	if m == nil {
-		return wireError(twilioReply(http.StatusNotFound, TwilioError(20404, 404, "The requested resource "+r.URL.Path+" was not found")))
+		return TwilioNotFound(r.URL.Path)
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != accountSID || pass != authToken || m[1] != accountSID {
@@ -139,12 +153,20 @@ func CheckTwilioAuth(r *http.Request, accountSID, authToken string) *WireError {
 	return nil
 }
 
+// TwilioNotFound is Twilio's 404 (code 20404) for path.
+func TwilioNotFound(path string) *WireError {
+	return wireError(twilioReply(http.StatusNotFound, TwilioError(20404, 404, "The requested resource "+path+" was not found")))
+}
+
 // CheckTwilioCreateMessage applies FakeTwilio's rules to a POST to the
 // Messages list: path, Basic auth as the account, and the parameter checks
 // with Twilio's error codes. A nil *WireError means Twilio would create the
 // message. Opt-outs (21610) are not modelled here.
 func CheckTwilioCreateMessage(r *http.Request, body []byte, accountSID, authToken string) (TwilioRequest, *WireError) {
 	rec := ParseTwilioRequest(r, body)
+	if rec.AccountSID == "" {
+		return rec, TwilioNotFound(r.URL.Path)
+	}
 	if e := CheckTwilioAuth(r, accountSID, authToken); e != nil {
 		return rec, e
 	}
