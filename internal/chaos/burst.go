@@ -307,7 +307,9 @@ func (h *harness) fire(ctx context.Context, kind, why string) {
 		case <-time.After(h.temporal.restartDelay):
 		}
 		if err := h.waitTemporal(ctx); err != nil {
-			h.event("Temporal did not come back: %v", err)
+			if ctx.Err() == nil {
+				h.event("Temporal did not come back: %v", err)
+			}
 			return
 		}
 		h.event("Temporal dev server back (pid %d) after %.1fs", h.temporal.pid(), time.Since(began).Seconds())

@@ -210,6 +210,9 @@ func Run(ctx context.Context, cfg Config) (out Outcome, err error) {
 	h.waitClosed(ctx, enrolled, chaosDone)
 	stopChaos()
 	<-chaosDone
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("interrupted before every run closed: %w", ctx.Err())
+	}
 
 	ev, err := h.collect(ctx, enrolled, notEnrolled)
 	if err != nil {
