@@ -36,6 +36,10 @@ migrate: ## Apply database migrations to DATABASE_URL (default: local tutti data
 bench: ## Send gate decisions/s and p50/p99 beside pgbench tpcb-like TPS (BENCH_UPDATE_README=1: into README)
 	@bash scripts/bench.sh
 
+.PHONY: chaos
+chaos: ## Exactly once under fire: 1,000 contacts, faulty fake providers, kills (CHAOS_CONTACTS=100 for a small run)
+	@bash scripts/chaos.sh
+
 .PHONY: bench-go
 bench-go: ## Run every Go benchmark: go test -run '^$' -bench . -benchmem ./...
 	@bash scripts/test.sh bench $(filter-out ./...,$(PKGS))
