@@ -253,6 +253,10 @@ func (h *harness) tuttiEnv() []string {
 		"TEMPORAL_ADDRESS=" + h.temporalAddr(),
 		"TEMPORAL_NAMESPACE=default",
 		"TUTTI_PROVIDER_MODE=live",
+		// Live mode requires both; fixed, since every process of one run
+		// must share them (a restarted worker decrypts what the last wrote).
+		"TUTTI_CODEC_KEYS=chaos:Y2hhb3MtaGFybmVzcy1jb2RlYy1rZXktMzJieXRlcyE=",
+		"TUTTI_ERASURE_HASH_KEY=chaos-harness-erasure-hash-key-0123456789",
 		"TUTTI_API_TOKEN=" + apiToken,
 		"TUTTI_API_ADDR=" + net.JoinHostPort("127.0.0.1", strconv.Itoa(h.cfg.APIPort)),
 		"TUTTI_METRICS_ADDR=off",
