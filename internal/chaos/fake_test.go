@@ -220,7 +220,8 @@ func TestFake_AcceptThenHangOrDrop(t *testing.T) {
 			var pe *provider.Error
 			require.ErrorAs(t, err, &pe)
 			assert.Zero(t, pe.StatusCode, "no answer at all")
-			assert.True(t, pe.Retryable)
+			assert.True(t, pe.Ambiguous, "written, never answered")
+			assert.False(t, pe.Retryable, "never resent blindly")
 
 			_, err = b.tw.SendSMS(ctx, "m_2", sms("+14155550100", "x"))
 			require.ErrorAs(t, err, &pe)
