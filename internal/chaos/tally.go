@@ -101,6 +101,12 @@ type Report struct {
 		// NeverSentCut counts never-sent messages whose request reached
 		// the fake and was cut off before acceptance (a killed sender).
 		NeverSentCut int
+		// NeverSentUnknownCut: never sent, the request cut off mid-way by a
+		// kill, and the row unknown because the provider cannot be asked
+		// (SendGrid). The sender cannot tell this from a request that
+		// arrived whole, so unknown - never resent - is the right answer;
+		// it is reported, not counted as a failure.
+		NeverSentUnknownCut int
 		// UnknownNeverSentByProvider splits UnknownNeverSent.
 		UnknownNeverSentByProvider map[string]int
 		// LedgerSaysSentFakeHasNot: the ledger claims a send the provider
@@ -284,6 +290,11 @@ func Tally(ev Evidence) Report {
 			// its run has closed whatever the row says.
 			runClosed := ev.Runs[c.ID].Workflow != "Running"
 			settled := status == statusUnknown || statusSentLike[status] || statusFinalNot[status]
+			if status == statusUnknown && cut[k] && ledger[len(ledger)-1].Provider == ProviderSendGrid {
+				rep.Messages.NeverSentUnknownCut++
+				rep.NeverSentExamples = appendExample(rep.NeverSentExamples, fmt.Sprintf("%s %s: unknown, cut mid-request by a kill", c.ID, s.ID))
+				continue
+			}
 			if settled || runClosed {
 				rep.Messages.NeverSentNotRetried++
 				what := status
@@ -390,6 +401,7 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "| unknown, really sent (the fake has it) | %d |\n", m.UnknownReallySent)
 	fmt.Fprintf(w, "| unknown, never sent | %d |\n", m.UnknownNeverSent)
 	fmt.Fprintf(w, "| never sent and not retried | %d |\n", m.NeverSentNotRetried)
+	fmt.Fprintf(w, "| never sent, unknown: request cut mid-way by a kill (SendGrid, no read-back) | %d |\n", m.NeverSentUnknownCut)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "journeys lost: %d still running, %d failed/terminated/timed out, %d unknown to Temporal, %d closed with the enrollment not completed; %d contacts never enrolled\n",
 		j.Running, j.ClosedBadly, j.NotFound, j.EnrollmentMismatch, j.NotEnrolled)

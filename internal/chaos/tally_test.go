@@ -150,6 +150,20 @@ func TestTally(t *testing.T) {
 			failures: []string{"1 messages never sent and not retried"},
 		},
 		{
+			name: "an email cut off by a kill before SendGrid accepted it, left unknown: reported, not a failure",
+			mutate: func(ev *Evidence) {
+				r := row(ev, "c_b", "email_2")
+				r.Status, r.Provider = "unknown", ProviderSendGrid
+				rec := dropRecord(ev, "c_b", "email_2")
+				rec.Answer = AnswerClientGone
+				ev.Abandoned = append(ev.Abandoned, rec)
+			},
+			check: func(t *testing.T, r Report) {
+				assert.Equal(t, 1, r.Messages.NeverSentUnknownCut)
+				assert.Zero(t, r.Messages.NeverSentNotRetried)
+			},
+		},
+		{
 			name: "still retrying while the run waits: pending, not yet a failure",
 			mutate: func(ev *Evidence) {
 				row(ev, "c_a", "sms_1").Status = "retrying"
