@@ -12,7 +12,7 @@ func TestCodecSettings(t *testing.T) {
 	live := map[string]string{
 		"TUTTI_PROVIDER_MODE": "live", "TUTTI_API_TOKEN": "t", "SENDGRID_API_KEY": "k",
 		"TUTTI_ERASURE_HASH_KEY": "0123456789abcdef0123456789abcdef",
-		"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tw",
+		"TWILIO_ACCOUNT_SID":     "AC1", "TWILIO_AUTH_TOKEN": "tw",
 	}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
