@@ -130,7 +130,11 @@ func TestEndToEnd_AcknowledgedOptOutIsFinal(t *testing.T) {
 		email := fmt.Sprintf("race%d@example.com", i)
 		created := s.call("POST", "/v1/contacts", map[string]any{"email": email, "phone": phone}, http.StatusCreated)
 		contactID := created["contact"].(map[string]any)["id"].(string)
-		grant := map[string]any{"channel": kind.channel, "status": "granted", "source": "test"}
+		// Given at signup, an hour ago: SendGrid stamps events in whole
+		// seconds, and a grant in the unsubscribe's own second would be the
+		// later decision and stay in force.
+		grant := map[string]any{"channel": kind.channel, "status": "granted", "source": "test",
+			"occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}
 		if kind.channel == "sms" {
 			grant["double_opt_in_confirmed"] = true
 		}
