@@ -468,7 +468,10 @@ func (s *Service) reconcile(ctx context.Context, msg Message, m storage.Message)
 		canFind = false
 	}
 	if err != nil {
-		return Result{}, false, fmt.Errorf("reading back message %s from %s: %w", m.ID, m.Provider, err)
+		// The error goes into workflow history as the activity's failure:
+		// the code only, since the provider's words may quote the number.
+		s.logger().Warn("read-back failed; retried", "message_id", m.ID, "provider", m.Provider, "error", err)
+		return Result{}, false, fmt.Errorf("reading back message %s from %s: %s", m.ID, m.Provider, reasonCode(m.Provider, err))
 	}
 	switch {
 	case !canFind:

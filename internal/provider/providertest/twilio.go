@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -235,23 +234,11 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	body, _ := io.ReadAll(r.Body)
-	rec.RawBody = body
 	// Twilio reads parameters only from a form-encoded body; anything else
 	// (JSON, say) arrives as no parameters at all.
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
-		if form, err := url.ParseQuery(string(body)); err == nil {
-			rec.Form = form
-		}
-	}
-	if rec.Form == nil {
-		rec.Form = url.Values{}
-	}
-	rec.To = rec.Form.Get("To")
-	rec.From = rec.Form.Get("From")
-	rec.MessagingServiceSID = rec.Form.Get("MessagingServiceSid")
-	rec.Body = rec.Form.Get("Body")
-	rec.MediaURL = rec.Form["MediaUrl"]
-	rec.StatusCallback = rec.Form.Get("StatusCallback")
+	parsed := ParseTwilioRequest(r, body)
+	parsed.Fault = rec.Fault
+	rec = parsed
 
 	sid := ""
 	switch {
