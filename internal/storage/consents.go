@@ -149,16 +149,22 @@ func recordConsentChange(ctx context.Context, tx pgx.Tx, c ConsentChange) (Conse
 		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent for contact %s: appending history: %w", contactID, err)
 	}
 	// The WHERE clause sees the locked, latest version of the row, so two
-	// concurrent changes cannot both win.
+	// concurrent changes cannot both win. A revoke also wins over a record
+	// dated less than a second after it: providers stamp opt-outs in whole
+	// seconds (SendGrid's timestamp), so a STOP or an unsubscribe in the
+	// same second as a grant may well be the later decision, and when in
+	// doubt consent is not assumed. It then keeps the later date, so the
+	// order of what follows is unchanged.
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO consents (contact_id, channel, subscription, status, source, occurred_at, consent_event_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (contact_id, channel, subscription) DO UPDATE SET
 			status = EXCLUDED.status,
 			source = EXCLUDED.source,
-			occurred_at = EXCLUDED.occurred_at,
+			occurred_at = GREATEST(consents.occurred_at, EXCLUDED.occurred_at),
 			consent_event_id = EXCLUDED.consent_event_id
-		WHERE consents.occurred_at <= EXCLUDED.occurred_at`,
+		WHERE consents.occurred_at <= EXCLUDED.occurred_at
+			OR (EXCLUDED.status = 'revoked' AND consents.occurred_at < EXCLUDED.occurred_at + interval '1 second')`,
 		ev.ContactID, ev.Channel, ev.Subscription, ev.Status, ev.Source, ev.OccurredAt, ev.ID); err != nil {
 		return ConsentEvent{}, Consent{}, fmt.Errorf("record consent for contact %s: updating current consent: %w", contactID, err)
 	}

@@ -64,6 +64,23 @@ func TestRecordConsent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ev5.ID, cur.ConsentEventID)
 
+	// A revoke stamped in whole seconds (SendGrid) in the same second as a
+	// grant: it may be the later decision, so it wins, keeping the later
+	// date. One dated a full second earlier does not.
+	grantAt := t0.Add(3*time.Hour + 700*time.Millisecond)
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", grantAt)
+	require.NoError(t, err)
+	ev7, cur, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentRevoked, "sendgrid:unsubscribe", t0.Add(3*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, storage.ConsentRevoked, cur.Status)
+	require.Equal(t, ev7.ID, cur.ConsentEventID)
+	require.Equal(t, grantAt, cur.OccurredAt)
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", t0.Add(4*time.Hour))
+	require.NoError(t, err)
+	_, cur, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentRevoked, "late", t0.Add(4*time.Hour-time.Second))
+	require.NoError(t, err)
+	require.Equal(t, storage.ConsentGranted, cur.Status, "a revoke a whole second older stays in the history only")
+
 	// Zero time means now.
 	before := time.Now().Add(-time.Minute)
 	ev6, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelAds, storage.ConsentGranted, "api", time.Time{})
