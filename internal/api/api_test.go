@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -47,6 +46,8 @@ type harness struct {
 	store *storage.Store
 	tc    client.Client
 	url   string
+	// client checks every answer against openapi.yaml (serveAPI).
+	client *http.Client
 }
 
 func newHarness(t *testing.T) *harness {
@@ -60,12 +61,11 @@ func newHarness(t *testing.T) *harness {
 		DefaultTimeZone: "UTC",
 		SignalTimeout:   10 * time.Second,
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
+	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: tc, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler())
-	t.Cleanup(srv.Close)
-	return &harness{t: t, store: store, tc: tc, url: srv.URL}
+	})
+	return &harness{t: t, store: store, tc: tc, url: url, client: hc}
 }
 
 // response is a decoded answer.
@@ -124,7 +124,7 @@ func (h *harness) do(method, path string, body any, ctype, auth string) response
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -29,9 +28,10 @@ const (
 )
 
 type codecHarness struct {
-	url   string
-	codec *codec.Codec
-	log   *bytes.Buffer
+	url    string
+	client *http.Client
+	codec  *codec.Codec
+	log    *bytes.Buffer
 }
 
 func newCodecHarness(t *testing.T, configure func(*config.Config)) *codecHarness {
@@ -50,9 +50,8 @@ func newCodecHarness(t *testing.T, configure func(*config.Config)) *codecHarness
 		configure(&cfg)
 	}
 	var logs bytes.Buffer
-	srv := httptest.NewServer(api.New(api.Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Handler())
-	t.Cleanup(srv.Close)
-	return &codecHarness{url: srv.URL, codec: c, log: &logs}
+	url, hc := serveAPI(t, api.Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	return &codecHarness{url: url, client: hc, codec: c, log: &logs}
 }
 
 func payloadsJSON(t *testing.T, ps []*commonpb.Payload) string {
@@ -74,7 +73,7 @@ func (h *codecHarness) do(t *testing.T, method, path, body string, headers map[s
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

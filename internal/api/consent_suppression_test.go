@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +46,11 @@ func newSMSHarness(t *testing.T, sms provider.SMSSender, prompt string) *harness
 	settings := policy.DefaultSettings()
 	settings.DefaultTimeZone, settings.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
 	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: delivery.IdentityFromConfig(cfg)}
-	srv := httptest.NewServer(api.New(api.Deps{
+	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: tc, Config: cfg, Delivery: send,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler())
-	t.Cleanup(srv.Close)
-	return &harness{t: t, store: store, tc: tc, url: srv.URL}
+	})
+	return &harness{t: t, store: store, tc: tc, url: url, client: hc}
 }
 
 // refusingSMS is a provider that refuses every message, as Twilio does for a

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -90,12 +89,11 @@ func newFaultyHarness(t *testing.T) (*harness, *faults) {
 		// Short, so a lost answer costs the test little; nothing asserts on it.
 		SignalTimeout: 2 * time.Second,
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
+	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: faulty, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler())
-	t.Cleanup(srv.Close)
-	return &harness{t: t, store: store, tc: temporaltest.Client(t, temporalAddr), url: srv.URL}, f
+	})
+	return &harness{t: t, store: store, tc: temporaltest.Client(t, temporalAddr), url: url, client: hc}, f
 }
 
 // enrollWithKey enrolls with an Idempotency-Key header ("" for none).
@@ -111,7 +109,7 @@ func (h *harness) enrollWithKey(journeyID, contactID, key string, want int) resp
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

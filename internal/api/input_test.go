@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -398,13 +397,12 @@ func newBigBodyHarness(t *testing.T) *harness {
 	t.Helper()
 	store := storagetest.New(t)
 	tc := temporaltest.Client(t, temporalAddr)
-	srv := httptest.NewServer(api.New(api.Deps{
+	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: tc,
 		Config: config.Config{APIToken: token, APIMaxBody: 2 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 10 * time.Second},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler())
-	t.Cleanup(srv.Close)
-	return &harness{t: t, store: store, tc: tc, url: srv.URL}
+	})
+	return &harness{t: t, store: store, tc: tc, url: url, client: hc}
 }
 
 func TestAttributeLimits(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -82,12 +81,11 @@ func newHookHarness(t *testing.T, o hookOpts) *hookHarness {
 	if !o.noPublicURL {
 		cfg.PublicURL = publicURL + "/"
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
+	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: tc, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}).Handler())
-	t.Cleanup(srv.Close)
-	return &hookHarness{harness: &harness{t: t, store: store, tc: tc, url: srv.URL}, key: key}
+	})
+	return &hookHarness{harness: &harness{t: t, store: store, tc: tc, url: url, client: hc}, key: key}
 }
 
 // signSendGrid signs as SendGrid does: base64 of the ASN.1 DER ECDSA
@@ -127,7 +125,7 @@ func (h *hookHarness) post(path string, body []byte, ctype string, headers map[s
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
