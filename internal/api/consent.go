@@ -44,25 +44,6 @@ type consentRequest struct {
 	DoubleOptInConfirmed bool `json:"double_opt_in_confirmed"`
 }
 
-// doubleOptIn explains what happened to a channel-level SMS grant.
-type doubleOptIn struct {
-	// Status: pending (waiting for YES/START), confirmed_by_caller, or
-	// already_granted (the contact had confirmed before; it stays granted).
-	Status string         `json:"status"`
-	Reason string         `json:"reason"`
-	Prompt *confirmPrompt `json:"prompt,omitempty"`
-}
-
-// confirmPrompt says whether the confirmation SMS went out.
-type confirmPrompt struct {
-	Sent      bool   `json:"sent"`
-	MessageID string `json:"message_id,omitempty"`
-	Provider  string `json:"provider,omitempty"`
-	Body      string `json:"body,omitempty"`
-	// Error says why it was not sent.
-	Error string `json:"error,omitempty"`
-}
-
 // Double opt-in statuses.
 const (
 	optInPending         = "pending"
@@ -134,7 +115,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 	}
 
 	status := req.Status
-	var dbl *doubleOptIn
+	var dbl *DoubleOptIn
 	if smsGrant {
 		dbl, err = s.smsOptIn(r.Context(), id, req.DoubleOptInConfirmed)
 		if err != nil {
@@ -164,7 +145,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 		} else {
 			// A change dated later is in force (a STOP, say): prompting now
 			// would text someone about a decision they have since replaced.
-			dbl.Prompt = &confirmPrompt{Error: fmt.Sprintf("not sent: a later consent change (status %s, consent event %d) is in force", current.Status, current.ConsentEventID)}
+			dbl.Prompt = &ConfirmPrompt{Error: fmt.Sprintf("not sent: a later consent change (status %s, consent event %d) is in force", current.Status, current.ConsentEventID)}
 		}
 	}
 
@@ -179,24 +160,21 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 				"workflow_id", f.WorkflowID, "error", f.Error)
 		}
 	}
-	out := map[string]any{
-		"consent":          current,
-		"history_id":       ev.ID,
-		"requested_status": req.Status,
-		"recorded_status":  ev.Status,
-		"signalled":        fan.signalled,
-		"signal_failed":    fan.failedIDs(),
-	}
-	if dbl != nil {
-		out["double_opt_in"] = dbl
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, ConsentAnswer{
+		Consent:         current,
+		DoubleOptIn:     dbl,
+		HistoryID:       ev.ID,
+		RecordedStatus:  ev.Status,
+		RequestedStatus: req.Status,
+		SignalFailed:    fan.failedIDs(),
+		Signalled:       fan.signalled,
+	})
 }
 
 // smsOptIn decides how a channel-level SMS grant is recorded.
-func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool) (*doubleOptIn, error) {
+func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool) (*DoubleOptIn, error) {
 	if confirmed {
-		return &doubleOptIn{Status: optInConfirmedCaller,
+		return &DoubleOptIn{Status: optInConfirmedCaller,
 			Reason: "double_opt_in_confirmed was set: the caller confirmed the opt-in itself, so it is recorded as granted"}, nil
 	}
 	cur, err := s.store.Consents(ctx, contactID)
@@ -204,10 +182,10 @@ func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool)
 		return nil, err
 	}
 	if sms, ok := cur[journey.ChannelSMS]; ok && sms.Status == storage.ConsentGranted {
-		return &doubleOptIn{Status: optInAlreadyGranted,
+		return &DoubleOptIn{Status: optInAlreadyGranted,
 			Reason: fmt.Sprintf("the contact's SMS consent is already granted (consent event %d), so it stays granted and no confirmation is asked again", sms.ConsentEventID)}, nil
 	}
-	return &doubleOptIn{Status: optInPending,
+	return &DoubleOptIn{Status: optInPending,
 		Reason: "SMS opt-ins need double opt-in: the consent is recorded as pending, and no marketing SMS is sent, " +
 			"until the contact replies YES or START to the confirmation prompt. " +
 			"Set double_opt_in_confirmed to true if your system already confirmed it."}, nil
@@ -218,12 +196,12 @@ func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool)
 // SMS citing the pending consent event, with a ledger row. It reports what
 // happened rather than failing the request: the consent is recorded either
 // way.
-func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev storage.ConsentEvent) *confirmPrompt {
+func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev storage.ConsentEvent) *ConfirmPrompt {
 	switch {
 	case s.delivery == nil || s.delivery.SMS == nil:
-		return &confirmPrompt{Error: "no SMS sender is configured for the API; the prompt was not sent"}
+		return &ConfirmPrompt{Error: "no SMS sender is configured for the API; the prompt was not sent"}
 	case c.Phone == "":
-		return &confirmPrompt{Error: "the contact has no phone number; identify it with one and record the opt-in again"}
+		return &ConfirmPrompt{Error: "the contact has no phone number; identify it with one and record the opt-in again"}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmSendTimeout)
 	defer cancel()
@@ -244,9 +222,9 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	})
 	if err != nil {
 		loggerFrom(ctx).Error("api: SMS confirmation prompt not sent", "contact_id", c.ID, "error", err)
-		return &confirmPrompt{Error: "the prompt could not be sent now (see the API log); record the opt-in again to retry"}
+		return &ConfirmPrompt{Error: "the prompt could not be sent now (see the API log); record the opt-in again to retry"}
 	}
-	out := &confirmPrompt{MessageID: res.MessageID, Provider: res.Provider}
+	out := &ConfirmPrompt{MessageID: res.MessageID, Provider: res.Provider}
 	switch res.Status {
 	case storage.MessageSent:
 		out.Sent, out.Body = true, body

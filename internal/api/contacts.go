@@ -95,18 +95,7 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, map[string]any{"contact": c})
-}
-
-// contactDetail is a contact with its current consent and journey runs.
-// Consents holds the channel-level consent per channel (the one every
-// marketing send needs); SubscriptionConsents the subscription-type ones
-// ("newsletter"...), ordered by channel and subscription.
-type contactDetail struct {
-	Contact              storage.Contact                     `json:"contact"`
-	Consents             map[journey.Channel]storage.Consent `json:"consents"`
-	SubscriptionConsents []storage.Consent                   `json:"subscription_consents"`
-	Enrollments          []storage.Enrollment                `json:"enrollments"`
+	writeJSON(w, status, ContactAnswer{Contact: c})
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +184,7 @@ func (s *Server) writeContactDetail(w http.ResponseWriter, r *http.Request, c st
 	if enrollments == nil {
 		enrollments = []storage.Enrollment{}
 	}
-	writeJSON(w, http.StatusOK, contactDetail{Contact: c, Consents: consents, SubscriptionConsents: subs, Enrollments: enrollments})
+	writeJSON(w, http.StatusOK, ContactDetail{Contact: c, Consents: consents, SubscriptionConsents: subs, Enrollments: enrollments})
 }
 
 func (s *Server) contactMessages(w http.ResponseWriter, r *http.Request) {

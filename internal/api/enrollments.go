@@ -58,15 +58,10 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	body := map[string]any{
-		"enrollment":  started.Enrollment,
-		"workflow_id": started.Enrollment.WorkflowID,
-		"run_id":      started.RunID,
-	}
+	// A run just started always has a run id; a replayed one's is empty
+	// once it is no longer the workflow's current run.
+	body := EnrollmentAnswer{Enrollment: started.Enrollment, RunID: started.RunID, WorkflowID: started.Enrollment.WorkflowID}
 	if started.Replayed {
-		if started.RunID == "" {
-			delete(body, "run_id")
-		}
 		writeJSON(w, http.StatusOK, body)
 		return
 	}
@@ -318,7 +313,7 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID, "exit_request_id", x.ID)
-	writeJSON(w, http.StatusAccepted, map[string]any{"enrollment": e, "workflow_id": e.WorkflowID, "exit_requested": true, "exit_request": x})
+	writeJSON(w, http.StatusAccepted, ExitAnswer{Enrollment: e, ExitRequest: x, ExitRequested: true, WorkflowID: e.WorkflowID})
 }
 
 // journeyRun is an enrollment with, for active runs, the workflow's own view.

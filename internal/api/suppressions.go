@@ -23,14 +23,8 @@ type suppressionRequest struct {
 	Source    string `json:"source"`
 }
 
-// suppressionView is a suppression with whether it is in force now.
-type suppressionView struct {
-	storage.Suppression
-	Active bool `json:"active"`
-}
-
-func (s *Server) view(sp storage.Suppression) suppressionView {
-	return suppressionView{Suppression: sp, Active: sp.Active(s.now())}
+func (s *Server) view(sp storage.Suppression) Suppression {
+	return Suppression{Suppression: sp, Active: sp.Active(s.now())}
 }
 
 const suppressionReasons = "converted, in_opportunity, do_not_contact, hard_bounce, spam_complaint or unengaged"
@@ -118,7 +112,7 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, map[string]any{"suppression": s.view(row), "created": created})
+	writeJSON(w, status, SuppressionAdded{Created: created, Suppression: s.view(row)})
 }
 
 // listSuppressions lists the contact's suppressions, newest first, lifted
@@ -134,11 +128,11 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := make([]suppressionView, 0, len(rows))
+	out := make([]Suppression, 0, len(rows))
 	for _, sp := range rows {
 		out = append(out, s.view(sp))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"suppressions": out})
+	writeJSON(w, http.StatusOK, SuppressionList{Suppressions: out})
 }
 
 // liftSuppression ends one of the contact's suppressions; the row stays as
@@ -180,5 +174,5 @@ func (s *Server) liftSuppression(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"suppression": s.view(row), "lifted": found.LiftedAt == nil})
+	writeJSON(w, http.StatusOK, SuppressionLifted{Lifted: found.LiftedAt == nil, Suppression: s.view(row)})
 }

@@ -39,29 +39,6 @@ const (
 	WhyNotASendStep = "not_a_send_step"
 )
 
-// whyStep is the step as the contact's journey version defines it.
-type whyStep struct {
-	Version int              `json:"version"`
-	Kind    journey.StepKind `json:"kind"`
-	Channel journey.Channel  `json:"channel,omitempty"`
-}
-
-// whyAnswer answers GET /v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why.
-type whyAnswer struct {
-	ContactID string `json:"contact_id"`
-	JourneyID string `json:"journey_id"`
-	StepID    string `json:"step_id"`
-	State     string `json:"state"`
-	Summary   string `json:"summary"`
-	// Step is absent when no run of the contact has the step in its version
-	// (the decisions then come from a version the contact no longer runs).
-	Step *whyStep `json:"step,omitempty"`
-	// Enrollment is the contact's latest run of the journey.
-	Enrollment *storage.Enrollment `json:"enrollment,omitempty"`
-	Decisions  []storage.Decision  `json:"decisions"`
-	Messages   []storage.Message   `json:"messages"`
-}
-
 func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 	limit, err := limitParam(r, defaultDecisionLimit, maxDecisionLimit)
 	if err != nil {
@@ -89,7 +66,7 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ans := whyAnswer{ContactID: contactID, JourneyID: journeyID, StepID: stepID,
+	ans := WhyAnswer{ContactID: contactID, JourneyID: journeyID, StepID: stepID,
 		Decisions: nonNilSlice(decisions), Messages: nonNilSlice(msgs)}
 	if len(runs) > 0 {
 		ans.Enrollment = &runs[0]
@@ -100,7 +77,7 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if step != nil {
-		ans.Step = &whyStep{Version: version, Kind: step.Kind()}
+		ans.Step = &WhyStep{Version: version, Kind: step.Kind()}
 		if step.Send != nil {
 			ans.Step.Channel = step.Send.Channel
 		}

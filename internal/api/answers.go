@@ -1,0 +1,129 @@
+package api
+
+import (
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// Answers: the JSON bodies of the API's answers, one Go type per body that
+// openapi.yaml describes. The handlers answer with them and the CLI
+// (starter) decodes them, so no shape is declared twice; contract_test.go
+// checks every answer the tests see against the document.
+
+// ContactAnswer answers POST /v1/contacts (GET /v1/contacts and
+// GET /v1/contacts/{id} answer with ContactDetail).
+type ContactAnswer struct {
+	Contact storage.Contact `json:"contact"`
+}
+
+// ContactDetail answers GET /v1/contacts/{id} and a lookup: the contact, its current
+// channel-level consent by channel (what the send gate reads), its
+// subscription-type consents ("newsletter"...) ordered by channel and
+// subscription, and its journey runs.
+type ContactDetail struct {
+	Contact              storage.Contact                     `json:"contact"`
+	Consents             map[journey.Channel]storage.Consent `json:"consents"`
+	SubscriptionConsents []storage.Consent                   `json:"subscription_consents"`
+	Enrollments          []storage.Enrollment                `json:"enrollments"`
+}
+
+// ConsentAnswer answers POST /v1/contacts/{id}/consent.
+type ConsentAnswer struct {
+	// Consent is the consent now in force, which a change dated before it
+	// does not replace.
+	Consent     storage.Consent `json:"consent"`
+	DoubleOptIn *DoubleOptIn    `json:"double_opt_in,omitempty"`
+	HistoryID   int64           `json:"history_id"`
+	// RecordedStatus differs from RequestedStatus for an SMS grant waiting
+	// for the contact's confirmation (pending).
+	RecordedStatus  string `json:"recorded_status"`
+	RequestedStatus string `json:"requested_status"`
+	// SignalFailed lists the runs that were not told; the send gate still
+	// reads the new consent from Postgres.
+	SignalFailed []string `json:"signal_failed"`
+	Signalled    []string `json:"signalled"`
+}
+
+// DoubleOptIn explains what happened to a channel-level SMS grant.
+type DoubleOptIn struct {
+	// Status: pending (waiting for YES/START), confirmed_by_caller, or
+	// already_granted (the contact had confirmed before; it stays granted).
+	Status string         `json:"status"`
+	Reason string         `json:"reason"`
+	Prompt *ConfirmPrompt `json:"prompt,omitempty"`
+}
+
+// ConfirmPrompt says whether the confirmation SMS went out.
+type ConfirmPrompt struct {
+	Sent      bool   `json:"sent"`
+	MessageID string `json:"message_id,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	Body      string `json:"body,omitempty"`
+	// Error says why it was not sent.
+	Error string `json:"error,omitempty"`
+}
+
+// EnrollmentAnswer answers POST /v1/journeys/{journey_id}/enrollments.
+type EnrollmentAnswer struct {
+	Enrollment storage.Enrollment `json:"enrollment"`
+	// RunID is absent when an Idempotency-Key retry reports a run that has
+	// ended and is no longer the workflow's current run.
+	RunID      string `json:"run_id,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+}
+
+// ExitAnswer answers POST /v1/contacts/{id}/journeys/{journey_id}/exit.
+type ExitAnswer struct {
+	Enrollment    storage.Enrollment  `json:"enrollment"`
+	ExitRequest   storage.ExitRequest `json:"exit_request"`
+	ExitRequested bool                `json:"exit_requested"`
+	WorkflowID    string              `json:"workflow_id"`
+}
+
+// Suppression is a suppression with whether it is in force now.
+type Suppression struct {
+	storage.Suppression
+	Active bool `json:"active"`
+}
+
+// SuppressionAdded answers POST /v1/contacts/{id}/suppressions; Created is
+// false when an identical active suppression was already there.
+type SuppressionAdded struct {
+	Created     bool        `json:"created"`
+	Suppression Suppression `json:"suppression"`
+}
+
+// SuppressionLifted answers DELETE .../suppressions/{suppression_id};
+// Lifted is false when it had been lifted before.
+type SuppressionLifted struct {
+	Lifted      bool        `json:"lifted"`
+	Suppression Suppression `json:"suppression"`
+}
+
+// SuppressionList answers GET /v1/contacts/{id}/suppressions.
+type SuppressionList struct {
+	Suppressions []Suppression `json:"suppressions"`
+}
+
+// WhyStep is the step as the contact's journey version defines it.
+type WhyStep struct {
+	Version int              `json:"version"`
+	Kind    journey.StepKind `json:"kind"`
+	Channel journey.Channel  `json:"channel,omitempty"`
+}
+
+// WhyAnswer answers GET /v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why.
+type WhyAnswer struct {
+	ContactID string `json:"contact_id"`
+	JourneyID string `json:"journey_id"`
+	StepID    string `json:"step_id"`
+	State     string `json:"state"`
+	Summary   string `json:"summary"`
+	// Step is absent when no run of the contact has the step in its version
+	// (the decisions then come from a version the contact no longer runs).
+	Step *WhyStep `json:"step,omitempty"`
+	// Enrollment is the contact's latest run of the journey.
+	Enrollment *storage.Enrollment `json:"enrollment,omitempty"`
+	Decisions  []storage.Decision  `json:"decisions"`
+	Messages   []storage.Message   `json:"messages"`
+}
