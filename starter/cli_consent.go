@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/api"
 )
 
 // ---------------------------------------------------------------------------
@@ -36,30 +38,12 @@ func (c *cli) consent(ctx context.Context, inv *invocation) error {
 		req["double_opt_in_confirmed"] = true
 	}
 	body, _ := json.Marshal(req)
-	var out struct {
-		Consent struct {
-			Channel      string `json:"channel"`
-			Subscription string `json:"subscription"`
-			Status       string `json:"status"`
-		} `json:"consent"`
-		HistoryID      int64  `json:"history_id"`
-		RecordedStatus string `json:"recorded_status"`
-		DoubleOptIn    *struct {
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-			Prompt *struct {
-				Sent      bool   `json:"sent"`
-				MessageID string `json:"message_id"`
-				Error     string `json:"error"`
-			} `json:"prompt"`
-		} `json:"double_opt_in"`
-		SignalFailed []string `json:"signal_failed"`
-	}
+	var out api.ConsentAnswer
 	id := inv.args[0]
 	if _, err := c.client().call(ctx, http.MethodPost, "/v1/contacts/"+url.PathEscape(id)+"/consent", nil, body, "application/json", &out); err != nil {
 		return err
 	}
-	what := out.Consent.Channel
+	what := string(out.Consent.Channel)
 	if out.Consent.Subscription != "" {
 		what += "/" + out.Consent.Subscription
 	}
@@ -83,29 +67,14 @@ func (c *cli) consent(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// suppression is the part of a suppression the CLI prints.
-type suppression struct {
-	ID        string     `json:"id"`
-	Reason    string     `json:"reason"`
-	JourneyID string     `json:"journey_id"`
-	Channel   string     `json:"channel"`
-	Source    string     `json:"source"`
-	Note      string     `json:"note"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	LiftedAt  *time.Time `json:"lifted_at"`
-	LiftedBy  string     `json:"lifted_by"`
-	Active    bool       `json:"active"`
-}
-
 // scope is "every journey, every channel", "journey welcome, email only"...
-func (sp suppression) scope() string {
+func scope(sp api.Suppression) string {
 	j, ch := "every journey", "every channel"
 	if sp.JourneyID != "" {
 		j = "journey " + sp.JourneyID
 	}
 	if sp.Channel != "" {
-		ch = sp.Channel + " only"
+		ch = string(sp.Channel) + " only"
 	}
 	return j + ", " + ch
 }
@@ -136,10 +105,7 @@ func (c *cli) suppress(ctx context.Context, inv *invocation) error {
 		req["expires_at"] = *expires
 	}
 	body, _ := json.Marshal(req)
-	var out struct {
-		Suppression suppression `json:"suppression"`
-		Created     bool        `json:"created"`
-	}
+	var out api.SuppressionAdded
 	id := inv.args[0]
 	if _, err := c.client().call(ctx, http.MethodPost, "/v1/contacts/"+url.PathEscape(id)+"/suppressions", nil, body, "application/json", &out); err != nil {
 		return err
@@ -149,7 +115,7 @@ func (c *cli) suppress(ctx context.Context, inv *invocation) error {
 	if !out.Created {
 		verb = "already suppressed (unchanged)"
 	}
-	fmt.Fprintf(c.stdout, "%s contact %s: %s, %s (%s", verb, id, sp.Reason, sp.scope(), sp.ID)
+	fmt.Fprintf(c.stdout, "%s contact %s: %s, %s (%s", verb, id, sp.Reason, scope(sp), sp.ID)
 	if sp.ExpiresAt != nil {
 		fmt.Fprintf(c.stdout, ", until %s", sp.ExpiresAt.UTC().Format(time.DateTime))
 	}
@@ -163,9 +129,7 @@ func (c *cli) suppressions(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	id := inv.args[0]
-	var out struct {
-		Suppressions []suppression `json:"suppressions"`
-	}
+	var out api.SuppressionList
 	raw, err := c.client().call(ctx, http.MethodGet, "/v1/contacts/"+url.PathEscape(id)+"/suppressions", nil, nil, "", &out)
 	if err != nil {
 		return err
@@ -183,7 +147,7 @@ func (c *cli) suppressions(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-func printSuppression(w io.Writer, sp suppression) {
+func printSuppression(w io.Writer, sp api.Suppression) {
 	state := "active"
 	switch {
 	case sp.LiftedAt != nil:
@@ -191,7 +155,7 @@ func printSuppression(w io.Writer, sp suppression) {
 	case !sp.Active:
 		state = "expired"
 	}
-	fmt.Fprintf(w, "%s  %-7s %s, %s  (source %s, since %s", sp.ID, state, sp.Reason, sp.scope(), sp.Source, sp.CreatedAt.UTC().Format(time.DateTime))
+	fmt.Fprintf(w, "%s  %-7s %s, %s  (source %s, since %s", sp.ID, state, sp.Reason, scope(sp), sp.Source, sp.CreatedAt.UTC().Format(time.DateTime))
 	if sp.ExpiresAt != nil {
 		fmt.Fprintf(w, ", until %s", sp.ExpiresAt.UTC().Format(time.DateTime))
 	}
@@ -210,10 +174,7 @@ func (c *cli) unsuppress(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	id, supID := inv.args[0], inv.args[1]
-	var out struct {
-		Suppression suppression `json:"suppression"`
-		Lifted      bool        `json:"lifted"`
-	}
+	var out api.SuppressionLifted
 	path := "/v1/contacts/" + url.PathEscape(id) + "/suppressions/" + url.PathEscape(supID)
 	if _, err := c.client().call(ctx, http.MethodDelete, path, url.Values{"lifted_by": {*by}}, nil, "", &out); err != nil {
 		return err
@@ -227,6 +188,6 @@ func (c *cli) unsuppress(ctx context.Context, inv *invocation) error {
 		fmt.Fprintf(c.stdout, "suppression %s of contact %s was already lifted%s by %s\n", sp.ID, id, when, sp.LiftedBy)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "lifted suppression %s of contact %s (%s, %s)\n", sp.ID, id, sp.Reason, sp.scope())
+	fmt.Fprintf(c.stdout, "lifted suppression %s of contact %s (%s, %s)\n", sp.ID, id, sp.Reason, scope(sp))
 	return nil
 }

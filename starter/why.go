@@ -8,68 +8,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/storage"
 )
-
-// whyAnswer is the part of GET .../steps/{step_id}/why the CLI prints.
-type whyAnswer struct {
-	ContactID string `json:"contact_id"`
-	JourneyID string `json:"journey_id"`
-	StepID    string `json:"step_id"`
-	State     string `json:"state"`
-	Summary   string `json:"summary"`
-	Step      *struct {
-		Version int    `json:"version"`
-		Kind    string `json:"kind"`
-		Channel string `json:"channel"`
-	} `json:"step"`
-	Enrollment *struct {
-		ID          string     `json:"id"`
-		Version     int        `json:"version"`
-		Status      string     `json:"status"`
-		ExitReason  string     `json:"exit_reason"`
-		ExitNote    string     `json:"exit_note"`
-		CurrentStep string     `json:"current_step"`
-		StartedAt   time.Time  `json:"started_at"`
-		EndedAt     *time.Time `json:"ended_at"`
-	} `json:"enrollment"`
-	Decisions []whyDecision `json:"decisions"`
-	Messages  []whyMessage  `json:"messages"`
-}
-
-type whyDecision struct {
-	ID             int64      `json:"id"`
-	JourneyVersion int        `json:"journey_version"`
-	Channel        string     `json:"channel"`
-	Class          string     `json:"class"`
-	Outcome        string     `json:"outcome"`
-	DecidedChannel string     `json:"decided_channel"`
-	Until          *time.Time `json:"until"`
-	Reasons        []struct {
-		Code    string `json:"code"`
-		Channel string `json:"channel"`
-		Detail  string `json:"detail"`
-	} `json:"reasons"`
-	Checks []struct {
-		Channel string `json:"channel"`
-		Rule    string `json:"rule"`
-		Passed  bool   `json:"passed"`
-		Detail  string `json:"detail"`
-	} `json:"checks"`
-	ConsentEventID *int64    `json:"consent_event_id"`
-	MessageID      string    `json:"message_id"`
-	DecidedAt      time.Time `json:"decided_at"`
-}
-
-type whyMessage struct {
-	ID           string     `json:"id"`
-	Channel      string     `json:"channel"`
-	Provider     string     `json:"provider"`
-	Status       string     `json:"status"`
-	StatusReason string     `json:"status_reason"`
-	Attempts     int        `json:"attempts"`
-	CreatedAt    time.Time  `json:"created_at"`
-	SentAt       *time.Time `json:"sent_at"`
-}
 
 // why asks the API why a contact was (or was not) sent a step, and prints
 // the summary, the newest decision's reasons and check trace, the older
@@ -81,7 +23,7 @@ func (c *cli) why(ctx context.Context, inv *invocation) error {
 	}
 	path := "/v1/contacts/" + url.PathEscape(inv.args[0]) + "/journeys/" + url.PathEscape(inv.args[1]) +
 		"/steps/" + url.PathEscape(inv.args[2]) + "/why"
-	var out whyAnswer
+	var out api.WhyAnswer
 	raw, err := c.client().call(ctx, http.MethodGet, path, nil, nil, "", &out)
 	if err != nil {
 		return err
@@ -95,7 +37,7 @@ func (c *cli) why(ctx context.Context, inv *invocation) error {
 
 func whenUTC(t time.Time) string { return t.UTC().Format(time.DateTime) + " UTC" }
 
-func printWhy(w io.Writer, a whyAnswer) {
+func printWhy(w io.Writer, a api.WhyAnswer) {
 	fmt.Fprintf(w, "contact %s, journey %s, step %s", a.ContactID, a.JourneyID, a.StepID)
 	if a.Step != nil {
 		fmt.Fprintf(w, " (%s", a.Step.Kind)
@@ -153,7 +95,7 @@ func printWhy(w io.Writer, a whyAnswer) {
 
 // printDecision prints the decision's headline; in full, also its reasons
 // and its check trace, one rule per line with pass or FAIL.
-func printDecision(w io.Writer, d whyDecision, full bool) {
+func printDecision(w io.Writer, d storage.Decision, full bool) {
 	indent := "  "
 	if full {
 		indent = ""
@@ -201,7 +143,7 @@ func printDecision(w io.Writer, d whyDecision, full bool) {
 			}
 			rule := ch.Rule
 			if ch.Channel != "" {
-				rule = ch.Channel + "/" + ch.Rule
+				rule = string(ch.Channel) + "/" + ch.Rule
 			}
 			fmt.Fprintf(w, "  %s  %s: %s\n", mark, rule, ch.Detail)
 		}
