@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -63,6 +65,16 @@ type ConfirmPrompt struct {
 	Error string `json:"error,omitempty"`
 }
 
+// EraseAnswer answers DELETE /v1/contacts/{id}: 200 once every run that was
+// active was told to end, 503 (with Error) when some could not be.
+type EraseAnswer struct {
+	Error   *Error          `json:"error,omitempty"`
+	Erasure storage.Erasure `json:"erasure"`
+	Already bool            `json:"already_erased"`
+	Ended   []string        `json:"runs_told_to_end"`
+	Failed  []DeliveryError `json:"failed,omitempty"`
+}
+
 // EnrollmentAnswer answers POST /v1/journeys/{journey_id}/enrollments.
 type EnrollmentAnswer struct {
 	Enrollment storage.Enrollment `json:"enrollment"`
@@ -78,6 +90,25 @@ type ExitAnswer struct {
 	ExitRequest   storage.ExitRequest `json:"exit_request"`
 	ExitRequested bool                `json:"exit_requested"`
 	WorkflowID    string              `json:"workflow_id"`
+}
+
+// MessageList answers GET /v1/contacts/{id}/messages and
+// GET /v1/messages/unknown: ledger rows.
+type MessageList struct {
+	Messages []storage.Message `json:"messages"`
+}
+
+// SandboxMessageList answers GET /v1/sandbox/messages: what the sandbox
+// provider "sent".
+type SandboxMessageList struct {
+	Messages []storage.SandboxMessage `json:"messages"`
+}
+
+// PublishAnswer answers POST /v1/journeys.
+type PublishAnswer struct {
+	JourneyID   string    `json:"journey_id"`
+	PublishedAt time.Time `json:"published_at"`
+	Version     int       `json:"version"`
 }
 
 // Suppression is a suppression with whether it is in force now.

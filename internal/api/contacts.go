@@ -206,7 +206,7 @@ func (s *Server) contactMessages(w http.ResponseWriter, r *http.Request) {
 	if msgs == nil {
 		msgs = []storage.Message{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+	writeJSON(w, http.StatusOK, MessageList{Messages: msgs})
 }
 
 func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +230,7 @@ func (s *Server) sandboxMessages(w http.ResponseWriter, r *http.Request) {
 	if msgs == nil {
 		msgs = []storage.SandboxMessage{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+	writeJSON(w, http.StatusOK, SandboxMessageList{Messages: msgs})
 }
 
 // unknownMessages lists the sends whose outcome is unknown, across contacts:
@@ -249,7 +249,7 @@ func (s *Server) unknownMessages(w http.ResponseWriter, r *http.Request) {
 	if msgs == nil {
 		msgs = []storage.Message{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+	writeJSON(w, http.StatusOK, MessageList{Messages: msgs})
 }
 
 // contactByID loads a contact, turning ErrNotFound into a 404 that names it

@@ -12,15 +12,6 @@ import (
 	"github.com/tutti-dev/tutti/workflows"
 )
 
-// eraseResponse is the answer to DELETE /v1/contacts/{id}.
-type eraseResponse struct {
-	Error   *Error          `json:"error,omitempty"`
-	Erasure storage.Erasure `json:"erasure"`
-	Already bool            `json:"already_erased"`
-	Ended   []string        `json:"runs_told_to_end"`
-	Failed  []deliveryError `json:"failed,omitempty"`
-}
-
 // eraseContact erases a contact on the person's request: everything that
 // identifies them is deleted in one transaction, except the proof of
 // consent and opt-out under keyed hashes (storage.EraseContact; README,
@@ -42,7 +33,7 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fan := s.signalRuns(ctx, e.ActiveRuns, workflows.SignalExit, workflows.ExitSignal{Reason: workflows.ExitErased, By: "erasure"})
-	resp := eraseResponse{Erasure: e, Already: !created, Ended: fan.signalled, Failed: fan.failed}
+	resp := EraseAnswer{Erasure: e, Already: !created, Ended: fan.signalled, Failed: fan.failed}
 	loggerFrom(ctx).Info("api: contact erased", "contact_id", e.ContactID, "erasure_id", e.ID, "already", !created,
 		"proofs_kept", e.ProofsKept, "runs", len(e.ActiveRuns), "runs_failed", len(fan.failed))
 	if len(fan.failed) > 0 {
@@ -69,7 +60,7 @@ func (s *Server) signalRuns(ctx context.Context, workflowIDs []string, signal st
 		case errors.As(err, &nf):
 			// Ended already; nothing to tell.
 		default:
-			res.failed = append(res.failed, deliveryError{WorkflowID: id, Error: err.Error()})
+			res.failed = append(res.failed, DeliveryError{WorkflowID: id, Error: err.Error()})
 		}
 	}
 	return res

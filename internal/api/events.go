@@ -34,7 +34,7 @@ type eventResponse struct {
 	Signalled   []string        `json:"signalled"`
 	Enrolled    []enrolledRun   `json:"enrolled"`
 	NotEnrolled []notEnrolled   `json:"not_enrolled"`
-	Failed      []deliveryError `json:"failed,omitempty"`
+	Failed      []DeliveryError `json:"failed,omitempty"`
 }
 
 type enrolledRun struct {
@@ -51,9 +51,9 @@ type notEnrolled struct {
 	Message   string `json:"message"`
 }
 
-// deliveryError is one signal or start that failed for a reason other than
+// DeliveryError is one signal or start that failed for a reason other than
 // the run having ended or the re-entry policy refusing.
-type deliveryError struct {
+type DeliveryError struct {
 	WorkflowID string `json:"workflow_id,omitempty"`
 	JourneyID  string `json:"journey_id,omitempty"`
 	Error      string `json:"error"`
@@ -192,7 +192,7 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev storage.Event, inserted bool, resp *eventResponse) {
 	versions, err := s.store.LatestVersionsTriggeredBy(ctx, ev.Name)
 	if err != nil {
-		resp.Failed = append(resp.Failed, deliveryError{Error: "finding journeys triggered by " + ev.Name + ": " + err.Error()})
+		resp.Failed = append(resp.Failed, DeliveryError{Error: "finding journeys triggered by " + ev.Name + ": " + err.Error()})
 		return
 	}
 	for _, jv := range versions {
@@ -203,7 +203,7 @@ func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev stora
 				continue
 			}
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				resp.Failed = append(resp.Failed, deliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
+				resp.Failed = append(resp.Failed, DeliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
 				continue
 			}
 		}
@@ -218,7 +218,7 @@ func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev stora
 		case errors.As(err, &ae) && ae.Status == http.StatusConflict:
 			resp.NotEnrolled = append(resp.NotEnrolled, notEnrolled{JourneyID: jv.JourneyID, Reason: ae.Code, Message: ae.Message})
 		default:
-			resp.Failed = append(resp.Failed, deliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
+			resp.Failed = append(resp.Failed, DeliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
 		}
 	}
 }
@@ -226,7 +226,7 @@ func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev stora
 // fanResult is what a signal fan-out did.
 type fanResult struct {
 	signalled []string
-	failed    []deliveryError
+	failed    []DeliveryError
 }
 
 func (f fanResult) failedIDs() []string {
@@ -247,7 +247,7 @@ func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any, 
 	defer cancel()
 	active, err := s.store.ActiveEnrollments(ctx, contactID)
 	if err != nil {
-		res.failed = append(res.failed, deliveryError{Error: "listing active journeys: " + err.Error()})
+		res.failed = append(res.failed, DeliveryError{Error: "listing active journeys: " + err.Error()})
 		return res
 	}
 	for _, e := range active {
@@ -262,7 +262,7 @@ func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any, 
 		case errors.As(err, &nf):
 			// The run ended; nothing to deliver.
 		default:
-			res.failed = append(res.failed, deliveryError{WorkflowID: e.WorkflowID, JourneyID: e.JourneyID, Error: err.Error()})
+			res.failed = append(res.failed, DeliveryError{WorkflowID: e.WorkflowID, JourneyID: e.JourneyID, Error: err.Error()})
 		}
 	}
 	return res

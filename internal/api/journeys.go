@@ -55,7 +55,7 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loggerFrom(r.Context()).Info("api: journey published", "journey_id", jv.JourneyID, "version", jv.Version)
-	writeJSON(w, http.StatusCreated, map[string]any{"journey_id": jv.JourneyID, "version": jv.Version, "published_at": jv.PublishedAt})
+	writeJSON(w, http.StatusCreated, PublishAnswer{JourneyID: jv.JourneyID, PublishedAt: jv.PublishedAt, Version: jv.Version})
 }
 
 // readSpec reads a journey spec body (YAML or JSON) and validates it.
