@@ -448,10 +448,7 @@ func (c *cli) journeyPublish(ctx context.Context, inv *invocation) error {
 	if strings.EqualFold(filepath.Ext(file), ".json") {
 		ctype = "application/json"
 	}
-	var out struct {
-		JourneyID string `json:"journey_id"`
-		Version   int    `json:"version"`
-	}
+	var out api.PublishAnswer
 	if _, err := c.client().call(ctx, http.MethodPost, "/v1/journeys", nil, data, ctype, &out); err != nil {
 		return err
 	}
@@ -523,23 +520,6 @@ func (c *cli) contactFind(ctx context.Context, inv *invocation) error {
 	return c.printRaw(raw)
 }
 
-// eraseAnswer is the part of DELETE /v1/contacts/{id} the CLI prints.
-type eraseAnswer struct {
-	Erasure struct {
-		ID         string    `json:"id"`
-		ContactID  string    `json:"contact_id"`
-		ErasedAt   time.Time `json:"erased_at"`
-		ActiveRuns []string  `json:"active_runs"`
-		ProofsKept int       `json:"proofs_kept"`
-	} `json:"erasure"`
-	Already bool     `json:"already_erased"`
-	Ended   []string `json:"runs_told_to_end"`
-	Failed  []struct {
-		WorkflowID string `json:"workflow_id"`
-		Error      string `json:"error"`
-	} `json:"failed"`
-}
-
 // contactErase erases a contact through DELETE /v1/contacts/{id}. Running
 // it again for an erased contact is safe: it finishes telling the runs.
 func (c *cli) contactErase(ctx context.Context, inv *invocation) error {
@@ -547,7 +527,7 @@ func (c *cli) contactErase(ctx context.Context, inv *invocation) error {
 	if err := inv.parse(c, 1); err != nil {
 		return err
 	}
-	var out eraseAnswer
+	var out api.EraseAnswer
 	raw, err := c.client().call(ctx, http.MethodDelete, "/v1/contacts/"+url.PathEscape(inv.args[0]), nil, nil, "", &out)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && len(raw) > 0 {
@@ -567,7 +547,7 @@ func (c *cli) contactErase(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-func printErasure(w io.Writer, a eraseAnswer) {
+func printErasure(w io.Writer, a api.EraseAnswer) {
 	e := a.Erasure
 	verb := "erased"
 	if a.Already {
@@ -594,12 +574,7 @@ func (c *cli) exit(ctx context.Context, inv *invocation) error {
 		return inv.usagef("--contact, --journey and --reason are required")
 	}
 	body, _ := json.Marshal(map[string]string{"reason": *reason})
-	var out struct {
-		WorkflowID string `json:"workflow_id"`
-		Enrollment struct {
-			ID string `json:"id"`
-		} `json:"enrollment"`
-	}
+	var out api.ExitAnswer
 	path := "/v1/contacts/" + url.PathEscape(*contactID) + "/journeys/" + url.PathEscape(*journeyID) + "/exit"
 	if _, err := c.client().call(ctx, http.MethodPost, path, nil, body, "application/json", &out); err != nil {
 		return err
@@ -659,9 +634,7 @@ func (c *cli) unknown(ctx context.Context, inv *invocation) error {
 	if *before != "" {
 		q.Set("before", *before)
 	}
-	var out struct {
-		Messages []storage.Message `json:"messages"`
-	}
+	var out api.MessageList
 	raw, err := c.client().call(ctx, http.MethodGet, "/v1/messages/unknown", q, nil, "", &out)
 	if err != nil {
 		return err
@@ -680,19 +653,6 @@ func (c *cli) unknown(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// sandboxMessage is the part of a sandbox message the outbox prints.
-type sandboxMessage struct {
-	ID        string         `json:"id"`
-	MessageID string         `json:"message_id"`
-	ContactID string         `json:"contact_id"`
-	JourneyID string         `json:"journey_id"`
-	StepID    string         `json:"step_id"`
-	Channel   string         `json:"channel"`
-	Recipient string         `json:"recipient"`
-	Payload   map[string]any `json:"payload"`
-	CreatedAt time.Time      `json:"created_at"`
-}
-
 func (c *cli) outbox(ctx context.Context, inv *invocation) error {
 	contactID := inv.fs.String("contact", "", "only this contact's messages")
 	limit := inv.fs.Int("limit", 20, "how many messages, newest first (1-500)")
@@ -707,9 +667,7 @@ func (c *cli) outbox(ctx context.Context, inv *invocation) error {
 	if *contactID != "" {
 		q.Set("contact_id", *contactID)
 	}
-	var out struct {
-		Messages []sandboxMessage `json:"messages"`
-	}
+	var out api.SandboxMessageList
 	raw, err := c.client().call(ctx, http.MethodGet, "/v1/sandbox/messages", q, nil, "", &out)
 	if err != nil {
 		return err
@@ -730,7 +688,7 @@ func (c *cli) outbox(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-func printSandboxMessage(w io.Writer, m sandboxMessage) {
+func printSandboxMessage(w io.Writer, m storage.SandboxMessage) {
 	fmt.Fprintf(w, "%s  %-5s to %s  journey %s, step %s  (contact %s, message %s)\n",
 		m.CreatedAt.UTC().Format(time.DateTime), m.Channel, m.Recipient, m.JourneyID, m.StepID, m.ContactID, m.MessageID)
 	str := func(k string) string { s, _ := m.Payload[k].(string); return s }
