@@ -5,12 +5,23 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
 )
 
 // Answers: the JSON bodies of the API's answers, one Go type per body that
 // openapi.yaml describes. The handlers answer with them and the CLI
 // (starter) decodes them, so no shape is declared twice; contract_test.go
 // checks every answer the tests see against the document.
+
+// ErrorEnvelope is every error answer (respond.go): the error alone.
+type ErrorEnvelope struct {
+	Error *Error `json:"error"`
+}
+
+// Health answers GET /healthz when Postgres answers.
+type Health struct {
+	Status string `json:"status"`
+}
 
 // ContactAnswer answers POST /v1/contacts (GET /v1/contacts and
 // GET /v1/contacts/{id} answer with ContactDetail).
@@ -44,6 +55,18 @@ type ConsentAnswer struct {
 	// reads the new consent from Postgres.
 	SignalFailed []string `json:"signal_failed"`
 	Signalled    []string `json:"signalled"`
+}
+
+// ConsentHistory answers GET /v1/contacts/{id}/consent: the consent in
+// force (channel-level and by subscription) and every change, oldest first.
+type ConsentHistory struct {
+	Consents []storage.Consent      `json:"consents"`
+	History  []storage.ConsentEvent `json:"history"`
+}
+
+// DecisionList answers GET /v1/contacts/{id}/decisions, newest first.
+type DecisionList struct {
+	Decisions []storage.Decision `json:"decisions"`
 }
 
 // DoubleOptIn explains what happened to a channel-level SMS grant.
@@ -90,6 +113,54 @@ type ExitAnswer struct {
 	ExitRequest   storage.ExitRequest `json:"exit_request"`
 	ExitRequested bool                `json:"exit_requested"`
 	WorkflowID    string              `json:"workflow_id"`
+}
+
+// JourneyRun is an enrollment with, for active runs, the workflow's own view.
+type JourneyRun struct {
+	storage.Enrollment
+	StepsTaken     []workflows.StepRecord `json:"steps_taken,omitempty"`
+	StepsTruncated int                    `json:"steps_truncated,omitempty"`
+	// StateError says why the live state is missing (no worker, Temporal
+	// down); the stored enrollment is still shown.
+	StateError string `json:"state_error,omitempty"`
+}
+
+// JourneyRunList answers GET /v1/contacts/{id}/journeys, newest first.
+type JourneyRunList struct {
+	Journeys []JourneyRun `json:"journeys"`
+}
+
+// JourneySummary is one journey in GET /v1/journeys: its latest version.
+type JourneySummary struct {
+	JourneyID   string                `json:"journey_id"`
+	Name        string                `json:"name"`
+	Version     int                   `json:"version"`
+	Trigger     journey.Trigger       `json:"trigger"`
+	Reentry     journey.ReentryPolicy `json:"reentry"`
+	PublishedAt time.Time             `json:"published_at"`
+}
+
+// JourneyList answers GET /v1/journeys.
+type JourneyList struct {
+	Journeys []JourneySummary `json:"journeys"`
+}
+
+// JourneyDetail answers GET /v1/journeys/{journey_id}: the latest version
+// with its spec, and every version number.
+type JourneyDetail struct {
+	JourneyID   string       `json:"journey_id"`
+	PublishedAt time.Time    `json:"published_at"`
+	Spec        journey.Spec `json:"spec"`
+	Version     int          `json:"version"`
+	Versions    []int        `json:"versions"`
+}
+
+// ValidationResult answers POST /v1/journeys/validate, and POST
+// /v1/journeys with a 422 (then with Error, invalid_journey).
+type ValidationResult struct {
+	Error    *Error           `json:"error,omitempty"`
+	Problems journey.Problems `json:"problems"`
+	Valid    bool             `json:"valid"`
 }
 
 // MessageList answers GET /v1/contacts/{id}/messages and

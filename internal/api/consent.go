@@ -265,5 +265,5 @@ func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) {
 	if history == nil {
 		history = []storage.ConsentEvent{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"consents": current, "history": history})
+	writeJSON(w, http.StatusOK, ConsentHistory{Consents: current, History: history})
 }

@@ -316,16 +316,6 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, ExitAnswer{Enrollment: e, ExitRequest: x, ExitRequested: true, WorkflowID: e.WorkflowID})
 }
 
-// journeyRun is an enrollment with, for active runs, the workflow's own view.
-type journeyRun struct {
-	storage.Enrollment
-	StepsTaken     []workflows.StepRecord `json:"steps_taken,omitempty"`
-	StepsTruncated int                    `json:"steps_truncated,omitempty"`
-	// StateError says why the live state is missing (no worker, Temporal
-	// down); the stored enrollment is still shown.
-	StateError string `json:"state_error,omitempty"`
-}
-
 // contactJourneys lists the contact's journey runs, newest first, asking
 // each active run where it is. Queries run in parallel, each with a short
 // timeout, so one stuck run does not hold up support's view.
@@ -342,7 +332,7 @@ func (s *Server) contactJourneys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sort.SliceStable(enrollments, func(i, j int) bool { return enrollments[i].StartedAt.After(enrollments[j].StartedAt) })
-	runs := make([]journeyRun, len(enrollments))
+	runs := make([]JourneyRun, len(enrollments))
 	var wg sync.WaitGroup
 	for i, e := range enrollments {
 		runs[i].Enrollment = e
@@ -352,10 +342,10 @@ func (s *Server) contactJourneys(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() { s.queryState(ctx, &runs[i]) })
 	}
 	wg.Wait()
-	writeJSON(w, http.StatusOK, map[string]any{"journeys": runs})
+	writeJSON(w, http.StatusOK, JourneyRunList{Journeys: runs})
 }
 
-func (s *Server) queryState(ctx context.Context, run *journeyRun) {
+func (s *Server) queryState(ctx context.Context, run *JourneyRun) {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	v, err := s.temporal.QueryWorkflow(ctx, run.WorkflowID, "", workflows.QueryState)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -24,10 +23,10 @@ func (s *Server) validateJourney(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(problems) > 0 {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"valid": false, "problems": problems})
+		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{Problems: problems, Valid: false})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "problems": []journey.Problem{}})
+	writeJSON(w, http.StatusOK, ValidationResult{Problems: journey.Problems{}, Valid: true})
 }
 
 // publishJourney stores a valid spec as the journey's next version. New
@@ -43,9 +42,9 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 		for i, p := range problems {
 			fields[i] = FieldError{Path: p.Path, Message: p.Message}
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
-			"error": &Error{Code: "invalid_journey", Message: fmt.Sprintf("the journey spec has %d problem(s); nothing was published", len(problems)), Fields: fields},
-			"valid": false, "problems": problems,
+		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{
+			Error:    &Error{Code: "invalid_journey", Message: fmt.Sprintf("the journey spec has %d problem(s); nothing was published", len(problems)), Fields: fields},
+			Problems: problems, Valid: false,
 		})
 		return
 	}
@@ -111,28 +110,18 @@ func readSpec(r *http.Request) (journey.Spec, journey.Problems, error) {
 	}
 }
 
-// journeySummary is one journey in GET /v1/journeys: its latest version.
-type journeySummary struct {
-	JourneyID   string                `json:"journey_id"`
-	Name        string                `json:"name"`
-	Version     int                   `json:"version"`
-	Trigger     journey.Trigger       `json:"trigger"`
-	Reentry     journey.ReentryPolicy `json:"reentry"`
-	PublishedAt time.Time             `json:"published_at"`
-}
-
 func (s *Server) listJourneys(w http.ResponseWriter, r *http.Request) {
 	latest, err := s.store.Journeys(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	out := make([]journeySummary, len(latest))
+	out := make([]JourneySummary, len(latest))
 	for i, jv := range latest {
-		out[i] = journeySummary{JourneyID: jv.JourneyID, Name: jv.Spec.Name, Version: jv.Version,
+		out[i] = JourneySummary{JourneyID: jv.JourneyID, Name: jv.Spec.Name, Version: jv.Version,
 			Trigger: jv.Spec.Trigger, Reentry: jv.Spec.Reentry.Policy, PublishedAt: jv.PublishedAt}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"journeys": out})
+	writeJSON(w, http.StatusOK, JourneyList{Journeys: out})
 }
 
 // getJourney returns the latest version with its spec, and every version number.
@@ -157,10 +146,8 @@ func (s *Server) getJourney(w http.ResponseWriter, r *http.Request) {
 			latest = v
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"journey_id": latest.JourneyID, "version": latest.Version, "spec": latest.Spec,
-		"published_at": latest.PublishedAt, "versions": numbers,
-	})
+	writeJSON(w, http.StatusOK, JourneyDetail{JourneyID: latest.JourneyID, PublishedAt: latest.PublishedAt,
+		Spec: latest.Spec, Version: latest.Version, Versions: numbers})
 }
 
 func (s *Server) getJourneyVersion(w http.ResponseWriter, r *http.Request) {

@@ -117,7 +117,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // errors mapped to their status, anything else logged and hidden behind a 500.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := apiError(r, err)
-	writeJSON(w, ae.Status, map[string]any{"error": ae})
+	writeJSON(w, ae.Status, ErrorEnvelope{Error: ae})
 }
 
 func apiError(r *http.Request, err error) *Error {

@@ -270,7 +270,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "database unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, Health{Status: "ok"})
 }
 
 // statusWriter remembers the status code for the access log.

@@ -137,7 +137,7 @@ func (s *Server) contactDecisions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"decisions": nonNilSlice(ds)})
+	writeJSON(w, http.StatusOK, DecisionList{Decisions: nonNilSlice(ds)})
 }
 
 // metrics serves the Prometheus metrics (no auth, like /healthz).
