@@ -153,8 +153,9 @@ func (c *contract) check(req *http.Request, resp *http.Response, body []byte) []
 	}
 	var out []string
 	for _, e := range errs {
-		if req.Method == http.MethodHead && e.ValidationType == helpers.ResponseBodyValidation {
-			continue
+		if req.Method == http.MethodHead && e.ValidationType == helpers.ResponseBodyValidation &&
+			e.ValidationSubType != helpers.ResponseBodyResponseCode {
+			continue // no body to check; the status still counts
 		}
 		out = append(out, describe(e))
 	}
@@ -273,6 +274,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"free-form map", "POST", "/v1/contacts", 200, jsonType,
 			`{"contact":{"id":"c_1","attributes":{"cart":{"items":[{"sku":"a"}]}},"created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}}`, ""},
 		{"ServeMux's 404", "GET", "/v1/nowhere", 404, jsonType, `{"error":{"code":"not_found","message":"no route"}}`, ""},
+		{"HEAD as GET, without a body", "HEAD", "/healthz", 200, jsonType, ``, ""},
 
 		{"wrong value", "GET", "/healthz", 200, jsonType, `{"status":"fine"}`, "status"},
 		{"missing required property", "POST", "/v1/contacts", 200, jsonType,
@@ -282,6 +284,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"not a date-time", "POST", "/v1/contacts", 200, jsonType,
 			`{"contact":{"id":"c_1","attributes":{},"created_at":"yesterday","updated_at":"2026-01-02T03:04:05Z"}}`, "created_at"},
 		{"undocumented status", "GET", "/healthz", 418, jsonType, `{"status":"ok"}`, "418"},
+		{"HEAD, undocumented status", "HEAD", "/healthz", 418, jsonType, ``, "418"},
 		{"error body not in the error shape", "GET", "/v1/contacts/c_1", 404, jsonType, `{"message":"no contact c_1"}`, "error"},
 		{"undocumented content type", "GET", "/healthz", 200, "text/plain", `ok`, "text/plain"},
 		{"unrouted, not an error", "GET", "/v1/nowhere", 200, jsonType, `{"status":"ok"}`, "200"},
