@@ -73,7 +73,8 @@ type Service struct {
 
 // Faults are called, when set, at two points of a send: AfterReserve once the
 // gate reserved the ledger row, before the fence; BeforeWrite once the fence
-// let it fly, before the request is written.
+// let it fly, inside the provider call: the connection is up and the request
+// is about to be written.
 type Faults struct {
 	AfterReserve, BeforeWrite func(context.Context, storage.Message)
 }
@@ -327,21 +328,86 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	// Taken before the fence's transaction starts, so this deadline ends
 	// before the one the fence stores (which counts from its commit).
 	deadline := time.Now().Add(window)
-	m, flight, err := s.Store.BeginFlight(ctx, reserved.ID, window+flightSkew)
+	callCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	// The fence runs inside the provider call, once the connection to the
+	// provider is up and right before the request is written (see
+	// provider.Fence): a worker killed before it leaves the row reserved,
+	// to be sent by the retry, and connecting is not part of the window in
+	// which a kill leaves a row in flight that no request left for.
+	var (
+		flying  = reserved
+		outcome = storage.FlightOutcome(-1)
+	)
+	fence := provider.NewFence(func() error {
+		// The activity's context, not the call's: a transaction cut by the
+		// call's deadline might commit without our knowing.
+		m, o, err := s.Store.BeginFlight(ctx, reserved.ID, window+flightSkew)
+		if err != nil {
+			return err
+		}
+		flying, outcome = m, o
+		if o != storage.FlightGo {
+			return errFenced
+		}
+		if s.Faults != nil && s.Faults.BeforeWrite != nil {
+			s.Faults.BeforeWrite(ctx, m)
+		}
+		if callCtx.Err() != nil {
+			// Paused past the deadline (a GC pause, a stalled machine): an
+			// opt-out may already have stopped waiting for this send.
+			return errWindowPassed
+		}
+		return nil
+	})
+	pres, err := s.call(provider.WithFence(callCtx, fence), reserved, content)
+	cancel()
+
+	var stopped *provider.FenceError
+	switch {
+	case !fence.Ran() && err == nil:
+		// A sender that ignores the fence. It sent: record that.
+		s.logger().Error("provider sent without running the fence", "message_id", reserved.ID, "provider", reserved.Provider)
+	case !errors.As(err, &stopped):
+		// Answered, written and unanswered, or never connected (the
+		// classifier sees that the fence never ran: retryable; the row is
+		// still reserved): settle says which.
+	case errors.Is(err, errFenced):
+		metrics.RecordMessage(flying.Channel, flying.Status)
+		return s.withDecision(resultOf(flying), gate), nil
+	case errors.Is(err, errWindowPassed):
+		// In flight, and certainly not written: back to retrying, so the
+		// next attempt decides again.
+		st := Settlement{MessageID: reserved.ID, Channel: reserved.Channel, Status: storage.MessageRetrying, Reason: "flight_window_passed"}
+		return s.settleNotWritten(ctx, st, gate)
+	case outcome == storage.FlightGo:
+		// BeforeWrite (a test's fault point) cannot fail; unreachable.
+		return Result{}, err
+	default:
+		// The fence could not reach the database. If BeginFlight committed
+		// unseen, the row is in flight and the retry reconciles it.
+		return Result{}, stopped.Err
+	}
+	return s.settle(ctx, msg, flying, gate, pres, err)
+}
+
+// Errors the fence stops a request with.
+var (
+	errFenced       = errors.New("consent changed since the decision")
+	errWindowPassed = errors.New("flight window passed before the request was written")
+)
+
+// settleNotWritten records st for a request that was never written.
+func (s *Service) settleNotWritten(ctx context.Context, st Settlement, gate storage.GateResult) (Result, error) {
+	settled, err := s.write(ctx, st, "")
 	if err != nil {
 		return Result{}, err
 	}
-	if flight != storage.FlightGo {
-		metrics.RecordMessage(m.Channel, m.Status)
-		return s.withDecision(resultOf(m), gate), nil
-	}
-	if s.Faults != nil && s.Faults.BeforeWrite != nil {
-		s.Faults.BeforeWrite(ctx, m)
-	}
-	callCtx, cancel := context.WithDeadline(ctx, deadline)
-	pres, err := s.call(callCtx, m, content)
-	cancel()
-	return s.settle(ctx, msg, m, gate, pres, err)
+	metrics.RecordMessage(settled.Channel, settled.Status)
+	res := resultOf(settled)
+	res.Status = StatusRetry
+	return s.withDecision(res, gate), nil
 }
 
 // call makes the provider call for an in-flight row.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -451,6 +452,43 @@ func TestRefusedConnectionIsRetried(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, storage.MessageSent, res.Status)
 	require.Len(t, b.sg.Requests(), 1)
+}
+
+// A call that times out before its connection is up (here: a TLS handshake
+// the server never answers) never ran the fence, so nothing was written and
+// the row never went in flight: it goes back to retrying, not unknown, and
+// the next attempt sends - once.
+func TestTimeoutBeforeConnectedIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.contact(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() }) // held open, never answered
+		}
+	}()
+	up := b.svc.Email
+	b.svc.Email = provider.NewSendGrid(sgKey, "https://"+silent.Addr().String(), &http.Client{Timeout: 300 * time.Millisecond})
+	res, err := b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "handshake"))
+	require.NoError(t, err, "not ambiguous: the request was never written")
+	require.Equal(t, delivery.StatusRetry, res.Status)
+	require.Equal(t, "sendgrid:transport", res.Reason)
+	row, err := b.store.Message(b.ctx, res.MessageID)
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageRetrying, row.Status, "not in flight: the fence never ran")
+
+	b.svc.Email = up
+	res, err = b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "handshake"))
+	require.NoError(t, err)
+	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, 1, b.requestsTo(c, journey.ChannelEmail))
 }
 
 // The provider accepted the message but the ledger could not be written
