@@ -15,7 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/tutti-dev/tutti/internal/temporaltest"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 const root = "../.."
@@ -401,7 +401,7 @@ func TestComposeWiring(t *testing.T) {
 }
 
 func TestSearchAttributesEverywhere(t *testing.T) {
-	want := temporaltest.SearchAttributeFlags // checked against workflows.SearchAttributeFlags in temporaltest
+	want := searchattr.Flags() // the one declaration; workflows and temporaltest use it directly
 
 	p := loadProject(t, requiredEnv)
 	got := strings.Fields(env(service(t, p, "temporal-setup"), "TUTTI_SEARCH_ATTRIBUTES"))

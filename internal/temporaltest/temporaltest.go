@@ -43,6 +43,8 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 // CLIVersion is the Temporal CLI version `make test` builds with go install.
@@ -56,16 +58,9 @@ const InstallHint = "run `make test` (it builds the CLI once), or `go install gi
 const Namespace = "default"
 
 // SearchAttributeFlags are Tutti's custom search attributes in the
-// `--search-attribute Name=Type` form. They duplicate
-// workflows.SearchAttributeFlags on purpose: package workflows' own tests use
-// this package, so importing workflows here would be an import cycle. A test
-// in this package fails if the two lists differ.
-var SearchAttributeFlags = []string{
-	"ContactId=Keyword",
-	"JourneyId=Keyword",
-	"JourneyVersion=Int",
-	"JourneyStep=Keyword",
-}
+// `--search-attribute Name=Type` form, from their one declaration
+// (internal/searchattr, which package workflows re-exports).
+var SearchAttributeFlags = searchattr.Flags()
 
 // startTimeout bounds one server start (process start plus first connection).
 const startTimeout = 2 * time.Minute
