@@ -21,11 +21,9 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/internal/temporalclient"
+	"github.com/tutti-dev/tutti/internal/wiring"
 )
 
 // Exit codes.
@@ -295,29 +293,14 @@ func (c *cli) serve(ctx context.Context, inv *invocation) error {
 		}
 	}
 
-	opts, err := delivery.StoreOptions(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	metrics.WatchGateGroups(store.GateGroupStats)
-	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-
 	// The API texts the SMS double opt-in prompt itself, through the same
 	// send path the worker sends with.
-	send, err := delivery.FromConfig(cfg, store, logger)
+	deps, err := wiring.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Deps{Store: store, Temporal: tc, Config: cfg, Logger: logger, Delivery: send})
+	defer deps.Close()
+	srv := api.New(api.Deps{Store: deps.Store, Temporal: deps.Temporal, Config: cfg, Logger: logger, Delivery: deps.Delivery})
 	hs := &http.Server{
 		Addr:    cfg.APIAddr,
 		Handler: srv.Handler(),

@@ -120,4 +120,3 @@ func TestCLIPathHonoursTEMPORAL_CLI(t *testing.T) {
 		t.Error("CLIPath accepted a non-executable TEMPORAL_CLI")
 	}
 }
-
