@@ -42,9 +42,6 @@ var (
 // run from another one. An id, never PII.
 const MemoEnrollmentID = "enrollment_id"
 
-// SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
-var SearchAttributeFlags = searchattr.Flags()
-
 // JourneyWorkflowID is readable in the Temporal UI and carries no email or phone:
 // one id per (journey, contact) is what keeps two runs from being concurrent.
 func JourneyWorkflowID(journeyID, contactID string) string {

@@ -57,11 +57,6 @@ const InstallHint = "run `make test` (it builds the CLI once), or `go install gi
 // Namespace is the namespace the dev servers register and clients use.
 const Namespace = "default"
 
-// SearchAttributeFlags are Tutti's custom search attributes in the
-// `--search-attribute Name=Type` form, from their one declaration
-// (internal/searchattr, which package workflows re-exports).
-var SearchAttributeFlags = searchattr.Flags()
-
 // startTimeout bounds one server start (process start plus first connection).
 const startTimeout = 2 * time.Minute
 
@@ -121,7 +116,7 @@ func start(logFile *os.File) (*testsuite.DevServer, error) {
 		return nil, err
 	}
 	var extra []string
-	for _, sa := range SearchAttributeFlags {
+	for _, sa := range searchattr.Flags() { // Tutti's search attributes, declared once
 		extra = append(extra, "--search-attribute", sa)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tutti-dev/tutti/internal/searchattr"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 )
 
@@ -35,10 +36,10 @@ func assertSearchAttributes(t *testing.T, c client.Client) {
 	if err != nil {
 		t.Fatalf("ListSearchAttributes: %v", err)
 	}
-	if len(temporaltest.SearchAttributeFlags) != 4 {
-		t.Errorf("want Tutti's 4 search attributes, SearchAttributeFlags has %d", len(temporaltest.SearchAttributeFlags))
+	if len(searchattr.Flags()) != 4 {
+		t.Errorf("want Tutti's 4 search attributes, searchattr.Flags() has %d", len(searchattr.Flags()))
 	}
-	for _, flag := range temporaltest.SearchAttributeFlags {
+	for _, flag := range searchattr.Flags() {
 		name, typ, ok := strings.Cut(flag, "=")
 		if !ok {
 			t.Errorf("malformed flag %q", flag)
