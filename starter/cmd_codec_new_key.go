@@ -13,7 +13,7 @@ import (
 // encryption key in the form TUTTI_CODEC_KEYS lists keys. It runs offline:
 // keys are made where they are configured, never sent anywhere.
 func (c *cli) newCodecNewKeyCmd() *cobra.Command {
-	cmd := c.leaf("new-key", "ID",
+	return c.leaf("new-key", "ID",
 		"Print a new payload encryption key as ID:BASE64 for TUTTI_CODEC_KEYS (offline; list it first to rotate)",
 		1, func(_ context.Context, inv *invocation) error {
 			k, err := codec.GenerateKey(inv.args[0])
@@ -23,5 +23,4 @@ func (c *cli) newCodecNewKeyCmd() *cobra.Command {
 			fmt.Fprintln(c.stdout, k.Entry())
 			return nil
 		})
-	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newContactFindCmd is `tutti contact find`.
 func (c *cli) newContactFindCmd() *cobra.Command {
 	var (
 		email string

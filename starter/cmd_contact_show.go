@@ -13,7 +13,7 @@ import (
 // consent, with the journey runs from the live listing (which asks active runs
 // where they are).
 func (c *cli) newContactShowCmd() *cobra.Command {
-	cmd := c.leaf("show", "ID",
+	return c.leaf("show", "ID",
 		"Show a contact with its consent and journeys (live state of active runs)",
 		1, func(ctx context.Context, inv *invocation) error {
 			id := url.PathEscape(inv.args[0])
@@ -36,5 +36,4 @@ func (c *cli) newContactShowCmd() *cobra.Command {
 			}{detail["contact"], detail["consents"], detail["subscription_consents"], runs.Journeys}
 			return c.printJSON(out)
 		})
-	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newEventsSendCmd is `tutti events send`.
 func (c *cli) newEventsSendCmd() *cobra.Command {
 	var (
 		contactID string

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newExitCmd is `tutti exit`.
 func (c *cli) newExitCmd() *cobra.Command {
 	var (
 		contactID string

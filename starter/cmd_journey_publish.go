@@ -10,8 +10,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newJourneyPublishCmd is `tutti journey publish`.
 func (c *cli) newJourneyPublishCmd() *cobra.Command {
-	cmd := c.leaf("publish", "FILE",
+	return c.leaf("publish", "FILE",
 		"Publish a journey spec (YAML or JSON) as the journey's next version",
 		1, func(ctx context.Context, inv *invocation) error {
 			file := inv.args[0]
@@ -33,5 +34,4 @@ func (c *cli) newJourneyPublishCmd() *cobra.Command {
 			fmt.Fprintf(c.stdout, "published journey %s version %d\n", out.JourneyID, out.Version)
 			return nil
 		})
-	return cmd
 }

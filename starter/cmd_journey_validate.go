@@ -15,7 +15,7 @@ import (
 // newJourneyValidateCmd is `tutti journey validate`: it validates a spec file
 // offline, with the same code the API uses.
 func (c *cli) newJourneyValidateCmd() *cobra.Command {
-	cmd := c.leaf("validate", "FILE",
+	return c.leaf("validate", "FILE",
 		`Check a journey spec offline; prints every problem as "path: message"`,
 		1, func(_ context.Context, inv *invocation) error {
 			file := inv.args[0]
@@ -40,7 +40,6 @@ func (c *cli) newJourneyValidateCmd() *cobra.Command {
 				return errReported
 			}
 		})
-	return cmd
 }
 
 func readFile(name string) ([]byte, error) {

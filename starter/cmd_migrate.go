@@ -13,7 +13,7 @@ import (
 // newMigrateCmd is `tutti migrate`: it creates the database if needed and
 // applies the migrations.
 func (c *cli) newMigrateCmd() *cobra.Command {
-	cmd := c.leaf("migrate", "",
+	return c.leaf("migrate", "",
 		"Create the database if missing and apply migrations to DATABASE_URL",
 		0, func(ctx context.Context, inv *invocation) error {
 			// Only DATABASE_URL matters here; the other settings are checked by
@@ -43,5 +43,4 @@ func (c *cli) newMigrateCmd() *cobra.Command {
 			fmt.Fprintf(c.stdout, "database migrated (schema version %d)\n", latest)
 			return nil
 		})
-	return cmd
 }

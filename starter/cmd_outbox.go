@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newOutboxCmd is `tutti outbox`.
 func (c *cli) newOutboxCmd() *cobra.Command {
 	var (
 		contactID string

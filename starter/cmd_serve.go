@@ -22,7 +22,7 @@ const shutdownTimeout = 20 * time.Second
 // newServeCmd is `tutti serve`: it runs the API until SIGINT or SIGTERM, then
 // drains in-flight requests.
 func (c *cli) newServeCmd() *cobra.Command {
-	cmd := c.leaf("serve", "",
+	return c.leaf("serve", "",
 		"Run the HTTP API (settings from the environment; see README)",
 		0, func(ctx context.Context, inv *invocation) error {
 			logger := slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -85,7 +85,6 @@ func (c *cli) newServeCmd() *cobra.Command {
 			logger.Info("api stopped")
 			return nil
 		})
-	return cmd
 }
 
 // isLoopback reports whether addr (host:port) listens on loopback only.

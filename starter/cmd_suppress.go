@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newSuppressCmd is `tutti suppress`.
 func (c *cli) newSuppressCmd() *cobra.Command {
 	var (
 		reason    string

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newSuppressionsCmd is `tutti suppressions`.
 func (c *cli) newSuppressionsCmd() *cobra.Command {
 	var (
 		asJSON bool

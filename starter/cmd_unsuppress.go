@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// newUnsuppressCmd is `tutti unsuppress`.
 func (c *cli) newUnsuppressCmd() *cobra.Command {
 	var (
 		by string
