@@ -7,9 +7,8 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 // TaskQueue is the one task queue shared by the worker and every client.
@@ -29,11 +28,12 @@ const (
 
 // Search attributes, registered on the Temporal server (the dev scripts pass
 // them to `temporal server start-dev --search-attribute`). No PII: ids only.
+// Declared once, in internal/searchattr.
 var (
-	SearchContactID      = temporal.NewSearchAttributeKeyKeyword("ContactId")
-	SearchJourneyID      = temporal.NewSearchAttributeKeyKeyword("JourneyId")
-	SearchJourneyVersion = temporal.NewSearchAttributeKeyInt64("JourneyVersion")
-	SearchJourneyStep    = temporal.NewSearchAttributeKeyKeyword("JourneyStep")
+	SearchContactID      = searchattr.ContactID
+	SearchJourneyID      = searchattr.JourneyID
+	SearchJourneyVersion = searchattr.JourneyVersion
+	SearchJourneyStep    = searchattr.JourneyStep
 )
 
 // MemoEnrollmentID is the memo field that names a run's enrollment. After a
@@ -41,14 +41,6 @@ var (
 // compares it with the enrollment it tried to start, so it can tell its own
 // run from another one. An id, never PII.
 const MemoEnrollmentID = "enrollment_id"
-
-// SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
-var SearchAttributeFlags = []string{
-	"ContactId=Keyword",
-	"JourneyId=Keyword",
-	"JourneyVersion=Int",
-	"JourneyStep=Keyword",
-}
 
 // JourneyWorkflowID is readable in the Temporal UI and carries no email or phone:
 // one id per (journey, contact) is what keeps two runs from being concurrent.

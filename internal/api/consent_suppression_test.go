@@ -22,6 +22,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
+	"github.com/tutti-dev/tutti/internal/wiring"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -46,7 +47,7 @@ func newSMSHarness(t *testing.T, sms provider.SMSSender, prompt string) *harness
 	}
 	settings := policy.DefaultSettings()
 	settings.DefaultTimeZone, settings.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
-	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: delivery.IdentityFromConfig(cfg)}
+	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: wiring.IdentityFromConfig(cfg)}
 	srv := httptest.NewServer(api.New(api.Deps{
 		Store: store, Temporal: tc, Config: cfg, Delivery: send,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
