@@ -4,7 +4,6 @@ package api
 // /webhooks/twilio/status (see webhooks.go).
 
 import (
-	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -73,19 +72,11 @@ func firstHeaderValue(r *http.Request, name string) string {
 
 // writeTwiML answers Twilio with a reply message, or none.
 func writeTwiML(w http.ResponseWriter, message string) {
-	var b strings.Builder
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
-	if message != "" {
-		b.WriteString("<Message>")
-		_ = xml.EscapeText(&b, []byte(message))
-		b.WriteString("</Message>")
-	}
-	b.WriteString("</Response>")
 	h := w.Header()
 	h.Set("Content-Type", "text/xml; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, b.String())
+	_, _ = io.WriteString(w, webhook.TwiMLReply(message))
 }
 
 // twilioInbound receives an inbound SMS. What it changes is
