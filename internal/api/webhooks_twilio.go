@@ -83,9 +83,10 @@ func writeTwiML(w http.ResponseWriter, message string) {
 // webhook.TwilioInboundUpdate's: a carrier keyword changes SMS consent, and
 // every running journey of the contact is told; anything but a keyword is a
 // reply, stored as the event sms.replied and signalled to running journeys.
-// HELP and INFO get TUTTI_SMS_HELP_REPLY as the reply, whoever sends them. A
-// number that is no contact's changes nothing. Opt-out and opt-in get no reply from here:
-// Twilio's opt-out handling sends the carrier-required confirmation itself.
+// HELP and INFO get TUTTI_SMS_HELP_REPLY as the reply, whoever sends them.
+// A number that is no contact's changes nothing. Opt-out and opt-in get no
+// reply from here: Twilio's opt-out handling sends the carrier-required
+// confirmation itself.
 //
 // Once the message is stored the answer is 200 even if a signal failed:
 // Twilio does not retry inbound messages, and the send gate reads consent
