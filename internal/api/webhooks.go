@@ -1,22 +1,24 @@
 package api
 
-// Provider webhooks (webhooks_sendgrid.go, webhooks_twilio.go): SendGrid's Signed Event Webhook and Twilio's inbound
-// message and status callbacks. They are not behind the API token; each
-// request must carry the provider's signature instead, checked before
-// anything is parsed, and a request without a valid one changes nothing
-// (401 missing, 403 wrong or stale). A webhook whose secret is not
-// configured answers 503: unsigned events are never accepted.
+// Provider webhooks (webhooks_sendgrid.go, webhooks_twilio.go): SendGrid's
+// Signed Event Webhook and Twilio's inbound message and status callbacks.
+// They are not behind the API token; each request must carry the provider's
+// signature instead, checked before anything is parsed, and a request
+// without a valid one changes nothing (401 missing, 403 wrong or stale). A
+// webhook whose secret is not configured answers 503: unsigned events are
+// never accepted.
 //
 // What each provider event changes (ledger status, engagement, suppression,
 // consent, a behaviour event) is decided in internal/webhook
 // (webhook.SendGridUpdate, TwilioInboundUpdate, TwilioStatusUpdate); the
-// handlers here look up the message and contact it is about, and store the
-// event in provider_events together with its effects in one transaction
-// (storage.ApplyProviderEvent), so a redelivered webhook changes nothing. Then the contact's running journeys are told:
-// consent changes as SignalConsent, engagement as SignalEvent with the
-// stored behaviour event, exactly as POST /v1/events does. Signals are sent
-// for redeliveries too (journeys drop an event id they have seen), so a
-// retry after a failed signal finishes the delivery.
+// handlers look up the message and contact it is about, and store the event
+// in provider_events together with its effects in one transaction
+// (storage.ApplyProviderEvent), so a redelivered webhook changes nothing.
+// Then the contact's running journeys are told: consent changes as
+// SignalConsent, engagement as SignalEvent with the stored behaviour event,
+// exactly as POST /v1/events does. Signals are sent for redeliveries too
+// (journeys drop an event id they have seen), so a retry after a failed
+// signal finishes the delivery.
 
 import (
 	"context"
