@@ -218,7 +218,8 @@ func alreadyActive(journeyID, contactID string) *Error {
 	return conflict("already_active", fmt.Sprintf("contact %s already has an active run of journey %s", contactID, journeyID))
 }
 
-// checkReentry applies the journey's re-entry policy from the enrollment history.
+// checkReentry refuses a contact with an active run of the journey, and
+// asks the journey's re-entry policy about one who went through it before.
 func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion) error {
 	_, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
 	switch {
@@ -234,24 +235,19 @@ func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.
 	case err != nil:
 		return err
 	}
-	switch jv.Spec.Reentry.Policy {
-	case journey.ReentryOnce:
+	d := jv.Spec.Reentry.Admits(journey.LastRun{StartedAt: last.StartedAt, EndedAt: last.EndedAt}, s.now())
+	switch {
+	case d.Allowed:
+		return nil
+	case d.EligibleAt.IsZero():
 		return conflict("reentry_refused", fmt.Sprintf("journey %s runs once per contact, and contact %s already went through it (enrollment %s, %s)",
 			jv.JourneyID, contactID, last.ID, last.Status))
-	case journey.ReentryCooldown:
-		ended := last.StartedAt
-		if last.EndedAt != nil {
-			ended = *last.EndedAt
-		}
-		eligible := ended.Add(jv.Spec.Reentry.Cooldown.Std()).UTC()
-		if s.now().Before(eligible) {
-			e := conflict("reentry_cooldown", fmt.Sprintf("contact %s may re-enter journey %s after a cooldown of %s, at %s",
-				contactID, jv.JourneyID, jv.Spec.Reentry.Cooldown, eligible.Format(time.RFC3339)))
-			e.EligibleAt = &eligible
-			return e
-		}
+	default:
+		e := conflict("reentry_cooldown", fmt.Sprintf("contact %s may re-enter journey %s after a cooldown of %s, at %s",
+			contactID, jv.JourneyID, jv.Spec.Reentry.Cooldown, d.EligibleAt.Format(time.RFC3339)))
+		e.EligibleAt = &d.EligibleAt
+		return e
 	}
-	return nil
 }
 
 type exitRequest struct {
