@@ -144,7 +144,7 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 	}
 	consentView := map[string]string{}
 	for ch, cs := range consents {
-		consentView[string(ch)] = cs.Status
+		consentView[string(ch)] = string(cs.Status)
 	}
 	events := map[string]any{}
 	for name, n := range in.Journey.EventCounts {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -146,7 +147,7 @@ func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
 	bob, _, err := b.store.UpsertContact(b.ctx, storage.ContactInput{ExternalID: "bob", Phone: "+14155550122", Attributes: map[string]any{"first_name": "Bob"}})
 	require.NoError(t, err)
 	for _, ch := range []journey.Channel{journey.ChannelEmail, journey.ChannelSMS} {
-		_, _, err := b.store.RecordConsent(b.ctx, bob.ID, ch, storage.ConsentGranted, "test", time.Now().Add(-time.Minute))
+		_, _, err := b.store.RecordConsent(b.ctx, bob.ID, ch, model.ConsentGranted, "test", time.Now().Add(-time.Minute))
 		require.NoError(t, err)
 	}
 	in := b.input("hello")

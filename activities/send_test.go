@@ -12,6 +12,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -102,7 +103,7 @@ steps:
 
 func (b *bundle) grant(t *testing.T, ch journey.Channel) {
 	t.Helper()
-	_, _, err := b.store.RecordConsent(b.ctx, b.alice.ID, ch, storage.ConsentGranted, "test", time.Now().Add(-time.Minute))
+	_, _, err := b.store.RecordConsent(b.ctx, b.alice.ID, ch, model.ConsentGranted, "test", time.Now().Add(-time.Minute))
 	require.NoError(t, err)
 }
 
@@ -302,7 +303,7 @@ func TestSend_Twilio21610RecordsSMSOptOut(t *testing.T) {
 
 	consents, err := b.store.Consents(b.ctx, b.alice.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 	require.Equal(t, "twilio:21610", consents[journey.ChannelSMS].Source)
 }
 
@@ -316,7 +317,7 @@ func TestSend_ConsentRevokedBetweenRetriesSkips(t *testing.T) {
 	first, err := b.send(t, in)
 	require.NoError(t, err)
 	require.Equal(t, activities.SendRetry, first.Status)
-	_, _, err = b.store.RecordConsent(b.ctx, b.alice.ID, journey.ChannelSMS, storage.ConsentRevoked, "inbound:STOP", time.Now())
+	_, _, err = b.store.RecordConsent(b.ctx, b.alice.ID, journey.ChannelSMS, model.ConsentRevoked, "inbound:STOP", time.Now())
 	require.NoError(t, err)
 
 	res, err := b.send(t, in)

@@ -12,6 +12,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 const (
@@ -46,7 +47,7 @@ type CarriedState struct {
 	// EventCounts counts events by name over the whole run, for conditions.
 	EventCounts map[string]int `json:"event_counts,omitempty"`
 	// Consent holds consent changes signalled during the run, by channel.
-	Consent map[journey.Channel]string `json:"consent,omitempty"`
+	Consent map[journey.Channel]model.ConsentStatus `json:"consent,omitempty"`
 	// LatestEvent is when the latest event of each name occurred. A wait_for
 	// looks here too, so a burst of other events that pushes its event out
 	// of Events (a drain before continue-as-new, say) cannot hide it.
@@ -164,7 +165,7 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 		r.c.EventCounts = map[string]int{}
 	}
 	if r.c.Consent == nil {
-		r.c.Consent = map[journey.Channel]string{}
+		r.c.Consent = map[journey.Channel]model.ConsentStatus{}
 	}
 	if r.c.LatestEvent == nil {
 		r.c.LatestEvent = map[string]time.Time{}
@@ -264,7 +265,7 @@ func (r *journeyRun) onConsent(cs ConsentSignal) {
 		return
 	}
 	for _, ch := range r.sendChannels {
-		if r.c.Consent[ch] != "revoked" {
+		if r.c.Consent[ch] != model.ConsentRevoked {
 			return // another channel can still reach the contact
 		}
 	}

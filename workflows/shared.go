@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // TaskQueue is the one task queue shared by the worker and every client.
@@ -82,8 +83,8 @@ type EventSignal struct {
 
 // ConsentSignal is the payload of SignalConsent.
 type ConsentSignal struct {
-	Channel journey.Channel `json:"channel"`
-	Status  string          `json:"status"` // granted, revoked, pending
+	Channel journey.Channel     `json:"channel"`
+	Status  model.ConsentStatus `json:"status"`
 }
 
 // Exit reason codes: what a run told to end (SignalExit) ends with.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/workflows"
@@ -61,12 +62,12 @@ func TestEraseContact(t *testing.T) {
 	// Imported again: SMS starts revoked, from the proof.
 	back := h.newContact(map[string]any{"phone": phone})
 	sms := h.consent(back, journey.ChannelSMS, "")
-	require.Equal(t, storage.ConsentRevoked, sms.Status)
+	require.Equal(t, model.ConsentRevoked, sms.Status)
 	require.True(t, strings.HasPrefix(sms.Source, storage.ErasureProofSource), sms.Source)
 	require.Empty(t, h.consent(back, journey.ChannelEmail, "").Status, "email consent is not assumed back")
 	// The person opting in again themselves is what lifts it.
 	require.Equal(t, http.StatusOK, h.twilio("/webhooks/twilio/inbound", inbound("SM-start-2", phone, "START")).status)
-	require.Equal(t, storage.ConsentGranted, h.consent(back, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentGranted, h.consent(back, journey.ChannelSMS, "").Status)
 }
 
 // Support's words stay in PostgreSQL: the run is told the code and the id

@@ -31,6 +31,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/webhook"
 	"github.com/tutti-dev/tutti/workflows"
@@ -166,7 +167,7 @@ func (s *Server) apply(ctx context.Context, u providerUpdate) (bool, []pendingSi
 			// subscription opt-out still stops that subscription's messages.
 			continue
 		}
-		var status string
+		var status model.ConsentStatus
 		if res.New {
 			status = res.Consents[i].Status
 		} else {
@@ -379,7 +380,7 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 	}
 	revokeEmail := func(subscription, source string) {
 		fx.Consents = append(fx.Consents, storage.ConsentChange{Channel: journey.ChannelEmail, Subscription: subscription,
-			Status: storage.ConsentRevoked, Source: source, OccurredAt: occurred})
+			Status: model.ConsentRevoked, Source: source, OccurredAt: occurred})
 	}
 
 	switch e.Event {
@@ -619,9 +620,9 @@ func (s *Server) twilioInbound(w http.ResponseWriter, r *http.Request) {
 	}}
 	switch kw {
 	case webhook.KeywordOptOut, webhook.KeywordOptIn:
-		status, kind := storage.ConsentRevoked, "sms.opt_out"
+		status, kind := model.ConsentRevoked, "sms.opt_out"
 		if kw == webhook.KeywordOptIn {
-			status, kind = storage.ConsentGranted, "sms.opt_in"
+			status, kind = model.ConsentGranted, "sms.opt_in"
 		}
 		u.event.Kind = kind
 		u.effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: status,
@@ -718,7 +719,7 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if st.ErrorCode == twilioOptOutCode {
-		u.effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked,
+		u.effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked,
 			Source: "twilio:21610", OccurredAt: u.event.OccurredAt}}
 	}
 	isNew, signals, err := s.apply(ctx, u)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -68,7 +69,7 @@ func (b *testBundle) contact(t *testing.T) storage.Contact {
 	})
 	require.NoError(t, err)
 	for _, ch := range []journey.Channel{journey.ChannelEmail, journey.ChannelSMS} {
-		_, _, err := b.store.RecordConsent(b.ctx, c.ID, ch, storage.ConsentGranted, "form", time.Now().Add(-time.Hour))
+		_, _, err := b.store.RecordConsent(b.ctx, c.ID, ch, model.ConsentGranted, "form", time.Now().Add(-time.Hour))
 		require.NoError(t, err)
 	}
 	return c
@@ -118,14 +119,14 @@ func (b *testBundle) requestsTo(c storage.Contact, ch journey.Channel) int {
 var optOuts = map[string]func(b *testBundle, c storage.Contact, ch journey.Channel) error{
 	"consent API revoke": func(b *testBundle, c storage.Contact, ch journey.Channel) error {
 		_, _, err := b.store.RecordConsentChange(b.ctx, storage.ConsentChange{ContactID: c.ID, Channel: ch,
-			Status: storage.ConsentRevoked, Source: "api"})
+			Status: model.ConsentRevoked, Source: "api"})
 		return err
 	},
 	"provider webhook (STOP, unsubscribe)": func(b *testBundle, c storage.Contact, ch journey.Channel) error {
 		_, err := b.store.ApplyProviderEvent(b.ctx, storage.ProviderEvent{
 			Provider: "test", EventID: fmt.Sprintf("optout-%s-%s", c.ID, ch), Kind: "optout", ContactID: c.ID,
 			OccurredAt: time.Now(),
-		}, storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: ch, Status: storage.ConsentRevoked, Source: "webhook"}}})
+		}, storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: ch, Status: model.ConsentRevoked, Source: "webhook"}}})
 		return err
 	},
 }
@@ -296,7 +297,7 @@ func TestSubscriptionOptOutIsFinal(t *testing.T) {
 	<-paused
 	<-paused
 	_, _, err := b.store.RecordConsentChange(b.ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
-		Subscription: "newsletter", Status: storage.ConsentRevoked, Source: "preference-center"})
+		Subscription: "newsletter", Status: model.ConsentRevoked, Source: "preference-center"})
 	require.NoError(t, err)
 	close(resume)
 	require.Equal(t, storage.ReasonConsentRevoked, (<-news).Reason)
@@ -463,7 +464,7 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	store, dsn := storagetest.NewWithDSN(t)
 	c2, _, err := store.UpsertContact(b.ctx, storage.ContactInput{Email: c.Email, Phone: c.Phone})
 	require.NoError(t, err)
-	_, _, err = store.RecordConsent(b.ctx, c2.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Now().Add(-time.Hour))
+	_, _, err = store.RecordConsent(b.ctx, c2.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	// A store of its own, closed between the provider call and the ledger
 	// write: the database is unreachable just then.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 	"github.com/tutti-dev/tutti/workflows"
@@ -154,5 +154,5 @@ func TestEndToEnd_EraseContact(t *testing.T) {
 	consents, err := s.store.Consents(ctx, back["contact"].(map[string]any)["id"].(string))
 	require.NoError(t, err)
 	require.NotContains(t, consents, journey.ChannelEmail)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -166,7 +167,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, raw)
 	consents, err := s.store.Consents(ctx, contactID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentGranted, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentGranted, consents[journey.ChannelSMS].Status)
 
 	s.call("POST", "/v1/journeys", fmt.Sprintf(stopMidJourney, journeyID), http.StatusCreated)
 	started := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)
@@ -180,7 +181,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, raw)
 	consents, err = s.store.Consents(ctx, contactID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 	require.Equal(t, "sms:STOP", consents[journey.ChannelSMS].Source)
 
 	// The journey goes on: the email is sent, the second SMS is not.

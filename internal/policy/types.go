@@ -6,19 +6,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
-)
-
-// ConsentStatus is the state of one consent record.
-type ConsentStatus string
-
-const (
-	ConsentGranted ConsentStatus = "granted"
-	ConsentRevoked ConsentStatus = "revoked"
-	// ConsentPending: opt-in started but not confirmed (SMS double opt-in
-	// until the contact replies YES/START, or an unconfirmed email).
-	ConsentPending ConsentStatus = "pending"
-	// ConsentNone: explicitly no consent; the same as having no record.
-	ConsentNone ConsentStatus = "none"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // ConsentRecord is one current consent row (the consents table, or a
@@ -28,10 +16,10 @@ type ConsentRecord struct {
 	Channel journey.Channel `json:"channel,omitempty"`
 	// Subscription is the subscription type (newsletter, product, promotions...);
 	// empty for the channel-level record.
-	Subscription   string        `json:"subscription,omitempty"`
-	Status         ConsentStatus `json:"status"`
-	ConsentEventID int64         `json:"consent_event_id,omitempty"`
-	At             time.Time     `json:"at"`
+	Subscription   string              `json:"subscription,omitempty"`
+	Status         model.ConsentStatus `json:"status"`
+	ConsentEventID int64               `json:"consent_event_id,omitempty"`
+	At             time.Time           `json:"at"`
 }
 
 // SuppressionReason says why a contact is suppressed.

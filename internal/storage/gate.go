@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 )
 
@@ -417,7 +418,7 @@ func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) er
 		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
 			return err
 		}
-		rec.Status = policy.ConsentStatus(status)
+		rec.Status = model.ConsentStatus(status)
 		st, err := nth(n)
 		if err != nil {
 			return err

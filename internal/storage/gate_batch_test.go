@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -371,7 +372,7 @@ func TestGateGroup_AbandonmentChecksMatchTheirCalls(t *testing.T) {
 		c := newContact(t, s)
 		_, err := s.Pool().Exec(ctx, `UPDATE contacts SET phone = $2 WHERE id = $1`, c.ID, fmt.Sprintf("+1415555%04d", 300+i))
 		require.NoError(t, err)
-		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 		require.NoError(t, err)
 		cs = append(cs, c)
 	}

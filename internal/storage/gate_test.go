@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -45,7 +46,7 @@ func TestGate_AllowReservesAndRecordsConsent(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
 	c := newContact(t, s)
-	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 
 	now := time.Now()
@@ -129,7 +130,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	require.NoError(t, err)
 
 	// Opted out between retries: the retry is skipped, never sent.
-	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentRevoked, "unsubscribe-link", time.Time{})
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentRevoked, "unsubscribe-link", time.Time{})
 	require.NoError(t, err)
 	last, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
@@ -172,7 +173,7 @@ func TestGate_OptOutJustBeforeSendMeansNoSend(t *testing.T) {
 	s := storagetest.New(t)
 	for i := range 20 {
 		c := newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 		require.NoError(t, err)
 		_, err = s.Pool().Exec(ctx, `UPDATE contacts SET phone = $2 WHERE id = $1`, c.ID, fmt.Sprintf("+1415555%04d", i))
 		require.NoError(t, err)
@@ -187,7 +188,7 @@ func TestGate_OptOutJustBeforeSendMeansNoSend(t *testing.T) {
 				decideWith(gateSettings(), journey.ChannelSMS, time.Date(2026, 6, 1, 15, 0, 0, 0, time.UTC)))
 			require.NoError(t, err)
 		})
-		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentRevoked, "sms:STOP", time.Time{})
+		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentRevoked, "sms:STOP", time.Time{})
 		require.NoError(t, err)
 		close(optedOut)
 		wg.Wait()
@@ -202,7 +203,7 @@ func TestGate_OneSMSPerAbandonmentEvent(t *testing.T) {
 	c := newContact(t, s)
 	_, err := s.Pool().Exec(ctx, `UPDATE contacts SET phone = '+14155550199' WHERE id = $1`, c.ID)
 	require.NoError(t, err)
-	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 	eventAt := time.Date(2026, 6, 1, 14, 0, 0, 0, time.UTC)
 	now := eventAt.Add(time.Hour)

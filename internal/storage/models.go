@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // Errors callers branch on. Wrapped errors carry detail; test with errors.Is.
@@ -46,23 +47,16 @@ type ContactInput struct {
 	Attributes map[string]any
 }
 
-// ConsentStatus values.
-const (
-	ConsentGranted = "granted"
-	ConsentRevoked = "revoked"
-	ConsentPending = "pending"
-)
-
 // ConsentEvent is one change of consent, kept forever.
 type ConsentEvent struct {
-	ID           int64           `json:"id"`
-	ContactID    string          `json:"contact_id"`
-	Channel      journey.Channel `json:"channel"`
-	Subscription string          `json:"subscription,omitempty"`
-	Status       string          `json:"status"`
-	Source       string          `json:"source"`
-	OccurredAt   time.Time       `json:"occurred_at"`
-	RecordedAt   time.Time       `json:"recorded_at"`
+	ID           int64               `json:"id"`
+	ContactID    string              `json:"contact_id"`
+	Channel      journey.Channel     `json:"channel"`
+	Subscription string              `json:"subscription,omitempty"`
+	Status       model.ConsentStatus `json:"status"`
+	Source       string              `json:"source"`
+	OccurredAt   time.Time           `json:"occurred_at"`
+	RecordedAt   time.Time           `json:"recorded_at"`
 }
 
 // Consent is the current consent for one channel.
@@ -71,11 +65,11 @@ type Consent struct {
 	Channel   journey.Channel `json:"channel"`
 	// Subscription is the subscription type ("newsletter"...); "" is the
 	// channel-level record.
-	Subscription   string    `json:"subscription,omitempty"`
-	Status         string    `json:"status"`
-	Source         string    `json:"source"`
-	OccurredAt     time.Time `json:"occurred_at"`
-	ConsentEventID int64     `json:"consent_event_id"`
+	Subscription   string              `json:"subscription,omitempty"`
+	Status         model.ConsentStatus `json:"status"`
+	Source         string              `json:"source"`
+	OccurredAt     time.Time           `json:"occurred_at"`
+	ConsentEventID int64               `json:"consent_event_id"`
 }
 
 // Event is a tracked behaviour event.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -188,7 +189,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	ctx := context.Background()
 	c := newContact(t, s)
 	m := sentMessage(t, s, c, "apply/1")
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "signup", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "signup", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
 
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -198,7 +199,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 		MessageStatus: storage.MessageComplained,
 		StatusReason:  "spam report",
 		Suppression:   &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
-		Consents:      []storage.ConsentChange{{Channel: journey.ChannelEmail, Status: storage.ConsentRevoked, Source: "sendgrid:spamreport", OccurredAt: at}},
+		Consents:      []storage.ConsentChange{{Channel: journey.ChannelEmail, Status: model.ConsentRevoked, Source: "sendgrid:spamreport", OccurredAt: at}},
 	}
 
 	// A failing effect rolls everything back, the event row included, so a
@@ -223,7 +224,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	require.True(t, res.SuppressionCreated)
 	require.Equal(t, storage.SuppressSpamComplaint, res.Suppression.Reason)
 	require.Len(t, res.Consents, 1)
-	require.Equal(t, storage.ConsentRevoked, res.Consents[0].Status)
+	require.Equal(t, model.ConsentRevoked, res.Consents[0].Status)
 
 	snapshot := func() [4]int {
 		return [4]int{countRows(t, s, "provider_events"), countRows(t, s, "consent_events"),
@@ -271,7 +272,7 @@ func TestApplyProviderEventConcurrentRedelivery(t *testing.T) {
 	var fresh atomic.Int64
 	concurrently(8, func(int) {
 		res, err := s.ApplyProviderEvent(ctx, storage.ProviderEvent{Provider: "twilio", EventID: "SM-stop", Kind: "sms.opt_out", ContactID: c.ID},
-			storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked, Source: "sms:STOP"}}})
+			storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked, Source: "sms:STOP"}}})
 		if err == nil && res.New {
 			fresh.Add(1)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -23,7 +24,7 @@ func TestDeleteContactCascades(t *testing.T) {
 	v := publish(t, s, "welcome")
 
 	for _, id := range []string{c.ID, other.ID} {
-		ev, _, err := s.RecordConsent(ctx, id, journey.ChannelEmail, storage.ConsentGranted, "api", time.Now())
+		ev, _, err := s.RecordConsent(ctx, id, journey.ChannelEmail, model.ConsentGranted, "api", time.Now())
 		require.NoError(t, err)
 		_, _, err = s.InsertEvent(ctx, storage.Event{ID: "ev-" + id, ContactID: id, Name: "signed_up"})
 		require.NoError(t, err)
