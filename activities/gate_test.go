@@ -132,7 +132,7 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 func TestSend_SuppressedContactIsSkippedWithReason(t *testing.T) {
 	b := setup(t)
 	b.grant(t, journey.ChannelEmail)
-	_, _, err := b.store.AddSuppression(b.ctx, storage.Suppression{ContactID: b.alice.ID, Reason: storage.SuppressInOpportunity, Source: "crm"})
+	_, _, err := b.store.AddSuppression(b.ctx, storage.Suppression{ContactID: b.alice.ID, Reason: model.SuppressInOpportunity, Source: "crm"})
 	require.NoError(t, err)
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)

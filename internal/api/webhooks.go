@@ -410,14 +410,14 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 		// Only a hard bounce (the address itself was rejected) suppresses
 		// it; a block is about the message or sending reputation.
 		if e.HardBounce() {
-			fx.Suppression = &storage.Suppression{Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail,
+			fx.Suppression = &storage.Suppression{Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail,
 				Source: "sendgrid:bounce", Note: reason}
 		}
 	case "dropped":
 		setStatus(storage.MessageDropped, e.Reason)
 	case "spamreport":
 		setStatus(storage.MessageComplained, "spam report")
-		fx.Suppression = &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail,
+		fx.Suppression = &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail,
 			Source: "sendgrid:spamreport"}
 		revokeEmail("", "sendgrid:spamreport")
 	case "unsubscribe":

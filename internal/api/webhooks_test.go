@@ -345,13 +345,13 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	sups, err := h.store.Suppressions(ctx, bob)
 	require.NoError(t, err)
 	require.Len(t, sups, 1)
-	require.Equal(t, storage.SuppressHardBounce, sups[0].Reason)
+	require.Equal(t, model.SuppressHardBounce, sups[0].Reason)
 	require.Equal(t, journey.ChannelEmail, sups[0].Channel)
 	require.Equal(t, "sendgrid:bounce", sups[0].Source)
 	sups, err = h.store.Suppressions(ctx, cyd)
 	require.NoError(t, err)
 	require.Len(t, sups, 1)
-	require.Equal(t, storage.SuppressSpamComplaint, sups[0].Reason)
+	require.Equal(t, model.SuppressSpamComplaint, sups[0].Reason)
 
 	// Consent: the spam report revokes email; the mapped group revokes
 	// only its subscription.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -70,7 +71,7 @@ func TestReasonLabels(t *testing.T) {
 	}{
 		{"allow without reasons", policy.Decision{Outcome: policy.OutcomeAllow}, []string{ReasonNone}},
 		{"one known code", reasons(policy.CodeConsentRevoked), []string{"consent_revoked"}},
-		{"suppression code", reasons(policy.SuppressedCode(policy.SuppressHardBounce)), []string{"suppressed:hard_bounce"}},
+		{"suppression code", reasons(policy.SuppressedCode(model.SuppressHardBounce)), []string{"suppressed:hard_bounce"}},
 		{"unknown suppression reason", reasons(policy.SuppressedCode("weird")), []string{"suppressed:other"}},
 		{"cooldown code", reasons(policy.CooldownCode(journey.ChannelSMS)), []string{"cooldown:sms"}},
 		{"unknown cooldown channel", reasons(policy.CooldownCode("pigeon")), []string{Other}},

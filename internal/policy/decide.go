@@ -218,7 +218,7 @@ func (e *channelEval) suppression() {
 			inactive = append(inactive, desc+" expired")
 			continue
 		}
-		if e.transactional() && !sp.Reason.hard() {
+		if e.transactional() && !sp.Reason.Hard() {
 			bypassed = append(bypassed, desc)
 			e.bypass(SuppressedCode(sp.Reason))
 			continue

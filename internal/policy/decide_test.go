@@ -369,16 +369,16 @@ func TestDecideTransactional(t *testing.T) {
 func TestDecideSuppression(t *testing.T) {
 	var cases []decideCase
 	reasons := []struct {
-		reason SuppressionReason
+		reason model.SuppressionReason
 		code   string
 		hard   bool
 	}{
-		{SuppressConverted, CodeSuppressedConverted, false},
-		{SuppressInOpportunity, CodeSuppressedInOpportunity, false},
-		{SuppressUnengaged, CodeSuppressedUnengaged, false},
-		{SuppressDoNotContact, CodeSuppressedDoNotContact, true},
-		{SuppressHardBounce, CodeSuppressedHardBounce, true},
-		{SuppressSpamComplaint, CodeSuppressedSpamComplaint, true},
+		{model.SuppressConverted, CodeSuppressedConverted, false},
+		{model.SuppressInOpportunity, CodeSuppressedInOpportunity, false},
+		{model.SuppressUnengaged, CodeSuppressedUnengaged, false},
+		{model.SuppressDoNotContact, CodeSuppressedDoNotContact, true},
+		{model.SuppressHardBounce, CodeSuppressedHardBounce, true},
+		{model.SuppressSpamComplaint, CodeSuppressedSpamComplaint, true},
 		{"legal_hold", CodeSuppressedOther, true},
 	}
 	for _, rs := range reasons {
@@ -405,7 +405,7 @@ func TestDecideSuppression(t *testing.T) {
 	}
 	hb := func(mut func(*Suppression)) func(*Request) {
 		return func(r *Request) {
-			s := Suppression{Reason: SuppressHardBounce}
+			s := Suppression{Reason: model.SuppressHardBounce}
 			mut(&s)
 			r.Contact.Suppressions = []Suppression{s}
 		}
@@ -418,11 +418,11 @@ func TestDecideSuppression(t *testing.T) {
 		decideCase{name: "expired exactly now", req: hb(func(s *Suppression) { s.ExpiresAt = wed }), want: OutcomeAllow, wantConsent: 12},
 		decideCase{name: "expires in a nanosecond", req: hb(func(s *Suppression) { s.ExpiresAt = wed.Add(time.Nanosecond) }), want: OutcomeSkip, wantCodes: []string{CodeSuppressedHardBounce}},
 		decideCase{name: "same reason twice: one code", req: func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{ID: "a", Reason: SuppressConverted}, {ID: "b", Reason: SuppressConverted, JourneyID: "welcome"}}
+			r.Contact.Suppressions = []Suppression{{ID: "a", Reason: model.SuppressConverted}, {ID: "b", Reason: model.SuppressConverted, JourneyID: "welcome"}}
 		}, want: OutcomeSkip, wantCodes: []string{CodeSuppressedConverted}, wantDetail: "converted #b"},
 		decideCase{name: "suppression and missing consent: both, rule order", req: func(r *Request) {
 			setConsent(r, sms, "", 0)
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressInOpportunity}, {Reason: SuppressDoNotContact}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressInOpportunity}, {Reason: model.SuppressDoNotContact}}
 		}, want: OutcomeSkip, wantCodes: []string{CodeSuppressedInOpportunity, CodeSuppressedDoNotContact, CodeNoConsent}},
 		decideCase{name: "sms without a phone", req: func(r *Request) { r.Contact.Phone = "" },
 			want: OutcomeSkip, wantCodes: []string{CodeNoPhone}, wantFailed: []string{"sms/address"}},
@@ -736,7 +736,7 @@ func TestDecideFallback(t *testing.T) {
 		{name: "no phone and no email address: skip with both", req: then(fb, func(r *Request) { r.Contact.Phone = ""; r.Contact.NoEmailAddress = true }),
 			want: OutcomeSkip, wantChannel: sms, wantCodes: []string{CodeNoPhone, CodeNoEmail}},
 		{name: "sms-only suppression: email", req: then(fb, func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressSpamComplaint, Channel: sms}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressSpamComplaint, Channel: sms}}
 		}), want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSuppressedSpamComplaint}, wantConsent: 11},
 		{name: "subscription revoked on sms only: email", req: then(fb, func(r *Request) {
 			r.Journey.Subscription = "promotions"
@@ -748,7 +748,7 @@ func TestDecideFallback(t *testing.T) {
 		}), want: OutcomeSkip, wantChannel: sms, wantCodes: []string{CodeConsentRevoked, CodeConsentPending},
 			wantFailed: []string{"sms/consent", "email/consent"}},
 		{name: "global do_not_contact: both blocked", req: then(fb, func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressDoNotContact}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressDoNotContact}}
 		}), want: OutcomeSkip, wantCodes: []string{CodeSuppressedDoNotContact, CodeSuppressedDoNotContact}},
 		{name: "fallback in cooldown: deferred on email", req: then(fb, func(r *Request) {
 			setConsent(r, sms, "", 0)
@@ -816,7 +816,7 @@ func TestDecideMatrix(t *testing.T) {
 	n := 0
 	for _, consent := range []model.ConsentStatus{model.ConsentGranted, model.ConsentPending, model.ConsentRevoked, ""} {
 		for _, class := range []journey.MessageClass{marketing, transactional} {
-			for _, sup := range []SuppressionReason{"", SuppressConverted, SuppressHardBounce} {
+			for _, sup := range []model.SuppressionReason{"", model.SuppressConverted, model.SuppressHardBounce} {
 				for _, capped := range []bool{false, true} {
 					for _, quiet := range []bool{false, true} {
 						for _, fallback := range []bool{false, true} {
@@ -841,8 +841,8 @@ func TestDecideMatrix(t *testing.T) {
 							assertInvariants(t, s, r, d, true)
 
 							// Independent expectation.
-							blocked := sup == SuppressHardBounce ||
-								(class == marketing && (consent != model.ConsentGranted || sup == SuppressConverted)) ||
+							blocked := sup == model.SuppressHardBounce ||
+								(class == marketing && (consent != model.ConsentGranted || sup == model.SuppressConverted)) ||
 								(class == transactional && consent == model.ConsentRevoked)
 							timed := class == marketing && (capped || quiet)
 							var want Outcome

@@ -22,49 +22,11 @@ type ConsentRecord struct {
 	At             time.Time           `json:"at"`
 }
 
-// SuppressionReason says why a contact is suppressed.
-type SuppressionReason string
-
-const (
-	// SuppressConverted: the contact reached the goal; stop selling it to them.
-	SuppressConverted SuppressionReason = "converted"
-	// SuppressInOpportunity: sales owns the contact (open deal).
-	SuppressInOpportunity SuppressionReason = "in_opportunity"
-	// SuppressDoNotContact: never contact, whatever the message.
-	SuppressDoNotContact SuppressionReason = "do_not_contact"
-	// SuppressHardBounce: the address does not exist.
-	SuppressHardBounce SuppressionReason = "hard_bounce"
-	// SuppressSpamComplaint: the contact reported a message as spam.
-	SuppressSpamComplaint SuppressionReason = "spam_complaint"
-	// SuppressUnengaged: explicitly suppressed as unengaged (the computed
-	// unengaged rule is separate, see Settings.UnengagedDays).
-	SuppressUnengaged SuppressionReason = "unengaged"
-)
-
-// hard reports whether the reason blocks transactional messages too. Unknown
-// reasons are hard: a block is never assumed to be soft.
-func (r SuppressionReason) hard() bool {
-	switch r {
-	case SuppressConverted, SuppressInOpportunity, SuppressUnengaged:
-		return false
-	}
-	return true
-}
-
-func (r SuppressionReason) known() bool {
-	switch r {
-	case SuppressConverted, SuppressInOpportunity, SuppressDoNotContact,
-		SuppressHardBounce, SuppressSpamComplaint, SuppressUnengaged:
-		return true
-	}
-	return false
-}
-
 // Suppression is one suppression row.
 type Suppression struct {
 	// ID is optional; it is quoted in the decision's details.
-	ID     string            `json:"id,omitempty"`
-	Reason SuppressionReason `json:"reason"`
+	ID     string                  `json:"id,omitempty"`
+	Reason model.SuppressionReason `json:"reason"`
 	// JourneyID scopes the row to one journey; empty means global.
 	JourneyID string `json:"journey_id,omitempty"`
 	// Channel limits the row to one channel; empty means all channels.
@@ -175,8 +137,8 @@ const (
 
 // SuppressedCode is the reason code for a suppression reason
 // ("suppressed:hard_bounce"); unknown reasons map to "suppressed:other".
-func SuppressedCode(r SuppressionReason) string {
-	if !r.known() {
+func SuppressedCode(r model.SuppressionReason) string {
+	if !r.Valid() {
 		return CodeSuppressedOther
 	}
 	return "suppressed:" + string(r)

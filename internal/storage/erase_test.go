@@ -65,7 +65,7 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 	_, _, err = s.InsertEvent(ctx, storage.Event{ID: "ev-" + c.ID, ContactID: c.ID, Name: "form.submitted",
 		Properties: map[string]any{"email": p.email, "answers": []any{p.attr, p.firstName}}})
 	require.NoError(t, err)
-	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity,
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity,
 		Source: "crm", Note: "sales call with " + p.phone})
 	require.NoError(t, err)
 

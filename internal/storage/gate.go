@@ -439,7 +439,7 @@ func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) er
 		if err := r.Scan(&n, &sp.ID, &reason, &sp.JourneyID, &channel, &expires); err != nil {
 			return err
 		}
-		sp.Reason, sp.Channel = policy.SuppressionReason(reason), journey.Channel(channel)
+		sp.Reason, sp.Channel = model.SuppressionReason(reason), journey.Channel(channel)
 		if expires != nil {
 			sp.ExpiresAt = *expires
 		}

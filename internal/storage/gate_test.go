@@ -233,10 +233,10 @@ func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 	s := storagetest.New(t)
 	c := newEmailContact(t, s)
 
-	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
 	require.NoError(t, err)
 	require.True(t, created)
-	again, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	again, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, sp.ID, again.ID)
@@ -258,7 +258,7 @@ func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 
 	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: "bogus", Source: "x"})
 	require.ErrorContains(t, err, `unknown reason "bogus"`)
-	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: storage.SuppressDoNotContact, Source: "x"})
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: model.SuppressDoNotContact, Source: "x"})
 	require.ErrorIs(t, err, storage.ErrNotFound)
 }
 
@@ -267,10 +267,10 @@ func TestSuppressions_ExpiredRowMakesRoomForANewOne(t *testing.T) {
 	s := storagetest.New(t)
 	c := newContact(t, s)
 	past := time.Now().Add(-time.Hour)
-	old, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm", ExpiresAt: &past})
+	old, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity, Source: "crm", ExpiresAt: &past})
 	require.NoError(t, err)
 	require.True(t, created)
-	fresh, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm"})
+	fresh, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity, Source: "crm"})
 	require.NoError(t, err)
 	require.True(t, created, "an expired suppression does not stand in for a new one")
 	require.NotEqual(t, old.ID, fresh.ID)

@@ -198,7 +198,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	fx := storage.ProviderEffects{
 		MessageStatus: storage.MessageComplained,
 		StatusReason:  "spam report",
-		Suppression:   &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
+		Suppression:   &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
 		Consents:      []storage.ConsentChange{{Channel: journey.ChannelEmail, Status: model.ConsentRevoked, Source: "sendgrid:spamreport", OccurredAt: at}},
 	}
 
@@ -222,7 +222,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	require.True(t, res.StatusChanged)
 	require.Equal(t, storage.MessageComplained, res.Message.Status)
 	require.True(t, res.SuppressionCreated)
-	require.Equal(t, storage.SuppressSpamComplaint, res.Suppression.Reason)
+	require.Equal(t, model.SuppressSpamComplaint, res.Suppression.Reason)
 	require.Len(t, res.Consents, 1)
 	require.Equal(t, model.ConsentRevoked, res.Consents[0].Status)
 
