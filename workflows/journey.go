@@ -99,14 +99,14 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 		}
 		if err := r.runStep(ctx); err != nil {
 			if temporal.IsCanceledError(err) {
-				r.end(StatusExited, "cancelled")
+				r.end(model.RunExited, "cancelled")
 				break
 			}
 			return JourneyResult{}, err
 		}
 	}
 	if r.endStatus == "" {
-		r.end(StatusCompleted, "reached the end")
+		r.end(model.RunCompleted, "reached the end")
 	}
 	return r.finish(ctx)
 }
@@ -120,7 +120,7 @@ type journeyRun struct {
 	exitEvents    map[string]bool
 	sendChannels  []journey.Channel
 	current       string
-	endStatus     string
+	endStatus     model.RunStatus
 	endReason     string
 	signalsEvent  workflow.ReceiveChannel
 	signalsConsnt workflow.ReceiveChannel
@@ -252,9 +252,9 @@ func (r *journeyRun) onEvent(ctx workflow.Context, ev EventSignal) {
 	}
 	switch {
 	case r.spec.Goal != nil && ev.Name == r.spec.Goal.Event:
-		r.end(StatusConverted, "goal: "+ev.Name)
+		r.end(model.RunConverted, "goal: "+ev.Name)
 	case r.exitEvents[ev.Name]:
-		r.end(StatusExited, "exit event: "+ev.Name)
+		r.end(model.RunExited, "exit event: "+ev.Name)
 	}
 	workflow.GetLogger(ctx).Debug("event received", "event", ev.Name, "event_id", ev.EventID)
 }
@@ -269,7 +269,7 @@ func (r *journeyRun) onConsent(cs ConsentSignal) {
 			return // another channel can still reach the contact
 		}
 	}
-	r.end(StatusExited, "opted out of every channel this journey uses")
+	r.end(model.RunExited, "opted out of every channel this journey uses")
 }
 
 // onExit ends the run on an exit signal: with its reason code, and
@@ -282,11 +282,11 @@ func (r *journeyRun) onExit(ex ExitSignal) {
 	if !r.ended() {
 		r.exitRequest = ex.RequestID
 	}
-	r.end(StatusExited, reason)
+	r.end(model.RunExited, reason)
 }
 
 // end records the first reason the journey ended; later ones do not override it.
-func (r *journeyRun) end(status, reason string) {
+func (r *journeyRun) end(status model.RunStatus, reason string) {
 	if r.endStatus != "" {
 		return
 	}
@@ -296,7 +296,7 @@ func (r *journeyRun) end(status, reason string) {
 func (r *journeyRun) ended() bool { return r.endStatus != "" }
 
 func (r *journeyRun) state() (JourneyState, error) {
-	status := StatusActive
+	status := model.RunActive
 	if r.ended() {
 		status = r.endStatus
 	}
@@ -437,7 +437,7 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		if reason == "" {
 			reason = "exit step " + step.ID
 		}
-		r.end(StatusCompleted, reason)
+		r.end(model.RunCompleted, reason)
 		outcome = "exit: " + reason
 	default:
 		return temporal.NewNonRetryableApplicationError("step "+step.ID+" has no action", "InvalidStep", nil)

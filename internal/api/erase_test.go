@@ -92,7 +92,7 @@ func TestExit_ReasonStaysInPostgres(t *testing.T) {
 	// What the worker's FinishEnrollment does when the run ends.
 	e, err := h.store.ActiveEnrollment(ctx, id, "welcome")
 	require.NoError(t, err)
-	require.NoError(t, h.store.EndEnrollment(ctx, e.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: workflows.ExitSupport, ExitRequestID: xID}))
+	require.NoError(t, h.store.EndEnrollment(ctx, e.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: workflows.ExitSupport, ExitRequestID: xID}))
 	list := h.call("GET", "/v1/contacts/"+id+"/journeys", nil, http.StatusOK)
 	run := list.body["journeys"].([]any)[0].(map[string]any)
 	require.Equal(t, workflows.ExitSupport, run["exit_reason"])

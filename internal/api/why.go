@@ -12,6 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -387,7 +388,7 @@ func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (
 	if run.CurrentStep != "" {
 		at = "is at step " + run.CurrentStep
 	}
-	if run.Status == storage.EnrollmentActive {
+	if run.Status == model.RunActive {
 		if run.CurrentStep == step.ID {
 			return WhyPending, fmt.Sprintf("not sent yet: the run (version %d, started %s) is at step %s now; the send has not been decided yet",
 				version, stamp(run.StartedAt), step.ID)
@@ -395,7 +396,7 @@ func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (
 		return WhyNotReached, fmt.Sprintf("not sent: the journey has not reached step %s yet (the run, version %d started %s, %s)",
 			step.ID, version, stamp(run.StartedAt), at)
 	}
-	ended := run.Status
+	ended := string(run.Status)
 	if run.EndedAt != nil {
 		ended += " at " + stamp(*run.EndedAt)
 	}

@@ -127,7 +127,7 @@ func TestWhyWithoutDecision(t *testing.T) {
 	}
 
 	// The run ended before the step.
-	if err := h.store.FinishEnrollment(context.Background(), e.ID, storage.EnrollmentExited, "asked support", time.Time{}); err != nil {
+	if err := h.store.FinishEnrollment(context.Background(), e.ID, model.RunExited, "asked support", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	r = h.call("GET", whyPath(c, "onboard", "nudge"), nil, http.StatusOK)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -44,7 +45,7 @@ func TestEndToEnd_ReentrySendsAgain(t *testing.T) {
 		enrollments = append(enrollments, started["enrollment"].(map[string]any)["id"].(string))
 		var result workflows.JourneyResult
 		require.NoError(t, s.tc.GetWorkflow(ctx, started["workflow_id"].(string), started["run_id"].(string)).Get(ctx, &result))
-		require.Equal(t, workflows.StatusCompleted, result.Status)
+		require.Equal(t, model.RunCompleted, result.Status)
 		require.Len(t, s.sg.Accepted(), run, "run %d sent its reminder", run)
 	}
 	msgs, err := s.store.MessagesForContact(ctx, contactID, 10)

@@ -192,7 +192,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusCompleted, result.Status, "an SMS opt-out does not end a journey that also emails")
+	require.Equal(t, model.RunCompleted, result.Status, "an SMS opt-out does not end a journey that also emails")
 	require.Len(t, s.tw.Accepted(), 1, "no SMS after the STOP")
 	require.Len(t, s.sg.Requests(), 1)
 
@@ -273,5 +273,5 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "test over"}, http.StatusAccepted)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusExited, result.Status)
+	require.Equal(t, model.RunExited, result.Status)
 }

@@ -74,7 +74,7 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 	x, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: done.ID, ContactID: c.ID, RequestedBy: "api",
 		Reason: p.firstName + " called from " + p.phone + ", asked to stop"})
 	require.NoError(t, err)
-	require.NoError(t, s.EndEnrollment(ctx, done.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: x.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, done.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: x.ID}))
 	active := storage.Enrollment{ID: "en-active-" + c.ID, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-active-" + c.ID}
 	require.NoError(t, s.CreateEnrollment(ctx, active, nil))
 
@@ -189,9 +189,9 @@ func TestEraseContact_RunsCanEndAfterwards(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, s.SetEnrollmentStep(ctx, en.ID, "hello"))
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "erased"}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "erased"}))
 	require.ErrorIs(t, s.EnsureEnrollment(ctx, en), storage.ErrErased)
-	require.ErrorIs(t, s.FinishEnrollment(ctx, "en-never", storage.EnrollmentExited, "erased", time.Time{}), storage.ErrNotFound)
+	require.ErrorIs(t, s.FinishEnrollment(ctx, "en-never", model.RunExited, "erased", time.Time{}), storage.ErrNotFound)
 	require.ErrorIs(t, s.SetEnrollmentStep(ctx, "en-never", "hello"), storage.ErrNotFound)
 	require.ErrorIs(t, s.EnsureEnrollment(ctx, storage.Enrollment{ID: "en-2", ContactID: "c_never", JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-2"}),
 		storage.ErrNotFound)
@@ -350,9 +350,9 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, second, got)
 
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: first.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: first.ID}))
 	// A retry with the other request keeps the first ending.
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: second.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: second.ID}))
 	e, err := s.Enrollment(ctx, en.ID)
 	require.NoError(t, err)
 	require.Equal(t, "support_exit", e.ExitReason)
@@ -362,7 +362,7 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	// A request id of another enrollment is not linked.
 	en2 := storage.Enrollment{ID: "en-y", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-y"}
 	require.NoError(t, s.CreateEnrollment(ctx, en2, nil))
-	require.NoError(t, s.EndEnrollment(ctx, en2.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: first.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en2.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: first.ID}))
 	e2, err := s.Enrollment(ctx, en2.ID)
 	require.NoError(t, err)
 	require.Empty(t, e2.ExitRequestID)

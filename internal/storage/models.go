@@ -90,23 +90,14 @@ type JourneyVersion struct {
 	PublishedAt time.Time    `json:"published_at"`
 }
 
-// Enrollment statuses mirror the workflow's run statuses.
-const (
-	EnrollmentActive    = "active"
-	EnrollmentCompleted = "completed"
-	EnrollmentConverted = "converted"
-	EnrollmentExited    = "exited"
-	EnrollmentFailed    = "failed"
-)
-
 // Enrollment is one run of a journey for a contact.
 type Enrollment struct {
-	ID         string `json:"id"`
-	ContactID  string `json:"contact_id"`
-	JourneyID  string `json:"journey_id"`
-	Version    int    `json:"version"`
-	WorkflowID string `json:"workflow_id"`
-	Status     string `json:"status"`
+	ID         string          `json:"id"`
+	ContactID  string          `json:"contact_id"`
+	JourneyID  string          `json:"journey_id"`
+	Version    int             `json:"version"`
+	WorkflowID string          `json:"workflow_id"`
+	Status     model.RunStatus `json:"status"`
 	// ExitReason is a reason code: "goal: purchase", "support_exit", "erased"...
 	ExitReason string `json:"exit_reason,omitempty"`
 	// ExitRequestID and ExitNote are the exit request that ended the run,
