@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
@@ -26,7 +27,7 @@ func TestSend_QuietHoursDeferToTheWindowOpening(t *testing.T) {
 
 	res, err := b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendDeferred, res.Status)
+	require.Equal(t, delivery.StatusDeferred, res.Status)
 	require.Equal(t, policy.CodeQuietHours, res.Reason)
 	require.Equal(t, time.Date(2026, 6, 2, 15, 0, 0, 0, time.UTC), res.DeferUntil.UTC(), "08:00 in Los Angeles (PDT)")
 	require.Empty(t, b.tw.Requests(), "nothing sent at night")
@@ -37,7 +38,7 @@ func TestSend_QuietHoursDeferToTheWindowOpening(t *testing.T) {
 	b.at(res.DeferUntil)
 	res, err = b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.tw.Requests(), 1)
 }
 
@@ -56,7 +57,7 @@ func TestSend_CooldownSkipsWhenTheJourneySaysSo(t *testing.T) {
 	in.Policy = &journey.Policy{OnCap: journey.OnCapSkip}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeCooldownEmail, res.Reason)
 	require.Len(t, b.sg.Requests(), 1)
 }
@@ -75,7 +76,7 @@ func TestSend_TransactionalIsExemptFromCaps(t *testing.T) {
 	in.Class = journey.ClassTransactional
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.sg.Requests(), 2)
 }
 
@@ -87,7 +88,7 @@ func TestSend_FallbackChannelWhenTheFirstIsBlocked(t *testing.T) {
 	in.Policy = &journey.Policy{FallbackChannel: journey.ChannelEmail}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, journey.ChannelEmail, res.Channel)
 	require.Empty(t, b.tw.Requests())
 	require.Len(t, b.sg.Requests(), 1)
@@ -109,13 +110,13 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 	in.Abandonment = &activities.AbandonmentRef{EventID: "cart-77", OccurredAt: eventAt}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 
 	second := in
 	second.IdempotencyKey, second.StepID = in.IdempotencyKey+"-again", "nudge_again"
 	res, err = b.send(t, second)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeAbandonmentSMSAlreadySent, res.Reason)
 
 	// Another abandonment, 49 hours ago: too late for an SMS.
@@ -124,7 +125,7 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 	late.Abandonment = &activities.AbandonmentRef{EventID: "cart-78", OccurredAt: eventAt.Add(-48 * time.Hour)}
 	res, err = b.send(t, late)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeAbandonmentWindowExpired, res.Reason)
 	require.Len(t, b.tw.Requests(), 1)
 }
@@ -136,7 +137,7 @@ func TestSend_SuppressedContactIsSkippedWithReason(t *testing.T) {
 	require.NoError(t, err)
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeSuppressedInOpportunity, res.Reason)
 	require.NotZero(t, res.DecisionID)
 	require.Empty(t, b.sg.Requests())
@@ -154,7 +155,7 @@ func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
 	in.ContactID, in.IdempotencyKey = bob.ID, "bob/hello/1"
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeNoEmail, res.Reason)
 	require.NotZero(t, res.DecisionID, "decided and explainable")
 
@@ -164,7 +165,7 @@ func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
 	in.Policy = &journey.Policy{FallbackChannel: journey.ChannelSMS}
 	res, err = b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, journey.ChannelSMS, res.Channel)
 	require.Len(t, b.tw.Requests(), 1)
 	require.Empty(t, b.sg.Requests())

@@ -639,9 +639,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		}
 		var wait time.Duration
 		switch res.Status {
-		case activities.SendDeferred:
+		case delivery.StatusDeferred:
 			wait = res.DeferUntil.Sub(workflow.Now(ctx))
-		case activities.SendRetry:
+		case delivery.StatusRetry:
 			if firstRetry.IsZero() {
 				firstRetry = workflow.Now(ctx)
 			}
@@ -649,7 +649,7 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 				// The provider kept refusing for hours: give the message up
 				// and say so in the ledger rather than leave it retrying.
 				giveUp := delivery.Settlement{MessageID: res.MessageID, Channel: res.Channel,
-					Status: activities.SendFailed, Reason: "retries_exhausted:" + res.Reason}
+					Status: model.MessageFailed, Reason: "retries_exhausted:" + res.Reason}
 				if err := settle(ctx, giveUp); err != nil {
 					return "", err
 				}

@@ -103,7 +103,7 @@ func newHarness(t *testing.T) *harness {
 			if fn != nil {
 				return fn(in)
 			}
-			return activities.SendResult{Status: activities.SendSent, MessageID: "m_" + in.StepID}, nil
+			return activities.SendResult{Status: model.MessageSent, MessageID: "m_" + in.StepID}, nil
 		})
 	return h
 }
@@ -328,9 +328,9 @@ func TestJourney_DeferredSendWaitsThenRetriesWithSameKey(t *testing.T) {
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
 		calls++
 		if calls == 1 {
-			return activities.SendResult{Status: activities.SendDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
+			return activities.SendResult{Status: delivery.StatusDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
 		}
-		return activities.SendResult{Status: activities.SendSent}, nil
+		return activities.SendResult{Status: model.MessageSent}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
@@ -347,7 +347,7 @@ func TestJourney_SendFailureDoesNotStopTheJourney(t *testing.T) {
 		if in.StepID == "welcome_email" {
 			return activities.SendResult{}, temporal.NewNonRetryableApplicationError("boom", "Test", nil)
 		}
-		return activities.SendResult{Status: activities.SendSent}, nil
+		return activities.SendResult{Status: model.MessageSent}, nil
 	}
 	res := h.run(t, input(welcomeSpec(t)))
 	require.Equal(t, model.RunCompleted, res.Status)
@@ -598,11 +598,11 @@ func TestJourney_ProviderRetryBacksOffWithRetryAfterAsFloor(t *testing.T) {
 		calls = append(calls, h.env.Now())
 		switch len(calls) {
 		case 1, 2:
-			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Second}, nil
+			return activities.SendResult{Status: delivery.StatusRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Second}, nil
 		case 3:
-			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Hour}, nil
+			return activities.SendResult{Status: delivery.StatusRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Hour}, nil
 		}
-		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1"}, nil
+		return activities.SendResult{Status: model.MessageSent, MessageID: "m_1"}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
@@ -649,14 +649,14 @@ func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
 	h := newHarness(t)
 	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
-		return activities.SendResult{Status: activities.SendRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
+		return activities.SendResult{Status: delivery.StatusRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
 	res := h.run(t, input(spec))
 	require.Equal(t, model.RunCompleted, res.Status)
 	require.Len(t, *settled, 1)
-	require.Equal(t, activities.SendFailed, (*settled)[0].Status)
+	require.Equal(t, model.MessageFailed, (*settled)[0].Status)
 	require.Equal(t, "retries_exhausted:sendgrid:http_503", (*settled)[0].Reason)
 }
 
@@ -667,8 +667,8 @@ func TestJourney_UnsettledSendIsSettled(t *testing.T) {
 	h := newHarness(t)
 	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
-		st := delivery.Settlement{MessageID: "m_1", Status: activities.SendSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
-		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1", Unsettled: &st}, nil
+		st := delivery.Settlement{MessageID: "m_1", Status: model.MessageSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
+		return activities.SendResult{Status: model.MessageSent, MessageID: "m_1", Unsettled: &st}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]

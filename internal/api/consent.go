@@ -248,14 +248,14 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	}
 	out := &confirmPrompt{MessageID: res.MessageID, Provider: res.Provider}
 	switch res.Status {
-	case storage.MessageSent:
+	case model.MessageSent:
 		out.Sent, out.Body = true, body
-	case delivery.StatusDeferred, storage.MessageSkipped:
+	case delivery.StatusDeferred, model.MessageSkipped:
 		out.Error = "the send gate did not allow it: " + res.Reason
-	case storage.MessageFailed:
+	case model.MessageFailed:
 		out.Body, out.Error = body, "the provider refused it ("+res.Reason+"); the ledger row has its explanation"
 	default:
-		out.Error = "not sent: " + res.Status
+		out.Error = "not sent: " + string(res.Status)
 		if res.Reason != "" {
 			out.Error += " (" + res.Reason + ")"
 		}

@@ -231,7 +231,7 @@ func TestSMSDoubleOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	historyID := int64(r.body["history_id"].(float64))
-	if m.Class != "transactional" || m.Channel != journey.ChannelSMS || m.Status != storage.MessageSent || m.JourneyID != "_consent" ||
+	if m.Class != "transactional" || m.Channel != journey.ChannelSMS || m.Status != model.MessageSent || m.JourneyID != "_consent" ||
 		m.ConsentEventID == nil || *m.ConsentEventID != historyID || m.ContactID != id {
 		t.Errorf("ledger row: %+v", m)
 	}
@@ -366,7 +366,7 @@ func TestSMSDoubleOptInPromptNotSent(t *testing.T) {
 		t.Fatalf("refused: %s", r.raw)
 	}
 	m, err := h.store.Message(context.Background(), p["message_id"].(string))
-	if err != nil || m.Status != storage.MessageFailed || m.StatusReason != "twilio:21610" || !strings.Contains(m.StatusDetail, "unsubscribed") {
+	if err != nil || m.Status != model.MessageFailed || m.StatusReason != "twilio:21610" || !strings.Contains(m.StatusDetail, "unsubscribed") {
 		t.Errorf("ledger: %+v %v", m, err)
 	}
 }

@@ -366,7 +366,7 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 	if msg != nil {
 		u.event.MessageID = msg.ID
 	}
-	setStatus := func(status, reason string) {
+	setStatus := func(status model.MessageStatus, reason string) {
 		if msg != nil {
 			fx.MessageStatus, fx.StatusReason = status, reason
 		}
@@ -386,9 +386,9 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 	switch e.Event {
 	case "processed":
 		// Settles a row a crash left unknown; a sent row stays sent.
-		setStatus(storage.MessageSent, "")
+		setStatus(model.MessageSent, "")
 	case "delivered":
-		setStatus(storage.MessageDelivered, "")
+		setStatus(model.MessageDelivered, "")
 	case "deferred":
 		// Recorded only: SendGrid keeps trying, and says so when it stops.
 	case "open":
@@ -396,17 +396,17 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 			// See kindMachineOpen: delivery, not engagement; nothing is
 			// signalled to journeys.
 			u.event.Kind = kindMachineOpen
-			setStatus(storage.MessageDelivered, "")
+			setStatus(model.MessageDelivered, "")
 			break
 		}
-		setStatus(storage.MessageOpened, "")
+		setStatus(model.MessageOpened, "")
 		engagement(EventEmailOpened, map[string]any{})
 	case "click":
-		setStatus(storage.MessageClicked, "")
+		setStatus(model.MessageClicked, "")
 		engagement(EventEmailClicked, map[string]any{"url": e.URL})
 	case "bounce":
 		reason := strings.TrimSpace(strings.Join(nonEmpty(e.Type, e.Status, e.Reason), ": "))
-		setStatus(storage.MessageBounced, reason)
+		setStatus(model.MessageBounced, reason)
 		// Only a hard bounce (the address itself was rejected) suppresses
 		// it; a block is about the message or sending reputation.
 		if e.HardBounce() {
@@ -414,9 +414,9 @@ func (s *Server) sendGridUpdate(ctx context.Context, e webhook.SendGridEvent) (p
 				Source: "sendgrid:bounce", Note: reason}
 		}
 	case "dropped":
-		setStatus(storage.MessageDropped, e.Reason)
+		setStatus(model.MessageDropped, e.Reason)
 	case "spamreport":
-		setStatus(storage.MessageComplained, "spam report")
+		setStatus(model.MessageComplained, "spam report")
 		fx.Suppression = &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail,
 			Source: "sendgrid:spamreport"}
 		revokeEmail("", "sendgrid:spamreport")
@@ -711,11 +711,11 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		switch status {
 		case "sent":
-			u.effects.MessageStatus = storage.MessageSent
+			u.effects.MessageStatus = model.MessageSent
 		case "delivered":
-			u.effects.MessageStatus = storage.MessageDelivered
+			u.effects.MessageStatus = model.MessageDelivered
 		case "undelivered", "failed":
-			u.effects.MessageStatus, u.effects.StatusReason = storage.MessageFailed, reason
+			u.effects.MessageStatus, u.effects.StatusReason = model.MessageFailed, reason
 		}
 	}
 	if st.ErrorCode == twilioOptOutCode {

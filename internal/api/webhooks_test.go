@@ -176,7 +176,7 @@ func (h *hookHarness) sentMessage(contactID, step string, ch journey.Channel, pr
 	return m.ID
 }
 
-func (h *hookHarness) messageStatus(id string) string {
+func (h *hookHarness) messageStatus(id string) model.MessageStatus {
 	h.t.Helper()
 	m, err := h.store.Message(context.Background(), id)
 	require.NoError(h.t, err)
@@ -314,11 +314,11 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.EqualValues(t, 0, r.body["failed"], r.raw)
 
 	// Ledger: never backwards; failures recorded with their reason.
-	require.Equal(t, storage.MessageClicked, h.messageStatus(mAda))
-	require.Equal(t, storage.MessageBounced, h.messageStatus(mBob))
-	require.Equal(t, storage.MessageBounced, h.messageStatus(mBob2))
-	require.Equal(t, storage.MessageComplained, h.messageStatus(mCyd))
-	require.Equal(t, storage.MessageDropped, h.messageStatus(mDee))
+	require.Equal(t, model.MessageClicked, h.messageStatus(mAda))
+	require.Equal(t, model.MessageBounced, h.messageStatus(mBob))
+	require.Equal(t, model.MessageBounced, h.messageStatus(mBob2))
+	require.Equal(t, model.MessageComplained, h.messageStatus(mCyd))
+	require.Equal(t, model.MessageDropped, h.messageStatus(mDee))
 	dropped, err := h.store.Message(ctx, mDee)
 	require.NoError(t, err)
 	require.Equal(t, "Invalid", dropped.StatusReason)
@@ -383,7 +383,7 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.EqualValues(t, 0, r.body["applied"], r.raw)
 	require.EqualValues(t, 11, r.body["duplicates"], r.raw)
 	require.Equal(t, before, h.dbState())
-	require.Equal(t, storage.MessageClicked, h.messageStatus(mAda))
+	require.Equal(t, model.MessageClicked, h.messageStatus(mAda))
 	for _, s := range h.signals(adaWF)[2:] {
 		require.Contains(t, []any{"sendgrid:ev-open", "sendgrid:ev-click"}, s.arg["event_id"])
 	}
@@ -470,7 +470,7 @@ func TestSendGridWebhookRejectsUnsignedRequests(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, h.dbState(), "a refused webhook changes nothing")
-	require.Equal(t, storage.MessageSent, h.messageStatus(msg))
+	require.Equal(t, model.MessageSent, h.messageStatus(msg))
 	require.Empty(t, h.signals(wf))
 
 	// Correctly signed but not an array of events: 400, nothing changed.
@@ -695,9 +695,9 @@ func TestTwilioStatusCallback(t *testing.T) {
 	}
 
 	status("SMout1", "delivered", "")
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 	status("SMout1", "sent", "") // late: never backwards
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 	before := h.dbState()
 	status("SMout1", "delivered", "") // redelivered
 	require.Equal(t, before, h.dbState())
@@ -707,7 +707,7 @@ func TestTwilioStatusCallback(t *testing.T) {
 	status("SMout2", "undelivered", "21610")
 	m, err := h.store.Message(ctx, m2)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageFailed, m.Status)
+	require.Equal(t, model.MessageFailed, m.Status)
 	require.Equal(t, "twilio undelivered, error 21610", m.StatusReason)
 	c := h.consent(id, journey.ChannelSMS, "")
 	require.Equal(t, model.ConsentRevoked, c.Status)
@@ -728,5 +728,5 @@ func TestTwilioStatusCallback(t *testing.T) {
 		map[string]string{"X-Twilio-Signature": signTwilio("wrong", publicURL+"/webhooks/twilio/status", form)})
 	require.Equal(t, http.StatusForbidden, r.status, r.raw)
 	require.Equal(t, before, h.dbState())
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 }

@@ -62,7 +62,7 @@ func BenchmarkSend(b *testing.B) {
 			c := contacts[n%benchContacts]
 			msg := message(c, journey.ChannelEmail, fmt.Sprintf("bench/%d", n))
 			res, err := svc.Send(ctx, msg)
-			if err != nil || res.Status != storage.MessageSent {
+			if err != nil || res.Status != model.MessageSent {
 				b.Fatalf("send: %+v %v", res, err)
 			}
 		}

@@ -155,18 +155,18 @@ func TestOptOutWhileReservedIsFinal(t *testing.T) {
 					res, sendErr = b.svc.Send(b.ctx, message(c, ch, "k1"))
 				}()
 				m := <-reserved
-				require.Equal(t, storage.MessageReserved, m.Status)
+				require.Equal(t, model.MessageReserved, m.Status)
 				require.NoError(t, optOut(b, c, ch), "the opt-out is acknowledged while the send is paused")
 				close(resume)
 				<-done
 
 				require.NoError(t, sendErr)
-				require.Equal(t, storage.MessageSkipped, res.Status)
+				require.Equal(t, model.MessageSkipped, res.Status)
 				require.Equal(t, storage.ReasonConsentRevoked, res.Reason)
 				require.Zero(t, b.requestsTo(c, ch), "nothing reached the provider after the opt-out")
 				row, err := b.store.Message(b.ctx, m.ID)
 				require.NoError(t, err)
-				require.Equal(t, storage.MessageSkipped, row.Status)
+				require.Equal(t, model.MessageSkipped, row.Status)
 				require.Equal(t, storage.ReasonConsentRevoked, row.StatusReason)
 				require.Zero(t, row.Attempts, "no request was written")
 			})
@@ -182,7 +182,7 @@ func TestOptOutBeforeSendIsSkipped(t *testing.T) {
 	require.NoError(t, optOuts["consent API revoke"](b, c, journey.ChannelSMS))
 	res, err := b.svc.Send(b.ctx, message(c, journey.ChannelSMS, "k1"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeConsentRevoked, res.Reason)
 	require.Zero(t, b.requestsTo(c, journey.ChannelSMS))
 }
@@ -225,14 +225,14 @@ func TestOptOutWaitsForTheSendInFlight(t *testing.T) {
 	close(resume)
 	res := <-sent
 	require.NoError(t, <-acked)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, 1, b.requestsTo(c, journey.ChannelSMS))
 	require.Equal(t, []string{"provider answered", "opt-out acknowledged"}, order)
 
 	// Every later send is skipped.
 	next, err := b.svc.Send(b.ctx, message(c, journey.ChannelSMS, "k2"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, next.Status)
+	require.Equal(t, model.MessageSkipped, next.Status)
 }
 
 // A send paused in flight for longer than its flight window never writes
@@ -267,7 +267,7 @@ func TestSendPausedPastItsWindowIsNeverWritten(t *testing.T) {
 	b.svc.Faults = nil
 	again, err := b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "k1"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, again.Status, "decided again: consent was revoked")
+	require.Equal(t, model.MessageSkipped, again.Status, "decided again: consent was revoked")
 	require.Zero(t, b.requestsTo(c, journey.ChannelEmail))
 }
 
@@ -301,7 +301,7 @@ func TestSubscriptionOptOutIsFinal(t *testing.T) {
 	require.NoError(t, err)
 	close(resume)
 	require.Equal(t, storage.ReasonConsentRevoked, (<-news).Reason)
-	require.Equal(t, storage.MessageSent, (<-promo).Status)
+	require.Equal(t, model.MessageSent, (<-promo).Status)
 	require.Equal(t, 1, b.requestsTo(c, journey.ChannelEmail))
 }
 
@@ -387,7 +387,7 @@ func TestAmbiguousSendGridCallIsUnknownNotResent(t *testing.T) {
 	require.Len(t, errs, 1, "the hung call is ambiguous; the retry settles it")
 	var amb *delivery.AmbiguousError
 	require.ErrorAs(t, errs[0], &amb)
-	require.Equal(t, storage.MessageUnknown, res.Status)
+	require.Equal(t, model.MessageUnknown, res.Status)
 	require.Equal(t, storage.ReasonAmbiguousCall, res.Reason)
 	require.Len(t, b.sg.Requests(), 1, "never resent")
 
@@ -407,7 +407,7 @@ func TestAmbiguousTwilioCallIsReadBack(t *testing.T) {
 	b.tw.FaultNext(1, providertest.AcceptThenHang)
 	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw"))
 	require.Len(t, errs, 1)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	accepted := b.tw.Accepted()
 	require.Len(t, accepted, 1, "never resent")
 	require.NotEmpty(t, res.ProviderMessageID)
@@ -425,7 +425,7 @@ func TestAmbiguousTwilioCallNotFoundIsSentOnce(t *testing.T) {
 	b.tw.FaultNext(1, providertest.HangBeforeReading)
 	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw-none"))
 	require.Len(t, errs, 1)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.tw.Accepted(), 1)
 	row, err := b.store.Message(b.ctx, res.MessageID)
 	require.NoError(t, err)
@@ -450,7 +450,7 @@ func TestRefusedConnectionIsRetried(t *testing.T) {
 	b.svc.Email = up
 	res, err = b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "refused"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.sg.Requests(), 1)
 }
 
@@ -475,7 +475,7 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	res, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
 	require.NoError(t, err)
 	require.NotNil(t, res.Unsettled, "the provider took it; the ledger did not")
-	require.Equal(t, storage.MessageSent, res.Unsettled.Status)
+	require.Equal(t, model.MessageSent, res.Unsettled.Status)
 	require.NotEmpty(t, res.Unsettled.ProviderMessageID)
 	require.Len(t, b.sg.Accepted(), 1)
 
@@ -483,10 +483,10 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	require.NoError(t, b.svc.Settle(b.ctx, *res.Unsettled))
 	row, err := store.Message(b.ctx, res.MessageID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, row.Status)
+	require.Equal(t, model.MessageSent, row.Status)
 	require.Equal(t, res.Unsettled.ProviderMessageID, row.ProviderMessageID, "webhooks can find it")
 	again, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, again.Status)
+	require.Equal(t, model.MessageSent, again.Status)
 	require.Len(t, b.sg.Accepted(), 1, "never resent")
 }

@@ -202,7 +202,7 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 	require.Equal(t, "Welcome Ada", sent.Body.Subject)
 	eventually(t, "ledger row sent", func() bool {
 		msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
-		return err == nil && len(msgs) == 1 && msgs[0].Status == storage.MessageSent
+		return err == nil && len(msgs) == 1 && msgs[0].Status == model.MessageSent
 	})
 
 	// Support sees where the contact is.
@@ -332,7 +332,7 @@ func TestEndToEnd_ContinueAsNewKeepsTheJourneyGoing(t *testing.T) {
 	for _, m := range msgs {
 		require.False(t, keys[m.IdempotencyKey], "key %s used twice", m.IdempotencyKey)
 		keys[m.IdempotencyKey] = true
-		if m.Status == storage.MessageSent {
+		if m.Status == model.MessageSent {
 			sent++
 		}
 	}

@@ -52,7 +52,7 @@ func TestEndToEnd_ReentrySendsAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, msgs, 2)
 	for i, m := range msgs {
-		require.Equal(t, storage.MessageSent, m.Status)
+		require.Equal(t, model.MessageSent, m.Status)
 		require.Equal(t, "enrollment/"+enrollments[len(msgs)-1-i]+"/reminder/1", m.IdempotencyKey)
 	}
 }
@@ -154,7 +154,7 @@ func TestEndToEnd_AcknowledgedOptOutIsFinal(t *testing.T) {
 			msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
 			require.NoError(t, err)
 			require.Len(t, msgs, 1, "%s (contact %d)", kind.name, i)
-			require.Equal(t, storage.MessageSkipped, msgs[0].Status, "%s (contact %d)", kind.name, i)
+			require.Equal(t, model.MessageSkipped, msgs[0].Status, "%s (contact %d)", kind.name, i)
 			require.Equal(t, storage.ReasonConsentRevoked, msgs[0].StatusReason, "%s (contact %d)", kind.name, i)
 		})
 	}

@@ -202,9 +202,9 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	for _, m := range msgs {
 		byStep[m.StepID] = m
 	}
-	require.Equal(t, storage.MessageSent, byStep["sms_1"].Status)
-	require.Equal(t, storage.MessageSent, byStep["email_1"].Status)
-	require.Equal(t, storage.MessageSkipped, byStep["sms_2"].Status)
+	require.Equal(t, model.MessageSent, byStep["sms_1"].Status)
+	require.Equal(t, model.MessageSent, byStep["email_1"].Status)
+	require.Equal(t, model.MessageSkipped, byStep["sms_2"].Status)
 	require.Contains(t, byStep["sms_2"].StatusReason, "consent_revoked")
 }
 
@@ -264,7 +264,7 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	eventually(t, "journey took the on_event path", stepAt("thanks"))
 	m, err := s.store.Message(ctx, messageID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageOpened, m.Status)
+	require.Equal(t, model.MessageOpened, m.Status)
 	ev, err := s.store.Event(ctx, "sendgrid:e2e-open")
 	require.NoError(t, err)
 	require.Equal(t, "email.opened", ev.Name)

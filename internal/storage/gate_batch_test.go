@@ -134,13 +134,13 @@ func TestGateGroup_QueuedCallsShareOneTransaction(t *testing.T) {
 		require.Equal(t, call.res.DecisionID, *call.res.Message.DecisionID, "the ledger row names its own decision")
 		if i == 0 {
 			require.False(t, call.res.Send())
-			require.Equal(t, storage.MessageSkipped, call.res.Message.Status)
+			require.Equal(t, model.MessageSkipped, call.res.Message.Status)
 			require.Equal(t, storage.ClaimDone, call.res.Claim)
 			continue
 		}
 		require.True(t, call.res.Send(), "call %d", i)
 		require.Equal(t, storage.ClaimNew, call.res.Claim)
-		require.Equal(t, storage.MessageReserved, call.res.Message.Status)
+		require.Equal(t, model.MessageReserved, call.res.Message.Status)
 		require.NotNil(t, call.res.Message.ConsentEventID)
 	}
 	tx1, calls1 := s.GateGroupStats()

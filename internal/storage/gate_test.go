@@ -54,7 +54,7 @@ func TestGate_AllowReservesAndRecordsConsent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Send())
 	require.Equal(t, storage.ClaimNew, res.Claim)
-	require.Equal(t, storage.MessageReserved, res.Message.Status)
+	require.Equal(t, model.MessageReserved, res.Message.Status)
 	require.Equal(t, ev.ID, *res.Message.ConsentEventID, "the ledger row names the consent that allowed it")
 	require.Equal(t, res.DecisionID, *res.Message.DecisionID)
 
@@ -76,7 +76,7 @@ func TestGate_NoConsentSkipsAndRecordsWhy(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, res.Send())
 	require.Equal(t, policy.OutcomeSkip, res.Decision.Outcome)
-	require.Equal(t, storage.MessageSkipped, res.Message.Status)
+	require.Equal(t, model.MessageSkipped, res.Message.Status)
 	require.Equal(t, policy.CodeNoConsent, res.Message.StatusReason)
 
 	// A settled key is not decided again.
@@ -117,7 +117,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	now := time.Now()
 	first, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
+	_, err = s.FailSend(ctx, first.Message.ID, model.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Still allowed: reclaimed, and its own reservation does not count twice.
@@ -126,7 +126,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	require.True(t, retry.Send())
 	require.Equal(t, storage.ClaimRetry, retry.Claim)
 	require.Zero(t, retry.Message.Attempts, "attempts count requests written, and none was")
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
+	_, err = s.FailSend(ctx, first.Message.ID, model.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Opted out between retries: the retry is skipped, never sent.
@@ -135,7 +135,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	last, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
 	require.False(t, last.Send())
-	require.Equal(t, storage.MessageSkipped, last.Message.Status)
+	require.Equal(t, model.MessageSkipped, last.Message.Status)
 	require.Equal(t, policy.CodeConsentRevoked, last.Message.StatusReason)
 }
 

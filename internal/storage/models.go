@@ -110,46 +110,25 @@ type Enrollment struct {
 	EndedAt       *time.Time `json:"ended_at,omitempty"`
 }
 
-// Message ledger statuses.
-const (
-	MessageReserved  = "reserved"  // the gate allowed it; no request written yet
-	MessageInFlight  = "in_flight" // a request is being written; until it settles the provider may have it
-	MessageRetrying  = "retrying"  // last attempt failed retryably; provider did not accept it
-	MessageSent      = "sent"      // provider accepted it
-	MessageDelivered = "delivered" // provider reported delivery
-	MessageOpened    = "opened"
-	MessageClicked   = "clicked"
-	MessageFailed    = "failed"  // permanent provider failure
-	MessageBounced   = "bounced" // provider reported a bounce
-	MessageDropped   = "dropped" // SendGrid dropped it (suppressed address, invalid...); not delivered
-	// MessageComplained: the recipient reported the message as spam.
-	MessageComplained = "complained"
-	MessageSkipped    = "skipped" // not sent by decision (no consent, missing data...)
-	// MessageUnknown: a request was written and never answered, and the
-	// provider offers no way to find out (SendGrid): it may have the message,
-	// so it is never resent. Listed across contacts for ops.
-	MessageUnknown = "unknown"
-)
-
 // Message is one row of the ledger.
 type Message struct {
-	ID                string          `json:"id"`
-	IdempotencyKey    string          `json:"idempotency_key"`
-	ContactID         string          `json:"contact_id"`
-	JourneyID         string          `json:"journey_id"`
-	JourneyVersion    int             `json:"journey_version"`
-	StepID            string          `json:"step_id"`
-	Channel           journey.Channel `json:"channel"`
-	Class             string          `json:"class"`
-	Provider          string          `json:"provider"`
-	ProviderMessageID string          `json:"provider_message_id,omitempty"`
-	Status            string          `json:"status"`
-	StatusReason      string          `json:"status_reason,omitempty"`
-	ConsentEventID    *int64          `json:"consent_event_id,omitempty"`
-	Attempts          int             `json:"attempts"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
-	SentAt            *time.Time      `json:"sent_at,omitempty"`
+	ID                string              `json:"id"`
+	IdempotencyKey    string              `json:"idempotency_key"`
+	ContactID         string              `json:"contact_id"`
+	JourneyID         string              `json:"journey_id"`
+	JourneyVersion    int                 `json:"journey_version"`
+	StepID            string              `json:"step_id"`
+	Channel           journey.Channel     `json:"channel"`
+	Class             string              `json:"class"`
+	Provider          string              `json:"provider"`
+	ProviderMessageID string              `json:"provider_message_id,omitempty"`
+	Status            model.MessageStatus `json:"status"`
+	StatusReason      string              `json:"status_reason,omitempty"`
+	ConsentEventID    *int64              `json:"consent_event_id,omitempty"`
+	Attempts          int                 `json:"attempts"`
+	CreatedAt         time.Time           `json:"created_at"`
+	UpdatedAt         time.Time           `json:"updated_at"`
+	SentAt            *time.Time          `json:"sent_at,omitempty"`
 	// AbandonmentEventID is the abandonment event an abandonment journey's
 	// message was sent for.
 	AbandonmentEventID string `json:"abandonment_event_id,omitempty"`
