@@ -32,6 +32,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/webhook"
 	"github.com/tutti-dev/tutti/workflows"
@@ -55,9 +56,6 @@ const (
 	// a journey's wait_for email.opened is not fooled by it.
 	kindMachineOpen = "email.opened.machine"
 )
-
-// twilioOptOutCode is Twilio's error 21610: the recipient replied STOP.
-const twilioOptOutCode = 21610
 
 // webhookVerifiers are built once from the configuration; nil means the
 // webhook is not configured.
@@ -678,7 +676,7 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 	contactID := ""
 	if msg != nil {
 		contactID = msg.ContactID
-	} else if st.ErrorCode == twilioOptOutCode {
+	} else if st.ErrorCode == provider.TwilioCodeUnsubscribed {
 		if phone, err := contact.NormalizePhone(st.To, s.cfg.DefaultRegion); err == nil {
 			c, err := s.store.ContactByPhone(ctx, phone)
 			switch {
@@ -718,9 +716,9 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 			u.effects.MessageStatus, u.effects.StatusReason = model.MessageFailed, reason
 		}
 	}
-	if st.ErrorCode == twilioOptOutCode {
+	if st.ErrorCode == provider.TwilioCodeUnsubscribed {
 		u.effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked,
-			Source: "twilio:21610", OccurredAt: u.event.OccurredAt}}
+			Source: provider.TwilioOptOutSource, OccurredAt: u.event.OccurredAt}}
 	}
 	isNew, signals, err := s.apply(ctx, u)
 	if err != nil {

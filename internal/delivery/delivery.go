@@ -506,7 +506,7 @@ func (s *Service) afterPermanentFailure(ctx context.Context, msg Message, err er
 	if !errors.As(err, &pe) || pe.Code != provider.TwilioCodeUnsubscribed {
 		return
 	}
-	_, _, rerr := s.Store.RecordConsent(ctx, msg.Ledger.ContactID, journey.ChannelSMS, model.ConsentRevoked, "twilio:21610", time.Now())
+	_, _, rerr := s.Store.RecordConsent(ctx, msg.Ledger.ContactID, journey.ChannelSMS, model.ConsentRevoked, provider.TwilioOptOutSource, time.Now())
 	if rerr != nil {
 		s.logger().Error("recording SMS opt-out from Twilio 21610", "contact_id", msg.Ledger.ContactID, "error", rerr)
 	}
