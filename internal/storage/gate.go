@@ -411,14 +411,12 @@ func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) er
 
 	if err := eachRow(br, "reading consents", func(r pgx.Rows) error {
 		var (
-			n      int64
-			rec    policy.ConsentRecord
-			status string
+			n   int64
+			rec policy.ConsentRecord
 		)
-		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
+		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &rec.Status, &rec.ConsentEventID, &rec.At); err != nil {
 			return err
 		}
-		rec.Status = model.ConsentStatus(status)
 		st, err := nth(n)
 		if err != nil {
 			return err
