@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
@@ -74,8 +75,8 @@ type EventSignal struct {
 
 // ConsentSignal is the payload of SignalConsent.
 type ConsentSignal struct {
-	Channel journey.Channel `json:"channel"`
-	Status  string          `json:"status"` // granted, revoked, pending
+	Channel journey.Channel     `json:"channel"`
+	Status  model.ConsentStatus `json:"status"`
 }
 
 // Exit reason codes: what a run told to end (SignalExit) ends with.
@@ -102,14 +103,6 @@ type ExitSignal struct {
 	By        string `json:"by,omitempty"`
 }
 
-// Journey run statuses, as stored on enrollments and returned by QueryState.
-const (
-	StatusActive    = "active"
-	StatusCompleted = "completed"
-	StatusConverted = "converted"
-	StatusExited    = "exited"
-)
-
 // StepRecord is one step taken, as shown to support and ops.
 type StepRecord struct {
 	StepID     string           `json:"step_id"`
@@ -122,13 +115,13 @@ type StepRecord struct {
 
 // JourneyState is what QueryState returns.
 type JourneyState struct {
-	JourneyID   string       `json:"journey_id"`
-	Version     int          `json:"version"`
-	ContactID   string       `json:"contact_id"`
-	Status      string       `json:"status"`
-	CurrentStep string       `json:"current_step,omitempty"`
-	ExitReason  string       `json:"exit_reason,omitempty"`
-	StepsTaken  []StepRecord `json:"steps_taken"`
+	JourneyID   string          `json:"journey_id"`
+	Version     int             `json:"version"`
+	ContactID   string          `json:"contact_id"`
+	Status      model.RunStatus `json:"status"`
+	CurrentStep string          `json:"current_step,omitempty"`
+	ExitReason  string          `json:"exit_reason,omitempty"`
+	StepsTaken  []StepRecord    `json:"steps_taken"`
 	// StepsTruncated counts older step records dropped to keep state bounded.
 	StepsTruncated int `json:"steps_truncated,omitempty"`
 	// EventCounts counts the events the journey received, by name, over
@@ -142,6 +135,6 @@ type JourneyState struct {
 // JourneyResult is the workflow's result: a status and a reason code
 // ("goal: purchase", "support_exit", "erased"...), never free text.
 type JourneyResult struct {
-	Status     string `json:"status"`
-	ExitReason string `json:"exit_reason,omitempty"`
+	Status     model.RunStatus `json:"status"`
+	ExitReason string          `json:"exit_reason,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -114,7 +115,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		JourneyID:  jv.JourneyID,
 		Version:    jv.Version,
 		WorkflowID: workflows.JourneyWorkflowID(jv.JourneyID, contactID),
-		Status:     storage.EnrollmentActive,
+		Status:     model.RunActive,
 	}
 	firstStep := ""
 	if len(jv.Spec.Steps) > 0 {
@@ -347,7 +348,7 @@ func (s *Server) contactJourneys(w http.ResponseWriter, r *http.Request) {
 	var wg sync.WaitGroup
 	for i, e := range enrollments {
 		runs[i].Enrollment = e
-		if e.Status != storage.EnrollmentActive {
+		if e.Status != model.RunActive {
 			continue
 		}
 		wg.Go(func() { s.queryState(ctx, &runs[i]) })

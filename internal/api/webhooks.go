@@ -28,6 +28,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/webhook"
 	"github.com/tutti-dev/tutti/workflows"
@@ -135,7 +136,7 @@ func (s *Server) apply(ctx context.Context, u webhook.Update) (bool, []pendingSi
 			// subscription opt-out still stops that subscription's messages.
 			continue
 		}
-		var status string
+		var status model.ConsentStatus
 		if res.New {
 			status = res.Consents[i].Status
 		} else {

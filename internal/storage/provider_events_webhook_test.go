@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/webhook"
@@ -42,7 +43,7 @@ func TestApplyProviderEventWebhookUpdates(t *testing.T) {
 		&clicked, c.ID, at, nil)
 	res := apply(click)
 	require.True(t, res.New)
-	require.Equal(t, storage.MessageClicked, res.Message.Status)
+	require.Equal(t, model.MessageClicked, res.Message.Status)
 	ev, err := s.Event(ctx, "sendgrid:sg-click")
 	require.NoError(t, err)
 	require.Equal(t, webhook.KindEmailClicked, ev.Name)
@@ -56,10 +57,10 @@ func TestApplyProviderEventWebhookUpdates(t *testing.T) {
 	bounced := sentMessage(t, s, c, "webhook/bounce")
 	res = apply(webhook.SendGridUpdate(sendgrid("bounce", "sg-bounce", func(e *webhook.SendGridEvent) { e.Type, e.Reason = "bounce", "no such user" }),
 		&bounced, c.ID, at, nil))
-	require.Equal(t, storage.MessageBounced, res.Message.Status)
+	require.Equal(t, model.MessageBounced, res.Message.Status)
 	require.Equal(t, "bounce: no such user", res.Message.StatusReason)
 	require.True(t, res.SuppressionCreated)
-	require.Equal(t, storage.SuppressHardBounce, res.Suppression.Reason)
+	require.Equal(t, model.SuppressHardBounce, res.Suppression.Reason)
 
 	// An unsubscribe group configured as a subscription, about no message.
 	apply(webhook.SendGridUpdate(sendgrid("group_unsubscribe", "sg-group", func(e *webhook.SendGridEvent) { e.ASMGroupID = 42 }),
@@ -69,18 +70,18 @@ func TestApplyProviderEventWebhookUpdates(t *testing.T) {
 	var newsletter []string
 	for _, h := range hist {
 		if h.Subscription == "newsletter" {
-			newsletter = append(newsletter, h.Status+" by "+h.Source)
+			newsletter = append(newsletter, string(h.Status)+" by "+h.Source)
 		}
 	}
-	require.Equal(t, []string{storage.ConsentRevoked + " by sendgrid:group_unsubscribe"}, newsletter)
+	require.Equal(t, []string{string(model.ConsentRevoked) + " by sendgrid:group_unsubscribe"}, newsletter)
 	current, err := s.Consents(ctx, c.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentGranted, current[journey.ChannelEmail].Status, "the channel stays granted")
+	require.Equal(t, model.ConsentGranted, current[journey.ChannelEmail].Status, "the channel stays granted")
 
 	// Inbound SMS: STOP revokes SMS consent, a reply is a behaviour event.
 	res = apply(webhook.TwilioInboundUpdate(webhook.TwilioInbound{MessageSid: "SM-stop", From: "+14155550100", Body: "stop"}, c.ID, at))
 	require.Len(t, res.Consents, 1)
-	require.Equal(t, storage.ConsentRevoked, res.Consents[0].Status)
+	require.Equal(t, model.ConsentRevoked, res.Consents[0].Status)
 	require.Equal(t, "sms:STOP", res.Consents[0].Source)
 	apply(webhook.TwilioInboundUpdate(webhook.TwilioInbound{MessageSid: "SM-reply", From: "+14155550100", Body: "thanks!"}, c.ID, at.Add(time.Minute)))
 	ev, err = s.Event(ctx, "twilio:SM-reply")
@@ -95,7 +96,7 @@ func TestApplyProviderEventWebhookUpdates(t *testing.T) {
 	require.NoError(t, err)
 	res = apply(webhook.TwilioStatusUpdate(webhook.TwilioStatus{MessageSid: "SM-out", MessageStatus: "failed", ErrorCode: 21610},
 		&sms, c.ID, at.Add(2*time.Minute)))
-	require.Equal(t, storage.MessageFailed, res.Message.Status)
+	require.Equal(t, model.MessageFailed, res.Message.Status)
 	require.Equal(t, "twilio failed, error 21610", res.Message.StatusReason)
 	require.Equal(t, "twilio:21610", res.Consents[0].Source)
 }

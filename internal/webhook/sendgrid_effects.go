@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -62,7 +63,7 @@ func SendGridUpdate(e SendGridEvent, msg *storage.Message, contactID string, rec
 	if msg != nil {
 		u.Event.MessageID = msg.ID
 	}
-	setStatus := func(status, reason string) {
+	setStatus := func(status model.MessageStatus, reason string) {
 		if msg != nil {
 			fx.MessageStatus, fx.StatusReason = status, reason
 		}
@@ -76,15 +77,15 @@ func SendGridUpdate(e SendGridEvent, msg *storage.Message, contactID string, rec
 	}
 	revokeEmail := func(subscription, source string) {
 		fx.Consents = append(fx.Consents, storage.ConsentChange{Channel: journey.ChannelEmail, Subscription: subscription,
-			Status: storage.ConsentRevoked, Source: source, OccurredAt: occurred})
+			Status: model.ConsentRevoked, Source: source, OccurredAt: occurred})
 	}
 
 	switch e.Event {
 	case "processed":
 		// Settles a row a crash left unknown; a sent row stays sent.
-		setStatus(storage.MessageSent, "")
+		setStatus(model.MessageSent, "")
 	case "delivered":
-		setStatus(storage.MessageDelivered, "")
+		setStatus(model.MessageDelivered, "")
 	case "deferred":
 		// Recorded only: SendGrid keeps trying, and says so when it stops.
 	case "open":
@@ -92,28 +93,28 @@ func SendGridUpdate(e SendGridEvent, msg *storage.Message, contactID string, rec
 			// See KindEmailOpenedMachine: delivery, not engagement; nothing
 			// is signalled to journeys.
 			u.Event.Kind = KindEmailOpenedMachine
-			setStatus(storage.MessageDelivered, "")
+			setStatus(model.MessageDelivered, "")
 			break
 		}
-		setStatus(storage.MessageOpened, "")
+		setStatus(model.MessageOpened, "")
 		engagement(KindEmailOpened, map[string]any{})
 	case "click":
-		setStatus(storage.MessageClicked, "")
+		setStatus(model.MessageClicked, "")
 		engagement(KindEmailClicked, map[string]any{"url": e.URL})
 	case "bounce":
 		reason := strings.TrimSpace(strings.Join(nonEmpty(e.Type, e.Status, e.Reason), ": "))
-		setStatus(storage.MessageBounced, reason)
+		setStatus(model.MessageBounced, reason)
 		// Only a hard bounce (the address itself was rejected) suppresses
 		// it; a block is about the message or sending reputation.
 		if e.HardBounce() {
-			fx.Suppression = &storage.Suppression{Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail,
+			fx.Suppression = &storage.Suppression{Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail,
 				Source: "sendgrid:bounce", Note: reason}
 		}
 	case "dropped":
-		setStatus(storage.MessageDropped, e.Reason)
+		setStatus(model.MessageDropped, e.Reason)
 	case "spamreport":
-		setStatus(storage.MessageComplained, "spam report")
-		fx.Suppression = &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail,
+		setStatus(model.MessageComplained, "spam report")
+		fx.Suppression = &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail,
 			Source: "sendgrid:spamreport"}
 		revokeEmail("", "sendgrid:spamreport")
 	case "unsubscribe":

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -58,7 +59,7 @@ func TestSendGridUpdate(t *testing.T) {
 		return e
 	}
 	revoke := func(subscription, source string) []storage.ConsentChange {
-		return []storage.ConsentChange{{Channel: journey.ChannelEmail, Subscription: subscription, Status: storage.ConsentRevoked,
+		return []storage.ConsentChange{{Channel: journey.ChannelEmail, Subscription: subscription, Status: model.ConsentRevoked,
 			Source: source, OccurredAt: stamped}}
 	}
 
@@ -70,52 +71,52 @@ func TestSendGridUpdate(t *testing.T) {
 	}{
 		{"processed settles the row as sent", event("processed", nil), msg, Update{
 			Event:   row(KindEmailProcessed, map[string]any{"event": "processed"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageSent}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageSent}}},
 		{"delivered", event("delivered", nil), msg, Update{
 			Event:   row(KindEmailDelivered, map[string]any{"event": "delivered"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageDelivered}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageDelivered}}},
 		{"deferred is recorded only", event("deferred", func(e *SendGridEvent) { e.Reason = "try later" }), msg, Update{
 			Event: row(KindEmailDeferred, map[string]any{"event": "deferred", "reason": "try later"}, true)}},
 		{"a person's open is engagement and a behaviour event", event("open", nil), msg, Update{
 			Event: row(KindEmailOpened, map[string]any{"event": "open"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageOpened, Engaged: true,
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageOpened, Engaged: true,
 				Event: &storage.Event{ID: "sendgrid:sg-open", Name: KindEmailOpened, OccurredAt: stamped,
 					Properties: map[string]any{"message_id": "m_1", "journey_id": "welcome", "step_id": "hello"}}}}},
 		{"a machine open is delivery only", event("open", func(e *SendGridEvent) { e.SGMachineOpen = true }), msg, Update{
 			Event:   row(KindEmailOpenedMachine, map[string]any{"event": "open", "sg_machine_open": true}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageDelivered}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageDelivered}}},
 		{"a click carries its url", event("click", func(e *SendGridEvent) { e.URL = "https://x.test/a" }), msg, Update{
 			Event: row(KindEmailClicked, map[string]any{"event": "click", "url": "https://x.test/a"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageClicked, Engaged: true,
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageClicked, Engaged: true,
 				Event: &storage.Event{ID: "sendgrid:sg-click", Name: KindEmailClicked, OccurredAt: stamped,
 					Properties: map[string]any{"url": "https://x.test/a", "message_id": "m_1", "journey_id": "welcome", "step_id": "hello"}}}}},
 		{"a hard bounce suppresses the address",
 			event("bounce", func(e *SendGridEvent) { e.Type, e.Status, e.Reason = "bounce", "5.1.1", " no such user " }), msg, Update{
 				Event: row(KindEmailBounced, map[string]any{"event": "bounce", "type": "bounce", "status": "5.1.1", "reason": " no such user "}, true),
-				Effects: storage.ProviderEffects{MessageStatus: storage.MessageBounced, StatusReason: "bounce: 5.1.1: no such user",
-					Suppression: &storage.Suppression{Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail,
+				Effects: storage.ProviderEffects{MessageStatus: model.MessageBounced, StatusReason: "bounce: 5.1.1: no such user",
+					Suppression: &storage.Suppression{Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail,
 						Source: "sendgrid:bounce", Note: "bounce: 5.1.1: no such user"}}}},
 		{"a block bounces the message but does not suppress",
 			event("bounce", func(e *SendGridEvent) { e.Type, e.Reason = "blocked", "reputation" }), msg, Update{
 				Event:   row(KindEmailBounced, map[string]any{"event": "bounce", "type": "blocked", "reason": "reputation"}, true),
-				Effects: storage.ProviderEffects{MessageStatus: storage.MessageBounced, StatusReason: "blocked: reputation"}}},
+				Effects: storage.ProviderEffects{MessageStatus: model.MessageBounced, StatusReason: "blocked: reputation"}}},
 		{"a hard bounce of mail Tutti did not send still suppresses",
 			event("bounce", func(e *SendGridEvent) { e.Type = "bounce" }), nil, Update{
 				Event: row(KindEmailBounced, map[string]any{"event": "bounce", "type": "bounce"}, false),
-				Effects: storage.ProviderEffects{Suppression: &storage.Suppression{Reason: storage.SuppressHardBounce,
+				Effects: storage.ProviderEffects{Suppression: &storage.Suppression{Reason: model.SuppressHardBounce,
 					Channel: journey.ChannelEmail, Source: "sendgrid:bounce", Note: "bounce"}}}},
 		{"dropped keeps SendGrid's reason", event("dropped", func(e *SendGridEvent) { e.Reason = "Bounced Address" }), msg, Update{
 			Event:   row(KindEmailDropped, map[string]any{"event": "dropped", "reason": "Bounced Address"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageDropped, StatusReason: "Bounced Address"}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageDropped, StatusReason: "Bounced Address"}}},
 		{"a spam report complains, suppresses and revokes email", event("spamreport", nil), msg, Update{
 			Event: row(KindEmailSpamReported, map[string]any{"event": "spamreport"}, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageComplained, StatusReason: "spam report",
-				Suppression: &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageComplained, StatusReason: "spam report",
+				Suppression: &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
 				Consents:    revoke("", "sendgrid:spamreport")}}},
 		{"a spam report about mail Tutti did not send", event("spamreport", nil), nil, Update{
 			Event: row(KindEmailSpamReported, map[string]any{"event": "spamreport"}, false),
 			Effects: storage.ProviderEffects{
-				Suppression: &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
+				Suppression: &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
 				Consents:    revoke("", "sendgrid:spamreport")}}},
 		{"unsubscribe revokes email", event("unsubscribe", nil), msg, Update{
 			Event:   row(KindEmailUnsubscribed, map[string]any{"event": "unsubscribe"}, true),
@@ -133,7 +134,7 @@ func TestSendGridUpdate(t *testing.T) {
 				e.SGMessageID, e.BounceClassification, e.Response, e.UserAgent, e.IP = "sgm.1", "Technical", "250 OK", "Mozilla", "10.0.0.1"
 			}), msg, Update{
 				Event:   row(KindEmailDelivered, map[string]any{"event": "delivered", "sg_message_id": "sgm.1", "bounce_classification": "Technical"}, true),
-				Effects: storage.ProviderEffects{MessageStatus: storage.MessageDelivered}}},
+				Effects: storage.ProviderEffects{MessageStatus: model.MessageDelivered}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -28,9 +29,9 @@ func TwilioInboundUpdate(in TwilioInbound, contactID string, received time.Time)
 	}}
 	switch kw {
 	case KeywordOptOut, KeywordOptIn:
-		status, kind := storage.ConsentRevoked, "sms.opt_out"
+		status, kind := model.ConsentRevoked, "sms.opt_out"
 		if kw == KeywordOptIn {
-			status, kind = storage.ConsentGranted, "sms.opt_in"
+			status, kind = model.ConsentGranted, "sms.opt_in"
 		}
 		u.Event.Kind = kind
 		u.Effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: status,
@@ -80,16 +81,16 @@ func TwilioStatusUpdate(st TwilioStatus, msg *storage.Message, contactID string,
 		}
 		switch status {
 		case "sent":
-			u.Effects.MessageStatus = storage.MessageSent
+			u.Effects.MessageStatus = model.MessageSent
 		case "delivered":
-			u.Effects.MessageStatus = storage.MessageDelivered
+			u.Effects.MessageStatus = model.MessageDelivered
 		case "undelivered", "failed":
-			u.Effects.MessageStatus, u.Effects.StatusReason = storage.MessageFailed, reason
+			u.Effects.MessageStatus, u.Effects.StatusReason = model.MessageFailed, reason
 		}
 	}
 	if st.RecipientOptedOut() {
-		u.Effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked,
-			Source: "twilio:21610", OccurredAt: u.Event.OccurredAt}}
+		u.Effects.Consents = []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked,
+			Source: provider.TwilioOptOutSource, OccurredAt: u.Event.OccurredAt}}
 	}
 	return u
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -18,7 +19,7 @@ func TestTwilioInboundUpdate(t *testing.T) {
 		return storage.ProviderEvent{Provider: ProviderTwilio, EventID: "SM1", Kind: kind, ContactID: "c_1", OccurredAt: at,
 			Payload: map[string]any{"keyword": keyword, "num_media": 0}}
 	}
-	sms := func(status, source string) []storage.ConsentChange {
+	sms := func(status model.ConsentStatus, source string) []storage.ConsentChange {
 		return []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: status, Source: source, OccurredAt: at}}
 	}
 	reply := func(body string) storage.ProviderEffects {
@@ -30,10 +31,10 @@ func TestTwilioInboundUpdate(t *testing.T) {
 		body string
 		want Update
 	}{
-		{"STOP", Update{Event: row("sms.opt_out", "opt_out"), Effects: storage.ProviderEffects{Consents: sms(storage.ConsentRevoked, "sms:STOP")}}},
-		{" unsubscribe\u200B\n", Update{Event: row("sms.opt_out", "opt_out"), Effects: storage.ProviderEffects{Consents: sms(storage.ConsentRevoked, "sms:UNSUBSCRIBE")}}},
-		{"Start", Update{Event: row("sms.opt_in", "opt_in"), Effects: storage.ProviderEffects{Consents: sms(storage.ConsentGranted, "sms:START")}}},
-		{"yes", Update{Event: row("sms.opt_in", "opt_in"), Effects: storage.ProviderEffects{Consents: sms(storage.ConsentGranted, "sms:YES")}}},
+		{"STOP", Update{Event: row("sms.opt_out", "opt_out"), Effects: storage.ProviderEffects{Consents: sms(model.ConsentRevoked, "sms:STOP")}}},
+		{" unsubscribe\u200B\n", Update{Event: row("sms.opt_out", "opt_out"), Effects: storage.ProviderEffects{Consents: sms(model.ConsentRevoked, "sms:UNSUBSCRIBE")}}},
+		{"Start", Update{Event: row("sms.opt_in", "opt_in"), Effects: storage.ProviderEffects{Consents: sms(model.ConsentGranted, "sms:START")}}},
+		{"yes", Update{Event: row("sms.opt_in", "opt_in"), Effects: storage.ProviderEffects{Consents: sms(model.ConsentGranted, "sms:YES")}}},
 		{"HELP", Update{Event: row("sms.help", "help")}},
 		{"info", Update{Event: row("sms.help", "help")}},
 		{"please stop", Update{Event: row(KindSMSReplied, "none"), Effects: reply("please stop")}},
@@ -62,7 +63,7 @@ func TestTwilioStatusUpdate(t *testing.T) {
 		}
 		return e
 	}
-	optOut := []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked, Source: "twilio:21610", OccurredAt: at}}
+	optOut := []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked, Source: "twilio:21610", OccurredAt: at}}
 
 	tests := []struct {
 		name   string
@@ -71,15 +72,15 @@ func TestTwilioStatusUpdate(t *testing.T) {
 		msg    *storage.Message
 		want   Update
 	}{
-		{"sent", "sent", 0, msg, Update{Event: row("sent", 0, true), Effects: storage.ProviderEffects{MessageStatus: storage.MessageSent}}},
-		{"delivered", "delivered", 0, msg, Update{Event: row("delivered", 0, true), Effects: storage.ProviderEffects{MessageStatus: storage.MessageDelivered}}},
+		{"sent", "sent", 0, msg, Update{Event: row("sent", 0, true), Effects: storage.ProviderEffects{MessageStatus: model.MessageSent}}},
+		{"delivered", "delivered", 0, msg, Update{Event: row("delivered", 0, true), Effects: storage.ProviderEffects{MessageStatus: model.MessageDelivered}}},
 		{"undelivered is recorded as failed", "undelivered", 30003, msg, Update{Event: row("undelivered", 30003, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageFailed, StatusReason: "twilio undelivered, error 30003"}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageFailed, StatusReason: "twilio undelivered, error 30003"}}},
 		{"failed without a code", "failed", 0, msg, Update{Event: row("failed", 0, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageFailed}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageFailed}}},
 		{"queued is recorded only", "queued", 0, msg, Update{Event: row("queued", 0, true)}},
 		{"an opt-out fails the message and revokes SMS", "failed", 21610, msg, Update{Event: row("failed", 21610, true),
-			Effects: storage.ProviderEffects{MessageStatus: storage.MessageFailed, StatusReason: "twilio failed, error 21610", Consents: optOut}}},
+			Effects: storage.ProviderEffects{MessageStatus: model.MessageFailed, StatusReason: "twilio failed, error 21610", Consents: optOut}}},
 		{"an opt-out about a message Tutti does not know revokes SMS", "undelivered", 21610, nil, Update{Event: row("undelivered", 21610, false),
 			Effects: storage.ProviderEffects{Consents: optOut}}},
 	}
@@ -101,5 +102,5 @@ func TestTwilioStatusIsLowerCase(t *testing.T) {
 	require.Equal(t, "SM1:delivered", u.Event.EventID)
 	require.Equal(t, "sms.delivered", u.Event.Kind)
 	require.Equal(t, "Delivered", u.Event.Payload["message_status"], "the payload keeps what Twilio sent")
-	require.Equal(t, storage.MessageDelivered, u.Effects.MessageStatus)
+	require.Equal(t, model.MessageDelivered, u.Effects.MessageStatus)
 }
