@@ -50,6 +50,8 @@ type harness struct {
 	apiURL  string
 	contact atomic.Int64
 	runSeq  atomic.Int64
+	// enrollFailed counts API enrollments that did not answer 201.
+	enrollFailed int
 
 	temporal, worker, api *proc
 	journeys              map[string]storage.JourneyVersion

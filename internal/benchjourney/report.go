@@ -46,6 +46,8 @@ type Results struct {
 	Duration time.Duration
 	Figures  []Figure
 	Notes    []string
+	// EnrollFailed counts API enrollments that did not answer 201.
+	EnrollFailed int
 }
 
 // Table is the results as a markdown table with a heading line.

@@ -321,6 +321,7 @@ func (h *harness) enroll(ctx context.Context) ([]Figure, error) {
 				ms(percentile(l, 50)), ms(percentile(l, 99)), map[bool]string{true: fmt.Sprintf(", %d failed", bad), false: ""}[bad > 0])
 		}
 	}
+	h.enrollFailed = failed
 	detail := "hand-written: ExecuteWorkflow straight from the clients"
 	if failed > 0 {
 		detail += fmt.Sprintf("; %d API calls did not answer 201", failed)
