@@ -272,7 +272,6 @@ func (h *harness) startAPI(ctx context.Context) error {
 
 // Journeys the benchmark publishes, by id.
 const (
-	journeySend3 = "bench_send_3"
 	journeyPark  = "bench_park"
 )
 
@@ -297,8 +296,11 @@ func kindJourney(k journey.StepKind, n int) string { return fmt.Sprintf("bench_%
 // measuredKinds are the step kinds P2 measures.
 var measuredKinds = []journey.StepKind{journey.KindSend, journey.KindWait, journey.KindWaitFor, journey.KindBranch}
 
-func (h *harness) publish(ctx context.Context) error {
-	specs := map[string]string{
+// specs are the benchmark's journeys, validated as a publish would: the
+// parked one (a 30-day wait) and, for each measured step kind, one of a
+// single step and one of three. Every one has the goal event "purchase".
+func specs() (map[string]journey.Spec, error) {
+	steps := map[string]string{
 		journeyPark: "  - id: long_wait\n    wait: {duration: 30d}\n",
 	}
 	for _, k := range measuredKinds {
@@ -307,16 +309,28 @@ func (h *harness) publish(ctx context.Context) error {
 			for i := 1; i <= n; i++ {
 				b.WriteString(stepYAML(k, i))
 			}
-			specs[kindJourney(k, n)] = b.String()
+			steps[kindJourney(k, n)] = b.String()
 		}
 	}
-	h.journeys = map[string]storage.JourneyVersion{}
-	for id, steps := range specs {
-		doc := fmt.Sprintf("id: %s\nname: Benchmark %s\ntrigger: {type: api}\nreentry: {policy: always}\ngoal: {event: purchase}\nsteps:\n%s", id, id, steps)
+	out := map[string]journey.Spec{}
+	for id, st := range steps {
+		doc := fmt.Sprintf("id: %s\nname: Benchmark %s\ntrigger: {type: api}\nreentry: {policy: always}\ngoal: {event: purchase}\nsteps:\n%s", id, id, st)
 		spec, err := journey.ParseAndValidate([]byte(doc))
 		if err != nil {
-			return fmt.Errorf("journey %s: %w", id, err)
+			return nil, fmt.Errorf("journey %s: %w", id, err)
 		}
+		out[id] = spec
+	}
+	return out, nil
+}
+
+func (h *harness) publish(ctx context.Context) error {
+	all, err := specs()
+	if err != nil {
+		return err
+	}
+	h.journeys = map[string]storage.JourneyVersion{}
+	for id, spec := range all {
 		jv, err := h.store.PublishJourney(ctx, spec)
 		if err != nil {
 			return fmt.Errorf("publishing %s: %w", id, err)

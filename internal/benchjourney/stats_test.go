@@ -62,3 +62,20 @@ func TestWithDatabase(t *testing.T) {
 		withDatabase("postgres://root@127.0.0.1:5432/postgres?sslmode=disable", "bench"))
 	require.Equal(t, "postgres://u@h/bench", withDatabase("postgres://u@h", "bench"))
 }
+
+func TestSpecs_ValidJourneysOfOneKindEach(t *testing.T) {
+	t.Parallel()
+	all, err := specs()
+	require.NoError(t, err)
+	require.Len(t, all[journeyPark].Steps, 1)
+	for _, k := range measuredKinds {
+		for _, n := range []int{1, 3} {
+			spec, ok := all[kindJourney(k, n)]
+			require.True(t, ok, "%s x%d", k, n)
+			require.Len(t, spec.Steps, n)
+			for _, st := range spec.Steps {
+				require.Equal(t, k, st.Kind())
+			}
+		}
+	}
+}
