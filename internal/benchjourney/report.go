@@ -46,6 +46,9 @@ type Results struct {
 	Duration time.Duration
 	Figures  []Figure
 	Notes    []string
+	// Load is the machine's 1-minute load average at the start and at the
+	// end (/proc/loadavg): how shared the machine was.
+	Load [2]string
 	// EnrollFailed counts API enrollments that did not answer 201.
 	EnrollFailed int
 }
@@ -62,8 +65,9 @@ func (r Results) Table() string {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "Commit `%s`, %s, %d CPUs (%s), %s, run time %s. Size: %s.\n\n",
-		r.Commit, r.Started.UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpu, runtime.Version(), r.Duration.Round(time.Second), r.Size)
+	fmt.Fprintf(&b, "Commit `%s`, %s, %d CPUs (%s), %s, run time %s, load average %s at the start and %s at the end. Size: %s.\n\n",
+		r.Commit, r.Started.UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), cpu, runtime.Version(), r.Duration.Round(time.Second),
+		r.Load[0], r.Load[1], r.Size)
 	b.WriteString("| figure | Tutti | hand-written | Tutti ÷ hand | target | notes |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, f := range r.Figures {
@@ -81,6 +85,18 @@ func (r Results) Table() string {
 		fmt.Fprintf(&b, "\n%s\n", n)
 	}
 	return b.String()
+}
+
+// loadAverage is the 1-minute load average, "?" if unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // num prints a figure with precision that suits its size.

@@ -14,7 +14,7 @@ func Run(ctx context.Context, cfg Config) (Results, error) {
 	if len(cfg.Worker) == 0 || cfg.TuttiBin == "" || cfg.TemporalCLI == "" || cfg.WorkDir == "" {
 		return Results{}, errors.New("benchjourney: Worker, TuttiBin, TemporalCLI and WorkDir are required")
 	}
-	res := Results{Commit: cfg.Commit, Size: cfg.Size(), Started: time.Now()}
+	res := Results{Commit: cfg.Commit, Size: cfg.Size(), Started: time.Now(), Load: [2]string{loadAverage()}}
 	h := &harness{cfg: cfg, http: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients}}}
 	defer h.tearDown()
 	if err := h.setUp(ctx); err != nil {
@@ -39,6 +39,7 @@ func Run(ctx context.Context, cfg Config) (Results, error) {
 	p2n := 1 + len(measuredKinds)
 	res.Figures = append(append(append([]Figure{}, figs[p2n:p2n+2]...), figs[:p2n]...), figs[p2n+2:]...)
 	res.EnrollFailed = h.enrollFailed
+	res.Load[1] = loadAverage()
 	res.Duration = time.Since(res.Started)
 	return res, nil
 }
