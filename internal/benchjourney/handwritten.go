@@ -22,6 +22,10 @@ type HandInput struct {
 	Steps        []journey.Step `json:"steps"`
 	// Goal is the event that ends the run at once during a wait ("": none).
 	Goal string `json:"goal,omitempty"`
+	// StepsOnly leaves out the bookkeeping activities (BeginEnrollment and
+	// FinishEnrollment): the workflow a developer would write for the
+	// journey's steps alone, the smallest history the steps can have.
+	StepsOnly bool `json:"steps_only,omitempty"`
 }
 
 // Handwritten is the baseline: the journey's steps written straight as
@@ -34,12 +38,15 @@ func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
 	var a *activities.Activities
 	dbCtx := workflow.WithActivityOptions(ctx, dbActivityOptions)
 	sendCtx := workflow.WithActivityOptions(ctx, sendActivityOptions)
-	err := workflow.ExecuteActivity(dbCtx, a.BeginEnrollment, activities.BeginEnrollmentInput{
-		EnrollmentID: in.EnrollmentID, ContactID: in.ContactID, JourneyID: in.JourneyID, Version: in.Version,
-		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-	}).Get(ctx, nil)
-	if err != nil {
-		return "", err
+	var err error
+	if !in.StepsOnly {
+		err = workflow.ExecuteActivity(dbCtx, a.BeginEnrollment, activities.BeginEnrollmentInput{
+			EnrollmentID: in.EnrollmentID, ContactID: in.ContactID, JourneyID: in.JourneyID, Version: in.Version,
+			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		}).Get(ctx, nil)
+		if err != nil {
+			return "", err
+		}
 	}
 	events := workflow.GetSignalChannel(ctx, workflows.SignalEvent)
 	status, reason := workflows.StatusCompleted, "reached the end"
@@ -73,6 +80,9 @@ func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
 		if status != workflows.StatusCompleted {
 			break
 		}
+	}
+	if in.StepsOnly {
+		return status, nil
 	}
 	err = workflow.ExecuteActivity(dbCtx, a.FinishEnrollment, activities.FinishEnrollmentInput{
 		EnrollmentID: in.EnrollmentID, Status: status, Reason: reason,

@@ -36,7 +36,7 @@ func Run(ctx context.Context, cfg Config) (Results, error) {
 		figs = append(figs, f...)
 	}
 	// P1 first in the table, then P2, as the issue lists them.
-	p2n := 1 + len(measuredKinds)
+	p2n := 2 + len(measuredKinds)
 	res.Figures = append(append(append([]Figure{}, figs[p2n:p2n+2]...), figs[:p2n]...), figs[p2n+2:]...)
 	res.EnrollFailed = h.enrollFailed
 	res.Load[1] = loadAverage()

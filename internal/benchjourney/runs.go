@@ -19,6 +19,9 @@ type side string
 const (
 	tutti side = "tutti"
 	hand  side = "hand-written"
+	// stepsOnly is the hand-written workflow without the bookkeeping
+	// activities (HandInput.StepsOnly), measured for P2 only.
+	stepsOnly side = "hand-written, steps only"
 )
 
 // other is the side measured after s in a round.
@@ -58,12 +61,15 @@ func (h *harness) startRun(ctx context.Context, s side, jv storage.JourneyVersio
 		}
 		wr, err = h.tc.ExecuteWorkflow(ctx, opts, workflows.Journey, workflows.JourneyInput{
 			EnrollmentID: eid, ContactID: contactID, Version: jv.Version, Spec: jv.Spec})
-	case hand:
-		in := HandInput{EnrollmentID: eid, ContactID: contactID, JourneyID: jv.JourneyID, Version: jv.Version, Steps: jv.Spec.Steps}
+	case hand, stepsOnly:
+		in := HandInput{EnrollmentID: eid, ContactID: contactID, JourneyID: jv.JourneyID, Version: jv.Version, Steps: jv.Spec.Steps,
+			StepsOnly: s == stepsOnly}
 		if jv.Spec.Goal != nil {
 			in.Goal = jv.Spec.Goal.Event
 		}
 		wr, err = h.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "hand/" + jv.JourneyID + "/" + contactID, TaskQueue: queue}, Handwritten, in)
+	default:
+		return run{}, fmt.Errorf("no side %q", s)
 	}
 	if err != nil {
 		return run{}, fmt.Errorf("starting a %s run of %s: %w", s, jv.JourneyID, err)
