@@ -272,7 +272,7 @@ func (h *harness) startAPI(ctx context.Context) error {
 
 // Journeys the benchmark publishes, by id.
 const (
-	journeyPark  = "bench_park"
+	journeyPark = "bench_park"
 )
 
 // stepYAML is one step of kind k, numbered i.
