@@ -24,7 +24,7 @@
 #   TEST_DATABASE_URL          the PostgreSQL server (default: local, as `make test`)
 #   BENCH_UPDATE_README=1      also write the table into README.md's bench-journeys block
 #   BENCH_JOURNEYS_SMALL=1     small sizes for a smoke run (each setting below still wins)
-#   BENCH_JOURNEYS_ROUNDS (3)  rounds of P1 and of enrollment
+#   BENCH_JOURNEYS_ROUNDS (3)  rounds of P1, P5 and enrollment
 #   BENCH_JOURNEYS_RUNS (1000) P1 runs per side and round; BENCH_JOURNEYS_STARTERS (16) start them
 #   BENCH_JOURNEYS_BURST (50), BENCH_JOURNEYS_STEADY_RATE (50), BENCH_JOURNEYS_STEADY_SECONDS (10)
 #   BENCH_JOURNEYS_PARKED (10000) P6 runs parked per side

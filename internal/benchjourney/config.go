@@ -11,7 +11,7 @@ import (
 
 // Config sizes one benchmark run. FromEnv reads it from BENCH_JOURNEYS_*.
 type Config struct {
-	// Rounds of P1 and of the enrollment figure; the two sides alternate
+	// Rounds of P1, P5 and the enrollment figure; the two sides alternate
 	// which goes first.
 	Rounds int
 	// Runs is P1's three-send runs per side and round; Starters start them
@@ -112,8 +112,8 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 
 // Size describes the run's sizes in one line, for the table's heading.
 func (c Config) Size() string {
-	return fmt.Sprintf("%d round(s) of %d three-send runs per side; P5 burst %d, steady %d/s for %ds; P6 %d parked per side; %d enrollments per side and round at %d clients",
-		c.Rounds, c.Runs, c.Burst, c.SteadyRate, c.SteadySeconds, c.Parked, c.Enrolls, c.Clients)
+	return fmt.Sprintf("%d round(s), each with %d three-send runs per side, a P5 burst of %d and a steady %d/s for %ds, and %d enrollments per side at %d clients; P6 %d parked per side",
+		c.Rounds, c.Runs, c.Burst, c.SteadyRate, c.SteadySeconds, c.Enrolls, c.Clients, c.Parked)
 }
 
 func (c Config) logf(format string, args ...any) {

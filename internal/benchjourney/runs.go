@@ -24,14 +24,6 @@ const (
 	stepsOnly side = "hand-written, steps only"
 )
 
-// other is the side measured after s in a round.
-func (s side) other() side {
-	if s == tutti {
-		return hand
-	}
-	return tutti
-}
-
 // run is one started workflow.
 type run struct {
 	id, runID string
