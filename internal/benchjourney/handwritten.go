@@ -9,6 +9,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -34,7 +35,7 @@ type HandInput struct {
 // handler, no signal bookkeeping). Its history is what a developer writing
 // the journey by hand would get. Steps run in order; a branch only
 // evaluates its condition.
-func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
+func Handwritten(ctx workflow.Context, in HandInput) (model.RunStatus, error) {
 	var a *activities.Activities
 	dbCtx := workflow.WithActivityOptions(ctx, dbActivityOptions)
 	sendCtx := workflow.WithActivityOptions(ctx, sendActivityOptions)
@@ -49,7 +50,7 @@ func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
 		}
 	}
 	events := workflow.GetSignalChannel(ctx, workflows.SignalEvent)
-	status, reason := workflows.StatusCompleted, "reached the end"
+	status, reason := model.RunCompleted, "reached the end"
 	for _, step := range in.Steps {
 		switch step.Kind() {
 		case journey.KindSend:
@@ -61,7 +62,7 @@ func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
 			}).Get(ctx, &res)
 		case journey.KindWait:
 			if waitForEvent(ctx, events, step.Wait.Duration.Std(), in.Goal) {
-				status, reason = workflows.StatusConverted, "goal: "+in.Goal
+				status, reason = model.RunConverted, "goal: "+in.Goal
 			}
 		case journey.KindWaitFor:
 			waitForEvent(ctx, events, step.WaitFor.Timeout.Std(), step.WaitFor.Event)
@@ -77,7 +78,7 @@ func Handwritten(ctx workflow.Context, in HandInput) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if status != workflows.StatusCompleted {
+		if status != model.RunCompleted {
 			break
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -161,7 +163,7 @@ func (h *harness) startTemporal(ctx context.Context) error {
 	args := []string{h.cfg.TemporalCLI, "server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
 		"--http-port", strconv.Itoa(ports[1]), "--metrics-port", strconv.Itoa(ports[2]), "--headless",
 		"--log-level", "warn", "--namespace", "default"}
-	for _, sa := range workflows.SearchAttributeFlags {
+	for _, sa := range searchattr.Flags() {
 		args = append(args, "--search-attribute", sa)
 	}
 	var err error
@@ -352,7 +354,7 @@ func (h *harness) newContacts(ctx context.Context, n int) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if _, _, err := h.store.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "bench", time.Now().Add(-time.Hour)); err != nil {
+		if _, _, err := h.store.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "bench", time.Now().Add(-time.Hour)); err != nil {
 			return err
 		}
 		ids[i] = c.ID

@@ -12,9 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/delivery"
-	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/internal/temporalclient"
+	"github.com/tutti-dev/tutti/internal/wiring"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -24,7 +22,7 @@ const EnvTaskQueue = "BENCHJOURNEY_TASK_QUEUE"
 
 // WorkerMain is the benchmark's worker process: Tutti's worker (the
 // configuration from the environment, worker.Options{} as worker/main.go
-// has it) with the hand-written workflow registered beside the journey
+// has it, built by the same wiring.Open) with the hand-written workflow registered beside the journey
 // workflow, so both sides run in one process. It returns the exit code.
 func WorkerMain() int {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -42,36 +40,18 @@ func runWorker(logger *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts, err := delivery.StoreOptions(cfg)
+	deps, err := wiring.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	send, err := delivery.FromConfig(cfg, store, logger)
-	if err != nil {
-		return err
-	}
+	defer deps.Close()
 	queue := os.Getenv(EnvTaskQueue)
 	if queue == "" {
 		queue = workflows.TaskQueue
 	}
-	w := worker.New(tc, queue, worker.Options{})
+	w := worker.New(deps.Temporal, queue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterWorkflow(Handwritten)
-	w.RegisterActivity(&activities.Activities{Store: store, Delivery: send, Logger: logger})
-	done := make(chan any)
-	go func() {
-		<-ctx.Done()
-		close(done)
-	}()
-	return w.Run(done)
+	w.RegisterActivity(&activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger})
+	return w.Run(worker.InterruptCh())
 }
