@@ -13,6 +13,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -49,7 +50,7 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 		JourneyID:  in.JourneyID,
 		Version:    in.Version,
 		WorkflowID: in.WorkflowID,
-		Status:     storage.EnrollmentActive,
+		Status:     model.RunActive,
 	})
 	if errors.Is(err, storage.ErrAlreadyActive) {
 		// Another run owns the active slot: this one must not proceed.
@@ -67,8 +68,8 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 
 // FinishEnrollmentInput records how a run ended.
 type FinishEnrollmentInput struct {
-	EnrollmentID string `json:"enrollment_id"`
-	Status       string `json:"status"`
+	EnrollmentID string          `json:"enrollment_id"`
+	Status       model.RunStatus `json:"status"`
 	// Reason is a reason code, never free text: this input is kept in the
 	// run's history.
 	Reason string `json:"reason"`
@@ -144,7 +145,7 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 	}
 	consentView := map[string]string{}
 	for ch, cs := range consents {
-		consentView[string(ch)] = cs.Status
+		consentView[string(ch)] = string(cs.Status)
 	}
 	events := map[string]any{}
 	for name, n := range in.Journey.EventCounts {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -82,11 +83,11 @@ func TestEnrollmentActivities_ContactErased(t *testing.T) {
 	env.RegisterActivity(acts)
 	_, err = env.ExecuteActivity(acts.BeginEnrollment, begin)
 	require.NoError(t, err)
-	_, err = env.ExecuteActivity(acts.FinishEnrollment, activities.FinishEnrollmentInput{EnrollmentID: "e_1", Status: storage.EnrollmentExited,
+	_, err = env.ExecuteActivity(acts.FinishEnrollment, activities.FinishEnrollmentInput{EnrollmentID: "e_1", Status: model.RunExited,
 		Reason: "erased", LastStep: "w"})
 	require.NoError(t, err)
 
 	// An enrollment that never existed is still an error.
-	_, err = env.ExecuteActivity(acts.FinishEnrollment, activities.FinishEnrollmentInput{EnrollmentID: "e_never", Status: storage.EnrollmentExited})
+	_, err = env.ExecuteActivity(acts.FinishEnrollment, activities.FinishEnrollmentInput{EnrollmentID: "e_never", Status: model.RunExited})
 	require.Error(t, err)
 }

@@ -7,7 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -25,7 +27,7 @@ func TestSend_QuietHoursDeferToTheWindowOpening(t *testing.T) {
 
 	res, err := b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendDeferred, res.Status)
+	require.Equal(t, delivery.StatusDeferred, res.Status)
 	require.Equal(t, policy.CodeQuietHours, res.Reason)
 	require.Equal(t, time.Date(2026, 6, 2, 15, 0, 0, 0, time.UTC), res.DeferUntil.UTC(), "08:00 in Los Angeles (PDT)")
 	require.Empty(t, b.tw.Requests(), "nothing sent at night")
@@ -36,7 +38,7 @@ func TestSend_QuietHoursDeferToTheWindowOpening(t *testing.T) {
 	b.at(res.DeferUntil)
 	res, err = b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.tw.Requests(), 1)
 }
 
@@ -55,7 +57,7 @@ func TestSend_CooldownSkipsWhenTheJourneySaysSo(t *testing.T) {
 	in.Policy = &journey.Policy{OnCap: journey.OnCapSkip}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeCooldownEmail, res.Reason)
 	require.Len(t, b.sg.Requests(), 1)
 }
@@ -74,7 +76,7 @@ func TestSend_TransactionalIsExemptFromCaps(t *testing.T) {
 	in.Class = journey.ClassTransactional
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.sg.Requests(), 2)
 }
 
@@ -86,7 +88,7 @@ func TestSend_FallbackChannelWhenTheFirstIsBlocked(t *testing.T) {
 	in.Policy = &journey.Policy{FallbackChannel: journey.ChannelEmail}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, journey.ChannelEmail, res.Channel)
 	require.Empty(t, b.tw.Requests())
 	require.Len(t, b.sg.Requests(), 1)
@@ -108,13 +110,13 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 	in.Abandonment = &activities.AbandonmentRef{EventID: "cart-77", OccurredAt: eventAt}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 
 	second := in
 	second.IdempotencyKey, second.StepID = in.IdempotencyKey+"-again", "nudge_again"
 	res, err = b.send(t, second)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeAbandonmentSMSAlreadySent, res.Reason)
 
 	// Another abandonment, 49 hours ago: too late for an SMS.
@@ -123,7 +125,7 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 	late.Abandonment = &activities.AbandonmentRef{EventID: "cart-78", OccurredAt: eventAt.Add(-48 * time.Hour)}
 	res, err = b.send(t, late)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeAbandonmentWindowExpired, res.Reason)
 	require.Len(t, b.tw.Requests(), 1)
 }
@@ -131,11 +133,11 @@ func TestSend_AbandonmentJourneySendsOneSMSPerEvent(t *testing.T) {
 func TestSend_SuppressedContactIsSkippedWithReason(t *testing.T) {
 	b := setup(t)
 	b.grant(t, journey.ChannelEmail)
-	_, _, err := b.store.AddSuppression(b.ctx, storage.Suppression{ContactID: b.alice.ID, Reason: storage.SuppressInOpportunity, Source: "crm"})
+	_, _, err := b.store.AddSuppression(b.ctx, storage.Suppression{ContactID: b.alice.ID, Reason: model.SuppressInOpportunity, Source: "crm"})
 	require.NoError(t, err)
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeSuppressedInOpportunity, res.Reason)
 	require.NotZero(t, res.DecisionID)
 	require.Empty(t, b.sg.Requests())
@@ -146,14 +148,14 @@ func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
 	bob, _, err := b.store.UpsertContact(b.ctx, storage.ContactInput{ExternalID: "bob", Phone: "+14155550122", Attributes: map[string]any{"first_name": "Bob"}})
 	require.NoError(t, err)
 	for _, ch := range []journey.Channel{journey.ChannelEmail, journey.ChannelSMS} {
-		_, _, err := b.store.RecordConsent(b.ctx, bob.ID, ch, storage.ConsentGranted, "test", time.Now().Add(-time.Minute))
+		_, _, err := b.store.RecordConsent(b.ctx, bob.ID, ch, model.ConsentGranted, "test", time.Now().Add(-time.Minute))
 		require.NoError(t, err)
 	}
 	in := b.input("hello")
 	in.ContactID, in.IdempotencyKey = bob.ID, "bob/hello/1"
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeNoEmail, res.Reason)
 	require.NotZero(t, res.DecisionID, "decided and explainable")
 
@@ -163,7 +165,7 @@ func TestSend_MissingAddressIsTheGatesDecision(t *testing.T) {
 	in.Policy = &journey.Policy{FallbackChannel: journey.ChannelSMS}
 	res, err = b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, journey.ChannelSMS, res.Channel)
 	require.Len(t, b.tw.Requests(), 1)
 	require.Empty(t, b.sg.Requests())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -41,16 +42,6 @@ type AbandonmentRef struct {
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
-// Send statuses returned to the workflow.
-const (
-	SendSent     = storage.MessageSent
-	SendSkipped  = storage.MessageSkipped
-	SendFailed   = storage.MessageFailed
-	SendUnknown  = storage.MessageUnknown
-	SendDeferred = delivery.StatusDeferred
-	SendRetry    = delivery.StatusRetry
-)
-
 // SendResult tells the workflow what happened to the message: ids and
 // codes only (see delivery.Result).
 type SendResult = delivery.Result
@@ -74,7 +65,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	c, err := a.Store.Contact(ctx, in.ContactID)
 	if errors.Is(err, storage.ErrNotFound) {
 		// No contact row means no ledger row either (it references contacts).
-		return SendResult{Status: SendSkipped, Reason: "contact_not_found"}, nil
+		return SendResult{Status: model.MessageSkipped, Reason: "contact_not_found"}, nil
 	}
 	if err != nil {
 		return SendResult{}, err
@@ -185,14 +176,14 @@ func fallbackChannel(in SendInput) journey.Channel {
 // skip records a decision not to send (a message the contact's data cannot
 // fill). A row left retrying by an earlier attempt is settled as skipped.
 func (a *Activities) skip(ctx context.Context, row storage.Message, reason, detail string) (SendResult, error) {
-	row.Status = storage.MessageSkipped
+	row.Status = model.MessageSkipped
 	row.StatusReason, row.StatusDetail = reason, detail
 	m, err := a.Store.RecordSkip(ctx, row)
 	if err != nil {
 		return SendResult{}, err
 	}
-	if m.Status == storage.MessageRetrying || m.Status == storage.MessageReserved {
-		if m, err = a.Store.FailSend(ctx, m.ID, storage.MessageSkipped, reason, detail); err != nil {
+	if m.Status == model.MessageRetrying || m.Status == model.MessageReserved {
+		if m, err = a.Store.FailSend(ctx, m.ID, model.MessageSkipped, reason, detail); err != nil {
 			return SendResult{}, err
 		}
 	}

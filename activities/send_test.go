@@ -12,6 +12,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -102,7 +103,7 @@ steps:
 
 func (b *bundle) grant(t *testing.T, ch journey.Channel) {
 	t.Helper()
-	_, _, err := b.store.RecordConsent(b.ctx, b.alice.ID, ch, storage.ConsentGranted, "test", time.Now().Add(-time.Minute))
+	_, _, err := b.store.RecordConsent(b.ctx, b.alice.ID, ch, model.ConsentGranted, "test", time.Now().Add(-time.Minute))
 	require.NoError(t, err)
 }
 
@@ -137,7 +138,7 @@ func TestSend_EmailThroughSendGridWireFormat(t *testing.T) {
 
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, "sendgrid", res.Provider)
 	require.NotEmpty(t, res.ProviderMessageID)
 
@@ -153,7 +154,7 @@ func TestSend_EmailThroughSendGridWireFormat(t *testing.T) {
 
 	m, err := b.store.MessageByKey(b.ctx, b.input("hello").IdempotencyKey)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, m.Status)
+	require.Equal(t, model.MessageSent, m.Status)
 	require.Equal(t, res.ProviderMessageID, m.ProviderMessageID)
 	require.NotNil(t, m.ConsentEventID, "the ledger row references the consent that allowed it")
 }
@@ -165,7 +166,7 @@ func TestSend_DynamicTemplateMissingDataIsSkipped(t *testing.T) {
 
 	res, err := b.send(t, b.input("promo")) // alice has no "plan" attribute
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Contains(t, res.Reason, "missing_template_data")
 	require.Empty(t, b.sg.Requests())
 }
@@ -176,13 +177,13 @@ func TestSend_NoConsentNeverSends(t *testing.T) {
 
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, "no_consent", res.Reason)
 	require.Empty(t, b.sg.Requests())
 
 	m, err := b.store.MessageByKey(b.ctx, b.input("hello").IdempotencyKey)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, m.Status)
+	require.Equal(t, model.MessageSkipped, m.Status)
 }
 
 func TestSend_SMSThroughTwilioWireFormat(t *testing.T) {
@@ -192,7 +193,7 @@ func TestSend_SMSThroughTwilioWireFormat(t *testing.T) {
 
 	res, err := b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, "twilio", res.Provider)
 
 	reqs := b.tw.Requests()
@@ -235,18 +236,18 @@ func TestSend_ProviderOutageRetriesThenSendsOnce(t *testing.T) {
 		// backoff on a durable timer and asks again.
 		res, err := b.send(t, in)
 		require.NoError(t, err, "attempt %d", i+1)
-		require.Equal(t, activities.SendRetry, res.Status)
+		require.Equal(t, delivery.StatusRetry, res.Status)
 		require.Equal(t, "sendgrid:http_503", res.Reason)
 		require.Nil(t, res.Unsettled, "the ledger was written")
 		m, err := b.store.MessageByKey(b.ctx, in.IdempotencyKey)
 		require.NoError(t, err)
-		require.Equal(t, storage.MessageRetrying, m.Status)
+		require.Equal(t, model.MessageRetrying, m.Status)
 		require.Equal(t, "sendgrid:http_503", m.StatusReason)
 		require.Contains(t, m.StatusDetail, "service unavailable", "the provider's words stay in Postgres")
 	}
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 
 	m, err := b.store.MessageByKey(b.ctx, in.IdempotencyKey)
 	require.NoError(t, err)
@@ -270,7 +271,7 @@ func TestSend_InterruptedProviderCallIsNotResent(t *testing.T) {
 
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendUnknown, res.Status)
+	require.Equal(t, model.MessageUnknown, res.Status)
 	require.Empty(t, b.sg.Requests())
 }
 
@@ -282,7 +283,7 @@ func TestSend_InvalidAddressIsPermanentFailure(t *testing.T) {
 
 	res, err := b.send(t, b.input("hello"))
 	require.NoError(t, err, "a 4xx is a result, not a retry")
-	require.Equal(t, activities.SendFailed, res.Status)
+	require.Equal(t, model.MessageFailed, res.Status)
 	require.Equal(t, "sendgrid:http_400", res.Reason, "a code in history, not the provider's words")
 	m, err := b.store.Message(b.ctx, res.MessageID)
 	require.NoError(t, err)
@@ -298,11 +299,11 @@ func TestSend_Twilio21610RecordsSMSOptOut(t *testing.T) {
 
 	res, err := b.send(t, b.input("nudge"))
 	require.NoError(t, err)
-	require.Equal(t, activities.SendFailed, res.Status)
+	require.Equal(t, model.MessageFailed, res.Status)
 
 	consents, err := b.store.Consents(b.ctx, b.alice.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 	require.Equal(t, "twilio:21610", consents[journey.ChannelSMS].Source)
 }
 
@@ -315,13 +316,13 @@ func TestSend_ConsentRevokedBetweenRetriesSkips(t *testing.T) {
 
 	first, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendRetry, first.Status)
-	_, _, err = b.store.RecordConsent(b.ctx, b.alice.ID, journey.ChannelSMS, storage.ConsentRevoked, "inbound:STOP", time.Now())
+	require.Equal(t, delivery.StatusRetry, first.Status)
+	_, _, err = b.store.RecordConsent(b.ctx, b.alice.ID, journey.ChannelSMS, model.ConsentRevoked, "inbound:STOP", time.Now())
 	require.NoError(t, err)
 
 	res, err := b.send(t, in)
 	require.NoError(t, err)
-	require.Equal(t, activities.SendSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, "consent_revoked", res.Reason)
 	require.Len(t, b.tw.Requests(), 1, "only the throttled attempt reached Twilio")
 }

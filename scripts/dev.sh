@@ -109,6 +109,8 @@ export TEMPORAL_NAMESPACE="default"
 log "Building bin/tutti and bin/tutti-worker"
 go build -o bin/tutti ./starter
 go build -o bin/tutti-worker ./worker
+# start_temporal_dev registers the search attributes this binary lists.
+export TUTTI_WORKER_BIN="$ROOT/bin/tutti-worker"
 
 log "Migrating the ${DB_NAME} database ($(_redact_url "$DATABASE_URL"))"
 bin/tutti migrate

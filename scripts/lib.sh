@@ -12,6 +12,8 @@
 #   ensure_postgres [URL]     make sure PostgreSQL answers (URL given: check only; none: local 127.0.0.1:5432,
 #                             started or installed if needed)
 #   start_temporal_dev ...    start (or reuse) a Temporal dev server with Tutti's search attributes
+#   load_search_attributes    fill TUTTI_SEARCH_ATTRIBUTES from `tutti-worker search-attributes`
+#                             ($TUTTI_WORKER_BIN when set, else `go run ./worker`)
 #   ensure_search_attributes ADDRESS [NAMESPACE]
 #   unset_temporal_client_env drop TEMPORAL_* client settings (keeps TEMPORAL_CLI)
 #   wait_http URL [SECONDS] [PID]
@@ -23,15 +25,11 @@
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 TEMPORAL_CLI_MODULE="github.com/temporalio/cli/cmd/temporal"
 
-# Tutti's custom search attributes, as `temporal server start-dev --search-attribute`
-# takes them. Source of truth: workflows.SearchAttributeFlags (workflows/shared.go);
-# internal/deploy's tests fail if this list drifts from it.
-TUTTI_SEARCH_ATTRIBUTES=(
-	"ContactId=Keyword"
-	"JourneyId=Keyword"
-	"JourneyVersion=Int"
-	"JourneyStep=Keyword"
-)
+# Tutti's custom search attributes (Name=Type), as `temporal server start-dev
+# --search-attribute` takes them. Not listed here: load_search_attributes asks
+# the worker binary (`tutti-worker search-attributes`), which prints their one
+# declaration (internal/searchattr). Empty until then.
+TUTTI_SEARCH_ATTRIBUTES=()
 
 # ---------------------------------------------------------------------------
 # Output
@@ -313,10 +311,30 @@ temporal_healthy() {
 	"$TEMPORAL_CLI" operator cluster health --address "$1" --command-timeout 3s >/dev/null 2>&1
 }
 
+# load_search_attributes: fill TUTTI_SEARCH_ATTRIBUTES (once) with what
+# `tutti-worker search-attributes` prints: the binary at $TUTTI_WORKER_BIN if
+# set (dev.sh sets it to the one it just built), else `go run ./worker` in
+# this checkout.
+load_search_attributes() {
+	((${#TUTTI_SEARCH_ATTRIBUTES[@]} == 0)) || return 0
+	local out
+	if [[ -n "${TUTTI_WORKER_BIN:-}" ]]; then
+		out="$("$TUTTI_WORKER_BIN" search-attributes)" ||
+			die "could not list Tutti's search attributes with ${TUTTI_WORKER_BIN} search-attributes"
+	else
+		ensure_go
+		out="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && go run ./worker search-attributes)" ||
+			die "could not list Tutti's search attributes with go run ./worker search-attributes"
+	fi
+	mapfile -t TUTTI_SEARCH_ATTRIBUTES <<<"$out"
+	[[ -n "${TUTTI_SEARCH_ATTRIBUTES[0]}" ]] || die "tutti-worker search-attributes printed nothing"
+}
+
 # ensure_search_attributes ADDRESS [NAMESPACE]: register Tutti's search
 # attributes on a running server. Idempotent: existing ones are kept.
 ensure_search_attributes() {
 	local addr="$1" ns="${2:-default}" sa
+	load_search_attributes
 	local -a args=()
 	for sa in "${TUTTI_SEARCH_ATTRIBUTES[@]}"; do
 		args+=(--name "${sa%%=*}" --type "${sa#*=}")
@@ -391,6 +409,7 @@ start_temporal_dev() {
 		args+=(--db-filename "$db_file")
 	fi
 	local sa
+	load_search_attributes
 	for sa in "${TUTTI_SEARCH_ATTRIBUTES[@]}"; do
 		args+=(--search-attribute "$sa")
 	done

@@ -16,19 +16,15 @@ import (
 // why asks the API why a contact was (or was not) sent a step, and prints
 // the summary, the newest decision's reasons and check trace, the older
 // decisions and the ledger rows.
-func (c *cli) why(ctx context.Context, inv *invocation) error {
-	asJSON := inv.fs.Bool("json", false, "print the API's JSON instead of the explanation")
-	if err := inv.parse(c, 3); err != nil {
-		return err
-	}
-	path := "/v1/contacts/" + url.PathEscape(inv.args[0]) + "/journeys/" + url.PathEscape(inv.args[1]) +
-		"/steps/" + url.PathEscape(inv.args[2]) + "/why"
+func (c *cli) why(ctx context.Context, contactID, journeyID, stepID string, asJSON bool) error {
+	path := "/v1/contacts/" + url.PathEscape(contactID) + "/journeys/" + url.PathEscape(journeyID) +
+		"/steps/" + url.PathEscape(stepID) + "/why"
 	var out api.WhyAnswer
 	raw, err := c.client().call(ctx, http.MethodGet, path, nil, nil, "", &out)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return c.printRaw(raw)
 	}
 	printWhy(c.stdout, out)

@@ -1,74 +1,112 @@
 // Command tutti-worker runs Tutti's Temporal worker: the journey workflow and
 // its activities, with SendGrid and Twilio (live mode) or the sandbox
 // provider that records messages in Postgres (sandbox mode, the default).
+//
+//	tutti-worker                    run the worker (settings from the environment; see README)
+//	tutti-worker search-attributes  print Tutti's search attributes, one Name=Type a line
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/metrics"
-	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/internal/temporalclient"
+	"github.com/tutti-dev/tutti/internal/searchattr"
+	"github.com/tutti-dev/tutti/internal/wiring"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(logger); err != nil {
-		logger.Error("worker stopped", "error", err)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(logger, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	var stopped *workerError
+	switch {
+	case err == nil:
+	case errors.As(err, &stopped):
+		logger.Error("worker stopped", "error", stopped.err)
 		os.Exit(1)
+	default:
+		// A wrong command line.
+		fmt.Fprintf(os.Stderr, "tutti-worker: %v\n", err)
+		os.Exit(2)
 	}
 }
 
-func run(logger *slog.Logger) error {
+// workerError is the worker failing to start or stopping on an error, as
+// opposed to a wrong command line.
+type workerError struct{ err error }
+
+func (e *workerError) Error() string { return e.err.Error() }
+
+func newRoot(logger *slog.Logger, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tutti-worker",
+		Short: "Run Tutti's Temporal worker (settings from the environment; see README)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := run(cmd.Context(), logger); err != nil {
+				return &workerError{err}
+			}
+			return nil
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(&cobra.Command{
+		Use:   "search-attributes",
+		Short: "Print Tutti's custom search attributes, one Name=Type a line",
+		Long: `Print Tutti's custom Temporal search attributes, one Name=Type a line, as
+` + "`temporal server start-dev --search-attribute`" + ` takes them (Name and Type split
+at "=" give ` + "`temporal operator search-attribute create --name N --type T`" + `).
+scripts/lib.sh registers them from this list.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range searchattr.Flags() {
+				fmt.Fprintln(cmd.OutOrStdout(), f)
+			}
+			return nil
+		},
+	})
+	return root
+}
+
+func run(ctx context.Context, logger *slog.Logger) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	opts, err := delivery.StoreOptions(cfg)
+	deps, err := wiring.Open(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	store, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	metrics.WatchGateGroups(store.GateGroupStats)
-	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer deps.Close()
 	if cfg.MetricsAddr != "" {
 		if err := metrics.Serve(ctx, cfg.MetricsAddr, logger); err != nil {
 			return err
 		}
 	}
 
-	send, err := delivery.FromConfig(cfg, store, logger)
-	if err != nil {
-		return err
-	}
 	if cfg.ProviderMode != config.ModeLive {
 		logger.Warn("sandbox provider mode: messages are recorded in Postgres, not sent (TUTTI_PROVIDER_MODE=live sends)")
 	}
-	acts := &activities.Activities{Store: store, Delivery: send, Logger: logger}
+	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger}
 
-	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "task_queue", workflows.TaskQueue, "provider_mode", cfg.ProviderMode)

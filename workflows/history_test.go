@@ -19,6 +19,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 )
 
@@ -121,14 +122,14 @@ func (f *fakeActivities) Send(_ context.Context, in activities.SendInput) (activ
 	n := f.calls[in.IdempotencyKey]
 	switch {
 	case in.StepID == "deferred" && n == 1:
-		return activities.SendResult{Status: activities.SendDeferred, Reason: "quiet_hours", DeferUntil: time.Now().Add(2 * time.Second)}, nil
+		return activities.SendResult{Status: delivery.StatusDeferred, Reason: "quiet_hours", DeferUntil: time.Now().Add(2 * time.Second)}, nil
 	case in.StepID == "throttled" && n == 1:
-		return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_t", RetryAfter: time.Second}, nil
+		return activities.SendResult{Status: delivery.StatusRetry, Reason: "twilio:20429", MessageID: "m_t", RetryAfter: time.Second}, nil
 	case in.StepID == "throttled":
-		st := delivery.Settlement{MessageID: "m_t", Channel: journey.ChannelSMS, Status: activities.SendSent, Provider: "twilio", ProviderMessageID: "SM1"}
-		return activities.SendResult{Status: activities.SendSent, MessageID: "m_t", Unsettled: &st}, nil
+		st := delivery.Settlement{MessageID: "m_t", Channel: journey.ChannelSMS, Status: model.MessageSent, Provider: "twilio", ProviderMessageID: "SM1"}
+		return activities.SendResult{Status: model.MessageSent, MessageID: "m_t", Unsettled: &st}, nil
 	}
-	return activities.SendResult{Status: activities.SendSent, MessageID: "m_" + in.StepID}, nil
+	return activities.SendResult{Status: model.MessageSent, MessageID: "m_" + in.StepID}, nil
 }
 
 func (f *fakeActivities) SettleSend(context.Context, delivery.Settlement) error { return nil }

@@ -12,6 +12,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 const (
@@ -46,7 +47,7 @@ type CarriedState struct {
 	// EventCounts counts events by name over the whole run, for conditions.
 	EventCounts map[string]int `json:"event_counts,omitempty"`
 	// Consent holds consent changes signalled during the run, by channel.
-	Consent map[journey.Channel]string `json:"consent,omitempty"`
+	Consent map[journey.Channel]model.ConsentStatus `json:"consent,omitempty"`
 	// LatestEvent is when the latest event of each name occurred. A wait_for
 	// looks here too, so a burst of other events that pushes its event out
 	// of Events (a drain before continue-as-new, say) cannot hide it.
@@ -98,14 +99,14 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 		}
 		if err := r.runStep(ctx); err != nil {
 			if temporal.IsCanceledError(err) {
-				r.end(StatusExited, "cancelled")
+				r.end(model.RunExited, "cancelled")
 				break
 			}
 			return JourneyResult{}, err
 		}
 	}
 	if r.endStatus == "" {
-		r.end(StatusCompleted, "reached the end")
+		r.end(model.RunCompleted, "reached the end")
 	}
 	return r.finish(ctx)
 }
@@ -119,7 +120,7 @@ type journeyRun struct {
 	exitEvents    map[string]bool
 	sendChannels  []journey.Channel
 	current       string
-	endStatus     string
+	endStatus     model.RunStatus
 	endReason     string
 	signalsEvent  workflow.ReceiveChannel
 	signalsConsnt workflow.ReceiveChannel
@@ -164,7 +165,7 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 		r.c.EventCounts = map[string]int{}
 	}
 	if r.c.Consent == nil {
-		r.c.Consent = map[journey.Channel]string{}
+		r.c.Consent = map[journey.Channel]model.ConsentStatus{}
 	}
 	if r.c.LatestEvent == nil {
 		r.c.LatestEvent = map[string]time.Time{}
@@ -251,9 +252,9 @@ func (r *journeyRun) onEvent(ctx workflow.Context, ev EventSignal) {
 	}
 	switch {
 	case r.spec.Goal != nil && ev.Name == r.spec.Goal.Event:
-		r.end(StatusConverted, "goal: "+ev.Name)
+		r.end(model.RunConverted, "goal: "+ev.Name)
 	case r.exitEvents[ev.Name]:
-		r.end(StatusExited, "exit event: "+ev.Name)
+		r.end(model.RunExited, "exit event: "+ev.Name)
 	}
 	workflow.GetLogger(ctx).Debug("event received", "event", ev.Name, "event_id", ev.EventID)
 }
@@ -264,11 +265,11 @@ func (r *journeyRun) onConsent(cs ConsentSignal) {
 		return
 	}
 	for _, ch := range r.sendChannels {
-		if r.c.Consent[ch] != "revoked" {
+		if r.c.Consent[ch] != model.ConsentRevoked {
 			return // another channel can still reach the contact
 		}
 	}
-	r.end(StatusExited, "opted out of every channel this journey uses")
+	r.end(model.RunExited, "opted out of every channel this journey uses")
 }
 
 // onExit ends the run on an exit signal: with its reason code, and
@@ -281,11 +282,11 @@ func (r *journeyRun) onExit(ex ExitSignal) {
 	if !r.ended() {
 		r.exitRequest = ex.RequestID
 	}
-	r.end(StatusExited, reason)
+	r.end(model.RunExited, reason)
 }
 
 // end records the first reason the journey ended; later ones do not override it.
-func (r *journeyRun) end(status, reason string) {
+func (r *journeyRun) end(status model.RunStatus, reason string) {
 	if r.endStatus != "" {
 		return
 	}
@@ -295,7 +296,7 @@ func (r *journeyRun) end(status, reason string) {
 func (r *journeyRun) ended() bool { return r.endStatus != "" }
 
 func (r *journeyRun) state() (JourneyState, error) {
-	status := StatusActive
+	status := model.RunActive
 	if r.ended() {
 		status = r.endStatus
 	}
@@ -436,7 +437,7 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		if reason == "" {
 			reason = "exit step " + step.ID
 		}
-		r.end(StatusCompleted, reason)
+		r.end(model.RunCompleted, reason)
 		outcome = "exit: " + reason
 	default:
 		return temporal.NewNonRetryableApplicationError("step "+step.ID+" has no action", "InvalidStep", nil)
@@ -638,9 +639,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		}
 		var wait time.Duration
 		switch res.Status {
-		case activities.SendDeferred:
+		case delivery.StatusDeferred:
 			wait = res.DeferUntil.Sub(workflow.Now(ctx))
-		case activities.SendRetry:
+		case delivery.StatusRetry:
 			if firstRetry.IsZero() {
 				firstRetry = workflow.Now(ctx)
 			}
@@ -648,7 +649,7 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 				// The provider kept refusing for hours: give the message up
 				// and say so in the ledger rather than leave it retrying.
 				giveUp := delivery.Settlement{MessageID: res.MessageID, Channel: res.Channel,
-					Status: activities.SendFailed, Reason: "retries_exhausted:" + res.Reason}
+					Status: model.MessageFailed, Reason: "retries_exhausted:" + res.Reason}
 				if err := settle(ctx, giveUp); err != nil {
 					return "", err
 				}

@@ -22,6 +22,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // welcomeSpec mirrors the example welcome series: email, wait, wait for an
@@ -102,7 +103,7 @@ func newHarness(t *testing.T) *harness {
 			if fn != nil {
 				return fn(in)
 			}
-			return activities.SendResult{Status: activities.SendSent, MessageID: "m_" + in.StepID}, nil
+			return activities.SendResult{Status: model.MessageSent, MessageID: "m_" + in.StepID}, nil
 		})
 	return h
 }
@@ -138,18 +139,18 @@ func input(spec journey.Spec) JourneyInput {
 func TestJourney_TimeoutPathSendsSMSNudge(t *testing.T) {
 	h := newHarness(t)
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusCompleted, ExitReason: "completed"}, res)
+	require.Equal(t, JourneyResult{Status: model.RunCompleted, ExitReason: "completed"}, res)
 	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
 	require.Equal(t, journey.ChannelSMS, h.sends[1].Send.Channel)
 	require.Equal(t, journey.ClassMarketing, h.sends[0].Class)
-	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: StatusCompleted, Reason: "completed", LastStep: "done"}}, h.finished)
+	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: model.RunCompleted, Reason: "completed", LastStep: "done"}}, h.finished)
 }
 
 func TestJourney_NoSMSConsentTakesElseBranch(t *testing.T) {
 	h := newHarness(t)
 	h.condition = false
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
 }
 
@@ -158,7 +159,7 @@ func TestJourney_WaitForEventTakesOnEventPath(t *testing.T) {
 	// Opened 3 hours in: after the 1h pause, during the wait_for.
 	h.signalAfter(3*time.Hour, SignalEvent, EventSignal{EventID: "ev1", Name: "email.opened", OccurredAt: time.Now().Add(3 * time.Hour)})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps(), "an opened email means no SMS nudge")
 }
 
@@ -169,7 +170,7 @@ func TestJourney_EventBeforeWaitForStillCounts(t *testing.T) {
 		h.env.SignalWorkflow(SignalEvent, EventSignal{EventID: "ev1", Name: "email.opened", OccurredAt: h.env.Now()})
 	}, 10*time.Minute)
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
 }
 
@@ -186,7 +187,7 @@ func TestJourney_GoalEndsAtOnceInTheMiddleOfAWait(t *testing.T) {
 		}
 	})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusConverted, ExitReason: "goal: purchase"}, res)
+	require.Equal(t, JourneyResult{Status: model.RunConverted, ExitReason: "goal: purchase"}, res)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
 	require.Less(t, endedAt.Sub(start), time.Hour, "the 1h wait was cut short by the goal")
 }
@@ -197,7 +198,7 @@ func TestJourney_SupportExitDuringWaitFor(t *testing.T) {
 	// A second request arriving after the run ended does not replace the first.
 	h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: ExitErased})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: ExitSupport}, res)
+	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: ExitSupport}, res)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
 	require.Equal(t, ExitSupport, h.finished[0].Reason)
 	require.Equal(t, "x_1", h.finished[0].ExitRequestID, "the enrollment is pointed at the request with support's words")
@@ -207,7 +208,7 @@ func TestJourney_ErasedContactEnds(t *testing.T) {
 	h := newHarness(t)
 	h.signalAfter(30*time.Minute, SignalExit, ExitSignal{Reason: ExitErased, By: "erasure"})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: ExitErased}, res)
+	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: ExitErased}, res)
 	require.Empty(t, h.finished[0].ExitRequestID)
 }
 
@@ -255,7 +256,7 @@ func TestJourney_ExitEventEndsJourney(t *testing.T) {
 	h := newHarness(t)
 	h.signalAfter(2*time.Hour, SignalEvent, EventSignal{EventID: "ev-u", Name: "unsubscribed", OccurredAt: time.Now()})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, JourneyResult{Status: StatusExited, ExitReason: "exit event: unsubscribed"}, res)
+	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: "exit event: unsubscribed"}, res)
 }
 
 func TestJourney_OptOutOfEveryChannelEndsJourney(t *testing.T) {
@@ -263,7 +264,7 @@ func TestJourney_OptOutOfEveryChannelEndsJourney(t *testing.T) {
 	h.signalAfter(2*time.Hour, SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"})
 	h.signalAfter(2*time.Hour+time.Minute, SignalConsent, ConsentSignal{Channel: journey.ChannelSMS, Status: "revoked"})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusExited, res.Status)
+	require.Equal(t, model.RunExited, res.Status)
 	require.Contains(t, res.ExitReason, "opted out")
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps())
 }
@@ -272,7 +273,7 @@ func TestJourney_OptOutOfOneChannelKeepsGoing(t *testing.T) {
 	h := newHarness(t)
 	h.signalAfter(2*time.Hour, SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
 }
 
@@ -300,7 +301,7 @@ func TestJourney_QueryShowsCurrentStepAndStepsTaken(t *testing.T) {
 		require.NoError(t, v.Get(&mid))
 	}, 30*time.Minute)
 	h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusActive, mid.Status)
+	require.Equal(t, model.RunActive, mid.Status)
 	require.Equal(t, "pause", mid.CurrentStep)
 	require.Equal(t, "c_1", mid.ContactID)
 	require.Equal(t, 3, mid.Version)
@@ -327,9 +328,9 @@ func TestJourney_DeferredSendWaitsThenRetriesWithSameKey(t *testing.T) {
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
 		calls++
 		if calls == 1 {
-			return activities.SendResult{Status: activities.SendDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
+			return activities.SendResult{Status: delivery.StatusDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
 		}
-		return activities.SendResult{Status: activities.SendSent}, nil
+		return activities.SendResult{Status: model.MessageSent}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
@@ -346,10 +347,10 @@ func TestJourney_SendFailureDoesNotStopTheJourney(t *testing.T) {
 		if in.StepID == "welcome_email" {
 			return activities.SendResult{}, temporal.NewNonRetryableApplicationError("boom", "Test", nil)
 		}
-		return activities.SendResult{Status: activities.SendSent}, nil
+		return activities.SendResult{Status: model.MessageSent}, nil
 	}
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
 }
 
@@ -421,7 +422,7 @@ func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
 		require.NoError(t, v.Get(&final))
 	}, 12*time.Hour+time.Minute)
 	res := h2.run(t, next)
-	require.Equal(t, StatusConverted, res.Status)
+	require.Equal(t, model.RunConverted, res.Status)
 	require.Len(t, sentAt, 1)
 	requireSameTime(t, start.Add(96*time.Hour), sentAt[0])
 	require.Equal(t, 5, visitOf(h2.sends[0].IdempotencyKey))
@@ -490,7 +491,7 @@ func TestJourney_WaitForResumesAfterContinueAsNew(t *testing.T) {
 		h2.env.SetStartTime(canAt)
 		h2.signalAfter(5*time.Hour, SignalEvent, EventSignal{EventID: "open", Name: "email.opened", OccurredAt: canAt.Add(5 * time.Hour)})
 		res := h2.run(t, next)
-		require.Equal(t, StatusCompleted, res.Status)
+		require.Equal(t, model.RunCompleted, res.Status)
 		require.Empty(t, h2.sentSteps(), "the open took the on_event path: no SMS nudge")
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -504,7 +505,7 @@ func TestJourney_WaitForResumesAfterContinueAsNew(t *testing.T) {
 			}
 		})
 		res := h2.run(t, next)
-		require.Equal(t, StatusCompleted, res.Status)
+		require.Equal(t, model.RunCompleted, res.Status)
 		require.Equal(t, []string{"sms_nudge"}, h2.sentSteps())
 		requireSameTime(t, start.Add(49*time.Hour), nudgedAt) // the original timeout, not 2d after the continue
 	})
@@ -531,7 +532,7 @@ func TestJourney_WaitForSeesItsEventAfterABurst(t *testing.T) {
 	in := input(welcomeSpec(t))
 	in.Carried = carried
 	res := h.run(t, in)
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Empty(t, h.sentSteps(), "the open counted: no SMS nudge")
 }
 
@@ -550,7 +551,7 @@ func TestJourney_GoalDrainedAtContinueAsNewEndsTheRun(t *testing.T) {
 		h.env.SignalWorkflow(SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: h.env.Now()})
 	}, 0)
 	res := h.run(t, in)
-	require.Equal(t, JourneyResult{Status: StatusConverted, ExitReason: "goal: purchase"}, res)
+	require.Equal(t, JourneyResult{Status: model.RunConverted, ExitReason: "goal: purchase"}, res)
 }
 
 func visitOf(key string) int {
@@ -565,7 +566,7 @@ func TestJourney_ProviderTimestampInTheSendsSecondCounts(t *testing.T) {
 	h.signalAfter(10*time.Minute, SignalEvent, EventSignal{EventID: "sg-open", Name: "email.opened",
 		OccurredAt: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)})
 	res := h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Equal(t, []string{"welcome_email"}, h.sentSteps(), "the open counted: no SMS nudge")
 }
 
@@ -597,11 +598,11 @@ func TestJourney_ProviderRetryBacksOffWithRetryAfterAsFloor(t *testing.T) {
 		calls = append(calls, h.env.Now())
 		switch len(calls) {
 		case 1, 2:
-			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Second}, nil
+			return activities.SendResult{Status: delivery.StatusRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Second}, nil
 		case 3:
-			return activities.SendResult{Status: activities.SendRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Hour}, nil
+			return activities.SendResult{Status: delivery.StatusRetry, Reason: "twilio:20429", MessageID: "m_1", RetryAfter: time.Hour}, nil
 		}
-		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1"}, nil
+		return activities.SendResult{Status: model.MessageSent, MessageID: "m_1"}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
@@ -648,14 +649,14 @@ func TestJourney_ProviderRetriesGiveUpAfterTheBudget(t *testing.T) {
 	h := newHarness(t)
 	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
-		return activities.SendResult{Status: activities.SendRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
+		return activities.SendResult{Status: delivery.StatusRetry, Reason: "sendgrid:http_503", MessageID: "m_1", Channel: journey.ChannelEmail}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]
 	res := h.run(t, input(spec))
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 	require.Len(t, *settled, 1)
-	require.Equal(t, activities.SendFailed, (*settled)[0].Status)
+	require.Equal(t, model.MessageFailed, (*settled)[0].Status)
 	require.Equal(t, "retries_exhausted:sendgrid:http_503", (*settled)[0].Reason)
 }
 
@@ -666,8 +667,8 @@ func TestJourney_UnsettledSendIsSettled(t *testing.T) {
 	h := newHarness(t)
 	settled := h.recordSettles()
 	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
-		st := delivery.Settlement{MessageID: "m_1", Status: activities.SendSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
-		return activities.SendResult{Status: activities.SendSent, MessageID: "m_1", Unsettled: &st}, nil
+		st := delivery.Settlement{MessageID: "m_1", Status: model.MessageSent, Provider: "sendgrid", ProviderMessageID: "sg-1"}
+		return activities.SendResult{Status: model.MessageSent, MessageID: "m_1", Unsettled: &st}, nil
 	}
 	spec := welcomeSpec(t)
 	spec.Steps = spec.Steps[:1]

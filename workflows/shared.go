@@ -7,9 +7,9 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 // TaskQueue is the one task queue shared by the worker and every client.
@@ -29,11 +29,12 @@ const (
 
 // Search attributes, registered on the Temporal server (the dev scripts pass
 // them to `temporal server start-dev --search-attribute`). No PII: ids only.
+// Declared once, in internal/searchattr.
 var (
-	SearchContactID      = temporal.NewSearchAttributeKeyKeyword("ContactId")
-	SearchJourneyID      = temporal.NewSearchAttributeKeyKeyword("JourneyId")
-	SearchJourneyVersion = temporal.NewSearchAttributeKeyInt64("JourneyVersion")
-	SearchJourneyStep    = temporal.NewSearchAttributeKeyKeyword("JourneyStep")
+	SearchContactID      = searchattr.ContactID
+	SearchJourneyID      = searchattr.JourneyID
+	SearchJourneyVersion = searchattr.JourneyVersion
+	SearchJourneyStep    = searchattr.JourneyStep
 )
 
 // MemoEnrollmentID is the memo field that names a run's enrollment. After a
@@ -41,14 +42,6 @@ var (
 // compares it with the enrollment it tried to start, so it can tell its own
 // run from another one. An id, never PII.
 const MemoEnrollmentID = "enrollment_id"
-
-// SearchAttributeFlags lists the attributes in the `--search-attribute Name=Type` form.
-var SearchAttributeFlags = []string{
-	"ContactId=Keyword",
-	"JourneyId=Keyword",
-	"JourneyVersion=Int",
-	"JourneyStep=Keyword",
-}
 
 // JourneyWorkflowID is readable in the Temporal UI and carries no email or phone:
 // one id per (journey, contact) is what keeps two runs from being concurrent.
@@ -82,8 +75,8 @@ type EventSignal struct {
 
 // ConsentSignal is the payload of SignalConsent.
 type ConsentSignal struct {
-	Channel journey.Channel `json:"channel"`
-	Status  string          `json:"status"` // granted, revoked, pending
+	Channel journey.Channel     `json:"channel"`
+	Status  model.ConsentStatus `json:"status"`
 }
 
 // Exit reason codes: what a run told to end (SignalExit) ends with.
@@ -110,14 +103,6 @@ type ExitSignal struct {
 	By        string `json:"by,omitempty"`
 }
 
-// Journey run statuses, as stored on enrollments and returned by QueryState.
-const (
-	StatusActive    = "active"
-	StatusCompleted = "completed"
-	StatusConverted = "converted"
-	StatusExited    = "exited"
-)
-
 // StepRecord is one step taken, as shown to support and ops.
 type StepRecord struct {
 	StepID     string           `json:"step_id"`
@@ -130,13 +115,13 @@ type StepRecord struct {
 
 // JourneyState is what QueryState returns.
 type JourneyState struct {
-	JourneyID   string       `json:"journey_id"`
-	Version     int          `json:"version"`
-	ContactID   string       `json:"contact_id"`
-	Status      string       `json:"status"`
-	CurrentStep string       `json:"current_step,omitempty"`
-	ExitReason  string       `json:"exit_reason,omitempty"`
-	StepsTaken  []StepRecord `json:"steps_taken"`
+	JourneyID   string          `json:"journey_id"`
+	Version     int             `json:"version"`
+	ContactID   string          `json:"contact_id"`
+	Status      model.RunStatus `json:"status"`
+	CurrentStep string          `json:"current_step,omitempty"`
+	ExitReason  string          `json:"exit_reason,omitempty"`
+	StepsTaken  []StepRecord    `json:"steps_taken"`
 	// StepsTruncated counts older step records dropped to keep state bounded.
 	StepsTruncated int `json:"steps_truncated,omitempty"`
 	// EventCounts counts the events the journey received, by name, over
@@ -150,6 +135,6 @@ type JourneyState struct {
 // JourneyResult is the workflow's result: a status and a reason code
 // ("goal: purchase", "support_exit", "erased"...), never free text.
 type JourneyResult struct {
-	Status     string `json:"status"`
-	ExitReason string `json:"exit_reason,omitempty"`
+	Status     model.RunStatus `json:"status"`
+	ExitReason string          `json:"exit_reason,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 )
 
@@ -117,7 +118,7 @@ func TestJourney_DevServer_LongWaitUnderManyEvents(t *testing.T) {
 
 	var res JourneyResult
 	require.NoError(t, run.Get(ctx, &res)) // follows the continued runs to the last
-	require.Equal(t, StatusCompleted, res.Status)
+	require.Equal(t, model.RunCompleted, res.Status)
 
 	runs := chainOf(t, c, workflowID, firstRunID)
 	require.Greater(t, len(runs), 1, "the flood forced continues")
@@ -175,7 +176,7 @@ func TestJourney_DevServer_LongWaitUnderManyEvents(t *testing.T) {
 	// on the machine's speed).
 	require.False(t, lastClose.Before(until), "closed at %s, before the deadline %s", lastClose, until)
 	require.Less(t, lastClose.Sub(firstStart), 2*wait, "closed at %s: the wait was restarted", lastClose)
-	require.Equal(t, StatusCompleted, fakes.finishedInputs()[0].Status)
+	require.Equal(t, model.RunCompleted, fakes.finishedInputs()[0].Status)
 }
 
 func queryState(ctx context.Context, c client.Client, workflowID, runID string) (JourneyState, error) {

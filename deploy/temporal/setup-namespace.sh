@@ -8,7 +8,7 @@
 #
 # Environment: TEMPORAL_ADDRESS (host:port), TEMPORAL_NAMESPACE,
 # TEMPORAL_NAMESPACE_RETENTION (e.g. 30d), TUTTI_SEARCH_ATTRIBUTES
-# (space-separated Name=Type, as workflows.SearchAttributeFlags).
+# (space-separated Name=Type, as `tutti-worker search-attributes` prints them).
 set -eu
 
 address="${TEMPORAL_ADDRESS:-temporal:7233}"

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -49,8 +50,8 @@ type ConsentAnswer struct {
 	HistoryID   int64           `json:"history_id"`
 	// RecordedStatus differs from RequestedStatus for an SMS grant waiting
 	// for the contact's confirmation (pending).
-	RecordedStatus  string `json:"recorded_status"`
-	RequestedStatus string `json:"requested_status"`
+	RecordedStatus  model.ConsentStatus `json:"recorded_status"`
+	RequestedStatus model.ConsentStatus `json:"requested_status"`
 	// SignalFailed lists the runs that were not told; the send gate still
 	// reads the new consent from Postgres.
 	SignalFailed []string `json:"signal_failed"`

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
@@ -636,7 +637,7 @@ func (h *harness) finish(contactID, journeyID string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.store.FinishEnrollment(ctx, e.ID, storage.EnrollmentCompleted, "", time.Time{}); err != nil {
+	if err := h.store.FinishEnrollment(ctx, e.ID, model.RunCompleted, "", time.Time{}); err != nil {
 		h.t.Fatal(err)
 	}
 	h.terminate(e.WorkflowID)
@@ -681,7 +682,7 @@ func TestReentryPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.store.FinishEnrollment(ctx, last.ID, storage.EnrollmentCompleted, "", time.Time{}); err != nil {
+	if err := h.store.FinishEnrollment(ctx, last.ID, model.RunCompleted, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if r := enroll("always", http.StatusConflict); r.errorCode() != "already_active" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
@@ -34,11 +35,11 @@ const (
 )
 
 type consentRequest struct {
-	Channel      string `json:"channel"`
-	Subscription string `json:"subscription"`
-	Status       string `json:"status"`
-	Source       string `json:"source"`
-	OccurredAt   string `json:"occurred_at"`
+	Channel      string              `json:"channel"`
+	Subscription string              `json:"subscription"`
+	Status       model.ConsentStatus `json:"status"`
+	Source       string              `json:"source"`
+	OccurredAt   string              `json:"occurred_at"`
 	// DoubleOptInConfirmed says the caller already ran its own SMS
 	// confirmation, so a channel-level SMS grant is recorded as granted.
 	DoubleOptInConfirmed bool `json:"double_opt_in_confirmed"`
@@ -82,11 +83,10 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 	if subscription != "" && !subscriptionPattern.MatchString(subscription) {
 		fe.add("subscription", "must be 1 to 64 lower-case letters, digits, _ or -, starting with a letter or digit (e.g. newsletter); omit it for the channel-level consent")
 	}
-	switch req.Status {
-	case storage.ConsentGranted, storage.ConsentRevoked, storage.ConsentPending:
-	case "":
+	switch {
+	case req.Status == "":
 		fe.add("status", "required: granted, revoked or pending")
-	default:
+	case !req.Status.Recordable():
 		fe.add("status", "must be granted, revoked or pending")
 	}
 	source := strings.TrimSpace(req.Source)
@@ -99,7 +99,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
 	s.checkNotFuture(&fe, "occurred_at", occurred, now)
-	smsGrant := channel == journey.ChannelSMS && subscription == "" && req.Status == storage.ConsentGranted
+	smsGrant := channel == journey.ChannelSMS && subscription == "" && req.Status == model.ConsentGranted
 	if req.DoubleOptInConfirmed && !smsGrant {
 		fe.add("double_opt_in_confirmed", "only applies when granting channel-level sms consent (channel sms, status granted, no subscription)")
 	}
@@ -123,7 +123,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if dbl.Status == optInPending {
-			status = storage.ConsentPending
+			status = model.ConsentPending
 		}
 	}
 
@@ -181,7 +181,7 @@ func (s *Server) smsOptIn(ctx context.Context, contactID string, confirmed bool)
 	if err != nil {
 		return nil, err
 	}
-	if sms, ok := cur[journey.ChannelSMS]; ok && sms.Status == storage.ConsentGranted {
+	if sms, ok := cur[journey.ChannelSMS]; ok && sms.Status == model.ConsentGranted {
 		return &DoubleOptIn{Status: optInAlreadyGranted,
 			Reason: fmt.Sprintf("the contact's SMS consent is already granted (consent event %d), so it stays granted and no confirmation is asked again", sms.ConsentEventID)}, nil
 	}
@@ -226,14 +226,14 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	}
 	out := &ConfirmPrompt{MessageID: res.MessageID, Provider: res.Provider}
 	switch res.Status {
-	case storage.MessageSent:
+	case model.MessageSent:
 		out.Sent, out.Body = true, body
-	case delivery.StatusDeferred, storage.MessageSkipped:
+	case delivery.StatusDeferred, model.MessageSkipped:
 		out.Error = "the send gate did not allow it: " + res.Reason
-	case storage.MessageFailed:
+	case model.MessageFailed:
 		out.Body, out.Error = body, "the provider refused it ("+res.Reason+"); the ledger row has its explanation"
 	default:
-		out.Error = "not sent: " + res.Status
+		out.Error = "not sent: " + string(res.Status)
 		if res.Reason != "" {
 			out.Error += " (" + res.Reason + ")"
 		}

@@ -16,11 +16,13 @@ import (
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
+	"github.com/tutti-dev/tutti/internal/wiring"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -45,7 +47,7 @@ func newSMSHarness(t *testing.T, sms provider.SMSSender, prompt string) *harness
 	}
 	settings := policy.DefaultSettings()
 	settings.DefaultTimeZone, settings.DefaultRegion = cfg.DefaultTimeZone, cfg.DefaultRegion
-	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: delivery.IdentityFromConfig(cfg)}
+	send := &delivery.Service{Store: store, SMS: sms, Policy: settings, Sender: wiring.IdentityFromConfig(cfg)}
 	url, hc := serveAPI(t, api.Deps{
 		Store: store, Temporal: tc, Config: cfg, Delivery: send,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -100,7 +102,7 @@ func TestConsentSubscription(t *testing.T) {
 	h.call("POST", path, map[string]any{"channel": "email", "subscription": "product", "status": "granted", "source": "signup-form"}, http.StatusOK)
 
 	// The channel-level consent is untouched by the subscription changes.
-	if cs := h.consents(id); cs[journey.ChannelEmail].Status != storage.ConsentGranted {
+	if cs := h.consents(id); cs[journey.ChannelEmail].Status != model.ConsentGranted {
 		t.Errorf("channel-level email consent: %+v", cs)
 	}
 
@@ -217,7 +219,7 @@ func TestSMSDoubleOptIn(t *testing.T) {
 	if prompt["sent"] != true || prompt["provider"] != "sandbox" || prompt["body"] != config.DefaultSMSConfirmPrompt {
 		t.Fatalf("prompt: %s", r.raw)
 	}
-	if cs := h.consents(id); cs[journey.ChannelSMS].Status != storage.ConsentPending || cs[journey.ChannelSMS].Source != "checkout-checkbox" {
+	if cs := h.consents(id); cs[journey.ChannelSMS].Status != model.ConsentPending || cs[journey.ChannelSMS].Source != "checkout-checkbox" {
 		t.Errorf("stored: %+v", cs)
 	}
 
@@ -228,7 +230,7 @@ func TestSMSDoubleOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	historyID := int64(r.body["history_id"].(float64))
-	if m.Class != "transactional" || m.Channel != journey.ChannelSMS || m.Status != storage.MessageSent || m.JourneyID != "_consent" ||
+	if m.Class != "transactional" || m.Channel != journey.ChannelSMS || m.Status != model.MessageSent || m.JourneyID != "_consent" ||
 		m.ConsentEventID == nil || *m.ConsentEventID != historyID || m.ContactID != id {
 		t.Errorf("ledger row: %+v", m)
 	}
@@ -241,7 +243,7 @@ func TestSMSDoubleOptIn(t *testing.T) {
 	}
 
 	// The contact replies START (what the Twilio inbound webhook records).
-	if _, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, storage.ConsentGranted, "sms:START", time.Time{}); err != nil {
+	if _, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, model.ConsentGranted, "sms:START", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// A later grant from the backend (a re-sync) keeps it granted and asks
@@ -280,7 +282,7 @@ func TestSMSDoubleOptInConfirmedByCaller(t *testing.T) {
 	if r.body["recorded_status"] != "granted" || obj(r.body, "double_opt_in")["status"] != "confirmed_by_caller" || obj(r.body, "double_opt_in", "prompt") != nil {
 		t.Errorf("confirmed: %s", r.raw)
 	}
-	if cs := h.consents(id); cs[journey.ChannelSMS].Status != storage.ConsentGranted {
+	if cs := h.consents(id); cs[journey.ChannelSMS].Status != model.ConsentGranted {
 		t.Errorf("stored: %+v", cs)
 	}
 
@@ -363,7 +365,7 @@ func TestSMSDoubleOptInPromptNotSent(t *testing.T) {
 		t.Fatalf("refused: %s", r.raw)
 	}
 	m, err := h.store.Message(context.Background(), p["message_id"].(string))
-	if err != nil || m.Status != storage.MessageFailed || m.StatusReason != "twilio:21610" || !strings.Contains(m.StatusDetail, "unsubscribed") {
+	if err != nil || m.Status != model.MessageFailed || m.StatusReason != "twilio:21610" || !strings.Contains(m.StatusDetail, "unsubscribed") {
 		t.Errorf("ledger: %+v %v", m, err)
 	}
 }

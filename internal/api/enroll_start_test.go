@@ -23,7 +23,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 	"github.com/tutti-dev/tutti/workflows"
@@ -279,7 +279,7 @@ func TestEnrollIdempotencyKey(t *testing.T) {
 
 	// The run ended: the same key still names that enrollment (200, and no
 	// new run although re-entry would allow one); a new key enrolls again.
-	if err := h.store.FinishEnrollment(ctx, enrollmentID, storage.EnrollmentCompleted, "", time.Time{}); err != nil {
+	if err := h.store.FinishEnrollment(ctx, enrollmentID, model.RunCompleted, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	h.terminate(workflows.JourneyWorkflowID("keyed", id))

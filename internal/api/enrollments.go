@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -109,7 +110,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		JourneyID:  jv.JourneyID,
 		Version:    jv.Version,
 		WorkflowID: workflows.JourneyWorkflowID(jv.JourneyID, contactID),
-		Status:     storage.EnrollmentActive,
+		Status:     model.RunActive,
 	}
 	firstStep := ""
 	if len(jv.Spec.Steps) > 0 {
@@ -213,7 +214,8 @@ func alreadyActive(journeyID, contactID string) *Error {
 	return conflict("already_active", fmt.Sprintf("contact %s already has an active run of journey %s", contactID, journeyID))
 }
 
-// checkReentry applies the journey's re-entry policy from the enrollment history.
+// checkReentry refuses a contact with an active run of the journey, and
+// asks the journey's re-entry policy about one who went through it before.
 func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion) error {
 	_, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
 	switch {
@@ -229,24 +231,19 @@ func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.
 	case err != nil:
 		return err
 	}
-	switch jv.Spec.Reentry.Policy {
-	case journey.ReentryOnce:
+	d := jv.Spec.Reentry.Admits(journey.LastRun{StartedAt: last.StartedAt, EndedAt: last.EndedAt}, s.now())
+	switch {
+	case d.Allowed:
+		return nil
+	case d.EligibleAt.IsZero():
 		return conflict("reentry_refused", fmt.Sprintf("journey %s runs once per contact, and contact %s already went through it (enrollment %s, %s)",
 			jv.JourneyID, contactID, last.ID, last.Status))
-	case journey.ReentryCooldown:
-		ended := last.StartedAt
-		if last.EndedAt != nil {
-			ended = *last.EndedAt
-		}
-		eligible := ended.Add(jv.Spec.Reentry.Cooldown.Std()).UTC()
-		if s.now().Before(eligible) {
-			e := conflict("reentry_cooldown", fmt.Sprintf("contact %s may re-enter journey %s after a cooldown of %s, at %s",
-				contactID, jv.JourneyID, jv.Spec.Reentry.Cooldown, eligible.Format(time.RFC3339)))
-			e.EligibleAt = &eligible
-			return e
-		}
+	default:
+		e := conflict("reentry_cooldown", fmt.Sprintf("contact %s may re-enter journey %s after a cooldown of %s, at %s",
+			contactID, jv.JourneyID, jv.Spec.Reentry.Cooldown, d.EligibleAt.Format(time.RFC3339)))
+		e.EligibleAt = &d.EligibleAt
+		return e
 	}
-	return nil
 }
 
 type exitRequest struct {
@@ -336,7 +333,7 @@ func (s *Server) contactJourneys(w http.ResponseWriter, r *http.Request) {
 	var wg sync.WaitGroup
 	for i, e := range enrollments {
 		runs[i].Enrollment = e
-		if e.Status != storage.EnrollmentActive {
+		if e.Status != model.RunActive {
 			continue
 		}
 		wg.Go(func() { s.queryState(ctx, &runs[i]) })

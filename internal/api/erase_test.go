@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/workflows"
@@ -61,12 +62,12 @@ func TestEraseContact(t *testing.T) {
 	// Imported again: SMS starts revoked, from the proof.
 	back := h.newContact(map[string]any{"phone": phone})
 	sms := h.consent(back, journey.ChannelSMS, "")
-	require.Equal(t, storage.ConsentRevoked, sms.Status)
+	require.Equal(t, model.ConsentRevoked, sms.Status)
 	require.True(t, strings.HasPrefix(sms.Source, storage.ErasureProofSource), sms.Source)
 	require.Empty(t, h.consent(back, journey.ChannelEmail, "").Status, "email consent is not assumed back")
 	// The person opting in again themselves is what lifts it.
 	require.Equal(t, http.StatusOK, h.twilio("/webhooks/twilio/inbound", inbound("SM-start-2", phone, "START")).status)
-	require.Equal(t, storage.ConsentGranted, h.consent(back, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentGranted, h.consent(back, journey.ChannelSMS, "").Status)
 }
 
 // Support's words stay in PostgreSQL: the run is told the code and the id
@@ -91,7 +92,7 @@ func TestExit_ReasonStaysInPostgres(t *testing.T) {
 	// What the worker's FinishEnrollment does when the run ends.
 	e, err := h.store.ActiveEnrollment(ctx, id, "welcome")
 	require.NoError(t, err)
-	require.NoError(t, h.store.EndEnrollment(ctx, e.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: workflows.ExitSupport, ExitRequestID: xID}))
+	require.NoError(t, h.store.EndEnrollment(ctx, e.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: workflows.ExitSupport, ExitRequestID: xID}))
 	list := h.call("GET", "/v1/contacts/"+id+"/journeys", nil, http.StatusOK)
 	run := list.body["journeys"].([]any)[0].(map[string]any)
 	require.Equal(t, workflows.ExitSupport, run["exit_reason"])

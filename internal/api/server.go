@@ -38,7 +38,7 @@ type Deps struct {
 	Config   config.Config
 	Logger   *slog.Logger
 	// Delivery sends the SMS double opt-in prompt, through the send path
-	// journeys use (delivery.FromConfig). Without it (or without an SMS
+	// journeys use (wiring.DeliveryFromConfig). Without it (or without an SMS
 	// sender in it) an SMS opt-in is still recorded as pending, and the
 	// answer says that no prompt was sent.
 	Delivery *delivery.Service

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -39,11 +40,11 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var fe fieldErrors
-	reason := strings.TrimSpace(req.Reason)
+	reason := model.SuppressionReason(strings.TrimSpace(req.Reason))
 	switch {
 	case reason == "":
 		fe.add("reason", "required: %s", suppressionReasons)
-	case !storage.ValidSuppressionReason(reason):
+	case !reason.Valid():
 		fe.add("reason", "must be %s", suppressionReasons)
 	}
 	journeyID := strings.TrimSpace(req.JourneyID)

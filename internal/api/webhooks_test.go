@@ -28,6 +28,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
@@ -173,7 +174,7 @@ func (h *hookHarness) sentMessage(contactID, step string, ch journey.Channel, pr
 	return m.ID
 }
 
-func (h *hookHarness) messageStatus(id string) string {
+func (h *hookHarness) messageStatus(id string) model.MessageStatus {
 	h.t.Helper()
 	m, err := h.store.Message(context.Background(), id)
 	require.NoError(h.t, err)
@@ -264,11 +265,11 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	cyd := h.newContact(map[string]any{"email": "cyd@example.com"})
 	dee := h.newContact(map[string]any{"email": "dee@example.com"})
 	for _, id := range []string{ada, cyd} {
-		_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelEmail, storage.ConsentGranted, "signup", time.Now().Add(-time.Hour))
+		_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelEmail, model.ConsentGranted, "signup", time.Now().Add(-time.Hour))
 		require.NoError(t, err)
 	}
 	_, _, err := h.store.RecordConsentChange(ctx, storage.ConsentChange{ContactID: ada, Channel: journey.ChannelEmail,
-		Subscription: "newsletter", Status: storage.ConsentGranted, Source: "signup", OccurredAt: time.Now().Add(-time.Hour)})
+		Subscription: "newsletter", Status: model.ConsentGranted, Source: "signup", OccurredAt: time.Now().Add(-time.Hour)})
 	require.NoError(t, err)
 	adaWF, cydWF := h.enroll(ada), h.enroll(cyd)
 
@@ -311,11 +312,11 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.EqualValues(t, 0, r.body["failed"], r.raw)
 
 	// Ledger: never backwards; failures recorded with their reason.
-	require.Equal(t, storage.MessageClicked, h.messageStatus(mAda))
-	require.Equal(t, storage.MessageBounced, h.messageStatus(mBob))
-	require.Equal(t, storage.MessageBounced, h.messageStatus(mBob2))
-	require.Equal(t, storage.MessageComplained, h.messageStatus(mCyd))
-	require.Equal(t, storage.MessageDropped, h.messageStatus(mDee))
+	require.Equal(t, model.MessageClicked, h.messageStatus(mAda))
+	require.Equal(t, model.MessageBounced, h.messageStatus(mBob))
+	require.Equal(t, model.MessageBounced, h.messageStatus(mBob2))
+	require.Equal(t, model.MessageComplained, h.messageStatus(mCyd))
+	require.Equal(t, model.MessageDropped, h.messageStatus(mDee))
 	dropped, err := h.store.Message(ctx, mDee)
 	require.NoError(t, err)
 	require.Equal(t, "Invalid", dropped.StatusReason)
@@ -342,20 +343,20 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	sups, err := h.store.Suppressions(ctx, bob)
 	require.NoError(t, err)
 	require.Len(t, sups, 1)
-	require.Equal(t, storage.SuppressHardBounce, sups[0].Reason)
+	require.Equal(t, model.SuppressHardBounce, sups[0].Reason)
 	require.Equal(t, journey.ChannelEmail, sups[0].Channel)
 	require.Equal(t, "sendgrid:bounce", sups[0].Source)
 	sups, err = h.store.Suppressions(ctx, cyd)
 	require.NoError(t, err)
 	require.Len(t, sups, 1)
-	require.Equal(t, storage.SuppressSpamComplaint, sups[0].Reason)
+	require.Equal(t, model.SuppressSpamComplaint, sups[0].Reason)
 
 	// Consent: the spam report revokes email; the mapped group revokes
 	// only its subscription.
-	require.Equal(t, storage.ConsentRevoked, h.consent(cyd, journey.ChannelEmail, "").Status)
+	require.Equal(t, model.ConsentRevoked, h.consent(cyd, journey.ChannelEmail, "").Status)
 	require.Equal(t, "sendgrid:spamreport", h.consent(cyd, journey.ChannelEmail, "").Source)
-	require.Equal(t, storage.ConsentGranted, h.consent(ada, journey.ChannelEmail, "").Status)
-	require.Equal(t, storage.ConsentRevoked, h.consent(ada, journey.ChannelEmail, "newsletter").Status)
+	require.Equal(t, model.ConsentGranted, h.consent(ada, journey.ChannelEmail, "").Status)
+	require.Equal(t, model.ConsentRevoked, h.consent(ada, journey.ChannelEmail, "newsletter").Status)
 	require.Equal(t, "sendgrid:group_unsubscribe", h.consent(ada, journey.ChannelEmail, "newsletter").Source)
 
 	// Running journeys: Ada's got the open and the click (not the machine
@@ -380,7 +381,7 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.EqualValues(t, 0, r.body["applied"], r.raw)
 	require.EqualValues(t, 11, r.body["duplicates"], r.raw)
 	require.Equal(t, before, h.dbState())
-	require.Equal(t, storage.MessageClicked, h.messageStatus(mAda))
+	require.Equal(t, model.MessageClicked, h.messageStatus(mAda))
 	for _, s := range h.signals(adaWF)[2:] {
 		require.Contains(t, []any{"sendgrid:ev-open", "sendgrid:ev-click"}, s.arg["event_id"])
 	}
@@ -390,7 +391,7 @@ func TestSendGridUnsubscribeWithoutTuttiMessage(t *testing.T) {
 	h := newHookHarness(t, hookOpts{})
 	ctx := context.Background()
 	id := h.newContact(map[string]any{"email": "eve@example.com"})
-	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelEmail, storage.ConsentGranted, "signup", time.Now().Add(-time.Hour))
+	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelEmail, model.ConsentGranted, "signup", time.Now().Add(-time.Hour))
 	require.NoError(t, err)
 
 	now := time.Now().Unix()
@@ -405,7 +406,7 @@ func TestSendGridUnsubscribeWithoutTuttiMessage(t *testing.T) {
 	require.EqualValues(t, 1, r.body["applied"], r.raw)
 	require.EqualValues(t, 2, r.body["ignored"], r.raw)
 	c := h.consent(id, journey.ChannelEmail, "")
-	require.Equal(t, storage.ConsentRevoked, c.Status)
+	require.Equal(t, model.ConsentRevoked, c.Status)
 	require.Equal(t, "sendgrid:group_unsubscribe", c.Source)
 	require.Equal(t, 0, h.count("events"))
 }
@@ -414,7 +415,7 @@ func TestSendGridWebhookRejectsUnsignedRequests(t *testing.T) {
 	h := newHookHarness(t, hookOpts{})
 	h.publish(welcome("welcome", "{policy: once}"))
 	id := h.newContact(map[string]any{"email": "ada@example.com"})
-	_, _, err := h.store.RecordConsent(context.Background(), id, journey.ChannelEmail, storage.ConsentGranted, "signup", time.Time{})
+	_, _, err := h.store.RecordConsent(context.Background(), id, journey.ChannelEmail, model.ConsentGranted, "signup", time.Time{})
 	require.NoError(t, err)
 	wf := h.enroll(id)
 	msg := h.sentMessage(id, "welcome_email", journey.ChannelEmail, "sendgrid", "sg-1")
@@ -467,7 +468,7 @@ func TestSendGridWebhookRejectsUnsignedRequests(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, h.dbState(), "a refused webhook changes nothing")
-	require.Equal(t, storage.MessageSent, h.messageStatus(msg))
+	require.Equal(t, model.MessageSent, h.messageStatus(msg))
 	require.Empty(t, h.signals(wf))
 
 	// Correctly signed but not an array of events: 400, nothing changed.
@@ -509,7 +510,7 @@ func TestTwilioInboundKeywords(t *testing.T) {
 	const phone = "+14155550123"
 	id := h.newContact(map[string]any{"phone": "(415) 555-0123"})
 	// A double opt-in waiting for the contact's confirmation.
-	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, storage.ConsentPending, "web-form", time.Now().Add(-time.Minute))
+	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, model.ConsentPending, "web-form", time.Now().Add(-time.Minute))
 	require.NoError(t, err)
 	wf := h.enroll(id)
 
@@ -526,14 +527,14 @@ func TestTwilioInboundKeywords(t *testing.T) {
 	// YES confirms the pending opt-in.
 	r := send("SM-yes", "yes")
 	require.Equal(t, emptyTwiML, r.raw)
-	require.Equal(t, storage.ConsentGranted, smsConsent().Status)
+	require.Equal(t, model.ConsentGranted, smsConsent().Status)
 	require.Equal(t, "sms:YES", smsConsent().Source)
 
 	// STOP, in any case and with padding, opts out; Twilio redelivering it
 	// changes nothing more.
 	r = send("SM-stop", " \u00a0Stop\n")
 	require.Equal(t, emptyTwiML, r.raw)
-	require.Equal(t, storage.ConsentRevoked, smsConsent().Status)
+	require.Equal(t, model.ConsentRevoked, smsConsent().Status)
 	require.Equal(t, "sms:STOP", smsConsent().Source)
 	before := h.dbState()
 	send("SM-stop", " \u00a0Stop\n")
@@ -547,7 +548,7 @@ func TestTwilioInboundKeywords(t *testing.T) {
 	before = h.dbState()
 	r = send("SM-help", "HELP")
 	require.Equal(t, `<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: reply STOP to opt out. Msg&amp;data rates may apply.</Message></Response>`, r.raw)
-	require.Equal(t, storage.ConsentRevoked, smsConsent().Status)
+	require.Equal(t, model.ConsentRevoked, smsConsent().Status)
 	r = send("SM-info", "info")
 	require.Contains(t, r.raw, "<Message>Acme: reply STOP")
 	var n int
@@ -556,13 +557,13 @@ func TestTwilioInboundKeywords(t *testing.T) {
 
 	// START opts back in.
 	send("SM-start", "START")
-	require.Equal(t, storage.ConsentGranted, smsConsent().Status)
+	require.Equal(t, model.ConsentGranted, smsConsent().Status)
 	require.Equal(t, "sms:START", smsConsent().Source)
 
 	// Anything else is a reply: an event for journeys, and engagement.
 	r = send("SM-reply", "STOP.")
 	require.Equal(t, emptyTwiML, r.raw)
-	require.Equal(t, storage.ConsentGranted, smsConsent().Status, "'STOP.' is not the keyword")
+	require.Equal(t, model.ConsentGranted, smsConsent().Status, "'STOP.' is not the keyword")
 	reply, err := h.store.Event(ctx, "twilio:SM-reply")
 	require.NoError(t, err)
 	require.Equal(t, "sms.replied", reply.Name)
@@ -602,7 +603,7 @@ func TestTwilioInboundRejectsBadSignatures(t *testing.T) {
 	h := newHookHarness(t, hookOpts{})
 	const phone = "+14155550124"
 	id := h.newContact(map[string]any{"phone": phone})
-	_, _, err := h.store.RecordConsent(context.Background(), id, journey.ChannelSMS, storage.ConsentGranted, "web-form", time.Time{})
+	_, _, err := h.store.RecordConsent(context.Background(), id, journey.ChannelSMS, model.ConsentGranted, "web-form", time.Time{})
 	require.NoError(t, err)
 	before := h.dbState()
 	path := "/webhooks/twilio/inbound"
@@ -635,12 +636,12 @@ func TestTwilioInboundRejectsBadSignatures(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, h.dbState(), "a refused webhook changes nothing")
-	require.Equal(t, storage.ConsentGranted, h.consent(id, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentGranted, h.consent(id, journey.ChannelSMS, "").Status)
 
 	// The same STOP, correctly signed, does opt out.
 	r := h.twilio(path, form)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
-	require.Equal(t, storage.ConsentRevoked, h.consent(id, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentRevoked, h.consent(id, journey.ChannelSMS, "").Status)
 }
 
 func TestTwilioSignatureURLWithoutPublicURL(t *testing.T) {
@@ -658,7 +659,7 @@ func TestTwilioSignatureURLWithoutPublicURL(t *testing.T) {
 		"X-Forwarded-Host":   "edge.tutti.test",
 	})
 	require.Equal(t, http.StatusOK, r.status, r.raw)
-	require.Equal(t, storage.ConsentRevoked, h.consent(id, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentRevoked, h.consent(id, journey.ChannelSMS, "").Status)
 
 	// Signed for the request's own URL, without the proxy headers.
 	form = inbound("SM-direct", phone, "START")
@@ -666,7 +667,7 @@ func TestTwilioSignatureURLWithoutPublicURL(t *testing.T) {
 		"X-Twilio-Signature": signTwilio(twilioToken, h.url+path, form),
 	})
 	require.Equal(t, http.StatusOK, r.status, r.raw)
-	require.Equal(t, storage.ConsentGranted, h.consent(id, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentGranted, h.consent(id, journey.ChannelSMS, "").Status)
 }
 
 func TestTwilioStatusCallback(t *testing.T) {
@@ -675,7 +676,7 @@ func TestTwilioStatusCallback(t *testing.T) {
 	h.publish(welcome("welcome", "{policy: once}"))
 	const phone = "+14155550126"
 	id := h.newContact(map[string]any{"phone": phone})
-	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, storage.ConsentGranted, "web-form", time.Now().Add(-time.Minute))
+	_, _, err := h.store.RecordConsent(ctx, id, journey.ChannelSMS, model.ConsentGranted, "web-form", time.Now().Add(-time.Minute))
 	require.NoError(t, err)
 	wf := h.enroll(id)
 	m1 := h.sentMessage(id, "sms_1", journey.ChannelSMS, "twilio", "SMout1")
@@ -692,9 +693,9 @@ func TestTwilioStatusCallback(t *testing.T) {
 	}
 
 	status("SMout1", "delivered", "")
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 	status("SMout1", "sent", "") // late: never backwards
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 	before := h.dbState()
 	status("SMout1", "delivered", "") // redelivered
 	require.Equal(t, before, h.dbState())
@@ -704,10 +705,10 @@ func TestTwilioStatusCallback(t *testing.T) {
 	status("SMout2", "undelivered", "21610")
 	m, err := h.store.Message(ctx, m2)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageFailed, m.Status)
+	require.Equal(t, model.MessageFailed, m.Status)
 	require.Equal(t, "twilio undelivered, error 21610", m.StatusReason)
 	c := h.consent(id, journey.ChannelSMS, "")
-	require.Equal(t, storage.ConsentRevoked, c.Status)
+	require.Equal(t, model.ConsentRevoked, c.Status)
 	require.Equal(t, "twilio:21610", c.Source)
 	sigs := h.signals(wf)
 	require.Len(t, sigs, 1)
@@ -725,5 +726,5 @@ func TestTwilioStatusCallback(t *testing.T) {
 		map[string]string{"X-Twilio-Signature": signTwilio("wrong", publicURL+"/webhooks/twilio/status", form)})
 	require.Equal(t, http.StatusForbidden, r.status, r.raw)
 	require.Equal(t, before, h.dbState())
-	require.Equal(t, storage.MessageDelivered, h.messageStatus(m1))
+	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -328,30 +329,30 @@ func explainMessage(m storage.Message, via string) (string, string) {
 		because += " (" + m.StatusDetail + ")"
 	}
 	switch m.Status {
-	case storage.MessageSent:
+	case model.MessageSent:
 		return WhySent, fmt.Sprintf("sent on %s at %s", ch, stamp(sentAt))
-	case storage.MessageDelivered, storage.MessageOpened, storage.MessageClicked:
+	case model.MessageDelivered, model.MessageOpened, model.MessageClicked:
 		return WhySent, fmt.Sprintf("sent on %s at %s (%s)", ch, stamp(sentAt), m.Status)
-	case storage.MessageBounced:
+	case model.MessageBounced:
 		return WhySent, fmt.Sprintf("sent on %s at %s, but it bounced%s", ch, stamp(sentAt), because)
-	case storage.MessageComplained:
+	case model.MessageComplained:
 		return WhySent, fmt.Sprintf("sent on %s at %s; the contact reported it as spam", ch, stamp(sentAt))
-	case storage.MessageReserved:
+	case model.MessageReserved:
 		return WhySending, fmt.Sprintf("allowed on %s at %s; no request has reached the provider yet", ch, stamp(m.UpdatedAt))
-	case storage.MessageInFlight:
+	case model.MessageInFlight:
 		return WhySending, fmt.Sprintf("allowed on %s; a request to the provider was being written at %s and its answer is not recorded yet", ch, stamp(m.UpdatedAt))
-	case storage.MessageRetrying:
+	case model.MessageRetrying:
 		return WhySending, fmt.Sprintf("allowed on %s; the last provider attempt failed and will be retried%s", ch, because)
-	case storage.MessageFailed:
+	case model.MessageFailed:
 		return WhyFailed, fmt.Sprintf("not sent: allowed on %s, but the provider refused it%s", ch, because)
-	case storage.MessageDropped:
+	case model.MessageDropped:
 		return WhyFailed, fmt.Sprintf("not delivered: allowed on %s, but the provider dropped it%s", ch, because)
-	case storage.MessageUnknown:
+	case model.MessageUnknown:
 		return WhyUnknown, fmt.Sprintf("allowed on %s; a request reached the provider at %s but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent", ch, stamp(m.UpdatedAt))
-	case storage.MessageSkipped:
+	case model.MessageSkipped:
 		return WhySkipped, fmt.Sprintf("not sent: skipped on %s%s", ch, because)
 	}
-	return m.Status, fmt.Sprintf("message %s on %s is %s%s", m.ID, ch, m.Status, because)
+	return string(m.Status), fmt.Sprintf("message %s on %s is %s%s", m.ID, ch, m.Status, because)
 }
 
 // explainNoDecision says why a step of the contact's run has no decision.
@@ -364,7 +365,7 @@ func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (
 	if run.CurrentStep != "" {
 		at = "is at step " + run.CurrentStep
 	}
-	if run.Status == storage.EnrollmentActive {
+	if run.Status == model.RunActive {
 		if run.CurrentStep == step.ID {
 			return WhyPending, fmt.Sprintf("not sent yet: the run (version %d, started %s) is at step %s now; the send has not been decided yet",
 				version, stamp(run.StartedAt), step.ID)
@@ -372,7 +373,7 @@ func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (
 		return WhyNotReached, fmt.Sprintf("not sent: the journey has not reached step %s yet (the run, version %d started %s, %s)",
 			step.ID, version, stamp(run.StartedAt), at)
 	}
-	ended := run.Status
+	ended := string(run.Status)
 	if run.EndedAt != nil {
 		ended += " at " + stamp(*run.EndedAt)
 	}

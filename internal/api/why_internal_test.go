@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -13,24 +14,24 @@ func plainReason(r policy.Reason) string { return r.Code + " (" + r.Detail + ")"
 
 func TestExplainMessage(t *testing.T) {
 	at := time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
-	msg := func(status, reason string) storage.Message {
+	msg := func(status model.MessageStatus, reason string) storage.Message {
 		return storage.Message{ID: "m_1", Channel: journey.ChannelEmail, Status: status, StatusReason: reason, UpdatedAt: at, SentAt: &at}
 	}
 	for _, tc := range []struct {
 		m           storage.Message
 		state, text string
 	}{
-		{msg(storage.MessageSent, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z"},
-		{msg(storage.MessageDelivered, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z (delivered)"},
-		{msg(storage.MessageBounced, "550 no such user"), WhySent, "sent on email at 2025-05-01T09:00:00Z, but it bounced: 550 no such user"},
-		{msg(storage.MessageComplained, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z; the contact reported it as spam"},
-		{msg(storage.MessageReserved, ""), WhySending, "allowed on email at 2025-05-01T09:00:00Z; no request has reached the provider yet"},
-		{msg(storage.MessageInFlight, ""), WhySending, "allowed on email; a request to the provider was being written at 2025-05-01T09:00:00Z and its answer is not recorded yet"},
-		{msg(storage.MessageRetrying, "503"), WhySending, "allowed on email; the last provider attempt failed and will be retried: 503"},
-		{msg(storage.MessageFailed, "invalid number"), WhyFailed, "not sent: allowed on email, but the provider refused it: invalid number"},
-		{msg(storage.MessageDropped, "bounced address"), WhyFailed, "not delivered: allowed on email, but the provider dropped it: bounced address"},
-		{msg(storage.MessageUnknown, ""), WhyUnknown, "allowed on email; a request reached the provider at 2025-05-01T09:00:00Z but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent"},
-		{msg(storage.MessageSkipped, "no_consent"), WhySkipped, "not sent: skipped on email: no_consent"},
+		{msg(model.MessageSent, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z"},
+		{msg(model.MessageDelivered, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z (delivered)"},
+		{msg(model.MessageBounced, "550 no such user"), WhySent, "sent on email at 2025-05-01T09:00:00Z, but it bounced: 550 no such user"},
+		{msg(model.MessageComplained, ""), WhySent, "sent on email at 2025-05-01T09:00:00Z; the contact reported it as spam"},
+		{msg(model.MessageReserved, ""), WhySending, "allowed on email at 2025-05-01T09:00:00Z; no request has reached the provider yet"},
+		{msg(model.MessageInFlight, ""), WhySending, "allowed on email; a request to the provider was being written at 2025-05-01T09:00:00Z and its answer is not recorded yet"},
+		{msg(model.MessageRetrying, "503"), WhySending, "allowed on email; the last provider attempt failed and will be retried: 503"},
+		{msg(model.MessageFailed, "invalid number"), WhyFailed, "not sent: allowed on email, but the provider refused it: invalid number"},
+		{msg(model.MessageDropped, "bounced address"), WhyFailed, "not delivered: allowed on email, but the provider dropped it: bounced address"},
+		{msg(model.MessageUnknown, ""), WhyUnknown, "allowed on email; a request reached the provider at 2025-05-01T09:00:00Z but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent"},
+		{msg(model.MessageSkipped, "no_consent"), WhySkipped, "not sent: skipped on email: no_consent"},
 	} {
 		state, text := explainMessage(tc.m, "")
 		if state != tc.state || text != tc.text {
@@ -59,7 +60,7 @@ func TestExplainDecision(t *testing.T) {
 			nil, WhySending, "allowed on email at 2025-05-01T09:00:00Z; no ledger row found for message m_9"},
 		{"transactional bypass", storage.Decision{Outcome: policy.OutcomeAllow, DecidedChannel: journey.ChannelEmail,
 			Reasons: []policy.Reason{{Code: policy.CodeTransactionalBypass, Detail: "quiet_hours"}}},
-			&storage.Message{Channel: journey.ChannelEmail, Status: storage.MessageSent, SentAt: &at},
+			&storage.Message{Channel: journey.ChannelEmail, Status: model.MessageSent, SentAt: &at},
 			WhySent, "sent on email (transactional_bypass (quiet_hours)) at 2025-05-01T09:00:00Z"},
 	} {
 		state, text := explainDecision(tc.d, tc.m, plainReason)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -126,7 +127,7 @@ func TestWhyWithoutDecision(t *testing.T) {
 	}
 
 	// The run ended before the step.
-	if err := h.store.FinishEnrollment(context.Background(), e.ID, storage.EnrollmentExited, "asked support", time.Time{}); err != nil {
+	if err := h.store.FinishEnrollment(context.Background(), e.ID, model.RunExited, "asked support", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	r = h.call("GET", whyPath(c, "onboard", "nudge"), nil, http.StatusOK)
@@ -149,10 +150,10 @@ func TestWhyExplainsDecisions(t *testing.T) {
 	c := h.newContact(map[string]any{"email": "why@example.com", "phone": "+14155550123"})
 	h.enrollIn(c, "onboard", 1, "nudge")
 	ctx := context.Background()
-	if _, _, err := h.store.RecordConsent(ctx, c, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{}); err != nil {
+	if _, _, err := h.store.RecordConsent(ctx, c, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	stop, _, err := h.store.RecordConsent(ctx, c, journey.ChannelSMS, storage.ConsentRevoked, "sms:STOP", time.Time{})
+	stop, _, err := h.store.RecordConsent(ctx, c, journey.ChannelSMS, model.ConsentRevoked, "sms:STOP", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

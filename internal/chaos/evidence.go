@@ -11,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -56,14 +57,17 @@ func (h *harness) collect(ctx context.Context, enrolled []Contact, notEnrolled i
 		return ev, fmt.Errorf("reading the ledger: %w", err)
 	}
 	defer conn.Close(context.Background())
-	enrollment := map[string]string{}
+	enrollment := map[string]model.RunStatus{}
 	rows, err := conn.Query(ctx, `SELECT DISTINCT ON (contact_id) contact_id, status FROM enrollments
 		WHERE journey_id = $1 ORDER BY contact_id, started_at DESC`, journeyID)
 	if err != nil {
 		return ev, fmt.Errorf("reading enrollments: %w", err)
 	}
 	for rows.Next() {
-		var c, s string
+		var (
+			c string
+			s model.RunStatus
+		)
 		if err := rows.Scan(&c, &s); err != nil {
 			return ev, err
 		}

@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/tutti-dev/tutti/workflows"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 // The processes the harness runs: its own PostgreSQL cluster, the fake
@@ -179,7 +179,7 @@ func (h *harness) startTemporal(ctx context.Context) error {
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--http-port", strconv.Itoa(port + 1), "--metrics-port", strconv.Itoa(port + 2), "--headless",
 		"--db-filename", filepath.Join(h.cfg.WorkDir, "temporal.db"), "--log-level", "warn", "--namespace", "default"}
-	for _, sa := range workflows.SearchAttributeFlags {
+	for _, sa := range searchattr.Flags() {
 		args = append(args, "--search-attribute", sa)
 	}
 	h.temporal = &proc{name: "temporal", path: h.cfg.TemporalCLI, args: args, env: cleanEnv(nil), logPath: h.logPath("temporal"),

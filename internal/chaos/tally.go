@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // Step is one send step of the chaos journey. Marker appears in every
@@ -28,7 +30,7 @@ type Contact struct {
 // "TimedOut", "Canceled", or "NotFound") and the enrollment row's status.
 type RunState struct {
 	Workflow   string
-	Enrollment string
+	Enrollment model.RunStatus
 }
 
 // LedgerRow is one row of Tutti's messages table.
@@ -39,7 +41,7 @@ type LedgerRow struct {
 	Channel           string
 	Provider          string
 	ProviderMessageID string
-	Status            string
+	Status            model.MessageStatus
 	StatusReason      string
 	Attempts          int
 }
@@ -62,11 +64,12 @@ type Evidence struct {
 // (reserved, in_flight...); anything not listed counts as pending, i.e.
 // still being worked on.
 var (
-	statusSentLike = map[string]bool{"sent": true, "delivered": true, "opened": true, "clicked": true, "bounced": true, "dropped": true, "complained": true}
-	statusFinalNot = map[string]bool{"failed": true, "skipped": true}
+	statusSentLike = map[model.MessageStatus]bool{
+		model.MessageSent: true, model.MessageDelivered: true, model.MessageOpened: true, model.MessageClicked: true,
+		model.MessageBounced: true, model.MessageDropped: true, model.MessageComplained: true,
+	}
+	statusFinalNot = map[model.MessageStatus]bool{model.MessageFailed: true, model.MessageSkipped: true}
 )
-
-const statusUnknown = "unknown"
 
 // Report is the outcome of a run.
 type Report struct {
@@ -161,7 +164,7 @@ func Tally(ev Evidence) Report {
 			rep.Journeys.Running++
 		case run.Workflow != "Completed":
 			rep.Journeys.ClosedBadly++
-		case run.Enrollment != "completed":
+		case run.Enrollment != model.RunCompleted:
 			rep.Journeys.EnrollmentMismatch++
 		default:
 			rep.Journeys.Completed++
@@ -253,13 +256,13 @@ func Tally(ev Evidence) Report {
 			}
 
 			ledger := rows[k]
-			status := ""
+			var status model.MessageStatus
 			if len(ledger) > 0 {
 				status = ledger[len(ledger)-1].Status
 			}
 			for _, r := range ledger {
-				rep.Messages.ByStatus[r.Status]++
-				if r.Status == statusUnknown {
+				rep.Messages.ByStatus[string(r.Status)]++
+				if r.Status == model.MessageUnknown {
 					rep.Messages.Unknown++
 					rep.Messages.UnknownByProvider[r.Provider]++
 					if n > 0 {
@@ -289,15 +292,15 @@ func Tally(ev Evidence) Report {
 			// Nothing sends it any more once its row is settled, or once
 			// its run has closed whatever the row says.
 			runClosed := ev.Runs[c.ID].Workflow != "Running"
-			settled := status == statusUnknown || statusSentLike[status] || statusFinalNot[status]
-			if status == statusUnknown && cut[k] && ledger[len(ledger)-1].Provider == ProviderSendGrid {
+			settled := status == model.MessageUnknown || statusSentLike[status] || statusFinalNot[status]
+			if status == model.MessageUnknown && cut[k] && ledger[len(ledger)-1].Provider == ProviderSendGrid {
 				rep.Messages.NeverSentUnknownCut++
 				rep.NeverSentExamples = appendExample(rep.NeverSentExamples, fmt.Sprintf("%s %s: unknown, cut mid-request by a kill", c.ID, s.ID))
 				continue
 			}
 			if settled || runClosed {
 				rep.Messages.NeverSentNotRetried++
-				what := status
+				what := string(status)
 				if what == "" {
 					what = "no ledger row"
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -32,7 +33,7 @@ func benchContactsWithConsent(b *testing.B, s *storage.Store) []storage.Contact 
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "bench", time.Now().Add(-time.Hour)); err != nil {
+		if _, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "bench", time.Now().Add(-time.Hour)); err != nil {
 			b.Fatal(err)
 		}
 		out[i] = c
@@ -61,7 +62,7 @@ func BenchmarkSend(b *testing.B) {
 			c := contacts[n%benchContacts]
 			msg := message(c, journey.ChannelEmail, fmt.Sprintf("bench/%d", n))
 			res, err := svc.Send(ctx, msg)
-			if err != nil || res.Status != storage.MessageSent {
+			if err != nil || res.Status != model.MessageSent {
 				b.Fatalf("send: %+v %v", res, err)
 			}
 		}
@@ -77,9 +78,9 @@ func BenchmarkOptOut(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		c := contacts[i%benchContacts]
-		status := storage.ConsentRevoked
+		status := model.ConsentRevoked
 		if (i/benchContacts)%2 == 1 {
-			status = storage.ConsentGranted
+			status = model.ConsentGranted
 		}
 		if _, _, err := s.RecordConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
 			Status: status, Source: "bench"}); err != nil {

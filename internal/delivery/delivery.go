@@ -29,6 +29,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -73,7 +74,8 @@ type Service struct {
 
 // Faults are called, when set, at two points of a send: AfterReserve once the
 // gate reserved the ledger row, before the fence; BeforeWrite once the fence
-// let it fly, before the request is written.
+// let it fly, inside the provider call: the connection is up and the request
+// is about to be written.
 type Faults struct {
 	AfterReserve, BeforeWrite func(context.Context, storage.Message)
 }
@@ -102,14 +104,16 @@ type Message struct {
 	Content map[journey.Channel]Content
 }
 
-// Statuses of a Result besides the ledger's own.
+// Statuses of a Result besides the ledger's own. They have the ledger
+// status's type so that Result.Status has one, but they are never written
+// to the ledger (model.MessageStatus.Valid is false for them).
 const (
 	// StatusDeferred: the gate said not yet; ask again at DeferUntil.
-	StatusDeferred = "deferred"
+	StatusDeferred model.MessageStatus = "deferred"
 	// StatusRetry: the provider did not take it (throttled, down, or the
 	// request never left); ask again after a backoff no shorter than
 	// RetryAfter.
-	StatusRetry = "retry"
+	StatusRetry model.MessageStatus = "retry"
 )
 
 // Result is what happened to a message: ids and codes only, never an
@@ -118,7 +122,7 @@ type Result struct {
 	MessageID string `json:"message_id,omitempty"`
 	// Status is a ledger status (sent, skipped, failed, unknown...),
 	// StatusDeferred or StatusRetry.
-	Status string `json:"status"`
+	Status model.MessageStatus `json:"status"`
 	// Reason is a code: a gate reason, a provider code (twilio:21211), ...
 	Reason string `json:"reason,omitempty"`
 	// Channel is the channel the message went (or would go) out on: the
@@ -139,7 +143,7 @@ type Result struct {
 
 // Outcome is the one-line summary shown in a journey's steps taken.
 func (r Result) Outcome() string {
-	out := r.Status
+	out := string(r.Status)
 	if r.Status == StatusDeferred && !r.DeferUntil.IsZero() {
 		out += " until " + r.DeferUntil.UTC().Format(time.RFC3339)
 	}
@@ -151,13 +155,13 @@ func (r Result) Outcome() string {
 
 // Settlement is a provider answer still to be written to the ledger.
 type Settlement struct {
-	MessageID         string          `json:"message_id"`
-	Channel           journey.Channel `json:"channel"`
-	Status            string          `json:"status"` // sent, retrying or failed
-	Reason            string          `json:"reason,omitempty"`
-	Provider          string          `json:"provider,omitempty"`
-	ProviderMessageID string          `json:"provider_message_id,omitempty"`
-	At                time.Time       `json:"at,omitempty"`
+	MessageID         string              `json:"message_id"`
+	Channel           journey.Channel     `json:"channel"`
+	Status            model.MessageStatus `json:"status"` // sent, retrying or failed
+	Reason            string              `json:"reason,omitempty"`
+	Provider          string              `json:"provider,omitempty"`
+	ProviderMessageID string              `json:"provider_message_id,omitempty"`
+	At                time.Time           `json:"at,omitempty"`
 }
 
 // FlightPendingError says the key's last attempt is in flight and may still
@@ -293,7 +297,7 @@ func (s *Service) decide(ctx context.Context, msg Message) (storage.GateResult, 
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.GateResult{Decided: false, Claim: storage.ClaimDone,
-			Message: storage.Message{Status: storage.MessageSkipped, StatusReason: "contact_not_found"}}, nil
+			Message: storage.Message{Status: model.MessageSkipped, StatusReason: "contact_not_found"}}, nil
 	}
 	if err != nil {
 		return storage.GateResult{}, err
@@ -317,7 +321,7 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	content, ok := msg.Content[reserved.Channel]
 	if !ok {
 		// The gate only picks a fallback the caller rendered; this is a bug.
-		m, err := s.Store.FailSend(ctx, reserved.ID, storage.MessageFailed, "nothing_to_deliver", "")
+		m, err := s.Store.FailSend(ctx, reserved.ID, model.MessageFailed, "nothing_to_deliver", "")
 		if err != nil {
 			return Result{}, err
 		}
@@ -327,21 +331,86 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	// Taken before the fence's transaction starts, so this deadline ends
 	// before the one the fence stores (which counts from its commit).
 	deadline := time.Now().Add(window)
-	m, flight, err := s.Store.BeginFlight(ctx, reserved.ID, window+flightSkew)
+	callCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	// The fence runs inside the provider call, once the connection to the
+	// provider is up and right before the request is written (see
+	// provider.Fence): a worker killed before it leaves the row reserved,
+	// to be sent by the retry, and connecting is not part of the window in
+	// which a kill leaves a row in flight that no request left for.
+	var (
+		flying  = reserved
+		outcome = storage.FlightOutcome(-1)
+	)
+	fence := provider.NewFence(func() error {
+		// The activity's context, not the call's: a transaction cut by the
+		// call's deadline might commit without our knowing.
+		m, o, err := s.Store.BeginFlight(ctx, reserved.ID, window+flightSkew)
+		if err != nil {
+			return err
+		}
+		flying, outcome = m, o
+		if o != storage.FlightGo {
+			return errFenced
+		}
+		if s.Faults != nil && s.Faults.BeforeWrite != nil {
+			s.Faults.BeforeWrite(ctx, m)
+		}
+		if callCtx.Err() != nil {
+			// Paused past the deadline (a GC pause, a stalled machine): an
+			// opt-out may already have stopped waiting for this send.
+			return errWindowPassed
+		}
+		return nil
+	})
+	pres, err := s.call(provider.WithFence(callCtx, fence), reserved, content)
+	cancel()
+
+	var stopped *provider.FenceError
+	switch {
+	case !fence.Ran() && err == nil:
+		// A sender that ignores the fence. It sent: record that.
+		s.logger().Error("provider sent without running the fence", "message_id", reserved.ID, "provider", reserved.Provider)
+	case !errors.As(err, &stopped):
+		// Answered, written and unanswered, or never connected (the
+		// classifier sees that the fence never ran: retryable; the row is
+		// still reserved): settle says which.
+	case errors.Is(err, errFenced):
+		metrics.RecordMessage(flying.Channel, flying.Status)
+		return s.withDecision(resultOf(flying), gate), nil
+	case errors.Is(err, errWindowPassed):
+		// In flight, and certainly not written: back to retrying, so the
+		// next attempt decides again.
+		st := Settlement{MessageID: reserved.ID, Channel: reserved.Channel, Status: model.MessageRetrying, Reason: "flight_window_passed"}
+		return s.settleNotWritten(ctx, st, gate)
+	case outcome == storage.FlightGo:
+		// BeforeWrite (a test's fault point) cannot fail; unreachable.
+		return Result{}, err
+	default:
+		// The fence could not reach the database. If BeginFlight committed
+		// unseen, the row is in flight and the retry reconciles it.
+		return Result{}, stopped.Err
+	}
+	return s.settle(ctx, msg, flying, gate, pres, err)
+}
+
+// Errors the fence stops a request with.
+var (
+	errFenced       = errors.New("consent changed since the decision")
+	errWindowPassed = errors.New("flight window passed before the request was written")
+)
+
+// settleNotWritten records st for a request that was never written.
+func (s *Service) settleNotWritten(ctx context.Context, st Settlement, gate storage.GateResult) (Result, error) {
+	settled, err := s.write(ctx, st, "")
 	if err != nil {
 		return Result{}, err
 	}
-	if flight != storage.FlightGo {
-		metrics.RecordMessage(m.Channel, m.Status)
-		return s.withDecision(resultOf(m), gate), nil
-	}
-	if s.Faults != nil && s.Faults.BeforeWrite != nil {
-		s.Faults.BeforeWrite(ctx, m)
-	}
-	callCtx, cancel := context.WithDeadline(ctx, deadline)
-	pres, err := s.call(callCtx, m, content)
-	cancel()
-	return s.settle(ctx, msg, m, gate, pres, err)
+	metrics.RecordMessage(settled.Channel, settled.Status)
+	res := resultOf(settled)
+	res.Status = StatusRetry
+	return s.withDecision(res, gate), nil
 }
 
 // call makes the provider call for an in-flight row.
@@ -375,7 +444,7 @@ func (s *Service) settle(ctx context.Context, msg Message, m storage.Message, ga
 	retryAfter := time.Duration(0)
 	switch {
 	case callErr == nil:
-		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: storage.MessageSent,
+		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: model.MessageSent,
 			Provider: pres.Provider, ProviderMessageID: pres.ProviderMessageID, At: pres.AcceptedAt}
 	case provider.IsAmbiguous(callErr):
 		// The row stays in flight: the next attempt finds out.
@@ -387,14 +456,14 @@ func (s *Service) settle(ctx context.Context, msg Message, m storage.Message, ga
 		}
 		return Result{}, &AmbiguousError{MessageID: m.ID, Until: until, Err: errors.New(reasonCode(m.Provider, callErr))}
 	case provider.IsRetryable(callErr):
-		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: storage.MessageRetrying,
+		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: model.MessageRetrying,
 			Reason: reasonCode(m.Provider, callErr)}
 		var pe *provider.Error
 		if errors.As(callErr, &pe) {
 			retryAfter = pe.RetryAfter
 		}
 	default:
-		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: storage.MessageFailed,
+		st = Settlement{MessageID: m.ID, Channel: m.Channel, Status: model.MessageFailed,
 			Reason: reasonCode(m.Provider, callErr)}
 	}
 	settled, err := s.write(ctx, st, detailOf(callErr))
@@ -408,7 +477,7 @@ func (s *Service) settle(ctx context.Context, msg Message, m storage.Message, ga
 		metrics.RecordMessage(settled.Channel, settled.Status)
 		res = resultOf(settled)
 	}
-	if st.Status == storage.MessageRetrying {
+	if st.Status == model.MessageRetrying {
 		res.Status, res.RetryAfter = StatusRetry, retryAfter
 	}
 	if callErr != nil && !provider.IsRetryable(callErr) {
@@ -429,9 +498,9 @@ func (s *Service) Settle(ctx context.Context, st Settlement) error {
 
 func (s *Service) write(ctx context.Context, st Settlement, detail string) (storage.Message, error) {
 	switch st.Status {
-	case storage.MessageSent:
+	case model.MessageSent:
 		return s.Store.CompleteSend(ctx, st.MessageID, st.Provider, st.ProviderMessageID, st.At)
-	case storage.MessageRetrying, storage.MessageFailed:
+	case model.MessageRetrying, model.MessageFailed:
 		return s.Store.FailSend(ctx, st.MessageID, st.Status, st.Reason, detail)
 	}
 	return storage.Message{}, fmt.Errorf("settle %s: status %q cannot be settled", st.MessageID, st.Status)
@@ -503,7 +572,7 @@ func (s *Service) afterPermanentFailure(ctx context.Context, msg Message, err er
 	if !errors.As(err, &pe) || pe.Code != provider.TwilioCodeUnsubscribed {
 		return
 	}
-	_, _, rerr := s.Store.RecordConsent(ctx, msg.Ledger.ContactID, journey.ChannelSMS, storage.ConsentRevoked, "twilio:21610", time.Now())
+	_, _, rerr := s.Store.RecordConsent(ctx, msg.Ledger.ContactID, journey.ChannelSMS, model.ConsentRevoked, provider.TwilioOptOutSource, time.Now())
 	if rerr != nil {
 		s.logger().Error("recording SMS opt-out from Twilio 21610", "contact_id", msg.Ledger.ContactID, "error", rerr)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -68,7 +70,7 @@ func (b *testBundle) contact(t *testing.T) storage.Contact {
 	})
 	require.NoError(t, err)
 	for _, ch := range []journey.Channel{journey.ChannelEmail, journey.ChannelSMS} {
-		_, _, err := b.store.RecordConsent(b.ctx, c.ID, ch, storage.ConsentGranted, "form", time.Now().Add(-time.Hour))
+		_, _, err := b.store.RecordConsent(b.ctx, c.ID, ch, model.ConsentGranted, "form", time.Now().Add(-time.Hour))
 		require.NoError(t, err)
 	}
 	return c
@@ -118,14 +120,14 @@ func (b *testBundle) requestsTo(c storage.Contact, ch journey.Channel) int {
 var optOuts = map[string]func(b *testBundle, c storage.Contact, ch journey.Channel) error{
 	"consent API revoke": func(b *testBundle, c storage.Contact, ch journey.Channel) error {
 		_, _, err := b.store.RecordConsentChange(b.ctx, storage.ConsentChange{ContactID: c.ID, Channel: ch,
-			Status: storage.ConsentRevoked, Source: "api"})
+			Status: model.ConsentRevoked, Source: "api"})
 		return err
 	},
 	"provider webhook (STOP, unsubscribe)": func(b *testBundle, c storage.Contact, ch journey.Channel) error {
 		_, err := b.store.ApplyProviderEvent(b.ctx, storage.ProviderEvent{
 			Provider: "test", EventID: fmt.Sprintf("optout-%s-%s", c.ID, ch), Kind: "optout", ContactID: c.ID,
 			OccurredAt: time.Now(),
-		}, storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: ch, Status: storage.ConsentRevoked, Source: "webhook"}}})
+		}, storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: ch, Status: model.ConsentRevoked, Source: "webhook"}}})
 		return err
 	},
 }
@@ -154,18 +156,18 @@ func TestOptOutWhileReservedIsFinal(t *testing.T) {
 					res, sendErr = b.svc.Send(b.ctx, message(c, ch, "k1"))
 				}()
 				m := <-reserved
-				require.Equal(t, storage.MessageReserved, m.Status)
+				require.Equal(t, model.MessageReserved, m.Status)
 				require.NoError(t, optOut(b, c, ch), "the opt-out is acknowledged while the send is paused")
 				close(resume)
 				<-done
 
 				require.NoError(t, sendErr)
-				require.Equal(t, storage.MessageSkipped, res.Status)
+				require.Equal(t, model.MessageSkipped, res.Status)
 				require.Equal(t, storage.ReasonConsentRevoked, res.Reason)
 				require.Zero(t, b.requestsTo(c, ch), "nothing reached the provider after the opt-out")
 				row, err := b.store.Message(b.ctx, m.ID)
 				require.NoError(t, err)
-				require.Equal(t, storage.MessageSkipped, row.Status)
+				require.Equal(t, model.MessageSkipped, row.Status)
 				require.Equal(t, storage.ReasonConsentRevoked, row.StatusReason)
 				require.Zero(t, row.Attempts, "no request was written")
 			})
@@ -181,7 +183,7 @@ func TestOptOutBeforeSendIsSkipped(t *testing.T) {
 	require.NoError(t, optOuts["consent API revoke"](b, c, journey.ChannelSMS))
 	res, err := b.svc.Send(b.ctx, message(c, journey.ChannelSMS, "k1"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, res.Status)
+	require.Equal(t, model.MessageSkipped, res.Status)
 	require.Equal(t, policy.CodeConsentRevoked, res.Reason)
 	require.Zero(t, b.requestsTo(c, journey.ChannelSMS))
 }
@@ -224,14 +226,14 @@ func TestOptOutWaitsForTheSendInFlight(t *testing.T) {
 	close(resume)
 	res := <-sent
 	require.NoError(t, <-acked)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Equal(t, 1, b.requestsTo(c, journey.ChannelSMS))
 	require.Equal(t, []string{"provider answered", "opt-out acknowledged"}, order)
 
 	// Every later send is skipped.
 	next, err := b.svc.Send(b.ctx, message(c, journey.ChannelSMS, "k2"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, next.Status)
+	require.Equal(t, model.MessageSkipped, next.Status)
 }
 
 // A send paused in flight for longer than its flight window never writes
@@ -266,7 +268,7 @@ func TestSendPausedPastItsWindowIsNeverWritten(t *testing.T) {
 	b.svc.Faults = nil
 	again, err := b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "k1"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, again.Status, "decided again: consent was revoked")
+	require.Equal(t, model.MessageSkipped, again.Status, "decided again: consent was revoked")
 	require.Zero(t, b.requestsTo(c, journey.ChannelEmail))
 }
 
@@ -296,11 +298,11 @@ func TestSubscriptionOptOutIsFinal(t *testing.T) {
 	<-paused
 	<-paused
 	_, _, err := b.store.RecordConsentChange(b.ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
-		Subscription: "newsletter", Status: storage.ConsentRevoked, Source: "preference-center"})
+		Subscription: "newsletter", Status: model.ConsentRevoked, Source: "preference-center"})
 	require.NoError(t, err)
 	close(resume)
 	require.Equal(t, storage.ReasonConsentRevoked, (<-news).Reason)
-	require.Equal(t, storage.MessageSent, (<-promo).Status)
+	require.Equal(t, model.MessageSent, (<-promo).Status)
 	require.Equal(t, 1, b.requestsTo(c, journey.ChannelEmail))
 }
 
@@ -386,7 +388,7 @@ func TestAmbiguousSendGridCallIsUnknownNotResent(t *testing.T) {
 	require.Len(t, errs, 1, "the hung call is ambiguous; the retry settles it")
 	var amb *delivery.AmbiguousError
 	require.ErrorAs(t, errs[0], &amb)
-	require.Equal(t, storage.MessageUnknown, res.Status)
+	require.Equal(t, model.MessageUnknown, res.Status)
 	require.Equal(t, storage.ReasonAmbiguousCall, res.Reason)
 	require.Len(t, b.sg.Requests(), 1, "never resent")
 
@@ -406,7 +408,7 @@ func TestAmbiguousTwilioCallIsReadBack(t *testing.T) {
 	b.tw.FaultNext(1, providertest.AcceptThenHang)
 	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw"))
 	require.Len(t, errs, 1)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	accepted := b.tw.Accepted()
 	require.Len(t, accepted, 1, "never resent")
 	require.NotEmpty(t, res.ProviderMessageID)
@@ -424,7 +426,7 @@ func TestAmbiguousTwilioCallNotFoundIsSentOnce(t *testing.T) {
 	b.tw.FaultNext(1, providertest.HangBeforeReading)
 	res, errs := b.sendUntilSettled(t, message(c, journey.ChannelSMS, "amb-tw-none"))
 	require.Len(t, errs, 1)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.tw.Accepted(), 1)
 	row, err := b.store.Message(b.ctx, res.MessageID)
 	require.NoError(t, err)
@@ -449,8 +451,45 @@ func TestRefusedConnectionIsRetried(t *testing.T) {
 	b.svc.Email = up
 	res, err = b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "refused"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, res.Status)
+	require.Equal(t, model.MessageSent, res.Status)
 	require.Len(t, b.sg.Requests(), 1)
+}
+
+// A call that times out before its connection is up (here: a TLS handshake
+// the server never answers) never ran the fence, so nothing was written and
+// the row never went in flight: it goes back to retrying, not unknown, and
+// the next attempt sends - once.
+func TestTimeoutBeforeConnectedIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.contact(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() }) // held open, never answered
+		}
+	}()
+	up := b.svc.Email
+	b.svc.Email = provider.NewSendGrid(sgKey, "https://"+silent.Addr().String(), &http.Client{Timeout: 300 * time.Millisecond})
+	res, err := b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "handshake"))
+	require.NoError(t, err, "not ambiguous: the request was never written")
+	require.Equal(t, delivery.StatusRetry, res.Status)
+	require.Equal(t, "sendgrid:transport", res.Reason)
+	row, err := b.store.Message(b.ctx, res.MessageID)
+	require.NoError(t, err)
+	require.Equal(t, model.MessageRetrying, row.Status, "not in flight: the fence never ran")
+
+	b.svc.Email = up
+	res, err = b.svc.Send(b.ctx, message(c, journey.ChannelEmail, "handshake"))
+	require.NoError(t, err)
+	require.Equal(t, model.MessageSent, res.Status)
+	require.Equal(t, 1, b.requestsTo(c, journey.ChannelEmail))
 }
 
 // The provider accepted the message but the ledger could not be written
@@ -463,7 +502,7 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	store, dsn := storagetest.NewWithDSN(t)
 	c2, _, err := store.UpsertContact(b.ctx, storage.ContactInput{Email: c.Email, Phone: c.Phone})
 	require.NoError(t, err)
-	_, _, err = store.RecordConsent(b.ctx, c2.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Now().Add(-time.Hour))
+	_, _, err = store.RecordConsent(b.ctx, c2.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	// A store of its own, closed between the provider call and the ledger
 	// write: the database is unreachable just then.
@@ -474,7 +513,7 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	res, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
 	require.NoError(t, err)
 	require.NotNil(t, res.Unsettled, "the provider took it; the ledger did not")
-	require.Equal(t, storage.MessageSent, res.Unsettled.Status)
+	require.Equal(t, model.MessageSent, res.Unsettled.Status)
 	require.NotEmpty(t, res.Unsettled.ProviderMessageID)
 	require.Len(t, b.sg.Accepted(), 1)
 
@@ -482,10 +521,10 @@ func TestAcceptedButNotRecordedIsSettledLater(t *testing.T) {
 	require.NoError(t, b.svc.Settle(b.ctx, *res.Unsettled))
 	row, err := store.Message(b.ctx, res.MessageID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, row.Status)
+	require.Equal(t, model.MessageSent, row.Status)
 	require.Equal(t, res.Unsettled.ProviderMessageID, row.ProviderMessageID, "webhooks can find it")
 	again, err := b.svc.Send(b.ctx, message(c2, journey.ChannelEmail, "blink"))
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, again.Status)
+	require.Equal(t, model.MessageSent, again.Status)
 	require.Len(t, b.sg.Accepted(), 1, "never resent")
 }

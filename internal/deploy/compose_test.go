@@ -5,6 +5,7 @@ import (
 	"go/version"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,7 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/tutti-dev/tutti/internal/temporaltest"
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 const root = "../.."
@@ -401,7 +402,7 @@ func TestComposeWiring(t *testing.T) {
 }
 
 func TestSearchAttributesEverywhere(t *testing.T) {
-	want := temporaltest.SearchAttributeFlags // checked against workflows.SearchAttributeFlags in temporaltest
+	want := searchattr.Flags() // the one declaration; workflows and temporaltest use it directly
 
 	p := loadProject(t, requiredEnv)
 	got := strings.Fields(env(service(t, p, "temporal-setup"), "TUTTI_SEARCH_ATTRIBUTES"))
@@ -409,20 +410,43 @@ func TestSearchAttributesEverywhere(t *testing.T) {
 		t.Errorf("docker-compose.yml temporal-setup registers %q, want %q", got, want)
 	}
 
+}
+
+// TestLibRegistersWhatTheWorkerLists: scripts/lib.sh hard-codes no search
+// attribute; it registers what `tutti-worker search-attributes` prints (here
+// through its `go run ./worker` fallback), each as --name N --type T.
+func TestLibRegistersWhatTheWorkerLists(t *testing.T) {
 	lib, err := os.ReadFile(filepath.Join(root, "scripts", "lib.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?s)TUTTI_SEARCH_ATTRIBUTES=\((.*?)\)`).FindSubmatch(lib)
-	if m == nil {
-		t.Fatal("scripts/lib.sh: TUTTI_SEARCH_ATTRIBUTES=( ... ) not found")
+	if m := regexp.MustCompile(`\b[A-Z][A-Za-z]*=(Keyword|Int|Text|Bool|Double|Datetime|KeywordList)\b`).Find(lib); m != nil {
+		t.Errorf("scripts/lib.sh spells out a search attribute (%s): it should ask `tutti-worker search-attributes`", m)
 	}
-	var fromLib []string
-	for _, f := range strings.Fields(string(m[1])) {
-		fromLib = append(fromLib, strings.Trim(f, `"'`))
+
+	dir := t.TempDir()
+	fakeCLI := filepath.Join(dir, "temporal")
+	argsFile := filepath.Join(dir, "args")
+	if err := os.WriteFile(fakeCLI, []byte("#!/usr/bin/env bash\necho \"$*\" >"+argsFile+"\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Equal(fromLib, want) {
-		t.Errorf("scripts/lib.sh registers %q, want %q", fromLib, want)
+	cmd := exec.Command("bash", "-c", `. scripts/lib.sh && ensure_search_attributes 127.0.0.1:7233 tutti`)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "TEMPORAL_CLI="+fakeCLI, "TUTTI_WORKER_BIN=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ensure_search_attributes: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "operator search-attribute create --address 127.0.0.1:7233 --namespace tutti"
+	for _, f := range searchattr.Flags() {
+		name, typ, _ := strings.Cut(f, "=")
+		want += " --name " + name + " --type " + typ
+	}
+	if strings.TrimSpace(string(got)) != want {
+		t.Errorf("the temporal CLI got\n  %s\nwant\n  %s", strings.TrimSpace(string(got)), want)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/provider/providertest"
@@ -201,7 +202,7 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 	require.Equal(t, "Welcome Ada", sent.Body.Subject)
 	eventually(t, "ledger row sent", func() bool {
 		msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
-		return err == nil && len(msgs) == 1 && msgs[0].Status == storage.MessageSent
+		return err == nil && len(msgs) == 1 && msgs[0].Status == model.MessageSent
 	})
 
 	// Support sees where the contact is.
@@ -229,7 +230,7 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusConverted, result.Status)
+	require.Equal(t, model.RunConverted, result.Status)
 
 	desc, err := s.tc.DescribeWorkflowExecution(ctx, workflowID, "")
 	require.NoError(t, err)
@@ -237,7 +238,7 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 
 	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
 	require.NoError(t, err)
-	require.Equal(t, storage.EnrollmentConverted, enr.Status)
+	require.Equal(t, model.RunConverted, enr.Status)
 	list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
 	first := list["journeys"].([]any)[0].(map[string]any)
 	require.Equal(t, "converted", first["status"])
@@ -264,10 +265,10 @@ func TestEndToEnd_SupportExitWithReason(t *testing.T) {
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
 	// The run only ever saw the code; support's words are on the enrollment.
-	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: workflows.ExitSupport}, result)
+	require.Equal(t, workflows.JourneyResult{Status: model.RunExited, ExitReason: workflows.ExitSupport}, result)
 	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
 	require.NoError(t, err)
-	require.Equal(t, storage.EnrollmentExited, enr.Status)
+	require.Equal(t, model.RunExited, enr.Status)
 	require.Equal(t, workflows.ExitSupport, enr.ExitReason)
 	require.Equal(t, "asked support to stop", enr.ExitNote)
 
@@ -321,7 +322,7 @@ func TestEndToEnd_ContinueAsNewKeepsTheJourneyGoing(t *testing.T) {
 	s.call("POST", "/v1/events", map[string]any{"event_id": "loop-purchase", "contact_id": contactID, "name": "purchase"}, http.StatusAccepted)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusConverted, result.Status)
+	require.Equal(t, model.RunConverted, result.Status)
 
 	// Every digest has its own ledger row and went out once.
 	msgs, err := s.store.MessagesForContact(ctx, contactID, 100)
@@ -331,7 +332,7 @@ func TestEndToEnd_ContinueAsNewKeepsTheJourneyGoing(t *testing.T) {
 	for _, m := range msgs {
 		require.False(t, keys[m.IdempotencyKey], "key %s used twice", m.IdempotencyKey)
 		keys[m.IdempotencyKey] = true
-		if m.Status == storage.MessageSent {
+		if m.Status == model.MessageSent {
 			sent++
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -44,14 +45,14 @@ func TestEndToEnd_ReentrySendsAgain(t *testing.T) {
 		enrollments = append(enrollments, started["enrollment"].(map[string]any)["id"].(string))
 		var result workflows.JourneyResult
 		require.NoError(t, s.tc.GetWorkflow(ctx, started["workflow_id"].(string), started["run_id"].(string)).Get(ctx, &result))
-		require.Equal(t, workflows.StatusCompleted, result.Status)
+		require.Equal(t, model.RunCompleted, result.Status)
 		require.Len(t, s.sg.Accepted(), run, "run %d sent its reminder", run)
 	}
 	msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
 	require.NoError(t, err)
 	require.Len(t, msgs, 2)
 	for i, m := range msgs {
-		require.Equal(t, storage.MessageSent, m.Status)
+		require.Equal(t, model.MessageSent, m.Status)
 		require.Equal(t, "enrollment/"+enrollments[len(msgs)-1-i]+"/reminder/1", m.IdempotencyKey)
 	}
 }
@@ -153,7 +154,7 @@ func TestEndToEnd_AcknowledgedOptOutIsFinal(t *testing.T) {
 			msgs, err := s.store.MessagesForContact(ctx, contactID, 10)
 			require.NoError(t, err)
 			require.Len(t, msgs, 1, "%s (contact %d)", kind.name, i)
-			require.Equal(t, storage.MessageSkipped, msgs[0].Status, "%s (contact %d)", kind.name, i)
+			require.Equal(t, model.MessageSkipped, msgs[0].Status, "%s (contact %d)", kind.name, i)
 			require.Equal(t, storage.ReasonConsentRevoked, msgs[0].StatusReason, "%s (contact %d)", kind.name, i)
 		})
 	}

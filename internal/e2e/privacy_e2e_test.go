@@ -10,7 +10,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 	"github.com/tutti-dev/tutti/workflows"
@@ -83,7 +83,7 @@ func TestEndToEnd_NoPersonalDataInHistory(t *testing.T) {
 	requestID := exit["exit_request"].(map[string]any)["id"].(string)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: workflows.ExitSupport}, result)
+	require.Equal(t, workflows.JourneyResult{Status: model.RunExited, ExitReason: workflows.ExitSupport}, result)
 
 	// Support still reads their own words, from PostgreSQL.
 	enr, err := s.store.LastEnrollment(ctx, contactID, journeyID)
@@ -138,7 +138,7 @@ func TestEndToEnd_EraseContact(t *testing.T) {
 	require.Equal(t, []any{workflowID}, erased["runs_told_to_end"])
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.JourneyResult{Status: workflows.StatusExited, ExitReason: workflows.ExitErased}, result)
+	require.Equal(t, workflows.JourneyResult{Status: model.RunExited, ExitReason: workflows.ExitErased}, result)
 
 	hits, err := storagetest.FindText(ctx, s.store.Pool(), email, phone, ext, "Erinna")
 	require.NoError(t, err)
@@ -154,5 +154,5 @@ func TestEndToEnd_EraseContact(t *testing.T) {
 	consents, err := s.store.Consents(ctx, back["contact"].(map[string]any)["id"].(string))
 	require.NoError(t, err)
 	require.NotContains(t, consents, journey.ChannelEmail)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 }

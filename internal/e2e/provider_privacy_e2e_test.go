@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -52,7 +53,7 @@ func TestEndToEnd_ProviderErrorsKeepAddressesOutOfHistory(t *testing.T) {
 	workflowID := started["workflow_id"].(string)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusCompleted, result.Status)
+	require.Equal(t, model.RunCompleted, result.Status)
 
 	leaks, err := temporaltest.FindInHistory(ctx, s.tc, workflowID, email, "quoted.person", phone, "4155550188")
 	require.NoError(t, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -166,7 +167,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, raw)
 	consents, err := s.store.Consents(ctx, contactID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentGranted, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentGranted, consents[journey.ChannelSMS].Status)
 
 	s.call("POST", "/v1/journeys", fmt.Sprintf(stopMidJourney, journeyID), http.StatusCreated)
 	started := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)
@@ -180,7 +181,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, raw)
 	consents, err = s.store.Consents(ctx, contactID)
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentRevoked, consents[journey.ChannelSMS].Status)
+	require.Equal(t, model.ConsentRevoked, consents[journey.ChannelSMS].Status)
 	require.Equal(t, "sms:STOP", consents[journey.ChannelSMS].Source)
 
 	// The journey goes on: the email is sent, the second SMS is not.
@@ -191,7 +192,7 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusCompleted, result.Status, "an SMS opt-out does not end a journey that also emails")
+	require.Equal(t, model.RunCompleted, result.Status, "an SMS opt-out does not end a journey that also emails")
 	require.Len(t, s.tw.Accepted(), 1, "no SMS after the STOP")
 	require.Len(t, s.sg.Requests(), 1)
 
@@ -201,9 +202,9 @@ func TestEndToEnd_InboundSTOPEndsSMSButNotEmail(t *testing.T) {
 	for _, m := range msgs {
 		byStep[m.StepID] = m
 	}
-	require.Equal(t, storage.MessageSent, byStep["sms_1"].Status)
-	require.Equal(t, storage.MessageSent, byStep["email_1"].Status)
-	require.Equal(t, storage.MessageSkipped, byStep["sms_2"].Status)
+	require.Equal(t, model.MessageSent, byStep["sms_1"].Status)
+	require.Equal(t, model.MessageSent, byStep["email_1"].Status)
+	require.Equal(t, model.MessageSkipped, byStep["sms_2"].Status)
 	require.Contains(t, byStep["sms_2"].StatusReason, "consent_revoked")
 }
 
@@ -263,7 +264,7 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	eventually(t, "journey took the on_event path", stepAt("thanks"))
 	m, err := s.store.Message(ctx, messageID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageOpened, m.Status)
+	require.Equal(t, model.MessageOpened, m.Status)
 	ev, err := s.store.Event(ctx, "sendgrid:e2e-open")
 	require.NoError(t, err)
 	require.Equal(t, "email.opened", ev.Name)
@@ -272,5 +273,5 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "test over"}, http.StatusAccepted)
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))
-	require.Equal(t, workflows.StatusExited, result.Status)
+	require.Equal(t, model.RunExited, result.Status)
 }

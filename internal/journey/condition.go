@@ -13,6 +13,8 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // Branch conditions are CEL expressions (https://cel.dev) over three variables:
@@ -197,7 +199,7 @@ func (c *Condition) Eval(in ConditionInput) (bool, error) {
 	maps.Copy(consent, in.Consent)
 	for _, ch := range consentChannels {
 		if consent[string(ch)] == "" {
-			consent[string(ch)] = "none"
+			consent[string(ch)] = string(model.ConsentNone)
 		}
 	}
 	contact := make(map[string]any, len(in.Contact))

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 )
 
@@ -128,8 +129,8 @@ func ObserveGate(d time.Duration) {
 }
 
 // RecordMessage counts one send result: the ledger status the send left the
-// message in (storage.MessageSent, MessageRetrying, MessageFailed...).
-func RecordMessage(channel journey.Channel, status string) {
+// message in (model.MessageSent, model.MessageRetrying, model.MessageFailed...).
+func RecordMessage(channel journey.Channel, status model.MessageStatus) {
 	messages.WithLabelValues(channelLabel(channel), statusLabel(status)).Inc()
 }
 
@@ -264,14 +265,10 @@ func reasonLabels(d policy.Decision) []string {
 	return out
 }
 
-// messageStatuses are the ledger statuses (storage.Message*) a send can
-// leave a message in.
-var messageStatuses = setOf("reserved", "in_flight", "retrying", "sent", "delivered", "opened", "clicked",
-	"failed", "bounced", "dropped", "complained", "skipped", "unknown")
-
-func statusLabel(status string) string {
-	if messageStatuses[status] {
-		return status
+// statusLabel is a ledger status (model.Message*) as it is, anything else Other.
+func statusLabel(status model.MessageStatus) string {
+	if status.Valid() {
+		return string(status)
 	}
 	return Other
 }

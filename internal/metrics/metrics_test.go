@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
-	"github.com/tutti-dev/tutti/internal/storage"
 )
 
 func TestChannelClassOutcomeLabels(t *testing.T) {
@@ -46,7 +46,7 @@ func TestChannelClassOutcomeLabels(t *testing.T) {
 		{"fallback", outcomeLabel(policy.OutcomeFallback), "fallback"},
 		{"unknown outcome", outcomeLabel("maybe"), Other},
 		{"empty outcome", outcomeLabel(""), Other},
-		{"sent", statusLabel(storage.MessageSent), "sent"},
+		{"sent", statusLabel(model.MessageSent), "sent"},
 		{"unknown status", statusLabel("exploded"), Other},
 	} {
 		if tc.got != tc.want {
@@ -70,7 +70,7 @@ func TestReasonLabels(t *testing.T) {
 	}{
 		{"allow without reasons", policy.Decision{Outcome: policy.OutcomeAllow}, []string{ReasonNone}},
 		{"one known code", reasons(policy.CodeConsentRevoked), []string{"consent_revoked"}},
-		{"suppression code", reasons(policy.SuppressedCode(policy.SuppressHardBounce)), []string{"suppressed:hard_bounce"}},
+		{"suppression code", reasons(policy.SuppressedCode(model.SuppressHardBounce)), []string{"suppressed:hard_bounce"}},
 		{"unknown suppression reason", reasons(policy.SuppressedCode("weird")), []string{"suppressed:other"}},
 		{"cooldown code", reasons(policy.CooldownCode(journey.ChannelSMS)), []string{"cooldown:sms"}},
 		{"unknown cooldown channel", reasons(policy.CooldownCode("pigeon")), []string{Other}},
@@ -87,10 +87,10 @@ func TestReasonLabels(t *testing.T) {
 
 // TestEveryStatusIsKnown keeps the status label set in step with the ledger.
 func TestEveryStatusIsKnown(t *testing.T) {
-	for _, s := range []string{storage.MessageReserved, storage.MessageInFlight, storage.MessageRetrying, storage.MessageSent, storage.MessageDelivered,
-		storage.MessageOpened, storage.MessageClicked, storage.MessageFailed, storage.MessageBounced, storage.MessageDropped,
-		storage.MessageComplained, storage.MessageSkipped, storage.MessageUnknown} {
-		if statusLabel(s) != s {
+	for _, s := range []model.MessageStatus{model.MessageReserved, model.MessageInFlight, model.MessageRetrying, model.MessageSent, model.MessageDelivered,
+		model.MessageOpened, model.MessageClicked, model.MessageFailed, model.MessageBounced, model.MessageDropped,
+		model.MessageComplained, model.MessageSkipped, model.MessageUnknown} {
+		if statusLabel(s) != string(s) {
 			t.Errorf("ledger status %q maps to %q", s, statusLabel(s))
 		}
 	}
@@ -180,7 +180,7 @@ func TestHandlerExposesCounters(t *testing.T) {
 	})
 	RecordDecision(journey.ChannelAds, journey.ClassMarketing, policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelAds})
 	ObserveGate(12 * time.Millisecond)
-	RecordMessage(journey.ChannelSMS, storage.MessageSent)
+	RecordMessage(journey.ChannelSMS, model.MessageSent)
 	RecordWebhook("twilio", "Undelivered", "applied")
 
 	after := scrape(t)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // maxSettleRounds bounds the deferral loop (each round applies every stage B
@@ -217,7 +218,7 @@ func (e *channelEval) suppression() {
 			inactive = append(inactive, desc+" expired")
 			continue
 		}
-		if e.transactional() && !sp.Reason.hard() {
+		if e.transactional() && !sp.Reason.Hard() {
 			bypassed = append(bypassed, desc)
 			e.bypass(SuppressedCode(sp.Reason))
 			continue
@@ -318,12 +319,12 @@ func describeConsent(c ConsentRecord) string {
 // 4. consent
 func (e *channelEval) consent() {
 	rec, ok := e.latestConsent("")
-	status := ConsentNone
+	status := model.ConsentNone
 	if ok {
 		status = rec.Status
 	}
 	if e.transactional() {
-		if status == ConsentRevoked && (e.ch == journey.ChannelSMS || e.ch == journey.ChannelAds) {
+		if status == model.ConsentRevoked && (e.ch == journey.ChannelSMS || e.ch == journey.ChannelAds) {
 			why := "SMS opt-out (STOP) is honoured for every SMS, transactional included"
 			if e.ch == journey.ChannelAds {
 				why = "ads consent revoked; there is no transactional advertising"
@@ -333,7 +334,7 @@ func (e *channelEval) consent() {
 			e.block(CodeConsentRevoked, d)
 			return
 		}
-		if status == ConsentGranted {
+		if status == model.ConsentGranted {
 			e.res.consentID = rec.ConsentEventID
 			e.check(RuleConsent, true, "transactional; %s consent %s", e.ch, describeConsent(rec))
 			return
@@ -348,7 +349,7 @@ func (e *channelEval) consent() {
 		e.check(RuleConsent, true, "transactional: marketing consent not required (%s consent: %s)", e.ch, what)
 		return
 	}
-	if status == ConsentGranted {
+	if status == model.ConsentGranted {
 		e.res.consentID = rec.ConsentEventID
 		e.check(RuleConsent, true, "%s consent %s", e.ch, describeConsent(rec))
 		return
@@ -363,18 +364,18 @@ func (e *channelEval) consent() {
 }
 
 // marketingConsentFailure maps a non-granted channel status to its code.
-func marketingConsentFailure(ch journey.Channel, status ConsentStatus) (string, string) {
+func marketingConsentFailure(ch journey.Channel, status model.ConsentStatus) (string, string) {
 	switch status {
-	case ConsentGranted:
+	case model.ConsentGranted:
 		return "", ""
-	case ConsentRevoked:
+	case model.ConsentRevoked:
 		return CodeConsentRevoked, "the contact revoked consent"
-	case ConsentPending:
+	case model.ConsentPending:
 		if ch == journey.ChannelSMS {
 			return CodeSMSPendingDoubleOptIn, "double opt-in pending until the contact replies YES/START"
 		}
 		return CodeConsentPending, "opt-in not confirmed yet"
-	case ConsentNone, "":
+	case model.ConsentNone, "":
 		return CodeNoConsent, "no consent given"
 	}
 	return CodeNoConsent, fmt.Sprintf("unknown status %q is not consent", status)
@@ -387,18 +388,18 @@ func (e *channelEval) subscription() {
 		return
 	}
 	rec, ok := e.latestConsent(sub)
-	if !ok || rec.Status == ConsentNone || rec.Status == "" {
+	if !ok || rec.Status == model.ConsentNone || rec.Status == "" {
 		e.check(RuleSubscription, true, "no %q record: inherits the %s channel consent", sub, e.ch)
 		return
 	}
 	var code string
 	switch rec.Status {
-	case ConsentGranted:
+	case model.ConsentGranted:
 		e.check(RuleSubscription, true, "%q %s", sub, describeConsent(rec))
 		return
-	case ConsentRevoked:
+	case model.ConsentRevoked:
 		code = CodeSubscriptionRevoked
-	case ConsentPending:
+	case model.ConsentPending:
 		code = CodeSubscriptionPending
 	default:
 		code = CodeSubscriptionRevoked // unknown status: never assume consent

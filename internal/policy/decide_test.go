@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 const (
@@ -56,9 +57,9 @@ func baseRequest() Request {
 		Contact: ContactState{
 			Phone: "+12125551234",
 			Consents: []ConsentRecord{
-				{Channel: email, Status: ConsentGranted, ConsentEventID: 11, At: t0},
-				{Channel: sms, Status: ConsentGranted, ConsentEventID: 12, At: t0},
-				{Channel: ads, Status: ConsentGranted, ConsentEventID: 13, At: t0},
+				{Channel: email, Status: model.ConsentGranted, ConsentEventID: 11, At: t0},
+				{Channel: sms, Status: model.ConsentGranted, ConsentEventID: 12, At: t0},
+				{Channel: ads, Status: model.ConsentGranted, ConsentEventID: 13, At: t0},
 			},
 			LastEngagedAt: wed.Add(-3 * day),
 			CreatedAt:     wed.AddDate(-1, 0, 0),
@@ -71,7 +72,7 @@ func baseRequest() Request {
 }
 
 // setConsent replaces the channel-level record of ch (status "" removes it).
-func setConsent(r *Request, ch journey.Channel, status ConsentStatus, id int64) {
+func setConsent(r *Request, ch journey.Channel, status model.ConsentStatus, id int64) {
 	var out []ConsentRecord
 	for _, c := range r.Contact.Consents {
 		if c.Channel == ch && c.Subscription == "" {
@@ -239,36 +240,36 @@ func TestDecideConsent(t *testing.T) {
 			want: OutcomeSkip, wantCodes: []string{CodeNoConsent}},
 		{name: "no sms record: never assumed", req: func(r *Request) { setConsent(r, sms, "", 0) },
 			want: OutcomeSkip, wantCodes: []string{CodeNoConsent}, wantFailed: []string{"sms/consent"}, wantDetail: "never assumed"},
-		{name: "status none", req: func(r *Request) { setConsent(r, sms, ConsentNone, 20) },
+		{name: "status none", req: func(r *Request) { setConsent(r, sms, model.ConsentNone, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeNoConsent}},
 		{name: "unknown status is not consent", req: func(r *Request) { setConsent(r, sms, "maybe", 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeNoConsent}, wantDetail: `unknown status "maybe"`},
-		{name: "sms revoked", req: func(r *Request) { setConsent(r, sms, ConsentRevoked, 20) },
+		{name: "sms revoked", req: func(r *Request) { setConsent(r, sms, model.ConsentRevoked, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}},
-		{name: "email revoked", req: func(r *Request) { r.Channel = email; setConsent(r, email, ConsentRevoked, 20) },
+		{name: "email revoked", req: func(r *Request) { r.Channel = email; setConsent(r, email, model.ConsentRevoked, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}},
-		{name: "sms pending double opt-in", req: func(r *Request) { setConsent(r, sms, ConsentPending, 20) },
+		{name: "sms pending double opt-in", req: func(r *Request) { setConsent(r, sms, model.ConsentPending, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeSMSPendingDoubleOptIn}, wantDetail: "YES/START"},
-		{name: "email pending", req: func(r *Request) { r.Channel = email; setConsent(r, email, ConsentPending, 20) },
+		{name: "email pending", req: func(r *Request) { r.Channel = email; setConsent(r, email, model.ConsentPending, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeConsentPending}},
 		{name: "another channel's consent does not count", req: func(r *Request) { setConsent(r, sms, "", 0); r.Channel = sms },
 			want: OutcomeSkip, wantCodes: []string{CodeNoConsent}},
 		{name: "latest record wins: revoked after granted", req: func(r *Request) {
-			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Status: ConsentRevoked, ConsentEventID: 30, At: t0.Add(day)})
+			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Status: model.ConsentRevoked, ConsentEventID: 30, At: t0.Add(day)})
 		}, want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}},
 		{name: "latest record wins: granted again after revoked", req: func(r *Request) {
 			r.Contact.Consents = append(r.Contact.Consents,
-				ConsentRecord{Channel: sms, Status: ConsentRevoked, ConsentEventID: 30, At: t0.Add(day)},
-				ConsentRecord{Channel: sms, Status: ConsentGranted, ConsentEventID: 31, At: t0.Add(2 * day)})
+				ConsentRecord{Channel: sms, Status: model.ConsentRevoked, ConsentEventID: 30, At: t0.Add(day)},
+				ConsentRecord{Channel: sms, Status: model.ConsentGranted, ConsentEventID: 31, At: t0.Add(2 * day)})
 		}, want: OutcomeAllow, wantConsent: 31},
 		{name: "same instant: higher event id wins", req: func(r *Request) {
-			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Status: ConsentRevoked, ConsentEventID: 40, At: t0})
+			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Status: model.ConsentRevoked, ConsentEventID: 40, At: t0})
 		}, want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}},
 	})
 }
 
 func TestDecideSubscription(t *testing.T) {
-	sub := func(ch journey.Channel, name string, st ConsentStatus, id int64) ConsentRecord {
+	sub := func(ch journey.Channel, name string, st model.ConsentStatus, id int64) ConsentRecord {
 		return ConsentRecord{Channel: ch, Subscription: name, Status: st, ConsentEventID: id, At: t0.Add(day)}
 	}
 	promo := func(r *Request) { r.Journey.Subscription = "promotions" }
@@ -276,50 +277,50 @@ func TestDecideSubscription(t *testing.T) {
 		{name: "no subscription record inherits granted channel", req: promo, want: OutcomeAllow, wantConsent: 12},
 		{name: "subscription revoked blocks despite granted channel", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentRevoked, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentRevoked, 50))
 		}, want: OutcomeSkip, wantCodes: []string{CodeSubscriptionRevoked}, wantFailed: []string{"sms/subscription"}},
 		{name: "subscription pending blocks", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentPending, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentPending, 50))
 		}, want: OutcomeSkip, wantCodes: []string{CodeSubscriptionPending}},
 		{name: "subscription none inherits", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentNone, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentNone, 50))
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "subscription granted does not replace a missing channel consent", req: func(r *Request) {
 			promo(r)
 			setConsent(r, sms, "", 0)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentGranted, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentGranted, 50))
 		}, want: OutcomeSkip, wantCodes: []string{CodeNoConsent}},
 		{name: "subscription granted: consent id is the channel record", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentGranted, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentGranted, 50))
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "all-channel subscription revocation applies to sms", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub("", "promotions", ConsentRevoked, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub("", "promotions", model.ConsentRevoked, 50))
 		}, want: OutcomeSkip, wantCodes: []string{CodeSubscriptionRevoked}},
 		{name: "email-only subscription revocation does not apply to sms", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(email, "promotions", ConsentRevoked, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(email, "promotions", model.ConsentRevoked, 50))
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "another subscription type's revocation does not apply", req: func(r *Request) {
 			promo(r)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "newsletter", ConsentRevoked, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "newsletter", model.ConsentRevoked, 50))
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "regranted subscription wins over older revocation", req: func(r *Request) {
 			promo(r)
-			regrant := sub(sms, "promotions", ConsentGranted, 51)
+			regrant := sub(sms, "promotions", model.ConsentGranted, 51)
 			regrant.At = t0.Add(2 * day)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentRevoked, 50), regrant)
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentRevoked, 50), regrant)
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "journey without subscription ignores subscription records", req: func(r *Request) {
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentRevoked, 50))
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentRevoked, 50))
 		}, want: OutcomeAllow, wantConsent: 12},
 		{name: "channel revoked and subscription revoked: both reported", req: func(r *Request) {
 			promo(r)
-			setConsent(r, sms, ConsentRevoked, 20)
-			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", ConsentRevoked, 50))
+			setConsent(r, sms, model.ConsentRevoked, 20)
+			r.Contact.Consents = append(r.Contact.Consents, sub(sms, "promotions", model.ConsentRevoked, 50))
 		}, want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked, CodeSubscriptionRevoked}},
 	})
 }
@@ -330,21 +331,21 @@ func TestDecideTransactional(t *testing.T) {
 		{name: "granted, nothing bypassed: no reason", req: tx, want: OutcomeAllow, wantConsent: 12},
 		{name: "no sms consent: allowed, bypass explained", req: func(r *Request) { tx(r); setConsent(r, sms, "", 0) },
 			want: OutcomeAllow, wantCodes: []string{CodeTransactionalBypass}, wantDetail: CodeNoConsent},
-		{name: "sms pending: allowed", req: func(r *Request) { tx(r); setConsent(r, sms, ConsentPending, 20) },
+		{name: "sms pending: allowed", req: func(r *Request) { tx(r); setConsent(r, sms, model.ConsentPending, 20) },
 			want: OutcomeAllow, wantCodes: []string{CodeTransactionalBypass}, wantDetail: CodeSMSPendingDoubleOptIn},
-		{name: "sms STOP blocks transactional too", req: func(r *Request) { tx(r); setConsent(r, sms, ConsentRevoked, 20) },
+		{name: "sms STOP blocks transactional too", req: func(r *Request) { tx(r); setConsent(r, sms, model.ConsentRevoked, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}, wantDetail: "STOP"},
-		{name: "ads revoked blocks transactional", req: func(r *Request) { tx(r); r.Channel = ads; setConsent(r, ads, ConsentRevoked, 20) },
+		{name: "ads revoked blocks transactional", req: func(r *Request) { tx(r); r.Channel = ads; setConsent(r, ads, model.ConsentRevoked, 20) },
 			want: OutcomeSkip, wantCodes: []string{CodeConsentRevoked}},
 		{name: "email unsubscribe does not block transactional email", req: func(r *Request) {
 			tx(r)
 			r.Channel = email
-			setConsent(r, email, ConsentRevoked, 20)
+			setConsent(r, email, model.ConsentRevoked, 20)
 		}, want: OutcomeAllow, wantCodes: []string{CodeTransactionalBypass}, wantDetail: CodeConsentRevoked},
 		{name: "subscription revocation bypassed", req: func(r *Request) {
 			tx(r)
 			r.Journey.Subscription = "promotions"
-			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Subscription: "promotions", Status: ConsentRevoked, ConsentEventID: 50, At: t0})
+			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Subscription: "promotions", Status: model.ConsentRevoked, ConsentEventID: 50, At: t0})
 		}, want: OutcomeAllow, wantCodes: []string{CodeTransactionalBypass}, wantConsent: 12, wantDetail: CodeSubscriptionRevoked},
 		{name: "quiet hours do not apply", req: func(r *Request) { tx(r); r.Now = ny(2025, 6, 11, 23, 30) },
 			want: OutcomeAllow, wantCodes: []string{CodeTransactionalBypass}, wantConsent: 12, wantDetail: CodeQuietHours},
@@ -368,16 +369,16 @@ func TestDecideTransactional(t *testing.T) {
 func TestDecideSuppression(t *testing.T) {
 	var cases []decideCase
 	reasons := []struct {
-		reason SuppressionReason
+		reason model.SuppressionReason
 		code   string
 		hard   bool
 	}{
-		{SuppressConverted, CodeSuppressedConverted, false},
-		{SuppressInOpportunity, CodeSuppressedInOpportunity, false},
-		{SuppressUnengaged, CodeSuppressedUnengaged, false},
-		{SuppressDoNotContact, CodeSuppressedDoNotContact, true},
-		{SuppressHardBounce, CodeSuppressedHardBounce, true},
-		{SuppressSpamComplaint, CodeSuppressedSpamComplaint, true},
+		{model.SuppressConverted, CodeSuppressedConverted, false},
+		{model.SuppressInOpportunity, CodeSuppressedInOpportunity, false},
+		{model.SuppressUnengaged, CodeSuppressedUnengaged, false},
+		{model.SuppressDoNotContact, CodeSuppressedDoNotContact, true},
+		{model.SuppressHardBounce, CodeSuppressedHardBounce, true},
+		{model.SuppressSpamComplaint, CodeSuppressedSpamComplaint, true},
 		{"legal_hold", CodeSuppressedOther, true},
 	}
 	for _, rs := range reasons {
@@ -404,7 +405,7 @@ func TestDecideSuppression(t *testing.T) {
 	}
 	hb := func(mut func(*Suppression)) func(*Request) {
 		return func(r *Request) {
-			s := Suppression{Reason: SuppressHardBounce}
+			s := Suppression{Reason: model.SuppressHardBounce}
 			mut(&s)
 			r.Contact.Suppressions = []Suppression{s}
 		}
@@ -417,11 +418,11 @@ func TestDecideSuppression(t *testing.T) {
 		decideCase{name: "expired exactly now", req: hb(func(s *Suppression) { s.ExpiresAt = wed }), want: OutcomeAllow, wantConsent: 12},
 		decideCase{name: "expires in a nanosecond", req: hb(func(s *Suppression) { s.ExpiresAt = wed.Add(time.Nanosecond) }), want: OutcomeSkip, wantCodes: []string{CodeSuppressedHardBounce}},
 		decideCase{name: "same reason twice: one code", req: func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{ID: "a", Reason: SuppressConverted}, {ID: "b", Reason: SuppressConverted, JourneyID: "welcome"}}
+			r.Contact.Suppressions = []Suppression{{ID: "a", Reason: model.SuppressConverted}, {ID: "b", Reason: model.SuppressConverted, JourneyID: "welcome"}}
 		}, want: OutcomeSkip, wantCodes: []string{CodeSuppressedConverted}, wantDetail: "converted #b"},
 		decideCase{name: "suppression and missing consent: both, rule order", req: func(r *Request) {
 			setConsent(r, sms, "", 0)
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressInOpportunity}, {Reason: SuppressDoNotContact}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressInOpportunity}, {Reason: model.SuppressDoNotContact}}
 		}, want: OutcomeSkip, wantCodes: []string{CodeSuppressedInOpportunity, CodeSuppressedDoNotContact, CodeNoConsent}},
 		decideCase{name: "sms without a phone", req: func(r *Request) { r.Contact.Phone = "" },
 			want: OutcomeSkip, wantCodes: []string{CodeNoPhone}, wantFailed: []string{"sms/address"}},
@@ -728,26 +729,26 @@ func TestDecideFallback(t *testing.T) {
 		{name: "no fallback needed", req: fb, want: OutcomeAllow, wantConsent: 12},
 		{name: "sms without consent: email", req: then(fb, func(r *Request) { setConsent(r, sms, "", 0) }),
 			want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeNoConsent}, wantConsent: 11},
-		{name: "sms pending double opt-in: email", req: then(fb, func(r *Request) { setConsent(r, sms, ConsentPending, 20) }),
+		{name: "sms pending double opt-in: email", req: then(fb, func(r *Request) { setConsent(r, sms, model.ConsentPending, 20) }),
 			want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSMSPendingDoubleOptIn}, wantConsent: 11},
 		{name: "no phone: email", req: then(fb, func(r *Request) { r.Contact.Phone = "" }),
 			want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeNoPhone}, wantConsent: 11},
 		{name: "no phone and no email address: skip with both", req: then(fb, func(r *Request) { r.Contact.Phone = ""; r.Contact.NoEmailAddress = true }),
 			want: OutcomeSkip, wantChannel: sms, wantCodes: []string{CodeNoPhone, CodeNoEmail}},
 		{name: "sms-only suppression: email", req: then(fb, func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressSpamComplaint, Channel: sms}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressSpamComplaint, Channel: sms}}
 		}), want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSuppressedSpamComplaint}, wantConsent: 11},
 		{name: "subscription revoked on sms only: email", req: then(fb, func(r *Request) {
 			r.Journey.Subscription = "promotions"
-			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Subscription: "promotions", Status: ConsentRevoked, ConsentEventID: 50, At: t0})
+			r.Contact.Consents = append(r.Contact.Consents, ConsentRecord{Channel: sms, Subscription: "promotions", Status: model.ConsentRevoked, ConsentEventID: 50, At: t0})
 		}), want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeSubscriptionRevoked}, wantConsent: 11},
 		{name: "fallback fails too: skip with both reasons", req: then(fb, func(r *Request) {
-			setConsent(r, sms, ConsentRevoked, 20)
-			setConsent(r, email, ConsentPending, 21)
+			setConsent(r, sms, model.ConsentRevoked, 20)
+			setConsent(r, email, model.ConsentPending, 21)
 		}), want: OutcomeSkip, wantChannel: sms, wantCodes: []string{CodeConsentRevoked, CodeConsentPending},
 			wantFailed: []string{"sms/consent", "email/consent"}},
 		{name: "global do_not_contact: both blocked", req: then(fb, func(r *Request) {
-			r.Contact.Suppressions = []Suppression{{Reason: SuppressDoNotContact}}
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressDoNotContact}}
 		}), want: OutcomeSkip, wantCodes: []string{CodeSuppressedDoNotContact, CodeSuppressedDoNotContact}},
 		{name: "fallback in cooldown: deferred on email", req: then(fb, func(r *Request) {
 			setConsent(r, sms, "", 0)
@@ -768,13 +769,13 @@ func TestDecideFallback(t *testing.T) {
 			want: OutcomeDefer, wantUntil: wed.Add(23 * time.Hour), wantCodes: []string{CodeCooldownSMS}},
 		{name: "transactional SMS after STOP: transactional email", req: then(fb, func(r *Request) {
 			r.Class = transactional
-			setConsent(r, sms, ConsentRevoked, 20)
+			setConsent(r, sms, model.ConsentRevoked, 20)
 			setConsent(r, email, "", 0)
 		}), want: OutcomeFallback, wantChannel: email, wantCodes: []string{CodeConsentRevoked, CodeTransactionalBypass}},
 		{name: "email primary falls back to sms, sms quiet hours defer", req: func(r *Request) {
 			r.Channel = email
 			r.Journey.FallbackChannel = sms
-			setConsent(r, email, ConsentRevoked, 20)
+			setConsent(r, email, model.ConsentRevoked, 20)
 			r.Now = ny(2025, 6, 11, 22, 0)
 		}, want: OutcomeDefer, wantChannel: sms, wantUntil: ny(2025, 6, 12, 8, 0), wantCodes: []string{CodeConsentRevoked, CodeQuietHours}},
 		{name: "abandonment rules apply to an sms fallback", req: func(r *Request) {
@@ -782,7 +783,7 @@ func TestDecideFallback(t *testing.T) {
 			r.Journey.FallbackChannel = sms
 			r.Journey.Abandonment = true
 			r.Abandonment = &AbandonmentContext{EventID: "cart-1", At: wed.Add(-time.Hour), SMSAlreadySent: true}
-			setConsent(r, email, ConsentRevoked, 20)
+			setConsent(r, email, model.ConsentRevoked, 20)
 		}, want: OutcomeSkip, wantChannel: email, wantCodes: []string{CodeConsentRevoked, CodeAbandonmentSMSAlreadySent}},
 		{name: "fallback equal to primary is ignored", req: func(r *Request) {
 			r.Journey.FallbackChannel = sms
@@ -813,9 +814,9 @@ func TestDecideMatrix(t *testing.T) {
 	s := DefaultSettings()
 	quietNow := ny(2025, 6, 11, 23, 0)
 	n := 0
-	for _, consent := range []ConsentStatus{ConsentGranted, ConsentPending, ConsentRevoked, ""} {
+	for _, consent := range []model.ConsentStatus{model.ConsentGranted, model.ConsentPending, model.ConsentRevoked, ""} {
 		for _, class := range []journey.MessageClass{marketing, transactional} {
-			for _, sup := range []SuppressionReason{"", SuppressConverted, SuppressHardBounce} {
+			for _, sup := range []model.SuppressionReason{"", model.SuppressConverted, model.SuppressHardBounce} {
 				for _, capped := range []bool{false, true} {
 					for _, quiet := range []bool{false, true} {
 						for _, fallback := range []bool{false, true} {
@@ -840,9 +841,9 @@ func TestDecideMatrix(t *testing.T) {
 							assertInvariants(t, s, r, d, true)
 
 							// Independent expectation.
-							blocked := sup == SuppressHardBounce ||
-								(class == marketing && (consent != ConsentGranted || sup == SuppressConverted)) ||
-								(class == transactional && consent == ConsentRevoked)
+							blocked := sup == model.SuppressHardBounce ||
+								(class == marketing && (consent != model.ConsentGranted || sup == model.SuppressConverted)) ||
+								(class == transactional && consent == model.ConsentRevoked)
 							timed := class == marketing && (capped || quiet)
 							var want Outcome
 							var wantCh journey.Channel = sms

@@ -6,19 +6,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
-)
-
-// ConsentStatus is the state of one consent record.
-type ConsentStatus string
-
-const (
-	ConsentGranted ConsentStatus = "granted"
-	ConsentRevoked ConsentStatus = "revoked"
-	// ConsentPending: opt-in started but not confirmed (SMS double opt-in
-	// until the contact replies YES/START, or an unconfirmed email).
-	ConsentPending ConsentStatus = "pending"
-	// ConsentNone: explicitly no consent; the same as having no record.
-	ConsentNone ConsentStatus = "none"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // ConsentRecord is one current consent row (the consents table, or a
@@ -28,55 +16,17 @@ type ConsentRecord struct {
 	Channel journey.Channel `json:"channel,omitempty"`
 	// Subscription is the subscription type (newsletter, product, promotions...);
 	// empty for the channel-level record.
-	Subscription   string        `json:"subscription,omitempty"`
-	Status         ConsentStatus `json:"status"`
-	ConsentEventID int64         `json:"consent_event_id,omitempty"`
-	At             time.Time     `json:"at"`
-}
-
-// SuppressionReason says why a contact is suppressed.
-type SuppressionReason string
-
-const (
-	// SuppressConverted: the contact reached the goal; stop selling it to them.
-	SuppressConverted SuppressionReason = "converted"
-	// SuppressInOpportunity: sales owns the contact (open deal).
-	SuppressInOpportunity SuppressionReason = "in_opportunity"
-	// SuppressDoNotContact: never contact, whatever the message.
-	SuppressDoNotContact SuppressionReason = "do_not_contact"
-	// SuppressHardBounce: the address does not exist.
-	SuppressHardBounce SuppressionReason = "hard_bounce"
-	// SuppressSpamComplaint: the contact reported a message as spam.
-	SuppressSpamComplaint SuppressionReason = "spam_complaint"
-	// SuppressUnengaged: explicitly suppressed as unengaged (the computed
-	// unengaged rule is separate, see Settings.UnengagedDays).
-	SuppressUnengaged SuppressionReason = "unengaged"
-)
-
-// hard reports whether the reason blocks transactional messages too. Unknown
-// reasons are hard: a block is never assumed to be soft.
-func (r SuppressionReason) hard() bool {
-	switch r {
-	case SuppressConverted, SuppressInOpportunity, SuppressUnengaged:
-		return false
-	}
-	return true
-}
-
-func (r SuppressionReason) known() bool {
-	switch r {
-	case SuppressConverted, SuppressInOpportunity, SuppressDoNotContact,
-		SuppressHardBounce, SuppressSpamComplaint, SuppressUnengaged:
-		return true
-	}
-	return false
+	Subscription   string              `json:"subscription,omitempty"`
+	Status         model.ConsentStatus `json:"status"`
+	ConsentEventID int64               `json:"consent_event_id,omitempty"`
+	At             time.Time           `json:"at"`
 }
 
 // Suppression is one suppression row.
 type Suppression struct {
 	// ID is optional; it is quoted in the decision's details.
-	ID     string            `json:"id,omitempty"`
-	Reason SuppressionReason `json:"reason"`
+	ID     string                  `json:"id,omitempty"`
+	Reason model.SuppressionReason `json:"reason"`
 	// JourneyID scopes the row to one journey; empty means global.
 	JourneyID string `json:"journey_id,omitempty"`
 	// Channel limits the row to one channel; empty means all channels.
@@ -187,8 +137,8 @@ const (
 
 // SuppressedCode is the reason code for a suppression reason
 // ("suppressed:hard_bounce"); unknown reasons map to "suppressed:other".
-func SuppressedCode(r SuppressionReason) string {
-	if !r.known() {
+func SuppressedCode(r model.SuppressionReason) string {
+	if !r.Valid() {
 		return CodeSuppressedOther
 	}
 	return "suppressed:" + string(r)

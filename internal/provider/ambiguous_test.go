@@ -218,6 +218,7 @@ func TestReasonCode(t *testing.T) {
 		want string
 	}{
 		{"Twilio error code", provider.Error{Provider: "twilio", StatusCode: 400, Code: 21211, Message: "The 'To' number +15551230001 is not a valid phone number."}, "twilio:21211"},
+		{"Twilio opt-out", provider.Error{Provider: "twilio", StatusCode: 400, Code: provider.TwilioCodeUnsubscribed}, provider.TwilioOptOutSource},
 		{"SendGrid status", provider.Error{Provider: "sendgrid", StatusCode: 400, Message: "personalizations.0.to.0.email: Does not contain a valid address."}, "sendgrid:http_400"},
 		{"throttled", provider.Error{Provider: "sendgrid", StatusCode: 429, Retryable: true}, "sendgrid:http_429"},
 		{"not written", provider.Error{Provider: "twilio", Retryable: true, Message: "dial tcp 127.0.0.1:1: connection refused"}, "twilio:transport"},

@@ -173,6 +173,11 @@ const (
 	TwilioCodeInvalidFromNum = 21606
 )
 
+// TwilioOptOutSource is the consent source of an SMS opt-out learnt from
+// TwilioCodeUnsubscribed, whether a send failed with it or a status
+// callback reported it: the ReasonCode such a failure has.
+const TwilioOptOutSource = "twilio:21610"
+
 // IsRetryable reports whether err is worth retrying. Unclassified errors are
 // treated as retryable (a network failure is the common case). An ambiguous
 // failure is not retryable: see IsAmbiguous.

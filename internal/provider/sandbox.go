@@ -84,6 +84,9 @@ func (s *Sandbox) SendSMS(ctx context.Context, messageID string, m SMS) (Result,
 }
 
 func (s *Sandbox) record(ctx context.Context, messageID, channel, recipient string, payload map[string]any) (Result, error) {
+	if err := PassFence(ctx); err != nil {
+		return Result{}, err
+	}
 	if err := s.rec.RecordSandbox(ctx, messageID, channel, recipient, payload); err != nil {
 		// Left unclassified on purpose: a recorder failure is almost always
 		// the database being briefly unreachable, and IsRetryable treats

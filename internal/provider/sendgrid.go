@@ -48,10 +48,17 @@ func NewSendGrid(apiKey, baseURL string, httpClient *http.Client) *SendGrid {
 	if baseURL == "" {
 		baseURL = SendGridBaseURL
 	}
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: defaultTimeout}
+	hc := http.Client{Timeout: defaultTimeout}
+	if httpClient != nil {
+		hc = *httpClient
 	}
-	return &SendGrid{apiKey: apiKey, baseURL: baseURL, client: &rest.Client{HTTPClient: httpClient}}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	// A send's context may carry a Fence: it runs once connected (fence.go).
+	hc.Transport = fenceTransport{next: next}
+	return &SendGrid{apiKey: apiKey, baseURL: baseURL, client: &rest.Client{HTTPClient: &hc}}
 }
 
 // SendEmail sends m as one v3 mail/send request. A 2xx is acceptance (202
@@ -74,6 +81,9 @@ func (s *SendGrid) SendEmail(ctx context.Context, messageID string, m Email) (Re
 	// how the trace sees the call.
 	var trace writeTrace
 	resp, err := s.client.SendWithContext(trace.attach(ctx), req)
+	if stop := fenceStopped(ctx); stop != nil {
+		return Result{}, stop
+	}
 	if resp == nil {
 		// No response at all. Before the request was written (DNS, connect,
 		// TLS, cancelled) a resend is safe; after it, SendGrid may have queued

@@ -109,6 +109,9 @@ func (t *Twilio) SendSMS(ctx context.Context, messageID string, m SMS) (Result, 
 	defer call.release()
 
 	msg, err := api.CreateMessage(twilioParams(m))
+	if stop := fenceStopped(ctx); stop != nil {
+		return Result{}, stop
+	}
 	if err != nil {
 		return Result{}, call.classify(err)
 	}
@@ -135,7 +138,12 @@ func (t *Twilio) withTimeout(ctx context.Context) (context.Context, context.Canc
 // transport failure can be classified as written or not; reads leave it nil,
 // since reading again is always safe.
 func (t *Twilio) newCall(ctx context.Context, trace *writeTrace) (*twilioCall, *openapi.ApiService) {
-	call := &twilioCall{ctx: ctx, next: t.transport, username: t.accountSID, password: t.authToken, trace: trace}
+	next := t.transport
+	if trace != nil {
+		// A send: the fence its context carries runs once connected.
+		next = fenceTransport{next: next}
+	}
+	call := &twilioCall{ctx: ctx, next: next, username: t.accountSID, password: t.authToken, trace: trace}
 	c := &client.Client{
 		// Empty: the SDK then neither validates nor sets credentials, and
 		// twilioCall authenticates the request (see Twilio).

@@ -8,19 +8,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 func validChannel(ch journey.Channel) bool {
 	switch ch {
 	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
-		return true
-	}
-	return false
-}
-
-func validConsentStatus(s string) bool {
-	switch s {
-	case ConsentGranted, ConsentRevoked, ConsentPending:
 		return true
 	}
 	return false
@@ -55,14 +48,14 @@ type ConsentChange struct {
 	// Subscription is "" for the channel-level consent, or a subscription
 	// type ("newsletter", "product", "promotions"...).
 	Subscription string
-	Status       string
+	Status       model.ConsentStatus
 	Source       string
 	// OccurredAt is when the contact decided; zero means now.
 	OccurredAt time.Time
 }
 
 // RecordConsent records a channel-level consent change; see RecordConsentChange.
-func (s *Store) RecordConsent(ctx context.Context, contactID string, channel journey.Channel, status, source string, occurredAt time.Time) (ConsentEvent, Consent, error) {
+func (s *Store) RecordConsent(ctx context.Context, contactID string, channel journey.Channel, status model.ConsentStatus, source string, occurredAt time.Time) (ConsentEvent, Consent, error) {
 	return s.RecordConsentChange(ctx, ConsentChange{ContactID: contactID, Channel: channel, Status: status, Source: source, OccurredAt: occurredAt})
 }
 
@@ -110,7 +103,7 @@ func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (Conse
 func (s *Store) settleOptOut(ctx context.Context, contactID string, changes []ConsentChange) error {
 	waited := map[journey.Channel]bool{}
 	for _, c := range changes {
-		if c.Status == ConsentGranted || waited[c.Channel] {
+		if c.Status == model.ConsentGranted || waited[c.Channel] {
 			continue
 		}
 		waited[c.Channel] = true
@@ -125,7 +118,7 @@ func checkConsentChange(c ConsentChange) error {
 	switch {
 	case !validChannel(c.Channel):
 		return fmt.Errorf("record consent: unknown channel %q", c.Channel)
-	case !validConsentStatus(c.Status):
+	case !c.Status.Recordable():
 		return fmt.Errorf("record consent: unknown status %q (want granted, revoked or pending)", c.Status)
 	case c.Source == "":
 		return fmt.Errorf("record consent: source is required")

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -23,7 +24,7 @@ func TestDecisionsFor_RoundTripsGateDecisions(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
 	c := newContact(t, s)
-	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -159,7 +160,7 @@ func TestMessagesForStep(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
 	c := newContact(t, s)
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 	now := time.Now()
 	first, err := s.Gate(ctx, stepInput(c, "j1", "hello", "run1/hello", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))

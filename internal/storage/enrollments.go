@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // enrollmentColumns read an enrollment with the free-text reason of the
@@ -126,14 +128,14 @@ func (s *Store) EnsureEnrollment(ctx context.Context, e Enrollment) error {
 
 // FinishEnrollment ends an active enrollment with a final status and an
 // optional reason code; see EndEnrollment.
-func (s *Store) FinishEnrollment(ctx context.Context, id, status, reason string, endedAt time.Time) error {
+func (s *Store) FinishEnrollment(ctx context.Context, id string, status model.RunStatus, reason string, endedAt time.Time) error {
 	return s.EndEnrollment(ctx, id, EnrollmentEnd{Status: status, Reason: reason, EndedAt: endedAt})
 }
 
 // EnrollmentEnd is how a run ended.
 type EnrollmentEnd struct {
-	// Status is completed, converted, exited or failed.
-	Status string
+	// Status is a final status: completed, converted, exited or failed.
+	Status model.RunStatus
 	// Reason is a reason code ("goal: purchase", "support_exit", "erased").
 	Reason string
 	// ExitRequestID names the exit request (support's, with its free-text
@@ -149,9 +151,7 @@ type EnrollmentEnd struct {
 // so a run told to end by the erasure can. An id that never existed is
 // ErrNotFound.
 func (s *Store) EndEnrollment(ctx context.Context, id string, end EnrollmentEnd) error {
-	switch end.Status {
-	case EnrollmentCompleted, EnrollmentConverted, EnrollmentExited, EnrollmentFailed:
-	default:
+	if !end.Status.Ended() {
 		return fmt.Errorf("finish enrollment %s: %q is not a final status", id, end.Status)
 	}
 	var (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -44,7 +45,7 @@ func TestCreateEnrollment(t *testing.T) {
 	require.True(t, started)
 	e2, err := s.Enrollment(ctx, "e2")
 	require.NoError(t, err)
-	require.Equal(t, storage.EnrollmentActive, e2.Status)
+	require.Equal(t, model.RunActive, e2.Status)
 	require.Equal(t, "wf-e2", e2.WorkflowID)
 	require.Nil(t, e2.EndedAt)
 	require.WithinDuration(t, time.Now(), e2.StartedAt, time.Minute)
@@ -70,16 +71,16 @@ func TestCreateEnrollment(t *testing.T) {
 	// Finish: only the first finish counts; later ones are no-ops.
 	end := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
 	require.NoError(t, s.SetEnrollmentStep(ctx, "e2", "hello"))
-	require.NoError(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentConverted, "goal: purchase", end))
-	require.NoError(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentFailed, "late retry", time.Now()))
+	require.NoError(t, s.FinishEnrollment(ctx, "e2", model.RunConverted, "goal: purchase", end))
+	require.NoError(t, s.FinishEnrollment(ctx, "e2", model.RunFailed, "late retry", time.Now()))
 	e2, err = s.Enrollment(ctx, "e2")
 	require.NoError(t, err)
-	require.Equal(t, storage.EnrollmentConverted, e2.Status)
+	require.Equal(t, model.RunConverted, e2.Status)
 	require.Equal(t, "goal: purchase", e2.ExitReason)
 	require.Equal(t, "hello", e2.CurrentStep)
 	require.Equal(t, end, *e2.EndedAt)
-	require.ErrorIs(t, s.FinishEnrollment(ctx, "nope", storage.EnrollmentCompleted, "", time.Now()), storage.ErrNotFound)
-	require.Error(t, s.FinishEnrollment(ctx, "e2", storage.EnrollmentActive, "", time.Now()))
+	require.ErrorIs(t, s.FinishEnrollment(ctx, "nope", model.RunCompleted, "", time.Now()), storage.ErrNotFound)
+	require.Error(t, s.FinishEnrollment(ctx, "e2", model.RunActive, "", time.Now()))
 	require.ErrorIs(t, s.SetEnrollmentStep(ctx, "nope", "x"), storage.ErrNotFound)
 
 	_, err = s.ActiveEnrollment(ctx, c.ID, "welcome")
@@ -115,11 +116,11 @@ func TestEnsureEnrollment(t *testing.T) {
 	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
 	// Retried: a no-op, also after the run finished.
 	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
-	require.NoError(t, s.FinishEnrollment(ctx, "e1", storage.EnrollmentCompleted, "", time.Time{}))
+	require.NoError(t, s.FinishEnrollment(ctx, "e1", model.RunCompleted, "", time.Time{}))
 	require.NoError(t, s.EnsureEnrollment(ctx, enrollment("e1", c, v)))
 	e, err := s.Enrollment(ctx, "e1")
 	require.NoError(t, err)
-	require.Equal(t, storage.EnrollmentCompleted, e.Status)
+	require.Equal(t, model.RunCompleted, e.Status)
 
 	// The workflow started by CreateEnrollment runs EnsureEnrollment while
 	// the transaction is still open: it waits for the commit, then finds the row.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // Erasure: deleting everything that identifies a person, on their request.
@@ -64,7 +65,7 @@ type ErasureProof struct {
 	IdentifierHash []byte                 `json:"identifier_hash"`
 	Channel        journey.Channel        `json:"channel"`
 	Subscription   string                 `json:"subscription,omitempty"`
-	Status         string                 `json:"status"`
+	Status         model.ConsentStatus    `json:"status"`
 	Source         string                 `json:"source"`
 	OccurredAt     time.Time              `json:"occurred_at"`
 }
@@ -212,7 +213,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 				return fail("hashing identifiers", err)
 			}
 			kinds, hashes = append(kinds, string(kind)), append(hashes, h)
-			channels, subs, statuses = append(channels, string(cs.Channel)), append(subs, cs.Subscription), append(statuses, cs.Status)
+			channels, subs, statuses = append(channels, string(cs.Channel)), append(subs, cs.Subscription), append(statuses, string(cs.Status))
 			srcs, occurred = append(srcs, scrubIdentifiers(cs.Source, c)), append(occurred, cs.OccurredAt)
 		}
 	}
@@ -351,7 +352,7 @@ func (s *Store) applyErasureProofs(ctx context.Context, tx pgx.Tx, c Contact, fr
 			at = o.erasedAt
 		}
 		if _, _, err := recordConsentChange(ctx, tx, ConsentChange{
-			ContactID: c.ID, Channel: o.channel, Subscription: o.subscription, Status: ConsentRevoked,
+			ContactID: c.ID, Channel: o.channel, Subscription: o.subscription, Status: model.ConsentRevoked,
 			Source: fmt.Sprintf("%s%d", ErasureProofSource, o.id), OccurredAt: at,
 		}); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -53,9 +54,9 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 	})
 	require.NoError(t, err)
 	for _, ch := range []storage.ConsentChange{
-		{Channel: journey.ChannelEmail, Status: storage.ConsentGranted, Source: "signup form, typed " + p.email},
-		{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked, Source: "sms:STOP"},
-		{Channel: journey.ChannelEmail, Subscription: "newsletter", Status: storage.ConsentRevoked, Source: "preference-center"},
+		{Channel: journey.ChannelEmail, Status: model.ConsentGranted, Source: "signup form, typed " + p.email},
+		{Channel: journey.ChannelSMS, Status: model.ConsentRevoked, Source: "sms:STOP"},
+		{Channel: journey.ChannelEmail, Subscription: "newsletter", Status: model.ConsentRevoked, Source: "preference-center"},
 	} {
 		ch.ContactID = c.ID
 		_, _, err := s.RecordConsentChange(ctx, ch)
@@ -64,7 +65,7 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 	_, _, err = s.InsertEvent(ctx, storage.Event{ID: "ev-" + c.ID, ContactID: c.ID, Name: "form.submitted",
 		Properties: map[string]any{"email": p.email, "answers": []any{p.attr, p.firstName}}})
 	require.NoError(t, err)
-	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity,
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity,
 		Source: "crm", Note: "sales call with " + p.phone})
 	require.NoError(t, err)
 
@@ -73,7 +74,7 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 	x, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: done.ID, ContactID: c.ID, RequestedBy: "api",
 		Reason: p.firstName + " called from " + p.phone + ", asked to stop"})
 	require.NoError(t, err)
-	require.NoError(t, s.EndEnrollment(ctx, done.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: x.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, done.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: x.ID}))
 	active := storage.Enrollment{ID: "en-active-" + c.ID, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-active-" + c.ID}
 	require.NoError(t, s.CreateEnrollment(ctx, active, nil))
 
@@ -148,7 +149,7 @@ func TestEraseContact_LeavesNoTraceOfThePerson(t *testing.T) {
 		hash         []byte
 		channel      journey.Channel
 		subscription string
-		status       string
+		status       model.ConsentStatus
 		source       string
 	}
 	var got []kept
@@ -188,9 +189,9 @@ func TestEraseContact_RunsCanEndAfterwards(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, s.SetEnrollmentStep(ctx, en.ID, "hello"))
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "erased"}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "erased"}))
 	require.ErrorIs(t, s.EnsureEnrollment(ctx, en), storage.ErrErased)
-	require.ErrorIs(t, s.FinishEnrollment(ctx, "en-never", storage.EnrollmentExited, "erased", time.Time{}), storage.ErrNotFound)
+	require.ErrorIs(t, s.FinishEnrollment(ctx, "en-never", model.RunExited, "erased", time.Time{}), storage.ErrNotFound)
 	require.ErrorIs(t, s.SetEnrollmentStep(ctx, "en-never", "hello"), storage.ErrNotFound)
 	require.ErrorIs(t, s.EnsureEnrollment(ctx, storage.Enrollment{ID: "en-2", ContactID: "c_never", JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-2"}),
 		storage.ErrNotFound)
@@ -235,7 +236,7 @@ func TestUpsertContact_ErasedOptOutsComeBack(t *testing.T) {
 	require.True(t, created)
 	news, ok := currentConsent(t, s, byEmail.ID, journey.ChannelEmail, "newsletter")
 	require.True(t, ok)
-	require.Equal(t, storage.ConsentRevoked, news.Status)
+	require.Equal(t, model.ConsentRevoked, news.Status)
 	require.True(t, proofSources[news.Source], "source %q names a proof", news.Source)
 	require.True(t, news.OccurredAt.Equal(e.ErasedAt))
 	_, ok = currentConsent(t, s, byEmail.ID, journey.ChannelEmail, "")
@@ -246,13 +247,13 @@ func TestUpsertContact_ErasedOptOutsComeBack(t *testing.T) {
 	// A stale import dated before the erasure does not undo the opt-out;
 	// the person opting in again afterwards does.
 	_, cur, err := s.RecordConsentChange(ctx, storage.ConsentChange{ContactID: byEmail.ID, Channel: journey.ChannelEmail, Subscription: "newsletter",
-		Status: storage.ConsentGranted, Source: "old-crm-import", OccurredAt: e.ErasedAt.Add(-time.Hour)})
+		Status: model.ConsentGranted, Source: "old-crm-import", OccurredAt: e.ErasedAt.Add(-time.Hour)})
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentRevoked, cur.Status)
+	require.Equal(t, model.ConsentRevoked, cur.Status)
 	_, cur, err = s.RecordConsentChange(ctx, storage.ConsentChange{ContactID: byEmail.ID, Channel: journey.ChannelEmail, Subscription: "newsletter",
-		Status: storage.ConsentGranted, Source: "preference-center", OccurredAt: time.Now()})
+		Status: model.ConsentGranted, Source: "preference-center", OccurredAt: time.Now()})
 	require.NoError(t, err)
-	require.Equal(t, storage.ConsentGranted, cur.Status)
+	require.Equal(t, model.ConsentGranted, cur.Status)
 
 	// The same contact gaining her old phone number gets the SMS opt-out
 	// now: what it agreed to before was not given for this number.
@@ -262,7 +263,7 @@ func TestUpsertContact_ErasedOptOutsComeBack(t *testing.T) {
 	require.False(t, created)
 	sms, ok := currentConsent(t, s, withPhone.ID, journey.ChannelSMS, "")
 	require.True(t, ok)
-	require.Equal(t, storage.ConsentRevoked, sms.Status)
+	require.Equal(t, model.ConsentRevoked, sms.Status)
 	require.True(t, proofSources[sms.Source])
 	require.False(t, sms.OccurredAt.Before(beforeAdd.Add(-time.Second)), "dated now, not at the erasure")
 	// An update that changes nothing about identifiers records nothing more.
@@ -279,10 +280,10 @@ func TestUpsertContact_ErasedOptOutsComeBack(t *testing.T) {
 	require.NoError(t, err)
 	sms, ok = currentConsent(t, s, byExt.ID, journey.ChannelSMS, "")
 	require.True(t, ok)
-	require.Equal(t, storage.ConsentRevoked, sms.Status)
+	require.Equal(t, model.ConsentRevoked, sms.Status)
 	news, ok = currentConsent(t, s, byExt.ID, journey.ChannelEmail, "newsletter")
 	require.True(t, ok)
-	require.Equal(t, storage.ConsentRevoked, news.Status)
+	require.Equal(t, model.ConsentRevoked, news.Status)
 
 	// Someone else entirely gets nothing.
 	stranger := newContact(t, s)
@@ -298,7 +299,7 @@ func TestUpsertContact_LatestErasureCounts(t *testing.T) {
 	s := storagetest.New(t)
 	ctx := context.Background()
 	email := fmt.Sprintf("twice%d@example.com", contactSeq.Add(1))
-	erase := func(status string) {
+	erase := func(status model.ConsentStatus) {
 		c, _, err := s.UpsertContact(ctx, storage.ContactInput{Email: email})
 		require.NoError(t, err)
 		_, _, err = s.RecordConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
@@ -307,8 +308,8 @@ func TestUpsertContact_LatestErasureCounts(t *testing.T) {
 		_, _, err = s.EraseContact(ctx, c.ID)
 		require.NoError(t, err)
 	}
-	erase(storage.ConsentRevoked)
-	erase(storage.ConsentGranted)
+	erase(model.ConsentRevoked)
+	erase(model.ConsentGranted)
 	c, _, err := s.UpsertContact(ctx, storage.ContactInput{Email: email})
 	require.NoError(t, err)
 	_, ok := currentConsent(t, s, c.ID, journey.ChannelEmail, "")
@@ -319,7 +320,7 @@ func TestUpsertContact_LatestErasureCounts(t *testing.T) {
 	other, err := contact.NewHasher([]byte("another key, thirty-two bytes long!!"))
 	require.NoError(t, err)
 	s2 := storage.New(s.Pool(), storage.WithErasureHasher(other))
-	erase(storage.ConsentRevoked)
+	erase(model.ConsentRevoked)
 	c2, _, err := s2.UpsertContact(ctx, storage.ContactInput{Email: email})
 	require.NoError(t, err)
 	_, ok = currentConsent(t, s, c2.ID, journey.ChannelEmail, "")
@@ -349,9 +350,9 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, second, got)
 
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: first.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: first.ID}))
 	// A retry with the other request keeps the first ending.
-	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: second.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: second.ID}))
 	e, err := s.Enrollment(ctx, en.ID)
 	require.NoError(t, err)
 	require.Equal(t, "support_exit", e.ExitReason)
@@ -361,7 +362,7 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	// A request id of another enrollment is not linked.
 	en2 := storage.Enrollment{ID: "en-y", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-y"}
 	require.NoError(t, s.CreateEnrollment(ctx, en2, nil))
-	require.NoError(t, s.EndEnrollment(ctx, en2.ID, storage.EnrollmentEnd{Status: storage.EnrollmentExited, Reason: "support_exit", ExitRequestID: first.ID}))
+	require.NoError(t, s.EndEnrollment(ctx, en2.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: first.ID}))
 	e2, err := s.Enrollment(ctx, en2.ID)
 	require.NoError(t, err)
 	require.Empty(t, e2.ExitRequestID)

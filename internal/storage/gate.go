@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 )
 
@@ -410,14 +411,12 @@ func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) er
 
 	if err := eachRow(br, "reading consents", func(r pgx.Rows) error {
 		var (
-			n      int64
-			rec    policy.ConsentRecord
-			status string
+			n   int64
+			rec policy.ConsentRecord
 		)
-		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &status, &rec.ConsentEventID, &rec.At); err != nil {
+		if err := r.Scan(&n, &rec.Channel, &rec.Subscription, &rec.Status, &rec.ConsentEventID, &rec.At); err != nil {
 			return err
 		}
-		rec.Status = policy.ConsentStatus(status)
 		st, err := nth(n)
 		if err != nil {
 			return err
@@ -438,7 +437,7 @@ func readGateStates(br pgx.BatchResults, states []gateRead, abandonment bool) er
 		if err := r.Scan(&n, &sp.ID, &reason, &sp.JourneyID, &channel, &expires); err != nil {
 			return err
 		}
-		sp.Reason, sp.Channel = policy.SuppressionReason(reason), journey.Channel(channel)
+		sp.Reason, sp.Channel = model.SuppressionReason(reason), journey.Channel(channel)
 		if expires != nil {
 			sp.ExpiresAt = *expires
 		}
@@ -552,7 +551,7 @@ func eachRow(br pgx.BatchResults, what string, fn func(pgx.Rows) error) error {
 func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
 	out := &r.res
 	switch existing := st.existing; {
-	case existing.Status == MessageRetrying || existing.Status == MessageReserved:
+	case existing.Status == model.MessageRetrying || existing.Status == model.MessageReserved:
 		// Decided again now: consent may have been revoked since.
 		d := r.decide(st.GateState)
 		out.Decided, out.Decision = true, d
@@ -561,7 +560,7 @@ func queueGateWrite(fin *pgx.Batch, r *gateRequest, st *gateRead) error {
 			return err
 		}
 		queueRetriedDecision(fin, row, existing, out)
-	case existing.Status == MessageInFlight:
+	case existing.Status == model.MessageInFlight:
 		*out = GateResult{Message: existing, Claim: ClaimInFlight}
 	default:
 		*out = GateResult{Message: existing, Claim: ClaimDone}
@@ -631,7 +630,8 @@ type decisionRow struct {
 	consentEventID                    *int64
 	decidedAt                         time.Time
 	// The ledger row: status is "" for a deferral, which writes none.
-	messageID, status, statusReason, provider, abandonmentEventID string
+	messageID, statusReason, provider, abandonmentEventID string
+	status                                                model.MessageStatus
 }
 
 // newDecisionRow works out the rows that record d for in. existing is the
@@ -677,9 +677,9 @@ func newDecisionRow(in GateInput, now time.Time, d policy.Decision, existing Mes
 	}
 	switch {
 	case d.Allowed():
-		row.status = MessageReserved
+		row.status = model.MessageReserved
 	case d.Outcome == policy.OutcomeSkip:
-		row.status = MessageSkipped
+		row.status = model.MessageSkipped
 		row.statusReason = strings.Join(d.ReasonCodes(), ",")
 	default:
 		return row, nil // a deferral: no ledger row
@@ -698,9 +698,9 @@ func newDecisionRow(in GateInput, now time.Time, d policy.Decision, existing Mes
 }
 
 // claimFor is the claim a ledger row written with status gives its caller.
-func claimFor(status string, retry bool) ClaimOutcome {
+func claimFor(status model.MessageStatus, retry bool) ClaimOutcome {
 	switch {
-	case status == MessageSkipped:
+	case status == model.MessageSkipped:
 		return ClaimDone
 	case retry:
 		return ClaimRetry
@@ -729,7 +729,7 @@ func queueNewDecisions(fin *pgx.Batch, reqs []*gateRequest, rows []decisionRow) 
 		keys[i], contacts[i], journeys[i], steps[i] = row.key, row.contactID, row.journeyID, row.stepID
 		channels[i], classes[i], outcomes[i], decided[i] = row.channel, row.class, row.outcome, row.decidedChannel
 		reasons[i], checks[i], messageIDs[i] = row.reasons, row.checks, row.messageID
-		statuses[i], statusReasons[i], providers[i], abandonmentIDs[i] = row.status, row.statusReason, row.provider, row.abandonmentEventID
+		statuses[i], statusReasons[i], providers[i], abandonmentIDs[i] = string(row.status), row.statusReason, row.provider, row.abandonmentEventID
 		versions[i], untils[i], consents[i], decidedAt[i] = int32(row.journeyVersion), row.until, row.consentEventID, row.decidedAt //nolint:gosec // journey versions are small
 		subscriptions[i] = reqs[i].in.Message.Subscription
 		byKey[row.key] = reqs[i]

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -133,13 +134,13 @@ func TestGateGroup_QueuedCallsShareOneTransaction(t *testing.T) {
 		require.Equal(t, call.res.DecisionID, *call.res.Message.DecisionID, "the ledger row names its own decision")
 		if i == 0 {
 			require.False(t, call.res.Send())
-			require.Equal(t, storage.MessageSkipped, call.res.Message.Status)
+			require.Equal(t, model.MessageSkipped, call.res.Message.Status)
 			require.Equal(t, storage.ClaimDone, call.res.Claim)
 			continue
 		}
 		require.True(t, call.res.Send(), "call %d", i)
 		require.Equal(t, storage.ClaimNew, call.res.Claim)
-		require.Equal(t, storage.MessageReserved, call.res.Message.Status)
+		require.Equal(t, model.MessageReserved, call.res.Message.Status)
 		require.NotNil(t, call.res.Message.ConsentEventID)
 	}
 	tx1, calls1 := s.GateGroupStats()
@@ -371,7 +372,7 @@ func TestGateGroup_AbandonmentChecksMatchTheirCalls(t *testing.T) {
 		c := newContact(t, s)
 		_, err := s.Pool().Exec(ctx, `UPDATE contacts SET phone = $2 WHERE id = $1`, c.ID, fmt.Sprintf("+1415555%04d", 300+i))
 		require.NoError(t, err)
-		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 		require.NoError(t, err)
 		cs = append(cs, c)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -100,7 +101,7 @@ func benchmarkGate(b *testing.B, batching storage.GateBatching) {
 			for range perWorker {
 				c, _, err := s.UpsertContact(ctx, storage.ContactInput{Email: fmt.Sprintf("bench%d@example.com", seq.Add(1))})
 				if err == nil {
-					_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+					_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 				}
 				if err != nil {
 					setupErr <- err

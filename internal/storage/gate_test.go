@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -45,7 +46,7 @@ func TestGate_AllowReservesAndRecordsConsent(t *testing.T) {
 	ctx := context.Background()
 	s := storagetest.New(t)
 	c := newContact(t, s)
-	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	ev, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 
 	now := time.Now()
@@ -53,7 +54,7 @@ func TestGate_AllowReservesAndRecordsConsent(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Send())
 	require.Equal(t, storage.ClaimNew, res.Claim)
-	require.Equal(t, storage.MessageReserved, res.Message.Status)
+	require.Equal(t, model.MessageReserved, res.Message.Status)
 	require.Equal(t, ev.ID, *res.Message.ConsentEventID, "the ledger row names the consent that allowed it")
 	require.Equal(t, res.DecisionID, *res.Message.DecisionID)
 
@@ -75,7 +76,7 @@ func TestGate_NoConsentSkipsAndRecordsWhy(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, res.Send())
 	require.Equal(t, policy.OutcomeSkip, res.Decision.Outcome)
-	require.Equal(t, storage.MessageSkipped, res.Message.Status)
+	require.Equal(t, model.MessageSkipped, res.Message.Status)
 	require.Equal(t, policy.CodeNoConsent, res.Message.StatusReason)
 
 	// A settled key is not decided again.
@@ -116,7 +117,7 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	now := time.Now()
 	first, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
+	_, err = s.FailSend(ctx, first.Message.ID, model.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Still allowed: reclaimed, and its own reservation does not count twice.
@@ -125,16 +126,16 @@ func TestGate_RetryingRowIsDecidedAgain(t *testing.T) {
 	require.True(t, retry.Send())
 	require.Equal(t, storage.ClaimRetry, retry.Claim)
 	require.Zero(t, retry.Message.Attempts, "attempts count requests written, and none was")
-	_, err = s.FailSend(ctx, first.Message.ID, storage.MessageRetrying, "sendgrid:http_503", "")
+	_, err = s.FailSend(ctx, first.Message.ID, model.MessageRetrying, "sendgrid:http_503", "")
 	require.NoError(t, err)
 
 	// Opted out between retries: the retry is skipped, never sent.
-	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentRevoked, "unsubscribe-link", time.Time{})
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentRevoked, "unsubscribe-link", time.Time{})
 	require.NoError(t, err)
 	last, err := s.Gate(ctx, gateInput(c, "j1", "k1", journey.ChannelEmail), decideWith(gateSettings(), journey.ChannelEmail, now))
 	require.NoError(t, err)
 	require.False(t, last.Send())
-	require.Equal(t, storage.MessageSkipped, last.Message.Status)
+	require.Equal(t, model.MessageSkipped, last.Message.Status)
 	require.Equal(t, policy.CodeConsentRevoked, last.Message.StatusReason)
 }
 
@@ -172,7 +173,7 @@ func TestGate_OptOutJustBeforeSendMeansNoSend(t *testing.T) {
 	s := storagetest.New(t)
 	for i := range 20 {
 		c := newContact(t, s)
-		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+		_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 		require.NoError(t, err)
 		_, err = s.Pool().Exec(ctx, `UPDATE contacts SET phone = $2 WHERE id = $1`, c.ID, fmt.Sprintf("+1415555%04d", i))
 		require.NoError(t, err)
@@ -187,7 +188,7 @@ func TestGate_OptOutJustBeforeSendMeansNoSend(t *testing.T) {
 				decideWith(gateSettings(), journey.ChannelSMS, time.Date(2026, 6, 1, 15, 0, 0, 0, time.UTC)))
 			require.NoError(t, err)
 		})
-		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentRevoked, "sms:STOP", time.Time{})
+		_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentRevoked, "sms:STOP", time.Time{})
 		require.NoError(t, err)
 		close(optedOut)
 		wg.Wait()
@@ -202,7 +203,7 @@ func TestGate_OneSMSPerAbandonmentEvent(t *testing.T) {
 	c := newContact(t, s)
 	_, err := s.Pool().Exec(ctx, `UPDATE contacts SET phone = '+14155550199' WHERE id = $1`, c.ID)
 	require.NoError(t, err)
-	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, storage.ConsentGranted, "form", time.Time{})
+	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelSMS, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 	eventAt := time.Date(2026, 6, 1, 14, 0, 0, 0, time.UTC)
 	now := eventAt.Add(time.Hour)
@@ -232,10 +233,10 @@ func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 	s := storagetest.New(t)
 	c := newEmailContact(t, s)
 
-	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	sp, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
 	require.NoError(t, err)
 	require.True(t, created)
-	again, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
+	again, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressHardBounce, Channel: journey.ChannelEmail, Source: "sendgrid:bounce"})
 	require.NoError(t, err)
 	require.False(t, created)
 	require.Equal(t, sp.ID, again.ID)
@@ -257,7 +258,7 @@ func TestSuppressions_AddIsIdempotentAndBlocksTheGate(t *testing.T) {
 
 	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: "bogus", Source: "x"})
 	require.ErrorContains(t, err, `unknown reason "bogus"`)
-	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: storage.SuppressDoNotContact, Source: "x"})
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: "c_missing", Reason: model.SuppressDoNotContact, Source: "x"})
 	require.ErrorIs(t, err, storage.ErrNotFound)
 }
 
@@ -266,10 +267,10 @@ func TestSuppressions_ExpiredRowMakesRoomForANewOne(t *testing.T) {
 	s := storagetest.New(t)
 	c := newContact(t, s)
 	past := time.Now().Add(-time.Hour)
-	old, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm", ExpiresAt: &past})
+	old, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity, Source: "crm", ExpiresAt: &past})
 	require.NoError(t, err)
 	require.True(t, created)
-	fresh, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: storage.SuppressInOpportunity, Source: "crm"})
+	fresh, created, err := s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressInOpportunity, Source: "crm"})
 	require.NoError(t, err)
 	require.True(t, created, "an expired suppression does not stand in for a new one")
 	require.NotEqual(t, old.ID, fresh.ID)

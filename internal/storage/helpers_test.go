@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -31,7 +32,7 @@ func newContact(t *testing.T, s *storage.Store) storage.Contact {
 func newEmailContact(t *testing.T, s *storage.Store) storage.Contact {
 	t.Helper()
 	c := newContact(t, s)
-	_, _, err := s.RecordConsent(context.Background(), c.ID, journey.ChannelEmail, storage.ConsentGranted, "form", time.Time{})
+	_, _, err := s.RecordConsent(context.Background(), c.ID, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{})
 	require.NoError(t, err)
 	return c
 }

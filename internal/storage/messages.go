@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 const messageColumns = `id, idempotency_key, contact_id, journey_id, journey_version, step_id, channel, class,
@@ -65,7 +66,7 @@ func checkNewMessage(m Message) error {
 // idempotency key exists, returning the row and whether it was inserted.
 func insertMessage(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, m Message, status string, attempts int) (Message, bool, error) {
+}, m Message, status model.MessageStatus, attempts int) (Message, bool, error) {
 	if m.ID == "" {
 		m.ID = newID("m_")
 	}
@@ -254,9 +255,9 @@ func (s *Store) CompleteSend(ctx context.Context, id, provider, providerMessageI
 // the provider's own words (detail, kept in Postgres only). Like
 // CompleteSend it only changes an open or unknown row and otherwise returns
 // the row unchanged.
-func (s *Store) FailSend(ctx context.Context, id, status, reason, detail string) (Message, error) {
+func (s *Store) FailSend(ctx context.Context, id string, status model.MessageStatus, reason, detail string) (Message, error) {
 	switch status {
-	case MessageRetrying, MessageFailed, MessageSkipped:
+	case model.MessageRetrying, model.MessageFailed, model.MessageSkipped:
 	default:
 		return Message{}, fmt.Errorf("fail send %s: status must be retrying, failed or skipped, not %q", id, status)
 	}
@@ -350,7 +351,7 @@ func (s *Store) RecordSkip(ctx context.Context, m Message) (Message, error) {
 	if err := checkNewMessage(m); err != nil {
 		return Message{}, fmt.Errorf("record skip: %w", err)
 	}
-	row, inserted, err := insertMessage(ctx, s.pool, m, MessageSkipped, 0)
+	row, inserted, err := insertMessage(ctx, s.pool, m, model.MessageSkipped, 0)
 	if err != nil {
 		return Message{}, fmt.Errorf("record skip: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
@@ -49,13 +50,13 @@ func TestSendStateMachine(t *testing.T) {
 	require.Equal(t, storage.ClaimNew, res.Claim)
 	m := res.Message
 	require.Regexp(t, `^m_[0-9a-f]{32}$`, m.ID)
-	require.Equal(t, storage.MessageReserved, m.Status)
+	require.Equal(t, model.MessageReserved, m.Status)
 	require.Zero(t, m.Attempts, "no request written yet")
 
 	m, out, err := s.BeginFlight(ctx, m.ID, time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, storage.FlightGo, out)
-	require.Equal(t, storage.MessageInFlight, m.Status)
+	require.Equal(t, model.MessageInFlight, m.Status)
 	require.Equal(t, 1, m.Attempts)
 	require.NotNil(t, m.FlightDeadline)
 	require.WithinDuration(t, time.Now().Add(time.Minute), *m.FlightDeadline, 30*time.Second)
@@ -67,7 +68,7 @@ func TestSendStateMachine(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	sent, err := s.CompleteSend(ctx, m.ID, "sendgrid", "sg-123", at)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, sent.Status)
+	require.Equal(t, model.MessageSent, sent.Status)
 	require.Equal(t, "sg-123", sent.ProviderMessageID)
 	require.Equal(t, at, *sent.SentAt)
 
@@ -80,7 +81,7 @@ func TestSendStateMachine(t *testing.T) {
 	same, err := s.CompleteSend(ctx, m.ID, "sendgrid", "sg-other", time.Now())
 	require.NoError(t, err)
 	require.Equal(t, sent, same)
-	same, err = s.FailSend(ctx, m.ID, storage.MessageFailed, "late", "")
+	same, err = s.FailSend(ctx, m.ID, model.MessageFailed, "late", "")
 	require.NoError(t, err)
 	require.Equal(t, sent, same)
 
@@ -95,23 +96,23 @@ func TestSendStateMachine(t *testing.T) {
 	m2 := reserve(t, s, message(c, "en-1/hello/2")).Message
 	_, _, err = s.BeginFlight(ctx, m2.ID, time.Minute)
 	require.NoError(t, err)
-	r, err := s.FailSend(ctx, m2.ID, storage.MessageRetrying, "sendgrid:http_503", "Service Unavailable for a@b.c")
+	r, err := s.FailSend(ctx, m2.ID, model.MessageRetrying, "sendgrid:http_503", "Service Unavailable for a@b.c")
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageRetrying, r.Status)
+	require.Equal(t, model.MessageRetrying, r.Status)
 	require.Equal(t, "sendgrid:http_503", r.StatusReason)
 	require.Equal(t, "Service Unavailable for a@b.c", r.StatusDetail)
 	retried := reserve(t, s, message(c, "en-1/hello/2"))
 	require.Equal(t, storage.ClaimRetry, retried.Claim)
 	require.True(t, retried.Decided, "a retry is decided again")
 	require.Equal(t, m2.ID, retried.Message.ID)
-	require.Equal(t, storage.MessageReserved, retried.Message.Status)
+	require.Equal(t, model.MessageReserved, retried.Message.Status)
 	m2b, out, err := s.BeginFlight(ctx, m2.ID, time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, storage.FlightGo, out)
 	require.Equal(t, 2, m2b.Attempts)
-	failed, err := s.FailSend(ctx, m2.ID, storage.MessageFailed, "sendgrid:http_400", "invalid recipient")
+	failed, err := s.FailSend(ctx, m2.ID, model.MessageFailed, "sendgrid:http_400", "invalid recipient")
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageFailed, failed.Status)
+	require.Equal(t, model.MessageFailed, failed.Status)
 	require.Nil(t, failed.FlightDeadline)
 	require.Equal(t, storage.ClaimDone, reserve(t, s, message(c, "en-1/hello/2")).Claim)
 
@@ -132,13 +133,13 @@ func TestSendStateMachine(t *testing.T) {
 	require.False(t, inFlight.Send())
 	released, err := s.ReleaseFlight(ctx, m3.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageInFlight, released.Status, "not released before its flight deadline")
+	require.Equal(t, model.MessageInFlight, released.Status, "not released before its flight deadline")
 	unknown, err := s.MarkUnknown(ctx, m3.ID, storage.ReasonAmbiguousCall)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageUnknown, unknown.Status)
+	require.Equal(t, model.MessageUnknown, unknown.Status)
 	require.Equal(t, storage.ClaimDone, reserve(t, s, message(c, "en-1/hello/3")).Claim)
 
-	_, err = s.FailSend(ctx, m3.ID, storage.MessageSent, "", "")
+	_, err = s.FailSend(ctx, m3.ID, model.MessageSent, "", "")
 	require.Error(t, err)
 	_, err = s.CompleteSend(ctx, "m_missing", "sendgrid", "x", time.Now())
 	require.ErrorIs(t, err, storage.ErrNotFound)
@@ -157,7 +158,7 @@ func TestReleaseFlightAfterDeadline(t *testing.T) {
 	m := storagetest.InFlight(t, s, message(c, "en-2/hello/1"))
 	released, err := s.ReleaseFlight(ctx, m.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageRetrying, released.Status)
+	require.Equal(t, model.MessageRetrying, released.Status)
 	require.Equal(t, "not_found_at_provider", released.StatusReason)
 	require.Nil(t, released.FlightDeadline)
 }
@@ -238,7 +239,7 @@ func TestRecordSkip(t *testing.T) {
 	m.StatusDetail = "template: x:1: executing"
 	skipped, err := s.RecordSkip(ctx, m)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSkipped, skipped.Status)
+	require.Equal(t, model.MessageSkipped, skipped.Status)
 	require.Equal(t, "render_failed", skipped.StatusReason)
 	require.Equal(t, "template: x:1: executing", skipped.StatusDetail)
 	require.Zero(t, skipped.Attempts)

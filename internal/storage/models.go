@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // Errors callers branch on. Wrapped errors carry detail; test with errors.Is.
@@ -46,23 +47,16 @@ type ContactInput struct {
 	Attributes map[string]any
 }
 
-// ConsentStatus values.
-const (
-	ConsentGranted = "granted"
-	ConsentRevoked = "revoked"
-	ConsentPending = "pending"
-)
-
 // ConsentEvent is one change of consent, kept forever.
 type ConsentEvent struct {
-	ID           int64           `json:"id"`
-	ContactID    string          `json:"contact_id"`
-	Channel      journey.Channel `json:"channel"`
-	Subscription string          `json:"subscription,omitempty"`
-	Status       string          `json:"status"`
-	Source       string          `json:"source"`
-	OccurredAt   time.Time       `json:"occurred_at"`
-	RecordedAt   time.Time       `json:"recorded_at"`
+	ID           int64               `json:"id"`
+	ContactID    string              `json:"contact_id"`
+	Channel      journey.Channel     `json:"channel"`
+	Subscription string              `json:"subscription,omitempty"`
+	Status       model.ConsentStatus `json:"status"`
+	Source       string              `json:"source"`
+	OccurredAt   time.Time           `json:"occurred_at"`
+	RecordedAt   time.Time           `json:"recorded_at"`
 }
 
 // Consent is the current consent for one channel.
@@ -71,11 +65,11 @@ type Consent struct {
 	Channel   journey.Channel `json:"channel"`
 	// Subscription is the subscription type ("newsletter"...); "" is the
 	// channel-level record.
-	Subscription   string    `json:"subscription,omitempty"`
-	Status         string    `json:"status"`
-	Source         string    `json:"source"`
-	OccurredAt     time.Time `json:"occurred_at"`
-	ConsentEventID int64     `json:"consent_event_id"`
+	Subscription   string              `json:"subscription,omitempty"`
+	Status         model.ConsentStatus `json:"status"`
+	Source         string              `json:"source"`
+	OccurredAt     time.Time           `json:"occurred_at"`
+	ConsentEventID int64               `json:"consent_event_id"`
 }
 
 // Event is a tracked behaviour event.
@@ -96,23 +90,14 @@ type JourneyVersion struct {
 	PublishedAt time.Time    `json:"published_at"`
 }
 
-// Enrollment statuses mirror the workflow's run statuses.
-const (
-	EnrollmentActive    = "active"
-	EnrollmentCompleted = "completed"
-	EnrollmentConverted = "converted"
-	EnrollmentExited    = "exited"
-	EnrollmentFailed    = "failed"
-)
-
 // Enrollment is one run of a journey for a contact.
 type Enrollment struct {
-	ID         string `json:"id"`
-	ContactID  string `json:"contact_id"`
-	JourneyID  string `json:"journey_id"`
-	Version    int    `json:"version"`
-	WorkflowID string `json:"workflow_id"`
-	Status     string `json:"status"`
+	ID         string          `json:"id"`
+	ContactID  string          `json:"contact_id"`
+	JourneyID  string          `json:"journey_id"`
+	Version    int             `json:"version"`
+	WorkflowID string          `json:"workflow_id"`
+	Status     model.RunStatus `json:"status"`
 	// ExitReason is a reason code: "goal: purchase", "support_exit", "erased"...
 	ExitReason string `json:"exit_reason,omitempty"`
 	// ExitRequestID and ExitNote are the exit request that ended the run,
@@ -125,46 +110,25 @@ type Enrollment struct {
 	EndedAt       *time.Time `json:"ended_at,omitempty"`
 }
 
-// Message ledger statuses.
-const (
-	MessageReserved  = "reserved"  // the gate allowed it; no request written yet
-	MessageInFlight  = "in_flight" // a request is being written; until it settles the provider may have it
-	MessageRetrying  = "retrying"  // last attempt failed retryably; provider did not accept it
-	MessageSent      = "sent"      // provider accepted it
-	MessageDelivered = "delivered" // provider reported delivery
-	MessageOpened    = "opened"
-	MessageClicked   = "clicked"
-	MessageFailed    = "failed"  // permanent provider failure
-	MessageBounced   = "bounced" // provider reported a bounce
-	MessageDropped   = "dropped" // SendGrid dropped it (suppressed address, invalid...); not delivered
-	// MessageComplained: the recipient reported the message as spam.
-	MessageComplained = "complained"
-	MessageSkipped    = "skipped" // not sent by decision (no consent, missing data...)
-	// MessageUnknown: a request was written and never answered, and the
-	// provider offers no way to find out (SendGrid): it may have the message,
-	// so it is never resent. Listed across contacts for ops.
-	MessageUnknown = "unknown"
-)
-
 // Message is one row of the ledger.
 type Message struct {
-	ID                string          `json:"id"`
-	IdempotencyKey    string          `json:"idempotency_key"`
-	ContactID         string          `json:"contact_id"`
-	JourneyID         string          `json:"journey_id"`
-	JourneyVersion    int             `json:"journey_version"`
-	StepID            string          `json:"step_id"`
-	Channel           journey.Channel `json:"channel"`
-	Class             string          `json:"class"`
-	Provider          string          `json:"provider"`
-	ProviderMessageID string          `json:"provider_message_id,omitempty"`
-	Status            string          `json:"status"`
-	StatusReason      string          `json:"status_reason,omitempty"`
-	ConsentEventID    *int64          `json:"consent_event_id,omitempty"`
-	Attempts          int             `json:"attempts"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
-	SentAt            *time.Time      `json:"sent_at,omitempty"`
+	ID                string              `json:"id"`
+	IdempotencyKey    string              `json:"idempotency_key"`
+	ContactID         string              `json:"contact_id"`
+	JourneyID         string              `json:"journey_id"`
+	JourneyVersion    int                 `json:"journey_version"`
+	StepID            string              `json:"step_id"`
+	Channel           journey.Channel     `json:"channel"`
+	Class             string              `json:"class"`
+	Provider          string              `json:"provider"`
+	ProviderMessageID string              `json:"provider_message_id,omitempty"`
+	Status            model.MessageStatus `json:"status"`
+	StatusReason      string              `json:"status_reason,omitempty"`
+	ConsentEventID    *int64              `json:"consent_event_id,omitempty"`
+	Attempts          int                 `json:"attempts"`
+	CreatedAt         time.Time           `json:"created_at"`
+	UpdatedAt         time.Time           `json:"updated_at"`
+	SentAt            *time.Time          `json:"sent_at,omitempty"`
 	// AbandonmentEventID is the abandonment event an abandonment journey's
 	// message was sent for.
 	AbandonmentEventID string `json:"abandonment_event_id,omitempty"`

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // rowQuerier is the pool or a transaction.
@@ -118,19 +120,19 @@ func (s *Store) ProviderEventRecorded(ctx context.Context, provider, eventID str
 //   - reserved and retrying belong to the send path (no request of theirs
 //     was accepted), and skipped messages were never sent: webhooks never
 //     change them.
-var webhookStatusRank = map[string]int{
-	MessageSent:      1,
-	MessageDelivered: 2,
-	MessageOpened:    3,
-	MessageClicked:   4,
+var webhookStatusRank = map[model.MessageStatus]int{
+	model.MessageSent:      1,
+	model.MessageDelivered: 2,
+	model.MessageOpened:    3,
+	model.MessageClicked:   4,
 }
 
 // statusesReplacedBy returns the statuses a webhook reporting next may
 // replace, or nil if next is not a status webhooks report.
-func statusesReplacedBy(next string) []string {
+func statusesReplacedBy(next model.MessageStatus) []model.MessageStatus {
 	switch next {
-	case MessageSent, MessageDelivered, MessageOpened, MessageClicked:
-		out := []string{MessageUnknown, MessageInFlight}
+	case model.MessageSent, model.MessageDelivered, model.MessageOpened, model.MessageClicked:
+		out := []model.MessageStatus{model.MessageUnknown, model.MessageInFlight}
 		for st, rank := range webhookStatusRank {
 			if rank < webhookStatusRank[next] {
 				out = append(out, st)
@@ -138,20 +140,20 @@ func statusesReplacedBy(next string) []string {
 		}
 		slices.Sort(out)
 		return out
-	case MessageBounced, MessageFailed:
-		return []string{MessageUnknown, MessageInFlight, MessageSent, MessageDelivered}
-	case MessageDropped:
-		return []string{MessageUnknown, MessageInFlight, MessageSent}
-	case MessageComplained:
-		return []string{MessageUnknown, MessageInFlight, MessageSent, MessageDelivered, MessageOpened, MessageClicked,
-			MessageBounced, MessageDropped, MessageFailed}
+	case model.MessageBounced, model.MessageFailed:
+		return []model.MessageStatus{model.MessageUnknown, model.MessageInFlight, model.MessageSent, model.MessageDelivered}
+	case model.MessageDropped:
+		return []model.MessageStatus{model.MessageUnknown, model.MessageInFlight, model.MessageSent}
+	case model.MessageComplained:
+		return []model.MessageStatus{model.MessageUnknown, model.MessageInFlight, model.MessageSent, model.MessageDelivered, model.MessageOpened, model.MessageClicked,
+			model.MessageBounced, model.MessageDropped, model.MessageFailed}
 	}
 	return nil
 }
 
 // advanceMessageStatus applies the rules above to message id on q and
 // returns the row (changed or not) and whether it changed.
-func advanceMessageStatus(ctx context.Context, q rowQuerier, id, status, reason string) (Message, bool, error) {
+func advanceMessageStatus(ctx context.Context, q rowQuerier, id string, status model.MessageStatus, reason string) (Message, bool, error) {
 	from := statusesReplacedBy(status)
 	if from == nil {
 		return Message{}, false, fmt.Errorf("message %s: a provider webhook cannot set status %q", id, status)
@@ -177,7 +179,7 @@ func advanceMessageStatus(ctx context.Context, q rowQuerier, id, status, reason 
 // reported, if the rules above allow it, with reason as its status_reason.
 // It returns the row, changed or not, and whether it changed. Unknown id is
 // ErrNotFound.
-func (s *Store) AdvanceMessageStatus(ctx context.Context, id, status, reason string) (Message, bool, error) {
+func (s *Store) AdvanceMessageStatus(ctx context.Context, id string, status model.MessageStatus, reason string) (Message, bool, error) {
 	return advanceMessageStatus(ctx, s.pool, id, status, reason)
 }
 
@@ -220,7 +222,7 @@ func (s *Store) MarkEngaged(ctx context.Context, contactID, messageID string, at
 type ProviderEffects struct {
 	// MessageStatus moves the event's message (ProviderEvent.MessageID) to
 	// this status under AdvanceMessageStatus's rules, with StatusReason.
-	MessageStatus string
+	MessageStatus model.MessageStatus
 	StatusReason  string
 	// Engaged marks the event's contact (and message) engaged at OccurredAt.
 	Engaged bool

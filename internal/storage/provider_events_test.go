@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -24,7 +25,7 @@ func sentMessage(t *testing.T, s *storage.Store, c storage.Contact, key string) 
 	return m
 }
 
-func setStatus(t *testing.T, s *storage.Store, id, status string) {
+func setStatus(t *testing.T, s *storage.Store, id string, status model.MessageStatus) {
 	t.Helper()
 	_, err := s.Pool().Exec(context.Background(), `UPDATE messages SET status = $2 WHERE id = $1`, id, status)
 	require.NoError(t, err)
@@ -76,66 +77,66 @@ func TestAdvanceMessageStatusNeverMovesBackwards(t *testing.T) {
 	c := newContact(t, s)
 
 	cases := []struct {
-		from, to string
+		from, to model.MessageStatus
 		changes  bool
 	}{
-		{storage.MessageSent, storage.MessageDelivered, true},
-		{storage.MessageSent, storage.MessageClicked, true},
-		{storage.MessageDelivered, storage.MessageOpened, true},
-		{storage.MessageOpened, storage.MessageClicked, true},
-		{storage.MessageClicked, storage.MessageOpened, false},
-		{storage.MessageOpened, storage.MessageDelivered, false},
-		{storage.MessageDelivered, storage.MessageSent, false},
-		{storage.MessageDelivered, storage.MessageDelivered, false},
-		{storage.MessageUnknown, storage.MessageDelivered, true},
-		{storage.MessageUnknown, storage.MessageDropped, true},
+		{model.MessageSent, model.MessageDelivered, true},
+		{model.MessageSent, model.MessageClicked, true},
+		{model.MessageDelivered, model.MessageOpened, true},
+		{model.MessageOpened, model.MessageClicked, true},
+		{model.MessageClicked, model.MessageOpened, false},
+		{model.MessageOpened, model.MessageDelivered, false},
+		{model.MessageDelivered, model.MessageSent, false},
+		{model.MessageDelivered, model.MessageDelivered, false},
+		{model.MessageUnknown, model.MessageDelivered, true},
+		{model.MessageUnknown, model.MessageDropped, true},
 
-		{storage.MessageSent, storage.MessageBounced, true},
-		{storage.MessageDelivered, storage.MessageBounced, true},
-		{storage.MessageOpened, storage.MessageBounced, false},
-		{storage.MessageBounced, storage.MessageDelivered, false},
-		{storage.MessageBounced, storage.MessageOpened, false},
-		{storage.MessageSent, storage.MessageFailed, true},
-		{storage.MessageFailed, storage.MessageDelivered, false},
-		{storage.MessageSent, storage.MessageDropped, true},
-		{storage.MessageDelivered, storage.MessageDropped, false},
-		{storage.MessageDropped, storage.MessageDelivered, false},
+		{model.MessageSent, model.MessageBounced, true},
+		{model.MessageDelivered, model.MessageBounced, true},
+		{model.MessageOpened, model.MessageBounced, false},
+		{model.MessageBounced, model.MessageDelivered, false},
+		{model.MessageBounced, model.MessageOpened, false},
+		{model.MessageSent, model.MessageFailed, true},
+		{model.MessageFailed, model.MessageDelivered, false},
+		{model.MessageSent, model.MessageDropped, true},
+		{model.MessageDelivered, model.MessageDropped, false},
+		{model.MessageDropped, model.MessageDelivered, false},
 
-		{storage.MessageClicked, storage.MessageComplained, true},
-		{storage.MessageBounced, storage.MessageComplained, true},
-		{storage.MessageComplained, storage.MessageClicked, false},
-		{storage.MessageComplained, storage.MessageBounced, false},
+		{model.MessageClicked, model.MessageComplained, true},
+		{model.MessageBounced, model.MessageComplained, true},
+		{model.MessageComplained, model.MessageClicked, false},
+		{model.MessageComplained, model.MessageBounced, false},
 
 		// Rows the send activity still owns, or that were never sent.
-		{storage.MessageReserved, storage.MessageDelivered, false},
-		{storage.MessageRetrying, storage.MessageDelivered, false},
+		{model.MessageReserved, model.MessageDelivered, false},
+		{model.MessageRetrying, model.MessageDelivered, false},
 		// A request written, its answer not recorded (the database blinked):
 		// the provider's webhook proves it has the message.
-		{storage.MessageInFlight, storage.MessageDelivered, true},
-		{storage.MessageInFlight, storage.MessageBounced, true},
-		{storage.MessageSkipped, storage.MessageDelivered, false},
-		{storage.MessageSkipped, storage.MessageComplained, false},
+		{model.MessageInFlight, model.MessageDelivered, true},
+		{model.MessageInFlight, model.MessageBounced, true},
+		{model.MessageSkipped, model.MessageDelivered, false},
+		{model.MessageSkipped, model.MessageComplained, false},
 	}
 	for i, tc := range cases {
 		m := sentMessage(t, s, c, fmt.Sprintf("adv/%d", i))
 		setStatus(t, s, m.ID, tc.from)
-		got, changed, err := s.AdvanceMessageStatus(ctx, m.ID, tc.to, "reason "+tc.to)
+		got, changed, err := s.AdvanceMessageStatus(ctx, m.ID, tc.to, "reason "+string(tc.to))
 		require.NoError(t, err, "%s → %s", tc.from, tc.to)
 		require.Equal(t, tc.changes, changed, "%s → %s", tc.from, tc.to)
 		if tc.changes {
 			require.Equal(t, tc.to, got.Status)
-			require.Equal(t, "reason "+tc.to, got.StatusReason)
+			require.Equal(t, "reason "+string(tc.to), got.StatusReason)
 		} else {
 			require.Equal(t, tc.from, got.Status, "%s → %s must leave the row as it was", tc.from, tc.to)
 		}
 	}
 
 	m := sentMessage(t, s, c, "adv/invalid")
-	for _, st := range []string{storage.MessageReserved, storage.MessageInFlight, storage.MessageRetrying, storage.MessageSkipped, storage.MessageUnknown, "nonsense"} {
+	for _, st := range []model.MessageStatus{model.MessageReserved, model.MessageInFlight, model.MessageRetrying, model.MessageSkipped, model.MessageUnknown, "nonsense"} {
 		_, _, err := s.AdvanceMessageStatus(ctx, m.ID, st, "")
 		require.Error(t, err, "webhooks cannot set %s", st)
 	}
-	_, _, err := s.AdvanceMessageStatus(ctx, "m_missing", storage.MessageDelivered, "")
+	_, _, err := s.AdvanceMessageStatus(ctx, "m_missing", model.MessageDelivered, "")
 	require.ErrorIs(t, err, storage.ErrNotFound)
 }
 
@@ -188,17 +189,17 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	ctx := context.Background()
 	c := newContact(t, s)
 	m := sentMessage(t, s, c, "apply/1")
-	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, storage.ConsentGranted, "signup", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	_, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "signup", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
 
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	ev := storage.ProviderEvent{Provider: "sendgrid", EventID: "sg-spam-1", Kind: "email.spam_reported",
 		MessageID: m.ID, ContactID: c.ID, OccurredAt: at}
 	fx := storage.ProviderEffects{
-		MessageStatus: storage.MessageComplained,
+		MessageStatus: model.MessageComplained,
 		StatusReason:  "spam report",
-		Suppression:   &storage.Suppression{Reason: storage.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
-		Consents:      []storage.ConsentChange{{Channel: journey.ChannelEmail, Status: storage.ConsentRevoked, Source: "sendgrid:spamreport", OccurredAt: at}},
+		Suppression:   &storage.Suppression{Reason: model.SuppressSpamComplaint, Channel: journey.ChannelEmail, Source: "sendgrid:spamreport"},
+		Consents:      []storage.ConsentChange{{Channel: journey.ChannelEmail, Status: model.ConsentRevoked, Source: "sendgrid:spamreport", OccurredAt: at}},
 	}
 
 	// A failing effect rolls everything back, the event row included, so a
@@ -212,18 +213,18 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	require.False(t, recorded)
 	got, err := s.Message(ctx, m.ID)
 	require.NoError(t, err)
-	require.Equal(t, storage.MessageSent, got.Status)
+	require.Equal(t, model.MessageSent, got.Status)
 	require.Equal(t, 1, countRows(t, s, "consent_events"))
 
 	res, err := s.ApplyProviderEvent(ctx, ev, fx)
 	require.NoError(t, err)
 	require.True(t, res.New)
 	require.True(t, res.StatusChanged)
-	require.Equal(t, storage.MessageComplained, res.Message.Status)
+	require.Equal(t, model.MessageComplained, res.Message.Status)
 	require.True(t, res.SuppressionCreated)
-	require.Equal(t, storage.SuppressSpamComplaint, res.Suppression.Reason)
+	require.Equal(t, model.SuppressSpamComplaint, res.Suppression.Reason)
 	require.Len(t, res.Consents, 1)
-	require.Equal(t, storage.ConsentRevoked, res.Consents[0].Status)
+	require.Equal(t, model.ConsentRevoked, res.Consents[0].Status)
 
 	snapshot := func() [4]int {
 		return [4]int{countRows(t, s, "provider_events"), countRows(t, s, "consent_events"),
@@ -239,11 +240,11 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 	m2 := sentMessage(t, s, c, "apply/2")
 	res, err = s.ApplyProviderEvent(ctx, storage.ProviderEvent{Provider: "sendgrid", EventID: "sg-open-1", Kind: "email.opened",
 		MessageID: m2.ID, ContactID: c.ID, OccurredAt: at},
-		storage.ProviderEffects{MessageStatus: storage.MessageOpened, Engaged: true,
+		storage.ProviderEffects{MessageStatus: model.MessageOpened, Engaged: true,
 			Event: &storage.Event{ID: "sendgrid:sg-open-1", Name: "email.opened", Properties: map[string]any{"message_id": m2.ID}}})
 	require.NoError(t, err)
 	require.True(t, res.New)
-	require.Equal(t, storage.MessageOpened, res.Message.Status)
+	require.Equal(t, model.MessageOpened, res.Message.Status)
 	require.Equal(t, "sendgrid:sg-open-1", res.Event.ID)
 	require.True(t, res.Event.OccurredAt.Equal(at), "the behaviour event happened when the provider says")
 	stored, err := s.Event(ctx, "sendgrid:sg-open-1")
@@ -255,7 +256,7 @@ func TestApplyProviderEventOnceAndAtomically(t *testing.T) {
 		storage.ProviderEffects{Engaged: true})
 	require.Error(t, err)
 	_, err = s.ApplyProviderEvent(ctx, storage.ProviderEvent{Provider: "sendgrid", EventID: "x", Kind: "email.opened", ContactID: c.ID},
-		storage.ProviderEffects{MessageStatus: storage.MessageOpened})
+		storage.ProviderEffects{MessageStatus: model.MessageOpened})
 	require.Error(t, err)
 	_, err = s.ApplyProviderEvent(ctx, storage.ProviderEvent{Provider: "sendgrid", EventID: "x", Kind: "email.opened", ContactID: "c_missing"},
 		storage.ProviderEffects{Engaged: true})
@@ -271,7 +272,7 @@ func TestApplyProviderEventConcurrentRedelivery(t *testing.T) {
 	var fresh atomic.Int64
 	concurrently(8, func(int) {
 		res, err := s.ApplyProviderEvent(ctx, storage.ProviderEvent{Provider: "twilio", EventID: "SM-stop", Kind: "sms.opt_out", ContactID: c.ID},
-			storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: storage.ConsentRevoked, Source: "sms:STOP"}}})
+			storage.ProviderEffects{Consents: []storage.ConsentChange{{Channel: journey.ChannelSMS, Status: model.ConsentRevoked, Source: "sms:STOP"}}})
 		if err == nil && res.New {
 			fresh.Add(1)
 		}

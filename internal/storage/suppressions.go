@@ -9,42 +9,23 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
-
-// Suppression reasons (the suppressions.reason column).
-const (
-	SuppressConverted     = "converted"
-	SuppressInOpportunity = "in_opportunity"
-	SuppressDoNotContact  = "do_not_contact"
-	SuppressHardBounce    = "hard_bounce"
-	SuppressSpamComplaint = "spam_complaint"
-	SuppressUnengaged     = "unengaged"
-)
-
-// ValidSuppressionReason reports whether r is a known suppression reason.
-func ValidSuppressionReason(r string) bool {
-	switch r {
-	case SuppressConverted, SuppressInOpportunity, SuppressDoNotContact,
-		SuppressHardBounce, SuppressSpamComplaint, SuppressUnengaged:
-		return true
-	}
-	return false
-}
 
 // Suppression is one suppression row. JourneyID "" means every journey and
 // Channel "" every channel.
 type Suppression struct {
-	ID        string          `json:"id"`
-	ContactID string          `json:"contact_id"`
-	Reason    string          `json:"reason"`
-	JourneyID string          `json:"journey_id,omitempty"`
-	Channel   journey.Channel `json:"channel,omitempty"`
-	Source    string          `json:"source"`
-	Note      string          `json:"note,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
-	LiftedAt  *time.Time      `json:"lifted_at,omitempty"`
-	LiftedBy  string          `json:"lifted_by,omitempty"`
+	ID        string                  `json:"id"`
+	ContactID string                  `json:"contact_id"`
+	Reason    model.SuppressionReason `json:"reason"`
+	JourneyID string                  `json:"journey_id,omitempty"`
+	Channel   journey.Channel         `json:"channel,omitempty"`
+	Source    string                  `json:"source"`
+	Note      string                  `json:"note,omitempty"`
+	CreatedAt time.Time               `json:"created_at"`
+	ExpiresAt *time.Time              `json:"expires_at,omitempty"`
+	LiftedAt  *time.Time              `json:"lifted_at,omitempty"`
+	LiftedBy  string                  `json:"lifted_by,omitempty"`
 }
 
 // Active reports whether the suppression is in force at now.
@@ -77,7 +58,7 @@ func (s *Store) AddSuppression(ctx context.Context, sp Suppression) (Suppression
 // other writes commit with.
 func addSuppression(ctx context.Context, q rowQuerier, sp Suppression) (Suppression, bool, error) {
 	switch {
-	case !ValidSuppressionReason(sp.Reason):
+	case !sp.Reason.Valid():
 		return Suppression{}, false, fmt.Errorf("add suppression: unknown reason %q", sp.Reason)
 	case sp.Channel != "" && !validChannel(sp.Channel):
 		return Suppression{}, false, fmt.Errorf("add suppression: unknown channel %q", sp.Channel)

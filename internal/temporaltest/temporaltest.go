@@ -43,6 +43,8 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/tutti-dev/tutti/internal/searchattr"
 )
 
 // CLIVersion is the Temporal CLI version `make test` builds with go install.
@@ -54,18 +56,6 @@ const InstallHint = "run `make test` (it builds the CLI once), or `go install gi
 
 // Namespace is the namespace the dev servers register and clients use.
 const Namespace = "default"
-
-// SearchAttributeFlags are Tutti's custom search attributes in the
-// `--search-attribute Name=Type` form. They duplicate
-// workflows.SearchAttributeFlags on purpose: package workflows' own tests use
-// this package, so importing workflows here would be an import cycle. A test
-// in this package fails if the two lists differ.
-var SearchAttributeFlags = []string{
-	"ContactId=Keyword",
-	"JourneyId=Keyword",
-	"JourneyVersion=Int",
-	"JourneyStep=Keyword",
-}
 
 // startTimeout bounds one server start (process start plus first connection).
 const startTimeout = 2 * time.Minute
@@ -126,7 +116,7 @@ func start(logFile *os.File) (*testsuite.DevServer, error) {
 		return nil, err
 	}
 	var extra []string
-	for _, sa := range SearchAttributeFlags {
+	for _, sa := range searchattr.Flags() { // Tutti's search attributes, declared once
 		extra = append(extra, "--search-attribute", sa)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)

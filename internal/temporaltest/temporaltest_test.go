@@ -2,14 +2,9 @@ package temporaltest_test
 
 import (
 	"context"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +13,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tutti-dev/tutti/internal/searchattr"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
 )
 
@@ -40,10 +36,10 @@ func assertSearchAttributes(t *testing.T, c client.Client) {
 	if err != nil {
 		t.Fatalf("ListSearchAttributes: %v", err)
 	}
-	if len(temporaltest.SearchAttributeFlags) != 4 {
-		t.Errorf("want Tutti's 4 search attributes, SearchAttributeFlags has %d", len(temporaltest.SearchAttributeFlags))
+	if len(searchattr.Flags()) != 4 {
+		t.Errorf("want Tutti's 4 search attributes, searchattr.Flags() has %d", len(searchattr.Flags()))
 	}
-	for _, flag := range temporaltest.SearchAttributeFlags {
+	for _, flag := range searchattr.Flags() {
 		name, typ, ok := strings.Cut(flag, "=")
 		if !ok {
 			t.Errorf("malformed flag %q", flag)
@@ -124,70 +120,4 @@ func TestCLIPathHonoursTEMPORAL_CLI(t *testing.T) {
 	if _, err := temporaltest.CLIPath(); err == nil {
 		t.Error("CLIPath accepted a non-executable TEMPORAL_CLI")
 	}
-}
-
-// TestSearchAttributeFlagsMatchWorkflows keeps the duplicated list in step with
-// workflows.SearchAttributeFlags, the source of truth. It reads the source
-// rather than importing the package (see SearchAttributeFlags for why).
-func TestSearchAttributeFlagsMatchWorkflows(t *testing.T) {
-	got := workflowsSearchAttributeFlags(t)
-	if !slices.Equal(got, temporaltest.SearchAttributeFlags) {
-		t.Errorf("temporaltest.SearchAttributeFlags = %q, workflows.SearchAttributeFlags = %q: update internal/temporaltest (and scripts/lib.sh, docker-compose.yml)",
-			temporaltest.SearchAttributeFlags, got)
-	}
-}
-
-// workflowsSearchAttributeFlags parses ../../workflows for the string literals
-// of `var SearchAttributeFlags = []string{...}`.
-func workflowsSearchAttributeFlags(t *testing.T) []string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "workflows")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
-	}
-	fset := token.NewFileSet()
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatalf("parsing %s: %v", name, err)
-		}
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, id := range vs.Names {
-					if id.Name != "SearchAttributeFlags" || i >= len(vs.Values) {
-						continue
-					}
-					lit, ok := vs.Values[i].(*ast.CompositeLit)
-					if !ok {
-						t.Fatalf("%s: SearchAttributeFlags is not a composite literal", name)
-					}
-					var out []string
-					for _, elt := range lit.Elts {
-						bl, ok := elt.(*ast.BasicLit)
-						if !ok || bl.Kind != token.STRING {
-							t.Fatalf("%s: SearchAttributeFlags has a non-literal element", name)
-						}
-						s, err := strconv.Unquote(bl.Value)
-						if err != nil {
-							t.Fatal(err)
-						}
-						out = append(out, s)
-					}
-					return out
-				}
-			}
-		}
-	}
-	t.Fatalf("var SearchAttributeFlags not found in %s", dir)
-	return nil
 }

@@ -114,3 +114,19 @@ func isSMSPadding(r rune) bool {
 	}
 	return false
 }
+
+// keywordText is the keyword an inbound body consists of, upper case, for
+// the consent source ("sms:STOP"). Call only when ClassifySMSKeyword found
+// one: keywords are ASCII letters, and the rest is padding.
+func keywordText(body string) string {
+	var b strings.Builder
+	for _, c := range body {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b.WriteRune(c)
+		case c >= 'a' && c <= 'z':
+			b.WriteRune(c - ('a' - 'A'))
+		}
+	}
+	return b.String()
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
@@ -317,4 +318,18 @@ func intParam(form url.Values, name string) (int, error) {
 		return 0, fmt.Errorf("%w: Twilio parameter %s=%q is not a non-negative integer", ErrMalformedPayload, name, v)
 	}
 	return n, nil
+}
+
+// TwiMLReply is the TwiML answer to an inbound message: a reply with
+// message, or no reply when message is "".
+func TwiMLReply(message string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response>`)
+	if message != "" {
+		b.WriteString("<Message>")
+		_ = xml.EscapeText(&b, []byte(message))
+		b.WriteString("</Message>")
+	}
+	b.WriteString("</Response>")
+	return b.String()
 }

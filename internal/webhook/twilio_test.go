@@ -547,3 +547,15 @@ func TestParseTwilioStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestTwiMLReply(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ message, want string }{
+		{"", `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`},
+		{"Acme: reply STOP to opt out.", `<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: reply STOP to opt out.</Message></Response>`},
+		{`Msg&data <rates> "may" apply`, `<?xml version="1.0" encoding="UTF-8"?><Response><Message>Msg&amp;data &lt;rates&gt; &#34;may&#34; apply</Message></Response>`},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, TwiMLReply(tt.message))
+	}
+}

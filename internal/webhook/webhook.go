@@ -2,16 +2,20 @@
 // providers post back to it: SendGrid's Signed Event Webhook (email
 // processed/delivered/open/click/bounce/... events) and Twilio's messaging
 // webhooks (inbound SMS and message status callbacks). It also classifies
-// inbound SMS bodies into the carrier opt-out/opt-in/help keywords.
+// inbound SMS bodies into the carrier opt-out/opt-in/help keywords, and
+// decides what each event changes in Tutti (effects.go): an Update in
+// storage's vocabulary, which storage.ApplyProviderEvent commits.
 //
 // The package is deliberately pure: no I/O, no clock, no HTTP server, no
-// database. An HTTP handler is expected to
+// database access (it uses storage's types, never its Store). An HTTP
+// handler is expected to
 //
 //  1. read the raw request body (bounded, e.g. with http.MaxBytesReader) and
 //     the signature headers,
 //  2. call the provider verifier's Verify method and reject the request if it
 //     fails, and only then
-//  3. call the matching Parse function and act on the result.
+//  3. call the matching Parse function, look up the message and contact the
+//     event is about, and apply the matching Update function's answer.
 //
 // Parsing before verifying would let anyone who can reach the endpoint forge
 // opens, bounces or opt-outs, so the Parse functions assume their input has

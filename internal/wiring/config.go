@@ -1,4 +1,4 @@
-package delivery
+package wiring
 
 import (
 	"fmt"
@@ -9,20 +9,22 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/contact"
+	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
-// FromConfig builds the send path the worker and the API share: SendGrid
-// and Twilio in live mode, the sandbox (messages recorded in Postgres)
-// otherwise; the sender identity; the send gate's workspace settings.
-func FromConfig(cfg config.Config, store *storage.Store, logger *slog.Logger) (*Service, error) {
+// DeliveryFromConfig builds the send path the worker and the API share:
+// SendGrid and Twilio in live mode, the sandbox (messages recorded in
+// Postgres) otherwise; the sender identity; the send gate's workspace
+// settings.
+func DeliveryFromConfig(cfg config.Config, store *storage.Store, logger *slog.Logger) (*delivery.Service, error) {
 	settings, err := PolicyFromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger}
+	s := &delivery.Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger}
 	switch cfg.ProviderMode {
 	case config.ModeLive:
 		// The call's own deadline (the flight window) is shorter; this is
@@ -57,8 +59,8 @@ func PolicyFromConfig(cfg config.Config) (policy.Settings, error) {
 // IdentityFromConfig builds the sender identity from configuration. The
 // Twilio status callback is only set when the API has a public URL to be
 // reached at.
-func IdentityFromConfig(cfg config.Config) Identity {
-	s := Identity{EmailFrom: cfg.EmailFrom, EmailFromName: cfg.EmailFromName, SMSFrom: cfg.TwilioFrom}
+func IdentityFromConfig(cfg config.Config) delivery.Identity {
+	s := delivery.Identity{EmailFrom: cfg.EmailFrom, EmailFromName: cfg.EmailFromName, SMSFrom: cfg.TwilioFrom}
 	if cfg.PublicURL != "" {
 		s.SMSStatusCallback = strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/twilio/status"
 	}

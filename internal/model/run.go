@@ -1,0 +1,25 @@
+package model
+
+// RunStatus is the status of one journey run for a contact: the status
+// column of enrollments, the workflow's result and what its state query
+// returns.
+type RunStatus string
+
+const (
+	RunActive    RunStatus = "active"
+	RunCompleted RunStatus = "completed" // reached the end of the journey
+	RunConverted RunStatus = "converted" // the contact reached the journey's goal
+	RunExited    RunStatus = "exited"    // an exit event, an opt-out, support or an erasure ended it
+	// RunFailed: the workflow itself failed. The workflow never returns it;
+	// the enrollment records it when the run ends in an error.
+	RunFailed RunStatus = "failed"
+)
+
+// Ended reports whether s is a final status: every known status but active.
+func (s RunStatus) Ended() bool {
+	switch s {
+	case RunCompleted, RunConverted, RunExited, RunFailed:
+		return true
+	}
+	return false
+}
