@@ -1,0 +1,251 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Delivery kinds: what a pending delivery asks of Temporal.
+const (
+	// DeliverySignal tells the contact's running journeys about the event.
+	DeliverySignal = "signal"
+	// DeliveryStart enrolls the contact in a journey the event triggers.
+	DeliveryStart = "start"
+)
+
+// Delivery is one row of the outbox (migration 00006): what an event must
+// still do in Temporal, with the event it is for.
+type Delivery struct {
+	ID             int64     `json:"id"`
+	Kind           string    `json:"kind"`
+	Event          Event     `json:"event"`
+	JourneyID      string    `json:"journey_id,omitempty"`
+	JourneyVersion int       `json:"journey_version,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	Attempts       int       `json:"attempts"`
+	NextAttemptAt  time.Time `json:"next_attempt_at"`
+	LastError      string    `json:"last_error,omitempty"`
+}
+
+// TrackEvent stores an event together with its pending deliveries, in one
+// transaction: the event is never stored without what it must do in
+// Temporal, and its deliveries never exist without it. A duplicate (the same
+// id, contact and name: a retry) adds nothing; its deliveries were stored
+// with the first attempt. It returns the stored event, whether it was new,
+// and how many deliveries are still pending for it. Errors are InsertEvent's.
+//
+// A 'signal' row is stored when the contact has a running journey, or a
+// start still pending that may become one (DeliveryTargets resolves the runs
+// when it is delivered); a 'start' row for each journey whose latest version
+// the event triggers. The signal row comes first, so the dispatcher's
+// per-contact order signals the runs that were there before starting new ones.
+func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, error) {
+	var (
+		stored   Event
+		inserted bool
+		pending  int
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		stored, inserted, err = insertEvent(ctx, tx, e)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO deliveries (event_id, contact_id, kind, created_at)
+				SELECT $1, $2, 'signal', $3
+				WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $2 AND status = 'active')
+				   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $2 AND kind = 'start' AND done_at IS NULL)`,
+				stored.ID, stored.ContactID, stored.ReceivedAt); err != nil {
+				return fmt.Errorf("event %s: storing its signal delivery: %w", stored.ID, err)
+			}
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
+				SELECT $1, $2, 'start', v.journey_id, v.version, $3 FROM journey_versions v
+				WHERE v.trigger_event = $4
+				  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
+				ORDER BY v.journey_id`,
+				stored.ID, stored.ContactID, stored.ReceivedAt, stored.Name); err != nil {
+				return fmt.Errorf("event %s: storing its start deliveries: %w", stored.ID, err)
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1 AND done_at IS NULL`, stored.ID).Scan(&pending)
+	})
+	if err != nil {
+		return Event{}, false, 0, err
+	}
+	return stored, inserted, pending, nil
+}
+
+// DeliveryClaim is a batch of deliveries one dispatcher holds: their rows
+// stay locked (FOR UPDATE) in its transaction until Commit or Rollback, so no
+// other dispatcher takes them or a later delivery of the same contacts.
+type DeliveryClaim struct {
+	tx         pgx.Tx
+	Deliveries []Delivery
+}
+
+// ClaimDeliveries locks and returns up to limit deliveries that are due, at
+// most one per contact: each contact's oldest pending delivery, and only if
+// it is due (a contact whose oldest delivery waits for a retry waits
+// entirely, which keeps its events in order).
+//
+// Several dispatchers may claim at once (one per worker process): SKIP
+// LOCKED passes over the rows another one holds, and since only a contact's
+// oldest pending row is ever eligible, a contact's next delivery cannot be
+// taken while its predecessor is held elsewhere. The lock is the claim; it
+// dies with the connection, so a crashed dispatcher leaves nothing to expire.
+// The caller must Commit or Rollback.
+func (s *Store) ClaimDeliveries(ctx context.Context, limit int) (*DeliveryClaim, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claiming deliveries: %w", err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
+		       e.id, e.contact_id, e.name, e.occurred_at, e.received_at
+		FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
+		  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
+		ORDER BY d.id
+		LIMIT $1
+		FOR UPDATE OF d SKIP LOCKED`, limit)
+	if err == nil {
+		var out []Delivery
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+			var d Delivery
+			err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
+				&d.Event.ID, &d.Event.ContactID, &d.Event.Name, &d.Event.OccurredAt, &d.Event.ReceivedAt)
+			d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
+			d.Event.OccurredAt, d.Event.ReceivedAt = d.Event.OccurredAt.UTC(), d.Event.ReceivedAt.UTC()
+			return d, err
+		})
+		if err == nil {
+			return &DeliveryClaim{tx: tx, Deliveries: out}, nil
+		}
+	}
+	_ = tx.Rollback(ctx)
+	return nil, fmt.Errorf("claiming deliveries: %w", err)
+}
+
+// Done marks a claimed delivery finished with its outcome (and, for a start,
+// the enrollment it made or found) and returns its lag: from the event being
+// stored to now.
+func (c *DeliveryClaim) Done(ctx context.Context, id int64, outcome, enrollmentID string) (time.Duration, error) {
+	var lag float64
+	err := c.tx.QueryRow(ctx, `
+		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $2, enrollment_id = $3, last_error = ''
+		WHERE id = $1
+		RETURNING extract(epoch FROM done_at - created_at)::float8`, id, outcome, enrollmentID).Scan(&lag)
+	if err != nil {
+		return 0, fmt.Errorf("delivery %d: marking it done: %w", id, err)
+	}
+	return time.Duration(lag * float64(time.Second)), nil
+}
+
+// Failed records a failed attempt of a claimed delivery; it is due again
+// after retryIn.
+func (c *DeliveryClaim) Failed(ctx context.Context, id int64, cause string, retryIn time.Duration) error {
+	_, err := c.tx.Exec(ctx, `
+		UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = clock_timestamp() + $3 * interval '1 millisecond'
+		WHERE id = $1`, id, cause, retryIn.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("delivery %d: recording a failed attempt: %w", id, err)
+	}
+	return nil
+}
+
+// Commit writes the batch's outcomes and releases its rows.
+func (c *DeliveryClaim) Commit(ctx context.Context) error {
+	if err := c.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing delivery outcomes: %w", err)
+	}
+	return nil
+}
+
+// Rollback releases the batch's rows unchanged (a no-op after Commit).
+func (c *DeliveryClaim) Rollback(ctx context.Context) { _ = c.tx.Rollback(ctx) }
+
+// DeliveryTargets returns the running journeys a 'signal' delivery goes to:
+// the contact's active enrollments that started no later than the event was
+// received, and those that deliveries queued before this one started (an
+// event posted right after the one that triggers a journey reaches the run
+// it triggered, as it did when the API started runs before answering). A
+// run started later by other means did not exist for the event and does
+// not see it.
+func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
+	return s.listEnrollments(ctx, fmt.Sprintf("targets of delivery %d", d.ID), `
+		SELECT `+enrollmentColumns+` FROM enrollments
+		WHERE contact_id = $1 AND status = 'active'
+		  AND (started_at <= $2 OR id IN (
+		      SELECT enrollment_id FROM deliveries
+		      WHERE contact_id = $1 AND kind = 'start' AND enrollment_id <> '' AND id < $3))
+		ORDER BY started_at, id`, d.Event.ContactID, d.Event.ReceivedAt, d.ID)
+}
+
+// DeliveryStats is the state of the outbox, for ops.
+type DeliveryStats struct {
+	// Pending counts deliveries not yet taken by Temporal.
+	Pending int64 `json:"pending"`
+	// Failing counts pending deliveries that failed at least once.
+	Failing int64 `json:"failing"`
+	// OldestPendingAt is when the oldest pending delivery's event was stored.
+	OldestPendingAt *time.Time `json:"oldest_pending_at"`
+	// DoneLastHour counts deliveries finished in the last hour.
+	DoneLastHour int64 `json:"done_last_hour"`
+	// RecentFailures are up to 10 failing deliveries, most attempted first.
+	RecentFailures []Delivery `json:"recent_failures"`
+}
+
+// DeliveryStats reads the outbox's depth, age and failures.
+func (s *Store) DeliveryStats(ctx context.Context) (DeliveryStats, error) {
+	var st DeliveryStats
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE done_at IS NULL),
+		       count(*) FILTER (WHERE done_at IS NULL AND attempts > 0),
+		       min(created_at) FILTER (WHERE done_at IS NULL),
+		       count(*) FILTER (WHERE done_at > now() - interval '1 hour')
+		FROM deliveries`).Scan(&st.Pending, &st.Failing, &st.OldestPendingAt, &st.DoneLastHour)
+	if err != nil {
+		return DeliveryStats{}, fmt.Errorf("delivery stats: %w", err)
+	}
+	st.OldestPendingAt = utcPtr(st.OldestPendingAt)
+	rows, err := s.pool.Query(ctx, `
+		SELECT d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
+		       d.event_id, d.contact_id, e.name
+		FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE d.done_at IS NULL AND d.attempts > 0
+		ORDER BY d.attempts DESC, d.id
+		LIMIT 10`)
+	if err == nil {
+		st.RecentFailures, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+			var d Delivery
+			err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
+				&d.Event.ID, &d.Event.ContactID, &d.Event.Name)
+			d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
+			d.Event.Properties = map[string]any{}
+			return d, err
+		})
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return DeliveryStats{}, fmt.Errorf("delivery failures: %w", err)
+	}
+	if st.RecentFailures == nil {
+		st.RecentFailures = []Delivery{}
+	}
+	return st, nil
+}
+
+// PendingDeliveries counts the outbox's pending deliveries (the depth gauge).
+func (s *Store) PendingDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE done_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,184 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/storage/storagetest"
+)
+
+// pendingKinds lists the kinds of the contact's pending deliveries, in order.
+func pendingKinds(t *testing.T, s *storage.Store, contactID string) []string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(),
+		`SELECT kind || COALESCE(NULLIF(':' || journey_id, ':'), '') FROM deliveries WHERE contact_id = $1 AND done_at IS NULL ORDER BY id`, contactID)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestTrackEventStoresItsDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+
+	// No run and no trigger: nothing to deliver.
+	_, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "v-1", ContactID: c.ID, Name: "page.viewed"})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	require.Zero(t, pending)
+
+	// A trigger: one start, for the journey's latest version.
+	ev, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"start:cart"}, pendingKinds(t, s, c.ID))
+
+	// A retry adds nothing and reports what is still pending.
+	again, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	require.False(t, inserted)
+	require.Equal(t, 1, pending)
+	require.Equal(t, ev, again)
+
+	// The next event follows the pending start: the run it makes may need it.
+	_, _, pending, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "purchase"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"start:cart", "signal"}, pendingKinds(t, s, c.ID))
+
+	// A conflicting id stores neither the event nor deliveries.
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.ErrorIs(t, err, storage.ErrEventConflict)
+	require.Equal(t, []string{"start:cart", "signal"}, pendingKinds(t, s, c.ID))
+}
+
+func TestClaimDeliveriesKeepsEachContactInOrder(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	alice, bob := newContact(t, s), newContact(t, s)
+	for _, ev := range []storage.Event{
+		{ID: "a-1", ContactID: alice.ID, Name: "cart.abandoned"},
+		{ID: "a-2", ContactID: alice.ID, Name: "purchase"},
+		{ID: "b-1", ContactID: bob.ID, Name: "cart.abandoned"},
+	} {
+		_, _, _, err := s.TrackEvent(ctx, ev)
+		require.NoError(t, err)
+	}
+
+	// One dispatcher takes the head of each contact, never two of one contact.
+	first, err := s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, first.Deliveries, 2)
+	require.Equal(t, "a-1", first.Deliveries[0].Event.ID)
+	require.Equal(t, storage.DeliveryStart, first.Deliveries[0].Kind)
+	require.Equal(t, "cart", first.Deliveries[0].JourneyID)
+	require.Equal(t, "b-1", first.Deliveries[1].Event.ID)
+
+	// Another dispatcher finds nothing while those heads are held: alice's
+	// second delivery waits for her first.
+	second, err := s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, second.Deliveries)
+	second.Rollback(ctx)
+
+	_, err = first.Done(ctx, first.Deliveries[0].ID, "enrolled", "e_x")
+	require.NoError(t, err)
+	require.NoError(t, first.Failed(ctx, first.Deliveries[1].ID, "temporal unavailable", time.Hour))
+	require.NoError(t, first.Commit(ctx))
+
+	// Alice's next delivery is due; bob's failed one waits for its retry.
+	third, err := s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, third.Deliveries, 1)
+	require.Equal(t, "a-2", third.Deliveries[0].Event.ID)
+	require.Equal(t, storage.DeliverySignal, third.Deliveries[0].Kind)
+	third.Rollback(ctx)
+
+	st, err := s.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, st.Pending)
+	require.EqualValues(t, 1, st.Failing)
+	require.EqualValues(t, 1, st.DoneLastHour)
+	require.NotNil(t, st.OldestPendingAt)
+	require.Len(t, st.RecentFailures, 1)
+	require.Equal(t, "b-1", st.RecentFailures[0].Event.ID)
+	require.Equal(t, "temporal unavailable", st.RecentFailures[0].LastError)
+	require.Equal(t, 1, st.RecentFailures[0].Attempts)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+}
+
+func TestDeliveryTargets(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	cart, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	before, later := publish(t, s, "before"), publish(t, s, "later")
+	enroll := func(jv storage.JourneyVersion, at time.Time) storage.Enrollment {
+		e := storage.Enrollment{ID: "e_" + jv.JourneyID, ContactID: c.ID, JourneyID: jv.JourneyID, Version: jv.Version,
+			WorkflowID: "wf-" + jv.JourneyID, Status: storage.EnrollmentActive, StartedAt: at}
+		require.NoError(t, s.CreateEnrollment(ctx, e, nil))
+		return e
+	}
+	enroll(before, time.Now().Add(-time.Hour))
+
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "purchase"})
+	require.NoError(t, err)
+
+	// The trigger's start runs first (the signal for cart-1 came before it).
+	claim, err := s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, claim.Deliveries, 1)
+	require.Equal(t, storage.DeliverySignal, claim.Deliveries[0].Kind)
+	_, err = claim.Done(ctx, claim.Deliveries[0].ID, "signalled 1", "")
+	require.NoError(t, err)
+	require.NoError(t, claim.Commit(ctx))
+
+	claim, err = s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, storage.DeliveryStart, claim.Deliveries[0].Kind)
+	started := enroll(cart, time.Now().Add(time.Hour))
+	_, err = claim.Done(ctx, claim.Deliveries[0].ID, "enrolled", started.ID)
+	require.NoError(t, err)
+	require.NoError(t, claim.Commit(ctx))
+	// A run started after the events by other means.
+	enroll(later, time.Now().Add(time.Hour))
+
+	claim, err = s.ClaimDeliveries(ctx, 10)
+	require.NoError(t, err)
+	defer claim.Rollback(ctx)
+	require.Len(t, claim.Deliveries, 1)
+	require.Equal(t, "buy-1", claim.Deliveries[0].Event.ID)
+	targets, err := s.DeliveryTargets(ctx, claim.Deliveries[0])
+	require.NoError(t, err)
+	var ids []string
+	for _, e := range targets {
+		ids = append(ids, e.JourneyID)
+	}
+	require.Equal(t, []string{"before", "cart"}, ids)
+}
