@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,7 +102,23 @@ func start(t *testing.T, configure ...func(*config.Config)) *system {
 	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)
+	dispatch(t, api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	return s
+}
+
+// dispatch runs the delivery outbox's dispatcher, as tutti-worker does,
+// until the returned stop is called (or the test ends).
+func dispatch(t *testing.T, deps api.Deps) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	d := api.NewDispatcher(deps)
+	wg.Go(func() { d.Run(ctx) })
+	stop = sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+	})
+	t.Cleanup(stop)
+	return stop
 }
 
 // call makes an authenticated API call and decodes the JSON answer.
