@@ -59,6 +59,8 @@ type system struct {
 	logger *slog.Logger
 	// delivery is the worker's send path (tests set its fault points).
 	delivery *delivery.Service
+	// stopDispatch stops the outbox dispatcher that runs with the worker.
+	stopDispatch func()
 }
 
 // start brings up a worker and the API over a fresh database. Tests share one
@@ -102,7 +104,7 @@ func start(t *testing.T, configure ...func(*config.Config)) *system {
 	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)
-	dispatch(t, api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
+	s.stopDispatch = dispatch(t, api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	return s
 }
 
