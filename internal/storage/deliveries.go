@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +28,24 @@ type Delivery struct {
 	Attempts       int       `json:"attempts"`
 	NextAttemptAt  time.Time `json:"next_attempt_at"`
 	LastError      string    `json:"last_error,omitempty"`
+}
+
+// deliveryColumns read a delivery joined with its event (d, e).
+const deliveryColumns = `d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
+	e.id, e.contact_id, e.name, e.occurred_at, e.received_at`
+
+func scanDelivery(r rowScanner) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
+		&d.Event.ID, &d.Event.ContactID, &d.Event.Name, &d.Event.OccurredAt, &d.Event.ReceivedAt)
+	d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
+	d.Event.OccurredAt, d.Event.ReceivedAt = d.Event.OccurredAt.UTC(), d.Event.ReceivedAt.UTC()
+	d.Event.Properties = map[string]any{} // not read: a delivery carries ids and the name
+	return d, err
+}
+
+func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
 }
 
 // TrackEvent stores an event together with its pending deliveries, in one
@@ -107,8 +124,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, limit int) (*DeliveryClaim,
 		return nil, fmt.Errorf("claiming deliveries: %w", err)
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
-		       e.id, e.contact_id, e.name, e.occurred_at, e.received_at
+		SELECT `+deliveryColumns+`
 		FROM deliveries d JOIN events e ON e.id = d.event_id
 		WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
 		  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
@@ -117,15 +133,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, limit int) (*DeliveryClaim,
 		FOR UPDATE OF d SKIP LOCKED`, limit)
 	if err == nil {
 		var out []Delivery
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-			var d Delivery
-			err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
-				&d.Event.ID, &d.Event.ContactID, &d.Event.Name, &d.Event.OccurredAt, &d.Event.ReceivedAt)
-			d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
-			d.Event.OccurredAt, d.Event.ReceivedAt = d.Event.OccurredAt.UTC(), d.Event.ReceivedAt.UTC()
-			return d, err
-		})
-		if err == nil {
+		if out, err = collectDeliveries(rows); err == nil {
 			return &DeliveryClaim{tx: tx, Deliveries: out}, nil
 		}
 	}
@@ -216,23 +224,15 @@ func (s *Store) DeliveryStats(ctx context.Context) (DeliveryStats, error) {
 	}
 	st.OldestPendingAt = utcPtr(st.OldestPendingAt)
 	rows, err := s.pool.Query(ctx, `
-		SELECT d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
-		       d.event_id, d.contact_id, e.name
+		SELECT `+deliveryColumns+`
 		FROM deliveries d JOIN events e ON e.id = d.event_id
 		WHERE d.done_at IS NULL AND d.attempts > 0
 		ORDER BY d.attempts DESC, d.id
 		LIMIT 10`)
 	if err == nil {
-		st.RecentFailures, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-			var d Delivery
-			err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
-				&d.Event.ID, &d.Event.ContactID, &d.Event.Name)
-			d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
-			d.Event.Properties = map[string]any{}
-			return d, err
-		})
+		st.RecentFailures, err = collectDeliveries(rows)
 	}
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err != nil {
 		return DeliveryStats{}, fmt.Errorf("delivery failures: %w", err)
 	}
 	if st.RecentFailures == nil {
