@@ -23,14 +23,15 @@ import (
 // policy, enrollment row committed with the start, keyed retries), which is
 // reused as is rather than copied.
 //
-// Claims: each batch is a transaction that locks the due deliveries with
-// SELECT ... FOR UPDATE SKIP LOCKED, at most one per contact (the contact's
-// oldest pending one), and keeps them locked while they are delivered; the
-// outcomes commit with the claim. Several dispatchers share the queue
-// without coordination, a contact's deliveries go out in the order they were
-// stored, and a dispatcher that dies releases its rows with its connection:
-// no lease to expire and no clock to trust. The cost is a transaction open
-// for the length of a batch, which the signal timeout bounds.
+// Claims: a dispatcher claims a batch of due deliveries, at most one per
+// contact (the contact's oldest pending one), with SELECT ... FOR UPDATE
+// SKIP LOCKED in one short statement that also sets a lease on them
+// (storage.ClaimDeliveries says why a lease and not a lock held while
+// Temporal is called). Several dispatchers share the queue without
+// coordination, and a contact's deliveries go out in the order they were
+// stored. Each delivery is bounded by deliveryTimeout and a batch by the
+// lease (dispatchLease), so a lease only expires when its dispatcher died;
+// another one then takes the delivery over.
 //
 // Waking up: a short poll (DispatchPoll) rather than LISTEN/NOTIFY. A poll
 // of one indexed query needs no dedicated connection (it works behind a
@@ -51,6 +52,13 @@ const (
 	dispatchBatch = 32
 	// dispatchParallel bounds the Temporal calls in flight per dispatcher.
 	dispatchParallel = 8
+	// deliveryTimeout bounds one delivery attempt (a start checks with
+	// Temporal when its outcome is unclear: a few short calls).
+	deliveryTimeout = time.Minute
+	// dispatchLease is a claim's lease: longer than the whole batch can take
+	// (dispatchBatch/dispatchParallel rounds of deliveryTimeout), so only a
+	// dead dispatcher's claims expire.
+	dispatchLease = (dispatchBatch/dispatchParallel + 1) * deliveryTimeout
 	// Retries back off from retryBase, doubling, up to retryMax: Temporal
 	// down for an hour is retried every minute, and the first retries are quick.
 	retryBase = time.Second
@@ -120,58 +128,54 @@ type outcome struct {
 	err          error
 }
 
-// Dispatch claims one batch, delivers it and records the outcomes; it
+// Dispatch claims one batch, delivers it and records each outcome; it
 // returns the number of deliveries attempted.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
-	claim, err := d.s.store.ClaimDeliveries(ctx, dispatchBatch)
-	if err != nil {
+	batch, token, err := d.s.store.ClaimDeliveries(ctx, dispatchBatch, dispatchLease)
+	if err != nil || len(batch) == 0 {
 		return 0, err
 	}
-	defer claim.Rollback(context.WithoutCancel(ctx))
-	batch := claim.Deliveries
-	if len(batch) == 0 {
-		return 0, nil
-	}
-	results := make([]outcome, len(batch))
+	errs := make([]error, len(batch))
 	sem := make(chan struct{}, dispatchParallel)
 	var wg sync.WaitGroup
 	for i, dl := range batch {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = d.deliver(ctx, dl)
+			errs[i] = d.attempt(ctx, dl, token)
 		})
 	}
 	wg.Wait()
+	return len(batch), errors.Join(errs...)
+}
 
-	// Outcomes are recorded even if ctx was cancelled meanwhile: what
-	// Temporal took should not be delivered again for nothing.
+// attempt makes one delivery attempt and records its outcome. Outcomes are
+// recorded even if ctx was cancelled meanwhile: what Temporal took should
+// not be delivered again for nothing.
+func (d *Dispatcher) attempt(ctx context.Context, dl storage.Delivery, token string) error {
+	dctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	r := d.deliver(dctx, dl)
+	cancel()
 	rctx := context.WithoutCancel(ctx)
-	lags := make([]time.Duration, len(batch))
-	for i, dl := range batch {
-		r := results[i]
-		if r.err == nil {
-			if lags[i], err = claim.Done(rctx, dl.ID, r.done, r.enrollmentID); err != nil {
-				return len(batch), err
-			}
-			continue
+	if r.err == nil {
+		lag, err := d.s.store.DeliveryDone(rctx, dl.ID, token, r.done, r.enrollmentID)
+		switch {
+		case errors.Is(err, storage.ErrClaimLost):
+			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the event was erased", "delivery_id", dl.ID)
+			return nil
+		case err != nil:
+			return err
 		}
-		metrics.RecordDeliveryFailure(dl.Kind)
-		d.s.log.Warn("dispatcher: delivery failed; will retry", "delivery_id", dl.ID, "kind", dl.Kind, "event_id", dl.Event.ID,
-			"journey_id", dl.JourneyID, "attempts", dl.Attempts+1, "error", r.err)
-		if err := claim.Failed(rctx, dl.ID, r.err.Error(), retryAfter(dl.Attempts)); err != nil {
-			return len(batch), err
-		}
+		metrics.ObserveDelivery(dl.Kind, lag)
+		return nil
 	}
-	if err := claim.Commit(rctx); err != nil {
-		return len(batch), err
+	metrics.RecordDeliveryFailure(dl.Kind)
+	d.s.log.Warn("dispatcher: delivery failed; will retry", "delivery_id", dl.ID, "kind", dl.Kind, "event_id", dl.Event.ID,
+		"journey_id", dl.JourneyID, "attempts", dl.Attempts+1, "error", r.err)
+	if err := d.s.store.DeliveryFailed(rctx, dl.ID, token, r.err.Error(), retryAfter(dl.Attempts)); err != nil && !errors.Is(err, storage.ErrClaimLost) {
+		return err
 	}
-	for i, dl := range batch {
-		if results[i].err == nil {
-			metrics.ObserveDelivery(dl.Kind, lags[i])
-		}
-	}
-	return len(batch), nil
+	return nil
 }
 
 // retryAfter is the wait after a delivery's attempts-th failure (0-based).

@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,85 +102,91 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 	return stored, inserted, pending, nil
 }
 
-// DeliveryClaim is a batch of deliveries one dispatcher holds: their rows
-// stay locked (FOR UPDATE) in its transaction until Commit or Rollback, so no
-// other dispatcher takes them or a later delivery of the same contacts.
-type DeliveryClaim struct {
-	tx         pgx.Tx
-	Deliveries []Delivery
-}
+// ErrClaimLost is a claimed delivery's outcome arriving after its lease
+// ended and another dispatcher took it over, or after its event was erased.
+var ErrClaimLost = errors.New("the delivery's claim was lost")
 
-// ClaimDeliveries locks and returns up to limit deliveries that are due, at
-// most one per contact: each contact's oldest pending delivery, and only if
-// it is due (a contact whose oldest delivery waits for a retry waits
-// entirely, which keeps its events in order).
+// ClaimDeliveries claims up to limit deliveries that are due, for lease, and
+// returns them with the claim's token: at most one per contact, each
+// contact's oldest pending delivery, and only if it is due (a contact whose
+// oldest delivery waits for a retry waits entirely, which keeps its events
+// in order).
 //
-// Several dispatchers may claim at once (one per worker process): SKIP
-// LOCKED passes over the rows another one holds, and since only a contact's
-// oldest pending row is ever eligible, a contact's next delivery cannot be
-// taken while its predecessor is held elsewhere. The lock is the claim; it
-// dies with the connection, so a crashed dispatcher leaves nothing to expire.
-// The caller must Commit or Rollback.
-func (s *Store) ClaimDeliveries(ctx context.Context, limit int) (*DeliveryClaim, error) {
-	tx, err := s.pool.Begin(ctx)
+// Several dispatchers may claim at once (one per worker process). The
+// claiming statement takes the rows with SELECT ... FOR UPDATE SKIP LOCKED,
+// so two claims never take the same row, and sets a lease on them; since
+// only a contact's oldest pending row is ever eligible, a contact's next
+// delivery cannot be taken while its predecessor is claimed. The rows are
+// locked only for that statement: a lease rather than a lock held while
+// Temporal is called, because a transaction idle in the application while
+// it holds row locks would block an erasure (deleting the contact's events
+// deletes their deliveries) that the delivery itself may be waiting on,
+// a deadlock PostgreSQL cannot see. A dispatcher that dies leaves its
+// claims to expire; the caller must finish each delivery (Done or Failed)
+// well within lease, or a second dispatcher may deliver it again (harmless:
+// deliveries are idempotent) and out of order.
+func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]Delivery, string, error) {
+	token := newID("claim_")
+	rows, err := s.pool.Query(ctx, `
+		WITH heads AS (
+			SELECT d.id FROM deliveries d
+			WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
+			  AND (d.claimed_until IS NULL OR d.claimed_until < now())
+			  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
+			ORDER BY d.id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED)
+		UPDATE deliveries d SET claim_token = $2, claimed_until = now() + $3 * interval '1 millisecond'
+		FROM heads h, events e
+		WHERE d.id = h.id AND e.id = d.event_id
+		RETURNING `+deliveryColumns, limit, token, lease.Milliseconds())
 	if err != nil {
-		return nil, fmt.Errorf("claiming deliveries: %w", err)
+		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT `+deliveryColumns+`
-		FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
-		  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
-		ORDER BY d.id
-		LIMIT $1
-		FOR UPDATE OF d SKIP LOCKED`, limit)
-	if err == nil {
-		var out []Delivery
-		if out, err = collectDeliveries(rows); err == nil {
-			return &DeliveryClaim{tx: tx, Deliveries: out}, nil
-		}
+	out, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
 	}
-	_ = tx.Rollback(ctx)
-	return nil, fmt.Errorf("claiming deliveries: %w", err)
+	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	return out, token, nil
 }
 
-// Done marks a claimed delivery finished with its outcome (and, for a start,
-// the enrollment it made or found) and returns its lag: from the event being
-// stored to now.
-func (c *DeliveryClaim) Done(ctx context.Context, id int64, outcome, enrollmentID string) (time.Duration, error) {
+// DeliveryDone marks a delivery claimed with token finished, with its
+// outcome (and, for a start, the enrollment it made or found), and returns
+// its lag: from the event being stored to now. ErrClaimLost if the claim
+// is no longer the delivery's.
+func (s *Store) DeliveryDone(ctx context.Context, id int64, token, outcome, enrollmentID string) (time.Duration, error) {
 	var lag float64
-	err := c.tx.QueryRow(ctx, `
-		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $2, enrollment_id = $3, last_error = ''
-		WHERE id = $1
-		RETURNING extract(epoch FROM done_at - created_at)::float8`, id, outcome, enrollmentID).Scan(&lag)
-	if err != nil {
+	err := s.pool.QueryRow(ctx, `
+		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $3, enrollment_id = $4,
+		       last_error = '', claim_token = '', claimed_until = NULL
+		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL
+		RETURNING extract(epoch FROM done_at - created_at)::float8`, id, token, outcome, enrollmentID).Scan(&lag)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
+	case err != nil:
 		return 0, fmt.Errorf("delivery %d: marking it done: %w", id, err)
 	}
 	return time.Duration(lag * float64(time.Second)), nil
 }
 
-// Failed records a failed attempt of a claimed delivery; it is due again
-// after retryIn.
-func (c *DeliveryClaim) Failed(ctx context.Context, id int64, cause string, retryIn time.Duration) error {
-	_, err := c.tx.Exec(ctx, `
-		UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = clock_timestamp() + $3 * interval '1 millisecond'
-		WHERE id = $1`, id, cause, retryIn.Milliseconds())
-	if err != nil {
+// DeliveryFailed records a failed attempt of a delivery claimed with token
+// and releases it; it is due again after retryIn. ErrClaimLost as for
+// DeliveryDone.
+func (s *Store) DeliveryFailed(ctx context.Context, id int64, token, cause string, retryIn time.Duration) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
+		       claim_token = '', claimed_until = NULL
+		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL`, id, token, cause, retryIn.Milliseconds())
+	switch {
+	case err != nil:
 		return fmt.Errorf("delivery %d: recording a failed attempt: %w", id, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
 	}
 	return nil
 }
-
-// Commit writes the batch's outcomes and releases its rows.
-func (c *DeliveryClaim) Commit(ctx context.Context) error {
-	if err := c.tx.Commit(ctx); err != nil {
-		return fmt.Errorf("committing delivery outcomes: %w", err)
-	}
-	return nil
-}
-
-// Rollback releases the batch's rows unchanged (a no-op after Commit).
-func (c *DeliveryClaim) Rollback(ctx context.Context) { _ = c.tx.Rollback(ctx) }
 
 // DeliveryTargets returns the running journeys a 'signal' delivery goes to:
 // the contact's active enrollments that started no later than the event was

@@ -86,33 +86,33 @@ func TestClaimDeliveriesKeepsEachContactInOrder(t *testing.T) {
 	}
 
 	// One dispatcher takes the head of each contact, never two of one contact.
-	first, err := s.ClaimDeliveries(ctx, 10)
+	first, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	require.Len(t, first.Deliveries, 2)
-	require.Equal(t, "a-1", first.Deliveries[0].Event.ID)
-	require.Equal(t, storage.DeliveryStart, first.Deliveries[0].Kind)
-	require.Equal(t, "cart", first.Deliveries[0].JourneyID)
-	require.Equal(t, "b-1", first.Deliveries[1].Event.ID)
+	require.Len(t, first, 2)
+	require.Equal(t, "a-1", first[0].Event.ID)
+	require.Equal(t, storage.DeliveryStart, first[0].Kind)
+	require.Equal(t, "cart", first[0].JourneyID)
+	require.Equal(t, "b-1", first[1].Event.ID)
 
-	// Another dispatcher finds nothing while those heads are held: alice's
-	// second delivery waits for her first.
-	second, err := s.ClaimDeliveries(ctx, 10)
+	// Another dispatcher finds nothing while those heads are claimed:
+	// alice's second delivery waits for her first.
+	second, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	require.Empty(t, second.Deliveries)
-	second.Rollback(ctx)
+	require.Empty(t, second)
 
-	_, err = first.Done(ctx, first.Deliveries[0].ID, "enrolled", "e_x")
+	_, err = s.DeliveryDone(ctx, first[0].ID, token, "enrolled", "e_x")
 	require.NoError(t, err)
-	require.NoError(t, first.Failed(ctx, first.Deliveries[1].ID, "temporal unavailable", time.Hour))
-	require.NoError(t, first.Commit(ctx))
+	require.NoError(t, s.DeliveryFailed(ctx, first[1].ID, token, "temporal unavailable", time.Hour))
+	// An outcome is recorded once.
+	_, err = s.DeliveryDone(ctx, first[0].ID, token, "enrolled", "e_x")
+	require.ErrorIs(t, err, storage.ErrClaimLost)
 
 	// Alice's next delivery is due; bob's failed one waits for its retry.
-	third, err := s.ClaimDeliveries(ctx, 10)
+	third, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	require.Len(t, third.Deliveries, 1)
-	require.Equal(t, "a-2", third.Deliveries[0].Event.ID)
-	require.Equal(t, storage.DeliverySignal, third.Deliveries[0].Kind)
-	third.Rollback(ctx)
+	require.Len(t, third, 1)
+	require.Equal(t, "a-2", third[0].Event.ID)
+	require.Equal(t, storage.DeliverySignal, third[0].Kind)
 
 	st, err := s.DeliveryStats(ctx)
 	require.NoError(t, err)
@@ -150,35 +150,60 @@ func TestDeliveryTargets(t *testing.T) {
 	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "purchase"})
 	require.NoError(t, err)
 
-	// The trigger's start runs first (the signal for cart-1 came before it).
-	claim, err := s.ClaimDeliveries(ctx, 10)
+	// The signal for cart-1 goes first, then its start.
+	claim, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	require.Len(t, claim.Deliveries, 1)
-	require.Equal(t, storage.DeliverySignal, claim.Deliveries[0].Kind)
-	_, err = claim.Done(ctx, claim.Deliveries[0].ID, "signalled 1", "")
+	require.Len(t, claim, 1)
+	require.Equal(t, storage.DeliverySignal, claim[0].Kind)
+	_, err = s.DeliveryDone(ctx, claim[0].ID, token, "signalled 1", "")
 	require.NoError(t, err)
-	require.NoError(t, claim.Commit(ctx))
 
-	claim, err = s.ClaimDeliveries(ctx, 10)
+	claim, token, err = s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, storage.DeliveryStart, claim.Deliveries[0].Kind)
+	require.Equal(t, storage.DeliveryStart, claim[0].Kind)
 	started := enroll(cart, time.Now().Add(time.Hour))
-	_, err = claim.Done(ctx, claim.Deliveries[0].ID, "enrolled", started.ID)
+	_, err = s.DeliveryDone(ctx, claim[0].ID, token, "enrolled", started.ID)
 	require.NoError(t, err)
-	require.NoError(t, claim.Commit(ctx))
 	// A run started after the events by other means.
 	enroll(later, time.Now().Add(time.Hour))
 
-	claim, err = s.ClaimDeliveries(ctx, 10)
+	claim, _, err = s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
-	defer claim.Rollback(ctx)
-	require.Len(t, claim.Deliveries, 1)
-	require.Equal(t, "buy-1", claim.Deliveries[0].Event.ID)
-	targets, err := s.DeliveryTargets(ctx, claim.Deliveries[0])
+	require.Len(t, claim, 1)
+	require.Equal(t, "buy-1", claim[0].Event.ID)
+	targets, err := s.DeliveryTargets(ctx, claim[0])
 	require.NoError(t, err)
 	var ids []string
 	for _, e := range targets {
 		ids = append(ids, e.JourneyID)
 	}
 	require.Equal(t, []string{"before", "cart"}, ids)
+}
+
+// A dispatcher that died leaves its claim to expire; another takes the
+// delivery over, and the first one's late outcome is refused.
+func TestExpiredClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	c := newContact(t, s)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+
+	dead, deadToken, err := s.ClaimDeliveries(ctx, 10, -time.Second) // a lease already over
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	live, liveToken, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, live, 1)
+	require.Equal(t, dead[0].ID, live[0].ID)
+
+	require.ErrorIs(t, s.DeliveryFailed(ctx, dead[0].ID, deadToken, "late", time.Hour), storage.ErrClaimLost)
+	_, err = s.DeliveryDone(ctx, live[0].ID, liveToken, "enrolled", "e_1")
+	require.NoError(t, err)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

@@ -21,6 +21,9 @@ CREATE TABLE deliveries (
     attempts         int NOT NULL DEFAULT 0,
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     last_error       text NOT NULL DEFAULT '',
+    -- A dispatcher's claim: its token and the end of its lease.
+    claim_token      text NOT NULL DEFAULT '',
+    claimed_until    timestamptz,
     done_at          timestamptz,
     -- What the delivery did: "signalled 2", "enrolled", "not_enrolled
     -- already_active"...; enrollment_id is the run a 'start' made, so later
