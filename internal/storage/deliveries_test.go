@@ -207,3 +207,29 @@ func TestExpiredClaimIsTakenOver(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// Erasing a contact deletes its pending deliveries with its events, even one
+// a dispatcher holds: the late outcome is refused, nothing is left to retry.
+func TestErasureTakesPendingDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	c := newContact(t, s)
+	for _, id := range []string{"cart-1", "cart-2"} {
+		_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: id, ContactID: c.ID, Name: "cart.abandoned"})
+		require.NoError(t, err)
+	}
+	held, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+
+	_, _, err = s.EraseContact(ctx, c.ID)
+	require.NoError(t, err)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = s.DeliveryDone(ctx, held[0].ID, token, "enrolled", "e_1")
+	require.ErrorIs(t, err, storage.ErrClaimLost)
+}
