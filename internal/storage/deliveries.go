@@ -70,6 +70,14 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 		pending  int
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// One contact's events are stored one at a time, so their deliveries'
+		// ids follow the order they commit in: the dispatcher's "oldest
+		// pending delivery of the contact" never skips one that commits
+		// later with a smaller id. A transaction-scoped advisory lock, not a
+		// lock on the contact row, which the send gate takes too.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, e.ContactID); err != nil {
+			return fmt.Errorf("event %s: serialising the contact's events: %w", e.ID, err)
+		}
 		var err error
 		stored, inserted, err = insertEvent(ctx, tx, e)
 		if err != nil {
