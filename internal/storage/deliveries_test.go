@@ -233,4 +233,3 @@ func TestErasureTakesPendingDeliveries(t *testing.T) {
 	_, err = s.DeliveryDone(ctx, held[0].ID, token, "enrolled", "e_1")
 	require.ErrorIs(t, err, storage.ErrClaimLost)
 }
-
