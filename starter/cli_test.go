@@ -217,7 +217,7 @@ func TestExitCommand(t *testing.T) {
 }
 
 func TestEventsSend(t *testing.T) {
-	f := newFakeAPI(t, http.StatusAccepted, `{"event":{"id":"x"},"duplicate":false,"signalled":[],"enrolled":[],"not_enrolled":[]}`)
+	f := newFakeAPI(t, http.StatusAccepted, `{"event":{"id":"x"},"duplicate":false,"pending_deliveries":1}`)
 	r := runCLI(t, f.vars(), "events", "send", "--contact", "c_1", "--name", "purchase", "--properties", `{"amount": 42}`)
 	if r.code != exitOK {
 		t.Fatalf("send: %d %q", r.code, r.stderr)
@@ -230,15 +230,39 @@ func TestEventsSend(t *testing.T) {
 		body["properties"].(map[string]any)["amount"] != float64(42) {
 		t.Errorf("body: %v", body)
 	}
+	if !strings.Contains(r.stdout, `"pending_deliveries": 1`) {
+		t.Errorf("output: %q", r.stdout)
+	}
 	if r := runCLI(t, f.vars(), "events", "send", "--contact", "c_1", "--name", "x", "--properties", "[1]"); r.code != exitUsage {
 		t.Errorf("bad properties: %d", r.code)
 	}
 
-	// A partial delivery prints what happened and fails.
-	f = newFakeAPI(t, http.StatusServiceUnavailable, `{"error":{"code":"delivery_incomplete","message":"retry"},"event":{"id":"e"},"failed":[{"workflow_id":"w","error":"boom"}]}`)
+	// The API unable to store the event: the error, and a failure.
+	f = newFakeAPI(t, http.StatusServiceUnavailable, `{"error":{"code":"unavailable","message":"database down; retry"}}`)
 	r = runCLI(t, f.vars(), "events", "send", "--contact", "c_1", "--name", "x", "--id", "e")
-	if r.code != exitFail || !strings.Contains(r.stdout, `"failed"`) || !strings.Contains(r.stderr, "delivery_incomplete") {
+	if r.code != exitFail || !strings.Contains(r.stderr, "unavailable") {
 		t.Errorf("503: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestDeliveries(t *testing.T) {
+	f := newFakeAPI(t, http.StatusOK, `{"pending":3,"failing":1,"oldest_pending_at":"2025-01-02T03:04:05Z","oldest_pending_age_seconds":125.2,
+		"done_last_hour":40,"recent_failures":[{"id":12,"kind":"start","journey_id":"cart","journey_version":2,
+		"event":{"id":"cart-1","contact_id":"c_1","name":"cart.abandoned"},"created_at":"2025-01-02T03:04:05Z","attempts":4,
+		"next_attempt_at":"2025-01-02T03:06:05Z","last_error":"starting the workflow: unavailable"}]}`)
+	r := runCLI(t, f.vars(), "deliveries")
+	for _, want := range []string{"pending:             3 (1 failing)", "2m5s ago (stored 2025-01-02 03:04:05)", "delivered last hour: 40",
+		"#12 start of cart v2 for event cart-1 (cart.abandoned, contact c_1): 4 attempts", "starting the workflow: unavailable"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("deliveries output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if req := f.only(); req.method != "GET" || req.path != "/v1/deliveries/status" {
+		t.Errorf("request: %+v", req)
+	}
+	f = newFakeAPI(t, http.StatusOK, `{"pending":0,"failing":0,"oldest_pending_at":null,"oldest_pending_age_seconds":0,"done_last_hour":0,"recent_failures":[]}`)
+	if r := runCLI(t, f.vars(), "deliveries"); r.code != exitOK || !strings.Contains(r.stdout, "oldest pending:      none") {
+		t.Errorf("empty: %d %q", r.code, r.stdout)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/spf13/cobra"
@@ -37,13 +36,10 @@ func (c *cli) newEventsSendCmd() *cobra.Command {
 				req["properties"] = p
 			}
 			body, _ := json.Marshal(req)
+			// A 202 means stored and on its way to the journeys: the worker's
+			// dispatcher delivers it (`tutti deliveries` shows how far behind).
 			raw, err := c.client().call(ctx, http.MethodPost, "/v1/events", nil, body, "application/json", nil)
 			if err != nil {
-				// A 503 still carries what was delivered; show it with the error.
-				var ae *apiError
-				if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable && len(raw) > 0 {
-					_ = c.printRaw(raw)
-				}
 				return err
 			}
 			return c.printRaw(raw)

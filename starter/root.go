@@ -77,6 +77,7 @@ func (c *cli) newRoot() *cobra.Command {
 		c.newSuppressionsCmd(),
 		c.newUnsuppressCmd(),
 		c.newOutboxCmd(),
+		c.newDeliveriesCmd(),
 		c.newUnknownCmd(),
 		c.group("events", "Events", c.newEventsSendCmd()),
 		c.group("codec", "Payload encryption keys", c.newCodecNewKeyCmd()),

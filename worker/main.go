@@ -1,6 +1,7 @@
 // Command tutti-worker runs Tutti's Temporal worker: the journey workflow and
 // its activities, with SendGrid and Twilio (live mode) or the sandbox
-// provider that records messages in Postgres (sandbox mode, the default).
+// provider that records messages in Postgres (sandbox mode, the default),
+// and the dispatcher that hands stored events' deliveries to Temporal.
 //
 //	tutti-worker                    run the worker (settings from the environment; see README)
 //	tutti-worker search-attributes  print Tutti's search attributes, one Name=Type a line
@@ -14,12 +15,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/searchattr"
@@ -105,6 +108,18 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		logger.Warn("sandbox provider mode: messages are recorded in Postgres, not sent (TUTTI_PROVIDER_MODE=live sends)")
 	}
 	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger}
+
+	// The delivery outbox's dispatcher runs beside the worker, in every
+	// worker process (its claims are safe to share: internal/api/dispatch.go),
+	// and stops before the store and client close.
+	dispatcher := api.NewDispatcher(api.Deps{Store: deps.Store, Temporal: deps.Temporal, Config: cfg, Logger: logger})
+	dctx, stopDispatch := context.WithCancel(ctx)
+	var dispatching sync.WaitGroup
+	dispatching.Go(func() { dispatcher.Run(dctx) })
+	defer func() {
+		stopDispatch()
+		dispatching.Wait()
+	}()
 
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)

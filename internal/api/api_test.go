@@ -728,19 +728,26 @@ func TestEventIdempotency(t *testing.T) {
 
 	ev := map[string]any{"event_id": "order-1", "external_id": "e-1", "name": "email.opened", "properties": map[string]any{"n": 1}}
 	first := h.call("POST", "/v1/events", ev, http.StatusAccepted)
-	if first.body["duplicate"] != false || fmt.Sprint(first.body["signalled"]) != fmt.Sprint([]any{wfID}) {
+	if first.body["duplicate"] != false || first.body["pending_deliveries"] != float64(1) {
 		t.Errorf("first: %s", first.raw)
 	}
+	// A retry before delivery stores nothing more; the pending delivery
+	// stays the only one.
 	second := h.call("POST", "/v1/events", ev, http.StatusAccepted)
-	if second.body["duplicate"] != true {
+	if second.body["duplicate"] != true || second.body["pending_deliveries"] != float64(1) {
 		t.Errorf("second: %s", second.raw)
 	}
+	h.drain()
+	third := h.call("POST", "/v1/events", ev, http.StatusAccepted)
+	if third.body["duplicate"] != true || third.body["pending_deliveries"] != float64(0) {
+		t.Errorf("after delivery: %s", third.raw)
+	}
+	h.drain()
 	if n := h.count("events"); n != 1 {
 		t.Errorf("%d event rows, want 1", n)
 	}
-	// Both deliveries reached the run: the workflow dedupes by event id, and
-	// the second one repairs a first that failed.
-	if got := h.signalNames(wfID); len(got) != 2 || got[0] != workflows.SignalEvent {
+	// Delivered once, however often the event was posted.
+	if got := h.signalNames(wfID); len(got) != 1 || got[0] != workflows.SignalEvent {
 		t.Errorf("signals %v", got)
 	}
 
@@ -784,41 +791,52 @@ func TestEventTriggersJourney(t *testing.T) {
 
 	ev := map[string]any{"event_id": "cart-1", "contact_id": id, "name": "cart.abandoned"}
 	r := h.call("POST", "/v1/events", ev, http.StatusAccepted)
-	enrolled := r.body["enrolled"].([]any)
-	if len(enrolled) != 1 || enrolled[0].(map[string]any)["workflow_id"] != wfID {
-		t.Fatalf("enrolled: %s", r.raw)
+	if r.body["pending_deliveries"] != float64(1) {
+		t.Fatalf("a trigger with no run: %s", r.raw)
+	}
+	h.drain()
+	all, _ := h.store.EnrollmentsForContact(ctx, id)
+	if len(all) != 1 || all[0].WorkflowID != wfID {
+		t.Fatalf("enrollments after the trigger: %+v", all)
+	}
+	if in := h.startedInput(wfID); !strings.Contains(in, `"event_id":"cart-1"`) {
+		t.Errorf("the run does not carry its trigger: %s", in)
 	}
 	// The run the event started does not also get it as an in-journey event.
-	if s := r.body["signalled"].([]any); len(s) != 0 {
-		t.Errorf("signalled %v", s)
+	if got := h.signalNames(wfID); len(got) != 0 {
+		t.Errorf("signalled %v", got)
 	}
 
-	// A retry of the same event reports the run it started, and starts no other.
+	// A retry of the same event starts no other run.
 	r = h.call("POST", "/v1/events", ev, http.StatusAccepted)
-	if r.body["duplicate"] != true || len(r.body["enrolled"].([]any)) != 1 || len(r.body["signalled"].([]any)) != 0 {
+	if r.body["duplicate"] != true || r.body["pending_deliveries"] != float64(0) {
 		t.Errorf("retry: %s", r.raw)
 	}
-	all, _ := h.store.EnrollmentsForContact(ctx, id)
-	if len(all) != 1 {
+	h.drain()
+	if all, _ := h.store.EnrollmentsForContact(ctx, id); len(all) != 1 {
 		t.Errorf("%d enrollments after a retried trigger", len(all))
 	}
 
 	// A new abandoned cart while the run is active: delivered to it, and the
-	// re-entry refusal is reported, not an error.
+	// re-entry refusal is the start's outcome, not an error.
 	r = h.call("POST", "/v1/events", map[string]any{"event_id": "cart-2", "contact_id": id, "name": "cart.abandoned"}, http.StatusAccepted)
-	notEnrolled := r.body["not_enrolled"].([]any)
-	if len(notEnrolled) != 1 || notEnrolled[0].(map[string]any)["reason"] != "already_active" {
-		t.Errorf("not_enrolled: %s", r.raw)
+	if r.body["pending_deliveries"] != float64(2) {
+		t.Errorf("cart-2: %s", r.raw)
 	}
-	if s := r.body["signalled"].([]any); len(s) != 1 || s[0] != wfID {
-		t.Errorf("signalled: %s", r.raw)
+	h.drain()
+	if got := h.outcomes("cart-2"); got != "signal:signalled 1,start:not_enrolled already_active" {
+		t.Errorf("cart-2 outcomes: %s", got)
+	}
+	if got := h.signalNames(wfID); len(got) != 1 || got[0] != workflows.SignalEvent {
+		t.Errorf("signals %v", got)
 	}
 
 	// A finished run is skipped quietly (its row may lag the workflow).
 	h.terminate(wfID)
-	r = h.call("POST", "/v1/events", map[string]any{"event_id": "other-1", "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
-	if s := r.body["signalled"].([]any); len(s) != 0 {
-		t.Errorf("signalled a finished run: %s", r.raw)
+	h.call("POST", "/v1/events", map[string]any{"event_id": "other-1", "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
+	h.drain()
+	if got := h.outcomes("other-1"); got != "signal:signalled 0" {
+		t.Errorf("signalled a finished run: %s", got)
 	}
 }
 

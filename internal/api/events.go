@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/workflows"
 )
 
 type eventRequest struct {
@@ -24,31 +22,15 @@ type eventRequest struct {
 	Properties map[string]any `json:"properties"`
 }
 
-// eventResponse is the answer to POST /v1/events. When part of the fan-out
-// failed it is sent with a 503 and Error set: the event is stored, and
-// retrying with the same event_id finishes the delivery.
+// eventResponse is the answer to POST /v1/events: always 202 once the
+// event is stored, because its deliveries are stored with it and the
+// dispatcher (dispatch.go) hands them to Temporal.
 type eventResponse struct {
-	Error       *Error          `json:"error,omitempty"`
-	Event       storage.Event   `json:"event"`
-	Duplicate   bool            `json:"duplicate"`
-	Signalled   []string        `json:"signalled"`
-	Enrolled    []enrolledRun   `json:"enrolled"`
-	NotEnrolled []notEnrolled   `json:"not_enrolled"`
-	Failed      []DeliveryError `json:"failed,omitempty"`
-}
-
-type enrolledRun struct {
-	JourneyID    string `json:"journey_id"`
-	Version      int    `json:"version"`
-	EnrollmentID string `json:"enrollment_id"`
-	WorkflowID   string `json:"workflow_id"`
-	RunID        string `json:"run_id,omitempty"`
-}
-
-type notEnrolled struct {
-	JourneyID string `json:"journey_id"`
-	Reason    string `json:"reason"` // the refusal code: already_active, reentry_refused, reentry_cooldown
-	Message   string `json:"message"`
+	Event     storage.Event `json:"event"`
+	Duplicate bool          `json:"duplicate"`
+	// PendingDeliveries counts the event's deliveries not yet taken by
+	// Temporal (signals to running journeys, starts of triggered ones).
+	PendingDeliveries int `json:"pending_deliveries"`
 }
 
 // DeliveryError is one signal or start that failed for a reason other than
@@ -59,14 +41,12 @@ type DeliveryError struct {
 	Error      string `json:"error"`
 }
 
-// trackEvent stores an event, delivers it to the contact's running journeys
-// and enrolls the contact in journeys the event triggers.
-//
-// Order matters. The event is stored first, so a retry finds it and the
-// client's event_id makes the call idempotent. Running journeys are signalled
-// next, before any triggered journey starts, so a journey the event itself
-// starts does not also receive it as an in-journey event. Everything happens
-// before the response, so a running journey sees the event right away.
+// trackEvent stores an event with its pending deliveries and answers 202:
+// the event will reach every journey that should see it. The deliveries
+// (storage.TrackEvent) are a signal to the contact's running journeys and a
+// start of each journey the event triggers; the dispatcher delivers them,
+// retrying until Temporal takes them. The client's event_id makes the call
+// idempotent: a retry finds the event and stores nothing more.
 func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 	var req eventRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -146,7 +126,7 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ev, inserted, err := s.store.InsertEvent(ctx, storage.Event{
+	ev, inserted, pending, err := s.store.TrackEvent(ctx, storage.Event{
 		ID: req.EventID, ContactID: c.ID, Name: req.Name, Properties: req.Properties, OccurredAt: occurred,
 	})
 	switch {
@@ -162,65 +142,7 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp := eventResponse{Event: ev, Duplicate: !inserted, Signalled: []string{}, Enrolled: []enrolledRun{}, NotEnrolled: []notEnrolled{}}
-
-	// Deliver to the runs that were active when the event was received. A run
-	// started later (for example by this event on an earlier attempt) was not
-	// running then and must not see it as an in-journey event.
-	fan := s.fanOut(ctx, c.ID, workflows.SignalEvent,
-		workflows.EventSignal{EventID: ev.ID, Name: ev.Name, OccurredAt: ev.OccurredAt},
-		func(e storage.Enrollment) bool { return ev.ReceivedAt.IsZero() || !e.StartedAt.After(ev.ReceivedAt) })
-	resp.Signalled = append(resp.Signalled, fan.signalled...)
-	resp.Failed = append(resp.Failed, fan.failed...)
-
-	s.startTriggered(ctx, c, ev, inserted, &resp)
-
-	if len(resp.Failed) > 0 {
-		resp.Error = &Error{Status: http.StatusServiceUnavailable, Code: "delivery_incomplete",
-			Message: fmt.Sprintf("event %s is stored, but %d deliveries failed; retry with the same event_id to finish them", ev.ID, len(resp.Failed))}
-		loggerFrom(ctx).Warn("api: event delivery incomplete", "event_id", ev.ID, "failed", resp.Failed)
-		writeJSON(w, http.StatusServiceUnavailable, resp)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, resp)
-}
-
-// startTriggered enrolls the contact in every journey whose latest version is
-// triggered by this event. For a duplicate event, a journey the contact
-// entered after the event was first received counts as enrolled by it: a
-// retry repairs a start that failed, but never starts a second run.
-func (s *Server) startTriggered(ctx context.Context, c storage.Contact, ev storage.Event, inserted bool, resp *eventResponse) {
-	versions, err := s.store.LatestVersionsTriggeredBy(ctx, ev.Name)
-	if err != nil {
-		resp.Failed = append(resp.Failed, DeliveryError{Error: "finding journeys triggered by " + ev.Name + ": " + err.Error()})
-		return
-	}
-	for _, jv := range versions {
-		if !inserted {
-			last, err := s.store.LastEnrollment(ctx, c.ID, jv.JourneyID)
-			if err == nil && !ev.ReceivedAt.IsZero() && !last.StartedAt.Before(ev.ReceivedAt) {
-				resp.Enrolled = append(resp.Enrolled, enrolledRun{JourneyID: jv.JourneyID, Version: last.Version, EnrollmentID: last.ID, WorkflowID: last.WorkflowID})
-				continue
-			}
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				resp.Failed = append(resp.Failed, DeliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
-				continue
-			}
-		}
-		trigger := &workflows.EventSignal{EventID: ev.ID, Name: ev.Name, OccurredAt: ev.OccurredAt}
-		// The event id names the start: a retry of the event is the same enrollment.
-		started, err := s.startJourney(ctx, c.ID, jv, trigger, "event/"+ev.ID)
-		var ae *Error
-		switch {
-		case err == nil:
-			resp.Enrolled = append(resp.Enrolled, enrolledRun{JourneyID: jv.JourneyID, Version: jv.Version,
-				EnrollmentID: started.Enrollment.ID, WorkflowID: started.Enrollment.WorkflowID, RunID: started.RunID})
-		case errors.As(err, &ae) && ae.Status == http.StatusConflict:
-			resp.NotEnrolled = append(resp.NotEnrolled, notEnrolled{JourneyID: jv.JourneyID, Reason: ae.Code, Message: ae.Message})
-		default:
-			resp.Failed = append(resp.Failed, DeliveryError{JourneyID: jv.JourneyID, Error: err.Error()})
-		}
-	}
+	writeJSON(w, http.StatusAccepted, eventResponse{Event: ev, Duplicate: !inserted, PendingDeliveries: pending})
 }
 
 // fanResult is what a signal fan-out did.

@@ -156,6 +156,7 @@ var routes = []route{
 	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
+	{"GET", "/v1/deliveries/status", true, (*Server).deliveriesStatus},
 
 	{"POST", "/v1/journeys/validate", true, (*Server).validateJourney},
 	{"POST", "/v1/journeys", true, (*Server).publishJourney},

@@ -224,13 +224,15 @@ func TestEndToEnd_PayloadEncryption(t *testing.T) {
 // encrypted is one Tutti deployment over a database, fake providers and a
 // dev server; start (re)deploys its worker and API with a key list.
 type encrypted struct {
-	t         *testing.T
-	addr      string
-	dsn       string
-	sys       system
-	sg        *providertest.FakeSendGrid
-	worker    worker.Worker
-	contactID string
+	t      *testing.T
+	addr   string
+	dsn    string
+	sys    system
+	sg     *providertest.FakeSendGrid
+	worker worker.Worker
+	// stopDispatch stops the dispatcher that runs with the worker.
+	stopDispatch func()
+	contactID    string
 }
 
 func newEncrypted(t *testing.T, addr string) *encrypted {
@@ -283,12 +285,17 @@ func (e *encrypted) start(keys ...codec.Key) *system {
 	}
 	srv := httptest.NewServer(api.New(api.Deps{Store: e.sys.store, Temporal: tc, Config: cfg, Logger: e.sys.logger}).Handler())
 	t.Cleanup(srv.Close)
+	e.stopDispatch = dispatch(t, api.Deps{Store: e.sys.store, Temporal: tc, Config: cfg, Logger: e.sys.logger})
 	s := e.sys
 	s.tc, s.api = tc, srv
 	return &s
 }
 
 func (e *encrypted) stopWorker() {
+	if e.stopDispatch != nil {
+		e.stopDispatch()
+		e.stopDispatch = nil
+	}
 	if e.worker != nil {
 		e.worker.Stop()
 		e.worker = nil

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +60,8 @@ type system struct {
 	logger *slog.Logger
 	// delivery is the worker's send path (tests set its fault points).
 	delivery *delivery.Service
+	// stopDispatch stops the outbox dispatcher that runs with the worker.
+	stopDispatch func()
 }
 
 // start brings up a worker and the API over a fresh database. Tests share one
@@ -102,7 +105,23 @@ func start(t *testing.T, configure ...func(*config.Config)) *system {
 	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)
+	s.stopDispatch = dispatch(t, api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	return s
+}
+
+// dispatch runs the delivery outbox's dispatcher, as tutti-worker does,
+// until the returned stop is called (or the test ends).
+func dispatch(t *testing.T, deps api.Deps) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	d := api.NewDispatcher(deps)
+	wg.Go(func() { d.Run(ctx) })
+	stop = sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+	})
+	t.Cleanup(stop)
+	return stop
 }
 
 // call makes an authenticated API call and decodes the JSON answer.
@@ -224,9 +243,10 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 		return err == nil && len(resp.Executions) == 1 && resp.Executions[0].Execution.WorkflowId == workflowID
 	})
 
-	// The purchase ends the journey at once, in the middle of its wait.
+	// The purchase ends the journey in the middle of its wait: stored with
+	// its delivery to the run, which the dispatcher hands to Temporal.
 	ev := s.call("POST", "/v1/events", map[string]any{"event_id": "order-1001", "external_id": "user-42", "name": "purchase", "properties": map[string]any{"total": 42.5}}, http.StatusAccepted)
-	require.Contains(t, ev["signalled"], workflowID)
+	require.Equal(t, float64(1), ev["pending_deliveries"])
 
 	var result workflows.JourneyResult
 	require.NoError(t, s.tc.GetWorkflow(ctx, workflowID, "").Get(ctx, &result))

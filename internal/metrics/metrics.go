@@ -1,5 +1,6 @@
 // Package metrics is Tutti's Prometheus instrumentation: gate decisions by
-// outcome and reason, gate latency, send results and provider webhooks,
+// outcome and reason, gate latency, send results and provider webhooks, the
+// delivery outbox's lag and depth,
 // plus the Go runtime and process collectors.
 //
 // Everything is registered on the package's own registry, not the global
@@ -83,6 +84,33 @@ var (
 		Help: "Send gate decisions taken in the transactions counted by tutti_gate_transactions_total.",
 	}, func() float64 { _, c := readGateGroups(); return float64(c) })
 
+	deliveryLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tutti_delivery_lag_seconds",
+		Help:    "Delivery outbox: from an event being stored to Temporal taking its delivery (signal accepted, run started or refused by the re-entry policy), by kind (signal, start).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+	}, []string{"kind"})
+
+	deliveryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_delivery_failures_total",
+		Help: "Delivery outbox: failed delivery attempts (retried with backoff), by kind (signal, start).",
+	}, []string{"kind"})
+
+	// outboxDepth reads the pending delivery count; set by WatchOutbox.
+	outboxDepth atomic.Pointer[func() (float64, bool)]
+
+	outboxDepthGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tutti_outbox_depth",
+		Help: "Delivery outbox: deliveries stored and not yet taken by Temporal (read at scrape; -1 if the count failed). Growing means dispatchers are behind or Temporal refuses them.",
+	}, func() float64 {
+		if f := outboxDepth.Load(); f != nil {
+			if n, ok := (*f)(); ok {
+				return n
+			}
+			return -1
+		}
+		return 0
+	})
+
 	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_webhook_events_total",
 		Help: "Provider webhook events by provider, event kind and handling result.",
@@ -95,6 +123,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
 		gateTransactions, gateGroupedDecisions,
+		deliveryLag, deliveryFailures, outboxDepthGauge,
 	)
 }
 
@@ -126,6 +155,38 @@ func readGateGroups() (transactions, calls int64) {
 // ObserveGate records the latency of one gate decision (Store.Gate call).
 func ObserveGate(d time.Duration) {
 	gateSeconds.Observe(d.Seconds())
+}
+
+// deliveryKinds are the outbox's delivery kinds (storage.DeliverySignal, DeliveryStart).
+var deliveryKinds = setOf("signal", "start")
+
+func deliveryKindLabel(kind string) string {
+	if deliveryKinds[kind] {
+		return kind
+	}
+	return Other
+}
+
+// ObserveDelivery records a delivery Temporal took, lag after its event was stored.
+func ObserveDelivery(kind string, lag time.Duration) {
+	deliveryLag.WithLabelValues(deliveryKindLabel(kind)).Observe(lag.Seconds())
+}
+
+// RecordDeliveryFailure counts one failed delivery attempt.
+func RecordDeliveryFailure(kind string) {
+	deliveryFailures.WithLabelValues(deliveryKindLabel(kind)).Inc()
+}
+
+// WatchOutbox makes tutti_outbox_depth report pending(), called at each
+// scrape with a short timeout; the gauge reads 0 until it is called.
+func WatchOutbox(pending func(ctx context.Context) (int64, error)) {
+	f := func() (float64, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := pending(ctx)
+		return float64(n), err == nil
+	}
+	outboxDepth.Store(&f)
 }
 
 // RecordMessage counts one send result: the ledger status the send left the

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -274,5 +275,28 @@ func TestWatchGateGroups(t *testing.T) {
 	}
 	if got := sample(t, out, "tutti_gate_transaction_decisions_total"); got != 17 {
 		t.Errorf("tutti_gate_transaction_decisions_total = %v, want 17\n%s", got, out)
+	}
+}
+
+func TestDeliveryMetrics(t *testing.T) {
+	t.Cleanup(func() { outboxDepth.Store(nil) })
+	before := scrape(t)
+	ObserveDelivery("signal", 1500*time.Millisecond)
+	RecordDeliveryFailure("start")
+	RecordDeliveryFailure("nonsense")
+	WatchOutbox(func(context.Context) (int64, error) { return 42, nil })
+	after := scrape(t)
+	for _, series := range []string{`tutti_delivery_lag_seconds_count{kind="signal"}`, `tutti_delivery_lag_seconds_bucket{kind="signal",le="2.5"}`,
+		`tutti_delivery_failures_total{kind="start"}`, `tutti_delivery_failures_total{kind="other"}`} {
+		if got, was := sample(t, after, series), sample(t, before, series); got != was+1 {
+			t.Errorf("%s: %v after, %v before; want one more\n%s", series, got, was, after)
+		}
+	}
+	if got := sample(t, after, "tutti_outbox_depth"); got != 42 {
+		t.Errorf("tutti_outbox_depth = %v, want 42", got)
+	}
+	WatchOutbox(func(context.Context) (int64, error) { return 0, errors.New("database down") })
+	if got := sample(t, scrape(t), "tutti_outbox_depth"); got != -1 {
+		t.Errorf("tutti_outbox_depth with a failing count = %v, want -1", got)
 	}
 }

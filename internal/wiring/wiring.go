@@ -27,8 +27,8 @@ type Deps struct {
 	Delivery *delivery.Service
 }
 
-// Open opens the store (StoreOptions), reports its send gate groups in the
-// metrics, dials Temporal with the configured payload codec and builds the
+// Open opens the store (StoreOptions), reports its send gate groups and its
+// delivery outbox depth in the metrics, dials Temporal with the configured payload codec and builds the
 // send path (DeliveryFromConfig). On error nothing is left open; otherwise
 // Close releases what Open opened.
 func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *Deps, err error) {
@@ -46,6 +46,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *Deps,
 		}
 	}()
 	metrics.WatchGateGroups(store.GateGroupStats)
+	metrics.WatchOutbox(store.PendingDeliveries)
 	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
 	if err != nil {
 		return nil, err

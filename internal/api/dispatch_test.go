@@ -1,0 +1,211 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+// dispatcher is a dispatcher over the harness's store, with tc as its
+// Temporal client (h.tc unless a test says otherwise).
+func (h *harness) dispatcher(tc client.Client, signalTimeout time.Duration) *api.Dispatcher {
+	return api.NewDispatcher(api.Deps{Store: h.store, Temporal: tc,
+		Config: config.Config{SignalTimeout: signalTimeout},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// drain delivers every due delivery, as the worker's dispatcher would, and
+// fails the test if one failed.
+func (h *harness) drain() {
+	h.t.Helper()
+	if _, err := h.dispatcher(h.tc, 10*time.Second).Drain(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	if failing := h.failing(); failing != "" {
+		h.t.Fatalf("deliveries failed: %s", failing)
+	}
+}
+
+// failing lists the pending deliveries that failed, with their errors.
+func (h *harness) failing() string {
+	h.t.Helper()
+	var out string
+	err := h.store.Pool().QueryRow(context.Background(),
+		`SELECT COALESCE(string_agg(event_id || ' ' || kind || ': ' || last_error, '; ' ORDER BY id), '') FROM deliveries WHERE done_at IS NULL AND attempts > 0`).Scan(&out)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// outcomes lists an event's delivered outcomes, "kind:outcome" in order.
+func (h *harness) outcomes(eventID string) string {
+	h.t.Helper()
+	var out string
+	err := h.store.Pool().QueryRow(context.Background(),
+		`SELECT COALESCE(string_agg(kind || ':' || outcome, ',' ORDER BY id), '') FROM deliveries WHERE event_id = $1 AND done_at IS NOT NULL`, eventID).Scan(&out)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// eventSignals lists the event ids a workflow was signalled with, in order.
+func (h *harness) eventSignals(workflowID string) []string {
+	h.t.Helper()
+	var out []string
+	for _, p := range h.signalPayloads(workflowID, workflows.SignalEvent) {
+		_, rest, _ := strings.Cut(p, `"event_id":"`)
+		id, _, _ := strings.Cut(rest, `"`)
+		out = append(out, id)
+	}
+	return out
+}
+
+// An event posted right after the one that triggers a journey reaches the
+// run the trigger starts, as it did when the API started runs before
+// answering, even though both are delivered after both were answered.
+func TestEventFollowsTheRunItsTriggerStarts(t *testing.T) {
+	h := newHarness(t)
+	h.publish(cartSpec)
+	id := h.newContact(map[string]any{"external_id": "f-1"})
+	h.call("POST", "/v1/events", map[string]any{"event_id": "cart-1", "contact_id": id, "name": "cart.abandoned"}, http.StatusAccepted)
+	r := h.call("POST", "/v1/events", map[string]any{"event_id": "buy-1", "contact_id": id, "name": "purchase"}, http.StatusAccepted)
+	if r.body["pending_deliveries"] != float64(1) {
+		t.Errorf("the purchase behind a pending trigger: %s", r.raw)
+	}
+	h.drain()
+	wfID := workflows.JourneyWorkflowID("cart", id)
+	if got := h.eventSignals(wfID); fmt.Sprint(got) != "[buy-1]" {
+		t.Errorf("the run's events: %v, want [buy-1]", got)
+	}
+}
+
+// With Temporal unreachable every event is still accepted; the deliveries
+// wait, show up in GET /v1/deliveries/status, and once Temporal can be
+// reached each one reaches its run exactly once.
+func TestDeliveriesWaitForTemporal(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	h.publish(cartSpec)
+	id := h.newContact(map[string]any{"external_id": "w-1"})
+	started := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated)
+	wfID := started.body["workflow_id"].(string)
+
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: temporalQuiet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+
+	h.call("POST", "/v1/events", map[string]any{"event_id": "open-1", "contact_id": id, "name": "email.opened"}, http.StatusAccepted)
+	h.call("POST", "/v1/events", map[string]any{"event_id": "cart-1", "contact_id": id, "name": "cart.abandoned"}, http.StatusAccepted)
+	n, err := h.dispatcher(dead, 300*time.Millisecond).Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d attempts; want 1 (the contact's first delivery, which holds back the others)", n)
+	}
+	st := h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if st.body["pending"] != float64(3) || st.body["failing"] != float64(1) || st.body["oldest_pending_at"] == nil {
+		t.Errorf("status with Temporal down: %s", st.raw)
+	}
+	fails := st.body["recent_failures"].([]any)
+	if len(fails) != 1 || fails[0].(map[string]any)["event"].(map[string]any)["id"] != "open-1" || fails[0].(map[string]any)["last_error"] == "" {
+		t.Errorf("failures: %s", st.raw)
+	}
+
+	// Temporal is back; the retry is due (the test does not wait for it).
+	if _, err := h.store.Pool().Exec(context.Background(), `UPDATE deliveries SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if got := h.eventSignals(wfID); fmt.Sprint(got) != "[open-1 cart-1]" {
+		t.Errorf("the welcome run's events: %v", got)
+	}
+	if got := h.outcomes("cart-1"); got != "signal:signalled 1,start:enrolled" {
+		t.Errorf("cart-1: %s", got)
+	}
+	st = h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if st.body["pending"] != float64(0) || st.body["oldest_pending_at"] != nil || st.body["done_last_hour"] != float64(3) {
+		t.Errorf("status after delivery: %s", st.raw)
+	}
+}
+
+// Dispatchers in several processes share the outbox: every event reaches
+// its run once, in the order it was posted for its contact.
+func TestConcurrentDispatchersKeepOrder(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	const contacts, events = 4, 6
+	wfIDs := make([]string, contacts)
+	for c := range contacts {
+		id := h.newContact(map[string]any{"external_id": fmt.Sprintf("k-%d", c)})
+		wfIDs[c] = h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+		for e := range events {
+			h.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("k-%d-%d", c, e), "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if _, err := h.dispatcher(h.tc, 10*time.Second).Drain(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	h.drain() // whatever a dispatcher left when it found nothing due
+	for c, wfID := range wfIDs {
+		var want []string
+		for e := range events {
+			want = append(want, fmt.Sprintf("k-%d-%d", c, e))
+		}
+		if got := h.eventSignals(wfID); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("contact %d: events %v, want %v", c, got, want)
+		}
+	}
+}
+
+// temporalQuiet drops the SDK's logs about the unreachable server.
+type temporalQuiet struct{}
+
+func (temporalQuiet) Debug(string, ...any) {}
+func (temporalQuiet) Info(string, ...any)  {}
+func (temporalQuiet) Warn(string, ...any)  {}
+func (temporalQuiet) Error(string, ...any) {}
+
+// signalPayloads returns the raw payloads of a workflow's signals named name.
+func (h *harness) signalPayloads(workflowID, name string) []string {
+	h.t.Helper()
+	it := h.tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var out []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == name {
+			var b strings.Builder
+			for _, p := range a.GetInput().GetPayloads() {
+				b.Write(p.GetData())
+			}
+			out = append(out, b.String())
+		}
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/workflows"
+)
+
+const parkedJourney = `
+id: e2e-parked
+name: Parked until a purchase
+trigger: {type: api}
+reentry: {policy: once}
+goal: {event: purchase}
+steps:
+  - id: park
+    wait: {duration: 24h}
+`
+
+const triggeredJourney = `
+id: e2e-triggered
+name: Started by a signup event
+trigger: {type: event, event: signup.completed}
+reentry: {policy: once}
+steps:
+  - id: park
+    wait: {duration: 24h}
+`
+
+// Events posted while Temporal is unreachable are all accepted (202), by an
+// API and a dispatcher that cannot reach it. Once a dispatcher can, every
+// goal ends its run as converted, every trigger starts exactly one run, and
+// no event is applied twice, although each was posted twice.
+func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	s.call("POST", "/v1/journeys", parkedJourney, http.StatusCreated)
+	s.call("POST", "/v1/journeys", triggeredJourney, http.StatusCreated)
+	const contacts = 40
+	ids := make([]string, contacts)
+	parked := make([]string, contacts)
+	for i := range contacts {
+		c := s.call("POST", "/v1/contacts", map[string]any{"external_id": fmt.Sprintf("down-%d", i)}, http.StatusCreated)
+		ids[i] = c["contact"].(map[string]any)["id"].(string)
+		parked[i] = s.call("POST", "/v1/journeys/e2e-parked/enrollments", map[string]any{"contact_id": ids[i]}, http.StatusCreated)["workflow_id"].(string)
+	}
+
+	// Temporal becomes unreachable: the worker's dispatcher stops, and the
+	// API and a dispatcher are given a client that cannot connect.
+	s.stopDispatch()
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietTemporal{}})
+	require.NoError(t, err)
+	t.Cleanup(dead.Close)
+	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
+	down := *s
+	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
+	t.Cleanup(down.api.Close)
+	for range 2 { // each event twice: a client retrying
+		for i, id := range ids {
+			down.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("buy-%d", i), "contact_id": id, "name": "purchase"}, http.StatusAccepted)
+			down.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("signup-%d", i), "contact_id": id, "name": "signup.completed"}, http.StatusAccepted)
+		}
+	}
+	_, err = api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
+	require.NoError(t, err)
+	st, err := s.store.DeliveryStats(ctx)
+	require.NoError(t, err)
+	// Per contact: the purchase's signal, the signup's signal and its start.
+	require.EqualValues(t, 3*contacts, st.Pending)
+	require.EqualValues(t, contacts, st.Failing, "each contact's first delivery failed; the rest wait behind it")
+
+	// Temporal is reachable again. The retries are made due now rather
+	// than after their backoff, which this test has no reason to wait for.
+	_, err = s.store.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now()`)
+	require.NoError(t, err)
+	dispatch(t, api.Deps{Store: s.store, Temporal: s.tc, Config: cfg, Logger: s.logger})
+	eventually(t, "every delivery made", func() bool {
+		n, err := s.store.PendingDeliveries(ctx)
+		return err == nil && n == 0
+	})
+
+	for i, id := range ids {
+		var result workflows.JourneyResult
+		require.NoError(t, s.tc.GetWorkflow(ctx, parked[i], "").Get(ctx, &result))
+		require.Equal(t, model.RunConverted, result.Status, "contact %d", i)
+		require.Equal(t, 1, countSignals(t, s.tc, parked[i], fmt.Sprintf(`"event_id":"buy-%d"`, i)), "contact %d: the purchase reached its run once", i)
+
+		all, err := s.store.EnrollmentsForContact(ctx, id)
+		require.NoError(t, err)
+		var triggered []storage.Enrollment
+		for _, e := range all {
+			if e.JourneyID == "e2e-triggered" {
+				triggered = append(triggered, e)
+			}
+		}
+		require.Len(t, triggered, 1, "contact %d: one run per trigger", i)
+		require.Equal(t, model.RunActive, triggered[0].Status)
+		// The run the signup started does not get it again as an event.
+		require.Zero(t, countSignals(t, s.tc, triggered[0].WorkflowID, `"event_id"`), "contact %d", i)
+	}
+}
+
+// countSignals counts the event signals of a workflow (all its runs) whose
+// payload contains want.
+func countSignals(t *testing.T, tc client.Client, workflowID, want string) int {
+	t.Helper()
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		a := ev.GetWorkflowExecutionSignaledEventAttributes()
+		if a == nil || a.GetSignalName() != workflows.SignalEvent {
+			continue
+		}
+		for _, p := range a.GetInput().GetPayloads() {
+			if strings.Contains(string(p.GetData()), want) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// quietTemporal drops the SDK's logs about the unreachable server.
+type quietTemporal struct{}
+
+func (quietTemporal) Debug(string, ...any) {}
+func (quietTemporal) Info(string, ...any)  {}
+func (quietTemporal) Warn(string, ...any)  {}
+func (quietTemporal) Error(string, ...any) {}

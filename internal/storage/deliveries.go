@@ -1,0 +1,268 @@
+package storage
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Delivery kinds: what a pending delivery asks of Temporal.
+const (
+	// DeliverySignal tells the contact's running journeys about the event.
+	DeliverySignal = "signal"
+	// DeliveryStart enrolls the contact in a journey the event triggers.
+	DeliveryStart = "start"
+)
+
+// Delivery is one row of the outbox (migration 00006): what an event must
+// still do in Temporal, with the event it is for.
+type Delivery struct {
+	ID             int64     `json:"id"`
+	Kind           string    `json:"kind"`
+	Event          Event     `json:"event"`
+	JourneyID      string    `json:"journey_id,omitempty"`
+	JourneyVersion int       `json:"journey_version,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	Attempts       int       `json:"attempts"`
+	NextAttemptAt  time.Time `json:"next_attempt_at"`
+	LastError      string    `json:"last_error,omitempty"`
+}
+
+// deliveryColumns read a delivery joined with its event (d, e).
+const deliveryColumns = `d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
+	e.id, e.contact_id, e.name, e.occurred_at, e.received_at`
+
+func scanDelivery(r rowScanner) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
+		&d.Event.ID, &d.Event.ContactID, &d.Event.Name, &d.Event.OccurredAt, &d.Event.ReceivedAt)
+	d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
+	d.Event.OccurredAt, d.Event.ReceivedAt = d.Event.OccurredAt.UTC(), d.Event.ReceivedAt.UTC()
+	d.Event.Properties = map[string]any{} // not read: a delivery carries ids and the name
+	return d, err
+}
+
+func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+}
+
+// TrackEvent stores an event together with its pending deliveries, in one
+// transaction: the event is never stored without what it must do in
+// Temporal, and its deliveries never exist without it. A duplicate (the same
+// id, contact and name: a retry) adds nothing; its deliveries were stored
+// with the first attempt. It returns the stored event, whether it was new,
+// and how many deliveries are still pending for it. Errors are InsertEvent's.
+//
+// A 'signal' row is stored when the contact has a running journey, or a
+// start still pending that may become one (DeliveryTargets resolves the runs
+// when it is delivered); a 'start' row for each journey whose latest version
+// the event triggers. The signal row comes first, so the dispatcher's
+// per-contact order signals the runs that were there before starting new ones.
+func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, error) {
+	var (
+		stored   Event
+		inserted bool
+		pending  int
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// One contact's events are stored one at a time, so their deliveries'
+		// ids follow the order they commit in: the dispatcher's "oldest
+		// pending delivery of the contact" never skips one that commits
+		// later with a smaller id. A transaction-scoped advisory lock, not a
+		// lock on the contact row, which the send gate takes too.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, e.ContactID); err != nil {
+			return fmt.Errorf("event %s: serialising the contact's events: %w", e.ID, err)
+		}
+		var err error
+		stored, inserted, err = insertEvent(ctx, tx, e)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO deliveries (event_id, contact_id, kind, created_at)
+				SELECT $1, $2, 'signal', $3
+				WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $2 AND status = 'active')
+				   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $2 AND kind = 'start' AND done_at IS NULL)`,
+				stored.ID, stored.ContactID, stored.ReceivedAt); err != nil {
+				return fmt.Errorf("event %s: storing its signal delivery: %w", stored.ID, err)
+			}
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
+				SELECT $1, $2, 'start', v.journey_id, v.version, $3 FROM journey_versions v
+				WHERE v.trigger_event = $4
+				  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
+				ORDER BY v.journey_id`,
+				stored.ID, stored.ContactID, stored.ReceivedAt, stored.Name); err != nil {
+				return fmt.Errorf("event %s: storing its start deliveries: %w", stored.ID, err)
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1 AND done_at IS NULL`, stored.ID).Scan(&pending)
+	})
+	if err != nil {
+		return Event{}, false, 0, err
+	}
+	return stored, inserted, pending, nil
+}
+
+// ErrClaimLost is a claimed delivery's outcome arriving after its lease
+// ended and another dispatcher took it over, or after its event was erased.
+var ErrClaimLost = errors.New("the delivery's claim was lost")
+
+// ClaimDeliveries claims up to limit deliveries that are due, for lease, and
+// returns them with the claim's token: at most one per contact, each
+// contact's oldest pending delivery, and only if it is due (a contact whose
+// oldest delivery waits for a retry waits entirely, which keeps its events
+// in order).
+//
+// Several dispatchers may claim at once (one per worker process). The
+// claiming statement takes the rows with SELECT ... FOR UPDATE SKIP LOCKED,
+// so two claims never take the same row, and sets a lease on them; since
+// only a contact's oldest pending row is ever eligible, a contact's next
+// delivery cannot be taken while its predecessor is claimed. The rows are
+// locked only for that statement: a lease rather than a lock held while
+// Temporal is called, because a transaction idle in the application while
+// it holds row locks would block an erasure (deleting the contact's events
+// deletes their deliveries) that the delivery itself may be waiting on,
+// a deadlock PostgreSQL cannot see. A dispatcher that dies leaves its
+// claims to expire; the caller must finish each delivery (Done or Failed)
+// well within lease, or a second dispatcher may deliver it again (harmless:
+// deliveries are idempotent) and out of order.
+func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]Delivery, string, error) {
+	token := newID("claim_")
+	rows, err := s.pool.Query(ctx, `
+		WITH heads AS (
+			SELECT d.id FROM deliveries d
+			WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
+			  AND (d.claimed_until IS NULL OR d.claimed_until < now())
+			  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
+			ORDER BY d.id
+			LIMIT $1
+			FOR UPDATE SKIP LOCKED)
+		UPDATE deliveries d SET claim_token = $2, claimed_until = now() + $3 * interval '1 millisecond'
+		FROM heads h, events e
+		WHERE d.id = h.id AND e.id = d.event_id
+		RETURNING `+deliveryColumns, limit, token, lease.Milliseconds())
+	if err != nil {
+		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
+	}
+	out, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	return out, token, nil
+}
+
+// DeliveryDone marks a delivery claimed with token finished, with its
+// outcome (and, for a start, the enrollment it made or found), and returns
+// its lag: from the event being stored to now. ErrClaimLost if the claim
+// is no longer the delivery's.
+func (s *Store) DeliveryDone(ctx context.Context, id int64, token, outcome, enrollmentID string) (time.Duration, error) {
+	var lag float64
+	err := s.pool.QueryRow(ctx, `
+		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $3, enrollment_id = $4,
+		       last_error = '', claim_token = '', claimed_until = NULL
+		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL
+		RETURNING extract(epoch FROM done_at - created_at)::float8`, id, token, outcome, enrollmentID).Scan(&lag)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
+	case err != nil:
+		return 0, fmt.Errorf("delivery %d: marking it done: %w", id, err)
+	}
+	return time.Duration(lag * float64(time.Second)), nil
+}
+
+// DeliveryFailed records a failed attempt of a delivery claimed with token
+// and releases it; it is due again after retryIn. ErrClaimLost as for
+// DeliveryDone.
+func (s *Store) DeliveryFailed(ctx context.Context, id int64, token, cause string, retryIn time.Duration) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
+		       claim_token = '', claimed_until = NULL
+		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL`, id, token, cause, retryIn.Milliseconds())
+	switch {
+	case err != nil:
+		return fmt.Errorf("delivery %d: recording a failed attempt: %w", id, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
+	}
+	return nil
+}
+
+// DeliveryTargets returns the running journeys a 'signal' delivery goes to:
+// the contact's active enrollments that started no later than the event was
+// received, and those that deliveries queued before this one started (an
+// event posted right after the one that triggers a journey reaches the run
+// it triggered, as it did when the API started runs before answering). A
+// run started later by other means did not exist for the event and does
+// not see it.
+func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
+	return s.listEnrollments(ctx, fmt.Sprintf("targets of delivery %d", d.ID), `
+		SELECT `+enrollmentColumns+` FROM enrollments
+		WHERE contact_id = $1 AND status = 'active'
+		  AND (started_at <= $2 OR id IN (
+		      SELECT enrollment_id FROM deliveries
+		      WHERE contact_id = $1 AND kind = 'start' AND enrollment_id <> '' AND id < $3))
+		ORDER BY started_at, id`, d.Event.ContactID, d.Event.ReceivedAt, d.ID)
+}
+
+// DeliveryStats is the state of the outbox, for ops.
+type DeliveryStats struct {
+	// Pending counts deliveries not yet taken by Temporal.
+	Pending int64 `json:"pending"`
+	// Failing counts pending deliveries that failed at least once.
+	Failing int64 `json:"failing"`
+	// OldestPendingAt is when the oldest pending delivery's event was stored.
+	OldestPendingAt *time.Time `json:"oldest_pending_at"`
+	// DoneLastHour counts deliveries finished in the last hour.
+	DoneLastHour int64 `json:"done_last_hour"`
+	// RecentFailures are up to 10 failing deliveries, most attempted first.
+	RecentFailures []Delivery `json:"recent_failures"`
+}
+
+// DeliveryStats reads the outbox's depth, age and failures.
+func (s *Store) DeliveryStats(ctx context.Context) (DeliveryStats, error) {
+	var st DeliveryStats
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE done_at IS NULL),
+		       count(*) FILTER (WHERE done_at IS NULL AND attempts > 0),
+		       min(created_at) FILTER (WHERE done_at IS NULL),
+		       count(*) FILTER (WHERE done_at > now() - interval '1 hour')
+		FROM deliveries`).Scan(&st.Pending, &st.Failing, &st.OldestPendingAt, &st.DoneLastHour)
+	if err != nil {
+		return DeliveryStats{}, fmt.Errorf("delivery stats: %w", err)
+	}
+	st.OldestPendingAt = utcPtr(st.OldestPendingAt)
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+deliveryColumns+`
+		FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE d.done_at IS NULL AND d.attempts > 0
+		ORDER BY d.attempts DESC, d.id
+		LIMIT 10`)
+	if err == nil {
+		st.RecentFailures, err = collectDeliveries(rows)
+	}
+	if err != nil {
+		return DeliveryStats{}, fmt.Errorf("delivery failures: %w", err)
+	}
+	if st.RecentFailures == nil {
+		st.RecentFailures = []Delivery{}
+	}
+	return st, nil
+}
+
+// PendingDeliveries counts the outbox's pending deliveries (the depth gauge).
+func (s *Store) PendingDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE done_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return n, nil
+}

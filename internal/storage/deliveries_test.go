@@ -1,0 +1,236 @@
+package storage_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/storage"
+	"github.com/tutti-dev/tutti/internal/storage/storagetest"
+)
+
+// pendingKinds lists the kinds of the contact's pending deliveries, in order.
+func pendingKinds(t *testing.T, s *storage.Store, contactID string) []string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(),
+		`SELECT kind || COALESCE(NULLIF(':' || journey_id, ':'), '') FROM deliveries WHERE contact_id = $1 AND done_at IS NULL ORDER BY id`, contactID)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestTrackEventStoresItsDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+
+	// No run and no trigger: nothing to deliver.
+	_, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "v-1", ContactID: c.ID, Name: "page.viewed"})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	require.Zero(t, pending)
+
+	// A trigger: one start, for the journey's latest version.
+	ev, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"start:cart"}, pendingKinds(t, s, c.ID))
+
+	// A retry adds nothing and reports what is still pending.
+	again, inserted, pending, err := s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	require.False(t, inserted)
+	require.Equal(t, 1, pending)
+	require.Equal(t, ev, again)
+
+	// The next event follows the pending start: the run it makes may need it.
+	_, _, pending, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "purchase"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"start:cart", "signal"}, pendingKinds(t, s, c.ID))
+
+	// A conflicting id stores neither the event nor deliveries.
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.ErrorIs(t, err, storage.ErrEventConflict)
+	require.Equal(t, []string{"start:cart", "signal"}, pendingKinds(t, s, c.ID))
+}
+
+func TestClaimDeliveriesKeepsEachContactInOrder(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	alice, bob := newContact(t, s), newContact(t, s)
+	for _, ev := range []storage.Event{
+		{ID: "a-1", ContactID: alice.ID, Name: "cart.abandoned"},
+		{ID: "a-2", ContactID: alice.ID, Name: "purchase"},
+		{ID: "b-1", ContactID: bob.ID, Name: "cart.abandoned"},
+	} {
+		_, _, _, err := s.TrackEvent(ctx, ev)
+		require.NoError(t, err)
+	}
+
+	// One dispatcher takes the head of each contact, never two of one contact.
+	first, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, first, 2)
+	require.Equal(t, "a-1", first[0].Event.ID)
+	require.Equal(t, storage.DeliveryStart, first[0].Kind)
+	require.Equal(t, "cart", first[0].JourneyID)
+	require.Equal(t, "b-1", first[1].Event.ID)
+
+	// Another dispatcher finds nothing while those heads are claimed:
+	// alice's second delivery waits for her first.
+	second, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Empty(t, second)
+
+	_, err = s.DeliveryDone(ctx, first[0].ID, token, "enrolled", "e_x")
+	require.NoError(t, err)
+	require.NoError(t, s.DeliveryFailed(ctx, first[1].ID, token, "temporal unavailable", time.Hour))
+	// An outcome is recorded once.
+	_, err = s.DeliveryDone(ctx, first[0].ID, token, "enrolled", "e_x")
+	require.ErrorIs(t, err, storage.ErrClaimLost)
+
+	// Alice's next delivery is due; bob's failed one waits for its retry.
+	third, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, third, 1)
+	require.Equal(t, "a-2", third[0].Event.ID)
+	require.Equal(t, storage.DeliverySignal, third[0].Kind)
+
+	st, err := s.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, st.Pending)
+	require.EqualValues(t, 1, st.Failing)
+	require.EqualValues(t, 1, st.DoneLastHour)
+	require.NotNil(t, st.OldestPendingAt)
+	require.Len(t, st.RecentFailures, 1)
+	require.Equal(t, "b-1", st.RecentFailures[0].Event.ID)
+	require.Equal(t, "temporal unavailable", st.RecentFailures[0].LastError)
+	require.Equal(t, 1, st.RecentFailures[0].Attempts)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+}
+
+func TestDeliveryTargets(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	cart, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	before, later := publish(t, s, "before"), publish(t, s, "later")
+	enroll := func(jv storage.JourneyVersion, at time.Time) storage.Enrollment {
+		e := storage.Enrollment{ID: "e_" + jv.JourneyID, ContactID: c.ID, JourneyID: jv.JourneyID, Version: jv.Version,
+			WorkflowID: "wf-" + jv.JourneyID, Status: model.RunActive, StartedAt: at}
+		require.NoError(t, s.CreateEnrollment(ctx, e, nil))
+		return e
+	}
+	enroll(before, time.Now().Add(-time.Hour))
+
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "buy-1", ContactID: c.ID, Name: "purchase"})
+	require.NoError(t, err)
+
+	// The signal for cart-1 goes first, then its start.
+	claim, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claim, 1)
+	require.Equal(t, storage.DeliverySignal, claim[0].Kind)
+	_, err = s.DeliveryDone(ctx, claim[0].ID, token, "signalled 1", "")
+	require.NoError(t, err)
+
+	claim, token, err = s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, storage.DeliveryStart, claim[0].Kind)
+	started := enroll(cart, time.Now().Add(time.Hour))
+	_, err = s.DeliveryDone(ctx, claim[0].ID, token, "enrolled", started.ID)
+	require.NoError(t, err)
+	// A run started after the events by other means.
+	enroll(later, time.Now().Add(time.Hour))
+
+	claim, _, err = s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claim, 1)
+	require.Equal(t, "buy-1", claim[0].Event.ID)
+	targets, err := s.DeliveryTargets(ctx, claim[0])
+	require.NoError(t, err)
+	var ids []string
+	for _, e := range targets {
+		ids = append(ids, e.JourneyID)
+	}
+	require.Equal(t, []string{"before", "cart"}, ids)
+}
+
+// A dispatcher that died leaves its claim to expire; another takes the
+// delivery over, and the first one's late outcome is refused.
+func TestExpiredClaimIsTakenOver(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	c := newContact(t, s)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+
+	dead, deadToken, err := s.ClaimDeliveries(ctx, 10, -time.Second) // a lease already over
+	require.NoError(t, err)
+	require.Len(t, dead, 1)
+	live, liveToken, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, live, 1)
+	require.Equal(t, dead[0].ID, live[0].ID)
+
+	require.ErrorIs(t, s.DeliveryFailed(ctx, dead[0].ID, deadToken, "late", time.Hour), storage.ErrClaimLost)
+	_, err = s.DeliveryDone(ctx, live[0].ID, liveToken, "enrolled", "e_1")
+	require.NoError(t, err)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+// Erasing a contact deletes its pending deliveries with its events, even one
+// a dispatcher holds: the late outcome is refused, nothing is left to retry.
+func TestErasureTakesPendingDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	c := newContact(t, s)
+	for _, id := range []string{"cart-1", "cart-2"} {
+		_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: id, ContactID: c.ID, Name: "cart.abandoned"})
+		require.NoError(t, err)
+	}
+	held, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+
+	_, _, err = s.EraseContact(ctx, c.ID)
+	require.NoError(t, err)
+	n, err := s.PendingDeliveries(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = s.DeliveryDone(ctx, held[0].ID, token, "enrolled", "e_1")
+	require.ErrorIs(t, err, storage.ErrClaimLost)
+}
