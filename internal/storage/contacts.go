@@ -90,7 +90,7 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock every contact any identifier points at, so a concurrent
 		// identify of the same person waits for us instead of diverging.
-		rows, err := tx.Query(ctx, `
+		matches, err := queryAll(ctx, tx, "upsert contact: looking up identifiers", scanContact, `
 			SELECT `+contactColumns+` FROM contacts
 			WHERE id = NULLIF($1, '') OR external_id = NULLIF($2, '')
 			   OR email = NULLIF($3, '') OR phone = NULLIF($4, '')
@@ -98,11 +98,7 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 			FOR UPDATE`,
 			in.ID, in.ExternalID, in.Email, in.Phone)
 		if err != nil {
-			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
-		}
-		matches, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contact, error) { return scanContact(r) })
-		if err != nil {
-			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
+			return err
 		}
 
 		if in.ID != "" && !containsID(matches, in.ID) {

@@ -31,10 +31,6 @@ func scanEnrollment(r rowScanner) (Enrollment, error) {
 	return e, nil
 }
 
-func collectEnrollments(rows pgx.Rows) ([]Enrollment, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Enrollment, error) { return scanEnrollment(r) })
-}
-
 // enrollmentInsertError maps the constraint violations of an enrollment
 // insert to the sentinel errors callers branch on.
 func enrollmentInsertError(e Enrollment, err error) error {
@@ -244,15 +240,7 @@ func (s *Store) ActiveEnrollments(ctx context.Context, contactID string) ([]Enro
 }
 
 func (s *Store) listEnrollments(ctx context.Context, what, query string, args ...any) ([]Enrollment, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	out, err := collectEnrollments(rows)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return queryAll(ctx, s.pool, what, scanEnrollment, query, args...)
 }
 
 // ActiveEnrollment returns the contact's active run of the journey, or

@@ -85,17 +85,9 @@ func (s *Store) Event(ctx context.Context, id string) (Event, error) {
 // EventsForContact returns the contact's most recent events, newest first
 // (by occurrence). limit <= 0 means a default page of 100.
 func (s *Store) EventsForContact(ctx context.Context, contactID string, limit int) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "events of contact "+contactID, scanEvent, `
 		SELECT `+eventColumns+` FROM events
 		WHERE contact_id = $1
 		ORDER BY occurred_at DESC, received_at DESC, id DESC
 		LIMIT $2`, contactID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }

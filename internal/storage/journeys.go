@@ -28,10 +28,6 @@ func scanJourneyVersion(r rowScanner) (JourneyVersion, error) {
 	return v, nil
 }
 
-func collectJourneyVersions(rows pgx.Rows) ([]JourneyVersion, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (JourneyVersion, error) { return scanJourneyVersion(r) })
-}
-
 // PublishJourney stores spec as the next version of journey spec.ID (version
 // 1 for a new journey) and returns it. The spec must already be validated.
 // Concurrent publishes of one journey are serialised on the journeys row, so
@@ -105,34 +101,18 @@ func (s *Store) LatestJourneyVersion(ctx context.Context, id string) (JourneyVer
 // JourneyVersions returns every version of the journey, newest first. An
 // unknown journey yields an empty list.
 func (s *Store) JourneyVersions(ctx context.Context, id string) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "versions of journey "+id, scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
 		WHERE journey_id = $1
 		ORDER BY version DESC`, id)
-	if err != nil {
-		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
-	}
-	return out, nil
 }
 
 // Journeys returns the latest version of every journey, ordered by id.
 func (s *Store) Journeys(ctx context.Context) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "listing journeys", scanJourneyVersion, `
 		SELECT DISTINCT ON (journey_id) `+journeyVersionColumns+`
 		FROM journey_versions
 		ORDER BY journey_id, version DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("listing journeys: %w", err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("listing journeys: %w", err)
-	}
-	return out, nil
 }
 
 // LatestVersionsTriggeredBy returns the journeys whose latest version is
@@ -140,17 +120,9 @@ func (s *Store) Journeys(ctx context.Context) ([]JourneyVersion, error) {
 // version changed or dropped the trigger is not returned: new contacts always
 // enter the latest version.
 func (s *Store) LatestVersionsTriggeredBy(ctx context.Context, eventName string) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, fmt.Sprintf("journeys triggered by %q", eventName), scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions v
 		WHERE v.trigger_event = $1
 		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
 		ORDER BY v.journey_id`, eventName)
-	if err != nil {
-		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
-	}
-	return out, nil
 }

@@ -316,19 +316,11 @@ func (s *Store) ReleaseFlight(ctx context.Context, id string) (Message, error) {
 // recently settled first: the sends ops must account for. before, if
 // non-empty, is the last id of the previous page.
 func (s *Store) UnknownMessages(ctx context.Context, limit int, before string) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "unknown messages", scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE status = 'unknown' AND ($2 = '' OR (updated_at, id) < (SELECT updated_at, id FROM messages WHERE id = $2))
 		ORDER BY updated_at DESC, id DESC
 		LIMIT $1`, listLimit(limit), before)
-	if err != nil {
-		return nil, fmt.Errorf("unknown messages: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
-	if err != nil {
-		return nil, fmt.Errorf("unknown messages: %w", err)
-	}
-	return out, nil
 }
 
 // settledMessage returns the row an update skipped because it had already
@@ -396,17 +388,9 @@ func (s *Store) MessageByProviderID(ctx context.Context, provider, providerMessa
 // MessagesForContact returns the contact's most recent ledger rows, newest
 // first. limit <= 0 means a default page of 100.
 func (s *Store) MessagesForContact(ctx context.Context, contactID string, limit int) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "messages of contact "+contactID, scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE contact_id = $1
 		ORDER BY created_at DESC, id DESC
 		LIMIT $2`, contactID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("messages of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
-	if err != nil {
-		return nil, fmt.Errorf("messages of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }
