@@ -83,6 +83,39 @@ type Response struct {
 	Notify chan struct{}
 }
 
+// requestLog is every request a fake received, in arrival order; safe for
+// concurrent use.
+type requestLog[R interface{ Accepted() bool }] struct {
+	mu   sync.Mutex
+	reqs []R
+}
+
+func (l *requestLog[R]) record(r R) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+}
+
+// all returns a copy of every request, in arrival order.
+func (l *requestLog[R]) all() []R {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]R, len(l.reqs))
+	copy(out, l.reqs)
+	return out
+}
+
+// accepted returns the requests the fake accepted, in arrival order.
+func (l *requestLog[R]) accepted() []R {
+	var out []R
+	for _, r := range l.all() {
+		if r.Accepted() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // script is the queue of scripted responses shared by both fakes.
 type script struct {
 	mu    sync.Mutex

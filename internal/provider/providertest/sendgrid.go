@@ -92,8 +92,7 @@ type FakeSendGrid struct {
 	stop   chan struct{} // closed on Close: ends staged hangs
 	script script
 
-	mu       sync.Mutex
-	requests []SendGridRequest
+	requests requestLog[SendGridRequest]
 }
 
 // NewFakeSendGrid starts a fake accepting apiKey (an empty apiKey accepts
@@ -131,31 +130,11 @@ func (f *FakeSendGrid) FailNext(n, status int, body string) { f.script.failNext(
 func (f *FakeSendGrid) Enqueue(rs ...Response) { f.script.push(rs...) }
 
 // Requests returns a copy of every request received, in arrival order.
-func (f *FakeSendGrid) Requests() []SendGridRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]SendGridRequest, len(f.requests))
-	copy(out, f.requests)
-	return out
-}
+func (f *FakeSendGrid) Requests() []SendGridRequest { return f.requests.all() }
 
 // Accepted returns the requests the fake accepted (2xx), in order: the
 // emails that "went out".
-func (f *FakeSendGrid) Accepted() []SendGridRequest {
-	var out []SendGridRequest
-	for _, r := range f.Requests() {
-		if r.Accepted() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (f *FakeSendGrid) record(r SendGridRequest) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r)
-}
+func (f *FakeSendGrid) Accepted() []SendGridRequest { return f.requests.accepted() }
 
 const sendGridHelpBase = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
@@ -213,7 +192,7 @@ func (f *FakeSendGrid) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if scripted && sr.Fault == HangBeforeReading {
 		rec.Fault = HangBeforeReading
-		f.record(rec)
+		f.requests.record(rec)
 		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
 		return
 	}
@@ -241,7 +220,7 @@ func (f *FakeSendGrid) serve(w http.ResponseWriter, r *http.Request) {
 		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
 	}
 	rec.Status, rec.MessageID = rp.status, msgID
-	f.record(rec)
+	f.requests.record(rec)
 	rp.write(f.t, w, f.stop)
 }
 

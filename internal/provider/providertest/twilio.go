@@ -68,8 +68,9 @@ type FakeTwilio struct {
 	script     script
 	readScript script
 
+	requests requestLog[TwilioRequest]
+
 	mu       sync.Mutex
-	requests []TwilioRequest
 	reads    []TwilioRequest
 	messages []*twilioMessage // created, oldest first
 	optedOut map[string]bool
@@ -154,31 +155,11 @@ func (f *FakeTwilio) OptIn(phone string) {
 }
 
 // Requests returns a copy of every request received, in arrival order.
-func (f *FakeTwilio) Requests() []TwilioRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]TwilioRequest, len(f.requests))
-	copy(out, f.requests)
-	return out
-}
+func (f *FakeTwilio) Requests() []TwilioRequest { return f.requests.all() }
 
 // Accepted returns the requests that created a message, in order: the
 // messages that "went out".
-func (f *FakeTwilio) Accepted() []TwilioRequest {
-	var out []TwilioRequest
-	for _, r := range f.Requests() {
-		if r.Accepted() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (f *FakeTwilio) record(r TwilioRequest) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r)
-}
+func (f *FakeTwilio) Accepted() []TwilioRequest { return f.requests.accepted() }
 
 func (f *FakeTwilio) isOptedOut(phone string) bool {
 	f.mu.Lock()
@@ -228,7 +209,7 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if scripted && sr.Fault == HangBeforeReading {
 		rec.Fault = HangBeforeReading
-		f.record(rec)
+		f.requests.record(rec)
 		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
 		return
 	}
@@ -252,7 +233,7 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
 	}
 	rec.Status, rec.SID = rp.status, sid
-	f.record(rec)
+	f.requests.record(rec)
 	rp.write(f.t, w, f.stop)
 }
 
