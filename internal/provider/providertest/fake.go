@@ -33,6 +33,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 )
@@ -81,6 +82,34 @@ type Response struct {
 	// sent), so a test can give up on a call at a known point rather than
 	// after a guessed delay.
 	Notify chan struct{}
+}
+
+// fakeServer is the loopback server under a fake, and how it shuts down.
+type fakeServer struct {
+	t     testing.TB
+	srv   *httptest.Server
+	close sync.Once
+	stop  chan struct{} // closed on Close: ends staged hangs
+}
+
+// start serves h on loopback until Close, which t.Cleanup calls.
+func (s *fakeServer) start(t testing.TB, h http.HandlerFunc) {
+	s.t, s.stop = t, make(chan struct{})
+	s.srv = httptest.NewServer(h)
+	t.Cleanup(s.Close)
+}
+
+// URL is the fake's base URL, to give the provider client.
+func (s *fakeServer) URL() string { return s.srv.URL }
+
+// Close shuts the server down; later sends fail with a connection error,
+// which is how tests simulate the provider being unreachable (nothing is
+// written). Staged hangs end. Safe to call twice.
+func (s *fakeServer) Close() {
+	s.close.Do(func() {
+		close(s.stop)
+		s.srv.Close()
+	})
 }
 
 // requestLog is every request a fake received, in arrival order; safe for

@@ -6,10 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -85,11 +83,8 @@ func (r SendGridRequest) Accepted() bool { return r.Status >= 200 && r.Status < 
 // JSON only, the main validation rules of the v3 schema, 202 Accepted with an
 // X-Message-Id header, and SendGrid's {"errors":[...]} envelope on failure.
 type FakeSendGrid struct {
-	t      testing.TB
+	fakeServer
 	apiKey string
-	srv    *httptest.Server
-	close  sync.Once
-	stop   chan struct{} // closed on Close: ends staged hangs
 	script script
 
 	requests requestLog[SendGridRequest]
@@ -99,23 +94,9 @@ type FakeSendGrid struct {
 // nothing). It is closed on t.Cleanup.
 func NewFakeSendGrid(t testing.TB, apiKey string) *FakeSendGrid {
 	t.Helper()
-	f := &FakeSendGrid{t: t, apiKey: apiKey, stop: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
+	f := &FakeSendGrid{apiKey: apiKey}
+	f.start(t, f.serve)
 	return f
-}
-
-// URL is the base URL to give provider.NewSendGrid.
-func (f *FakeSendGrid) URL() string { return f.srv.URL }
-
-// Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate SendGrid being unreachable (nothing is
-// written). Staged hangs end. Safe to call twice.
-func (f *FakeSendGrid) Close() {
-	f.close.Do(func() {
-		close(f.stop)
-		f.srv.Close()
-	})
 }
 
 // FaultNext stages fault for the next n authenticated mail/send requests.

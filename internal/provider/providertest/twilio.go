@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -59,12 +58,9 @@ func (r TwilioRequest) BasicAuth() (username, password string, ok bool) {
 // created, newest first, in Twilio's page envelope, filtered by To, From and
 // DateSent (=, <, >) and paged by PageSize, Page and PageToken.
 type FakeTwilio struct {
-	t          testing.TB
+	fakeServer
 	accountSID string
 	authToken  string
-	srv        *httptest.Server
-	close      sync.Once
-	stop       chan struct{} // closed on Close: ends staged hangs
 	script     script
 	readScript script
 
@@ -79,23 +75,9 @@ type FakeTwilio struct {
 // NewFakeTwilio starts a fake for one account. It is closed on t.Cleanup.
 func NewFakeTwilio(t testing.TB, accountSID, authToken string) *FakeTwilio {
 	t.Helper()
-	f := &FakeTwilio{t: t, accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}, stop: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
+	f := &FakeTwilio{accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}}
+	f.start(t, f.serve)
 	return f
-}
-
-// URL is the base URL to give provider.NewTwilio.
-func (f *FakeTwilio) URL() string { return f.srv.URL }
-
-// Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate Twilio being unreachable (nothing is written).
-// Staged hangs end. Safe to call twice.
-func (f *FakeTwilio) Close() {
-	f.close.Do(func() {
-		close(f.stop)
-		f.srv.Close()
-	})
 }
 
 // FaultNext stages fault for the next n authenticated create requests.
