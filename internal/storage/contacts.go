@@ -203,11 +203,7 @@ func describeClash(in ContactInput, matches []Contact) string {
 
 // Contact returns the contact with this id, or ErrNotFound.
 func (s *Store) Contact(ctx context.Context, id string) (Contact, error) {
-	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, id))
-	if err != nil {
-		return Contact{}, notFound(err, "contact %s", id)
-	}
-	return c, nil
+	return queryOne(ctx, s.pool, "contact "+id, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, id)
 }
 
 // ContactByExternalID returns the contact with this external id (the
@@ -232,9 +228,5 @@ func (s *Store) contactBy(ctx context.Context, column, value string) (Contact, e
 	if value == "" {
 		return Contact{}, fmt.Errorf("contact by %s: empty value: %w", column, ErrNotFound)
 	}
-	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value))
-	if err != nil {
-		return Contact{}, notFound(err, "contact by %s", column)
-	}
-	return c, nil
+	return queryOne(ctx, s.pool, "contact by "+column, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value)
 }

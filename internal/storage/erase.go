@@ -239,11 +239,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 // ContactErasure returns the erasure record of a contact id, or ErrNotFound
 // if it was never erased.
 func (s *Store) ContactErasure(ctx context.Context, contactID string) (Erasure, error) {
-	e, err := scanErasure(s.pool.QueryRow(ctx, `SELECT `+erasureColumns+` FROM erasures WHERE contact_id = $1`, contactID))
-	if err != nil {
-		return Erasure{}, notFound(err, "erasure of contact %s", contactID)
-	}
-	return e, nil
+	return queryOne(ctx, s.pool, "erasure of contact "+contactID, scanErasure, `SELECT `+erasureColumns+` FROM erasures WHERE contact_id = $1`, contactID)
 }
 
 // enrollmentErased reports whether enrollment id was deleted by an erasure.

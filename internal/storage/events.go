@@ -75,11 +75,7 @@ func insertEvent(ctx context.Context, q rowQuerier, e Event) (Event, bool, error
 
 // Event returns the event with this id, or ErrNotFound.
 func (s *Store) Event(ctx context.Context, id string) (Event, error) {
-	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
-	if err != nil {
-		return Event{}, notFound(err, "event %s", id)
-	}
-	return e, nil
+	return queryOne(ctx, s.pool, "event "+id, scanEvent, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id)
 }
 
 // EventsForContact returns the contact's most recent events, newest first

@@ -75,27 +75,19 @@ func (s *Store) PublishJourney(ctx context.Context, spec journey.Spec) (JourneyV
 
 // JourneyVersion returns one published version, or ErrNotFound.
 func (s *Store) JourneyVersion(ctx context.Context, id string, version int) (JourneyVersion, error) {
-	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("journey %s version %d", id, version), scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
-		WHERE journey_id = $1 AND version = $2`, id, version))
-	if err != nil {
-		return JourneyVersion{}, notFound(err, "journey %s version %d", id, version)
-	}
-	return v, nil
+		WHERE journey_id = $1 AND version = $2`, id, version)
 }
 
 // LatestJourneyVersion returns the journey's newest version, or ErrNotFound
 // if it was never published.
 func (s *Store) LatestJourneyVersion(ctx context.Context, id string) (JourneyVersion, error) {
-	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, "journey "+id, scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
 		WHERE journey_id = $1
 		ORDER BY version DESC
-		LIMIT 1`, id))
-	if err != nil {
-		return JourneyVersion{}, notFound(err, "journey %s", id)
-	}
-	return v, nil
+		LIMIT 1`, id)
 }
 
 // JourneyVersions returns every version of the journey, newest first. An

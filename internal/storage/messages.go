@@ -355,34 +355,22 @@ func (s *Store) RecordSkip(ctx context.Context, m Message) (Message, error) {
 
 // Message returns the ledger row with this id, or ErrNotFound.
 func (s *Store) Message(ctx context.Context, id string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
-	if err != nil {
-		return Message{}, notFound(err, "message %s", id)
-	}
-	return m, nil
+	return queryOne(ctx, s.pool, "message "+id, scanMessage, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id)
 }
 
 // MessageByKey returns the ledger row for an idempotency key, or ErrNotFound.
 func (s *Store) MessageByKey(ctx context.Context, key string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1`, key))
-	if err != nil {
-		return Message{}, notFound(err, "message with key %s", key)
-	}
-	return m, nil
+	return queryOne(ctx, s.pool, "message with key "+key, scanMessage, `SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1`, key)
 }
 
 // MessageByProviderID finds the message a provider webhook is about, or
 // ErrNotFound. Should a provider ever reuse an id, the newest row wins.
 func (s *Store) MessageByProviderID(ctx context.Context, provider, providerMessageID string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("message %s from %s", providerMessageID, provider), scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE provider = $1 AND provider_message_id = $2
 		ORDER BY created_at DESC
-		LIMIT 1`, provider, providerMessageID))
-	if err != nil {
-		return Message{}, notFound(err, "message %s from %s", providerMessageID, provider)
-	}
-	return m, nil
+		LIMIT 1`, provider, providerMessageID)
 }
 
 // MessagesForContact returns the contact's most recent ledger rows, newest
