@@ -286,16 +286,12 @@ func (h *harness) runSchedule(ctx context.Context, plan []planned, expected int)
 func (h *harness) fire(ctx context.Context, kind, why string) {
 	switch kind {
 	case "worker":
-		pid := h.worker.pid()
-		if err := h.worker.kill(); err != nil {
-			h.event("worker SIGKILL failed: %v", err)
-			return
+		if pid, ok := h.sigkill(h.worker, "worker"); ok {
+			h.event("SIGKILLed the worker (pid %d; %s); the supervisor restarts it in %s", pid, why, h.worker.restartDelay)
 		}
-		h.event("SIGKILLed the worker (pid %d; %s); the supervisor restarts it in %s", pid, why, h.worker.restartDelay)
 	case "temporal":
-		pid := h.temporal.pid()
-		if err := h.temporal.kill(); err != nil {
-			h.event("Temporal SIGKILL failed: %v", err)
+		pid, ok := h.sigkill(h.temporal, "Temporal")
+		if !ok {
 			return
 		}
 		h.event("SIGKILLed the Temporal dev server (pid %d; %s); restarting it on the same file DB in %s", pid, why, h.temporal.restartDelay)
@@ -321,6 +317,17 @@ func (h *harness) fire(ctx context.Context, kind, why string) {
 		}
 		h.event("restarted PostgreSQL with pg_ctl restart -m immediate (%s) in %.1fs", why, time.Since(began).Seconds())
 	}
+}
+
+// sigkill kills p and returns the pid it had; ok is false when the kill
+// failed, which is recorded as an event naming p as what.
+func (h *harness) sigkill(p *proc, what string) (pid int, ok bool) {
+	pid = p.pid()
+	if err := p.kill(); err != nil {
+		h.event("%s SIGKILL failed: %v", what, err)
+		return pid, false
+	}
+	return pid, true
 }
 
 // --- waiting for the runs -------------------------------------------------

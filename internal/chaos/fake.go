@@ -379,19 +379,6 @@ func closeConn(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
-// twilioListEnvelope is Twilio's v2010 list page.
-type twilioListEnvelope struct {
-	End             int                          `json:"end"`
-	FirstPageURI    string                       `json:"first_page_uri"`
-	Messages        []providertest.TwilioMessage `json:"messages"`
-	NextPageURI     *string                      `json:"next_page_uri"`
-	Page            int                          `json:"page"`
-	PageSize        int                          `json:"page_size"`
-	PreviousPageURI *string                      `json:"previous_page_uri"`
-	Start           int                          `json:"start"`
-	URI             string                       `json:"uri"`
-}
-
 // dateFilter is one DateSent, DateSent< or DateSent> parameter.
 type dateFilter struct {
 	op      byte // '=', '<' or '>'
@@ -521,7 +508,7 @@ func (f *FakeProvider) twilioList(w http.ResponseWriter, r *http.Request) {
 	start = min(start, len(recs))
 	end := min(start+size, len(recs))
 
-	env := twilioListEnvelope{Page: page, PageSize: size, Start: start, End: max(start, end-1), Messages: []providertest.TwilioMessage{}}
+	env := providertest.TwilioPage{Page: page, PageSize: size, Start: start, End: max(start, end-1), Messages: []providertest.TwilioMessage{}}
 	for _, rec := range recs[start:end] {
 		env.Messages = append(env.Messages, listedMessage(f.cfg.TwilioAccountSID, rec))
 	}

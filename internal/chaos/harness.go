@@ -169,23 +169,11 @@ func Run(ctx context.Context, cfg Config) (out Outcome, err error) {
 		out.Duration = time.Since(h.start)
 	}()
 
-	if err := h.startPostgres(ctx); err != nil {
-		return out, err
-	}
-	if err := h.startFake(ctx); err != nil {
-		return out, err
-	}
-	if err := h.startTemporal(ctx); err != nil {
-		return out, err
-	}
-	if err := h.migrate(ctx); err != nil {
-		return out, err
-	}
-	if err := h.startTutti(ctx); err != nil {
-		return out, err
-	}
-	if err := h.publish(ctx); err != nil {
-		return out, err
+	// Bring everything up, each piece after those it needs.
+	for _, start := range []func(context.Context) error{h.startPostgres, h.startFake, h.startTemporal, h.migrate, h.startTutti, h.publish} {
+		if err := start(ctx); err != nil {
+			return out, err
+		}
 	}
 	contacts, err := h.createContacts(ctx)
 	if err != nil {

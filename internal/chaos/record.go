@@ -187,13 +187,7 @@ func (l *recordLog) Abandoned(r Record) {
 func (l *recordLog) AbandonedRecords(keep func(*Record) bool) []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Record
-	for i := range l.abandoned {
-		if keep(&l.abandoned[i]) {
-			out = append(out, l.abandoned[i])
-		}
-	}
-	return out
+	return selected(l.abandoned, keep)
 }
 
 // Records returns a copy of every record, in acceptance order.
@@ -209,10 +203,15 @@ func (l *recordLog) Records() []Record {
 func (l *recordLog) Filter(keep func(*Record) bool) []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return selected(l.records, keep)
+}
+
+// selected returns copies of the records of rs that keep selects, in order.
+func selected(rs []Record, keep func(*Record) bool) []Record {
 	var out []Record
-	for i := range l.records {
-		if keep(&l.records[i]) {
-			out = append(out, l.records[i])
+	for i := range rs {
+		if keep(&rs[i]) {
+			out = append(out, rs[i])
 		}
 	}
 	return out

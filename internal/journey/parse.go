@@ -248,26 +248,14 @@ func (w *shapeWalker) value(path string, t reflect.Type) error {
 			return w.skip(tok)
 		}
 		fields := jsonFields(t)
-		for w.dec.More() {
-			keyTok, err := w.dec.Token()
-			if err != nil {
-				return err
-			}
-			key, _ := keyTok.(string)
+		return w.members(func(key string) error {
 			f, ok := fields[key]
 			if !ok {
 				w.add(joinField(path, key), unknownFieldMessage(key, t))
-				if err := w.skipValue(); err != nil {
-					return err
-				}
-				continue
+				return w.skipValue()
 			}
-			if err := w.value(joinField(path, key), f.Type); err != nil {
-				return err
-			}
-		}
-		_, err := w.dec.Token() // '}'
-		return err
+			return w.value(joinField(path, key), f.Type)
+		})
 
 	case reflect.Slice:
 		if tok != json.Delim('[') {
@@ -287,18 +275,7 @@ func (w *shapeWalker) value(path string, t reflect.Type) error {
 			w.mismatch(path, t, tok)
 			return w.skip(tok)
 		}
-		for w.dec.More() {
-			keyTok, err := w.dec.Token()
-			if err != nil {
-				return err
-			}
-			key, _ := keyTok.(string)
-			if err := w.value(joinKey(path, key), t.Elem()); err != nil {
-				return err
-			}
-		}
-		_, err := w.dec.Token() // '}'
-		return err
+		return w.members(func(key string) error { return w.value(joinKey(path, key), t.Elem()) })
 
 	case reflect.Interface:
 		return w.skip(tok) // any JSON value is acceptable
@@ -335,6 +312,23 @@ func (w *shapeWalker) value(path string, t reflect.Type) error {
 }
 
 // skip consumes the rest of a value whose first token was tok.
+// members walks the members of an object whose '{' was read: fn gets each
+// key and reads its value; the closing '}' is read last.
+func (w *shapeWalker) members(fn func(key string) error) error {
+	for w.dec.More() {
+		keyTok, err := w.dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := keyTok.(string)
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+	_, err := w.dec.Token() // '}'
+	return err
+}
+
 func (w *shapeWalker) skip(tok json.Token) error {
 	d, ok := tok.(json.Delim)
 	if !ok || (d != '{' && d != '[') {

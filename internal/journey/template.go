@@ -299,6 +299,16 @@ func (w *treeWalker) list(l *parse.ListNode, rootDot bool) {
 	}
 }
 
+// branch walks an if, with or range: its pipeline is tested (testing a
+// field is how a template handles it being absent), its body runs with dot
+// at the root only if bodyRootDot (with and range move dot), and its else
+// branch keeps the outer dot.
+func (w *treeWalker) branch(b *parse.BranchNode, rootDot, bodyRootDot bool) {
+	w.pipe(b.Pipe, rootDot, true)
+	w.list(b.List, bodyRootDot)
+	w.list(b.ElseList, rootDot)
+}
+
 func (w *treeWalker) node(n parse.Node, rootDot bool) {
 	switch n := n.(type) {
 	case *parse.ActionNode:
@@ -309,18 +319,11 @@ func (w *treeWalker) node(n parse.Node, rootDot bool) {
 		w.pipe(n.Pipe, rootDot, false)
 		w.guardOutput(n, source)
 	case *parse.IfNode:
-		// Testing a field is how a template handles it being absent.
-		w.pipe(n.Pipe, rootDot, true)
-		w.list(n.List, rootDot)
-		w.list(n.ElseList, rootDot)
+		w.branch(&n.BranchNode, rootDot, rootDot)
 	case *parse.WithNode:
-		w.pipe(n.Pipe, rootDot, true)
-		w.list(n.List, false)
-		w.list(n.ElseList, rootDot)
+		w.branch(&n.BranchNode, rootDot, false)
 	case *parse.RangeNode:
-		w.pipe(n.Pipe, rootDot, true)
-		w.list(n.List, false)
-		w.list(n.ElseList, rootDot)
+		w.branch(&n.BranchNode, rootDot, false)
 	case *parse.TemplateNode:
 		// Bodies of defined templates run with whatever dot they are given,
 		// so only the argument is checked here.

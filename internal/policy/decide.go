@@ -138,6 +138,19 @@ func (e *channelEval) bypass(code string) {
 
 func (e *channelEval) transactional() bool { return e.class == journey.ClassTransactional }
 
+// failMarketing records that rule failed for detail: a marketing message is
+// blocked with code; a transactional one bypasses the rule, and its check
+// passes, noted as bypassed (detail).
+func (e *channelEval) failMarketing(rule, code, detail, bypassed string) {
+	if e.transactional() {
+		e.bypass(code)
+		e.check(rule, true, "%s (%s)", bypassed, detail)
+		return
+	}
+	e.check(rule, false, "%s", detail)
+	e.block(code, detail)
+}
+
 func (g *gate) evaluate(ch journey.Channel) result {
 	e := &channelEval{gate: g, ch: ch, now: g.r.Now}
 	if !e.request() {
@@ -405,13 +418,7 @@ func (e *channelEval) subscription() {
 		code = CodeSubscriptionRevoked // unknown status: never assume consent
 	}
 	d := fmt.Sprintf("%q %s", sub, describeConsent(rec))
-	if e.transactional() {
-		e.bypass(code)
-		e.check(RuleSubscription, true, "transactional: subscription preference not applied (%s)", d)
-		return
-	}
-	e.check(RuleSubscription, false, "%s", d)
-	e.block(code, d)
+	e.failMarketing(RuleSubscription, code, d, "transactional: subscription preference not applied")
 }
 
 // 6. unengaged
@@ -440,13 +447,7 @@ func (e *channelEval) unengaged() {
 		return
 	}
 	d := fmt.Sprintf("%s %s is more than %d days ago", what, ref.UTC().Format(time.RFC3339), days)
-	if e.transactional() {
-		e.bypass(CodeSuppressedUnengaged)
-		e.check(RuleUnengaged, true, "transactional: bypassed (%s)", d)
-		return
-	}
-	e.check(RuleUnengaged, false, "%s", d)
-	e.block(CodeSuppressedUnengaged, d)
+	e.failMarketing(RuleUnengaged, CodeSuppressedUnengaged, d, "transactional: bypassed")
 }
 
 func (e *channelEval) abandonmentApplies() bool {
@@ -644,6 +645,20 @@ func (e *channelEval) marketingSends() []SentMessage {
 	return out
 }
 
+// anyTime is the earliest function of a rule that allows every instant.
+func anyTime(t time.Time) (time.Time, bool) { return t, true }
+
+// notBefore is the earliest function of a rule that allows every instant
+// from end on.
+func notBefore(end time.Time) func(time.Time) (time.Time, bool) {
+	return func(t time.Time) (time.Time, bool) {
+		if t.Before(end) {
+			return end, true
+		}
+		return t, true
+	}
+}
+
 func (e *channelEval) capConstraint() *constraint {
 	capSet := e.s.GlobalCap
 	src := "global"
@@ -653,7 +668,7 @@ func (e *channelEval) capConstraint() *constraint {
 	c := &constraint{rule: RuleFrequencyCap, code: CodeCapGlobal, capLike: true, passedNow: true}
 	if !capSet.enabled() {
 		c.nowDetail = "no cross-channel cap"
-		c.earliest = func(t time.Time) (time.Time, bool) { return t, true }
+		c.earliest = anyTime
 		return c
 	}
 	from := e.now.Add(-capSet.Window)
@@ -667,7 +682,7 @@ func (e *channelEval) capConstraint() *constraint {
 	n := len(in)
 	if n < capSet.Max {
 		c.nowDetail = fmt.Sprintf("%d of %d marketing messages in the last %s (%s cap)", n, capSet.Max, fmtDuration(capSet.Window), src)
-		c.earliest = func(t time.Time) (time.Time, bool) { return t, true }
+		c.earliest = anyTime
 		return c
 	}
 	// Under the cap once the (n-Max+1) oldest counted sends have left the window.
@@ -675,12 +690,7 @@ func (e *channelEval) capConstraint() *constraint {
 	c.passedNow = !e.now.Before(free)
 	c.nowDetail = fmt.Sprintf("%d of %d marketing messages in the last %s (%s cap); the send at %s leaves the window at %s",
 		n, capSet.Max, fmtDuration(capSet.Window), src, in[n-capSet.Max].UTC().Format(time.RFC3339), free.UTC().Format(time.RFC3339))
-	c.earliest = func(t time.Time) (time.Time, bool) {
-		if t.Before(free) {
-			return free, true
-		}
-		return t, true
-	}
+	c.earliest = notBefore(free)
 	return c
 }
 
@@ -690,7 +700,7 @@ func (e *channelEval) cooldownConstraint() *constraint {
 		cd, src = v, "journey"
 	}
 	c := &constraint{rule: RuleCooldown, code: CooldownCode(e.ch), capLike: true, passedNow: true}
-	c.earliest = func(t time.Time) (time.Time, bool) { return t, true }
+	c.earliest = anyTime
 	if cd <= 0 {
 		c.nowDetail = fmt.Sprintf("no %s cooldown", e.ch)
 		return c
@@ -709,18 +719,13 @@ func (e *channelEval) cooldownConstraint() *constraint {
 	c.passedNow = !e.now.Before(end)
 	c.nowDetail = fmt.Sprintf("last marketing %s at %s; %s cooldown %s ends %s",
 		e.ch, last.UTC().Format(time.RFC3339), src, fmtDuration(cd), end.UTC().Format(time.RFC3339))
-	c.earliest = func(t time.Time) (time.Time, bool) {
-		if t.Before(end) {
-			return end, true
-		}
-		return t, true
-	}
+	c.earliest = notBefore(end)
 	return c
 }
 
 func (e *channelEval) quietConstraint() *constraint {
 	c := &constraint{rule: RuleQuietHours, code: CodeQuietHours, passedNow: true}
-	c.earliest = func(t time.Time) (time.Time, bool) { return t, true }
+	c.earliest = anyTime
 	qh, ok := e.s.QuietHours[e.ch]
 	if !ok {
 		c.nowDetail = fmt.Sprintf("no quiet hours for %s", e.ch)

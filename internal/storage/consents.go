@@ -173,13 +173,10 @@ func recordConsentChange(ctx context.Context, tx pgx.Tx, c ConsentChange) (Conse
 // channel missing from the map has never had a consent recorded, which
 // callers must treat as "no consent". An unknown contact yields an empty map.
 func (s *Store) Consents(ctx context.Context, contactID string) (map[journey.Channel]Consent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND subscription = ''`, contactID)
+	list, err := queryAll(ctx, s.pool, "consents of contact "+contactID, scanConsent,
+		`SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 AND subscription = ''`, contactID)
 	if err != nil {
-		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
+		return nil, err
 	}
 	out := make(map[journey.Channel]Consent, len(list))
 	for _, c := range list {
@@ -191,30 +188,15 @@ func (s *Store) Consents(ctx context.Context, contactID string) (map[journey.Cha
 // ConsentHistory returns every consent change of the contact, newest first
 // (by when it occurred, then by when it was recorded).
 func (s *Store) ConsentHistory(ctx context.Context, contactID string) ([]ConsentEvent, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "consent history of contact "+contactID, scanConsentEvent, `
 		SELECT `+consentEventColumns+` FROM consent_events
 		WHERE contact_id = $1
 		ORDER BY occurred_at DESC, id DESC`, contactID)
-	if err != nil {
-		return nil, fmt.Errorf("consent history of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConsentEvent, error) { return scanConsentEvent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("consent history of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }
 
 // AllConsents returns every current consent of the contact: channel-level
 // records and subscription-type records, ordered by channel and subscription.
 func (s *Store) AllConsents(ctx context.Context, contactID string) ([]Consent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 ORDER BY channel, subscription`, contactID)
-	if err != nil {
-		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("consents of contact %s: %w", contactID, err)
-	}
-	return out, nil
+	return queryAll(ctx, s.pool, "consents of contact "+contactID, scanConsent,
+		`SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 ORDER BY channel, subscription`, contactID)
 }

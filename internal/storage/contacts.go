@@ -90,7 +90,7 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock every contact any identifier points at, so a concurrent
 		// identify of the same person waits for us instead of diverging.
-		rows, err := tx.Query(ctx, `
+		matches, err := queryAll(ctx, tx, "upsert contact: looking up identifiers", scanContact, `
 			SELECT `+contactColumns+` FROM contacts
 			WHERE id = NULLIF($1, '') OR external_id = NULLIF($2, '')
 			   OR email = NULLIF($3, '') OR phone = NULLIF($4, '')
@@ -98,11 +98,7 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 			FOR UPDATE`,
 			in.ID, in.ExternalID, in.Email, in.Phone)
 		if err != nil {
-			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
-		}
-		matches, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contact, error) { return scanContact(r) })
-		if err != nil {
-			return fmt.Errorf("upsert contact: looking up identifiers: %w", err)
+			return err
 		}
 
 		if in.ID != "" && !containsID(matches, in.ID) {
@@ -207,11 +203,7 @@ func describeClash(in ContactInput, matches []Contact) string {
 
 // Contact returns the contact with this id, or ErrNotFound.
 func (s *Store) Contact(ctx context.Context, id string) (Contact, error) {
-	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, id))
-	if err != nil {
-		return Contact{}, notFound(err, "contact %s", id)
-	}
-	return c, nil
+	return queryOne(ctx, s.pool, "contact "+id, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, id)
 }
 
 // ContactByExternalID returns the contact with this external id (the
@@ -236,9 +228,5 @@ func (s *Store) contactBy(ctx context.Context, column, value string) (Contact, e
 	if value == "" {
 		return Contact{}, fmt.Errorf("contact by %s: empty value: %w", column, ErrNotFound)
 	}
-	c, err := scanContact(s.pool.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value))
-	if err != nil {
-		return Contact{}, notFound(err, "contact by %s", column)
-	}
-	return c, nil
+	return queryOne(ctx, s.pool, "contact by "+column, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value)
 }

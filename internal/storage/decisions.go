@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/policy"
 )
@@ -101,19 +99,11 @@ func (s *Store) DecisionsFor(ctx context.Context, contactID, journeyID, stepID s
 	if stepID != "" {
 		where, args = where+` AND step_id = $4`, append(args, stepID)
 	}
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, what, scanDecision, `
 		SELECT `+decisionColumns+` FROM decisions
 		WHERE `+where+`
 		ORDER BY decided_at DESC, id DESC
 		LIMIT $1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Decision, error) { return scanDecision(r) })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
 }
 
 // MessagesForStep returns the contact's ledger rows for one step of a
@@ -121,17 +111,9 @@ func (s *Store) DecisionsFor(ctx context.Context, contactID, journeyID, stepID s
 // first. limit <= 0 means a default page of 100.
 func (s *Store) MessagesForStep(ctx context.Context, contactID, journeyID, stepID string, limit int) ([]Message, error) {
 	what := fmt.Sprintf("messages of contact %s in journey %s at step %s", contactID, journeyID, stepID)
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, what, scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE contact_id = $1 AND journey_id = $2 AND step_id = $3
 		ORDER BY created_at DESC, id DESC
 		LIMIT $4`, contactID, journeyID, stepID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
 }

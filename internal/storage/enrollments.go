@@ -31,10 +31,6 @@ func scanEnrollment(r rowScanner) (Enrollment, error) {
 	return e, nil
 }
 
-func collectEnrollments(rows pgx.Rows) ([]Enrollment, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Enrollment, error) { return scanEnrollment(r) })
-}
-
 // enrollmentInsertError maps the constraint violations of an enrollment
 // insert to the sentinel errors callers branch on.
 func enrollmentInsertError(e Enrollment, err error) error {
@@ -220,11 +216,7 @@ func (s *Store) SetEnrollmentStep(ctx context.Context, id, step string) error {
 
 // Enrollment returns the enrollment with this id, or ErrNotFound.
 func (s *Store) Enrollment(ctx context.Context, id string) (Enrollment, error) {
-	e, err := scanEnrollment(s.pool.QueryRow(ctx, `SELECT `+enrollmentColumns+` FROM enrollments WHERE id = $1`, id))
-	if err != nil {
-		return Enrollment{}, notFound(err, "enrollment %s", id)
-	}
-	return e, nil
+	return queryOne(ctx, s.pool, "enrollment "+id, scanEnrollment, `SELECT `+enrollmentColumns+` FROM enrollments WHERE id = $1`, id)
 }
 
 // EnrollmentsForContact returns every enrollment of the contact, newest first.
@@ -244,39 +236,23 @@ func (s *Store) ActiveEnrollments(ctx context.Context, contactID string) ([]Enro
 }
 
 func (s *Store) listEnrollments(ctx context.Context, what, query string, args ...any) ([]Enrollment, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	out, err := collectEnrollments(rows)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return queryAll(ctx, s.pool, what, scanEnrollment, query, args...)
 }
 
 // ActiveEnrollment returns the contact's active run of the journey, or
 // ErrNotFound if there is none.
 func (s *Store) ActiveEnrollment(ctx context.Context, contactID, journeyID string) (Enrollment, error) {
-	e, err := scanEnrollment(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("active enrollment of contact %s in journey %s", contactID, journeyID), scanEnrollment, `
 		SELECT `+enrollmentColumns+` FROM enrollments
-		WHERE contact_id = $1 AND journey_id = $2 AND status = 'active'`, contactID, journeyID))
-	if err != nil {
-		return Enrollment{}, notFound(err, "active enrollment of contact %s in journey %s", contactID, journeyID)
-	}
-	return e, nil
+		WHERE contact_id = $1 AND journey_id = $2 AND status = 'active'`, contactID, journeyID)
 }
 
 // LastEnrollment returns the contact's most recently started run of the
 // journey, active or not (re-entry policies look at it), or ErrNotFound.
 func (s *Store) LastEnrollment(ctx context.Context, contactID, journeyID string) (Enrollment, error) {
-	e, err := scanEnrollment(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("last enrollment of contact %s in journey %s", contactID, journeyID), scanEnrollment, `
 		SELECT `+enrollmentColumns+` FROM enrollments
 		WHERE contact_id = $1 AND journey_id = $2
 		ORDER BY started_at DESC, id DESC
-		LIMIT 1`, contactID, journeyID))
-	if err != nil {
-		return Enrollment{}, notFound(err, "last enrollment of contact %s in journey %s", contactID, journeyID)
-	}
-	return e, nil
+		LIMIT 1`, contactID, journeyID)
 }

@@ -170,13 +170,10 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 	fail := func(what string, err error) (Erasure, error) {
 		return Erasure{}, fmt.Errorf("erase contact %s: %s: %w", c.ID, what, err)
 	}
-	rows, err := tx.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 ORDER BY channel, subscription`, c.ID)
+	consents, err := queryAll(ctx, tx, "reading consents", scanConsent,
+		`SELECT `+consentColumns+` FROM consents WHERE contact_id = $1 ORDER BY channel, subscription`, c.ID)
 	if err != nil {
-		return fail("reading consents", err)
-	}
-	consents, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
-	if err != nil {
-		return fail("reading consents", err)
+		return Erasure{}, fmt.Errorf("erase contact %s: %w", c.ID, err)
 	}
 	var active, enrollments []string
 	err = tx.QueryRow(ctx, `
@@ -242,11 +239,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 // ContactErasure returns the erasure record of a contact id, or ErrNotFound
 // if it was never erased.
 func (s *Store) ContactErasure(ctx context.Context, contactID string) (Erasure, error) {
-	e, err := scanErasure(s.pool.QueryRow(ctx, `SELECT `+erasureColumns+` FROM erasures WHERE contact_id = $1`, contactID))
-	if err != nil {
-		return Erasure{}, notFound(err, "erasure of contact %s", contactID)
-	}
-	return e, nil
+	return queryOne(ctx, s.pool, "erasure of contact "+contactID, scanErasure, `SELECT `+erasureColumns+` FROM erasures WHERE contact_id = $1`, contactID)
 }
 
 // enrollmentErased reports whether enrollment id was deleted by an erasure.
@@ -272,23 +265,17 @@ func contactErased(ctx context.Context, q rowQuerier, id string) (bool, error) {
 // ErasureProofs returns the proofs kept by one erasure, by identifier kind,
 // channel and subscription.
 func (s *Store) ErasureProofs(ctx context.Context, erasureID string) ([]ErasureProof, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "proofs of erasure "+erasureID, scanErasureProof, `
 		SELECT id, erasure_id, identifier_kind, identifier_hash, channel, subscription, status, source, occurred_at
 		FROM erasure_proofs WHERE erasure_id = $1
 		ORDER BY identifier_kind, channel, subscription`, erasureID)
-	if err != nil {
-		return nil, fmt.Errorf("proofs of erasure %s: %w", erasureID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ErasureProof, error) {
-		var p ErasureProof
-		err := r.Scan(&p.ID, &p.ErasureID, &p.IdentifierKind, &p.IdentifierHash, &p.Channel, &p.Subscription, &p.Status, &p.Source, &p.OccurredAt)
-		p.OccurredAt = p.OccurredAt.UTC()
-		return p, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("proofs of erasure %s: %w", erasureID, err)
-	}
-	return out, nil
+}
+
+func scanErasureProof(r rowScanner) (ErasureProof, error) {
+	var p ErasureProof
+	err := r.Scan(&p.ID, &p.ErasureID, &p.IdentifierKind, &p.IdentifierHash, &p.Channel, &p.Subscription, &p.Status, &p.Source, &p.OccurredAt)
+	p.OccurredAt = p.OccurredAt.UTC()
+	return p, err
 }
 
 // applyErasureProofs records again, for contact c, the opt-outs kept from

@@ -75,27 +75,15 @@ func insertEvent(ctx context.Context, q rowQuerier, e Event) (Event, bool, error
 
 // Event returns the event with this id, or ErrNotFound.
 func (s *Store) Event(ctx context.Context, id string) (Event, error) {
-	e, err := scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id))
-	if err != nil {
-		return Event{}, notFound(err, "event %s", id)
-	}
-	return e, nil
+	return queryOne(ctx, s.pool, "event "+id, scanEvent, `SELECT `+eventColumns+` FROM events WHERE id = $1`, id)
 }
 
 // EventsForContact returns the contact's most recent events, newest first
 // (by occurrence). limit <= 0 means a default page of 100.
 func (s *Store) EventsForContact(ctx context.Context, contactID string, limit int) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "events of contact "+contactID, scanEvent, `
 		SELECT `+eventColumns+` FROM events
 		WHERE contact_id = $1
 		ORDER BY occurred_at DESC, received_at DESC, id DESC
 		LIMIT $2`, contactID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) { return scanEvent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("events of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }

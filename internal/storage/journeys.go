@@ -28,10 +28,6 @@ func scanJourneyVersion(r rowScanner) (JourneyVersion, error) {
 	return v, nil
 }
 
-func collectJourneyVersions(rows pgx.Rows) ([]JourneyVersion, error) {
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (JourneyVersion, error) { return scanJourneyVersion(r) })
-}
-
 // PublishJourney stores spec as the next version of journey spec.ID (version
 // 1 for a new journey) and returns it. The spec must already be validated.
 // Concurrent publishes of one journey are serialised on the journeys row, so
@@ -79,60 +75,36 @@ func (s *Store) PublishJourney(ctx context.Context, spec journey.Spec) (JourneyV
 
 // JourneyVersion returns one published version, or ErrNotFound.
 func (s *Store) JourneyVersion(ctx context.Context, id string, version int) (JourneyVersion, error) {
-	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("journey %s version %d", id, version), scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
-		WHERE journey_id = $1 AND version = $2`, id, version))
-	if err != nil {
-		return JourneyVersion{}, notFound(err, "journey %s version %d", id, version)
-	}
-	return v, nil
+		WHERE journey_id = $1 AND version = $2`, id, version)
 }
 
 // LatestJourneyVersion returns the journey's newest version, or ErrNotFound
 // if it was never published.
 func (s *Store) LatestJourneyVersion(ctx context.Context, id string) (JourneyVersion, error) {
-	v, err := scanJourneyVersion(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, "journey "+id, scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
 		WHERE journey_id = $1
 		ORDER BY version DESC
-		LIMIT 1`, id))
-	if err != nil {
-		return JourneyVersion{}, notFound(err, "journey %s", id)
-	}
-	return v, nil
+		LIMIT 1`, id)
 }
 
 // JourneyVersions returns every version of the journey, newest first. An
 // unknown journey yields an empty list.
 func (s *Store) JourneyVersions(ctx context.Context, id string) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "versions of journey "+id, scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions
 		WHERE journey_id = $1
 		ORDER BY version DESC`, id)
-	if err != nil {
-		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("versions of journey %s: %w", id, err)
-	}
-	return out, nil
 }
 
 // Journeys returns the latest version of every journey, ordered by id.
 func (s *Store) Journeys(ctx context.Context) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "listing journeys", scanJourneyVersion, `
 		SELECT DISTINCT ON (journey_id) `+journeyVersionColumns+`
 		FROM journey_versions
 		ORDER BY journey_id, version DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("listing journeys: %w", err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("listing journeys: %w", err)
-	}
-	return out, nil
 }
 
 // LatestVersionsTriggeredBy returns the journeys whose latest version is
@@ -140,17 +112,9 @@ func (s *Store) Journeys(ctx context.Context) ([]JourneyVersion, error) {
 // version changed or dropped the trigger is not returned: new contacts always
 // enter the latest version.
 func (s *Store) LatestVersionsTriggeredBy(ctx context.Context, eventName string) ([]JourneyVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, fmt.Sprintf("journeys triggered by %q", eventName), scanJourneyVersion, `
 		SELECT `+journeyVersionColumns+` FROM journey_versions v
 		WHERE v.trigger_event = $1
 		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
 		ORDER BY v.journey_id`, eventName)
-	if err != nil {
-		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
-	}
-	out, err := collectJourneyVersions(rows)
-	if err != nil {
-		return nil, fmt.Errorf("journeys triggered by %q: %w", eventName, err)
-	}
-	return out, nil
 }

@@ -316,19 +316,11 @@ func (s *Store) ReleaseFlight(ctx context.Context, id string) (Message, error) {
 // recently settled first: the sends ops must account for. before, if
 // non-empty, is the last id of the previous page.
 func (s *Store) UnknownMessages(ctx context.Context, limit int, before string) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "unknown messages", scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE status = 'unknown' AND ($2 = '' OR (updated_at, id) < (SELECT updated_at, id FROM messages WHERE id = $2))
 		ORDER BY updated_at DESC, id DESC
 		LIMIT $1`, listLimit(limit), before)
-	if err != nil {
-		return nil, fmt.Errorf("unknown messages: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
-	if err != nil {
-		return nil, fmt.Errorf("unknown messages: %w", err)
-	}
-	return out, nil
 }
 
 // settledMessage returns the row an update skipped because it had already
@@ -363,50 +355,30 @@ func (s *Store) RecordSkip(ctx context.Context, m Message) (Message, error) {
 
 // Message returns the ledger row with this id, or ErrNotFound.
 func (s *Store) Message(ctx context.Context, id string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
-	if err != nil {
-		return Message{}, notFound(err, "message %s", id)
-	}
-	return m, nil
+	return queryOne(ctx, s.pool, "message "+id, scanMessage, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id)
 }
 
 // MessageByKey returns the ledger row for an idempotency key, or ErrNotFound.
 func (s *Store) MessageByKey(ctx context.Context, key string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1`, key))
-	if err != nil {
-		return Message{}, notFound(err, "message with key %s", key)
-	}
-	return m, nil
+	return queryOne(ctx, s.pool, "message with key "+key, scanMessage, `SELECT `+messageColumns+` FROM messages WHERE idempotency_key = $1`, key)
 }
 
 // MessageByProviderID finds the message a provider webhook is about, or
 // ErrNotFound. Should a provider ever reuse an id, the newest row wins.
 func (s *Store) MessageByProviderID(ctx context.Context, provider, providerMessageID string) (Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `
+	return queryOne(ctx, s.pool, fmt.Sprintf("message %s from %s", providerMessageID, provider), scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE provider = $1 AND provider_message_id = $2
 		ORDER BY created_at DESC
-		LIMIT 1`, provider, providerMessageID))
-	if err != nil {
-		return Message{}, notFound(err, "message %s from %s", providerMessageID, provider)
-	}
-	return m, nil
+		LIMIT 1`, provider, providerMessageID)
 }
 
 // MessagesForContact returns the contact's most recent ledger rows, newest
 // first. limit <= 0 means a default page of 100.
 func (s *Store) MessagesForContact(ctx context.Context, contactID string, limit int) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "messages of contact "+contactID, scanMessage, `
 		SELECT `+messageColumns+` FROM messages
 		WHERE contact_id = $1
 		ORDER BY created_at DESC, id DESC
 		LIMIT $2`, contactID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("messages of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) { return scanMessage(r) })
-	if err != nil {
-		return nil, fmt.Errorf("messages of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }

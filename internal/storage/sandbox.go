@@ -70,27 +70,21 @@ func (s *Store) SandboxMessageByID(ctx context.Context, messageID string) (time.
 // messages, or everyone's when contactID is "". limit <= 0 means a default
 // page of 100.
 func (s *Store) SandboxMessages(ctx context.Context, contactID string, limit int) ([]SandboxMessage, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "sandbox messages", scanSandboxMessage, `
 		SELECT sb.id, sb.message_id, m.contact_id, m.journey_id, m.step_id, sb.channel, sb.recipient, sb.payload, sb.created_at
 		FROM sandbox_messages sb
 		JOIN messages m ON m.id = sb.message_id
 		WHERE $1 = '' OR m.contact_id = $1
 		ORDER BY sb.created_at DESC, sb.id DESC
 		LIMIT $2`, contactID, listLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("sandbox messages: %w", err)
+}
+
+func scanSandboxMessage(r rowScanner) (SandboxMessage, error) {
+	var sm SandboxMessage
+	if err := r.Scan(&sm.ID, &sm.MessageID, &sm.ContactID, &sm.JourneyID, &sm.StepID, &sm.Channel, &sm.Recipient, &sm.Payload, &sm.CreatedAt); err != nil {
+		return SandboxMessage{}, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SandboxMessage, error) {
-		var sm SandboxMessage
-		if err := r.Scan(&sm.ID, &sm.MessageID, &sm.ContactID, &sm.JourneyID, &sm.StepID, &sm.Channel, &sm.Recipient, &sm.Payload, &sm.CreatedAt); err != nil {
-			return SandboxMessage{}, err
-		}
-		sm.Payload = nonNilMap(sm.Payload)
-		sm.CreatedAt = sm.CreatedAt.UTC()
-		return sm, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox messages: %w", err)
-	}
-	return out, nil
+	sm.Payload = nonNilMap(sm.Payload)
+	sm.CreatedAt = sm.CreatedAt.UTC()
+	return sm, nil
 }

@@ -156,6 +156,36 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
+// queryOne runs query and scans the one row it returns with scan; no row is
+// ErrNotFound. Errors are wrapped with what, which names the row sought.
+func queryOne[T any](ctx context.Context, q rowQuerier, what string, scan func(rowScanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(q.QueryRow(ctx, query, args...))
+	if err != nil {
+		var zero T
+		return zero, notFound(err, "%s", what)
+	}
+	return v, nil
+}
+
+// rowsQuerier is the pool or a transaction, for queries returning many rows.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryAll runs query and scans every row it returns with scan. Errors are
+// wrapped with what, which names the list being read.
+func queryAll[T any](ctx context.Context, q rowsQuerier, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // deref returns *p, or "" for nil (a NULL text column).
 func deref(p *string) string {
 	if p == nil {

@@ -126,14 +126,6 @@ func (s *Store) LiftSuppression(ctx context.Context, id, by string) (Suppression
 // Suppressions lists the contact's suppressions, newest first, lifted and
 // expired ones included (they are history).
 func (s *Store) Suppressions(ctx context.Context, contactID string) ([]Suppression, error) {
-	rows, err := s.pool.Query(ctx, `
+	return queryAll(ctx, s.pool, "suppressions of contact "+contactID, scanSuppression, `
 		SELECT `+suppressionColumns+` FROM suppressions WHERE contact_id = $1 ORDER BY created_at DESC, id DESC`, contactID)
-	if err != nil {
-		return nil, fmt.Errorf("suppressions of contact %s: %w", contactID, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Suppression, error) { return scanSuppression(r) })
-	if err != nil {
-		return nil, fmt.Errorf("suppressions of contact %s: %w", contactID, err)
-	}
-	return out, nil
 }

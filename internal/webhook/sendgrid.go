@@ -285,40 +285,23 @@ func (e *SendGridEvent) UnmarshalJSON(data []byte) error {
 		return errors.New("event is null, want an object")
 	}
 	var ev SendGridEvent
+	stringFields := map[string]*string{
+		"email": &ev.Email, "event": &ev.Event, "sg_event_id": &ev.SGEventID, "sg_message_id": &ev.SGMessageID,
+		"url": &ev.URL, "reason": &ev.Reason, "status": &ev.Status, "response": &ev.Response, "type": &ev.Type,
+		"bounce_classification": &ev.BounceClassification, "useragent": &ev.UserAgent, "ip": &ev.IP,
+	}
 	for name, value := range raw {
 		var err error
-		switch name {
-		case "email":
-			err = decodeJSONString(value, &ev.Email)
-		case "timestamp":
+		switch dst, isString := stringFields[name]; {
+		case isString:
+			err = decodeJSONString(value, dst)
+		case name == "timestamp":
 			ev.Timestamp, err = decodeJSONInt(value)
-		case "event":
-			err = decodeJSONString(value, &ev.Event)
-		case "sg_event_id":
-			err = decodeJSONString(value, &ev.SGEventID)
-		case "sg_message_id":
-			err = decodeJSONString(value, &ev.SGMessageID)
-		case "url":
-			err = decodeJSONString(value, &ev.URL)
-		case "reason":
-			err = decodeJSONString(value, &ev.Reason)
-		case "status":
-			err = decodeJSONString(value, &ev.Status)
-		case "response":
-			err = decodeJSONString(value, &ev.Response)
-		case "type":
-			err = decodeJSONString(value, &ev.Type)
-		case "bounce_classification":
-			err = decodeJSONString(value, &ev.BounceClassification)
-		case "asm_group_id":
+		case name == "asm_group_id":
 			ev.ASMGroupID, err = decodeJSONInt(value)
-		case "useragent":
-			err = decodeJSONString(value, &ev.UserAgent)
-		case "ip":
-			err = decodeJSONString(value, &ev.IP)
-		case "sg_machine_open":
+		case name == "sg_machine_open":
 			ev.SGMachineOpen, err = decodeJSONBool(value)
-		case "category":
+		case name == "category":
 			ev.Categories, err = decodeJSONStrings(value)
 		default:
 			if _, reserved := sendGridReservedFields[name]; reserved {

@@ -221,25 +221,17 @@ type TwilioInbound struct {
 // attribute the message (or an opt-out) to, and without the SID it cannot be
 // deduplicated.
 func ParseTwilioInbound(form url.Values) (TwilioInbound, error) {
-	var in TwilioInbound
-	var err error
-	if in.MessageSid, err = requiredParam(form, "MessageSid"); err != nil {
-		return TwilioInbound{}, err
+	f := twilioForm{values: form}
+	in := TwilioInbound{
+		MessageSid: f.required("MessageSid"),
+		From:       f.required("From"),
+		AccountSid: f.single("AccountSid"),
+		To:         f.single("To"),
+		Body:       f.single("Body"),
+		NumMedia:   f.nonNegativeInt("NumMedia"),
 	}
-	if in.From, err = requiredParam(form, "From"); err != nil {
-		return TwilioInbound{}, err
-	}
-	if in.AccountSid, err = singleParam(form, "AccountSid"); err != nil {
-		return TwilioInbound{}, err
-	}
-	if in.To, err = singleParam(form, "To"); err != nil {
-		return TwilioInbound{}, err
-	}
-	if in.Body, err = singleParam(form, "Body"); err != nil {
-		return TwilioInbound{}, err
-	}
-	if in.NumMedia, err = intParam(form, "NumMedia"); err != nil {
-		return TwilioInbound{}, err
+	if f.err != nil {
+		return TwilioInbound{}, f.err
 	}
 	return in, nil
 }
@@ -260,64 +252,68 @@ type TwilioStatus struct {
 // ParseTwilioStatus reads a status callback form (verify it first).
 // MessageSid and MessageStatus are required.
 func ParseTwilioStatus(form url.Values) (TwilioStatus, error) {
-	var st TwilioStatus
-	var err error
-	if st.MessageSid, err = requiredParam(form, "MessageSid"); err != nil {
-		return TwilioStatus{}, err
+	f := twilioForm{values: form}
+	st := TwilioStatus{
+		MessageSid:    f.required("MessageSid"),
+		MessageStatus: f.required("MessageStatus"),
+		ErrorCode:     f.nonNegativeInt("ErrorCode"),
+		To:            f.single("To"),
+		From:          f.single("From"),
 	}
-	if st.MessageStatus, err = requiredParam(form, "MessageStatus"); err != nil {
-		return TwilioStatus{}, err
-	}
-	if st.ErrorCode, err = intParam(form, "ErrorCode"); err != nil {
-		return TwilioStatus{}, err
-	}
-	if st.To, err = singleParam(form, "To"); err != nil {
-		return TwilioStatus{}, err
-	}
-	if st.From, err = singleParam(form, "From"); err != nil {
-		return TwilioStatus{}, err
+	if f.err != nil {
+		return TwilioStatus{}, f.err
 	}
 	return st, nil
 }
 
-// singleParam returns the parameter's value, "" if absent. A parameter given
+// twilioForm reads the parameters of a webhook form, keeping the first
+// error: after one, every read returns the zero value.
+type twilioForm struct {
+	values url.Values
+	err    error
+}
+
+// single returns the parameter's value, "" if absent. A parameter given
 // more than once is rejected: Twilio sends these fields once, and since the
 // signature sorts repeated values, their order is not authenticated — taking
 // "the first" would let a relay choose which one is used.
-func singleParam(form url.Values, name string) (string, error) {
-	values := form[name]
+func (f *twilioForm) single(name string) string {
+	if f.err != nil {
+		return ""
+	}
+	values := f.values[name]
 	switch len(values) {
 	case 0:
-		return "", nil
+		return ""
 	case 1:
-		return values[0], nil
+		return values[0]
 	default:
-		return "", fmt.Errorf("%w: Twilio parameter %s given %d times", ErrMalformedPayload, name, len(values))
+		f.err = fmt.Errorf("%w: Twilio parameter %s given %d times", ErrMalformedPayload, name, len(values))
+		return ""
 	}
 }
 
-func requiredParam(form url.Values, name string) (string, error) {
-	v, err := singleParam(form, name)
-	if err != nil {
-		return "", err
+// required is single for a parameter that must be present and non-empty.
+func (f *twilioForm) required(name string) string {
+	v := f.single(name)
+	if f.err == nil && v == "" {
+		f.err = fmt.Errorf("%w: Twilio parameter %s is missing", ErrMalformedPayload, name)
 	}
-	if v == "" {
-		return "", fmt.Errorf("%w: Twilio parameter %s is missing", ErrMalformedPayload, name)
-	}
-	return v, nil
+	return v
 }
 
-// intParam parses an optional non-negative integer parameter; absent is 0.
-func intParam(form url.Values, name string) (int, error) {
-	v, err := singleParam(form, name)
-	if err != nil || v == "" {
-		return 0, err
+// nonNegativeInt parses an optional non-negative integer parameter; absent is 0.
+func (f *twilioForm) nonNegativeInt(name string) int {
+	v := f.single(name)
+	if f.err != nil || v == "" {
+		return 0
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: Twilio parameter %s=%q is not a non-negative integer", ErrMalformedPayload, name, v)
+		f.err = fmt.Errorf("%w: Twilio parameter %s=%q is not a non-negative integer", ErrMalformedPayload, name, v)
+		return 0
 	}
-	return n, nil
+	return n
 }
 
 // TwiMLReply is the TwiML answer to an inbound message: a reply with

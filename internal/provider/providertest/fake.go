@@ -33,6 +33,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 )
@@ -81,6 +82,67 @@ type Response struct {
 	// sent), so a test can give up on a call at a known point rather than
 	// after a guessed delay.
 	Notify chan struct{}
+}
+
+// fakeServer is the loopback server under a fake, and how it shuts down.
+type fakeServer struct {
+	t     testing.TB
+	srv   *httptest.Server
+	close sync.Once
+	stop  chan struct{} // closed on Close: ends staged hangs
+}
+
+// start serves h on loopback until Close, which t.Cleanup calls.
+func (s *fakeServer) start(t testing.TB, h http.HandlerFunc) {
+	s.t, s.stop = t, make(chan struct{})
+	s.srv = httptest.NewServer(h)
+	t.Cleanup(s.Close)
+}
+
+// URL is the fake's base URL, to give the provider client.
+func (s *fakeServer) URL() string { return s.srv.URL }
+
+// Close shuts the server down; later sends fail with a connection error,
+// which is how tests simulate the provider being unreachable (nothing is
+// written). Staged hangs end. Safe to call twice.
+func (s *fakeServer) Close() {
+	s.close.Do(func() {
+		close(s.stop)
+		s.srv.Close()
+	})
+}
+
+// requestLog is every request a fake received, in arrival order; safe for
+// concurrent use.
+type requestLog[R interface{ Accepted() bool }] struct {
+	mu   sync.Mutex
+	reqs []R
+}
+
+func (l *requestLog[R]) record(r R) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+}
+
+// all returns a copy of every request, in arrival order.
+func (l *requestLog[R]) all() []R {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]R, len(l.reqs))
+	copy(out, l.reqs)
+	return out
+}
+
+// accepted returns the requests the fake accepted, in arrival order.
+func (l *requestLog[R]) accepted() []R {
+	var out []R
+	for _, r := range l.all() {
+		if r.Accepted() {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // script is the queue of scripted responses shared by both fakes.

@@ -6,10 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -85,38 +83,20 @@ func (r SendGridRequest) Accepted() bool { return r.Status >= 200 && r.Status < 
 // JSON only, the main validation rules of the v3 schema, 202 Accepted with an
 // X-Message-Id header, and SendGrid's {"errors":[...]} envelope on failure.
 type FakeSendGrid struct {
-	t      testing.TB
+	fakeServer
 	apiKey string
-	srv    *httptest.Server
-	close  sync.Once
-	stop   chan struct{} // closed on Close: ends staged hangs
 	script script
 
-	mu       sync.Mutex
-	requests []SendGridRequest
+	requests requestLog[SendGridRequest]
 }
 
 // NewFakeSendGrid starts a fake accepting apiKey (an empty apiKey accepts
 // nothing). It is closed on t.Cleanup.
 func NewFakeSendGrid(t testing.TB, apiKey string) *FakeSendGrid {
 	t.Helper()
-	f := &FakeSendGrid{t: t, apiKey: apiKey, stop: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
+	f := &FakeSendGrid{apiKey: apiKey}
+	f.start(t, f.serve)
 	return f
-}
-
-// URL is the base URL to give provider.NewSendGrid.
-func (f *FakeSendGrid) URL() string { return f.srv.URL }
-
-// Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate SendGrid being unreachable (nothing is
-// written). Staged hangs end. Safe to call twice.
-func (f *FakeSendGrid) Close() {
-	f.close.Do(func() {
-		close(f.stop)
-		f.srv.Close()
-	})
 }
 
 // FaultNext stages fault for the next n authenticated mail/send requests.
@@ -131,31 +111,11 @@ func (f *FakeSendGrid) FailNext(n, status int, body string) { f.script.failNext(
 func (f *FakeSendGrid) Enqueue(rs ...Response) { f.script.push(rs...) }
 
 // Requests returns a copy of every request received, in arrival order.
-func (f *FakeSendGrid) Requests() []SendGridRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]SendGridRequest, len(f.requests))
-	copy(out, f.requests)
-	return out
-}
+func (f *FakeSendGrid) Requests() []SendGridRequest { return f.requests.all() }
 
 // Accepted returns the requests the fake accepted (2xx), in order: the
 // emails that "went out".
-func (f *FakeSendGrid) Accepted() []SendGridRequest {
-	var out []SendGridRequest
-	for _, r := range f.Requests() {
-		if r.Accepted() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (f *FakeSendGrid) record(r SendGridRequest) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r)
-}
+func (f *FakeSendGrid) Accepted() []SendGridRequest { return f.requests.accepted() }
 
 const sendGridHelpBase = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
@@ -213,7 +173,7 @@ func (f *FakeSendGrid) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if scripted && sr.Fault == HangBeforeReading {
 		rec.Fault = HangBeforeReading
-		f.record(rec)
+		f.requests.record(rec)
 		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
 		return
 	}
@@ -241,7 +201,7 @@ func (f *FakeSendGrid) serve(w http.ResponseWriter, r *http.Request) {
 		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
 	}
 	rec.Status, rec.MessageID = rp.status, msgID
-	f.record(rec)
+	f.requests.record(rec)
 	rp.write(f.t, w, f.stop)
 }
 

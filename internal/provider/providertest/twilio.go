@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -59,17 +58,15 @@ func (r TwilioRequest) BasicAuth() (username, password string, ok bool) {
 // created, newest first, in Twilio's page envelope, filtered by To, From and
 // DateSent (=, <, >) and paged by PageSize, Page and PageToken.
 type FakeTwilio struct {
-	t          testing.TB
+	fakeServer
 	accountSID string
 	authToken  string
-	srv        *httptest.Server
-	close      sync.Once
-	stop       chan struct{} // closed on Close: ends staged hangs
 	script     script
 	readScript script
 
+	requests requestLog[TwilioRequest]
+
 	mu       sync.Mutex
-	requests []TwilioRequest
 	reads    []TwilioRequest
 	messages []*twilioMessage // created, oldest first
 	optedOut map[string]bool
@@ -78,23 +75,9 @@ type FakeTwilio struct {
 // NewFakeTwilio starts a fake for one account. It is closed on t.Cleanup.
 func NewFakeTwilio(t testing.TB, accountSID, authToken string) *FakeTwilio {
 	t.Helper()
-	f := &FakeTwilio{t: t, accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}, stop: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
+	f := &FakeTwilio{accountSID: accountSID, authToken: authToken, optedOut: map[string]bool{}}
+	f.start(t, f.serve)
 	return f
-}
-
-// URL is the base URL to give provider.NewTwilio.
-func (f *FakeTwilio) URL() string { return f.srv.URL }
-
-// Close shuts the server down; later sends fail with a connection error,
-// which is how tests simulate Twilio being unreachable (nothing is written).
-// Staged hangs end. Safe to call twice.
-func (f *FakeTwilio) Close() {
-	f.close.Do(func() {
-		close(f.stop)
-		f.srv.Close()
-	})
 }
 
 // FaultNext stages fault for the next n authenticated create requests.
@@ -154,31 +137,11 @@ func (f *FakeTwilio) OptIn(phone string) {
 }
 
 // Requests returns a copy of every request received, in arrival order.
-func (f *FakeTwilio) Requests() []TwilioRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]TwilioRequest, len(f.requests))
-	copy(out, f.requests)
-	return out
-}
+func (f *FakeTwilio) Requests() []TwilioRequest { return f.requests.all() }
 
 // Accepted returns the requests that created a message, in order: the
 // messages that "went out".
-func (f *FakeTwilio) Accepted() []TwilioRequest {
-	var out []TwilioRequest
-	for _, r := range f.Requests() {
-		if r.Accepted() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (f *FakeTwilio) record(r TwilioRequest) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r)
-}
+func (f *FakeTwilio) Accepted() []TwilioRequest { return f.requests.accepted() }
 
 func (f *FakeTwilio) isOptedOut(phone string) bool {
 	f.mu.Lock()
@@ -228,7 +191,7 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if scripted && sr.Fault == HangBeforeReading {
 		rec.Fault = HangBeforeReading
-		f.record(rec)
+		f.requests.record(rec)
 		reply{fault: HangBeforeReading, notify: sr.Notify}.write(f.t, w, f.stop)
 		return
 	}
@@ -252,7 +215,7 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 		rp.fault, rp.notify, rec.Fault = sr.Fault, sr.Notify, sr.Fault
 	}
 	rec.Status, rec.SID = rp.status, sid
-	f.record(rec)
+	f.requests.record(rec)
 	rp.write(f.t, w, f.stop)
 }
 

@@ -12,15 +12,15 @@ import (
 
 // twilioPage is Twilio's list envelope for Messages.
 type twilioPage struct {
-	End             int              `json:"end"`
-	FirstPageURI    string           `json:"first_page_uri"`
-	Messages        []*twilioMessage `json:"messages"`
-	NextPageURI     *string          `json:"next_page_uri"`
-	Page            int              `json:"page"`
-	PageSize        int              `json:"page_size"`
-	PreviousPageURI *string          `json:"previous_page_uri"`
-	Start           int              `json:"start"`
-	URI             string           `json:"uri"`
+	End             int             `json:"end"`
+	FirstPageURI    string          `json:"first_page_uri"`
+	Messages        []twilioMessage `json:"messages"`
+	NextPageURI     *string         `json:"next_page_uri"`
+	Page            int             `json:"page"`
+	PageSize        int             `json:"page_size"`
+	PreviousPageURI *string         `json:"previous_page_uri"`
+	Start           int             `json:"start"`
+	URI             string          `json:"uri"`
 }
 
 // Twilio's page-size bounds for list reads.
@@ -120,7 +120,7 @@ func (f *FakeTwilio) list(path string, q url.Values) reply {
 	}
 	p := twilioPage{
 		FirstPageURI: pageURI(0, ""),
-		Messages:     make([]*twilioMessage, 0, end-start),
+		Messages:     make([]twilioMessage, 0, end-start),
 		Page:         page,
 		PageSize:     pageSize,
 		Start:        start,
@@ -128,7 +128,7 @@ func (f *FakeTwilio) list(path string, q url.Values) reply {
 		URI:          pageURI(page, q.Get("PageToken")),
 	}
 	for i := start; i < end; i++ {
-		p.Messages = append(p.Messages, &all[i])
+		p.Messages = append(p.Messages, all[i])
 	}
 	if end < len(all) {
 		next := pageURI(page+1, "PA"+all[end-1].SID)

@@ -194,6 +194,9 @@ func TwilioStatusError(status int, header http.Header) *WireError {
 // TwilioMessage is a Message resource as Twilio returns it, nulls included.
 type TwilioMessage = twilioMessage
 
+// TwilioPage is Twilio's list envelope for Messages.
+type TwilioPage = twilioPage
+
 // NewTwilioMessage is the resource Twilio creates for an accepted request at
 // now: a fresh SID, status queued (accepted through a Messaging Service),
 // RFC 2822 dates in GMT, segments counted as carriers do.
