@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
-	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -22,13 +20,7 @@ import (
 // use for policy.subscription, so every recorded type can be named by one.
 var subscriptionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// The SMS double opt-in prompt goes into the ledger like any message, under a
-// pseudo-journey no real journey can be called (journey ids start with a
-// letter or digit), so it shows in the contact's messages and is never
-// mistaken for a journey send.
 const (
-	confirmJourneyID = "_consent"
-	confirmStepID    = "sms_double_opt_in"
 	// confirmSendTimeout bounds the provider call and ledger updates for the
 	// prompt; they run even if the client hangs up, so the row settles.
 	confirmSendTimeout = 15 * time.Second
@@ -206,20 +198,7 @@ func (s *Server) sendConfirmPrompt(ctx context.Context, c storage.Contact, ev st
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmSendTimeout)
 	defer cancel()
 	body := s.cfg.SMSConfirmPrompt
-	eventID := ev.ID
-	// A do-not-contact suppression or a STOP still in force stops it.
-	res, err := s.delivery.Send(ctx, delivery.Message{
-		Ledger: storage.Message{
-			IdempotencyKey: "sms-double-opt-in/" + strconv.FormatInt(ev.ID, 10),
-			ContactID:      c.ID,
-			JourneyID:      confirmJourneyID,
-			StepID:         confirmStepID,
-			Channel:        journey.ChannelSMS,
-			Class:          string(journey.ClassTransactional),
-			ConsentEventID: &eventID,
-		},
-		Content: map[journey.Channel]delivery.Content{journey.ChannelSMS: {SMS: &provider.SMS{To: c.Phone, Body: body}}},
-	})
+	res, err := s.delivery.Send(ctx, delivery.OptInPrompt(c, ev.ID, body))
 	if err != nil {
 		loggerFrom(ctx).Error("api: SMS confirmation prompt not sent", "contact_id", c.ID, "error", err)
 		return &ConfirmPrompt{Error: "the prompt could not be sent now (see the API log); record the opt-in again to retry"}
