@@ -14,11 +14,14 @@ package api
 // handlers look up the message and contact it is about, and store the event
 // in provider_events together with its effects in one transaction
 // (storage.ApplyProviderEvent), so a redelivered webhook changes nothing.
-// Then the contact's running journeys are told: consent changes as
-// SignalConsent, engagement as SignalEvent with the stored behaviour event,
-// exactly as POST /v1/events does. Signals are sent for redeliveries too
-// (journeys drop an event id they have seen), so a retry after a failed
-// signal finishes the delivery.
+// The behaviour event (email.opened, sms.replied, ...) is stored there with
+// its pending deliveries, exactly as POST /v1/events stores one: the
+// dispatcher (dispatch.go) signals the contact's running journeys and starts
+// the journeys it triggers, so the webhook is answered once the event is
+// stored, whether Temporal is reachable or not. Consent changes are still
+// signalled here, synchronously, as SignalConsent to the running journeys;
+// they are sent for redeliveries too (journeys apply the current consent),
+// so a retry after a failed signal finishes the delivery.
 
 import (
 	"context"
@@ -96,11 +99,12 @@ type pendingSignal struct {
 	include   func(storage.Enrollment) bool
 }
 
-// apply stores an update and returns whether it was new and the signals it
-// calls for. For a redelivered event the signals are rebuilt from what is
-// stored: the behaviour event as first stored, and the contact's current
-// consent (never the event's own status, which a later change may have
-// overridden).
+// apply stores an update and returns whether it was new and the consent
+// signals it calls for. The behaviour event, if any, is stored with its
+// pending deliveries and reaches journeys through the dispatcher. For a
+// redelivered event the consent signals are rebuilt from the contact's
+// current consent (never the event's own status, which a later change may
+// have overridden).
 func (s *Server) apply(ctx context.Context, u webhook.Update) (bool, []pendingSignal, error) {
 	res, err := s.store.ApplyProviderEvent(ctx, u.Event, u.Effects)
 	if err != nil {
@@ -108,26 +112,6 @@ func (s *Server) apply(ctx context.Context, u webhook.Update) (bool, []pendingSi
 	}
 	contactID := u.Event.ContactID
 	var signals []pendingSignal
-	if u.Effects.Event != nil {
-		ev := res.Event
-		if !res.New {
-			stored, err := s.store.Event(ctx, u.Effects.Event.ID)
-			switch {
-			case err == nil:
-				ev = &stored
-			case !errors.Is(err, storage.ErrNotFound):
-				return false, nil, err
-			}
-		}
-		if ev != nil {
-			received := ev.ReceivedAt
-			signals = append(signals, pendingSignal{contactID: contactID, name: workflows.SignalEvent,
-				arg: workflows.EventSignal{EventID: ev.ID, Name: ev.Name, OccurredAt: ev.OccurredAt},
-				// As for POST /v1/events: only runs that were active when
-				// the event was received see it.
-				include: func(e storage.Enrollment) bool { return received.IsZero() || !e.StartedAt.After(received) }})
-		}
-	}
 	var current map[journey.Channel]storage.Consent
 	for i, c := range u.Effects.Consents {
 		if c.Subscription != "" {

@@ -29,10 +29,13 @@ type sendGridResponse struct {
 
 // sendGridWebhook receives a batch of SendGrid events. Each event is applied
 // on its own, so events about messages Tutti does not know (logged and
-// ignored) do not hold up the rest. If any event could not be stored, or a
-// running journey could not be signalled, the answer is 5xx and SendGrid
-// retries the batch: the events already applied are duplicates then, and
-// only what failed is done again.
+// ignored) do not hold up the rest. An engagement event (email.opened,
+// email.clicked) reaches journeys through the outbox, so it needs only to be
+// stored. If any event could not be stored, or a running journey could not
+// be told of a consent change (an unsubscribe, a spam report), the answer is
+// 5xx and SendGrid retries the batch: the events already applied are
+// duplicates then, and only what failed is done again. signalled counts the
+// consent signals sent.
 func (s *Server) sendGridWebhook(w http.ResponseWriter, r *http.Request) {
 	v := s.hooks.sendgrid
 	if v == nil {

@@ -82,7 +82,8 @@ func writeTwiML(w http.ResponseWriter, message string) {
 // twilioInbound receives an inbound SMS. What it changes is
 // webhook.TwilioInboundUpdate's: a carrier keyword changes SMS consent, and
 // every running journey of the contact is told; anything but a keyword is a
-// reply, stored as the event sms.replied and signalled to running journeys.
+// reply, stored as the event sms.replied with its pending deliveries: the
+// dispatcher signals running journeys and starts journeys it triggers.
 // HELP and INFO get TUTTI_SMS_HELP_REPLY as the reply, whoever sends them.
 // A number that is no contact's changes nothing. Opt-out and opt-in get no
 // reply from here: Twilio's opt-out handling sends the carrier-required

@@ -70,37 +70,10 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 		pending  int
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// One contact's events are stored one at a time, so their deliveries'
-		// ids follow the order they commit in: the dispatcher's "oldest
-		// pending delivery of the contact" never skips one that commits
-		// later with a smaller id. A transaction-scoped advisory lock, not a
-		// lock on the contact row, which the send gate takes too.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, e.ContactID); err != nil {
-			return fmt.Errorf("event %s: serialising the contact's events: %w", e.ID, err)
-		}
 		var err error
-		stored, inserted, err = insertEvent(ctx, tx, e)
+		stored, inserted, err = insertEventWithDeliveries(ctx, tx, e)
 		if err != nil {
 			return err
-		}
-		if inserted {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (event_id, contact_id, kind, created_at)
-				SELECT $1, $2, 'signal', $3
-				WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $2 AND status = 'active')
-				   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $2 AND kind = 'start' AND done_at IS NULL)`,
-				stored.ID, stored.ContactID, stored.ReceivedAt); err != nil {
-				return fmt.Errorf("event %s: storing its signal delivery: %w", stored.ID, err)
-			}
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
-				SELECT $1, $2, 'start', v.journey_id, v.version, $3 FROM journey_versions v
-				WHERE v.trigger_event = $4
-				  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
-				ORDER BY v.journey_id`,
-				stored.ID, stored.ContactID, stored.ReceivedAt, stored.Name); err != nil {
-				return fmt.Errorf("event %s: storing its start deliveries: %w", stored.ID, err)
-			}
 		}
 		return tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1 AND done_at IS NULL`, stored.ID).Scan(&pending)
 	})
@@ -108,6 +81,43 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 		return Event{}, false, 0, err
 	}
 	return stored, inserted, pending, nil
+}
+
+// insertEventWithDeliveries stores e in tx and, if it is new, its pending
+// deliveries (see TrackEvent); it returns what insertEvent returns. Every
+// event that journeys may react to is stored through it: TrackEvent's, and
+// the behaviour events of provider webhooks (ApplyProviderEvent).
+func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
+	// One contact's events are stored one at a time, so their deliveries'
+	// ids follow the order they commit in: the dispatcher's "oldest
+	// pending delivery of the contact" never skips one that commits
+	// later with a smaller id. A transaction-scoped advisory lock, not a
+	// lock on the contact row, which the send gate takes too.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, e.ContactID); err != nil {
+		return Event{}, false, fmt.Errorf("event %s: serialising the contact's events: %w", e.ID, err)
+	}
+	stored, inserted, err := insertEvent(ctx, tx, e)
+	if err != nil || !inserted {
+		return stored, inserted, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO deliveries (event_id, contact_id, kind, created_at)
+		SELECT $1, $2, 'signal', $3
+		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $2 AND status = 'active')
+		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $2 AND kind = 'start' AND done_at IS NULL)`,
+		stored.ID, stored.ContactID, stored.ReceivedAt); err != nil {
+		return Event{}, false, fmt.Errorf("event %s: storing its signal delivery: %w", stored.ID, err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
+		SELECT $1, $2, 'start', v.journey_id, v.version, $3 FROM journey_versions v
+		WHERE v.trigger_event = $4
+		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
+		ORDER BY v.journey_id`,
+		stored.ID, stored.ContactID, stored.ReceivedAt, stored.Name); err != nil {
+		return Event{}, false, fmt.Errorf("event %s: storing its start deliveries: %w", stored.ID, err)
+	}
+	return stored, true, nil
 }
 
 // ErrClaimLost is a claimed delivery's outcome arriving after its lease

@@ -258,7 +258,9 @@ type ProviderEventResult struct {
 // transaction: if (provider, event id) is already stored, nothing changes
 // and New is false; otherwise the event row, the ledger status, the
 // engagement times, the suppression, the consent changes and the behaviour
-// event all commit together or not at all, so a webhook that fails halfway is
+// event with its pending deliveries (as TrackEvent stores them: a signal to
+// the contact's running journeys, a start of each journey it triggers) all
+// commit together or not at all, so a webhook that fails halfway is
 // retried from scratch and a redelivered one changes nothing.
 //
 // The contact row is locked first, as the send gate does, so a send decision
@@ -348,7 +350,7 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 			if ev.OccurredAt.IsZero() {
 				ev.OccurredAt = at
 			}
-			stored, _, err := insertEvent(ctx, tx, ev)
+			stored, _, err := insertEventWithDeliveries(ctx, tx, ev)
 			if err != nil {
 				return fmt.Errorf("provider event %s/%s: %w", e.Provider, e.EventID, err)
 			}
