@@ -743,3 +743,29 @@ func TestTwilioStatusCallback(t *testing.T) {
 	require.Equal(t, before, h.dbState())
 	require.Equal(t, model.MessageDelivered, h.messageStatus(m1))
 }
+
+// A provider event that triggers a journey starts it through the outbox,
+// once, although the webhook is redelivered and the journey admits
+// re-entry: the redelivery is a duplicate and queues nothing.
+func TestTwilioReplyStartsTheJourneyItTriggersOnce(t *testing.T) {
+	h := newHookHarness(t, hookOpts{})
+	h.publish(strings.NewReplacer("id: cart", "id: replied", "cart.abandoned", "sms.replied").Replace(cartSpec))
+	const phone = "+14155550124"
+	id := h.newContact(map[string]any{"phone": "(415) 555-0124"})
+
+	for range 2 {
+		r := h.twilio("/webhooks/twilio/inbound", inbound("SM-reply-1", phone, "sounds good"))
+		require.Equal(t, http.StatusOK, r.status, r.raw)
+	}
+	require.Zero(t, h.count("enrollments"), "the start waits for the dispatcher")
+	require.Equal(t, "start:pending", h.pendingKinds(id))
+	h.drain()
+	require.Equal(t, "start:enrolled", h.outcomes("twilio:SM-reply-1"))
+
+	r := h.twilio("/webhooks/twilio/inbound", inbound("SM-reply-1", phone, "sounds good"))
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	h.drain()
+	list := h.call("GET", "/v1/contacts/"+id+"/journeys", nil, http.StatusOK)
+	require.Len(t, list.body["journeys"], 1, list.raw)
+	require.Equal(t, 1, h.count("enrollments"))
+}
