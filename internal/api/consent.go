@@ -146,7 +146,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 	// does not replace.
 	fan := fanResult{signalled: []string{}}
 	if subscription == "" {
-		fan = s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: current.Status}, nil)
+		fan = s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: current.Status})
 		for _, f := range fan.failed {
 			loggerFrom(r.Context()).Warn("api: consent signal not delivered; the send gate still reads consent from Postgres",
 				"workflow_id", f.WorkflowID, "error", f.Error)

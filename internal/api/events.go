@@ -160,10 +160,10 @@ func (f fanResult) failedIDs() []string {
 }
 
 // fanOut sends one signal to the workflow of every active enrollment of the
-// contact (those include accepts, if set). A workflow that has already
+// contact. A workflow that has already
 // finished is skipped: its enrollment row lags the workflow by one activity.
 // The whole fan-out is bounded by cfg.SignalTimeout.
-func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any, include func(storage.Enrollment) bool) fanResult {
+func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any) fanResult {
 	res := fanResult{signalled: []string{}}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
 	defer cancel()
@@ -173,9 +173,6 @@ func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any, 
 		return res
 	}
 	for _, e := range active {
-		if include != nil && !include(e) {
-			continue
-		}
 		err := s.temporal.SignalWorkflow(ctx, e.WorkflowID, "", signal, arg)
 		var nf *serviceerror.NotFound
 		switch {

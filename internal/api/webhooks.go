@@ -91,12 +91,12 @@ func webhookError(err error) error {
 }
 
 // pendingSignal is a signal for a contact's running journeys, sent once the
-// update it comes from is stored.
+// update it comes from is stored: a consent change (engagement events go
+// through the outbox).
 type pendingSignal struct {
 	contactID string
 	name      string
 	arg       any
-	include   func(storage.Enrollment) bool
 }
 
 // apply stores an update and returns whether it was new and the consent
@@ -150,7 +150,7 @@ func (s *Server) deliver(ctx context.Context, signals []pendingSignal) fanResult
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
 	defer cancel()
 	for _, p := range signals {
-		fan := s.fanOut(ctx, p.contactID, p.name, p.arg, p.include)
+		fan := s.fanOut(ctx, p.contactID, p.name, p.arg)
 		res.signalled = append(res.signalled, fan.signalled...)
 		res.failed = append(res.failed, fan.failed...)
 	}
