@@ -62,9 +62,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	// Temporal becomes unreachable: the worker's dispatcher stops, and the
 	// API and a dispatcher are given a client that cannot connect.
 	s.stopDispatch()
-	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietTemporal{}})
-	require.NoError(t, err)
-	t.Cleanup(dead.Close)
+	dead := unreachableTemporal(t)
 	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
 	down := *s
 	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
@@ -75,7 +73,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 			down.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("signup-%d", i), "contact_id": id, "name": "signup.completed"}, http.StatusAccepted)
 		}
 	}
-	_, err = api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
+	_, err := api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
 	require.NoError(t, err)
 	st, err := s.store.DeliveryStats(ctx)
 	require.NoError(t, err)
@@ -85,13 +83,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 
 	// Temporal is reachable again. The retries are made due now rather
 	// than after their backoff, which this test has no reason to wait for.
-	_, err = s.store.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now()`)
-	require.NoError(t, err)
-	dispatch(t, api.Deps{Store: s.store, Temporal: s.tc, Config: cfg, Logger: s.logger})
-	eventually(t, "every delivery made", func() bool {
-		n, err := s.store.PendingDeliveries(ctx)
-		return err == nil && n == 0
-	})
+	s.deliverAll(cfg)
 
 	for i, id := range ids {
 		var result workflows.JourneyResult
@@ -99,14 +91,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 		require.Equal(t, model.RunConverted, result.Status, "contact %d", i)
 		require.Equal(t, 1, countSignals(t, s.tc, parked[i], fmt.Sprintf(`"event_id":"buy-%d"`, i)), "contact %d: the purchase reached its run once", i)
 
-		all, err := s.store.EnrollmentsForContact(ctx, id)
-		require.NoError(t, err)
-		var triggered []storage.Enrollment
-		for _, e := range all {
-			if e.JourneyID == "e2e-triggered" {
-				triggered = append(triggered, e)
-			}
-		}
+		triggered := s.enrollmentsIn(id, "e2e-triggered")
 		require.Len(t, triggered, 1, "contact %d: one run per trigger", i)
 		require.Equal(t, model.RunActive, triggered[0].Status)
 		// The run the signup started does not get it again as an event.
@@ -134,6 +119,57 @@ func countSignals(t *testing.T, tc client.Client, workflowID, want string) int {
 		}
 	}
 	return n
+}
+
+// deliverAll makes every pending delivery due now, rather than after its
+// backoff, runs a dispatcher that reaches Temporal, and waits until the
+// outbox is empty.
+func (s *system) deliverAll(cfg config.Config) {
+	s.t.Helper()
+	ctx := context.Background()
+	_, err := s.store.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now()`)
+	require.NoError(s.t, err)
+	dispatch(s.t, api.Deps{Store: s.store, Temporal: s.tc, Config: cfg, Logger: s.logger})
+	eventually(s.t, "every delivery made", func() bool {
+		n, err := s.store.PendingDeliveries(ctx)
+		return err == nil && n == 0
+	})
+}
+
+// unreachableTemporal is a Temporal client that cannot connect.
+func unreachableTemporal(t *testing.T) client.Client {
+	t.Helper()
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietTemporal{}})
+	require.NoError(t, err)
+	t.Cleanup(dead.Close)
+	return dead
+}
+
+// enrollmentsIn returns the contact's enrollments in one journey.
+func (s *system) enrollmentsIn(contactID, journeyID string) []storage.Enrollment {
+	s.t.Helper()
+	all, err := s.store.EnrollmentsForContact(context.Background(), contactID)
+	require.NoError(s.t, err)
+	var out []storage.Enrollment
+	for _, e := range all {
+		if e.JourneyID == journeyID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// atStep reports whether one of the contact's journeys is at step.
+func (s *system) atStep(contactID, step string) func() bool {
+	return func() bool {
+		list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
+		for _, e := range list["journeys"].([]any) {
+			if e.(map[string]any)["current_step"] == step {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // quietTemporal drops the SDK's logs about the unreachable server.

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
@@ -228,17 +227,7 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	eventually(t, "welcome email sent", func() bool { return len(s.sg.Requests()) == 1 })
 	messageID := s.sg.Requests()[0].Body.CustomArgs["tutti_message_id"]
 	require.NotEmpty(t, messageID, "the send sets the custom arg webhooks are tied back with")
-	stepAt := func(step string) func() bool {
-		return func() bool {
-			list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
-			for _, e := range list["journeys"].([]any) {
-				if e.(map[string]any)["current_step"] == step {
-					return true
-				}
-			}
-			return false
-		}
-	}
+	stepAt := func(step string) func() bool { return s.atStep(contactID, step) }
 	eventually(t, "journey waiting for the open", stepAt("wait_open"))
 
 	// wait_for counts events that happened after the send; SendGrid's
@@ -277,17 +266,6 @@ func TestEndToEnd_SendGridOpenFiresWaitFor(t *testing.T) {
 	require.Equal(t, model.RunExited, result.Status)
 }
 
-// openTriggered is started by the engagement event a SendGrid open records.
-const openTriggered = `
-id: e2e-after-open
-name: Started by an open
-trigger: {type: event, event: email.opened}
-reentry: {policy: once}
-steps:
-  - id: park
-    wait: {duration: 24h}
-`
-
 // A SendGrid open arriving while Temporal is unreachable is answered 200
 // (twice: SendGrid redelivers it) by an API and a dispatcher that cannot
 // reach Temporal. Once a dispatcher can, the run waiting for email.opened
@@ -302,22 +280,13 @@ func TestEndToEnd_ProviderEventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	contactID := created["contact"].(map[string]any)["id"].(string)
 	s.call("POST", "/v1/contacts/"+contactID+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "signup"}, http.StatusOK)
 	s.call("POST", "/v1/journeys", fmt.Sprintf(e2eJourney, journeyID), http.StatusCreated)
-	s.call("POST", "/v1/journeys", openTriggered, http.StatusCreated)
+	// A journey the open triggers: triggeredJourney, started by email.opened.
+	s.call("POST", "/v1/journeys", strings.NewReplacer("e2e-triggered", "e2e-after-open", "signup.completed", "email.opened").Replace(triggeredJourney), http.StatusCreated)
 	workflowID := s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusCreated)["workflow_id"].(string)
 
 	eventually(t, "welcome email sent", func() bool { return len(s.sg.Requests()) == 1 })
 	messageID := s.sg.Requests()[0].Body.CustomArgs["tutti_message_id"]
-	stepAt := func(step string) func() bool {
-		return func() bool {
-			list := s.call("GET", "/v1/contacts/"+contactID+"/journeys", nil, http.StatusOK)
-			for _, e := range list["journeys"].([]any) {
-				if e.(map[string]any)["journey_id"] == journeyID && e.(map[string]any)["current_step"] == step {
-					return true
-				}
-			}
-			return false
-		}
-	}
+	stepAt := func(step string) func() bool { return s.atStep(contactID, step) }
 	eventually(t, "journey waiting for the open", stepAt("wait_open"))
 	// As in TestEndToEnd_SendGridOpenFiresWaitFor: the open is stamped in a
 	// second that began after the journey started waiting.
@@ -328,9 +297,7 @@ func TestEndToEnd_ProviderEventsAcceptedWhileTemporalIsDown(t *testing.T) {
 
 	// Temporal becomes unreachable for the API and the dispatcher.
 	s.stopDispatch()
-	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietTemporal{}})
-	require.NoError(t, err)
-	t.Cleanup(dead.Close)
+	dead := unreachableTemporal(t)
 	down := *s
 	down.tc = dead
 	hooks := startHooks(t, &down)
@@ -342,7 +309,7 @@ func TestEndToEnd_ProviderEventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	require.Contains(t, raw, `"duplicates":1`)
 
 	cfg := config.Config{SignalTimeout: 500 * time.Millisecond}
-	_, err = api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
+	_, err := api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
 	require.NoError(t, err)
 	st, err := s.store.DeliveryStats(ctx)
 	require.NoError(t, err)
@@ -350,24 +317,11 @@ func TestEndToEnd_ProviderEventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	require.EqualValues(t, 1, st.Failing, "the signal failed; the start waits behind it")
 
 	// Temporal is back; the retry is made due now.
-	_, err = s.store.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now()`)
-	require.NoError(t, err)
-	dispatch(t, api.Deps{Store: s.store, Temporal: s.tc, Config: cfg, Logger: s.logger})
-	eventually(t, "every delivery made", func() bool {
-		n, err := s.store.PendingDeliveries(ctx)
-		return err == nil && n == 0
-	})
+	s.deliverAll(cfg)
 
 	eventually(t, "journey took the on_event path", stepAt("thanks"))
 	require.Equal(t, 1, countSignals(t, s.tc, workflowID, `"event_id":"sendgrid:e2e-open-down"`), "the open reached the run once")
-	all, err := s.store.EnrollmentsForContact(ctx, contactID)
-	require.NoError(t, err)
-	var triggered []storage.Enrollment
-	for _, e := range all {
-		if e.JourneyID == "e2e-after-open" {
-			triggered = append(triggered, e)
-		}
-	}
+	triggered := s.enrollmentsIn(contactID, "e2e-after-open")
 	require.Len(t, triggered, 1, "one run per trigger, although the webhook came twice")
 	require.Equal(t, model.RunActive, triggered[0].Status)
 
