@@ -234,3 +234,42 @@ func TestErasureTakesPendingDeliveries(t *testing.T) {
 	_, err = s.DeliveryDone(ctx, held[0].ID, token, "enrolled", "e_1")
 	require.ErrorIs(t, err, storage.ErrClaimLost)
 }
+
+// A provider event's behaviour event is stored with its deliveries, as
+// TrackEvent stores them; a redelivered provider event adds none, and a
+// provider event that fails stores neither.
+func TestApplyProviderEventStoresItsDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	_, err := s.PublishJourney(ctx, spec("replied", journey.Trigger{Type: journey.TriggerEvent, Event: "sms.replied"}))
+	require.NoError(t, err)
+
+	pe := storage.ProviderEvent{Provider: "twilio", EventID: "SM-1", Kind: "sms.inbound", ContactID: c.ID}
+	fx := storage.ProviderEffects{Engaged: true, Event: &storage.Event{ID: "twilio:SM-1", Name: "sms.replied"}}
+	res, err := s.ApplyProviderEvent(ctx, pe, fx)
+	require.NoError(t, err)
+	require.True(t, res.New)
+	require.Equal(t, []string{"start:replied"}, pendingKinds(t, s, c.ID))
+
+	res, err = s.ApplyProviderEvent(ctx, pe, fx)
+	require.NoError(t, err)
+	require.False(t, res.New)
+	require.Equal(t, []string{"start:replied"}, pendingKinds(t, s, c.ID))
+
+	// The next one follows the pending start, which may become a run.
+	pe2 := storage.ProviderEvent{Provider: "twilio", EventID: "SM-2", Kind: "sms.inbound", ContactID: c.ID}
+	_, err = s.ApplyProviderEvent(ctx, pe2, storage.ProviderEffects{Event: &storage.Event{ID: "twilio:SM-2", Name: "page.viewed"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start:replied", "signal"}, pendingKinds(t, s, c.ID))
+
+	// A conflicting event id fails the whole provider event: no row of it.
+	pe3 := storage.ProviderEvent{Provider: "twilio", EventID: "SM-3", Kind: "sms.inbound", ContactID: c.ID}
+	_, err = s.ApplyProviderEvent(ctx, pe3, storage.ProviderEffects{Event: &storage.Event{ID: "twilio:SM-1", Name: "other"}})
+	require.ErrorIs(t, err, storage.ErrEventConflict)
+	recorded, err := s.ProviderEventRecorded(ctx, "twilio", "SM-3")
+	require.NoError(t, err)
+	require.False(t, recorded)
+	require.Equal(t, []string{"start:replied", "signal"}, pendingKinds(t, s, c.ID))
+}
