@@ -265,7 +265,10 @@ type ProviderEventResult struct {
 //
 // The contact row is locked first, as the send gate does, so a send decision
 // for the contact waits for an opt-out or bounce being applied (and the other
-// way round), and the two cannot deadlock.
+// way round), and the two cannot deadlock. The behaviour event then takes
+// the contact's delivery lock (insertEventWithDeliveries); TrackEvent takes
+// that lock first and only a key-share lock on the contact row after it,
+// which the row lock taken here does not block, so no cycle forms.
 func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx ProviderEffects) (ProviderEventResult, error) {
 	if err := checkProviderEvent(e); err != nil {
 		return ProviderEventResult{}, err
