@@ -165,6 +165,11 @@ func decodeJSON(r *http.Request, dst any) error {
 	if err != nil {
 		return err // *http.MaxBytesError: 413
 	}
+	return decodeStrict(data, dst)
+}
+
+// decodeStrict is decodeJSON over bytes already read: one item of a batch.
+func decodeStrict(data []byte, dst any) error {
 	if problems := strictjson.Check(data); len(problems) > 0 {
 		fields := make([]FieldError, len(problems))
 		for i, p := range problems {

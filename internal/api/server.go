@@ -147,6 +147,7 @@ var routes = []route{
 	{"GET", "/metrics", false, (*Server).serveMetrics},
 
 	{"POST", "/v1/contacts", true, (*Server).identifyContact},
+	{"POST", "/v1/contacts/batch", true, (*Server).identifyContactBatch},
 	{"GET", "/v1/contacts", true, (*Server).findContact},
 	{"GET", "/v1/contacts/{id}", true, (*Server).getContact},
 	{"DELETE", "/v1/contacts/{id}", true, (*Server).eraseContact},
@@ -162,6 +163,7 @@ var routes = []route{
 	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
+	{"POST", "/v1/events/batch", true, (*Server).trackEventBatch},
 	{"GET", "/v1/deliveries/status", true, (*Server).deliveriesStatus},
 
 	{"POST", "/v1/journeys/validate", true, (*Server).validateJourney},

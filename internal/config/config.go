@@ -78,12 +78,12 @@ type Config struct {
 	APIAddr     string
 	APIToken    string
 	APIMaxBody  int64
+	PublicURL   string // where providers reach this API (webhooks, status callbacks); optional
+	APIUsingDev bool   // true when the dev token is in use, so main can warn
 	// APIMaxBatchBody is the body limit of the batch routes (POST
 	// /v1/events/batch, /v1/contacts/batch) instead of APIMaxBody
 	// (TUTTI_API_MAX_BATCH_BODY_BYTES, default DefaultAPIMaxBatchBody).
 	APIMaxBatchBody int64
-	PublicURL   string // where providers reach this API (webhooks, status callbacks); optional
-	APIUsingDev bool   // true when the dev token is in use, so main can warn
 
 	// MetricsAddr is where the worker serves Prometheus metrics at /metrics
 	// (TUTTI_METRICS_ADDR, default DefaultMetricsAddr); empty when set to
