@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -111,13 +110,8 @@ func decodeBatch(r *http.Request) ([]json.RawMessage, error) {
 		return nil, err
 	}
 	var req batchRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, jsonError(err)
-	}
-	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		return nil, invalid(FieldError{Path: "", Message: "request body must be a single JSON object"})
+	if err := decodeChecked(data, &req); err != nil {
+		return nil, err
 	}
 	switch {
 	case len(req.Items) == 0:

@@ -177,6 +177,12 @@ func decodeStrict(data []byte, dst any) error {
 		}
 		return invalid(fields...)
 	}
+	return decodeChecked(data, dst)
+}
+
+// decodeChecked decodes data, whose text strictjson has checked, into dst:
+// unknown fields and trailing data refused, errors naming the field.
+func decodeChecked(data []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
