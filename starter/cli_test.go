@@ -245,6 +245,32 @@ func TestEventsSend(t *testing.T) {
 	}
 }
 
+func TestEventsSendBatch(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "events.json")
+	if err := os.WriteFile(file, []byte(`[{"event_id":"b-1","contact_id":"c_1","name":"purchase"}]`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeAPI(t, http.StatusOK, `{"results":[{"index":0,"status":202,"result":{"event":{"id":"b-1"},"duplicate":false,"pending_deliveries":0}}],"succeeded":1,"failed":0}`)
+	r := runCLI(t, f.vars(), "events", "send", "--batch", file)
+	if r.code != exitOK || !strings.Contains(r.stdout, `"succeeded": 1`) {
+		t.Fatalf("batch: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	req := f.only()
+	if req.method != "POST" || req.path != "/v1/events/batch" || string(req.body) != `{"items":[{"event_id":"b-1","contact_id":"c_1","name":"purchase"}]}` {
+		t.Errorf("request: %+v %s", req, req.body)
+	}
+
+	// Some items refused: the answer, and a failure.
+	f = newFakeAPI(t, http.StatusOK, `{"results":[{"index":0,"status":404,"error":{"code":"not_found","message":"contact not found"}}],"succeeded":0,"failed":1}`)
+	r = runCLI(t, f.vars(), "events", "send", "--batch", file)
+	if r.code != exitFail || !strings.Contains(r.stdout, "not_found") || !strings.Contains(r.stderr, "1 of 1 events were refused") {
+		t.Errorf("refused: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, f.vars(), "events", "send", "--batch", file, "--contact", "c_1"); r.code != exitUsage {
+		t.Errorf("--batch with --contact: %d", r.code)
+	}
+}
+
 func TestDeliveries(t *testing.T) {
 	f := newFakeAPI(t, http.StatusOK, `{"pending":3,"failing":1,"oldest_pending_at":"2025-01-02T03:04:05Z","oldest_pending_age_seconds":125.2,
 		"done_last_hour":40,"recent_failures":[{"id":12,"kind":"start","journey_id":"cart","journey_version":2,

@@ -41,6 +41,19 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	res, status, err := s.identify(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, res)
+}
+
+// identify validates one contact and creates or updates it: the whole of
+// POST /v1/contacts after decoding, and of each item of POST
+// /v1/contacts/batch. The status is the single route's (201 created, 200
+// updated); an error is what it answers.
+func (s *Server) identify(ctx context.Context, req identifyRequest) (ContactAnswer, int, error) {
 	var fe fieldErrors
 	in := storage.ContactInput{
 		ID: strings.TrimSpace(req.ID),
@@ -75,27 +88,23 @@ func (s *Server) identifyContact(w http.ResponseWriter, r *http.Request) {
 		fe.add("external_id", "at least one identifier is required: id, external_id, email or phone")
 	}
 	if err := fe.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return ContactAnswer{}, 0, err
 	}
 
-	c, created, err := s.store.UpsertContact(r.Context(), in)
+	c, created, err := s.store.UpsertContact(ctx, in)
 	switch {
 	case errors.Is(err, storage.ErrIdentityConflict):
-		writeError(w, r, conflict("identity_conflict", err.Error()))
-		return
+		return ContactAnswer{}, 0, conflict("identity_conflict", err.Error())
 	case errors.Is(err, storage.ErrNotFound):
-		writeError(w, r, notFound("contact", in.ID, "id"))
-		return
+		return ContactAnswer{}, 0, notFound("contact", in.ID, "id")
 	case err != nil:
-		writeError(w, r, err)
-		return
+		return ContactAnswer{}, 0, err
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, ContactAnswer{Contact: c})
+	return ContactAnswer{Contact: c}, status, nil
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {

@@ -53,6 +53,18 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	res, status, err := s.track(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, res)
+}
+
+// track validates one event and stores it with its deliveries: the whole of
+// POST /v1/events after decoding, and of each item of POST /v1/events/batch.
+// The status is the single route's (202); an error is what it answers.
+func (s *Server) track(ctx context.Context, req eventRequest) (eventResponse, int, error) {
 	var fe fieldErrors
 	req.EventID = strings.TrimSpace(req.EventID)
 	req.Name = strings.TrimSpace(req.Name)
@@ -97,11 +109,9 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 	occurred := parseTime(&fe, "occurred_at", req.OccurredAt, now)
 	s.checkNotFuture(&fe, "occurred_at", occurred, now)
 	if err := fe.err(); err != nil {
-		writeError(w, r, err)
-		return
+		return eventResponse{}, 0, err
 	}
 
-	ctx := r.Context()
 	var (
 		c   storage.Contact
 		err error
@@ -122,8 +132,7 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return eventResponse{}, 0, err
 	}
 
 	ev, inserted, pending, err := s.store.TrackEvent(ctx, storage.Event{
@@ -131,18 +140,14 @@ func (s *Server) trackEvent(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case errors.Is(err, storage.ErrEventConflict):
-		writeError(w, r, conflict("event_conflict", err.Error(),
-			FieldError{Path: "event_id", Message: "already used for a different event (another contact or name)"}))
-		return
+		return eventResponse{}, 0, conflict("event_conflict", err.Error(),
+			FieldError{Path: "event_id", Message: "already used for a different event (another contact or name)"})
 	case errors.Is(err, storage.ErrNotFound):
-		writeError(w, r, notFound("contact", c.ID, given[0]))
-		return
+		return eventResponse{}, 0, notFound("contact", c.ID, given[0])
 	case err != nil:
-		writeError(w, r, err)
-		return
+		return eventResponse{}, 0, err
 	}
-
-	writeJSON(w, http.StatusAccepted, eventResponse{Event: ev, Duplicate: !inserted, PendingDeliveries: pending})
+	return eventResponse{Event: ev, Duplicate: !inserted, PendingDeliveries: pending}, http.StatusAccepted, nil
 }
 
 // fanResult is what a signal fan-out did.

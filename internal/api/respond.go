@@ -165,6 +165,11 @@ func decodeJSON(r *http.Request, dst any) error {
 	if err != nil {
 		return err // *http.MaxBytesError: 413
 	}
+	return decodeStrict(data, dst)
+}
+
+// decodeStrict is decodeJSON over bytes already read: one item of a batch.
+func decodeStrict(data []byte, dst any) error {
 	if problems := strictjson.Check(data); len(problems) > 0 {
 		fields := make([]FieldError, len(problems))
 		for i, p := range problems {
@@ -172,6 +177,12 @@ func decodeJSON(r *http.Request, dst any) error {
 		}
 		return invalid(fields...)
 	}
+	return decodeChecked(data, dst)
+}
+
+// decodeChecked decodes data, whose text strictjson has checked, into dst:
+// unknown fields and trailing data refused, errors naming the field.
+func decodeChecked(data []byte, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()

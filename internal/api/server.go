@@ -89,6 +89,12 @@ func New(deps Deps) *Server {
 	if s.cfg.APIMaxBody <= 0 {
 		s.cfg.APIMaxBody = defaultMaxBody
 	}
+	if s.cfg.APIMaxBatchBody <= 0 {
+		s.cfg.APIMaxBatchBody = config.DefaultAPIMaxBatchBody
+	}
+	if s.cfg.SendGridWebhookMaxBody <= 0 {
+		s.cfg.SendGridWebhookMaxBody = config.DefaultSendGridWebhookMaxBody
+	}
 	if s.cfg.SignalTimeout <= 0 {
 		s.cfg.SignalTimeout = defaultSignalTimeout
 	}
@@ -141,6 +147,7 @@ var routes = []route{
 	{"GET", "/metrics", false, (*Server).serveMetrics},
 
 	{"POST", "/v1/contacts", true, (*Server).identifyContact},
+	{"POST", "/v1/contacts/batch", true, (*Server).identifyContactBatch},
 	{"GET", "/v1/contacts", true, (*Server).findContact},
 	{"GET", "/v1/contacts/{id}", true, (*Server).getContact},
 	{"DELETE", "/v1/contacts/{id}", true, (*Server).eraseContact},
@@ -156,6 +163,7 @@ var routes = []route{
 	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
+	{"POST", "/v1/events/batch", true, (*Server).trackEventBatch},
 	{"GET", "/v1/deliveries/status", true, (*Server).deliveriesStatus},
 
 	{"POST", "/v1/journeys/validate", true, (*Server).validateJourney},
@@ -202,7 +210,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		// The original writer: it lets the server close the connection
 		// after an oversized body instead of draining it.
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.APIMaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, s.bodyLimit(r))
 	}
 
 	defer func() {
@@ -226,6 +234,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// bodyLimit is the most a request's body may hold: APIMaxBody, but the
+// routes that take batches have their own, larger limits. The SendGrid
+// webhook reads its body whole before verifying the signature over it, so
+// its limit bounds that read too.
+func (s *Server) bodyLimit(r *http.Request) int64 {
+	if r.Method != http.MethodPost {
+		return s.cfg.APIMaxBody
+	}
+	switch r.URL.Path {
+	case "/webhooks/sendgrid":
+		return s.cfg.SendGridWebhookMaxBody
+	case "/v1/events/batch", "/v1/contacts/batch":
+		return s.cfg.APIMaxBatchBody
+	}
+	return s.cfg.APIMaxBody
 }
 
 // noRoute answers requests no route matches with the JSON error shape,

@@ -50,6 +50,14 @@ const DefaultSMSHelpReply = "Tutti: reply STOP to opt out. Msg&data rates may ap
 // may be from now unless SENDGRID_WEBHOOK_MAX_AGE says otherwise.
 const DefaultSendGridWebhookMaxAge = 10 * time.Minute
 
+// Body limits of the routes that take batches: large enough for a full
+// batch (api.MaxBatchItems items of about 4 KiB; SendGrid's posts of many
+// events), still bounded.
+const (
+	DefaultAPIMaxBatchBody        = 4 << 20
+	DefaultSendGridWebhookMaxBody = 16 << 20
+)
+
 // DefaultCodecCORSOrigins are the Temporal UI origins (`make dev`'s UI) the
 // codec endpoint answers browsers from unless TUTTI_CODEC_CORS_ORIGINS says
 // otherwise.
@@ -72,6 +80,10 @@ type Config struct {
 	APIMaxBody  int64
 	PublicURL   string // where providers reach this API (webhooks, status callbacks); optional
 	APIUsingDev bool   // true when the dev token is in use, so main can warn
+	// APIMaxBatchBody is the body limit of the batch routes (POST
+	// /v1/events/batch, /v1/contacts/batch) instead of APIMaxBody
+	// (TUTTI_API_MAX_BATCH_BODY_BYTES, default DefaultAPIMaxBatchBody).
+	APIMaxBatchBody int64
 
 	// MetricsAddr is where the worker serves Prometheus metrics at /metrics
 	// (TUTTI_METRICS_ADDR, default DefaultMetricsAddr); empty when set to
@@ -122,6 +134,11 @@ type Config struct {
 	// with TwilioAuthToken.
 	SendGridWebhookPublicKey string
 	SendGridWebhookMaxAge    time.Duration
+	// SendGridWebhookMaxBody is the body limit of POST /webhooks/sendgrid
+	// instead of APIMaxBody: SendGrid posts events in batches of many
+	// (TUTTI_SENDGRID_WEBHOOK_MAX_BODY_BYTES, default
+	// DefaultSendGridWebhookMaxBody).
+	SendGridWebhookMaxBody int64
 	// SendGridASMGroups maps SendGrid unsubscribe group ids to Tutti
 	// subscription types, so a group_unsubscribe revokes just that
 	// subscription (SENDGRID_ASM_GROUP_SUBSCRIPTIONS, "123=newsletter,456=promotions").
@@ -191,6 +208,21 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_API_MAX_BODY_BYTES: must be a positive whole number of bytes"))
 	}
 	c.APIMaxBody = maxBody
+	for _, v := range []struct {
+		key string
+		def int64
+		dst *int64
+	}{
+		{"TUTTI_API_MAX_BATCH_BODY_BYTES", DefaultAPIMaxBatchBody, &c.APIMaxBatchBody},
+		{"TUTTI_SENDGRID_WEBHOOK_MAX_BODY_BYTES", DefaultSendGridWebhookMaxBody, &c.SendGridWebhookMaxBody},
+	} {
+		n, err := strconv.ParseInt(get(v.key, strconv.FormatInt(v.def, 10)), 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be a positive whole number of bytes", v.key))
+			n = v.def
+		}
+		*v.dst = n
+	}
 
 	can, err := strconv.Atoi(get("TUTTI_CONTINUE_AS_NEW_AFTER", "0"))
 	if err != nil || can < 0 {
