@@ -339,10 +339,7 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	// provider.Fence): a worker killed before it leaves the row reserved,
 	// to be sent by the retry, and connecting is not part of the window in
 	// which a kill leaves a row in flight that no request left for.
-	var (
-		flying  = reserved
-		outcome = storage.FlightOutcome(-1)
-	)
+	flying := reserved
 	fence := provider.NewFence(func() error {
 		// The activity's context, not the call's: a transaction cut by the
 		// call's deadline might commit without our knowing.
@@ -350,7 +347,7 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 		if err != nil {
 			return err
 		}
-		flying, outcome = m, o
+		flying = m
 		if o != storage.FlightGo {
 			return errFenced
 		}
@@ -384,11 +381,9 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 		// next attempt decides again.
 		st := Settlement{MessageID: reserved.ID, Channel: reserved.Channel, Status: model.MessageRetrying, Reason: "flight_window_passed"}
 		return s.settleNotWritten(ctx, st, gate)
-	case outcome == storage.FlightGo:
-		// BeforeWrite (a test's fault point) cannot fail; unreachable.
-		return Result{}, err
 	default:
-		// The fence could not reach the database. If BeginFlight committed
+		// The fence could not reach the database (its only other way to
+		// refuse). If BeginFlight committed
 		// unseen, the row is in flight and the retry reconciles it.
 		return Result{}, stopped.Err
 	}
