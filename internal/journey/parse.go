@@ -30,26 +30,64 @@ import (
 // "\0", "\x00" or "\u0000"), and, in a JSON document, a lone surrogate
 // escape or a key given twice.
 func Parse(data []byte) (Spec, error) {
+	var s Spec
+	if err := ParseDocument(data, specDocument, &s); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// DocumentKind names a kind of declarative document (a journey spec, a
+// score model, a segment) in ParseDocument's messages.
+type DocumentKind struct {
+	// Name is what the document is called: "journey spec".
+	Name string
+	// Shape says what the top level must be: "an object with id, name, ...".
+	Shape string
+	// OnePer tells what to do with several documents in one text.
+	OnePer string
+}
+
+var specDocument = DocumentKind{
+	Name:   "journey spec",
+	Shape:  "an object with id, name, trigger, reentry and steps",
+	OnePer: "publish each journey on its own",
+}
+
+// ParseDocument reads a YAML or JSON document into v, a pointer to a
+// struct, with Parse's checks: text Tutti cannot store is a *TextError, and
+// every unknown field and type mismatch is reported as Problems with its
+// path, in document order, before anything is decoded.
+func ParseDocument(data []byte, kind DocumentKind, v any) error {
+	err := parseDocument(data, kind, v)
+	var te *TextError
+	if errors.As(err, &te) && kind.Name != specDocument.Name {
+		te.Document = kind.Name
+	}
+	return err
+}
+
+func parseDocument(data []byte, kind DocumentKind, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return Spec{}, errors.New("journey spec is empty")
+		return errors.New(kind.Name + " is empty")
 	}
 	if err := checkRawText(data); err != nil {
-		return Spec{}, err
+		return err
 	}
 	if line := secondDocument(data); line > 0 {
 		// YAMLToJSON would silently keep only the first document.
-		return Spec{}, fmt.Errorf("journey spec must be a single YAML document, but a second one starts with \"---\" on line %d: publish each journey on its own", line)
+		return fmt.Errorf("%s must be a single YAML document, but a second one starts with \"---\" on line %d: %s", kind.Name, line, kind.OnePer)
 	}
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
-		return Spec{}, fmt.Errorf("journey spec is not valid YAML or JSON: %s", msg)
+		return fmt.Errorf("%s is not valid YAML or JSON: %s", kind.Name, msg)
 	}
 
 	// YAML escapes can spell a NUL that the raw check cannot see, and the
-	// conversion writes it as \u0000; its path is the spec's path.
+	// conversion writes it as \u0000; its path is the document's path.
 	if problems := strictjson.Check(js); len(problems) > 0 {
-		return Spec{}, textError(problems)
+		return textError(problems)
 	}
 
 	// encoding/json stops at the first unknown field, names it without its
@@ -57,19 +95,18 @@ func Parse(data []byte) (Spec, error) {
 	// errors from Duration.UnmarshalJSON. A shape check over the token stream
 	// first reports all of those precisely; the decoder below then only ever
 	// sees documents it accepts.
-	if problems := checkShape(js); len(problems) > 0 {
-		return Spec{}, problems
+	if problems := checkShape(js, reflect.TypeOf(v).Elem(), kind); len(problems) > 0 {
+		return problems
 	}
 
-	var s Spec
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := dec.Decode(v); err != nil {
 		// Unreachable unless checkShape and encoding/json disagree; still
 		// give the caller the best path available.
-		return Spec{}, decodeProblem(err)
+		return decodeProblem(err, kind)
 	}
-	return s, nil
+	return nil
 }
 
 // ParseAndValidate parses data and validates the result. The error is
@@ -92,10 +129,17 @@ func ParseAndValidate(data []byte) (Spec, error) {
 // document as a whole.
 type TextError struct {
 	Problems Problems
+	// Document names the document for ParseDocument's other kinds; empty
+	// means a journey spec.
+	Document string
 }
 
 func (e *TextError) Error() string {
-	return "journey spec is not valid text: " + e.Problems.Error()
+	name := e.Document
+	if name == "" {
+		name = specDocument.Name
+	}
+	return name + " is not valid text: " + e.Problems.Error()
 }
 
 func textError(ps []strictjson.Problem) *TextError {
@@ -155,7 +199,7 @@ func secondDocument(data []byte) int {
 }
 
 // decodeProblem turns an encoding/json error into a Problem with a path.
-func decodeProblem(err error) error {
+func decodeProblem(err error, kind DocumentKind) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		return Problems{{Path: typeErr.Field, Message: "must be " + describeKind(typeErr.Type) + ", not " + typeErr.Value}}
@@ -167,7 +211,7 @@ func decodeProblem(err error) error {
 			return Problems{{Path: name, Message: "unknown field"}}
 		}
 	}
-	return fmt.Errorf("journey spec: %w", err)
+	return fmt.Errorf("%s: %w", kind.Name, err)
 }
 
 var (
@@ -177,14 +221,14 @@ var (
 
 // checkShape walks the JSON document against the Spec type and reports every
 // unknown field and type mismatch, sorted in document order.
-func checkShape(js []byte) Problems {
+func checkShape(js []byte, t reflect.Type, kind DocumentKind) Problems {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
-	w := shapeWalker{dec: dec}
-	if err := w.value("", specType); err != nil {
+	w := shapeWalker{dec: dec, kind: kind}
+	if err := w.value("", t); err != nil {
 		// YAMLToJSON produced the input, so a syntax error here is a bug in
 		// that conversion rather than in the marketer's document.
-		return Problems{{Message: "journey spec could not be read: " + err.Error()}}
+		return Problems{{Message: kind.Name + " could not be read: " + err.Error()}}
 	}
 	w.problems.sort()
 	return w.problems
@@ -192,6 +236,7 @@ func checkShape(js []byte) Problems {
 
 type shapeWalker struct {
 	dec      *json.Decoder
+	kind     DocumentKind
 	problems Problems
 }
 
@@ -232,7 +277,7 @@ func (w *shapeWalker) value(path string, t reflect.Type) error {
 		// null leaves the zero value, as encoding/json does; YAML writes an
 		// empty value ("next:") as null. Validate reports required fields.
 		if path == "" {
-			w.add("", "journey spec must be an object with id, name, trigger, reentry and steps")
+			w.add("", w.kind.Name+" must be "+w.kind.Shape)
 		}
 		return nil
 	}
@@ -241,7 +286,7 @@ func (w *shapeWalker) value(path string, t reflect.Type) error {
 	case reflect.Struct:
 		if tok != json.Delim('{') {
 			if path == "" {
-				w.add("", "journey spec must be an object with id, name, trigger, reentry and steps, not "+describeToken(tok))
+				w.add("", w.kind.Name+" must be "+w.kind.Shape+", not "+describeToken(tok))
 				return w.skip(tok)
 			}
 			w.mismatch(path, t, tok)

@@ -306,11 +306,11 @@ func TestParse_RoundTripsThroughJSON(t *testing.T) {
 func TestDecodeProblem(t *testing.T) {
 	var s Spec
 	err := json.Unmarshal([]byte(`{"steps": [{"id": 3}]}`), &s)
-	require.Equal(t, Problems{{Path: "steps.id", Message: "must be a string, not number"}}, decodeProblem(err))
+	require.Equal(t, Problems{{Path: "steps.id", Message: "must be a string, not number"}}, decodeProblem(err, specDocument))
 
 	dec := json.NewDecoder(strings.NewReader(`{"bogus": 1}`))
 	dec.DisallowUnknownFields()
-	require.Equal(t, Problems{{Path: "bogus", Message: "unknown field"}}, decodeProblem(dec.Decode(&s)))
+	require.Equal(t, Problems{{Path: "bogus", Message: "unknown field"}}, decodeProblem(dec.Decode(&s), specDocument))
 
-	require.EqualError(t, decodeProblem(errors.New("boom")), "journey spec: boom")
+	require.EqualError(t, decodeProblem(errors.New("boom"), specDocument), "journey spec: boom")
 }
