@@ -52,6 +52,9 @@ type ConditionInput struct {
 	Contact map[string]any
 	Consent map[string]string
 	Journey map[string]any
+	// Behaviour is the contact's stored events and the moment of
+	// evaluation, for conditions compiled with CompileBehaviourCondition.
+	Behaviour *Behaviour
 }
 
 // Condition is a compiled branch condition. It is safe for concurrent use.
@@ -88,12 +91,16 @@ var conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 // (such as contact.vip, where attributes are dyn) is accepted and checked
 // when evaluated.
 func CompileCondition(expr string) (*Condition, error) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, errors.New("condition is empty")
-	}
 	env, err := conditionEnv()
 	if err != nil {
 		return nil, fmt.Errorf("condition environment: %w", err)
+	}
+	return compileIn(env, expr)
+}
+
+func compileIn(env *cel.Env, expr string) (*Condition, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, errors.New("condition is empty")
 	}
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
@@ -214,7 +221,11 @@ func (c *Condition) Eval(in ConditionInput) (bool, error) {
 	}
 	journey["events"] = events
 
-	out, _, err := c.prg.Eval(map[string]any{"contact": contact, "consent": consent, "journey": journey})
+	vars := map[string]any{"contact": contact, "consent": consent, "journey": journey}
+	if err := behaviourActivation(in, vars); err != nil {
+		return false, &EvalError{Code: CondOther, msg: err.Error()}
+	}
+	out, _, err := c.prg.Eval(vars)
 	if err != nil {
 		msg := err.Error()
 		code := evalErrorCode(msg)

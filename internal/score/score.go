@@ -274,7 +274,7 @@ func (c *Compiled) Score(fit []Contribution, unevaluated map[string]string, even
 		start := len(r.Contributions)
 		var sum float64
 		for _, e := range events {
-			if e.Name != rule.Event || e.OccurredAt.After(at) || !matches(rule.Where, e.Properties) {
+			if e.Name != rule.Event || e.OccurredAt.After(at) || !journey.PropertiesMatch(rule.Where, e.Properties) {
 				continue
 			}
 			age := at.Sub(e.OccurredAt)
@@ -303,44 +303,6 @@ func (c *Compiled) Score(fit []Contribution, unevaluated map[string]string, even
 // decay is 0.5^(age/halfLife).
 func decay(age, halfLife time.Duration) float64 {
 	return math.Exp2(-age.Seconds() / halfLife.Seconds())
-}
-
-// matches reports whether the event's properties equal every filter.
-// Numbers compare as numbers, whatever their JSON spelling.
-func matches(where map[string]any, props map[string]any) bool {
-	for k, want := range where {
-		got, ok := props[k]
-		if !ok {
-			return false
-		}
-		switch w := want.(type) {
-		case float64:
-			g, ok := toFloat(got)
-			if !ok || g != w {
-				return false
-			}
-		default:
-			if got != want {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case interface{ Float64() (float64, error) }:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // BandOf names the band value falls in; "" when the score has no bands.
