@@ -236,4 +236,3 @@ func behaviourActivation(in ConditionInput, vars map[string]any) error {
 	vars["now"] = in.Behaviour.Now.UTC()
 	return nil
 }
-
