@@ -118,6 +118,20 @@ func CompileBehaviourCondition(expr string) (*Condition, error) {
 	return compileIn(env, expr)
 }
 
+// ExtendBehaviourEnv returns the behaviour environment with more variables
+// (a segment's score and suppressions, say), for CompileIn; their values go
+// in ConditionInput.Extra.
+func ExtendBehaviourEnv(opts ...cel.EnvOption) (*cel.Env, error) {
+	env, err := behaviourEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(opts...)
+}
+
+// CompileIn compiles a condition in an environment from ExtendBehaviourEnv.
+func CompileIn(env *cel.Env, expr string) (*Condition, error) { return compileIn(env, expr) }
+
 // matching calls fn with each event of the name, within the window (when
 // window is not nil) and matching where (when not nil).
 func matching(ev, name, where, window ref.Val, fn func(StoredEvent)) ref.Val {

@@ -55,6 +55,8 @@ type ConditionInput struct {
 	// Behaviour is the contact's stored events and the moment of
 	// evaluation, for conditions compiled with CompileBehaviourCondition.
 	Behaviour *Behaviour
+	// Extra are the values of the variables an ExtendBehaviourEnv added.
+	Extra map[string]any
 }
 
 // Condition is a compiled branch condition. It is safe for concurrent use.
@@ -222,6 +224,9 @@ func (c *Condition) Eval(in ConditionInput) (bool, error) {
 	journey["events"] = events
 
 	vars := map[string]any{"contact": contact, "consent": consent, "journey": journey}
+	for k, v := range in.Extra {
+		vars[k] = v
+	}
 	if err := behaviourActivation(in, vars); err != nil {
 		return false, &EvalError{Code: CondOther, msg: err.Error()}
 	}
