@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // LinkedInClient adds and removes members of LinkedIn DMP segments through
@@ -87,31 +85,17 @@ func (c *LinkedInClient) Apply(ctx context.Context, audience string, action Acti
 	req.Header.Set("LinkedIn-Version", c.Version)
 	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
 	req.Header.Set("X-RestLi-Method", "BATCH_CREATE")
-	client := c.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return Result{}, &APIError{Destination: LinkedIn, Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Result{}, &APIError{Destination: LinkedIn, Err: err}
-	}
+	raw, err := call(c.HTTP, LinkedIn, req)
 	var a linkedInAnswer
 	jerr := json.Unmarshal(raw, &a)
-	if resp.StatusCode/100 != 2 {
-		ae := &APIError{Destination: LinkedIn, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now()),
-			Message: strings.TrimSpace(string(raw))}
-		if jerr == nil && a.Message != "" {
+	if err != nil {
+		if ae, ok := err.(*APIError); ok && jerr == nil && a.Message != "" {
 			ae.Message, ae.Code = a.Message, fmt.Sprint(a.ServiceCode)
 		}
-		return Result{}, ae
+		return Result{}, err
 	}
 	if jerr != nil || len(a.Elements) != len(sent) {
-		return Result{}, &APIError{Destination: LinkedIn, Status: resp.StatusCode,
+		return Result{}, &APIError{Destination: LinkedIn, Status: http.StatusOK,
 			Message: fmt.Sprintf("unreadable answer: %d statuses for %d elements (%v)", len(a.Elements), len(sent), jerr)}
 	}
 	r := Result{}

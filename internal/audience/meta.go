@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // MetaClient adds and removes members of Meta Custom Audiences through the
@@ -79,21 +77,16 @@ func (c *MetaClient) Apply(ctx context.Context, audience string, action Action, 
 		return Result{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.client().Do(req)
-	if err != nil {
-		return Result{}, &APIError{Destination: Meta, Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Result{}, &APIError{Destination: Meta, Err: err}
-	}
+	body, err := call(c.HTTP, Meta, req)
 	var r metaResponse
 	jerr := json.Unmarshal(body, &r)
-	if resp.StatusCode/100 != 2 || r.Error != nil {
-		ae := &APIError{Destination: Meta, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now()),
-			Message: strings.TrimSpace(string(body))}
-		if jerr == nil && r.Error != nil {
+	if err != nil || r.Error != nil {
+		ae, ok := err.(*APIError)
+		if !ok {
+			// Meta has answered 200 with an error object.
+			ae = &APIError{Destination: Meta, Status: http.StatusOK}
+		}
+		if ae.Status != 0 && jerr == nil && r.Error != nil {
 			ae.Code = fmt.Sprintf("%d/%d", r.Error.Code, r.Error.ErrorSubcode)
 			ae.Message = r.Error.Message
 			// Meta throttles with codes 4, 17, 32, 613 and 80003 under a
@@ -106,14 +99,7 @@ func (c *MetaClient) Apply(ctx context.Context, audience string, action Action, 
 		return Result{}, ae
 	}
 	if jerr != nil {
-		return Result{}, &APIError{Destination: Meta, Status: resp.StatusCode, Message: "unreadable answer: " + jerr.Error()}
+		return Result{}, &APIError{Destination: Meta, Status: http.StatusOK, Message: "unreadable answer: " + jerr.Error()}
 	}
 	return Result{RequestID: r.SessionID, Received: r.NumReceived, Invalid: r.NumInvalidEntries}, nil
-}
-
-func (c *MetaClient) client() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return http.DefaultClient
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -95,4 +97,28 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// call sends req with client (http.DefaultClient when nil) and reads the
+// answer, at most 1 MiB: a request that got no answer is an APIError with
+// Status 0, and an answer other than 2xx one with its status, Retry-After
+// and body (which parse may refine with the platform's own error code).
+func call(client *http.Client, d Destination, req *http.Request) ([]byte, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, &APIError{Destination: d, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, &APIError{Destination: d, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		return body, &APIError{Destination: d, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now()),
+			Message: strings.TrimSpace(string(body))}
+	}
+	return body, nil
 }
