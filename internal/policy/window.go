@@ -110,3 +110,22 @@ func localString(t time.Time, loc *time.Location) string {
 	lt := t.In(loc)
 	return fmt.Sprintf("%s %s %s", lt.Format("Mon 2006-01-02 15:04"), lt.Format("MST"), loc.String())
 }
+
+// NextLocalTime is the first instant at or after t whose wall clock in loc
+// reads at, on one of days (every day when days is empty): when a
+// wait_until step ends. It follows the zone's rules like quiet hours do: a
+// wall time that a spring-forward gap skips is the end of the gap, and one
+// that a fall-back repeats is its first occurrence.
+func NextLocalTime(t time.Time, at TimeOfDay, days []time.Weekday, loc *time.Location) time.Time {
+	w := SendWindow{Days: days}
+	y, m, d := t.In(loc).Date()
+	for off := 0; ; off++ {
+		wd := time.Date(y, m, d+off, 12, 0, 0, 0, time.UTC).Weekday()
+		if !w.appliesOn(wd) {
+			continue
+		}
+		if c := wallInstant(y, m, d+off, int(at)*60, loc); !c.Before(t) {
+			return c
+		}
+	}
+}
