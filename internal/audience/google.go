@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/provider"
 	datamanager "google.golang.org/api/datamanager/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
@@ -90,7 +91,7 @@ func (c *GoogleClient) Apply(ctx context.Context, audience string, action Action
 		var ge *googleapi.Error
 		if errors.As(err, &ge) {
 			return Result{}, &APIError{Destination: Google, Status: ge.Code, Message: ge.Message,
-				RetryAfter: retryAfter(ge.Header, time.Now()), Code: http.StatusText(ge.Code)}
+				RetryAfter: provider.RetryAfter(ge.Header, time.Now()), Code: http.StatusText(ge.Code)}
 		}
 		return Result{}, &APIError{Destination: Google, Err: err}
 	}

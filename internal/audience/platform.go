@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/provider"
 )
 
 // Action is what a request does to its members.
@@ -75,28 +76,13 @@ func (e *APIError) Unwrap() error { return e.Err }
 // repeat. Other 4xx are permanent: the request itself is wrong (an expired
 // token, a deleted audience) and repeating it cannot help.
 func (e *APIError) Retryable() bool {
-	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
+	return e.Status == 0 || provider.RetryableStatus(e.Status)
 }
 
 // IsRetryable reports whether err is an APIError worth retrying.
 func IsRetryable(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.Retryable()
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // call sends req with client (http.DefaultClient when nil) and reads the
@@ -117,7 +103,7 @@ func call(client *http.Client, d Destination, req *http.Request) ([]byte, error)
 		return nil, &APIError{Destination: d, Err: err}
 	}
 	if resp.StatusCode/100 != 2 {
-		return body, &APIError{Destination: d, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now()),
+		return body, &APIError{Destination: d, Status: resp.StatusCode, RetryAfter: provider.RetryAfter(resp.Header, time.Now()),
 			Message: strings.TrimSpace(string(body))}
 	}
 	return body, nil

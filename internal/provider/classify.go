@@ -19,17 +19,17 @@ import (
 // activity until Temporal's start-to-close timeout fires.
 const defaultTimeout = 30 * time.Second
 
-// retryableStatus is the retry policy shared by both providers: throttling
+// RetryableStatus is the retry policy shared by every provider Tutti calls: throttling
 // and server-side failures can succeed later; any other 4xx means the request
 // itself is wrong (bad address, bad key, opted-out recipient) and resending
 // the same bytes cannot help.
-func retryableStatus(status int) bool {
+func RetryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests || status >= 500
 }
 
-// retryAfter reads a Retry-After header, in either of the forms RFC 9110
+// RetryAfter reads a Retry-After header, in either of the forms RFC 9110
 // allows: delay-seconds or an HTTP-date. Zero means no usable hint.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0

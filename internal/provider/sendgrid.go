@@ -152,7 +152,7 @@ func sendGridError(resp *rest.Response, readErr error, now time.Time) *Error {
 	e := &Error{
 		Provider:   "sendgrid",
 		StatusCode: resp.StatusCode,
-		Retryable:  retryableStatus(resp.StatusCode),
+		Retryable:  RetryableStatus(resp.StatusCode),
 		Err:        readErr,
 	}
 
@@ -173,7 +173,7 @@ func sendGridError(resp *rest.Response, readErr error, now time.Time) *Error {
 
 	if e.Retryable {
 		h := http.Header(resp.Headers)
-		e.RetryAfter = retryAfter(h, now)
+		e.RetryAfter = RetryAfter(h, now)
 		if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
 			// SendGrid's rate-limit responses carry X-RateLimit-Reset (a Unix
 			// time) rather than Retry-After; the SDK's own retry loop uses it.

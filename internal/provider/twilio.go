@@ -302,10 +302,10 @@ func (c *twilioCall) classify(err error) *Error {
 		e.Retryable = false
 		e.Message = fmt.Sprintf("reading accepted response: %s", e.Message)
 	default:
-		e.Retryable = retryableStatus(e.StatusCode) || e.Code == twilioCodeTooManyRequests
+		e.Retryable = RetryableStatus(e.StatusCode) || e.Code == twilioCodeTooManyRequests
 	}
 	if e.Retryable && c.header != nil {
-		e.RetryAfter = retryAfter(c.header, time.Now())
+		e.RetryAfter = RetryAfter(c.header, time.Now())
 	}
 	return e
 }
