@@ -45,6 +45,12 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// fanResult is what a signal fan-out did.
+type fanResult struct {
+	signalled []string
+	failed    []DeliveryError
+}
+
 // signalRuns sends one signal to each workflow id (its current run), all
 // within cfg.SignalTimeout. A workflow that has already ended is skipped.
 func (s *Server) signalRuns(ctx context.Context, workflowIDs []string, signal string, arg any) fanResult {
