@@ -30,14 +30,16 @@ func (c *cli) newDeliveriesCmd() *cobra.Command {
 				return c.printRaw(raw)
 			}
 			fmt.Fprintf(c.stdout, "pending:             %d (%d failing)\n", out.Pending, out.Failing)
-			if out.Pending > 0 {
+			if len(out.PendingByKind) > 0 {
 				var kinds []string
 				for _, k := range []string{storage.DeliverySignal, storage.DeliveryStart, storage.DeliveryConsent, storage.DeliveryExit} {
 					if n := out.PendingByKind[k]; n > 0 {
 						kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 					}
 				}
-				fmt.Fprintf(c.stdout, "  by kind:           %s\n", strings.Join(kinds, ", "))
+				if len(kinds) > 0 {
+					fmt.Fprintf(c.stdout, "  by kind:           %s\n", strings.Join(kinds, ", "))
+				}
 			}
 			if out.OldestPendingAt != nil {
 				age := time.Duration(out.OldestPendingAgeSeconds * float64(time.Second)).Round(time.Second)
@@ -50,8 +52,8 @@ func (c *cli) newDeliveriesCmd() *cobra.Command {
 				fmt.Fprintln(c.stdout, "failing deliveries (most attempted first):")
 			}
 			for _, d := range out.RecentFailures {
-				fmt.Fprintf(c.stdout, "  #%d %s (contact %s): %d attempts, next %s\n      %s\n",
-					d.ID, describeDelivery(d), d.ContactID, d.Attempts, d.NextAttemptAt.UTC().Format(time.DateTime), d.LastError)
+				fmt.Fprintf(c.stdout, "  #%d %s: %d attempts, next %s\n      %s\n",
+					d.ID, describeDelivery(d), d.Attempts, d.NextAttemptAt.UTC().Format(time.DateTime), d.LastError)
 			}
 			return nil
 		})
@@ -59,17 +61,17 @@ func (c *cli) newDeliveriesCmd() *cobra.Command {
 	return cmd
 }
 
-// describeDelivery says what a delivery asks of Temporal and what for.
+// describeDelivery says what a delivery asks of Temporal, for whom.
 func describeDelivery(d storage.Delivery) string {
 	switch d.Kind {
 	case storage.DeliveryStart:
-		return fmt.Sprintf("start of %s v%d for event %s (%s)", d.JourneyID, d.JourneyVersion, d.Event.ID, d.Event.Name)
+		return fmt.Sprintf("start of %s v%d for event %s (%s, contact %s)", d.JourneyID, d.JourneyVersion, d.Event.ID, d.Event.Name, d.ContactID)
 	case storage.DeliverySignal:
-		return fmt.Sprintf("signal for event %s (%s)", d.Event.ID, d.Event.Name)
+		return fmt.Sprintf("signal for event %s (%s, contact %s)", d.Event.ID, d.Event.Name, d.ContactID)
 	case storage.DeliveryConsent:
-		return fmt.Sprintf("consent %s %s (consent event %d)", d.Channel, d.ConsentStatus, d.ConsentEventID)
+		return fmt.Sprintf("consent %s %s for contact %s (consent event %d)", d.Channel, d.ConsentStatus, d.ContactID, d.ConsentEventID)
 	case storage.DeliveryExit:
-		return fmt.Sprintf("exit of %s (exit request %s)", d.WorkflowID, d.ExitRequestID)
+		return fmt.Sprintf("exit of %s for contact %s (exit request %s)", d.WorkflowID, d.ContactID, d.ExitRequestID)
 	}
-	return d.Kind
+	return d.Kind + " for contact " + d.ContactID
 }
