@@ -91,7 +91,7 @@ func NewDispatcher(deps Deps) *Dispatcher {
 // Run delivers until ctx is done; errors (the database down) are logged and
 // retried at the next poll.
 func (d *Dispatcher) Run(ctx context.Context) {
-	d.s.log.Info("dispatcher: delivering the event outbox", "poll", d.poll.String(), "batch", dispatchBatch)
+	d.s.log.Info("dispatcher: delivering the outbox (events, consent changes, exits)", "poll", d.poll.String(), "batch", dispatchBatch)
 	for {
 		n, err := d.Dispatch(ctx)
 		if ctx.Err() != nil {
@@ -165,7 +165,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl storage.Delivery, token str
 		lag, err := d.s.store.DeliveryDone(rctx, dl.ID, token, r.done, r.enrollmentID)
 		switch {
 		case errors.Is(err, storage.ErrClaimLost):
-			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the event was erased", "delivery_id", dl.ID)
+			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the contact was erased", "delivery_id", dl.ID)
 			return nil
 		case err != nil:
 			return err
