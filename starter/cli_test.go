@@ -202,12 +202,14 @@ func TestContactCommands(t *testing.T) {
 }
 
 func TestExitCommand(t *testing.T) {
-	f := newFakeAPI(t, http.StatusAccepted, `{"workflow_id":"journey/welcome/contact/c_1","enrollment":{"id":"e_1"},"exit_requested":true}`)
+	f := newFakeAPI(t, http.StatusAccepted, `{"workflow_id":"journey/welcome/contact/c_1","enrollment":{"id":"e_1"},"exit_requested":true,
+		"exit_request":{"id":"x_1"},"pending_deliveries":1}`)
 	if r := runCLI(t, f.vars(), "exit", "--contact", "c_1", "--journey", "welcome"); r.code != exitUsage || !strings.Contains(r.stderr, "--reason") {
 		t.Errorf("no reason: %d %q", r.code, r.stderr)
 	}
 	r := runCLI(t, f.vars(), "exit", "--contact", "c_1", "--journey", "welcome", "--reason", "asked to stop")
-	if r.code != exitOK || !strings.Contains(r.stdout, "journey/welcome/contact/c_1") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "journey/welcome/contact/c_1 (enrollment e_1, exit request x_1)") ||
+		!strings.Contains(r.stdout, "the run is told by the delivery outbox (1 pending") {
 		t.Errorf("exit: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	req := f.only()
@@ -272,13 +274,21 @@ func TestEventsSendBatch(t *testing.T) {
 }
 
 func TestDeliveries(t *testing.T) {
-	f := newFakeAPI(t, http.StatusOK, `{"pending":3,"failing":1,"oldest_pending_at":"2025-01-02T03:04:05Z","oldest_pending_age_seconds":125.2,
-		"done_last_hour":40,"recent_failures":[{"id":12,"kind":"start","journey_id":"cart","journey_version":2,
+	f := newFakeAPI(t, http.StatusOK, `{"pending":5,"pending_by_kind":{"signal":0,"start":3,"consent":1,"exit":1},"failing":3,
+		"oldest_pending_at":"2025-01-02T03:04:05Z","oldest_pending_age_seconds":125.2,"done_last_hour":40,"recent_failures":[
+		{"id":12,"kind":"start","contact_id":"c_1","journey_id":"cart","journey_version":2,
 		"event":{"id":"cart-1","contact_id":"c_1","name":"cart.abandoned"},"created_at":"2025-01-02T03:04:05Z","attempts":4,
-		"next_attempt_at":"2025-01-02T03:06:05Z","last_error":"starting the workflow: unavailable"}]}`)
+		"next_attempt_at":"2025-01-02T03:06:05Z","last_error":"starting the workflow: unavailable"},
+		{"id":14,"kind":"consent","contact_id":"c_2","channel":"sms","consent_status":"revoked","consent_event_id":31,
+		"created_at":"2025-01-02T03:04:05Z","attempts":2,"next_attempt_at":"2025-01-02T03:06:05Z","last_error":"signalling 1 of 1 runs failed"},
+		{"id":15,"kind":"exit","contact_id":"c_3","exit_request_id":"x_9","workflow_id":"journey/welcome/c_3",
+		"created_at":"2025-01-02T03:04:05Z","attempts":1,"next_attempt_at":"2025-01-02T03:06:05Z","last_error":"signalling the run failed"}]}`)
 	r := runCLI(t, f.vars(), "deliveries")
-	for _, want := range []string{"pending:             3 (1 failing)", "2m5s ago (stored 2025-01-02 03:04:05)", "delivered last hour: 40",
-		"#12 start of cart v2 for event cart-1 (cart.abandoned, contact c_1): 4 attempts", "starting the workflow: unavailable"} {
+	for _, want := range []string{"pending:             5 (3 failing)", "by kind:           start 3, consent 1, exit 1",
+		"2m5s ago (stored 2025-01-02 03:04:05)", "delivered last hour: 40",
+		"#12 start of cart v2 for event cart-1 (cart.abandoned, contact c_1): 4 attempts", "starting the workflow: unavailable",
+		"#14 consent sms revoked for contact c_2 (consent event 31): 2 attempts",
+		"#15 exit of journey/welcome/c_3 for contact c_3 (exit request x_9): 1 attempts"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("deliveries output lacks %q:\n%s", want, r.stdout)
 		}
@@ -335,7 +345,7 @@ func TestIsLoopback(t *testing.T) {
 
 func TestConsentCommand(t *testing.T) {
 	f := newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"sms","status":"pending"},"history_id":7,"requested_status":"granted","recorded_status":"pending",
-		"double_opt_in":{"status":"pending","reason":"replies YES or START","prompt":{"sent":true,"message_id":"m_1"}},"signalled":[],"signal_failed":[]}`)
+		"double_opt_in":{"status":"pending","reason":"replies YES or START","prompt":{"sent":true,"message_id":"m_1"}},"pending_deliveries":0}`)
 	// Flags after the contact id, as the usage shows them.
 	r := runCLI(t, f.vars(), "consent", "c_1", "--channel", "sms", "--status", "granted")
 	if r.code != exitOK || !strings.Contains(r.stdout, "recorded sms consent of contact c_1 as pending (history 7)") ||
@@ -347,7 +357,7 @@ func TestConsentCommand(t *testing.T) {
 		t.Errorf("request: %+v %s", req, req.body)
 	}
 
-	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"email","subscription":"newsletter","status":"revoked"},"history_id":8,"recorded_status":"revoked","signal_failed":[]}`)
+	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"email","subscription":"newsletter","status":"revoked"},"history_id":8,"recorded_status":"revoked","pending_deliveries":0}`)
 	r = runCLI(t, f.vars(), "consent", "--channel", "email", "--status", "revoked", "--subscription", "newsletter", "--source", "support-call", "c_1")
 	if r.code != exitOK || !strings.Contains(r.stdout, "recorded email/newsletter consent of contact c_1 as revoked") {
 		t.Errorf("subscription: %d %q %q", r.code, r.stdout, r.stderr)
@@ -357,9 +367,9 @@ func TestConsentCommand(t *testing.T) {
 	}
 
 	f = newFakeAPI(t, http.StatusOK, `{"consent":{"channel":"sms","status":"granted"},"history_id":9,"recorded_status":"granted",
-		"double_opt_in":{"status":"confirmed_by_caller","reason":"confirmed"},"signal_failed":["w1"]}`)
+		"double_opt_in":{"status":"confirmed_by_caller","reason":"confirmed"},"pending_deliveries":1}`)
 	r = runCLI(t, f.vars(), "consent", "c_1", "--channel", "sms", "--status", "granted", "--confirmed")
-	if r.code != exitOK || !strings.Contains(r.stdout, "confirmed_by_caller") || !strings.Contains(r.stdout, "not signalled") {
+	if r.code != exitOK || !strings.Contains(r.stdout, "confirmed_by_caller") || !strings.Contains(r.stdout, "running journeys are told by the delivery outbox (1 pending") {
 		t.Errorf("confirmed: %d %q", r.code, r.stdout)
 	}
 	var body map[string]any

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/tutti-dev/tutti/internal/api"
@@ -59,8 +58,8 @@ func (c *cli) newConsentCmd() *cobra.Command {
 					fmt.Fprintf(c.stdout, "  confirmation prompt NOT sent: %s\n", p.Error)
 				}
 			}
-			if len(out.SignalFailed) > 0 {
-				fmt.Fprintf(c.stdout, "  not signalled (the send gate still reads the new consent): %s\n", strings.Join(out.SignalFailed, ", "))
+			if out.PendingDeliveries > 0 {
+				fmt.Fprintf(c.stdout, "  running journeys are told by the delivery outbox (%d pending; `tutti deliveries`); the send gate already reads the new consent\n", out.PendingDeliveries)
 			}
 			return nil
 		})

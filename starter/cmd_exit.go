@@ -31,7 +31,10 @@ func (c *cli) newExitCmd() *cobra.Command {
 			if _, err := c.client().call(ctx, http.MethodPost, path, nil, body, "application/json", &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "exit requested: workflow %s (enrollment %s)\n", out.WorkflowID, out.Enrollment.ID)
+			fmt.Fprintf(c.stdout, "exit requested: workflow %s (enrollment %s, exit request %s)\n", out.WorkflowID, out.Enrollment.ID, out.ExitRequest.ID)
+			if out.PendingDeliveries > 0 {
+				fmt.Fprintf(c.stdout, "  the run is told by the delivery outbox (%d pending; `tutti deliveries`)\n", out.PendingDeliveries)
+			}
 			return nil
 		})
 	cmd.Flags().StringVar(&contactID, "contact", "", "contact id (required)")

@@ -48,14 +48,15 @@ type ConsentAnswer struct {
 	Consent     storage.Consent `json:"consent"`
 	DoubleOptIn *DoubleOptIn    `json:"double_opt_in,omitempty"`
 	HistoryID   int64           `json:"history_id"`
+	// PendingDeliveries is 1 when the change was stored with a delivery to
+	// the contact's running journeys (a channel-level change of a contact
+	// with runs) not yet taken by Temporal, else 0. The send gate reads the
+	// new consent from Postgres either way.
+	PendingDeliveries int `json:"pending_deliveries"`
 	// RecordedStatus differs from RequestedStatus for an SMS grant waiting
 	// for the contact's confirmation (pending).
 	RecordedStatus  model.ConsentStatus `json:"recorded_status"`
 	RequestedStatus model.ConsentStatus `json:"requested_status"`
-	// SignalFailed lists the runs that were not told; the send gate still
-	// reads the new consent from Postgres.
-	SignalFailed []string `json:"signal_failed"`
-	Signalled    []string `json:"signalled"`
 }
 
 // ConsentHistory answers GET /v1/contacts/{id}/consent: the consent in
@@ -99,6 +100,13 @@ type EraseAnswer struct {
 	Failed  []DeliveryError `json:"failed,omitempty"`
 }
 
+// DeliveriesStatus answers GET /v1/deliveries/status: the outbox's state,
+// with the age of its oldest pending delivery.
+type DeliveriesStatus struct {
+	storage.DeliveryStats
+	OldestPendingAgeSeconds float64 `json:"oldest_pending_age_seconds"`
+}
+
 // EnrollmentAnswer answers POST /v1/journeys/{journey_id}/enrollments.
 type EnrollmentAnswer struct {
 	Enrollment storage.Enrollment `json:"enrollment"`
@@ -108,12 +116,15 @@ type EnrollmentAnswer struct {
 	WorkflowID string `json:"workflow_id"`
 }
 
-// ExitAnswer answers POST /v1/contacts/{id}/journeys/{journey_id}/exit.
+// ExitAnswer answers POST /v1/contacts/{id}/journeys/{journey_id}/exit:
+// the request is stored with its delivery to the run, which the dispatcher
+// hands to Temporal (PendingDeliveries until it has).
 type ExitAnswer struct {
-	Enrollment    storage.Enrollment  `json:"enrollment"`
-	ExitRequest   storage.ExitRequest `json:"exit_request"`
-	ExitRequested bool                `json:"exit_requested"`
-	WorkflowID    string              `json:"workflow_id"`
+	Enrollment        storage.Enrollment  `json:"enrollment"`
+	ExitRequest       storage.ExitRequest `json:"exit_request"`
+	ExitRequested     bool                `json:"exit_requested"`
+	PendingDeliveries int                 `json:"pending_deliveries"`
+	WorkflowID        string              `json:"workflow_id"`
 }
 
 // JourneyRun is an enrollment with, for active runs, the workflow's own view.

@@ -55,18 +55,35 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	store := storagetest.New(t)
 	tc := temporaltest.Client(t, temporalAddr)
-	cfg := config.Config{
+	url, hc := serveAPI(t, api.Deps{
+		Store: store, Temporal: tc, Config: harnessConfig(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	return &harness{t: t, store: store, tc: tc, url: url, client: hc}
+}
+
+func harnessConfig() config.Config {
+	return config.Config{
 		APIToken:        token,
 		APIMaxBody:      16 << 10,
 		DefaultRegion:   "US",
 		DefaultTimeZone: "UTC",
 		SignalTimeout:   10 * time.Second,
 	}
-	url, hc := serveAPI(t, api.Deps{
-		Store: store, Temporal: tc, Config: cfg,
+}
+
+// withTemporal is the harness with its API served over another Temporal
+// client (one that cannot connect, for Temporal being down); the store,
+// and h.tc for reading histories and draining, are the same.
+func (h *harness) withTemporal(tc client.Client) *harness {
+	h.t.Helper()
+	url, hc := serveAPI(h.t, api.Deps{
+		Store: h.store, Temporal: tc, Config: harnessConfig(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	return &harness{t: t, store: store, tc: tc, url: url, client: hc}
+	o := *h
+	o.url, o.client = url, hc
+	return &o
 }
 
 // response is a decoded answer.
@@ -427,8 +444,8 @@ func TestConsent(t *testing.T) {
 	path := "/v1/contacts/" + id + "/consent"
 
 	r := h.call("POST", path, map[string]any{"channel": "email", "status": "granted", "source": "signup-form"}, http.StatusOK)
-	if r.body["consent"].(map[string]any)["status"] != "granted" || r.body["history_id"] == nil {
-		t.Errorf("record: %s", r.raw)
+	if r.body["consent"].(map[string]any)["status"] != "granted" || r.body["history_id"] == nil || r.body["pending_deliveries"] != float64(0) {
+		t.Errorf("record (no run to tell): %s", r.raw)
 	}
 	h.call("POST", path, map[string]any{"channel": "email", "status": "revoked", "source": "unsubscribe-link"}, http.StatusOK)
 
@@ -709,10 +726,23 @@ func TestExit(t *testing.T) {
 	if r := h.call("POST", exitPath, map[string]any{"reason": " "}, http.StatusBadRequest); r.fieldPaths()[0] != "reason" {
 		t.Errorf("blank reason: %s", r.raw)
 	}
-	h.call("POST", exitPath, map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
+	r = h.call("POST", exitPath, map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
+	if r.body["pending_deliveries"] != float64(1) {
+		t.Errorf("exit: %s", r.raw)
+	}
+	// Answered once stored: the run is told by the dispatcher.
 	wfID := started.body["workflow_id"].(string)
+	if got := h.signalNames(wfID); len(got) != 0 {
+		t.Errorf("signals before delivery %v, want none", got)
+	}
+	h.drain()
 	if got := h.signalNames(wfID); len(got) != 1 || got[0] != workflows.SignalExit {
 		t.Errorf("signals %v, want [exit]", got)
+	}
+	exit := h.signalPayloads(wfID, workflows.SignalExit)
+	if want := `"request_id":"` + r.body["exit_request"].(map[string]any)["id"].(string) + `"`; len(exit) != 1 || !strings.Contains(exit[0], want) ||
+		!strings.Contains(exit[0], `"reason":"support_exit"`) || strings.Contains(exit[0], "asked to stop") {
+		t.Errorf("exit signal %v: the code and the request id, never support's words", exit)
 	}
 }
 
@@ -848,11 +878,21 @@ func TestConsentSignalsActiveRuns(t *testing.T) {
 	wfID := started.body["workflow_id"].(string)
 
 	r := h.call("POST", "/v1/contacts/"+id+"/consent", map[string]any{"channel": "sms", "status": "revoked", "source": "STOP"}, http.StatusOK)
-	if s := r.body["signalled"].([]any); len(s) != 1 || s[0] != wfID {
-		t.Errorf("signalled: %s", r.raw)
+	if r.body["pending_deliveries"] != float64(1) {
+		t.Errorf("consent: %s", r.raw)
 	}
-	if got := h.signalNames(wfID); len(got) != 1 || got[0] != workflows.SignalConsent {
-		t.Errorf("signals %v", got)
+	// A subscription-type change is read by the send gate; runs do not
+	// track it, so nothing is delivered for it.
+	r = h.call("POST", "/v1/contacts/"+id+"/consent", map[string]any{"channel": "email", "subscription": "newsletter", "status": "revoked", "source": "prefs"}, http.StatusOK)
+	if r.body["pending_deliveries"] != float64(0) {
+		t.Errorf("subscription consent: %s", r.raw)
+	}
+	if got := h.signalNames(wfID); len(got) != 0 {
+		t.Errorf("signals before delivery %v, want none", got)
+	}
+	h.drain()
+	if got := h.signalPayloads(wfID, workflows.SignalConsent); len(got) != 1 || got[0] != `{"channel":"sms","status":"revoked"}` {
+		t.Errorf("consent signals %v", got)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
-	"github.com/tutti-dev/tutti/workflows"
 )
 
 // subscriptionPattern is a subscription type: the same rule journey specs
@@ -44,12 +43,15 @@ const (
 	optInAlreadyGranted  = "already_granted"
 )
 
-// recordConsent appends to the consent history and tells the contact's
-// running journeys. The signal only wakes them early: the send gate reads
-// consent from Postgres before every marketing send, so a lost signal cannot
-// lead to a message without consent. That is why a failed signal is reported
-// and logged, not turned into an error the client would retry (a retry would
-// add a second history row).
+// recordConsent appends to the consent history and, in the same
+// transaction, stores the change's delivery to the contact's running
+// journeys (storage.TrackConsentChange); it answers once PostgreSQL has
+// committed, with no Temporal call in the request, and the dispatcher
+// (dispatch.go) signals the runs after every delivery stored before it for
+// the contact. The signal only ends or updates runs early: the send gate
+// reads consent from Postgres before every marketing send, and an opt-out's
+// sends already in flight are settled before the answer, so an opt-out is
+// final when it is answered, whether Temporal is up or not.
 //
 // SMS double opt-in: a channel-level SMS grant is recorded as pending and the
 // contact is texted a confirmation prompt; replying YES or START (the Twilio
@@ -119,7 +121,7 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	ev, current, err := s.store.RecordConsentChange(r.Context(), storage.ConsentChange{
+	ev, current, pending, err := s.store.TrackConsentChange(r.Context(), storage.ConsentChange{
 		ContactID: id, Channel: channel, Subscription: subscription,
 		Status: status, Source: source, OccurredAt: occurred,
 	})
@@ -141,25 +143,13 @@ func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Only channel-level consent is part of a run's state; the signal carries
-	// the consent now in force, which a change dated before the current one
-	// does not replace.
-	fan := fanResult{signalled: []string{}}
-	if subscription == "" {
-		fan = s.fanOut(r.Context(), id, workflows.SignalConsent, workflows.ConsentSignal{Channel: channel, Status: current.Status})
-		for _, f := range fan.failed {
-			loggerFrom(r.Context()).Warn("api: consent signal not delivered; the send gate still reads consent from Postgres",
-				"workflow_id", f.WorkflowID, "error", f.Error)
-		}
-	}
 	writeJSON(w, http.StatusOK, ConsentAnswer{
-		Consent:         current,
-		DoubleOptIn:     dbl,
-		HistoryID:       ev.ID,
-		RecordedStatus:  ev.Status,
-		RequestedStatus: req.Status,
-		SignalFailed:    fan.failedIDs(),
-		Signalled:       fan.signalled,
+		Consent:           current,
+		DoubleOptIn:       dbl,
+		HistoryID:         ev.ID,
+		PendingDeliveries: pending,
+		RecordedStatus:    ev.Status,
+		RequestedStatus:   req.Status,
 	})
 }
 

@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/metrics"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
 // The delivery outbox's dispatcher. POST /v1/events stores an event with its
 // pending deliveries in one transaction (storage.TrackEvent) and answers
-// 202 at PostgreSQL speed; the dispatcher, in every worker process, hands
-// them to Temporal until Temporal takes each one. It lives in this package
+// 202 at PostgreSQL speed; so do consent changes (the consent API and the
+// provider webhooks: a 'consent' delivery) and support's exits (an 'exit'
+// delivery). The dispatcher, in every worker process, hands them to
+// Temporal until Temporal takes each one. It lives in this package
 // because a start is the API's own start path (startJourney: re-entry
 // policy, enrollment row committed with the start, keyed retries), which is
 // reused as is rather than copied.
@@ -42,7 +45,8 @@ import (
 // Twice is harmless, never is not: a delivery whose outcome could not be
 // recorded is delivered again. The journey workflow ignores an event id it
 // has seen, and a start is keyed by the event id (the enrollment id derives
-// from it), so a repeat is a no-op in both cases.
+// from it), so a repeat is a no-op in both cases; a consent signal sets the
+// same consent again, and an exit ends a run that keeps its first reason.
 
 // Dispatcher defaults.
 const (
@@ -87,7 +91,7 @@ func NewDispatcher(deps Deps) *Dispatcher {
 // Run delivers until ctx is done; errors (the database down) are logged and
 // retried at the next poll.
 func (d *Dispatcher) Run(ctx context.Context) {
-	d.s.log.Info("dispatcher: delivering the event outbox", "poll", d.poll.String(), "batch", dispatchBatch)
+	d.s.log.Info("dispatcher: delivering the outbox (events, consent changes, exits)", "poll", d.poll.String(), "batch", dispatchBatch)
 	for {
 		n, err := d.Dispatch(ctx)
 		if ctx.Err() != nil {
@@ -161,7 +165,7 @@ func (d *Dispatcher) attempt(ctx context.Context, dl storage.Delivery, token str
 		lag, err := d.s.store.DeliveryDone(rctx, dl.ID, token, r.done, r.enrollmentID)
 		switch {
 		case errors.Is(err, storage.ErrClaimLost):
-			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the event was erased", "delivery_id", dl.ID)
+			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the contact was erased", "delivery_id", dl.ID)
 			return nil
 		case err != nil:
 			return err
@@ -188,7 +192,7 @@ func retryAfter(attempts int) time.Duration {
 
 // deliver makes one delivery attempt.
 func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
-	ctx = withLogger(ctx, d.s.log.With("delivery_id", dl.ID, "event_id", dl.Event.ID))
+	ctx = withLogger(ctx, d.s.log.With("delivery_id", dl.ID, "kind", dl.Kind, "contact_id", dl.ContactID, "event_id", dl.Event.ID))
 	ev := workflows.EventSignal{EventID: dl.Event.ID, Name: dl.Event.Name, OccurredAt: dl.Event.OccurredAt}
 	switch dl.Kind {
 	case storage.DeliverySignal:
@@ -229,8 +233,76 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 		default:
 			return outcome{err: err}
 		}
+	case storage.DeliveryConsent:
+		return d.deliverConsent(ctx, dl)
+	case storage.DeliveryExit:
+		return d.deliverExit(ctx, dl)
 	}
 	return outcome{err: fmt.Errorf("unknown delivery kind %q", dl.Kind)}
+}
+
+// deliverConsent tells the contact's running journeys (the same targets as
+// an event's signal) the channel-level consent in force when the change was
+// stored. A later change has a delivery of its own, after this one, so the
+// runs end up with the consent in force. It only ends or updates a run
+// early: the send gate reads consent from PostgreSQL before every send, so
+// an opt-out was final when it was stored, however late this is.
+func (d *Dispatcher) deliverConsent(ctx context.Context, dl storage.Delivery) outcome {
+	targets, err := d.s.store.DeliveryTargets(ctx, dl)
+	if err != nil {
+		return outcome{err: err}
+	}
+	ids := make([]string, len(targets))
+	for i, e := range targets {
+		ids[i] = e.WorkflowID
+	}
+	// A run that has closed is skipped (signalRuns): it counts as delivered.
+	fan := d.s.signalRuns(ctx, ids, workflows.SignalConsent, workflows.ConsentSignal{Channel: dl.Channel, Status: dl.ConsentStatus})
+	if len(fan.failed) > 0 {
+		// Retried whole: a run applies the same consent twice to the same
+		// state.
+		return outcome{err: fmt.Errorf("signalling %d of %d runs failed: %s", len(fan.failed), len(targets), fanErrors(fan))}
+	}
+	return outcome{done: fmt.Sprintf("signalled %d", len(fan.signalled))}
+}
+
+// deliverExit asks the exit request's run to end, with the code
+// support_exit and the request's id (support's words stay in PostgreSQL).
+// A run that has ended, in PostgreSQL or in Temporal, counts as delivered:
+// there is nothing left to end. The enrollment is read first because the
+// signal goes to the workflow id's current run: while the enrollment is
+// active no other run of that workflow id can have started (one active
+// run per journey and contact), so the signal cannot reach a later run.
+func (d *Dispatcher) deliverExit(ctx context.Context, dl storage.Delivery) outcome {
+	x, err := d.s.store.ExitRequest(ctx, dl.ExitRequestID)
+	if err != nil {
+		return outcome{err: err} // gone only with its contact, which takes the delivery too
+	}
+	e, err := d.s.store.Enrollment(ctx, x.EnrollmentID)
+	switch {
+	case err != nil:
+		return outcome{err: err}
+	case e.Status != model.RunActive:
+		return outcome{done: "run already ended " + string(e.Status)}
+	}
+	fan := d.s.signalRuns(ctx, []string{dl.WorkflowID}, workflows.SignalExit,
+		workflows.ExitSignal{Reason: workflows.ExitSupport, RequestID: x.ID, By: x.RequestedBy})
+	switch {
+	case len(fan.failed) > 0:
+		return outcome{err: fmt.Errorf("signalling the run failed: %s", fanErrors(fan))}
+	case len(fan.signalled) == 0:
+		return outcome{done: "run already ended"}
+	}
+	return outcome{done: "signalled 1"}
+}
+
+// fanErrors lists a fan-out's failures, for a delivery's last_error.
+func fanErrors(fan fanResult) string {
+	msgs := make([]string, len(fan.failed))
+	for i, f := range fan.failed {
+		msgs[i] = f.WorkflowID + ": " + f.Error
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // deliveriesStatus is GET /v1/deliveries/status: the outbox's depth, the
@@ -245,8 +317,5 @@ func (s *Server) deliveriesStatus(w http.ResponseWriter, r *http.Request) {
 	if st.OldestPendingAt != nil {
 		age = max(0, s.now().Sub(*st.OldestPendingAt).Seconds())
 	}
-	writeJSON(w, http.StatusOK, struct {
-		storage.DeliveryStats
-		OldestPendingAgeSeconds float64 `json:"oldest_pending_age_seconds"`
-	}{st, age})
+	writeJSON(w, http.StatusOK, DeliveriesStatus{st, age})
 }

@@ -44,7 +44,7 @@ func (h *harness) failing() string {
 	h.t.Helper()
 	var out string
 	err := h.store.Pool().QueryRow(context.Background(),
-		`SELECT COALESCE(string_agg(event_id || ' ' || kind || ': ' || last_error, '; ' ORDER BY id), '') FROM deliveries WHERE done_at IS NULL AND attempts > 0`).Scan(&out)
+		`SELECT COALESCE(string_agg(COALESCE(event_id, contact_id) || ' ' || kind || ': ' || last_error, '; ' ORDER BY id), '') FROM deliveries WHERE done_at IS NULL AND attempts > 0`).Scan(&out)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -208,4 +208,93 @@ func (h *harness) signalPayloads(workflowID, name string) []string {
 		}
 	}
 	return out
+}
+
+// unreachableTemporal is a Temporal client that cannot connect.
+func unreachableTemporal(t *testing.T) client.Client {
+	t.Helper()
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: temporalQuiet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dead.Close)
+	return dead
+}
+
+// With Temporal unreachable a consent revocation and a support exit are
+// answered once PostgreSQL has committed; the revocation is in force for
+// the send gate at once, and both deliveries wait behind the contact's
+// earlier event, then reach the run in the order they were posted once
+// Temporal is back.
+func TestConsentAndExitWaitForTemporal(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	id := h.newContact(map[string]any{"external_id": "o-1", "email": "o@example.com"})
+	started := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated)
+	wfID := started.body["workflow_id"].(string)
+	dead := unreachableTemporal(t)
+	down := h.withTemporal(dead)
+
+	down.call("POST", "/v1/events", map[string]any{"event_id": "open-1", "contact_id": id, "name": "email.opened"}, http.StatusAccepted)
+	r := down.call("POST", "/v1/contacts/"+id+"/consent", map[string]any{"channel": "email", "status": "revoked", "source": "unsubscribe-link"}, http.StatusOK)
+	if r.body["pending_deliveries"] != float64(1) || r.body["consent"].(map[string]any)["status"] != "revoked" {
+		t.Errorf("consent with Temporal down: %s", r.raw)
+	}
+	r = down.call("POST", "/v1/contacts/"+id+"/journeys/welcome/exit", map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
+	if r.body["pending_deliveries"] != float64(1) || r.body["exit_requested"] != true {
+		t.Errorf("exit with Temporal down: %s", r.raw)
+	}
+	consents, err := h.store.Consents(context.Background(), id)
+	if err != nil || consents["email"].Status != "revoked" {
+		t.Errorf("the send gate's consent: %v %v", consents, err)
+	}
+
+	n, err := h.dispatcher(dead, 300*time.Millisecond).Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d attempts; want 1 (the event's signal, which holds back the opt-out and the exit)", n)
+	}
+	st := down.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if byKind := fmt.Sprint(st.body["pending_by_kind"]); st.body["pending"] != float64(3) || st.body["failing"] != float64(1) ||
+		byKind != "map[consent:1 exit:1 signal:1 start:0]" {
+		t.Errorf("status with Temporal down: %s", st.raw)
+	}
+
+	if _, err := h.store.Pool().Exec(context.Background(), `UPDATE deliveries SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if got := fmt.Sprint(h.signalNames(wfID)); got != fmt.Sprint([]string{workflows.SignalEvent, workflows.SignalConsent, workflows.SignalExit}) {
+		t.Errorf("the run's signals %s: want the event, then the opt-out, then the exit", got)
+	}
+	if got := h.signalPayloads(wfID, workflows.SignalConsent); len(got) != 1 || got[0] != `{"channel":"email","status":"revoked"}` {
+		t.Errorf("consent signal %v", got)
+	}
+	st = h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if st.body["pending"] != float64(0) || st.body["done_last_hour"] != float64(3) {
+		t.Errorf("status after delivery: %s", st.raw)
+	}
+}
+
+// A consent or exit delivery for a run that has closed counts as delivered,
+// as signalRuns treats a closed run: there is nothing left to tell.
+func TestConsentAndExitForAClosedRunAreDelivered(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	id := h.newContact(map[string]any{"external_id": "z-1"})
+	wfID := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+	h.call("POST", "/v1/contacts/"+id+"/consent", map[string]any{"channel": "sms", "status": "revoked", "source": "STOP"}, http.StatusOK)
+	h.call("POST", "/v1/contacts/"+id+"/journeys/welcome/exit", map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
+	h.terminate(wfID) // closed in Temporal; its enrollment row still says active
+	h.drain()
+	var outcomes string
+	if err := h.store.Pool().QueryRow(context.Background(),
+		`SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM deliveries WHERE contact_id = $1`, id).Scan(&outcomes); err != nil {
+		t.Fatal(err)
+	}
+	if outcomes != "consent:signalled 0,exit:run already ended" {
+		t.Errorf("outcomes %q", outcomes)
+	}
 }

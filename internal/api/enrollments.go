@@ -251,7 +251,11 @@ type exitRequest struct {
 }
 
 // exitJourney asks a contact's active run of a journey to end now. The
-// workflow does the ending (and records it), so the answer is 202.
+// exit request is stored with its delivery to the run in one transaction
+// (storage.RecordExitRequest), and the answer is 202 once it has
+// committed: the dispatcher (dispatch.go) signals the run after every
+// delivery stored before it for the contact, whether Temporal is reachable
+// now or later, and the workflow does the ending (and records it).
 //
 // Support's reason is free text and often names the person ("Jane called
 // from +1 415..."), so it is stored in PostgreSQL as an exit request and the
@@ -290,27 +294,17 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	x, err := s.store.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: e.ID, ContactID: contactID, Reason: reason, RequestedBy: "api"})
-	if err != nil {
+	x, pending, err := s.store.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: e.ID, ContactID: contactID, Reason: reason, RequestedBy: "api"})
+	switch {
+	case errors.Is(err, storage.ErrNotFound), err == nil && pending == 0:
+		writeError(w, r, noRun) // it ended a moment ago
+		return
+	case err != nil:
 		writeError(w, r, err)
 		return
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
-	defer cancel()
-	err = s.temporal.SignalWorkflow(sctx, e.WorkflowID, "", workflows.SignalExit,
-		workflows.ExitSignal{Reason: workflows.ExitSupport, RequestID: x.ID, By: "api"})
-	var nf *serviceerror.NotFound
-	switch {
-	case errors.As(err, &nf):
-		writeError(w, r, noRun) // it ended a moment ago; its row is about to say so
-		return
-	case err != nil:
-		loggerFrom(ctx).Warn("api: exit signal failed", "workflow_id", e.WorkflowID, "error", err)
-		writeError(w, r, unavailable("could not reach the journey run; retry"))
-		return
-	}
 	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID, "exit_request_id", x.ID)
-	writeJSON(w, http.StatusAccepted, ExitAnswer{Enrollment: e, ExitRequest: x, ExitRequested: true, WorkflowID: e.WorkflowID})
+	writeJSON(w, http.StatusAccepted, ExitAnswer{Enrollment: e, ExitRequest: x, ExitRequested: true, PendingDeliveries: pending, WorkflowID: e.WorkflowID})
 }
 
 // contactJourneys lists the contact's journey runs, newest first, asking

@@ -20,6 +20,13 @@ import (
 // is committed; if a run could not be told, the answer is 503 and the
 // same request again tells the runs the erasure recorded (an erased
 // contact's request answers 200 with already_erased).
+//
+// These exits do not go through the delivery outbox, as support's exits
+// and consent changes do: the erasure deletes the contact's deliveries with
+// it (a pending one would still name the erased person's runs), and its own
+// record, which lists the runs that were active, is already the durable
+// to-do a retry finishes from. Moving them to the outbox would change what
+// the answer promises (runs_told_to_end) for no gain in durability.
 func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
@@ -43,6 +50,12 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// fanResult is what a signal fan-out did.
+type fanResult struct {
+	signalled []string
+	failed    []DeliveryError
 }
 
 // signalRuns sends one signal to each workflow id (its current run), all

@@ -82,6 +82,7 @@ func TestExit_ReasonStaysInPostgres(t *testing.T) {
 	r := h.call("POST", "/v1/contacts/"+id+"/journeys/welcome/exit", map[string]any{"reason": reason}, http.StatusAccepted)
 	xID := r.body["exit_request"].(map[string]any)["id"].(string)
 
+	h.drain()
 	sigs := h.signals(wfID)
 	require.Len(t, sigs, 1)
 	require.Equal(t, map[string]any{"reason": workflows.ExitSupport, "request_id": xID, "by": "api"}, sigs[0].arg)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.temporal.io/api/serviceerror"
-
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
@@ -148,46 +146,4 @@ func (s *Server) track(ctx context.Context, req eventRequest) (eventResponse, in
 		return eventResponse{}, 0, err
 	}
 	return eventResponse{Event: ev, Duplicate: !inserted, PendingDeliveries: pending}, http.StatusAccepted, nil
-}
-
-// fanResult is what a signal fan-out did.
-type fanResult struct {
-	signalled []string
-	failed    []DeliveryError
-}
-
-func (f fanResult) failedIDs() []string {
-	out := []string{}
-	for _, d := range f.failed {
-		out = append(out, d.WorkflowID)
-	}
-	return out
-}
-
-// fanOut sends one signal to the workflow of every active enrollment of the
-// contact. A workflow that has already
-// finished is skipped: its enrollment row lags the workflow by one activity.
-// The whole fan-out is bounded by cfg.SignalTimeout.
-func (s *Server) fanOut(ctx context.Context, contactID, signal string, arg any) fanResult {
-	res := fanResult{signalled: []string{}}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
-	defer cancel()
-	active, err := s.store.ActiveEnrollments(ctx, contactID)
-	if err != nil {
-		res.failed = append(res.failed, DeliveryError{Error: "listing active journeys: " + err.Error()})
-		return res
-	}
-	for _, e := range active {
-		err := s.temporal.SignalWorkflow(ctx, e.WorkflowID, "", signal, arg)
-		var nf *serviceerror.NotFound
-		switch {
-		case err == nil:
-			res.signalled = append(res.signalled, e.WorkflowID)
-		case errors.As(err, &nf):
-			// The run ended; nothing to deliver.
-		default:
-			res.failed = append(res.failed, DeliveryError{WorkflowID: e.WorkflowID, JourneyID: e.JourneyID, Error: err.Error()})
-		}
-	}
-	return res
 }

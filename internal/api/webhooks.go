@@ -18,10 +18,14 @@ package api
 // its pending deliveries, exactly as POST /v1/events stores one: the
 // dispatcher (dispatch.go) signals the contact's running journeys and starts
 // the journeys it triggers, so the webhook is answered once the event is
-// stored, whether Temporal is reachable or not. Consent changes are still
-// signalled here, synchronously, as SignalConsent to the running journeys;
-// they are sent for redeliveries too (journeys apply the current consent),
-// so a retry after a failed signal finishes the delivery.
+// stored, whether Temporal is reachable or not. A consent change (a STOP,
+// an unsubscribe, a resubscribe) is stored the same way, with a 'consent'
+// delivery carrying the consent then in force, in the webhook's own
+// transaction: the dispatcher tells the running journeys after every
+// delivery stored before it for the contact. A redelivered webhook changes
+// nothing and stores nothing: the first one's deliveries are in the outbox.
+// The send gate reads consent from PostgreSQL before every send, so an
+// opt-out is final once stored; the delivery only ends the runs early.
 
 import (
 	"context"
@@ -30,11 +34,7 @@ import (
 	"net/http"
 
 	"github.com/tutti-dev/tutti/internal/config"
-	"github.com/tutti-dev/tutti/internal/journey"
-	"github.com/tutti-dev/tutti/internal/model"
-	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/webhook"
-	"github.com/tutti-dev/tutti/workflows"
 )
 
 // webhookVerifiers are built once from the configuration; nil means the
@@ -90,71 +90,15 @@ func webhookError(err error) error {
 	return err
 }
 
-// pendingSignal is a signal for a contact's running journeys, sent once the
-// update it comes from is stored: a consent change (engagement events go
-// through the outbox).
-type pendingSignal struct {
-	contactID string
-	name      string
-	arg       any
-}
-
-// apply stores an update and returns whether it was new and the consent
-// signals it calls for. The behaviour event, if any, is stored with its
-// pending deliveries and reaches journeys through the dispatcher. For a
-// redelivered event the consent signals are rebuilt from the contact's
-// current consent (never the event's own status, which a later change may
-// have overridden).
-func (s *Server) apply(ctx context.Context, u webhook.Update) (bool, []pendingSignal, error) {
+// apply stores an update with its effects and their pending deliveries
+// (storage.ApplyProviderEvent) and returns whether it was new and how many
+// deliveries it stored.
+func (s *Server) apply(ctx context.Context, u webhook.Update) (bool, int, error) {
 	res, err := s.store.ApplyProviderEvent(ctx, u.Event, u.Effects)
 	if err != nil {
-		return false, nil, err
+		return false, 0, err
 	}
-	contactID := u.Event.ContactID
-	var signals []pendingSignal
-	var current map[journey.Channel]storage.Consent
-	for i, c := range u.Effects.Consents {
-		if c.Subscription != "" {
-			// Journeys track channel-level consent only; the send gate reads
-			// subscription consent from Postgres before every send, so a
-			// subscription opt-out still stops that subscription's messages.
-			continue
-		}
-		var status model.ConsentStatus
-		if res.New {
-			status = res.Consents[i].Status
-		} else {
-			if current == nil {
-				if current, err = s.store.Consents(ctx, contactID); err != nil {
-					return false, nil, err
-				}
-			}
-			cur, ok := current[c.Channel]
-			if !ok {
-				continue
-			}
-			status = cur.Status
-		}
-		signals = append(signals, pendingSignal{contactID: contactID, name: workflows.SignalConsent,
-			arg: workflows.ConsentSignal{Channel: c.Channel, Status: status}})
-	}
-	return res.New, signals, nil
-}
-
-// deliver sends the signals, all of them within cfg.SignalTimeout.
-func (s *Server) deliver(ctx context.Context, signals []pendingSignal) fanResult {
-	res := fanResult{signalled: []string{}}
-	if len(signals) == 0 {
-		return res
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
-	defer cancel()
-	for _, p := range signals {
-		fan := s.fanOut(ctx, p.contactID, p.name, p.arg)
-		res.signalled = append(res.signalled, fan.signalled...)
-		res.failed = append(res.failed, fan.failed...)
-	}
-	return res
+	return res.New, res.Deliveries, nil
 }
 
 func appliedOrDuplicate(isNew bool) string {

@@ -24,18 +24,21 @@ type sendGridResponse struct {
 	Duplicates int    `json:"duplicates"`
 	Ignored    int    `json:"ignored"`
 	Failed     int    `json:"failed"`
-	Signalled  int    `json:"signalled"`
+	// PendingDeliveries counts the deliveries the applied events stored
+	// (consent changes and behaviour events, for running journeys and
+	// triggered starts); the dispatcher hands them to Temporal.
+	PendingDeliveries int `json:"pending_deliveries"`
 }
 
 // sendGridWebhook receives a batch of SendGrid events. Each event is applied
 // on its own, so events about messages Tutti does not know (logged and
 // ignored) do not hold up the rest. An engagement event (email.opened,
-// email.clicked) reaches journeys through the outbox, so it needs only to be
-// stored. If any event could not be stored, or a running journey could not
-// be told of a consent change (an unsubscribe, a spam report), the answer is
-// 5xx and SendGrid retries the batch: the events already applied are
-// duplicates then, and only what failed is done again. signalled counts the
-// consent signals sent.
+// email.clicked) and a consent change (an unsubscribe, a spam report, a
+// resubscribe) reach journeys through the outbox, so they need only to be
+// stored, with no Temporal call here. If any event could not be stored,
+// the answer is 5xx and SendGrid retries the batch: the events already
+// applied are duplicates then, and only what failed is done again.
+// pending_deliveries counts the deliveries the applied events stored.
 func (s *Server) sendGridWebhook(w http.ResponseWriter, r *http.Request) {
 	v := s.hooks.sendgrid
 	if v == nil {
@@ -65,16 +68,13 @@ func (s *Server) sendGridWebhook(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	resp := sendGridResponse{Received: len(events)}
-	var signals []pendingSignal
 	for i, e := range events {
 		u, skip, err := s.sendGridUpdate(ctx, e)
 		isNew := false
 		if err == nil && skip == nil {
-			var sigs []pendingSignal
-			isNew, sigs, err = s.apply(ctx, u)
-			if err == nil {
-				signals = append(signals, sigs...)
-			}
+			var stored int
+			isNew, stored, err = s.apply(ctx, u)
+			resp.PendingDeliveries += stored
 		}
 		switch {
 		case err != nil:
@@ -93,22 +93,13 @@ func (s *Server) sendGridWebhook(w http.ResponseWriter, r *http.Request) {
 			metrics.RecordWebhook(webhook.ProviderSendGrid, e.Event, "duplicate")
 		}
 	}
-	fan := s.deliver(ctx, signals)
-	resp.Signalled = len(fan.signalled)
-
-	switch {
-	case resp.Failed > 0:
+	if resp.Failed > 0 {
 		resp.Error = &Error{Status: http.StatusInternalServerError, Code: "events_not_applied",
 			Message: fmt.Sprintf("%d of %d events could not be stored; retry the batch (applied events are deduplicated)", resp.Failed, resp.Received)}
 		writeJSON(w, resp.Error.Status, resp)
-	case len(fan.failed) > 0:
-		log.Warn("api: SendGrid event signals not delivered", "failed", fan.failed)
-		resp.Error = &Error{Status: http.StatusServiceUnavailable, Code: "delivery_incomplete",
-			Message: fmt.Sprintf("events are stored, but %d journey signals failed; retry the batch to finish them", len(fan.failed))}
-		writeJSON(w, resp.Error.Status, resp)
-	default:
-		writeJSON(w, http.StatusOK, resp)
+		return
 	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // skipped says why an event is ignored; result is its metrics label.

@@ -48,6 +48,7 @@ const (
 type hookHarness struct {
 	*harness
 	key *ecdsa.PrivateKey
+	cfg config.Config
 }
 
 type hookOpts struct {
@@ -86,7 +87,17 @@ func newHookHarness(t *testing.T, o hookOpts) *hookHarness {
 		Store: store, Temporal: tc, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	return &hookHarness{harness: &harness{t: t, store: store, tc: tc, url: url, client: hc}, key: key}
+	return &hookHarness{harness: &harness{t: t, store: store, tc: tc, url: url, client: hc}, key: key, cfg: cfg}
+}
+
+// temporalDown serves the API and webhooks from now on with a Temporal
+// client that cannot connect; h.tc, for draining and histories, still can.
+func (h *hookHarness) temporalDown() {
+	h.t.Helper()
+	h.url, h.client = serveAPI(h.t, api.Deps{
+		Store: h.store, Temporal: unreachableTemporal(h.t), Config: h.cfg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 }
 
 // signSendGrid signs as SendGrid does: base64 of the ASN.1 DER ECDSA
@@ -310,6 +321,7 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.EqualValues(t, 11, r.body["applied"], r.raw)
 	require.EqualValues(t, 2, r.body["ignored"], r.raw)
 	require.EqualValues(t, 0, r.body["failed"], r.raw)
+	require.EqualValues(t, 3, r.body["pending_deliveries"], "Ada's open and click, Cyd's opt-out: %s", r.raw)
 
 	// Ledger: never backwards; failures recorded with their reason.
 	require.Equal(t, model.MessageClicked, h.messageStatus(mAda))
@@ -359,11 +371,14 @@ func TestSendGridWebhookAppliesSignedBatchOnce(t *testing.T) {
 	require.Equal(t, model.ConsentRevoked, h.consent(ada, journey.ChannelEmail, "newsletter").Status)
 	require.Equal(t, "sendgrid:group_unsubscribe", h.consent(ada, journey.ChannelEmail, "newsletter").Source)
 
-	// Running journeys: Cyd's got the email opt-out before the answer; the
-	// open and the click (not the machine open) wait in the outbox, and
-	// reach Ada's once the dispatcher runs.
+	// Running journeys: the open and the click (not the machine open) and
+	// Cyd's email opt-out wait in the outbox, stored with their events, and
+	// reach the runs once the dispatcher runs. Ada's subscription changes
+	// are read by the send gate; runs do not track them.
 	require.Empty(t, h.signals(adaWF), "engagement reaches journeys through the outbox")
+	require.Empty(t, h.signals(cydWF), "so does an opt-out")
 	require.Equal(t, "signal:pending,signal:pending", h.pendingKinds(ada))
+	require.Equal(t, "consent:pending", h.pendingKinds(cyd))
 	h.drain()
 	adaSignals := h.signals(adaWF)
 	require.Len(t, adaSignals, 2, "%v", adaSignals)
@@ -585,8 +600,9 @@ func TestTwilioInboundKeywords(t *testing.T) {
 	require.NoError(t, h.store.Pool().QueryRow(ctx, `SELECT last_engaged_at FROM contacts WHERE id = $1`, id).Scan(&engaged))
 	require.NotNil(t, engaged)
 
-	// Every consent change reached the running journey before the answer;
-	// the reply reaches it through the outbox.
+	// Every consent change and the reply reach the running journey through
+	// the outbox, in the order they came.
+	require.Empty(t, h.signals(wf))
 	h.drain()
 	var got []string
 	for _, s := range h.signals(wf) {
@@ -599,9 +615,8 @@ func TestTwilioInboundKeywords(t *testing.T) {
 	}
 	require.Equal(t, []string{
 		"consent sms granted",
-		"consent sms revoked",
-		"consent sms revoked", // the redelivered STOP, re-signalled with the current consent
-		"consent sms revoked",
+		"consent sms revoked", // STOP (its redelivery stored nothing)
+		"consent sms revoked", // OPTOUT
 		"consent sms granted",
 		"event sms.replied twilio:SM-reply",
 	}, got)
@@ -716,7 +731,7 @@ func TestTwilioStatusCallback(t *testing.T) {
 	require.Equal(t, before, h.dbState())
 
 	// 21610: the number had replied STOP. The send failed, and SMS consent
-	// is revoked and signalled.
+	// is revoked, with a delivery to the running journey.
 	status("SMout2", "undelivered", "21610")
 	m, err := h.store.Message(ctx, m2)
 	require.NoError(t, err)
@@ -725,6 +740,9 @@ func TestTwilioStatusCallback(t *testing.T) {
 	c := h.consent(id, journey.ChannelSMS, "")
 	require.Equal(t, model.ConsentRevoked, c.Status)
 	require.Equal(t, "twilio:21610", c.Source)
+	require.Empty(t, h.signals(wf), "the run is told by the outbox")
+	require.Equal(t, "consent:pending", h.pendingKinds(id))
+	h.drain()
 	sigs := h.signals(wf)
 	require.Len(t, sigs, 1)
 	require.Equal(t, workflows.SignalConsent, sigs[0].name)
@@ -768,4 +786,39 @@ func TestTwilioReplyStartsTheJourneyItTriggersOnce(t *testing.T) {
 	list := h.call("GET", "/v1/contacts/"+id+"/journeys", nil, http.StatusOK)
 	require.Len(t, list.body["journeys"], 1, list.raw)
 	require.Equal(t, 1, h.count("enrollments"))
+}
+
+// With Temporal unreachable, a carrier STOP and a SendGrid unsubscribe are
+// answered as usual: the opt-out is stored, in force for the send gate,
+// with its delivery to the running journey in the webhook's transaction;
+// the run hears of it once Temporal is back.
+func TestProviderOptOutsWhileTemporalIsDown(t *testing.T) {
+	h := newHookHarness(t, hookOpts{})
+	ctx := context.Background()
+	h.publish(welcome("welcome", "{policy: once}"))
+	const phone = "+14155550127"
+	id := h.newContact(map[string]any{"phone": phone, "email": "ola@example.com"})
+	for _, ch := range []journey.Channel{journey.ChannelSMS, journey.ChannelEmail} {
+		_, _, err := h.store.RecordConsent(ctx, id, ch, model.ConsentGranted, "web-form", time.Now().Add(-time.Minute))
+		require.NoError(t, err)
+	}
+	wf := h.enroll(id)
+	h.temporalDown()
+
+	r := h.twilio("/webhooks/twilio/inbound", inbound("SM-down-stop", phone, "STOP"))
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	r = h.sendGrid(sgBatch(t, sgEvent{"sg_event_id": "down-unsub", "event": "unsubscribe", "email": "ola@example.com", "timestamp": time.Now().Unix()}), time.Now())
+	require.Equal(t, http.StatusOK, r.status, r.raw)
+	require.EqualValues(t, 1, r.body["pending_deliveries"], r.raw)
+	require.Equal(t, model.ConsentRevoked, h.consent(id, journey.ChannelSMS, "").Status)
+	require.Equal(t, model.ConsentRevoked, h.consent(id, journey.ChannelEmail, "").Status)
+	require.Equal(t, "consent:pending,consent:pending", h.pendingKinds(id))
+	require.Empty(t, h.signals(wf))
+
+	h.drain()
+	var got []string
+	for _, s := range h.signals(wf) {
+		got = append(got, fmt.Sprintf("%s %s %s", s.name, s.arg["channel"], s.arg["status"]))
+	}
+	require.Equal(t, []string{"consent sms revoked", "consent email revoked"}, got)
 }

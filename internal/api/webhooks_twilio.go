@@ -80,19 +80,20 @@ func writeTwiML(w http.ResponseWriter, message string) {
 }
 
 // twilioInbound receives an inbound SMS. What it changes is
-// webhook.TwilioInboundUpdate's: a carrier keyword changes SMS consent, and
-// every running journey of the contact is told; anything but a keyword is a
-// reply, stored as the event sms.replied with its pending deliveries: the
-// dispatcher signals running journeys and starts journeys it triggers.
+// webhook.TwilioInboundUpdate's: a carrier keyword changes SMS consent,
+// stored with a delivery that tells every running journey of the contact;
+// anything but a keyword is a reply, stored as the event sms.replied with
+// its pending deliveries: the dispatcher signals running journeys and
+// starts journeys it triggers.
 // HELP and INFO get TUTTI_SMS_HELP_REPLY as the reply, whoever sends them.
 // A number that is no contact's changes nothing. Opt-out and opt-in get no
 // reply from here: Twilio's opt-out handling sends the carrier-required
 // confirmation itself.
 //
-// Once the message is stored the answer is 200 even if a signal failed:
-// Twilio does not retry inbound messages, and the send gate reads consent
-// from Postgres before every send, so a lost consent signal cannot lead to a
-// message being sent.
+// The answer is 200 once the message and its deliveries are stored; no
+// Temporal call is made here. The send gate reads consent from Postgres
+// before every send, so a STOP is final once stored, before any run hears
+// of it.
 func (s *Server) twilioInbound(w http.ResponseWriter, r *http.Request) {
 	if !s.twilioForm(w, r) {
 		return
@@ -129,25 +130,24 @@ func (s *Server) twilioInbound(w http.ResponseWriter, r *http.Request) {
 	}
 
 	u := webhook.TwilioInboundUpdate(in, c.ID, s.now())
-	isNew, signals, err := s.apply(ctx, u)
+	isNew, stored, err := s.apply(ctx, u)
 	if err != nil {
 		metrics.RecordWebhook(webhook.ProviderTwilio, "inbound", "error")
 		writeError(w, r, err)
 		return
 	}
 	metrics.RecordWebhook(webhook.ProviderTwilio, "inbound", appliedOrDuplicate(isNew))
-	if fan := s.deliver(ctx, signals); len(fan.failed) > 0 {
-		log.Warn("api: inbound SMS signals not delivered", "message_sid", in.MessageSid, "failed", fan.failed)
-	}
-	log.Info("api: inbound SMS", "message_sid", in.MessageSid, "contact_id", c.ID, "keyword", kw.String(), "duplicate", !isNew)
+	log.Info("api: inbound SMS", "message_sid", in.MessageSid, "contact_id", c.ID, "keyword", kw.String(), "duplicate", !isNew,
+		"deliveries", stored)
 	writeTwiML(w, reply)
 }
 
 // twilioStatus receives a message status callback. What it changes is
 // webhook.TwilioStatusUpdate's: the ledger row of the message moves, and
 // error 21610 (the recipient had replied STOP) revokes SMS consent as an
-// inbound STOP does, for the message's contact or, for a message Tutti does
-// not know, the contact with that number.
+// inbound STOP does (with its delivery to running journeys), for the
+// message's contact or, for a message Tutti does not know, the contact
+// with that number.
 func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 	if !s.twilioForm(w, r) {
 		return
@@ -192,15 +192,12 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 
 	status := st.Status()
 	u := webhook.TwilioStatusUpdate(st, msg, contactID, s.now())
-	isNew, signals, err := s.apply(ctx, u)
+	isNew, _, err := s.apply(ctx, u)
 	if err != nil {
 		metrics.RecordWebhook(webhook.ProviderTwilio, status, "error")
 		writeError(w, r, err)
 		return
 	}
 	metrics.RecordWebhook(webhook.ProviderTwilio, status, appliedOrDuplicate(isNew))
-	if fan := s.deliver(ctx, signals); len(fan.failed) > 0 {
-		log.Warn("api: Twilio status signals not delivered", "message_sid", st.MessageSid, "failed", fan.failed)
-	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -179,3 +179,95 @@ func (quietTemporal) Debug(string, ...any) {}
 func (quietTemporal) Info(string, ...any)  {}
 func (quietTemporal) Warn(string, ...any)  {}
 func (quietTemporal) Error(string, ...any) {}
+
+const optOutJourney = `
+id: e2e-optout
+name: One email, then a long wait
+trigger: {type: api}
+reentry: {policy: once}
+steps:
+  - id: hello
+    send:
+      channel: email
+      email: {subject: "Hello", text: "Hello"}
+  - id: park
+    wait: {duration: 24h}
+`
+
+// An opt-out and a support exit posted while Temporal is unreachable are
+// answered (200, 202) once stored. The opt-out is in force for the send
+// gate at once; the runs hear of both once a dispatcher reaches Temporal:
+// the opted-out run ends as the opt-out rule says (every channel it sends
+// on revoked), after the event posted before the opt-out, and the exited
+// run ends with support's code.
+func TestEndToEnd_OptOutAndExitAcceptedWhileTemporalIsDown(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	s.call("POST", "/v1/journeys", optOutJourney, http.StatusCreated)
+	var ids, wfIDs [2]string
+	for i := range ids {
+		c := s.call("POST", "/v1/contacts", map[string]any{"email": fmt.Sprintf("out-%d@example.com", i)}, http.StatusCreated)
+		ids[i] = c["contact"].(map[string]any)["id"].(string)
+		s.call("POST", "/v1/contacts/"+ids[i]+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "signup"}, http.StatusOK)
+		wfIDs[i] = s.call("POST", "/v1/journeys/e2e-optout/enrollments", map[string]any{"contact_id": ids[i]}, http.StatusCreated)["workflow_id"].(string)
+		eventually(t, "run parked after its email", s.atStep(ids[i], "park"))
+	}
+	optedOut, exited := 0, 1
+
+	s.stopDispatch()
+	dead := unreachableTemporal(t)
+	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
+	down := *s
+	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
+	t.Cleanup(down.api.Close)
+
+	down.call("POST", "/v1/events", map[string]any{"event_id": "seen-1", "contact_id": ids[optedOut], "name": "page.viewed"}, http.StatusAccepted)
+	r := down.call("POST", "/v1/contacts/"+ids[optedOut]+"/consent", map[string]any{"channel": "email", "status": "revoked", "source": "unsubscribe-link"}, http.StatusOK)
+	require.EqualValues(t, 1, r["pending_deliveries"])
+	r = down.call("POST", "/v1/contacts/"+ids[exited]+"/journeys/e2e-optout/exit", map[string]any{"reason": "asked support to stop"}, http.StatusAccepted)
+	require.EqualValues(t, 1, r["pending_deliveries"])
+	consents, err := s.store.Consents(ctx, ids[optedOut])
+	require.NoError(t, err)
+	require.Equal(t, model.ConsentRevoked, consents["email"].Status, "the send gate reads the opt-out now")
+
+	_, err = api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
+	require.NoError(t, err)
+	st, err := s.store.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, st.Pending, "the event and the opt-out of one contact, the exit of the other")
+	require.EqualValues(t, 2, st.Failing, "each contact's first delivery failed; the opt-out waits behind the event")
+	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 1, "exit": 1}, st.PendingByKind)
+	for i := range ids {
+		require.Equal(t, model.RunActive, s.enrollmentsIn(ids[i], "e2e-optout")[0].Status, "contact %d: its run has not heard yet", i)
+	}
+
+	s.deliverAll(cfg)
+
+	var result workflows.JourneyResult
+	require.NoError(t, s.tc.GetWorkflow(ctx, wfIDs[optedOut], "").Get(ctx, &result))
+	require.Equal(t, model.RunExited, result.Status)
+	require.Equal(t, "opted out of every channel this journey uses", result.ExitReason)
+	require.Equal(t, []string{workflows.SignalEvent, workflows.SignalConsent}, signalNames(t, s.tc, wfIDs[optedOut]), "the event, then the opt-out")
+	require.NoError(t, s.tc.GetWorkflow(ctx, wfIDs[exited], "").Get(ctx, &result))
+	require.Equal(t, workflows.JourneyResult{Status: model.RunExited, ExitReason: workflows.ExitSupport}, result)
+	eventually(t, "both enrollments ended", func() bool {
+		return s.enrollmentsIn(ids[optedOut], "e2e-optout")[0].Status == model.RunExited &&
+			s.enrollmentsIn(ids[exited], "e2e-optout")[0].Status == model.RunExited
+	})
+	require.Equal(t, "asked support to stop", s.enrollmentsIn(ids[exited], "e2e-optout")[0].ExitNote)
+}
+
+// signalNames lists the names of a workflow's signals (all its runs), in order.
+func signalNames(t *testing.T, tc client.Client, workflowID string) []string {
+	t.Helper()
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var out []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
+			out = append(out, a.GetSignalName())
+		}
+	}
+	return out
+}

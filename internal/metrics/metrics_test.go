@@ -49,6 +49,10 @@ func TestChannelClassOutcomeLabels(t *testing.T) {
 		{"empty outcome", outcomeLabel(""), Other},
 		{"sent", statusLabel(model.MessageSent), "sent"},
 		{"unknown status", statusLabel("exploded"), Other},
+		{"signal delivery", deliveryKindLabel(string(model.DeliverySignal)), "signal"},
+		{"consent delivery", deliveryKindLabel(string(model.DeliveryConsent)), "consent"},
+		{"exit delivery", deliveryKindLabel(string(model.DeliveryExit)), "exit"},
+		{"unknown delivery", deliveryKindLabel("erase"), Other},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)

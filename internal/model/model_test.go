@@ -92,3 +92,21 @@ func TestMessageStatusValid(t *testing.T) {
 		require.Equal(t, tc.want, tc.status.Valid(), "%q", tc.status)
 	}
 }
+
+func TestDeliveryKindValid(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind model.DeliveryKind
+		want bool
+	}{
+		{model.DeliverySignal, true},
+		{model.DeliveryStart, true},
+		{model.DeliveryConsent, true},
+		{model.DeliveryExit, true},
+		{"", false},
+		{"Signal", false},
+		{"erase", false}, // an erasure tells its runs itself, outside the outbox
+	} {
+		require.Equal(t, tc.want, tc.kind.Valid(), "%q", tc.kind)
+	}
+}

@@ -66,14 +66,29 @@ func (s *Store) RecordConsent(ctx context.Context, contactID string, channel jou
 // ordering by occurredAt rather than by arrival keeps the newest decision in
 // force, and the late one still lands in the history. On a tie the
 // later-recorded change wins. It returns the new history row and the
-// resulting current consent; an unknown contact is ErrNotFound.
+// resulting current consent; an unknown contact is ErrNotFound. The change's
+// delivery to running journeys is stored with it (see TrackConsentChange).
 func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (ConsentEvent, Consent, error) {
+	ev, cur, _, err := s.TrackConsentChange(ctx, c)
+	return ev, cur, err
+}
+
+// TrackConsentChange is RecordConsentChange, also returning how many
+// deliveries it stored (0 or 1): a channel-level change stores, in the same
+// transaction, a 'consent' delivery for the contact's running journeys
+// (insertConsentDelivery), which the dispatcher hands to Temporal after
+// every delivery stored before it for the contact. The change is final when
+// this returns, delivered or not: opt-outs are settled here (settleOptOut)
+// and the send gate reads consent from PostgreSQL, so the delivery only
+// ends or updates the runs early.
+func (s *Store) TrackConsentChange(ctx context.Context, c ConsentChange) (ConsentEvent, Consent, int, error) {
 	if err := checkConsentChange(c); err != nil {
-		return ConsentEvent{}, Consent{}, err
+		return ConsentEvent{}, Consent{}, 0, err
 	}
 	var (
-		ev  ConsentEvent
-		cur Consent
+		ev      ConsentEvent
+		cur     Consent
+		pending int
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// The contact's lock, as the gate and BeginFlight take it: a send
@@ -84,16 +99,19 @@ func (s *Store) RecordConsentChange(ctx context.Context, c ConsentChange) (Conse
 			return notFound(err, "record consent: contact %s", c.ContactID)
 		}
 		var err error
-		ev, cur, err = recordConsentChange(ctx, tx, c)
+		if ev, cur, err = recordConsentChange(ctx, tx, c); err != nil {
+			return err
+		}
+		pending, err = insertConsentDelivery(ctx, tx, ev, cur)
 		return err
 	})
 	if err != nil {
-		return ConsentEvent{}, Consent{}, err
+		return ConsentEvent{}, Consent{}, 0, err
 	}
 	if err := s.settleOptOut(ctx, c.ContactID, []ConsentChange{c}); err != nil {
-		return ConsentEvent{}, Consent{}, err
+		return ConsentEvent{}, Consent{}, 0, err
 	}
-	return ev, cur, nil
+	return ev, cur, pending, nil
 }
 
 // settleOptOut makes an opt-out final before it is acknowledged: for each

@@ -9,42 +9,87 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
-// Delivery kinds: what a pending delivery asks of Temporal.
+// Delivery kinds: what a pending delivery asks of Temporal (internal/model
+// holds the vocabulary; Delivery.Kind is a plain string).
 const (
 	// DeliverySignal tells the contact's running journeys about the event.
-	DeliverySignal = "signal"
+	DeliverySignal = string(model.DeliverySignal)
 	// DeliveryStart enrolls the contact in a journey the event triggers.
-	DeliveryStart = "start"
+	DeliveryStart = string(model.DeliveryStart)
+	// DeliveryConsent tells the contact's running journeys the consent in
+	// force after a channel-level change (migration 00007).
+	DeliveryConsent = string(model.DeliveryConsent)
+	// DeliveryExit asks one run to end: support's exit request.
+	DeliveryExit = string(model.DeliveryExit)
 )
 
-// Delivery is one row of the outbox (migration 00006): what an event must
-// still do in Temporal, with the event it is for.
+// Delivery is one row of the outbox (migrations 00006 and 00007): what an
+// event, a consent change or an exit request must still do in Temporal.
+// Each kind fills its own fields: signal and start have Event (and start
+// JourneyID and JourneyVersion), consent has Channel, ConsentStatus and
+// ConsentEventID, exit has ExitRequestID and WorkflowID.
 type Delivery struct {
-	ID             int64     `json:"id"`
-	Kind           string    `json:"kind"`
-	Event          Event     `json:"event"`
-	JourneyID      string    `json:"journey_id,omitempty"`
-	JourneyVersion int       `json:"journey_version,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	Attempts       int       `json:"attempts"`
-	NextAttemptAt  time.Time `json:"next_attempt_at"`
-	LastError      string    `json:"last_error,omitempty"`
+	ID        int64  `json:"id"`
+	Kind      string `json:"kind"`
+	ContactID string `json:"contact_id"`
+	// Event is absent (zero) for a consent or exit delivery.
+	Event          Event               `json:"event,omitzero"`
+	JourneyID      string              `json:"journey_id,omitempty"`
+	JourneyVersion int                 `json:"journey_version,omitempty"`
+	Channel        journey.Channel     `json:"channel,omitempty"`
+	ConsentStatus  model.ConsentStatus `json:"consent_status,omitempty"`
+	ConsentEventID int64               `json:"consent_event_id,omitempty"`
+	ExitRequestID  string              `json:"exit_request_id,omitempty"`
+	WorkflowID     string              `json:"workflow_id,omitempty"`
+	CreatedAt      time.Time           `json:"created_at"`
+	Attempts       int                 `json:"attempts"`
+	NextAttemptAt  time.Time           `json:"next_attempt_at"`
+	LastError      string              `json:"last_error,omitempty"`
 }
 
-// deliveryColumns read a delivery joined with its event (d, e).
+// deliveryColumns read a delivery left-joined with its event (d, e): the
+// event columns are NULL for a consent or exit delivery.
 const deliveryColumns = `d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
-	e.id, e.contact_id, e.name, e.occurred_at, e.received_at`
+	e.id, e.contact_id, e.name, e.occurred_at, e.received_at,
+	d.contact_id, d.channel, d.consent_status, d.consent_event_id, d.exit_request_id, d.workflow_id`
 
 func scanDelivery(r rowScanner) (Delivery, error) {
-	var d Delivery
+	var (
+		d                          Delivery
+		eventID, eventContact, nam *string
+		occurred, received         *time.Time
+		channel, status, exitReq   *string
+		consentEvent               *int64
+	)
 	err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
-		&d.Event.ID, &d.Event.ContactID, &d.Event.Name, &d.Event.OccurredAt, &d.Event.ReceivedAt)
+		&eventID, &eventContact, &nam, &occurred, &received,
+		&d.ContactID, &channel, &status, &consentEvent, &exitReq, &d.WorkflowID)
+	if err != nil {
+		return Delivery{}, err
+	}
 	d.CreatedAt, d.NextAttemptAt = d.CreatedAt.UTC(), d.NextAttemptAt.UTC()
-	d.Event.OccurredAt, d.Event.ReceivedAt = d.Event.OccurredAt.UTC(), d.Event.ReceivedAt.UTC()
-	d.Event.Properties = map[string]any{} // not read: a delivery carries ids and the name
-	return d, err
+	if eventID != nil {
+		d.Event = Event{ID: *eventID, ContactID: *eventContact, Name: *nam, OccurredAt: occurred.UTC(), ReceivedAt: received.UTC(),
+			Properties: map[string]any{}} // not read: a delivery carries ids and the name
+	}
+	if channel != nil {
+		d.Channel = journey.Channel(*channel)
+	}
+	if status != nil {
+		d.ConsentStatus = model.ConsentStatus(*status)
+	}
+	if consentEvent != nil {
+		d.ConsentEventID = *consentEvent
+	}
+	if exitReq != nil {
+		d.ExitRequestID = *exitReq
+	}
+	return d, nil
 }
 
 func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
@@ -88,13 +133,8 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 // event that journeys may react to is stored through it: TrackEvent's, and
 // the behaviour events of provider webhooks (ApplyProviderEvent).
 func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
-	// One contact's events are stored one at a time, so their deliveries'
-	// ids follow the order they commit in: the dispatcher's "oldest
-	// pending delivery of the contact" never skips one that commits
-	// later with a smaller id. A transaction-scoped advisory lock, not a
-	// lock on the contact row, which the send gate takes too.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, e.ContactID); err != nil {
-		return Event{}, false, fmt.Errorf("event %s: serialising the contact's events: %w", e.ID, err)
+	if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
+		return Event{}, false, fmt.Errorf("event %s: %w", e.ID, err)
 	}
 	stored, inserted, err := insertEvent(ctx, tx, e)
 	if err != nil || !inserted {
@@ -120,8 +160,57 @@ func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, 
 	return stored, true, nil
 }
 
+// lockContactDeliveries serialises, until tx ends, the transactions that
+// store deliveries for one contact (events, consent changes, exit
+// requests), so their deliveries' ids follow the order they commit in: the
+// dispatcher's "oldest pending delivery of the contact" never skips one
+// that commits later with a smaller id, and an opt-out stored after an
+// event is delivered after it. A transaction-scoped advisory lock, not a
+// lock on the contact row, which the send gate takes too.
+func lockContactDeliveries(ctx context.Context, tx pgx.Tx, contactID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, contactID); err != nil {
+		return fmt.Errorf("serialising the deliveries of contact %s: %w", contactID, err)
+	}
+	return nil
+}
+
+// insertConsentDelivery stores in tx the 'consent' delivery of a consent
+// change ev, whose result is cur (the consent in force for its channel and
+// subscription), and returns how many deliveries it stored (0 or 1). Only
+// channel-level consent is part of a run's state, so a subscription-type
+// change stores none (the send gate reads it from PostgreSQL before every
+// send). As for an event's signal, the delivery is stored when the contact
+// has a running journey or a start still pending that may become one; it
+// carries the consent in force when the change commits, which a change
+// dated before the current one does not replace. The caller holds the
+// contact's row lock (as ApplyProviderEvent does, see there why that and
+// the delivery lock cannot deadlock).
+//
+// Opt-out stays final without it: the send gate reads consent from
+// PostgreSQL at send time, and the change is committed (and its sends in
+// flight settled) before it is acknowledged; this delivery only lets the
+// runs end or change course early.
+func insertConsentDelivery(ctx context.Context, tx pgx.Tx, ev ConsentEvent, cur Consent) (int, error) {
+	if cur.Subscription != "" {
+		return 0, nil
+	}
+	if err := lockContactDeliveries(ctx, tx, ev.ContactID); err != nil {
+		return 0, fmt.Errorf("consent event %d: %w", ev.ID, err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO deliveries (contact_id, kind, channel, consent_status, consent_event_id)
+		SELECT $1, 'consent', $2, $3, $4
+		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $1 AND status = 'active')
+		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $1 AND kind = 'start' AND done_at IS NULL)`,
+		ev.ContactID, cur.Channel, cur.Status, ev.ID)
+	if err != nil {
+		return 0, fmt.Errorf("consent event %d: storing its delivery: %w", ev.ID, err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // ErrClaimLost is a claimed delivery's outcome arriving after its lease
-// ended and another dispatcher took it over, or after its event was erased.
+// ended and another dispatcher took it over, or after its contact was erased.
 var ErrClaimLost = errors.New("the delivery's claim was lost")
 
 // ClaimDeliveries claims up to limit deliveries that are due, for lease, and
@@ -147,7 +236,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Durat
 	token := newID("claim_")
 	rows, err := s.pool.Query(ctx, `
 		WITH heads AS (
-			SELECT d.id FROM deliveries d
+			SELECT d.id, d.event_id FROM deliveries d
 			WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
 			  AND (d.claimed_until IS NULL OR d.claimed_until < now())
 			  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
@@ -155,8 +244,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Durat
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET claim_token = $2, claimed_until = now() + $3 * interval '1 millisecond'
-		FROM heads h, events e
-		WHERE d.id = h.id AND e.id = d.event_id
+		FROM heads h LEFT JOIN events e ON e.id = h.event_id -- consent and exit rows have no event
+		WHERE d.id = h.id
 		RETURNING `+deliveryColumns, limit, token, lease.Milliseconds())
 	if err != nil {
 		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
@@ -206,13 +295,14 @@ func (s *Store) DeliveryFailed(ctx context.Context, id int64, token, cause strin
 	return nil
 }
 
-// DeliveryTargets returns the running journeys a 'signal' delivery goes to:
-// the contact's active enrollments that started no later than the event was
-// received, and those that deliveries queued before this one started (an
-// event posted right after the one that triggers a journey reaches the run
-// it triggered, as it did when the API started runs before answering). A
-// run started later by other means did not exist for the event and does
-// not see it.
+// DeliveryTargets returns the running journeys a 'signal' or 'consent'
+// delivery goes to: the contact's active enrollments that started no later
+// than the delivery was stored (for a signal, when its event was received),
+// and those that deliveries queued before this one started (an event or an
+// opt-out posted right after the event that triggers a journey reaches the
+// run it triggered, as it did when the API started runs before answering).
+// A run started later by other means did not exist for the event or the
+// change and does not see it.
 func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
 	return s.listEnrollments(ctx, fmt.Sprintf("targets of delivery %d", d.ID), `
 		SELECT `+enrollmentColumns+` FROM enrollments
@@ -220,7 +310,7 @@ func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, 
 		  AND (started_at <= $2 OR id IN (
 		      SELECT enrollment_id FROM deliveries
 		      WHERE contact_id = $1 AND kind = 'start' AND enrollment_id <> '' AND id < $3))
-		ORDER BY started_at, id`, d.Event.ContactID, d.Event.ReceivedAt, d.ID)
+		ORDER BY started_at, id`, d.ContactID, d.CreatedAt, d.ID)
 }
 
 // DeliveryStats is the state of the outbox, for ops.
@@ -229,7 +319,9 @@ type DeliveryStats struct {
 	Pending int64 `json:"pending"`
 	// Failing counts pending deliveries that failed at least once.
 	Failing int64 `json:"failing"`
-	// OldestPendingAt is when the oldest pending delivery's event was stored.
+	// PendingByKind counts pending deliveries by kind, every kind listed.
+	PendingByKind map[string]int64 `json:"pending_by_kind"`
+	// OldestPendingAt is when the oldest pending delivery was stored.
 	OldestPendingAt *time.Time `json:"oldest_pending_at"`
 	// DoneLastHour counts deliveries finished in the last hour.
 	DoneLastHour int64 `json:"done_last_hour"`
@@ -250,9 +342,21 @@ func (s *Store) DeliveryStats(ctx context.Context) (DeliveryStats, error) {
 		return DeliveryStats{}, fmt.Errorf("delivery stats: %w", err)
 	}
 	st.OldestPendingAt = utcPtr(st.OldestPendingAt)
+	st.PendingByKind = map[string]int64{DeliverySignal: 0, DeliveryStart: 0, DeliveryConsent: 0, DeliveryExit: 0}
+	kinds, err := s.pool.Query(ctx, `SELECT kind, count(*) FROM deliveries WHERE done_at IS NULL GROUP BY kind`)
+	if err == nil {
+		var (
+			kind string
+			n    int64
+		)
+		_, err = pgx.ForEachRow(kinds, []any{&kind, &n}, func() error { st.PendingByKind[kind] = n; return nil })
+	}
+	if err != nil {
+		return DeliveryStats{}, fmt.Errorf("delivery stats by kind: %w", err)
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+deliveryColumns+`
-		FROM deliveries d JOIN events e ON e.id = d.event_id
+		FROM deliveries d LEFT JOIN events e ON e.id = d.event_id
 		WHERE d.done_at IS NULL AND d.attempts > 0
 		ORDER BY d.attempts DESC, d.id
 		LIMIT 10`)

@@ -273,3 +273,171 @@ func TestApplyProviderEventStoresItsDeliveries(t *testing.T) {
 	require.False(t, recorded)
 	require.Equal(t, []string{"start:replied", "signal"}, pendingKinds(t, s, c.ID))
 }
+
+// A consent change is stored with a 'consent' delivery in its own
+// transaction when the contact has a run (or a start pending), carrying the
+// consent in force; a subscription-type change needs none. An exit request
+// for an active run is stored with an 'exit' delivery. All of them wait
+// behind the contact's earlier deliveries, whatever their kind.
+func TestConsentAndExitDeliveriesFollowTheContactsOrder(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c, idle := newContact(t, s), newContact(t, s)
+	v := publish(t, s, "welcome")
+
+	// No run, no start pending: the gate reads consent, nothing to tell.
+	_, _, pending, err := s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: idle.ID, Channel: journey.ChannelEmail,
+		Status: model.ConsentRevoked, Source: "api"})
+	require.NoError(t, err)
+	require.Zero(t, pending)
+	require.Empty(t, pendingKinds(t, s, idle.ID))
+
+	run := storage.Enrollment{ID: "e_w", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-w", Status: model.RunActive}
+	require.NoError(t, s.CreateEnrollment(ctx, run, nil))
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "ev-1", ContactID: c.ID, Name: "page.viewed"})
+	require.NoError(t, err)
+	// A grant dated later is in force; an opt-out dated earlier, recorded
+	// after it, tells the runs the consent in force (granted).
+	_, _, pending, err = s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
+		Status: model.ConsentGranted, Source: "api", OccurredAt: time.Now().Add(-time.Minute)})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	late, _, pending, err := s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
+		Status: model.ConsentRevoked, Source: "api", OccurredAt: time.Now().Add(-time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	_, _, pending, err = s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelEmail,
+		Subscription: "newsletter", Status: model.ConsentRevoked, Source: "api"})
+	require.NoError(t, err)
+	require.Zero(t, pending, "a subscription-type change is read by the gate, not tracked by runs")
+	x, pending, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: run.ID, ContactID: c.ID, Reason: "asked to stop", RequestedBy: "api"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"signal", "consent", "consent", "exit"}, pendingKinds(t, s, c.ID))
+
+	st, err := s.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 2, "exit": 1}, st.PendingByKind)
+
+	// One at a time, in the order they were stored.
+	var got []storage.Delivery
+	for range 4 {
+		claim, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, claim, 1, "one delivery of the contact at a time")
+		got = append(got, claim[0])
+		_, err = s.DeliveryDone(ctx, claim[0].ID, token, "signalled 1", "")
+		require.NoError(t, err)
+	}
+	require.Equal(t, "ev-1", got[0].Event.ID)
+	for _, d := range got {
+		require.Equal(t, c.ID, d.ContactID)
+	}
+	require.Equal(t, storage.DeliveryConsent, got[1].Kind)
+	require.Equal(t, model.ConsentGranted, got[1].ConsentStatus)
+	require.Equal(t, storage.DeliveryConsent, got[2].Kind)
+	require.Equal(t, journey.ChannelEmail, got[2].Channel)
+	require.Equal(t, model.ConsentGranted, got[2].ConsentStatus, "the consent in force, not the late change's own status")
+	require.Equal(t, late.ID, got[2].ConsentEventID)
+	require.Zero(t, got[2].Event, "no event")
+	require.Equal(t, storage.DeliveryExit, got[3].Kind)
+	require.Equal(t, x.ID, got[3].ExitRequestID)
+	require.Equal(t, run.WorkflowID, got[3].WorkflowID)
+
+	// A consent delivery reaches the runs that were there, as a signal does.
+	targets, err := s.DeliveryTargets(ctx, got[2])
+	require.NoError(t, err)
+	require.Len(t, targets, 1)
+	require.Equal(t, run.ID, targets[0].ID)
+
+	// An exit request for a run that has ended stores no delivery.
+	require.NoError(t, s.EndEnrollment(ctx, run.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: x.ID}))
+	_, pending, err = s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: run.ID, ContactID: c.ID, Reason: "again", RequestedBy: "api"})
+	require.NoError(t, err)
+	require.Zero(t, pending)
+}
+
+// A consent change waits for a pending start that may become a run, and
+// reaches the run it made.
+func TestConsentDeliveryFollowsAPendingStart(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	cart, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ID: "cart-1", ContactID: c.ID, Name: "cart.abandoned"})
+	require.NoError(t, err)
+	_, _, pending, err := s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelSMS,
+		Status: model.ConsentRevoked, Source: "sms:STOP"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
+	require.Equal(t, []string{"start:cart", "consent"}, pendingKinds(t, s, c.ID))
+
+	claim, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claim, 1)
+	started := storage.Enrollment{ID: "e_cart", ContactID: c.ID, JourneyID: cart.JourneyID, Version: cart.Version, WorkflowID: "wf-cart",
+		Status: model.RunActive, StartedAt: time.Now().Add(time.Hour)}
+	require.NoError(t, s.CreateEnrollment(ctx, started, nil))
+	_, err = s.DeliveryDone(ctx, claim[0].ID, token, "enrolled", started.ID)
+	require.NoError(t, err)
+
+	claim, _, err = s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claim, 1)
+	require.Equal(t, storage.DeliveryConsent, claim[0].Kind)
+	targets, err := s.DeliveryTargets(ctx, claim[0])
+	require.NoError(t, err)
+	require.Len(t, targets, 1)
+	require.Equal(t, started.ID, targets[0].ID)
+}
+
+// The CHECK constraints of migration 00007 keep each kind's columns
+// coherent: a row of one kind cannot carry another's, nor lack its own.
+func TestDeliveryKindsAreCoherent(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+	ce, _, err := s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentGranted, "api", time.Now())
+	require.NoError(t, err)
+	_, _, err = s.InsertEvent(ctx, storage.Event{ID: "ev-1", ContactID: c.ID, Name: "x"})
+	require.NoError(t, err)
+	run := storage.Enrollment{ID: "e_w", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-w", Status: model.RunActive}
+	require.NoError(t, s.CreateEnrollment(ctx, run, nil))
+	x, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: run.ID, ContactID: c.ID, Reason: "r", RequestedBy: "api"})
+	require.NoError(t, err)
+
+	insert := func(kind string, eventID any, channel, status any, consentEvent any, exitRequest any, workflowID string) error {
+		_, err := s.Pool().Exec(ctx, `
+			INSERT INTO deliveries (contact_id, kind, event_id, channel, consent_status, consent_event_id, exit_request_id, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, kind, eventID, channel, status, consentEvent, exitRequest, workflowID)
+		return err
+	}
+	for name, tc := range map[string]struct {
+		ok  bool
+		err error
+	}{
+		"signal":                   {true, insert("signal", "ev-1", nil, nil, nil, nil, "")},
+		"signal without its event": {false, insert("signal", nil, nil, nil, nil, nil, "")},
+		"signal with a consent":    {false, insert("signal", "ev-1", "email", "granted", ce.ID, nil, "")},
+		"consent":                  {true, insert("consent", nil, "email", "revoked", ce.ID, nil, "")},
+		"consent without status":   {false, insert("consent", nil, "email", nil, ce.ID, nil, "")},
+		"consent with an event":    {false, insert("consent", "ev-1", "email", "revoked", ce.ID, nil, "")},
+		"consent with a workflow":  {false, insert("consent", nil, "email", "revoked", ce.ID, nil, "wf-w")},
+		"consent, unknown status":  {false, insert("consent", nil, "email", "none", ce.ID, nil, "")},
+		"exit":                     {true, insert("exit", nil, nil, nil, nil, x.ID, "wf-w")},
+		"exit without workflow":    {false, insert("exit", nil, nil, nil, nil, x.ID, "")},
+		"exit with a channel":      {false, insert("exit", nil, "email", nil, nil, x.ID, "wf-w")},
+		"unknown kind":             {false, insert("erase", nil, nil, nil, nil, nil, "")},
+	} {
+		if tc.ok {
+			require.NoError(t, tc.err, name)
+		} else {
+			require.Error(t, tc.err, name)
+		}
+	}
+}

@@ -20,7 +20,10 @@ import (
 // its consent history, events and their properties, suppressions,
 // enrollments and exit requests, ledger rows, sandbox messages (the
 // rendered content and the address) and gate decisions; provider_events,
-// which has no foreign key, is deleted by contact and by message. What is
+// which has no foreign key, is deleted by contact and by message, and the
+// delivery outbox by contact (its consent and exit rows have no event to
+// cascade from; they carry ids only, but a pending one would still be
+// delivered to runs the erasure ends itself). What is
 // kept is the erasures row (the contact's random id, when, and the runs that
 // were active) and the proofs of consent and opt-out under keyed hashes of
 // the identifiers (erasure_proofs), so a later upsert with the same email,
@@ -229,6 +232,9 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 		DELETE FROM provider_events
 		WHERE contact_id = $1 OR message_id IN (SELECT id FROM messages WHERE contact_id = $1)`, c.ID); err != nil {
 		return fail("deleting provider events", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE contact_id = $1`, c.ID); err != nil {
+		return fail("deleting deliveries", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, c.ID); err != nil {
 		return fail("deleting the contact", err)

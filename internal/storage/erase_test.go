@@ -71,12 +71,18 @@ func seedPerson(t *testing.T, s *storage.Store, p person, v storage.JourneyVersi
 
 	done := storage.Enrollment{ID: "en-done-" + c.ID, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-done-" + c.ID}
 	require.NoError(t, s.CreateEnrollment(ctx, done, nil))
-	x, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: done.ID, ContactID: c.ID, RequestedBy: "api",
+	x, stored, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: done.ID, ContactID: c.ID, RequestedBy: "api",
 		Reason: p.firstName + " called from " + p.phone + ", asked to stop"})
 	require.NoError(t, err)
+	require.Equal(t, 1, stored, "an exit delivery for the run")
 	require.NoError(t, s.EndEnrollment(ctx, done.ID, storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: x.ID}))
 	active := storage.Enrollment{ID: "en-active-" + c.ID, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-active-" + c.ID}
 	require.NoError(t, s.CreateEnrollment(ctx, active, nil))
+	// A STOP again, now that a run is active: a consent delivery.
+	_, _, pending, err := s.TrackConsentChange(ctx, storage.ConsentChange{ContactID: c.ID, Channel: journey.ChannelSMS,
+		Status: model.ConsentRevoked, Source: "sms:STOP"})
+	require.NoError(t, err)
+	require.Equal(t, 1, pending)
 
 	in := gateInput(c, v.JourneyID, "key-"+c.ID, journey.ChannelEmail)
 	gate, err := s.Gate(ctx, in, func(storage.GateState) policy.Decision {
@@ -114,11 +120,21 @@ func TestEraseContact_LeavesNoTraceOfThePerson(t *testing.T) {
 	otherBefore, err := storagetest.FindText(ctx, s.Pool(), other.needles()...)
 	require.NoError(t, err)
 
+	deliveries := func(contactID string) (withoutEvent int) {
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE contact_id = $1 AND event_id IS NULL`, contactID).Scan(&withoutEvent))
+		return withoutEvent
+	}
+	require.Equal(t, 2, deliveries(c.ID), "an exit and a consent delivery, without an event")
+
 	e, created, err := s.EraseContact(ctx, c.ID)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Equal(t, c.ID, e.ContactID)
 	require.Equal(t, []string{activeRun}, e.ActiveRuns, "the run to tell")
+	var left int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE contact_id = $1`, c.ID).Scan(&left))
+	require.Zero(t, left, "the contact's deliveries go with it, with an event or not")
+	require.Equal(t, 2, deliveries(o.ID), "the other contact's stay")
 
 	// Nothing of Jane is left in any column of any table, nor a plain
 	// (unkeyed) hash of her email or phone.
@@ -336,15 +352,15 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	en := storage.Enrollment{ID: "en-x", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-x"}
 	require.NoError(t, s.CreateEnrollment(ctx, en, nil))
 
-	_, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: stranger.ID, Reason: "x", RequestedBy: "api"})
+	_, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: stranger.ID, Reason: "x", RequestedBy: "api"})
 	require.ErrorIs(t, err, storage.ErrNotFound, "the enrollment must be the contact's")
-	_, err = s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, RequestedBy: "api"})
+	_, _, err = s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, RequestedBy: "api"})
 	require.Error(t, err)
 
-	first, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, Reason: "asked support to stop", RequestedBy: "api"})
+	first, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, Reason: "asked support to stop", RequestedBy: "api"})
 	require.NoError(t, err)
 	require.NotEmpty(t, first.ID)
-	second, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, Reason: "asked again", RequestedBy: "api"})
+	second, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, Reason: "asked again", RequestedBy: "api"})
 	require.NoError(t, err)
 	got, err := s.ExitRequest(ctx, second.ID)
 	require.NoError(t, err)

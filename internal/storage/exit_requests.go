@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ExitRequest is support asking a run to end, with the free-text reason
@@ -22,28 +24,60 @@ type ExitRequest struct {
 }
 
 // RecordExitRequest stores an exit request for an enrollment of the
-// contact and returns it with its id ("x_...") and time. The enrollment
-// must belong to the contact; an unknown one is ErrNotFound.
-func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitRequest, error) {
+// contact and returns it with its id ("x_...") and time, and how many
+// deliveries it stored: if the enrollment is active, an 'exit' delivery for
+// its run is stored in the same transaction (1), which the dispatcher hands
+// to Temporal after every delivery stored before it for the contact; a run
+// that has ended needs none (0). The enrollment must belong to the
+// contact; an unknown one is ErrNotFound.
+func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitRequest, int, error) {
 	switch {
 	case r.EnrollmentID == "" || r.ContactID == "":
-		return ExitRequest{}, errors.New("exit request: enrollment and contact are required")
+		return ExitRequest{}, 0, errors.New("exit request: enrollment and contact are required")
 	case r.Reason == "":
-		return ExitRequest{}, fmt.Errorf("exit request for enrollment %s: reason is required", r.EnrollmentID)
+		return ExitRequest{}, 0, fmt.Errorf("exit request for enrollment %s: reason is required", r.EnrollmentID)
 	case r.RequestedBy == "":
-		return ExitRequest{}, fmt.Errorf("exit request for enrollment %s: requested_by is required", r.EnrollmentID)
+		return ExitRequest{}, 0, fmt.Errorf("exit request for enrollment %s: requested_by is required", r.EnrollmentID)
 	}
 	r.ID = newID("x_")
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO exit_requests (id, enrollment_id, contact_id, reason, requested_by)
-		SELECT $1, e.id, e.contact_id, $4, $5 FROM enrollments e WHERE e.id = $2 AND e.contact_id = $3
-		RETURNING requested_at`,
-		r.ID, r.EnrollmentID, r.ContactID, r.Reason, r.RequestedBy).Scan(&r.RequestedAt)
+	var pending int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The delivery lock first, as TrackEvent takes it: the foreign keys
+		// below take key-share locks on the contact and enrollment rows.
+		if err := lockContactDeliveries(ctx, tx, r.ContactID); err != nil {
+			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
+		}
+		var (
+			workflowID string
+			active     bool
+		)
+		err := tx.QueryRow(ctx, `SELECT workflow_id, status = 'active' FROM enrollments WHERE id = $1 AND contact_id = $2`,
+			r.EnrollmentID, r.ContactID).Scan(&workflowID, &active)
+		if err != nil {
+			return notFound(err, "exit request: enrollment %s of contact %s", r.EnrollmentID, r.ContactID)
+		}
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO exit_requests (id, enrollment_id, contact_id, reason, requested_by) VALUES ($1, $2, $3, $4, $5)
+			RETURNING requested_at`, r.ID, r.EnrollmentID, r.ContactID, r.Reason, r.RequestedBy).Scan(&r.RequestedAt); err != nil {
+			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
+		}
+		// A run that ends meanwhile (its status is read without a lock) is
+		// harmless: the dispatcher finds it ended and counts that delivered.
+		if !active {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (contact_id, kind, exit_request_id, workflow_id) VALUES ($1, 'exit', $2, $3)`,
+			r.ContactID, r.ID, workflowID); err != nil {
+			return fmt.Errorf("exit request %s: storing its delivery: %w", r.ID, err)
+		}
+		pending = 1
+		return nil
+	})
 	if err != nil {
-		return ExitRequest{}, notFound(err, "exit request: enrollment %s of contact %s", r.EnrollmentID, r.ContactID)
+		return ExitRequest{}, 0, err
 	}
 	r.RequestedAt = r.RequestedAt.UTC()
-	return r, nil
+	return r, pending, nil
 }
 
 // ExitRequest returns the exit request with this id, or ErrNotFound.

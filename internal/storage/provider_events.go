@@ -252,23 +252,31 @@ type ProviderEventResult struct {
 	Consents []Consent
 	// Event is the stored behaviour event.
 	Event *Event
+	// Deliveries counts the deliveries stored with the event: a consent
+	// delivery per channel-level consent change (when the contact has
+	// running journeys) and the behaviour event's own.
+	Deliveries int
 }
 
 // ApplyProviderEvent records a provider event and its effects in one
 // transaction: if (provider, event id) is already stored, nothing changes
 // and New is false; otherwise the event row, the ledger status, the
-// engagement times, the suppression, the consent changes and the behaviour
-// event with its pending deliveries (as TrackEvent stores them: a signal to
-// the contact's running journeys, a start of each journey it triggers) all
+// engagement times, the suppression, the consent changes with their
+// pending deliveries (as TrackConsentChange stores them: the consent in
+// force, for the contact's running journeys) and the behaviour event with
+// its pending deliveries (as TrackEvent stores them: a signal to the
+// contact's running journeys, a start of each journey it triggers) all
 // commit together or not at all, so a webhook that fails halfway is
-// retried from scratch and a redelivered one changes nothing.
+// retried from scratch and a redelivered one changes nothing (its
+// deliveries were stored with the first).
 //
 // The contact row is locked first, as the send gate does, so a send decision
 // for the contact waits for an opt-out or bounce being applied (and the other
 // way round), and the two cannot deadlock. The behaviour event then takes
 // the contact's delivery lock (insertEventWithDeliveries); TrackEvent takes
 // that lock first and only a key-share lock on the contact row after it,
-// which the row lock taken here does not block, so no cycle forms.
+// which the row lock taken here does not block, so no cycle forms. A
+// consent change takes the same delivery lock after the same row lock.
 func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx ProviderEffects) (ProviderEventResult, error) {
 	if err := checkProviderEvent(e); err != nil {
 		return ProviderEventResult{}, err
@@ -341,7 +349,12 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 		}
 		for _, c := range fx.Consents {
 			c.ContactID = e.ContactID
-			_, cur, err := recordConsentChange(ctx, tx, c)
+			ev, cur, err := recordConsentChange(ctx, tx, c)
+			if err == nil {
+				var n int
+				n, err = insertConsentDelivery(ctx, tx, ev, cur)
+				res.Deliveries += n
+			}
 			if err != nil {
 				return fmt.Errorf("provider event %s/%s: %w", e.Provider, e.EventID, err)
 			}
@@ -353,7 +366,12 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 			if ev.OccurredAt.IsZero() {
 				ev.OccurredAt = at
 			}
-			stored, _, err := insertEventWithDeliveries(ctx, tx, ev)
+			stored, inserted, err := insertEventWithDeliveries(ctx, tx, ev)
+			if err == nil && inserted {
+				var n int
+				err = tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1`, stored.ID).Scan(&n)
+				res.Deliveries += n
+			}
 			if err != nil {
 				return fmt.Errorf("provider event %s/%s: %w", e.Provider, e.EventID, err)
 			}

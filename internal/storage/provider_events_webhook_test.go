@@ -100,3 +100,44 @@ func TestApplyProviderEventWebhookUpdates(t *testing.T) {
 	require.Equal(t, "twilio failed, error 21610", res.Message.StatusReason)
 	require.Equal(t, "twilio:21610", res.Consents[0].Source)
 }
+
+// A provider STOP or unsubscribe stores its consent delivery in the
+// webhook's own transaction, with the consent in force; a redelivered one
+// stores nothing more.
+func TestApplyProviderEventStoresConsentDeliveries(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newEmailContact(t, s)
+	v := publish(t, s, "welcome")
+	require.NoError(t, s.CreateEnrollment(ctx, storage.Enrollment{ID: "e_w", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version,
+		WorkflowID: "wf-w", Status: model.RunActive}, nil))
+	at := time.Now().UTC().Truncate(time.Second)
+
+	stop := webhook.TwilioInboundUpdate(webhook.TwilioInbound{MessageSid: "SM-stop", From: "+14155550100", Body: "STOP"}, c.ID, at)
+	res, err := s.ApplyProviderEvent(ctx, stop.Event, stop.Effects)
+	require.NoError(t, err)
+	require.True(t, res.New)
+	require.Equal(t, 1, res.Deliveries)
+	unsub := webhook.SendGridUpdate(webhook.SendGridEvent{Event: "unsubscribe", SGEventID: "sg-unsub", Timestamp: at.Unix()}, nil, c.ID, at, nil)
+	res, err = s.ApplyProviderEvent(ctx, unsub.Event, unsub.Effects)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Deliveries)
+	res, err = s.ApplyProviderEvent(ctx, unsub.Event, unsub.Effects)
+	require.NoError(t, err)
+	require.False(t, res.New)
+	require.Zero(t, res.Deliveries, "the first delivery of the webhook stored them")
+
+	rows, err := s.Pool().Query(ctx, `
+		SELECT d.channel, d.consent_status, ce.source FROM deliveries d JOIN consent_events ce ON ce.id = d.consent_event_id
+		WHERE d.contact_id = $1 AND d.kind = 'consent' AND d.done_at IS NULL ORDER BY d.id`, c.ID)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var ch, st, src string
+		require.NoError(t, rows.Scan(&ch, &st, &src))
+		got = append(got, ch+" "+st)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"sms revoked", "email revoked"}, got)
+}

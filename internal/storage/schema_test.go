@@ -74,10 +74,12 @@ func TestSchemaAcceptsTheModelVocabulary(t *testing.T) {
 
 	consent := values(model.ConsentGranted, model.ConsentRevoked, model.ConsentPending)
 	for col, want := range map[string][]string{
-		"consent_events.status": consent,
-		"consents.status":       consent,
-		"erasure_proofs.status": consent,
-		"enrollments.status":    values(model.RunActive, model.RunCompleted, model.RunConverted, model.RunExited, model.RunFailed),
+		"consent_events.status":     consent,
+		"consents.status":           consent,
+		"erasure_proofs.status":     consent,
+		"deliveries.kind":           values(model.DeliverySignal, model.DeliveryStart, model.DeliveryConsent, model.DeliveryExit),
+		"deliveries.consent_status": consent,
+		"enrollments.status":        values(model.RunActive, model.RunCompleted, model.RunConverted, model.RunExited, model.RunFailed),
 		"suppressions.reason": values(model.SuppressConverted, model.SuppressInOpportunity, model.SuppressDoNotContact,
 			model.SuppressHardBounce, model.SuppressSpamComplaint, model.SuppressUnengaged),
 		"messages.status": values(model.MessageReserved, model.MessageInFlight, model.MessageRetrying, model.MessageSent,
@@ -92,6 +94,9 @@ func TestSchemaAcceptsTheModelVocabulary(t *testing.T) {
 	}
 	for _, v := range allowed["suppressions.reason"] {
 		require.True(t, model.SuppressionReason(v).Valid(), v)
+	}
+	for _, v := range allowed["deliveries.kind"] {
+		require.True(t, model.DeliveryKind(v).Valid(), v)
 	}
 	for _, v := range allowed["messages.status"] {
 		require.True(t, model.MessageStatus(v).Valid(), v)
