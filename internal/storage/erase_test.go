@@ -384,3 +384,39 @@ func TestExitRequest_NoteShownOnTheEnrollmentItEnded(t *testing.T) {
 	require.Empty(t, e2.ExitRequestID)
 	require.Empty(t, e2.ExitNote)
 }
+
+// An exit asked while the contact is being erased finds nothing to exit:
+// a not-found, never a foreign-key failure (a 500 at the API).
+func TestExitRequest_RacingAnErasureIsNotFound(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	v := publish(t, s, "welcome")
+	c := newContact(t, s)
+	en := storage.Enrollment{ID: "en-race", ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-race"}
+	require.NoError(t, s.CreateEnrollment(ctx, en, nil))
+
+	// The erasure's transaction holds the contact's row, as EraseContact does.
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE`, c.ID)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: en.ID, ContactID: c.ID, Reason: "stop", RequestedBy: "api"})
+		done <- err
+	}()
+	// Wait until the exit request waits on the contact's row.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%FROM contacts WHERE id = $1 FOR KEY SHARE%')`).Scan(&waiting)
+		return err == nil && waiting
+	}, 30*time.Second, 10*time.Millisecond)
+	_, err = tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	require.ErrorIs(t, <-done, storage.ErrNotFound)
+}

@@ -42,8 +42,17 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 	r.ID = newID("x_")
 	var pending int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The delivery lock first, as TrackEvent takes it: the foreign keys
-		// below take key-share locks on the contact and enrollment rows.
+		// A key-share lock on the contact first: an erasure (which holds the
+		// row FOR UPDATE and then deletes the contact's enrollments) either
+		// waits for this request or has gone before it, which is then a
+		// plain not-found; taking the row after the enrollment's key-share
+		// lock instead makes the two deadlock. Key share conflicts with no
+		// other lock on the row (the send gate's, a webhook's), so it adds
+		// no cycle with the delivery lock, which comes next, as TrackEvent
+		// takes it.
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE`, r.ContactID).Scan(new(int)); err != nil {
+			return notFound(err, "exit request: contact %s", r.ContactID)
+		}
 		if err := lockContactDeliveries(ctx, tx, r.ContactID); err != nil {
 			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
 		}
@@ -59,6 +68,12 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO exit_requests (id, enrollment_id, contact_id, reason, requested_by) VALUES ($1, $2, $3, $4, $5)
 			RETURNING requested_at`, r.ID, r.EnrollmentID, r.ContactID, r.Reason, r.RequestedBy).Scan(&r.RequestedAt); err != nil {
+			if _, gone := foreignKeyViolation(err); gone {
+				// The contact was erased between the read above and this
+				// insert (the erasure held its row): there is no run left
+				// to exit, which is a not-found, not a failure.
+				return fmt.Errorf("exit request: enrollment %s of contact %s was erased meanwhile: %w", r.EnrollmentID, r.ContactID, ErrNotFound)
+			}
 			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
 		}
 		// A run that ends meanwhile (its status is read without a lock) is
