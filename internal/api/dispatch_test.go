@@ -189,6 +189,57 @@ func TestConcurrentDispatchersKeepOrder(t *testing.T) {
 	}
 }
 
+// A run that has reached its hand-over point and has a workflow task to run
+// is not signalled: the delivery is held, which is not a failure, and goes
+// out once the run has room. No worker runs here, so the new run's first
+// task stays scheduled; a setting of 4 puts the hand-over point (2) at the
+// length of a run that has just started.
+func TestDispatcherHoldsARunAboutToHandOver(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	id := h.newContact(map[string]any{"external_id": "hold-1"})
+	wfID := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+	h.call("POST", "/v1/events", map[string]any{"event_id": "held-1", "contact_id": id, "name": "email.opened"}, http.StatusAccepted)
+
+	if got := workflows.HandOverPoint(4); got != 2 {
+		t.Fatalf("HandOverPoint(4) = %d; the test needs 2", got)
+	}
+	small := api.NewDispatcher(api.Deps{Store: h.store, Temporal: h.tc,
+		Config: config.Config{SignalTimeout: 10 * time.Second, ContinueAsNewAfter: 4},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err := small.Dispatch(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Dispatch: %d, %v; want the one delivery attempted", n, err)
+	}
+	if got := h.eventSignals(wfID); len(got) != 0 {
+		t.Errorf("signalled %v while the run was about to hand over", got)
+	}
+	var attempts int
+	var lastError string
+	var due time.Time
+	if err := h.store.Pool().QueryRow(context.Background(),
+		`SELECT attempts, last_error, next_attempt_at FROM deliveries WHERE event_id = 'held-1' AND done_at IS NULL`).Scan(&attempts, &lastError, &due); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 0 || lastError != "" || time.Until(due) > time.Second {
+		t.Errorf("held delivery: %d attempts, last error %q, due in %s; want a quick retry that is not a failure", attempts, lastError, time.Until(due))
+	}
+	st := h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if st.body["pending"] != float64(1) || st.body["failing"] != float64(0) {
+		t.Errorf("status with a held delivery: %s", st.raw)
+	}
+
+	// With room (the default setting), it goes out once.
+	// The held delivery's retry is due (the test does not wait for it).
+	if _, err := h.store.Pool().Exec(context.Background(), `UPDATE deliveries SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if got := h.eventSignals(wfID); fmt.Sprint(got) != "[held-1]" {
+		t.Errorf("the run's events: %v", got)
+	}
+}
+
 // temporalQuiet drops the SDK's logs about the unreachable server.
 type temporalQuiet struct{}
 
