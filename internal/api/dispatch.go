@@ -295,26 +295,45 @@ func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
 		}
 	}
 	var fan fanResult
+runs:
 	for _, id := range runs {
-		// Each run is looked at right before its signal. A run held after
-		// others were signalled has the whole batch retried: the others
-		// drop the events they have by id (and were looked at again).
-		held, err := d.room(ctx, id)
-		if err != nil {
-			fan.failed = append(fan.failed, DeliveryError{WorkflowID: id, Error: err.Error()})
-			continue
-		}
-		if held != "" {
-			return outcome{held: held}
-		}
-		var one fanResult
-		if evs := events[id]; len(evs) == 1 {
-			one = d.s.signalRuns(ctx, []string{id}, workflows.SignalEvent, evs[0])
+		// One signal per run, or one per event when batches are off
+		// (config.SingleEventSignals: workers that cannot read them).
+		var signals []any
+		if evs := events[id]; len(evs) > 1 && !d.s.cfg.SingleEventSignals {
+			signals = append(signals, evs)
 		} else {
-			one = d.s.signalRuns(ctx, []string{id}, workflows.SignalEvents, evs)
+			for _, ev := range evs {
+				signals = append(signals, ev)
+			}
 		}
-		fan.signalled = append(fan.signalled, one.signalled...)
-		fan.failed = append(fan.failed, one.failed...)
+		for _, arg := range signals {
+			// A run is looked at right before each signal. A run held
+			// after others were signalled has the whole batch retried: the
+			// others drop the events they have by id (and are looked at
+			// again).
+			held, err := d.room(ctx, id)
+			if err != nil {
+				fan.failed = append(fan.failed, DeliveryError{WorkflowID: id, Error: err.Error()})
+				continue runs
+			}
+			if held != "" {
+				return outcome{held: held}
+			}
+			name := workflows.SignalEvent
+			if _, batch := arg.([]workflows.EventSignal); batch {
+				name = workflows.SignalEvents
+			}
+			one := d.s.signalRuns(ctx, []string{id}, name, arg)
+			if len(one.failed) > 0 {
+				fan.failed = append(fan.failed, one.failed...)
+				continue runs
+			}
+			if len(one.signalled) == 0 {
+				continue runs // the run has ended: nothing more to tell it
+			}
+		}
+		fan.signalled = append(fan.signalled, id)
 	}
 	if len(fan.failed) > 0 {
 		var msgs []string

@@ -240,6 +240,42 @@ func TestDispatcherHoldsARunAboutToHandOver(t *testing.T) {
 	}
 }
 
+// A contact's pending events reach a run as one signal, or one signal each
+// when TUTTI_SINGLE_EVENT_SIGNALS says workers may not read batches.
+func TestDispatcherBatchesEventsUnlessTold(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprint("single=", single), func(t *testing.T) {
+			h := newHarness(t)
+			h.publish(welcome("welcome", "{policy: once}"))
+			id := h.newContact(map[string]any{"external_id": "batch-1"})
+			wfID := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+			for i := range 3 {
+				h.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprint("b-", i), "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
+			}
+			d := api.NewDispatcher(api.Deps{Store: h.store, Temporal: h.tc,
+				Config: config.Config{SignalTimeout: 10 * time.Second, SingleEventSignals: single},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if n, err := d.Drain(context.Background()); err != nil || n != 1 {
+				t.Fatalf("Drain: %d, %v; want one attempt for the three", n, err)
+			}
+			if got := h.eventSignals(wfID); fmt.Sprint(got) != "[b-0 b-1 b-2]" {
+				t.Errorf("the run's events: %v", got)
+			}
+			batches, singles := len(h.signalPayloads(wfID, workflows.SignalEvents)), len(h.signalPayloads(wfID, workflows.SignalEvent))
+			want := [2]int{1, 0}
+			if single {
+				want = [2]int{0, 3}
+			}
+			if got := [2]int{batches, singles}; got != want {
+				t.Errorf("%d batches and %d single signals, want %v", batches, singles, want)
+			}
+			if got := h.outcomes("b-0"); got != "signal:signalled 1 (a batch of 3 events)" {
+				t.Errorf("outcome: %s", got)
+			}
+		})
+	}
+}
+
 // temporalQuiet drops the SDK's logs about the unreachable server.
 type temporalQuiet struct{}
 

@@ -117,6 +117,13 @@ type Config struct {
 
 	// ContinueAsNewAfter bounds journey workflow history length.
 	ContinueAsNewAfter int
+	// SingleEventSignals makes the outbox's dispatcher signal each event on
+	// its own (workflows.SignalEvent) instead of a run's batch at once
+	// (SignalEvents), as before batching (TUTTI_SINGLE_EVENT_SIGNALS). Set
+	// it while workers of a version that does not read batches may still
+	// run: such a worker ignores a batch, and its run would lose those
+	// events when it continues as new (a rolling upgrade).
+	SingleEventSignals bool
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
 
@@ -244,6 +251,13 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 			continue
 		}
 		*v.dst = n
+	}
+
+	switch v := get("TUTTI_SINGLE_EVENT_SIGNALS", "false"); v {
+	case "true", "false":
+		c.SingleEventSignals = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("TUTTI_SINGLE_EVENT_SIGNALS: must be true or false, got %q", v))
 	}
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))
