@@ -353,11 +353,11 @@ runs:
 // room waits, for up to holdInPlace, until the current run of workflowID
 // can be signalled (holdFor), and returns why not if it still cannot.
 func (d *Dispatcher) room(ctx context.Context, workflowID string) (held string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, d.s.cfg.SignalTimeout)
-	defer cancel()
 	deadline := time.Now().Add(holdInPlace)
 	for {
-		desc, err := d.s.temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+		dctx, cancel := context.WithTimeout(ctx, d.s.cfg.SignalTimeout)
+		desc, err := d.s.temporal.DescribeWorkflowExecution(dctx, workflowID, "")
+		cancel()
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
