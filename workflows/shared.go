@@ -93,8 +93,9 @@ const (
 // the dispatcher holds a run's deliveries from there on until it has. It is
 // HandOverHeadroom below the setting, so the setting is a ceiling for runs
 // fed through the outbox; but never below half the setting, so a run with a
-// very small setting (tests) still gets work done before handing over
-// (those settings are then not a ceiling: below 2*HandOverHeadroom).
+// very small setting still gets work done before handing over (such a
+// setting is then not a ceiling; the configuration refuses settings below
+// 2*HandOverHeadroom, config.MinContinueAsNewAfter, and only tests set them).
 func HandOverPoint(setting int) int {
 	if setting <= 0 {
 		setting = DefaultContinueAsNewAfter

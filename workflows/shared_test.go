@@ -1,10 +1,18 @@
 package workflows
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/tutti-dev/tutti/internal/config"
+)
 
 func TestHandOverPoint(t *testing.T) {
 	if HandOverHeadroom != 15 {
 		t.Fatalf("HandOverHeadroom is %d; update this table and the README's bound", HandOverHeadroom)
+	}
+	if config.MinContinueAsNewAfter < 2*HandOverHeadroom {
+		t.Errorf("config.MinContinueAsNewAfter is %d; TUTTI_CONTINUE_AS_NEW_AFTER must leave room for twice the headroom, %d",
+			config.MinContinueAsNewAfter, 2*HandOverHeadroom)
 	}
 	for _, tc := range []struct {
 		name    string
