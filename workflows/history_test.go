@@ -89,6 +89,48 @@ func TestRecordHistories(t *testing.T) {
 	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
 }
 
+// TestRecordBatchedEventHistories records replaySpec fed the way the
+// outbox's dispatcher feeds runs since batching: events in batches
+// (SignalEvents), and with ContinueAsNewAfter 60, so runs of
+// versionBoundedHandOver hand over at HandOverPoint(60). Set
+// TUTTI_RECORD_HISTORIES as for TestRecordHistories.
+func TestRecordBatchedEventHistories(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	c := temporaltest.StartDevServer(t).Client()
+	fakes := startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(replaySpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_batched", ContactID: "c_batched", Version: 1, Spec: spec, ContinueAsNewAfter: 60}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/replay/contact/c_batched", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	// Batches of 10 during the wait, one at a time as the dispatcher
+	// sends them, with a repeat of the last batch's last event; then the
+	// event the wait_for looks for, in a batch of its own with another.
+	for b := range 20 {
+		var batch []EventSignal
+		for i := range 10 {
+			batch = append(batch, EventSignal{EventID: fmt.Sprint("ping-", b*10+i), Name: "ping", OccurredAt: time.Now()})
+		}
+		if b > 0 {
+			batch = append(batch, EventSignal{EventID: fmt.Sprint("ping-", b*10-1), Name: "ping", OccurredAt: time.Now()})
+		}
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvents, batch))
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(8 * time.Second)
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvents, []EventSignal{
+		{EventID: "pong", Name: "ping", OccurredAt: time.Now()}, {EventID: "opened", Name: "opened", OccurredAt: time.Now()}}))
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v, finished %v", res, fakes.finishedInputs())
+	writeChain(t, c, run.GetID(), firstRunID, dir, "batched-events-")
+}
+
 // fakeActivities stands in for the activities on a dev server: the
 // workflow calls them by name. It records how runs finished.
 type fakeActivities struct {

@@ -16,9 +16,6 @@ import (
 )
 
 const (
-	// defaultContinueAsNewAfter keeps histories well under Temporal's limits
-	// even for year-long journeys that receive many events.
-	defaultContinueAsNewAfter = 5000
 	// maxStepRecords and maxRememberedEvents bound the state carried across
 	// continue-as-new, so a journey that loops for months stays small.
 	maxStepRecords      = 200
@@ -29,9 +26,30 @@ const (
 	// until its original deadline; a wait_for also sees its event through
 	// LatestEvent; signals wait in their channels until handled, so a drain
 	// before continuing sees every one; and a run that a drained signal
-	// ends finishes there instead of continuing.
+	// ends finishes there instead of continuing. Version 2
+	// (versionBoundedHandOver) hands over at HandOverPoint, below the
+	// setting; see continueAsNewVersion.
 	changeContinueAsNewInWaits = "continue-as-new-in-waits"
 )
+
+// Versions of changeContinueAsNewInWaits.
+const (
+	// versionWaitsContinue: a wait or wait_for continues as new (above).
+	versionWaitsContinue workflow.Version = 1
+	// versionBoundedHandOver: the run hands over at HandOverPoint (the
+	// setting minus HandOverHeadroom) instead of at the setting itself, so
+	// that with the dispatcher holding deliveries from that point on, the
+	// setting is a ceiling on the run's history.
+	versionBoundedHandOver workflow.Version = 2
+)
+
+// continueAsNewVersion is the run's version of changeContinueAsNewInWaits,
+// decided once per run: a run that began before a change keeps the old
+// behaviour for its whole life, so its history replays. One GetVersion (one
+// marker) serves every version of the change.
+func continueAsNewVersion(ctx workflow.Context) workflow.Version {
+	return workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver)
+}
 
 // CarriedState is the interpreter's state, handed over on continue-as-new.
 type CarriedState struct {
@@ -80,9 +98,9 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryState, r.state); err != nil {
 		return JourneyResult{}, err
 	}
-	// Decided once per run: a run that began before the change keeps the
-	// old behaviour for its whole life, so its history replays.
-	r.waitsCAN = workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, 1) >= 1
+	v := continueAsNewVersion(ctx)
+	r.waitsCAN = v >= versionWaitsContinue
+	r.boundedHandOver = v >= versionBoundedHandOver
 	r.listen(ctx)
 
 	if in.Carried == nil {
@@ -123,6 +141,7 @@ type journeyRun struct {
 	endStatus     model.RunStatus
 	endReason     string
 	signalsEvent  workflow.ReceiveChannel
+	signalsEvents workflow.ReceiveChannel // batches ([]EventSignal); every version reads them
 	signalsConsnt workflow.ReceiveChannel
 	signalsExit   workflow.ReceiveChannel
 
@@ -131,6 +150,9 @@ type journeyRun struct {
 	exitRequest string
 	// waitsCAN: this run has changeContinueAsNewInWaits.
 	waitsCAN bool
+	// boundedHandOver: this run hands over at HandOverPoint
+	// (versionBoundedHandOver), not at the setting.
+	boundedHandOver bool
 	// paused: a wait woke to continue as new (r.c.Waiting says where).
 	paused bool
 }
@@ -143,6 +165,7 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 		exitEvents:    map[string]bool{},
 		sendChannels:  in.Spec.Channels(),
 		signalsEvent:  workflow.GetSignalChannel(ctx, SignalEvent),
+		signalsEvents: workflow.GetSignalChannel(ctx, SignalEvents),
 		signalsConsnt: workflow.GetSignalChannel(ctx, SignalConsent),
 		signalsExit:   workflow.GetSignalChannel(ctx, SignalExit),
 	}
@@ -183,11 +206,16 @@ func newJourneyRun(ctx workflow.Context, in JourneyInput) *journeyRun {
 // rather than selecting on them: a selector blocked on a channel takes the
 // next value out of it before its coroutine runs, where drainSignals cannot
 // see it, and a continue-as-new decided in between lost that event.
+//
+// Every version reads the batched events channel (SignalEvents): reading a
+// channel issues no command, so a recorded history, which has no such
+// signal, replays the same, and a run of any version that the dispatcher
+// sends a batch to counts its events.
 func (r *journeyRun) listen(ctx workflow.Context) {
 	if r.waitsCAN {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			pending := func() bool {
-				return r.signalsEvent.Len() > 0 || r.signalsConsnt.Len() > 0 || r.signalsExit.Len() > 0
+				return r.signalsEvent.Len() > 0 || r.signalsEvents.Len() > 0 || r.signalsConsnt.Len() > 0 || r.signalsExit.Len() > 0
 			}
 			for workflow.Await(ctx, pending) == nil {
 				r.drainSignals(ctx)
@@ -201,6 +229,11 @@ func (r *journeyRun) listen(ctx workflow.Context) {
 			var ev EventSignal
 			ch.Receive(ctx, &ev)
 			r.onEvent(ctx, ev)
+		})
+		sel.AddReceive(r.signalsEvents, func(ch workflow.ReceiveChannel, _ bool) {
+			var evs []EventSignal
+			ch.Receive(ctx, &evs)
+			r.onEvents(ctx, evs)
 		})
 		sel.AddReceive(r.signalsConsnt, func(ch workflow.ReceiveChannel, _ bool) {
 			var cs ConsentSignal
@@ -222,11 +255,14 @@ func (r *journeyRun) listen(ctx workflow.Context) {
 func (r *journeyRun) drainSignals(ctx workflow.Context) {
 	for {
 		var ev EventSignal
+		var evs []EventSignal
 		var cs ConsentSignal
 		var ex ExitSignal
 		switch {
 		case r.signalsEvent.ReceiveAsync(&ev):
 			r.onEvent(ctx, ev)
+		case r.signalsEvents.ReceiveAsync(&evs):
+			r.onEvents(ctx, evs)
 		case r.signalsConsnt.ReceiveAsync(&cs):
 			r.onConsent(cs)
 		case r.signalsExit.ReceiveAsync(&ex):
@@ -234,6 +270,13 @@ func (r *journeyRun) drainSignals(ctx workflow.Context) {
 		default:
 			return
 		}
+	}
+}
+
+// onEvents handles a batch of events (SignalEvents) in the order they were stored.
+func (r *journeyRun) onEvents(ctx workflow.Context, evs []EventSignal) {
+	for _, ev := range evs {
+		r.onEvent(ctx, ev)
 	}
 }
 
@@ -353,11 +396,17 @@ func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
 	return JourneyResult{Status: r.endStatus, ExitReason: r.endReason}, nil
 }
 
+// shouldContinueAsNew: the history has reached the point where the run
+// hands over. GetCurrentHistoryLength is the id of the workflow task
+// started event, so the run notices at the first task that starts there.
 func (r *journeyRun) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
 	limit := r.in.ContinueAsNewAfter
 	if limit <= 0 {
-		limit = defaultContinueAsNewAfter
+		limit = DefaultContinueAsNewAfter
+	}
+	if r.boundedHandOver {
+		limit = HandOverPoint(r.in.ContinueAsNewAfter)
 	}
 	return info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() >= limit
 }

@@ -292,6 +292,28 @@ func TestJourney_DuplicateEventCountsOnce(t *testing.T) {
 	require.Equal(t, map[string]int{"page.viewed": 1}, counts[0])
 }
 
+// Events batched by the dispatcher (SignalEvents) count like single ones,
+// each once by its id, whichever signal brought it.
+func TestJourney_BatchedEventsCountOnceEach(t *testing.T) {
+	h := newHarness(t)
+	var counts []map[string]int
+	h.conditionFn = func(in activities.EvaluateConditionInput) activities.EvaluateConditionResult {
+		counts = append(counts, in.Journey.EventCounts)
+		return activities.EvaluateConditionResult{Value: false}
+	}
+	at := time.Now()
+	h.signalAfter(10*time.Minute, SignalEvent, EventSignal{EventID: "a", Name: "page.viewed", OccurredAt: at})
+	h.signalAfter(11*time.Minute, SignalEvents, []EventSignal{
+		{EventID: "a", Name: "page.viewed", OccurredAt: at},
+		{EventID: "b", Name: "page.viewed", OccurredAt: at},
+		{EventID: "c", Name: "email.clicked", OccurredAt: at},
+		{EventID: "b", Name: "page.viewed", OccurredAt: at},
+	})
+	h.run(t, input(welcomeSpec(t)))
+	require.Len(t, counts, 1)
+	require.Equal(t, map[string]int{"page.viewed": 2, "email.clicked": 1}, counts[0])
+}
+
 func TestJourney_QueryShowsCurrentStepAndStepsTaken(t *testing.T) {
 	h := newHarness(t)
 	var mid JourneyState
@@ -443,7 +465,7 @@ func requireSameTime(t *testing.T, want, got time.Time) {
 // continues as new between steps.
 func TestJourney_RunsBeforeTheChangeContinueBetweenSteps(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver).Return(workflow.DefaultVersion)
 	in := input(loopSpec(t))
 	in.ContinueAsNewAfter = 40
 	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
@@ -451,6 +473,31 @@ func TestJourney_RunsBeforeTheChangeContinueBetweenSteps(t *testing.T) {
 	require.Equal(t, "digest_email", next.Carried.Cursor)
 	require.Nil(t, next.Carried.Waiting)
 	require.Equal(t, 4, next.Carried.Visits["tomorrow"])
+}
+
+// A run of versionBoundedHandOver hands over at HandOverPoint, below the
+// setting; a run of the version before keeps handing over at the setting.
+func TestJourney_HandsOverBelowTheSetting(t *testing.T) {
+	const setting = 400
+	t.Run("bounded", func(t *testing.T) {
+		h := newHarness(t)
+		in := input(loopSpec(t))
+		in.ContinueAsNewAfter = setting
+		h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(HandOverPoint(setting)) }, 84*time.Hour)
+		next := continuedInput(t, h, in)
+		require.Equal(t, "tomorrow", next.Carried.Waiting.StepID)
+		require.Equal(t, setting, next.ContinueAsNewAfter, "the setting goes on with the run")
+	})
+	t.Run("version 1", func(t *testing.T) {
+		h := newHarness(t)
+		h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver).Return(versionWaitsContinue)
+		in := input(loopSpec(t))
+		in.ContinueAsNewAfter = setting
+		h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(setting - 1) }, 84*time.Hour)
+		h.signalAfter(90*time.Hour, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: time.Now()})
+		res := h.run(t, in)
+		require.Equal(t, model.RunConverted, res.Status, "it went on past the hand-over point, to the goal")
+	})
 }
 
 // continuedInput runs the workflow until it continues as new and returns

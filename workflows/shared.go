@@ -19,6 +19,11 @@ const TaskQueue = "tutti-journeys"
 const (
 	// SignalEvent delivers a tracked event (purchase, email.opened...) to a running journey.
 	SignalEvent = "event"
+	// SignalEvents delivers several tracked events at once ([]EventSignal):
+	// the outbox's dispatcher batches a contact's pending events under a
+	// flood, so one signal (one history event and one workflow task) carries
+	// up to a hundred of them. The journey handles both names alike.
+	SignalEvents = "events"
 	// SignalConsent tells a running journey that the contact's consent for a channel changed.
 	SignalConsent = "consent"
 	// SignalExit asks the journey to end now (support's "exit contact", with a reason).
@@ -49,6 +54,55 @@ func JourneyWorkflowID(journeyID, contactID string) string {
 	return "journey/" + journeyID + "/contact/" + contactID
 }
 
+// DefaultContinueAsNewAfter is the history length a run keeps under when
+// TUTTI_CONTINUE_AS_NEW_AFTER is 0: far below Temporal's 51,200-event limit
+// even for year-long journeys that receive many events.
+const DefaultContinueAsNewAfter = 5000
+
+// The headroom between the setting and the point where a run hands over
+// (HandOverPoint). A run of the bounded-hand-over version continues as new
+// at its first workflow task that starts at or past the hand-over point, and
+// the outbox's dispatcher stops signalling a run that has reached it until
+// the run has handed over (internal/api/dispatch.go). What a run can still
+// write after the hand-over point is then bounded by what the headroom
+// counts:
+const (
+	// stepEvents: the most events one workflow task that does not hand over
+	// writes from its start on: its WorkflowTaskCompleted and the commands of
+	// a step (at most 4 in the recorded histories: a version marker and its
+	// TemporalChangeVersion upsert, the step's search attribute upsert, an
+	// activity or a timer; 7 leaves room for a second version marker and a
+	// local activity's marker).
+	stepEvents = 8
+	// signalEvents: one delivered signal and its workflow task
+	// (WorkflowExecutionSignaled, WorkflowTaskScheduled, WorkflowTaskStarted),
+	// and the WorkflowTaskFailed Temporal writes when that signal arrives
+	// while a task is handing over (a run cannot close over unseen events).
+	signalEvents = 4
+	// handOverEvents: the hand-over itself (WorkflowTaskCompleted,
+	// TimerCanceled for the interrupted wait, WorkflowExecutionContinuedAsNew).
+	handOverEvents = 3
+	// HandOverHeadroom is the sum: how far below the setting a run hands over.
+	HandOverHeadroom = stepEvents + signalEvents + handOverEvents
+)
+
+// HandOverPoint is the history length at which a run hands over to a new
+// one (continues as new), for the setting TUTTI_CONTINUE_AS_NEW_AFTER (0:
+// DefaultContinueAsNewAfter). The workflow and the outbox's dispatcher both
+// use it: the run continues as new at its first task that starts there, and
+// the dispatcher holds a run's deliveries from there on until it has. It is
+// HandOverHeadroom below the setting, so the setting is a ceiling for runs
+// fed through the outbox; but never below half the setting, so a run with a
+// very small setting still gets work done before handing over (such a
+// setting is then not a ceiling; the configuration refuses settings below
+// 2*HandOverHeadroom, config.MinContinueAsNewAfter, and only tests set them).
+func HandOverPoint(setting int) int {
+	if setting <= 0 {
+		setting = DefaultContinueAsNewAfter
+	}
+	return max(setting-HandOverHeadroom, setting/2)
+}
+
 // JourneyInput starts (or continues) a journey run for one contact.
 type JourneyInput struct {
 	EnrollmentID string       `json:"enrollment_id"`
@@ -56,7 +110,8 @@ type JourneyInput struct {
 	Version      int          `json:"version"`
 	Spec         journey.Spec `json:"spec"`
 	// ContinueAsNewAfter bounds the history length before the run continues as
-	// new; zero means the default. Tests set it small.
+	// new (TUTTI_CONTINUE_AS_NEW_AFTER; see HandOverPoint); zero means the
+	// default. Tests set it small.
 	ContinueAsNewAfter int `json:"continue_as_new_after,omitempty"`
 	// Carried is the interpreter state handed over by continue-as-new; nil on a fresh start.
 	Carried *CarriedState `json:"carried,omitempty"`

@@ -34,15 +34,18 @@ steps:
 
 // A run parked in a long wait that receives a flood of events continues as
 // new inside the wait, on a real dev server: each run continues as new at
-// the first workflow task past the threshold, every event is counted, and
-// the wait ends at the deadline it had when it began, not one restarted by
-// a continue.
+// the first workflow task past its hand-over point (HandOverPoint of the
+// threshold), every event is counted, and the wait ends at the deadline it
+// had when it began, not one restarted by a continue.
 //
-// A run's history can still outgrow the threshold by the events that arrive
-// during the hand-over: Temporal refuses to close a run while unhandled
-// signals are buffered (the task fails with UnhandledCommand and is retried
-// with them). The test checks that the run does nothing else after the
-// threshold and logs how long each run got.
+// The senders here signal the run directly, as fast as they can, bypassing
+// the outbox and its dispatcher, which is what makes the setting a ceiling
+// (internal/e2e TestEndToEnd_HistoryCeilingUnderAFlood). So a run's history
+// still outgrows the threshold by the events that arrive during the
+// hand-over: Temporal refuses to close a run while unhandled signals are
+// buffered (the task fails with UnhandledCommand and is retried with them).
+// The test checks that the run does nothing else after its hand-over point
+// and logs how long each run got: the workflow's side of the ceiling, alone.
 //
 // It sends 2,000 events by default (about 4 continues at a threshold of
 // 500); TUTTI_TEST_WAIT_EVENTS=10000 runs the full-size version.
@@ -61,10 +64,11 @@ func TestJourney_DevServer_LongWaitUnderManyEvents(t *testing.T) {
 		senders   = 32
 		wait      = 60 * time.Second
 	)
-	// A run notices the threshold at the first workflow task that starts
-	// past it; that task carries the events that arrived while the
+	// A run notices its hand-over point at the first workflow task that
+	// starts past it; that task carries the events that arrived while the
 	// previous one ran.
 	const margin = threshold / 2
+	handOver := HandOverPoint(threshold)
 
 	c := temporaltest.StartDevServer(t).Client()
 	fakes := startJourneyWorker(t, c)
@@ -128,16 +132,16 @@ func TestJourney_DevServer_LongWaitUnderManyEvents(t *testing.T) {
 	for i, runID := range runs {
 		history := historyOf(t, c, workflowID, runID)
 		lengths = append(lengths, len(history))
-		h := handoffOf(history, threshold)
+		h := handoffOf(history, handOver)
 		noticed = append(noticed, int(h.noticedAt))
 		if i < len(runs)-1 {
 			// It continued as new at its first chance: the first task past
-			// the threshold, or the retries Temporal makes when events
+			// the hand-over point, or the retries Temporal makes when events
 			// arrived while a task tried to close the run (a server rule:
 			// a run cannot close over unhandled events).
-			require.NotZero(t, h.noticedAt, "run %d continued before its threshold", i+1)
-			require.LessOrEqual(t, h.noticedAt, int64(threshold+margin), "run %d noticed its threshold late", i+1)
-			require.Zero(t, h.completedWithoutContinuing, "run %d went on after its threshold", i+1)
+			require.NotZero(t, h.noticedAt, "run %d continued before its hand-over point", i+1)
+			require.LessOrEqual(t, h.noticedAt, int64(handOver+margin), "run %d noticed its hand-over point late", i+1)
+			require.Zero(t, h.completedWithoutContinuing, "run %d went on after its hand-over point", i+1)
 		}
 		runStart := history[0].GetEventTime().AsTime()
 		if i == 0 {
@@ -158,8 +162,8 @@ func TestJourney_DevServer_LongWaitUnderManyEvents(t *testing.T) {
 			lastClose = last.GetEventTime().AsTime()
 		}
 	}
-	t.Logf("%d events, %d runs of %v history events, the threshold noticed at event %v (threshold %d); wait began %s after the start, deadline %s, closed %s after the deadline",
-		events, len(runs), lengths, noticed, threshold, until.Add(-wait).Sub(firstStart), until.Format(time.RFC3339Nano), lastClose.Sub(until))
+	t.Logf("%d events, %d runs of %v history events, the hand-over point noticed at event %v (threshold %d, hand-over point %d); wait began %s after the start, deadline %s, closed %s after the deadline",
+		events, len(runs), lengths, noticed, threshold, handOver, until.Add(-wait).Sub(firstStart), until.Format(time.RFC3339Nano), lastClose.Sub(until))
 	require.Equal(t, events, signalled, "signals recorded across the runs")
 
 	// No event lost: the last run counted every one.

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -47,6 +51,37 @@ import (
 // has seen, and a start is keyed by the event id (the enrollment id derives
 // from it), so a repeat is a no-op in both cases; a consent signal sets the
 // same consent again, and an exit ends a run that keeps its first reason.
+//
+// Batches: a contact's consecutive pending 'signal' deliveries are claimed
+// together (up to storage.MaxSignalBatch) and each run gets one signal with
+// the events meant for it (workflows.SignalEvents), so a flood of events
+// costs a run one history event and one workflow task per batch, not per
+// event.
+//
+// A ceiling on a run's history: before signalling a run, the dispatcher
+// reads its history length and pending work (DescribeWorkflowExecution) and
+// does not signal it (holdFor says when) while
+//   - a workflow task of the run is running: a signal arriving then is
+//     buffered, invisible in the history length, and it makes a task that
+//     tries to continue as new fail and run again (Temporal does not close a
+//     run over events it has not seen); or
+//   - the run has reached its hand-over point (workflows.HandOverPoint) and
+//     will reach a task that continues as new without being signalled: a
+//     task is scheduled, or an activity is running.
+// It waits for that in place for a moment (holdInPlace), which is usually
+// enough; if not, it releases the delivery to be retried shortly
+// (storage.DeliveryHeld: not a failure, no backoff). The signal then goes
+// to the new run: signals name the workflow id, not the run. Holding is
+// bounded: a task or an activity pending for holdMax (a stuck worker, a
+// failing task, a send retrying for hours) holds nothing, and a run
+// parked with nothing pending is signalled whatever its length (a run of an
+// older version, which hands over only at the setting, or a run waiting in
+// a send's deferral, which does not hand over), so no run is starved.
+//
+// With one delivery in flight per contact, a run fed only through the
+// outbox therefore receives at most one signal it has not seen while it
+// hands over, and its history stays within the setting: see
+// workflows.HandOverHeadroom for the count, and README "Long histories".
 
 // Dispatcher defaults.
 const (
@@ -67,12 +102,25 @@ const (
 	// down for an hour is retried every minute, and the first retries are quick.
 	retryBase = time.Second
 	retryMax  = time.Minute
+	// holdInPlace is how long a delivery waits in place for a run to finish
+	// its workflow task or to hand over (both take milliseconds) before it
+	// is released; holdPoll is how often it looks meanwhile.
+	holdInPlace = time.Second
+	holdPoll    = 10 * time.Millisecond
+	// holdRetry is when a released delivery is due again.
+	holdRetry = 100 * time.Millisecond
+	// holdMax bounds a hold: a workflow task or activity pending this long
+	// holds no delivery (see holdFor).
+	holdMax = 30 * time.Second
 )
 
 // Dispatcher delivers the outbox. Build it with NewDispatcher.
 type Dispatcher struct {
 	s    *Server
 	poll time.Duration
+	// handOver is workflows.HandOverPoint of the continue-as-new setting
+	// the runs were started with (the same configuration as the API's).
+	handOver int
 }
 
 // NewDispatcher builds a dispatcher over the store and Temporal client of
@@ -85,7 +133,7 @@ func NewDispatcher(deps Deps) *Dispatcher {
 	if s.cfg.SignalTimeout <= 0 {
 		s.cfg.SignalTimeout = defaultSignalTimeout
 	}
-	return &Dispatcher{s: s, poll: DispatchPoll}
+	return &Dispatcher{s: s, poll: DispatchPoll, handOver: workflows.HandOverPoint(s.cfg.ContinueAsNewAfter)}
 }
 
 // Run delivers until ctx is done; errors (the database down) are logged and
@@ -127,9 +175,12 @@ func (d *Dispatcher) Drain(ctx context.Context) (int, error) {
 
 // outcome is what one delivery attempt did.
 type outcome struct {
-	done         string // the outcome to record; "" when the attempt failed
+	done         string // the outcome to record; "" when the attempt failed or was held
 	enrollmentID string
 	err          error
+	// held says why the delivery was not attempted ("hand_over", "busy";
+	// see holdFor): it is released for a retry shortly, not failed.
+	held string
 }
 
 // Dispatch claims one batch, delivers it and records each outcome; it
@@ -161,8 +212,15 @@ func (d *Dispatcher) attempt(ctx context.Context, dl storage.Delivery, token str
 	r := d.deliver(dctx, dl)
 	cancel()
 	rctx := context.WithoutCancel(ctx)
+	if r.held != "" {
+		metrics.RecordDeliveryHold(r.held)
+		if err := d.s.store.DeliveryHeld(rctx, dl.ID, token, holdRetry); err != nil && !errors.Is(err, storage.ErrClaimLost) {
+			return err
+		}
+		return nil
+	}
 	if r.err == nil {
-		lag, err := d.s.store.DeliveryDone(rctx, dl.ID, token, r.done, r.enrollmentID)
+		lags, err := d.s.store.DeliveryDone(rctx, dl.ID, token, r.done, r.enrollmentID)
 		switch {
 		case errors.Is(err, storage.ErrClaimLost):
 			d.s.log.Info("dispatcher: delivered, but the claim had passed to another dispatcher or the contact was erased", "delivery_id", dl.ID)
@@ -170,7 +228,9 @@ func (d *Dispatcher) attempt(ctx context.Context, dl storage.Delivery, token str
 		case err != nil:
 			return err
 		}
-		metrics.ObserveDelivery(dl.Kind, lag)
+		for _, lag := range lags {
+			metrics.ObserveDelivery(dl.Kind, lag)
+		}
 		return nil
 	}
 	metrics.RecordDeliveryFailure(dl.Kind)
@@ -196,25 +256,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 	ev := workflows.EventSignal{EventID: dl.Event.ID, Name: dl.Event.Name, OccurredAt: dl.Event.OccurredAt}
 	switch dl.Kind {
 	case storage.DeliverySignal:
-		targets, err := d.s.store.DeliveryTargets(ctx, dl)
-		if err != nil {
-			return outcome{err: err}
-		}
-		ids := make([]string, len(targets))
-		for i, e := range targets {
-			ids[i] = e.WorkflowID
-		}
-		fan := d.s.signalRuns(ctx, ids, workflows.SignalEvent, ev)
-		if len(fan.failed) > 0 {
-			var msgs []string
-			for _, f := range fan.failed {
-				msgs = append(msgs, f.WorkflowID+": "+f.Error)
-			}
-			// The whole delivery is retried; runs that already have the
-			// event drop it by its id.
-			return outcome{err: fmt.Errorf("signalling %d of %d runs failed: %s", len(fan.failed), len(targets), strings.Join(msgs, "; "))}
-		}
-		return outcome{done: fmt.Sprintf("signalled %d", len(fan.signalled))}
+		return d.signal(ctx, dl)
 	case storage.DeliveryStart:
 		jv, err := d.s.store.JourneyVersion(ctx, dl.JourneyID, dl.JourneyVersion)
 		if err != nil {
@@ -241,6 +283,77 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 	return outcome{err: fmt.Errorf("unknown delivery kind %q", dl.Kind)}
 }
 
+// signal delivers a 'signal' delivery and those batched with it: each run
+// gets one signal with the events whose DeliveryTargets include it, in the
+// order they were stored, once it has room for it (room).
+func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
+	var runs []string // in the order they first appear
+	events := map[string][]workflows.EventSignal{}
+	for _, x := range append([]storage.Delivery{dl}, dl.Batched...) {
+		targets, err := d.s.store.DeliveryTargets(ctx, x)
+		if err != nil {
+			return outcome{err: err}
+		}
+		for _, e := range targets {
+			if _, ok := events[e.WorkflowID]; !ok {
+				runs = append(runs, e.WorkflowID)
+			}
+			events[e.WorkflowID] = append(events[e.WorkflowID],
+				workflows.EventSignal{EventID: x.Event.ID, Name: x.Event.Name, OccurredAt: x.Event.OccurredAt})
+		}
+	}
+	var fan fanResult
+runs:
+	for _, id := range runs {
+		// One signal per run, or one per event when batches are off
+		// (config.SingleEventSignals: workers that cannot read them).
+		var signals []any
+		if evs := events[id]; len(evs) > 1 && !d.s.cfg.SingleEventSignals {
+			signals = append(signals, evs)
+		} else {
+			for _, ev := range evs {
+				signals = append(signals, ev)
+			}
+		}
+		for _, arg := range signals {
+			// A run is looked at right before each signal. A run held
+			// after others were signalled has the whole batch retried: the
+			// others drop the events they have by id (and are looked at
+			// again).
+			held, err := d.room(ctx, id)
+			if err != nil {
+				fan.failed = append(fan.failed, DeliveryError{WorkflowID: id, Error: err.Error()})
+				continue runs
+			}
+			if held != "" {
+				return outcome{held: held}
+			}
+			name := workflows.SignalEvent
+			if _, batch := arg.([]workflows.EventSignal); batch {
+				name = workflows.SignalEvents
+			}
+			one := d.s.signalRuns(ctx, []string{id}, name, arg)
+			if len(one.failed) > 0 {
+				fan.failed = append(fan.failed, one.failed...)
+				continue runs
+			}
+			if len(one.signalled) == 0 {
+				continue runs // the run has ended: nothing more to tell it
+			}
+		}
+		fan.signalled = append(fan.signalled, id)
+	}
+	if len(fan.failed) > 0 {
+		// The whole delivery is retried; runs that already have the
+		// event drop it by its id.
+		return outcome{err: fmt.Errorf("signalling %d of %d runs failed: %s", len(fan.failed), len(runs), fanErrors(fan))}
+	}
+	if len(dl.Batched) > 0 {
+		return outcome{done: fmt.Sprintf("signalled %d (a batch of %d events)", len(fan.signalled), len(dl.Batched)+1)}
+	}
+	return outcome{done: fmt.Sprintf("signalled %d", len(fan.signalled))}
+}
+
 // deliverConsent tells the contact's running journeys (the same targets as
 // an event's signal) the channel-level consent in force when the change was
 // stored. A later change has a delivery of its own, after this one, so the
@@ -255,6 +368,12 @@ func (d *Dispatcher) deliverConsent(ctx context.Context, dl storage.Delivery) ou
 	ids := make([]string, len(targets))
 	for i, e := range targets {
 		ids[i] = e.WorkflowID
+		// Held like an event's signal, so the history ceiling covers it.
+		if held, err := d.room(ctx, e.WorkflowID); err != nil {
+			return outcome{err: err}
+		} else if held != "" {
+			return outcome{held: held}
+		}
 	}
 	// A run that has closed is skipped (signalRuns): it counts as delivered.
 	fan := d.s.signalRuns(ctx, ids, workflows.SignalConsent, workflows.ConsentSignal{Channel: dl.Channel, Status: dl.ConsentStatus})
@@ -285,6 +404,11 @@ func (d *Dispatcher) deliverExit(ctx context.Context, dl storage.Delivery) outco
 	case e.Status != model.RunActive:
 		return outcome{done: "run already ended " + string(e.Status)}
 	}
+	if held, err := d.room(ctx, dl.WorkflowID); err != nil {
+		return outcome{err: err}
+	} else if held != "" {
+		return outcome{held: held}
+	}
 	fan := d.s.signalRuns(ctx, []string{dl.WorkflowID}, workflows.SignalExit,
 		workflows.ExitSignal{Reason: workflows.ExitSupport, RequestID: x.ID, By: x.RequestedBy})
 	switch {
@@ -303,6 +427,98 @@ func fanErrors(fan fanResult) string {
 		msgs[i] = f.WorkflowID + ": " + f.Error
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// room waits, for up to holdInPlace, until the current run of workflowID
+// can be signalled (holdFor), and returns why not if it still cannot.
+func (d *Dispatcher) room(ctx context.Context, workflowID string) (held string, err error) {
+	deadline := time.Now().Add(holdInPlace)
+	for {
+		dctx, cancel := context.WithTimeout(ctx, d.s.cfg.SignalTimeout)
+		desc, err := d.s.temporal.DescribeWorkflowExecution(dctx, workflowID, "")
+		cancel()
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			return "", nil // nothing to hold for; the signal will say it ended
+		case err != nil:
+			return "", fmt.Errorf("reading the run's history length: %w", err)
+		}
+		now := time.Now()
+		held = holdFor(viewOf(desc), d.handOver, now)
+		if held == "" || now.After(deadline) {
+			return held, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(holdPoll):
+		}
+	}
+}
+
+// runView is what the dispatcher reads of a run before signalling it.
+type runView struct {
+	historyLength int64
+	// task is the state of the run's pending workflow task (UNSPECIFIED:
+	// none), taskSince when it was first scheduled.
+	task      enumspb.PendingWorkflowTaskState
+	taskSince time.Time
+	// activities are the run's pending activities, by when each was
+	// scheduled; retried marks one past its first attempt.
+	activities []pendingActivity
+}
+
+type pendingActivity struct {
+	since   time.Time
+	retried bool
+}
+
+func viewOf(desc *workflowservice.DescribeWorkflowExecutionResponse) runView {
+	v := runView{historyLength: desc.GetWorkflowExecutionInfo().GetHistoryLength()}
+	if t := desc.GetPendingWorkflowTask(); t != nil {
+		v.task = t.GetState()
+		v.taskSince = t.GetOriginalScheduledTime().AsTime()
+		if t.GetOriginalScheduledTime() == nil {
+			v.taskSince = t.GetScheduledTime().AsTime()
+		}
+	}
+	for _, a := range desc.GetPendingActivities() {
+		since := a.GetScheduledTime()
+		if since == nil {
+			since = a.GetLastStartedTime()
+		}
+		v.activities = append(v.activities, pendingActivity{since: since.AsTime(), retried: a.GetAttempt() > 1})
+	}
+	return v
+}
+
+// holdFor says whether a run can be signalled now (""), or why not: "busy"
+// while one of its workflow tasks is running, "hand_over" when its history
+// has reached handOver and it will reach a task that continues as new
+// without a signal (a task is scheduled, or an activity is running). What
+// has been pending for holdMax (a stuck worker, a failing task, a retried
+// activity) holds nothing: holding would not help, and the delivery must
+// not starve. A run with nothing pending is signalled at any length: it
+// hands over at the task the signal causes, if its version and its step
+// let it (see the package comment on the dispatcher).
+func holdFor(v runView, handOver int, now time.Time) string {
+	taskFresh := v.task != enumspb.PENDING_WORKFLOW_TASK_STATE_UNSPECIFIED && now.Sub(v.taskSince) < holdMax
+	if taskFresh && v.task == enumspb.PENDING_WORKFLOW_TASK_STATE_STARTED {
+		return "busy"
+	}
+	if v.historyLength < int64(handOver) {
+		return ""
+	}
+	if taskFresh {
+		return "hand_over"
+	}
+	for _, a := range v.activities {
+		if !a.retried && now.Sub(a.since) < holdMax {
+			return "hand_over"
+		}
+	}
+	return ""
 }
 
 // deliveriesStatus is GET /v1/deliveries/status: the outbox's depth, the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,14 +64,20 @@ func (h *harness) outcomes(eventID string) string {
 	return out
 }
 
-// eventSignals lists the event ids a workflow was signalled with, in order.
+// eventSignals lists the event ids a workflow was signalled with, in order,
+// one signal at a time or batched.
 func (h *harness) eventSignals(workflowID string) []string {
 	h.t.Helper()
 	var out []string
-	for _, p := range h.signalPayloads(workflowID, workflows.SignalEvent) {
-		_, rest, _ := strings.Cut(p, `"event_id":"`)
-		id, _, _ := strings.Cut(rest, `"`)
-		out = append(out, id)
+	for _, p := range h.signalPayloads(workflowID, workflows.SignalEvent, workflows.SignalEvents) {
+		for {
+			_, rest, ok := strings.Cut(p, `"event_id":"`)
+			if !ok {
+				break
+			}
+			id, after, _ := strings.Cut(rest, `"`)
+			out, p = append(out, id), after
+		}
 	}
 	return out
 }
@@ -118,14 +125,15 @@ func TestDeliveriesWaitForTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n != 1 {
-		t.Errorf("%d attempts; want 1 (the contact's first delivery, which holds back the others)", n)
+		t.Errorf("%d attempts; want 1 (the contact's first delivery, with the signal batched with it, holds back the start)", n)
 	}
 	st := h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
-	if st.body["pending"] != float64(3) || st.body["failing"] != float64(1) || st.body["oldest_pending_at"] == nil {
+	if st.body["pending"] != float64(3) || st.body["failing"] != float64(2) || st.body["oldest_pending_at"] == nil {
 		t.Errorf("status with Temporal down: %s", st.raw)
 	}
 	fails := st.body["recent_failures"].([]any)
-	if len(fails) != 1 || fails[0].(map[string]any)["event"].(map[string]any)["id"] != "open-1" || fails[0].(map[string]any)["last_error"] == "" {
+	if len(fails) != 2 || fails[0].(map[string]any)["event"].(map[string]any)["id"] != "open-1" || fails[0].(map[string]any)["last_error"] == "" ||
+		fails[1].(map[string]any)["event"].(map[string]any)["id"] != "cart-1" {
 		t.Errorf("failures: %s", st.raw)
 	}
 
@@ -137,7 +145,7 @@ func TestDeliveriesWaitForTemporal(t *testing.T) {
 	if got := h.eventSignals(wfID); fmt.Sprint(got) != "[open-1 cart-1]" {
 		t.Errorf("the welcome run's events: %v", got)
 	}
-	if got := h.outcomes("cart-1"); got != "signal:signalled 1,start:enrolled" {
+	if got := h.outcomes("cart-1"); got != "signal:signalled 1 (a batch of 2 events),start:enrolled" {
 		t.Errorf("cart-1: %s", got)
 	}
 	st = h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
@@ -181,6 +189,93 @@ func TestConcurrentDispatchersKeepOrder(t *testing.T) {
 	}
 }
 
+// A run that has reached its hand-over point and has a workflow task to run
+// is not signalled: the delivery is held, which is not a failure, and goes
+// out once the run has room. No worker runs here, so the new run's first
+// task stays scheduled; a setting of 4 puts the hand-over point (2) at the
+// length of a run that has just started.
+func TestDispatcherHoldsARunAboutToHandOver(t *testing.T) {
+	h := newHarness(t)
+	h.publish(welcome("welcome", "{policy: once}"))
+	id := h.newContact(map[string]any{"external_id": "hold-1"})
+	wfID := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+	h.call("POST", "/v1/events", map[string]any{"event_id": "held-1", "contact_id": id, "name": "email.opened"}, http.StatusAccepted)
+
+	if got := workflows.HandOverPoint(4); got != 2 {
+		t.Fatalf("HandOverPoint(4) = %d; the test needs 2", got)
+	}
+	small := api.NewDispatcher(api.Deps{Store: h.store, Temporal: h.tc,
+		Config: config.Config{SignalTimeout: 10 * time.Second, ContinueAsNewAfter: 4},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err := small.Dispatch(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Dispatch: %d, %v; want the one delivery attempted", n, err)
+	}
+	if got := h.eventSignals(wfID); len(got) != 0 {
+		t.Errorf("signalled %v while the run was about to hand over", got)
+	}
+	var attempts int
+	var lastError string
+	var due time.Time
+	if err := h.store.Pool().QueryRow(context.Background(),
+		`SELECT attempts, last_error, next_attempt_at FROM deliveries WHERE event_id = 'held-1' AND done_at IS NULL`).Scan(&attempts, &lastError, &due); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 0 || lastError != "" || time.Until(due) > time.Second {
+		t.Errorf("held delivery: %d attempts, last error %q, due in %s; want a quick retry that is not a failure", attempts, lastError, time.Until(due))
+	}
+	st := h.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
+	if st.body["pending"] != float64(1) || st.body["failing"] != float64(0) {
+		t.Errorf("status with a held delivery: %s", st.raw)
+	}
+
+	// With room (the default setting), it goes out once.
+	// The held delivery's retry is due (the test does not wait for it).
+	if _, err := h.store.Pool().Exec(context.Background(), `UPDATE deliveries SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	if got := h.eventSignals(wfID); fmt.Sprint(got) != "[held-1]" {
+		t.Errorf("the run's events: %v", got)
+	}
+}
+
+// A contact's pending events reach a run as one signal, or one signal each
+// when TUTTI_SINGLE_EVENT_SIGNALS says workers may not read batches.
+func TestDispatcherBatchesEventsUnlessTold(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprint("single=", single), func(t *testing.T) {
+			h := newHarness(t)
+			h.publish(welcome("welcome", "{policy: once}"))
+			id := h.newContact(map[string]any{"external_id": "batch-1"})
+			wfID := h.call("POST", "/v1/journeys/welcome/enrollments", map[string]any{"contact_id": id}, http.StatusCreated).body["workflow_id"].(string)
+			for i := range 3 {
+				h.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprint("b-", i), "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
+			}
+			d := api.NewDispatcher(api.Deps{Store: h.store, Temporal: h.tc,
+				Config: config.Config{SignalTimeout: 10 * time.Second, SingleEventSignals: single},
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if n, err := d.Drain(context.Background()); err != nil || n != 1 {
+				t.Fatalf("Drain: %d, %v; want one attempt for the three", n, err)
+			}
+			if got := h.eventSignals(wfID); fmt.Sprint(got) != "[b-0 b-1 b-2]" {
+				t.Errorf("the run's events: %v", got)
+			}
+			batches, singles := len(h.signalPayloads(wfID, workflows.SignalEvents)), len(h.signalPayloads(wfID, workflows.SignalEvent))
+			want := [2]int{1, 0}
+			if single {
+				want = [2]int{0, 3}
+			}
+			if got := [2]int{batches, singles}; got != want {
+				t.Errorf("%d batches and %d single signals, want %v", batches, singles, want)
+			}
+			if got := h.outcomes("b-0"); got != "signal:signalled 1 (a batch of 3 events)" {
+				t.Errorf("outcome: %s", got)
+			}
+		})
+	}
+}
+
 // temporalQuiet drops the SDK's logs about the unreachable server.
 type temporalQuiet struct{}
 
@@ -189,8 +284,9 @@ func (temporalQuiet) Info(string, ...any)  {}
 func (temporalQuiet) Warn(string, ...any)  {}
 func (temporalQuiet) Error(string, ...any) {}
 
-// signalPayloads returns the raw payloads of a workflow's signals named name.
-func (h *harness) signalPayloads(workflowID, name string) []string {
+// signalPayloads returns the raw payloads of a workflow's signals named
+// one of names, in order.
+func (h *harness) signalPayloads(workflowID string, names ...string) []string {
 	h.t.Helper()
 	it := h.tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var out []string
@@ -199,7 +295,7 @@ func (h *harness) signalPayloads(workflowID, name string) []string {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == name {
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && slices.Contains(names, a.GetSignalName()) {
 			var b strings.Builder
 			for _, p := range a.GetInput().GetPayloads() {
 				b.Write(p.GetData())

@@ -50,6 +50,13 @@ const DefaultSMSHelpReply = "Tutti: reply STOP to opt out. Msg&data rates may ap
 // may be from now unless SENDGRID_WEBHOOK_MAX_AGE says otherwise.
 const DefaultSendGridWebhookMaxAge = 10 * time.Minute
 
+// MinContinueAsNewAfter is the smallest TUTTI_CONTINUE_AS_NEW_AFTER other
+// than 0: twice workflows.HandOverHeadroom (a test there keeps them in
+// step). Below it a run hands over at half the setting, which the headroom
+// does not cover, and a tiny setting would have every run continue as new
+// at its first workflow task, over and over.
+const MinContinueAsNewAfter = 30
+
 // Body limits of the routes that take batches: large enough for a full
 // batch (api.MaxBatchItems items of about 4 KiB; SendGrid's posts of many
 // events), still bounded.
@@ -115,8 +122,16 @@ type Config struct {
 	GateMaxBatch    int
 	GateMaxInFlight int
 
-	// ContinueAsNewAfter bounds journey workflow history length.
+	// ContinueAsNewAfter bounds journey workflow history length
+	// (workflows.HandOverPoint); 0 or at least MinContinueAsNewAfter.
 	ContinueAsNewAfter int
+	// SingleEventSignals makes the outbox's dispatcher signal each event on
+	// its own (workflows.SignalEvent) instead of a run's batch at once
+	// (SignalEvents), as before batching (TUTTI_SINGLE_EVENT_SIGNALS). Set
+	// it while workers of a version that does not read batches may still
+	// run: such a worker ignores a batch, and its run would lose those
+	// events when it continues as new (a rolling upgrade).
+	SingleEventSignals bool
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
 
@@ -225,8 +240,8 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	}
 
 	can, err := strconv.Atoi(get("TUTTI_CONTINUE_AS_NEW_AFTER", "0"))
-	if err != nil || can < 0 {
-		errs = append(errs, fmt.Errorf("TUTTI_CONTINUE_AS_NEW_AFTER: must be a whole number of history events (0 = default)"))
+	if err != nil || can < 0 || (can > 0 && can < MinContinueAsNewAfter) {
+		errs = append(errs, fmt.Errorf("TUTTI_CONTINUE_AS_NEW_AFTER: must be 0 (the default) or a whole number of history events of at least %d", MinContinueAsNewAfter))
 	}
 	c.ContinueAsNewAfter = can
 
@@ -244,6 +259,13 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 			continue
 		}
 		*v.dst = n
+	}
+
+	switch v := get("TUTTI_SINGLE_EVENT_SIGNALS", "false"); v {
+	case "true", "false":
+		c.SingleEventSignals = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("TUTTI_SINGLE_EVENT_SIGNALS: must be true or false, got %q", v))
 	}
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))

@@ -95,6 +95,11 @@ var (
 		Help: "Delivery outbox: failed delivery attempts (retried with backoff), by kind (signal, start, consent, exit).",
 	}, []string{"kind"})
 
+	deliveryHolds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_delivery_holds_total",
+		Help: "Delivery outbox: signal deliveries held back (released for a quick retry, not a failure) because a run they go to was about to continue as new (hand_over) or still busy with the workflow task before (busy); each hold is followed by a retry.",
+	}, []string{"reason"})
+
 	// outboxDepth reads the pending delivery count; set by WatchOutbox.
 	outboxDepth atomic.Pointer[func() (float64, bool)]
 
@@ -123,7 +128,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
 		gateTransactions, gateGroupedDecisions,
-		deliveryLag, deliveryFailures, outboxDepthGauge,
+		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge,
 	)
 }
 
@@ -174,6 +179,18 @@ func ObserveDelivery(kind string, lag time.Duration) {
 // RecordDeliveryFailure counts one failed delivery attempt.
 func RecordDeliveryFailure(kind string) {
 	deliveryFailures.WithLabelValues(deliveryKindLabel(kind)).Inc()
+}
+
+// holdReasons are why the dispatcher holds a delivery.
+var holdReasons = setOf("hand_over", "busy")
+
+// RecordDeliveryHold counts one delivery held back, with its reason
+// ("hand_over" or "busy").
+func RecordDeliveryHold(reason string) {
+	if !holdReasons[reason] {
+		reason = Other
+	}
+	deliveryHolds.WithLabelValues(reason).Inc()
 }
 
 // WatchOutbox makes tutti_outbox_depth report pending(), called at each

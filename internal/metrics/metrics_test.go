@@ -288,10 +288,13 @@ func TestDeliveryMetrics(t *testing.T) {
 	ObserveDelivery("signal", 1500*time.Millisecond)
 	RecordDeliveryFailure("start")
 	RecordDeliveryFailure("nonsense")
+	RecordDeliveryHold("hand_over")
+	RecordDeliveryHold("nonsense")
 	WatchOutbox(func(context.Context) (int64, error) { return 42, nil })
 	after := scrape(t)
 	for _, series := range []string{`tutti_delivery_lag_seconds_count{kind="signal"}`, `tutti_delivery_lag_seconds_bucket{kind="signal",le="2.5"}`,
-		`tutti_delivery_failures_total{kind="start"}`, `tutti_delivery_failures_total{kind="other"}`} {
+		`tutti_delivery_failures_total{kind="start"}`, `tutti_delivery_failures_total{kind="other"}`,
+		`tutti_delivery_holds_total{reason="hand_over"}`, `tutti_delivery_holds_total{reason="other"}`} {
 		if got, was := sample(t, after, series), sample(t, before, series); got != was+1 {
 			t.Errorf("%s: %v after, %v before; want one more\n%s", series, got, was, after)
 		}

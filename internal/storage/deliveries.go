@@ -50,7 +50,20 @@ type Delivery struct {
 	Attempts       int                 `json:"attempts"`
 	NextAttemptAt  time.Time           `json:"next_attempt_at"`
 	LastError      string              `json:"last_error,omitempty"`
+	// Batched are the contact's next pending 'signal' deliveries, claimed
+	// with this one when it is a 'signal' too (ClaimDeliveries): delivered
+	// with it, as one signal per run, and finished with it.
+	Batched []Delivery `json:"-"`
 }
+
+// MaxSignalBatch bounds the 'signal' deliveries claimed together (a head
+// and what is batched with it): one signal carries their events, so a
+// flood of one contact's events reaches its runs as a hundredth of the
+// signals, workflow tasks and history events.
+const MaxSignalBatch = 100
+
+// batchToken is the claim token of one claimed delivery and its batch.
+func batchToken(token string, id int64) string { return fmt.Sprintf("%s/%d", token, id) }
 
 // deliveryColumns read a delivery left-joined with its event (d, e): the
 // event columns are NULL for a consent or exit delivery.
@@ -219,6 +232,13 @@ var ErrClaimLost = errors.New("the delivery's claim was lost")
 // oldest delivery waits for a retry waits entirely, which keeps its events
 // in order).
 //
+// A 'signal' delivery comes with the contact's pending 'signal' deliveries
+// that directly follow it (Batched: up to MaxSignalBatch in all, stopping
+// at the first delivery of another kind, so a start still follows the
+// events before it and precedes those after it). They were never due on
+// their own: only a contact's oldest pending delivery is ever attempted,
+// and a batch is retried, held and finished as one.
+//
 // Several dispatchers may claim at once (one per worker process). The
 // claiming statement takes the rows with SELECT ... FOR UPDATE SKIP LOCKED,
 // so two claims never take the same row, and sets a lease on them; since
@@ -234,61 +254,113 @@ var ErrClaimLost = errors.New("the delivery's claim was lost")
 // deliveries are idempotent) and out of order.
 func (s *Store) ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]Delivery, string, error) {
 	token := newID("claim_")
+	// The rows batched with a head need no lock of their own: no other
+	// claim can take them while their head is pending.
 	rows, err := s.pool.Query(ctx, `
 		WITH heads AS (
-			SELECT d.id, d.event_id FROM deliveries d
+			SELECT d.id, d.contact_id, d.kind FROM deliveries d
 			WHERE d.done_at IS NULL AND d.next_attempt_at <= now()
 			  AND (d.claimed_until IS NULL OR d.claimed_until < now())
 			  AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.contact_id = d.contact_id AND o.done_at IS NULL AND o.id < d.id)
 			ORDER BY d.id
 			LIMIT $1
-			FOR UPDATE SKIP LOCKED)
-		UPDATE deliveries d SET claim_token = $2, claimed_until = now() + $3 * interval '1 millisecond'
-		FROM heads h LEFT JOIN events e ON e.id = h.event_id -- consent and exit rows have no event
-		WHERE d.id = h.id
-		RETURNING `+deliveryColumns, limit, token, lease.Milliseconds())
+			FOR UPDATE SKIP LOCKED),
+		claimed AS (
+			SELECT h.id AS head_id, h.id FROM heads h
+			UNION ALL
+			SELECT h.id, b.id FROM heads h CROSS JOIN LATERAL (
+				SELECT n.id FROM (
+					SELECT n.id, bool_and(n.kind = 'signal') OVER (ORDER BY n.id) AS signals_so_far
+					FROM (SELECT id, kind FROM deliveries
+					      WHERE contact_id = h.contact_id AND done_at IS NULL AND id > h.id
+					      ORDER BY id LIMIT $4) n) n
+				WHERE n.signals_so_far) b
+			WHERE h.kind = 'signal')
+		UPDATE deliveries d SET claim_token = $2 || '/' || c.head_id, claimed_until = now() + $3 * interval '1 millisecond'
+		FROM claimed c LEFT JOIN deliveries cd ON cd.id = c.id
+		     LEFT JOIN events e ON e.id = cd.event_id -- consent and exit rows have no event
+		WHERE d.id = c.id
+		RETURNING `+deliveryColumns, limit, token, lease.Milliseconds(), MaxSignalBatch-1)
 	if err != nil {
 		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
 	}
-	out, err := collectDeliveries(rows)
+	all, err := collectDeliveries(rows)
 	if err != nil {
 		return nil, "", fmt.Errorf("claiming deliveries: %w", err)
 	}
-	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	// A contact's rows are its head (the oldest) and the head's batch.
+	slices.SortFunc(all, func(a, b Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	var out []Delivery
+	head := map[string]int{} // contact -> index in out
+	for _, d := range all {
+		if i, ok := head[d.ContactID]; ok {
+			out[i].Batched = append(out[i].Batched, d)
+			continue
+		}
+		head[d.ContactID] = len(out)
+		out = append(out, d)
+	}
 	return out, token, nil
 }
 
-// DeliveryDone marks a delivery claimed with token finished, with its
-// outcome (and, for a start, the enrollment it made or found), and returns
-// its lag: from the event being stored to now. ErrClaimLost if the claim
-// is no longer the delivery's.
-func (s *Store) DeliveryDone(ctx context.Context, id int64, token, outcome, enrollmentID string) (time.Duration, error) {
-	var lag float64
-	err := s.pool.QueryRow(ctx, `
-		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $3, enrollment_id = $4,
+// DeliveryDone marks a delivery claimed with token finished, together with
+// the deliveries batched with it (one statement), with its outcome (and,
+// for a start, the enrollment it made or found), and returns their lags:
+// from each event being stored to now. ErrClaimLost if the claim is no
+// longer the delivery's.
+func (s *Store) DeliveryDone(ctx context.Context, id int64, token, outcome, enrollmentID string) ([]time.Duration, error) {
+	rows, err := s.pool.Query(ctx, `
+		UPDATE deliveries SET done_at = clock_timestamp(), attempts = attempts + 1, outcome = $2, enrollment_id = $3,
 		       last_error = '', claim_token = '', claimed_until = NULL
-		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL
-		RETURNING extract(epoch FROM done_at - created_at)::float8`, id, token, outcome, enrollmentID).Scan(&lag)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return 0, fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
-	case err != nil:
-		return 0, fmt.Errorf("delivery %d: marking it done: %w", id, err)
+		WHERE claim_token = $1 AND done_at IS NULL
+		RETURNING extract(epoch FROM done_at - created_at)::float8`, batchToken(token, id), outcome, enrollmentID)
+	var lags []time.Duration
+	if err == nil {
+		lags, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (time.Duration, error) {
+			var lag float64
+			err := r.Scan(&lag)
+			return time.Duration(lag * float64(time.Second)), err
+		})
 	}
-	return time.Duration(lag * float64(time.Second)), nil
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("delivery %d: marking it done: %w", id, err)
+	case len(lags) == 0:
+		return nil, fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
+	}
+	return lags, nil
 }
 
 // DeliveryFailed records a failed attempt of a delivery claimed with token
-// and releases it; it is due again after retryIn. ErrClaimLost as for
-// DeliveryDone.
+// (and of the deliveries batched with it) and releases it; it is due again
+// after retryIn. ErrClaimLost as for DeliveryDone.
 func (s *Store) DeliveryFailed(ctx context.Context, id int64, token, cause string, retryIn time.Duration) error {
 	tag, err := s.pool.Exec(ctx, `
-		UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_attempt_at = clock_timestamp() + $4 * interval '1 millisecond',
+		UPDATE deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = clock_timestamp() + $3 * interval '1 millisecond',
 		       claim_token = '', claimed_until = NULL
-		WHERE id = $1 AND claim_token = $2 AND done_at IS NULL`, id, token, cause, retryIn.Milliseconds())
+		WHERE claim_token = $1 AND done_at IS NULL`, batchToken(token, id), cause, retryIn.Milliseconds())
 	switch {
 	case err != nil:
 		return fmt.Errorf("delivery %d: recording a failed attempt: %w", id, err)
+	case tag.RowsAffected() == 0:
+		return fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
+	}
+	return nil
+}
+
+// DeliveryHeld releases a delivery claimed with token (and those batched
+// with it) without attempting it: it is due again after retryIn. Not a
+// failure: its attempts and last error stay as they were, so holding
+// neither backs it off nor shows it as failing. The dispatcher holds a
+// signal while a run it goes to is about to continue as new.
+// ErrClaimLost as for DeliveryDone.
+func (s *Store) DeliveryHeld(ctx context.Context, id int64, token string, retryIn time.Duration) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE deliveries SET next_attempt_at = clock_timestamp() + $2 * interval '1 millisecond', claim_token = '', claimed_until = NULL
+		WHERE claim_token = $1 AND done_at IS NULL`, batchToken(token, id), retryIn.Milliseconds())
+	switch {
+	case err != nil:
+		return fmt.Errorf("delivery %d: releasing it: %w", id, err)
 	case tag.RowsAffected() == 0:
 		return fmt.Errorf("delivery %d: %w", id, ErrClaimLost)
 	}

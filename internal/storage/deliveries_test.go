@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -440,4 +441,98 @@ func TestDeliveryKindsAreCoherent(t *testing.T) {
 			require.Error(t, tc.err, name)
 		}
 	}
+}
+
+// A contact's consecutive 'signal' deliveries are claimed with their head,
+// up to MaxSignalBatch, and never across a delivery of another kind; a
+// batch is held and finished as one, and holding it is not a failure.
+func TestClaimDeliveriesBatchesConsecutiveSignals(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	c := newContact(t, s)
+	track := func(id, name string) {
+		t.Helper()
+		_, _, _, err := s.TrackEvent(ctx, storage.Event{ID: id, ContactID: c.ID, Name: name})
+		require.NoError(t, err)
+	}
+	track("a-1", "cart.abandoned") // a start; the signals below follow it
+	track("a-2", "page.viewed")
+	track("a-3", "page.viewed")
+	track("a-4", "cart.abandoned") // a signal, then a start
+	track("a-5", "page.viewed")
+	require.Equal(t, []string{"start:cart", "signal", "signal", "signal", "start:cart", "signal"}, pendingKinds(t, s, c.ID))
+	ids := func(d storage.Delivery) []string {
+		out := []string{d.Event.ID}
+		for _, b := range d.Batched {
+			out = append(out, b.Event.ID)
+		}
+		return out
+	}
+	claimOne := func() (storage.Delivery, string) {
+		t.Helper()
+		claim, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, claim, 1)
+		return claim[0], token
+	}
+
+	start, token := claimOne()
+	require.Equal(t, []string{"a-1"}, ids(start), "a start is claimed alone")
+	_, err = s.DeliveryDone(ctx, start.ID, token, "enrolled", "e_1")
+	require.NoError(t, err)
+
+	batch, token := claimOne()
+	require.Equal(t, []string{"a-2", "a-3", "a-4"}, ids(batch), "the signals up to the next start")
+	require.NoError(t, s.DeliveryHeld(ctx, batch.ID, token, time.Hour))
+	none, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Empty(t, none, "held until its retry time")
+	st, err := s.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Failing, "held is not failing")
+	_, err = s.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now() WHERE contact_id = $1`, c.ID)
+	require.NoError(t, err)
+
+	batch, token = claimOne()
+	require.Equal(t, []string{"a-2", "a-3", "a-4"}, ids(batch))
+	require.Zero(t, batch.Attempts, "a hold is not an attempt")
+	lags, err := s.DeliveryDone(ctx, batch.ID, token, "signalled 1", "")
+	require.NoError(t, err)
+	require.Len(t, lags, 3, "the batch is done as one")
+	require.Equal(t, []string{"start:cart", "signal"}, pendingKinds(t, s, c.ID))
+
+	start, token = claimOne()
+	require.Equal(t, []string{"a-4"}, ids(start))
+	require.NoError(t, s.DeliveryFailed(ctx, start.ID, token, "temporal unavailable", -time.Second))
+	_, err = s.Pool().Exec(ctx, `UPDATE deliveries SET next_attempt_at = now() WHERE contact_id = $1`, c.ID)
+	require.NoError(t, err)
+	start, token = claimOne()
+	_, err = s.DeliveryDone(ctx, start.ID, token, "not_enrolled already_active", "")
+	require.NoError(t, err)
+
+	batch, token = claimOne()
+	require.Equal(t, []string{"a-5"}, ids(batch))
+	_, err = s.DeliveryDone(ctx, batch.ID, token, "signalled 0", "")
+	require.NoError(t, err)
+
+	// A flood behind a pending start: at most MaxSignalBatch at a time, oldest first.
+	track("f-start", "cart.abandoned")
+	for i := range storage.MaxSignalBatch + 5 {
+		track(fmt.Sprint("f-", i), "page.viewed")
+	}
+	start, token = claimOne()
+	require.Equal(t, []string{"f-start"}, ids(start))
+	_, err = s.DeliveryDone(ctx, start.ID, token, "enrolled", "e_2")
+	require.NoError(t, err)
+	batch, token = claimOne()
+	require.Len(t, ids(batch), storage.MaxSignalBatch)
+	require.Equal(t, "f-0", batch.Event.ID)
+	require.Equal(t, fmt.Sprint("f-", storage.MaxSignalBatch-1), batch.Batched[len(batch.Batched)-1].Event.ID)
+	_, err = s.DeliveryDone(ctx, batch.ID, token, "signalled 1", "")
+	require.NoError(t, err)
+	batch, _ = claimOne()
+	require.Len(t, ids(batch), 5)
 }
