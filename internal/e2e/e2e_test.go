@@ -68,11 +68,18 @@ type system struct {
 // dev server and task queue, so they use distinct journey ids.
 func start(t *testing.T, configure ...func(*config.Config)) *system {
 	t.Helper()
+	return startOn(t, temporaltest.Client(t, temporalAddr), configure...)
+}
+
+// startOn is start with the worker, the API and the dispatcher on the
+// Temporal client tc (a test's own server).
+func startOn(t *testing.T, tc client.Client, configure ...func(*config.Config)) *system {
+	t.Helper()
 	store, dsn := storagetest.NewWithDSN(t)
 	s := &system{
 		t:      t,
 		store:  store,
-		tc:     temporaltest.Client(t, temporalAddr),
+		tc:     tc,
 		sg:     providertest.NewFakeSendGrid(t, "SG.e2e"),
 		tw:     providertest.NewFakeTwilio(t, "AC00000000000000000000000000000e2e", "tw-token"),
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
