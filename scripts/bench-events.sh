@@ -16,11 +16,12 @@
 #      BenchmarkPostEvents (internal/e2e: 16 clients through the real HTTP
 #      handler; -benchtime 20s). Alternating keeps a shared machine's drift
 #      from favouring either side; each round has its own ratio.
-#   4. BenchmarkDeliveryLag once: goal events for parked runs at a steady
+#   4. BenchmarkTrackEvent once (the same transactions without HTTP), then
+#      BenchmarkDeliveryLag once: goal events for parked runs at a steady
 #      rate with the worker's dispatcher running against a dev server
 #   5. a markdown table of the results
 #
-# Outputs are kept in .bench/events/. Runs take about 6 minutes.
+# Outputs are kept in .bench/events/. Runs take about 7 minutes.
 #
 # Settings (environment):
 #   TEST_DATABASE_URL     server for both (default postgres://$USER@127.0.0.1:5432/postgres?sslmode=disable;
@@ -184,6 +185,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	log "  round ${round}: POST /v1/events ${eps}/s vs pgbench one row ${one[-1]} TPS (${ratio1[-1]}×), event+delivery rows ${two[-1]} TPS (${ratio2[-1]}×)"
 done
 
+# The same transactions without HTTP, once: how much of an event's cost is
+# the API's.
+log "BenchmarkTrackEvent -benchtime ${BENCH_TIME} (storage.Store.TrackEvent, no HTTP)"
+psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
+trackf="$OUT/track-event.txt"
+(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench '^BenchmarkTrackEvent$' -test.benchtime "$BENCH_TIME" -test.count 1 -test.timeout 30m) >"$trackf" 2>&1 ||
+	{ cat "$trackf" >&2; die "BenchmarkTrackEvent failed"; }
+grep '^BenchmarkTrackEvent' "$trackf" >&2 || { cat "$trackf" >&2; die "BenchmarkTrackEvent produced no result"; }
+track() { bench_metric "$trackf" BenchmarkTrackEvent "$1"; }
+
 log "BenchmarkDeliveryLag: ${BENCH_LAG_RATE} goal events/s for ${BENCH_LAG_SECONDS}s"
 lagf="$OUT/delivery-lag.txt"
 (cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench '^BenchmarkDeliveryLag$' -test.benchtime 1x -test.timeout 30m) >"$lagf" 2>&1 ||
@@ -212,6 +223,8 @@ table="$OUT/table.md"
 	printf '| events/s ÷ pgbench event+delivery TPS, round by round | %s; median %s× |\n' "$(list "${ratio2[@]}")" "$(median "${ratio2[@]}")"
 	printf '| CPU time per operation, whole machine | pgbench one row %s µs per transaction, POST /v1/events %s µs per event (medians) |\n' \
 		"$(median "${one_cpu[@]}")" "$(median "${api_cpu[@]}")"
+	printf '| for comparison: `storage.Store.TrackEvent` called by 16 goroutines, no HTTP (`BenchmarkTrackEvent`, %s, once) | %.0f events/s; p50 %s ms, p99 %s ms; %.0f µs of machine CPU per event |\n' \
+		"$BENCH_TIME" "$(track events/s)" "$(track p50-ms)" "$(track p99-ms)" "$(track machine-cpu-µs/event)"
 	printf '| delivery lag at %s goal events/s for %s s, dispatcher against a dev server (`BenchmarkDeliveryLag`) | p50 %.0f ms, p99 %.0f ms, max %.0f ms |\n' \
 		"$BENCH_LAG_RATE" "$BENCH_LAG_SECONDS" "$(lag lag-p50-ms)" "$(lag lag-p99-ms)" "$(lag lag-max-ms)"
 	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s, commit %s, load average at the start %s |\n' "$(nproc)" "${cpu_model:-unknown}" \

@@ -71,6 +71,18 @@ steps:
 //
 //	go test ./internal/e2e -run '^$' -bench BenchmarkPostEvents -benchtime 20s
 func BenchmarkPostEvents(b *testing.B) {
+	benchmarkEvents(b, true)
+}
+
+// BenchmarkTrackEvent is BenchmarkPostEvents without HTTP: the 16 clients
+// call storage.Store.TrackEvent (with the contact already known), so the
+// two together say how much of an event's cost is the API's and how much
+// its transaction's.
+func BenchmarkTrackEvent(b *testing.B) {
+	benchmarkEvents(b, false)
+}
+
+func benchmarkEvents(b *testing.B, viaHTTP bool) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
 	pcfg, err := pgxpool.ParseConfig(dsn)
@@ -121,10 +133,15 @@ func BenchmarkPostEvents(b *testing.B) {
 		lat := make([]time.Duration, 0, quota)
 		wg.Go(func() {
 			for i := range quota {
-				body := fmt.Sprintf(`{"event_id": %q, "contact_id": %q, "name": "purchase", "properties": %s}`,
-					"evt-"+uuid(), contacts[(i*eventClients+w)%eventContacts], eventProperties)
+				id, contactID := "evt-"+uuid(), contacts[(i*eventClients+w)%eventContacts]
+				var err error
 				t0 := time.Now()
-				err := postEvent(hc, srv.URL, body)
+				if viaHTTP {
+					err = postEvent(hc, srv.URL, fmt.Sprintf(`{"event_id": %q, "contact_id": %q, "name": "purchase", "properties": %s}`,
+						id, contactID, eventProperties))
+				} else {
+					err = trackEvent(ctx, store, id, contactID)
+				}
 				lat = append(lat, time.Since(t0))
 				if err != nil {
 					failed.CompareAndSwap(nil, &err)
@@ -158,6 +175,20 @@ func BenchmarkPostEvents(b *testing.B) {
 	if cpuOK && cpuOK1 {
 		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/n, "machine-cpu-µs/event")
 	}
+}
+
+// benchProperties is eventProperties decoded, as the API hands it to TrackEvent.
+var benchProperties = map[string]any{"order_id": "o-1001", "total": 42.5}
+
+// trackEvent stores one event as POST /v1/events does after decoding and
+// finding the contact, and wants it new with one pending delivery.
+func trackEvent(ctx context.Context, store *storage.Store, id, contactID string) error {
+	_, inserted, pending, err := store.TrackEvent(ctx, storage.Event{ID: id, ContactID: contactID, Name: "purchase",
+		Properties: benchProperties, OccurredAt: time.Now().UTC()})
+	if err == nil && (!inserted || pending != 1) {
+		err = fmt.Errorf("TrackEvent %s: inserted %v with %d pending deliveries, want a new event with one", id, inserted, pending)
+	}
+	return err
 }
 
 // postEvent posts one event and wants its 202.
