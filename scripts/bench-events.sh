@@ -175,9 +175,9 @@ run_api() {
 one=() one_p99=() one_cpu=() two=() two_p99=() api=() api_p50=() api_p99=() api_cpu=() ratio1=() ratio2=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	read -r tps p50 p99 cpu < <(run_pgbench row "$ROOT/scripts/bench-events.sql" "$round")
-	one+=("$tps") one_p99+=("$p99") one_cpu+=("$cpu")
+	one+=("$(printf '%.0f' "$tps")") one_p99+=("$p99") one_cpu+=("$cpu")
 	read -r tps p50 p99 cpu < <(run_pgbench outbox "$ROOT/scripts/bench-events-outbox.sql" "$round")
-	two+=("$tps") two_p99+=("$p99")
+	two+=("$(printf '%.0f' "$tps")") two_p99+=("$p99")
 	read -r eps p50 p99 cpu < <(run_api "$round")
 	api+=("$eps") api_p50+=("$p50") api_p99+=("$p99") api_cpu+=("$cpu")
 	ratio1+=("$(awk -v a="$eps" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
