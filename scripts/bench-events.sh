@@ -14,14 +14,14 @@
 #      (the event row and its delivery row in one transaction), both
 #      `-c 16 -j 2 -T 20 -M prepared` on emptied tables, then
 #      BenchmarkPostEvents (internal/e2e: 16 clients through the real HTTP
-#      handler; -benchtime 20s). Alternating keeps a shared machine's drift
-#      from favouring either side; each round has its own ratio.
-#   4. BenchmarkTrackEvent once (the same transactions without HTTP), then
-#      BenchmarkDeliveryLag once: goal events for parked runs at a steady
+#      handler; -benchtime 20s), then BenchmarkTrackEvent (the same
+#      transactions without HTTP). Alternating keeps a shared machine's
+#      drift from favouring either side; each round has its own ratio.
+#   4. BenchmarkDeliveryLag once: goal events for parked runs at a steady
 #      rate with the worker's dispatcher running against a dev server
 #   5. a markdown table of the results
 #
-# Outputs are kept in .bench/events/. Runs take about 7 minutes.
+# Outputs are kept in .bench/events/. Runs take about 8 minutes.
 #
 # Settings (environment):
 #   TEST_DATABASE_URL     server for both (default postgres://$USER@127.0.0.1:5432/postgres?sslmode=disable;
@@ -160,40 +160,34 @@ go test -c -o "$E2E_TEST" ./internal/e2e
 # bench_metric FILE BENCH UNIT: that metric's values, one per run.
 bench_metric() { awk -v b="$2" -v unit="$3" '$1 ~ "^"b { for (i = 3; i < NF; i++) if ($(i + 1) == unit) print $i }' "$1"; }
 
-# run_api ROUND: BenchmarkPostEvents once; prints "events/s p50-ms p99-ms CPU-µs-per-event".
-run_api() {
-	local f="$OUT/post-events-$1.txt"
+# run_go BENCH ROUND: one Go benchmark run; prints "events/s p50-ms p99-ms CPU-µs-per-event".
+run_go() {
+	local bench="$1" f="$OUT/${1}-${2}.txt"
 	psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
-	log "BenchmarkPostEvents -benchtime ${BENCH_TIME} (round $1)"
-	(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench '^BenchmarkPostEvents$' -test.benchtime "$BENCH_TIME" -test.count 1 -test.timeout 30m) >"$f" 2>&1 ||
-		{ cat "$f" >&2; die "BenchmarkPostEvents failed"; }
-	grep '^BenchmarkPostEvents' "$f" >&2 || { cat "$f" >&2; die "BenchmarkPostEvents produced no result"; }
-	printf '%.0f %s %s %.0f\n' "$(bench_metric "$f" BenchmarkPostEvents events/s)" "$(bench_metric "$f" BenchmarkPostEvents p50-ms)" \
-		"$(bench_metric "$f" BenchmarkPostEvents p99-ms)" "$(bench_metric "$f" BenchmarkPostEvents machine-cpu-µs/event)"
+	log "${bench} -benchtime ${BENCH_TIME} (round $2)"
+	(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench "^${bench}\$" -test.benchtime "$BENCH_TIME" -test.count 1 -test.timeout 30m) >"$f" 2>&1 ||
+		{ cat "$f" >&2; die "${bench} failed"; }
+	grep "^${bench}" "$f" >&2 || { cat "$f" >&2; die "${bench} produced no result"; }
+	printf '%.0f %s %s %.0f\n' "$(bench_metric "$f" "$bench" events/s)" "$(bench_metric "$f" "$bench" p50-ms)" \
+		"$(bench_metric "$f" "$bench" p99-ms)" "$(bench_metric "$f" "$bench" machine-cpu-µs/event)"
 }
 
 one=() one_p99=() one_cpu=() two=() two_p99=() api=() api_p50=() api_p99=() api_cpu=() ratio1=() ratio2=()
+track=() track_p99=() track_ratio=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	read -r tps p50 p99 cpu < <(run_pgbench row "$ROOT/scripts/bench-events.sql" "$round")
 	one+=("$(printf '%.0f' "$tps")") one_p99+=("$p99") one_cpu+=("$cpu")
 	read -r tps p50 p99 cpu < <(run_pgbench outbox "$ROOT/scripts/bench-events-outbox.sql" "$round")
 	two+=("$(printf '%.0f' "$tps")") two_p99+=("$p99")
-	read -r eps p50 p99 cpu < <(run_api "$round")
+	read -r eps p50 p99 cpu < <(run_go BenchmarkPostEvents "$round")
 	api+=("$eps") api_p50+=("$p50") api_p99+=("$p99") api_cpu+=("$cpu")
+	read -r tes _ tp99 _ < <(run_go BenchmarkTrackEvent "$round")
+	track+=("$tes") track_p99+=("$tp99")
+	track_ratio+=("$(awk -v a="$eps" -v t="$tes" 'BEGIN { printf "%.2f", t / a }')")
 	ratio1+=("$(awk -v a="$eps" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	ratio2+=("$(awk -v a="$eps" -v t="${two[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	log "  round ${round}: POST /v1/events ${eps}/s vs pgbench one row ${one[-1]} TPS (${ratio1[-1]}×), event+delivery rows ${two[-1]} TPS (${ratio2[-1]}×)"
 done
-
-# The same transactions without HTTP, once: how much of an event's cost is
-# the API's.
-log "BenchmarkTrackEvent -benchtime ${BENCH_TIME} (storage.Store.TrackEvent, no HTTP)"
-psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
-trackf="$OUT/track-event.txt"
-(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench '^BenchmarkTrackEvent$' -test.benchtime "$BENCH_TIME" -test.count 1 -test.timeout 30m) >"$trackf" 2>&1 ||
-	{ cat "$trackf" >&2; die "BenchmarkTrackEvent failed"; }
-grep '^BenchmarkTrackEvent' "$trackf" >&2 || { cat "$trackf" >&2; die "BenchmarkTrackEvent produced no result"; }
-track() { bench_metric "$trackf" BenchmarkTrackEvent "$1"; }
 
 log "BenchmarkDeliveryLag: ${BENCH_LAG_RATE} goal events/s for ${BENCH_LAG_SECONDS}s"
 lagf="$OUT/delivery-lag.txt"
@@ -223,8 +217,8 @@ table="$OUT/table.md"
 	printf '| events/s ÷ pgbench event+delivery TPS, round by round | %s; median %s× |\n' "$(list "${ratio2[@]}")" "$(median "${ratio2[@]}")"
 	printf '| CPU time per operation, whole machine | pgbench one row %s µs per transaction, POST /v1/events %s µs per event (medians) |\n' \
 		"$(median "${one_cpu[@]}")" "$(median "${api_cpu[@]}")"
-	printf '| for comparison: `storage.Store.TrackEvent` called by 16 goroutines, no HTTP (`BenchmarkTrackEvent`, %s, once) | %.0f events/s; p50 %s ms, p99 %s ms; %.0f µs of machine CPU per event |\n' \
-		"$BENCH_TIME" "$(track events/s)" "$(track p50-ms)" "$(track p99-ms)" "$(track machine-cpu-µs/event)"
+	printf '| for comparison: `storage.Store.TrackEvent` called by 16 goroutines, no HTTP (`BenchmarkTrackEvent`, %s per round) | %.0f events/s (%s); p99 %s ms; ÷ POST /v1/events round by round: %s |\n' \
+		"$BENCH_TIME" "$(median "${track[@]}")" "$(list "${track[@]}")" "$(median "${track_p99[@]}")" "$(list "${track_ratio[@]}")"
 	printf '| delivery lag at %s goal events/s for %s s, dispatcher against a dev server (`BenchmarkDeliveryLag`) | p50 %.0f ms, p99 %.0f ms, max %.0f ms |\n' \
 		"$BENCH_LAG_RATE" "$BENCH_LAG_SECONDS" "$(lag lag-p50-ms)" "$(lag lag-p99-ms)" "$(lag lag-max-ms)"
 	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s, commit %s, load average at the start %s |\n' "$(nproc)" "${cpu_model:-unknown}" \
