@@ -36,6 +36,10 @@ migrate: ## Apply database migrations to DATABASE_URL (default: local tutti data
 bench: ## Send gate decisions/s and p50/p99 beside pgbench tpcb-like TPS (BENCH_UPDATE_README=1: into README)
 	@bash scripts/bench.sh
 
+.PHONY: bench-events
+bench-events: ## POST /v1/events/s and p99 beside pgbench one-row inserts; delivery lag p50/p99 at 50 events/s (BENCH_UPDATE_README=1: into README)
+	@bash scripts/bench-events.sh
+
 .PHONY: bench-journeys
 bench-journeys: ## Journeys vs hand-written workflows: P1 runs/s, P2 history, P5 exit latency, P6 RSS, enroll p99 (BENCH_JOURNEYS_SMALL=1: small)
 	@bash scripts/bench-journeys.sh

@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 const token = "e2e-token"
 
 type system struct {
-	t      *testing.T
+	t      testing.TB
 	store  *storage.Store
 	tc     client.Client
 	api    *httptest.Server
@@ -66,13 +66,20 @@ type system struct {
 
 // start brings up a worker and the API over a fresh database. Tests share one
 // dev server and task queue, so they use distinct journey ids.
-func start(t *testing.T, configure ...func(*config.Config)) *system {
+func start(t testing.TB, configure ...func(*config.Config)) *system {
+	t.Helper()
+	return startOn(t, temporaltest.Client(t, temporalAddr), configure...)
+}
+
+// startOn is start with the worker, the API and the dispatcher on the
+// Temporal client tc (a test's own server).
+func startOn(t testing.TB, tc client.Client, configure ...func(*config.Config)) *system {
 	t.Helper()
 	store, dsn := storagetest.NewWithDSN(t)
 	s := &system{
 		t:      t,
 		store:  store,
-		tc:     temporaltest.Client(t, temporalAddr),
+		tc:     tc,
 		sg:     providertest.NewFakeSendGrid(t, "SG.e2e"),
 		tw:     providertest.NewFakeTwilio(t, "AC00000000000000000000000000000e2e", "tw-token"),
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -111,7 +118,7 @@ func start(t *testing.T, configure ...func(*config.Config)) *system {
 
 // dispatch runs the delivery outbox's dispatcher, as tutti-worker does,
 // until the returned stop is called (or the test ends).
-func dispatch(t *testing.T, deps api.Deps) (stop func()) {
+func dispatch(t testing.TB, deps api.Deps) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	d := api.NewDispatcher(deps)
@@ -157,7 +164,7 @@ func (s *system) call(method, path string, body any, wantStatus int) map[string]
 
 // eventually polls cond until it holds or a generous deadline passes. The
 // deadline only bounds a hung test; nothing here asserts on speed.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {

@@ -101,7 +101,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 
 // countSignals counts the events, signalled alone or in batches, of a
 // workflow (all its runs) whose payload contains want.
-func countSignals(t *testing.T, tc client.Client, workflowID, want string) int {
+func countSignals(t testing.TB, tc client.Client, workflowID, want string) int {
 	t.Helper()
 	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	n := 0
