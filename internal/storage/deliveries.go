@@ -109,68 +109,36 @@ func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
 }
 
-// TrackEvent stores an event together with its pending deliveries, in one
-// transaction: the event is never stored without what it must do in
-// Temporal, and its deliveries never exist without it. A duplicate (the same
-// id, contact and name: a retry) adds nothing; its deliveries were stored
-// with the first attempt. It returns the stored event, whether it was new,
-// and how many deliveries are still pending for it. Errors are InsertEvent's.
-//
-// A 'signal' row is stored when the contact has a running journey, or a
-// start still pending that may become one (DeliveryTargets resolves the runs
-// when it is delivered); a 'start' row for each journey whose latest version
-// the event triggers. The signal row comes first, so the dispatcher's
-// per-contact order signals the runs that were there before starting new ones.
-func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, error) {
-	var (
-		stored   Event
-		inserted bool
-		pending  int
-	)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		stored, inserted, err = insertEventWithDeliveries(ctx, tx, e)
-		if err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1 AND done_at IS NULL`, stored.ID).Scan(&pending)
-	})
-	if err != nil {
-		return Event{}, false, 0, err
-	}
-	return stored, inserted, pending, nil
-}
-
 // insertEventWithDeliveries stores e in tx and, if it is new, its pending
-// deliveries (see TrackEvent); it returns what insertEvent returns. Every
-// event that journeys may react to is stored through it: TrackEvent's, and
-// the behaviour events of provider webhooks (ApplyProviderEvent).
+// deliveries (see TrackEvent), under the contact's delivery lock; it
+// returns what insertEvent returns. Every event that journeys may react to
+// is stored through it or through trackTogether, which run the same
+// statement (trackEventStatement): TrackEvent's, and the behaviour events
+// of provider webhooks (ApplyProviderEvent).
 func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
+	if e.Name == "" {
+		return Event{}, false, errors.New("insert event: name is required")
+	}
+	if e.ID == "" {
+		e.ID = newID("ev_")
+	}
+	if e.Properties == nil {
+		e.Properties = map[string]any{}
+	}
 	if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
 		return Event{}, false, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	stored, inserted, err := insertEvent(ctx, tx, e)
-	if err != nil || !inserted {
-		return stored, inserted, err
+	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, trackEventStatement, trackEventArgs(e)...), e)
+	if err != nil {
+		if _, fk := foreignKeyViolation(err); fk {
+			return Event{}, false, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)
+		}
+		return Event{}, false, err
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO deliveries (event_id, contact_id, kind, created_at)
-		SELECT $1, $2, 'signal', $3
-		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = $2 AND status = 'active')
-		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = $2 AND kind = 'start' AND done_at IS NULL)`,
-		stored.ID, stored.ContactID, stored.ReceivedAt); err != nil {
-		return Event{}, false, fmt.Errorf("event %s: storing its signal delivery: %w", stored.ID, err)
+	if reread {
+		out = readExistingEvent(ctx, tx, e)
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
-		SELECT $1, $2, 'start', v.journey_id, v.version, $3 FROM journey_versions v
-		WHERE v.trigger_event = $4
-		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
-		ORDER BY v.journey_id`,
-		stored.ID, stored.ContactID, stored.ReceivedAt, stored.Name); err != nil {
-		return Event{}, false, fmt.Errorf("event %s: storing its start deliveries: %w", stored.ID, err)
-	}
-	return stored, true, nil
+	return out.stored, out.inserted, out.err
 }
 
 // lockContactDeliveries serialises, until tx ends, the transactions that

@@ -27,17 +27,19 @@ import (
 // Store is the storage layer. It is safe for concurrent use.
 type Store struct {
 	pool    *pgxpool.Pool
-	batcher *gateBatcher // nil: every Gate call takes its own transaction
+	batcher *gateBatcher  // nil: every Gate call takes its own transaction
+	events  *eventBatcher // nil: every TrackEvent call takes its own transaction
 	// hasher keys the identifier hashes of erasure proofs (erase.go).
 	hasher *contact.Hasher
 }
 
 // New wraps an existing pool. The caller keeps ownership of the pool's
-// lifetime unless it calls Close on the Store. Gate groups concurrent calls
-// with DefaultGateBatching, and erasure proofs are hashed with
+// lifetime unless it calls Close on the Store. Gate and TrackEvent group
+// concurrent calls with DefaultGateBatching, and erasure proofs are hashed with
 // contact.DevHashKey, unless an option says otherwise.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, batcher: newGateBatcher(DefaultGateBatching()), hasher: contact.DevHasher()}
+	s := &Store{pool: pool, batcher: newGateBatcher(DefaultGateBatching()),
+		events: newEventBatcher(DefaultGateBatching()), hasher: contact.DevHasher()}
 	for _, o := range opts {
 		o(s)
 	}
