@@ -22,3 +22,12 @@ var GateReads = map[string]struct {
 	"recent sends":  {gateReadRecentSends, []string{"text[]", "timestamptz[]", "text[]"}},
 	"abandonment":   {gateReadAbandonmentSMS, []string{"text[]", "text[]", "text[]", "text[]", "bigint[]"}},
 }
+
+// QueuedEventCalls is how many TrackEvent calls wait in s's queue for a
+// shared transaction.
+func QueuedEventCalls(s *Store) int {
+	if s.events == nil {
+		return 0
+	}
+	return len(s.events.queue)
+}
