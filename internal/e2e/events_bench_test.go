@@ -82,7 +82,14 @@ func BenchmarkTrackEvent(b *testing.B) {
 	benchmarkEvents(b, false)
 }
 
-func benchmarkEvents(b *testing.B, viaHTTP bool) {
+// BenchmarkTrackEventAlone is BenchmarkTrackEvent with TrackEvent's
+// grouping off (every call in a transaction of its own), to say what the
+// grouped commits pay.
+func BenchmarkTrackEventAlone(b *testing.B) {
+	benchmarkEvents(b, false, storage.WithEventBatching(storage.GateBatching{MaxBatch: 1}))
+}
+
+func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
 	pcfg, err := pgxpool.ParseConfig(dsn)
@@ -95,7 +102,7 @@ func benchmarkEvents(b *testing.B, viaHTTP bool) {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close) // before storagetest drops the database
-	store := storage.New(pool)
+	store := storage.New(pool, opts...)
 	cfg := config.Config{DatabaseURL: dsn, APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 5 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(api.New(api.Deps{Store: store, Temporal: temporaltest.Client(b, temporalAddr), Config: cfg, Logger: logger}).Handler())
