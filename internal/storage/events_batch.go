@@ -266,7 +266,11 @@ func (s *Store) runEventGroup(group []*eventCall) {
 
 // trackEventStatement stores one event and its deliveries ($1-$5: id,
 // contact, name, properties, occurred_at or NULL for now) in one
-// statement, for a transaction that holds the contact's delivery lock. An
+// statement, for a transaction that holds the contact's delivery lock.
+// The lock must be taken by an earlier statement, never inside this one:
+// a READ COMMITTED statement reads from a snapshot taken when it starts,
+// so only a statement that starts once the lock is granted sees what the
+// lock's previous holder committed (a pending start, a run). An
 // unknown contact inserts nothing (rather than failing the transaction on
 // the foreign key), so it fails its own event only.
 //
