@@ -147,7 +147,10 @@ func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, 
 // dispatcher's "oldest pending delivery of the contact" never skips one
 // that commits later with a smaller id, and an opt-out stored after an
 // event is delivered after it. A transaction-scoped advisory lock, not a
-// lock on the contact row, which the send gate takes too.
+// lock on the contact row, which the send gate takes too. Every
+// transaction takes one contact's, except a shared TrackEvent transaction,
+// which takes several, all at once and in one order, before it writes
+// anything (events_batch.go says why that adds no deadlock).
 func lockContactDeliveries(ctx context.Context, tx pgx.Tx, contactID string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, contactID); err != nil {
 		return fmt.Errorf("serialising the deliveries of contact %s: %w", contactID, err)

@@ -274,7 +274,8 @@ type ProviderEventResult struct {
 // for the contact waits for an opt-out or bounce being applied (and the other
 // way round), and the two cannot deadlock. The behaviour event then takes
 // the contact's delivery lock (insertEventWithDeliveries); TrackEvent takes
-// that lock first and only a key-share lock on the contact row after it,
+// that lock first (with other contacts' in a shared transaction, before
+// any row) and only a key-share lock on the contact row after it,
 // which the row lock taken here does not block, so no cycle forms. A
 // consent change takes the same delivery lock after the same row lock.
 func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx ProviderEffects) (ProviderEventResult, error) {
