@@ -121,6 +121,10 @@ type Config struct {
 	// TUTTI_GATE_MAX_IN_FLIGHT); 0 keeps storage.DefaultGateBatching.
 	GateMaxBatch    int
 	GateMaxInFlight int
+	// EventMaxBatch sets how many concurrent POST /v1/events share one
+	// transaction (TUTTI_EVENT_MAX_BATCH, 1 = every event in its own);
+	// 0 keeps storage.DefaultGateBatching's.
+	EventMaxBatch int
 
 	// ContinueAsNewAfter bounds journey workflow history length
 	// (workflows.HandOverPoint); 0 or at least MinContinueAsNewAfter.
@@ -248,7 +252,7 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	for _, v := range []struct {
 		key string
 		dst *int
-	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}} {
+	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}, {"TUTTI_EVENT_MAX_BATCH", &c.EventMaxBatch}} {
 		raw := get(v.key, "")
 		if raw == "" {
 			continue

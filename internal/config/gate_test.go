@@ -10,6 +10,7 @@ func TestGateBatching(t *testing.T) {
 		name            string
 		env             map[string]string
 		batch, inFlight int
+		events          int
 		wantErr         string
 	}{
 		{name: "defaults", batch: 0, inFlight: 0},
@@ -18,6 +19,8 @@ func TestGateBatching(t *testing.T) {
 		{name: "zero batch", env: map[string]string{"TUTTI_GATE_MAX_BATCH": "0"}, wantErr: "TUTTI_GATE_MAX_BATCH"},
 		{name: "negative in flight", env: map[string]string{"TUTTI_GATE_MAX_IN_FLIGHT": "-2"}, wantErr: "TUTTI_GATE_MAX_IN_FLIGHT"},
 		{name: "not a number", env: map[string]string{"TUTTI_GATE_MAX_BATCH": "lots"}, wantErr: "TUTTI_GATE_MAX_BATCH"},
+		{name: "events alone", env: map[string]string{"TUTTI_EVENT_MAX_BATCH": "1"}, events: 1},
+		{name: "zero events", env: map[string]string{"TUTTI_EVENT_MAX_BATCH": "0"}, wantErr: "TUTTI_EVENT_MAX_BATCH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := load(func(k string) (string, bool) {
@@ -35,6 +38,9 @@ func TestGateBatching(t *testing.T) {
 			}
 			if c.GateMaxBatch != tc.batch || c.GateMaxInFlight != tc.inFlight {
 				t.Errorf("GateMaxBatch, GateMaxInFlight = %d, %d, want %d, %d", c.GateMaxBatch, c.GateMaxInFlight, tc.batch, tc.inFlight)
+			}
+			if c.EventMaxBatch != tc.events {
+				t.Errorf("EventMaxBatch = %d, want %d", c.EventMaxBatch, tc.events)
 			}
 		})
 	}

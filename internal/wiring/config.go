@@ -82,13 +82,25 @@ func GateBatchingFromConfig(cfg config.Config) storage.GateBatching {
 	return b
 }
 
+// EventBatchingFromConfig is how TrackEvent groups concurrent events
+// (storage.DefaultGateBatching unless TUTTI_EVENT_MAX_BATCH says otherwise).
+func EventBatchingFromConfig(cfg config.Config) storage.GateBatching {
+	b := storage.DefaultGateBatching()
+	if cfg.EventMaxBatch > 0 {
+		b.MaxBatch = cfg.EventMaxBatch
+	}
+	return b
+}
+
 // StoreOptions are the options the worker and the API open the store with:
-// the gate's grouping (GateBatchingFromConfig) and the key of the hashes
-// that keep an erased person's opt-outs (TUTTI_ERASURE_HASH_KEY).
+// the gate's and the events' grouping (GateBatchingFromConfig,
+// EventBatchingFromConfig) and the key of the hashes that keep an erased
+// person's opt-outs (TUTTI_ERASURE_HASH_KEY).
 func StoreOptions(cfg config.Config) ([]storage.Option, error) {
 	h, err := contact.NewHasher(cfg.ErasureHashKey)
 	if err != nil {
 		return nil, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: %w", err)
 	}
-	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithErasureHasher(h)}, nil
+	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithEventBatching(EventBatchingFromConfig(cfg)),
+		storage.WithErasureHasher(h)}, nil
 }

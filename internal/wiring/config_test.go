@@ -44,3 +44,8 @@ func TestGateBatchingFromConfig(t *testing.T) {
 	require.Equal(t, 8, b.MaxBatch)
 	require.Equal(t, 4, b.MaxInFlight)
 }
+
+func TestEventBatchingFromConfig(t *testing.T) {
+	require.Equal(t, storage.DefaultGateBatching(), wiring.EventBatchingFromConfig(config.Config{GateMaxBatch: 4}), "the gate's setting is its own")
+	require.Equal(t, 1, wiring.EventBatchingFromConfig(config.Config{EventMaxBatch: 1}).MaxBatch, "1 turns grouping off")
+}
