@@ -30,7 +30,13 @@ const (
 	// LatestEvent; signals wait in their channels until handled, so a drain
 	// before continuing sees every one; and a run that a drained signal
 	// ends finishes there instead of continuing.
+	//
+	// Version 2 (versionLeanHistory): see journeyRun.leanHistory.
 	changeContinueAsNewInWaits = "continue-as-new-in-waits"
+	// versionWaitsCAN and versionLeanHistory are the versions of
+	// changeContinueAsNewInWaits.
+	versionWaitsCAN    workflow.Version = 1
+	versionLeanHistory workflow.Version = 2
 )
 
 // CarriedState is the interpreter's state, handed over on continue-as-new.
@@ -82,7 +88,9 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	}
 	// Decided once per run: a run that began before the change keeps the
 	// old behaviour for its whole life, so its history replays.
-	r.waitsCAN = workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, 1) >= 1
+	r.version = workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory)
+	r.waitsCAN = r.version >= versionWaitsCAN
+	r.stepAttr, _ = workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJourneyStep)
 	r.listen(ctx)
 
 	if in.Carried == nil {
@@ -129,8 +137,12 @@ type journeyRun struct {
 	// exitRequest is the exit request (support's, in PostgreSQL) that
 	// ended the run, if one did.
 	exitRequest string
+	// version is this run's version of changeContinueAsNewInWaits.
+	version workflow.Version
 	// waitsCAN: this run has changeContinueAsNewInWaits.
 	waitsCAN bool
+	// stepAttr is the run's JourneyStep search attribute as last set.
+	stepAttr string
 	// paused: a wait woke to continue as new (r.c.Waiting says where).
 	paused bool
 }
@@ -399,8 +411,10 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		r.c.Waiting = nil
 		r.c.Visits[step.ID]++
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step.ID)); err != nil {
-		return err
+	if !r.leanHistory() {
+		if err := r.setStepAttr(ctx, step.ID); err != nil {
+			return err
+		}
 	}
 	rec := StepRecord{StepID: step.ID, Kind: step.Kind(), StartedAt: workflow.Now(ctx)}
 	if resumed {
@@ -453,6 +467,40 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	r.record(rec)
 	r.c.Cursor = next
 	return nil
+}
+
+// leanHistory: this run has version 2 of changeContinueAsNewInWaits, which
+// writes fewer history events (each one costs the Temporal server CPU, so
+// throughput):
+//   - JourneyStep is set when the run parks on a durable timer (a wait, a
+//     wait_for, a send deferred or waiting to retry the provider), not at
+//     every step: it names the step the run waits at, or last waited at,
+//     which is what ops filter on. Earlier runs set it at every step.
+//   - sends are keyed by the run (changeSendKeyByRun) without asking
+//     GetVersion for that change, whose marker and TemporalChangeVersion
+//     upsert cost two events: every run with this version is newer than it.
+func (r *journeyRun) leanHistory() bool { return r.version >= versionLeanHistory }
+
+// setStepAttr sets the JourneyStep search attribute, unless it already
+// says step (a resumed wait, a loop over one wait).
+func (r *journeyRun) setStepAttr(ctx workflow.Context, step string) error {
+	if r.leanHistory() && r.stepAttr == step {
+		return nil
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step)); err != nil {
+		return err
+	}
+	r.stepAttr = step
+	return nil
+}
+
+// parkAt marks, from leanHistory on, that the run now waits at step on a
+// durable timer: ops find it there through JourneyStep.
+func (r *journeyRun) parkAt(ctx workflow.Context, step string) error {
+	if !r.leanHistory() {
+		return nil // set when the step began
+	}
+	return r.setStepAttr(ctx, step)
 }
 
 func (r *journeyRun) record(rec StepRecord) {
@@ -538,6 +586,10 @@ func (r *journeyRun) beginWait(ctx workflow.Context, stepID string, d time.Durat
 // over and r.c.Waiting is cleared.
 func (r *journeyRun) awaitUntil(ctx workflow.Context, until time.Time, done func() bool) error {
 	if left := until.Sub(workflow.Now(ctx)); left > 0 && !done() {
+		if err := r.parkAt(ctx, r.c.Waiting.StepID); err != nil {
+			r.c.Waiting = nil
+			return err
+		}
 		woke, err := workflow.AwaitWithTimeout(ctx, left, func() bool { return done() || r.shouldContinueAsNew(ctx) })
 		if err != nil {
 			r.c.Waiting = nil
@@ -661,6 +713,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 			return res.Outcome(), nil
 		}
 		if wait > 0 {
+			if err := r.parkAt(ctx, step.ID); err != nil {
+				return "", err
+			}
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
 				return "", err
 			}
@@ -675,7 +730,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 // workflow-id key they were sending with.
 func (r *journeyRun) sendKey(ctx workflow.Context, stepID string) string {
 	visit := r.c.Visits[stepID]
-	if workflow.GetVersion(ctx, changeSendKeyByRun, workflow.DefaultVersion, 1) == workflow.DefaultVersion || r.in.EnrollmentID == "" {
+	// A leanHistory run is newer than changeSendKeyByRun: it does not ask.
+	byRun := r.leanHistory() || workflow.GetVersion(ctx, changeSendKeyByRun, workflow.DefaultVersion, 1) >= 1
+	if !byRun || r.in.EnrollmentID == "" {
 		return fmt.Sprintf("%s/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, stepID, visit)
 	}
 	return fmt.Sprintf("enrollment/%s/%s/%d", r.in.EnrollmentID, stepID, visit)
