@@ -58,6 +58,11 @@ const (
 	DefaultSendGridWebhookMaxBody = 16 << 20
 )
 
+// DefaultDatabaseMaxConns is each process's PostgreSQL pool size: pgx's
+// own default, max(4, CPUs), queued the API's requests behind four
+// connections at 32 concurrent clients (issue 10).
+const DefaultDatabaseMaxConns = 16
+
 // DefaultCodecCORSOrigins are the Temporal UI origins (`make dev`'s UI) the
 // codec endpoint answers browsers from unless TUTTI_CODEC_CORS_ORIGINS says
 // otherwise.
@@ -117,6 +122,9 @@ type Config struct {
 
 	// ContinueAsNewAfter bounds journey workflow history length.
 	ContinueAsNewAfter int
+	// DatabaseMaxConns is the PostgreSQL pool size of each process
+	// (TUTTI_DATABASE_MAX_CONNS).
+	DatabaseMaxConns int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
 
@@ -229,6 +237,13 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_CONTINUE_AS_NEW_AFTER: must be a whole number of history events (0 = default)"))
 	}
 	c.ContinueAsNewAfter = can
+
+	conns, err := strconv.Atoi(get("TUTTI_DATABASE_MAX_CONNS", strconv.Itoa(DefaultDatabaseMaxConns)))
+	if err != nil || conns < 1 || conns > 1000 {
+		errs = append(errs, fmt.Errorf("TUTTI_DATABASE_MAX_CONNS: must be a whole number of connections from 1 to 1000"))
+		conns = DefaultDatabaseMaxConns
+	}
+	c.DatabaseMaxConns = conns
 
 	for _, v := range []struct {
 		key string

@@ -90,5 +90,6 @@ func StoreOptions(cfg config.Config) ([]storage.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: %w", err)
 	}
-	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithErasureHasher(h)}, nil
+	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithErasureHasher(h),
+		storage.WithPoolMaxConns(int32(cfg.DatabaseMaxConns))}, nil
 }
