@@ -330,9 +330,10 @@ func (r *journeyRun) state() (JourneyState, error) {
 	}, nil
 }
 
-// begin makes sure the enrollment row exists: the API writes it in the same
-// transaction that starts the workflow, and this covers a commit that failed
-// after the start succeeded.
+// begin makes sure the enrollment row exists: the API commits it before it
+// starts the workflow, and this covers a row dropped while a start Temporal
+// had not reported was still in flight (and runs started by older APIs,
+// whose commit could fail after the start).
 func (r *journeyRun) begin(ctx workflow.Context) error {
 	var a *activities.Activities
 	return workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
