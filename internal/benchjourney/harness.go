@@ -197,7 +197,8 @@ func (h *harness) startTemporal(ctx context.Context) error {
 // PassedSettings are the Tutti settings the benchmark hands on to the
 // worker and the API it starts when they are set in its environment: the
 // tuning ones, which issue 10 asks to choose from measurements.
-var PassedSettings = []string{"TUTTI_DATABASE_MAX_CONNS"}
+var PassedSettings = []string{"TUTTI_DATABASE_MAX_CONNS", "TUTTI_WORKER_WORKFLOW_POLLERS", "TUTTI_WORKER_ACTIVITY_POLLERS",
+	"TUTTI_WORKER_STICKY_TIMEOUT", "TUTTI_WORKER_CACHE_SIZE"}
 
 // tuttiEnv is the environment of the worker and the API: sandbox mode
 // against the scratch database and the dev server.

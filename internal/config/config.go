@@ -119,6 +119,13 @@ type Config struct {
 	// TUTTI_GATE_MAX_IN_FLIGHT); 0 keeps storage.DefaultGateBatching.
 	GateMaxBatch    int
 	GateMaxInFlight int
+	// WorkerWorkflowPollers, WorkerActivityPollers, WorkerStickyTimeout
+	// and WorkerCacheSize tune the Temporal worker (wiring.WorkerOptions);
+	// zero leaves the SDK's default.
+	WorkerWorkflowPollers int
+	WorkerActivityPollers int
+	WorkerStickyTimeout   time.Duration
+	WorkerCacheSize       int
 
 	// ContinueAsNewAfter bounds journey workflow history length.
 	ContinueAsNewAfter int
@@ -248,7 +255,9 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	for _, v := range []struct {
 		key string
 		dst *int
-	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}} {
+	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight},
+		{"TUTTI_WORKER_WORKFLOW_POLLERS", &c.WorkerWorkflowPollers}, {"TUTTI_WORKER_ACTIVITY_POLLERS", &c.WorkerActivityPollers},
+		{"TUTTI_WORKER_CACHE_SIZE", &c.WorkerCacheSize}} {
 		raw := get(v.key, "")
 		if raw == "" {
 			continue
@@ -259,6 +268,14 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 			continue
 		}
 		*v.dst = n
+	}
+
+	if raw := get("TUTTI_WORKER_STICKY_TIMEOUT", ""); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			errs = append(errs, fmt.Errorf("TUTTI_WORKER_STICKY_TIMEOUT: must be a duration of at least 1s like 5s, got %q", raw))
+		}
+		c.WorkerStickyTimeout = d
 	}
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))
