@@ -30,6 +30,7 @@
 #   BENCH_JOURNEYS_PARKED (10000) P6 runs parked per side
 #   BENCH_JOURNEYS_ENROLLS (500) enrollments per side and round; BENCH_JOURNEYS_CLIENTS (32)
 #   BENCH_JOURNEYS_DATABASE (tutti_benchjourney) the scratch database's name
+#   TUTTI_DATABASE_MAX_CONNS, TUTTI_WORKER_*: passed on to the worker and the API measured (benchjourney.PassedSettings)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

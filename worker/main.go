@@ -121,7 +121,7 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		dispatching.Wait()
 	}()
 
-	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{})
+	w := worker.New(deps.Temporal, workflows.TaskQueue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "task_queue", workflows.TaskQueue, "provider_mode", cfg.ProviderMode)

@@ -28,7 +28,8 @@ const (
 	// before continuing sees every one; and a run that a drained signal
 	// ends finishes there instead of continuing. Version 2
 	// (versionBoundedHandOver) hands over at HandOverPoint, below the
-	// setting; see continueAsNewVersion.
+	// setting; version 3 (versionLeanHistory) writes fewer events, see
+	// journeyRun.leanHistory. See continueAsNewVersion.
 	changeContinueAsNewInWaits = "continue-as-new-in-waits"
 )
 
@@ -41,6 +42,9 @@ const (
 	// that with the dispatcher holding deliveries from that point on, the
 	// setting is a ceiling on the run's history.
 	versionBoundedHandOver workflow.Version = 2
+	// versionLeanHistory: the run writes fewer history events
+	// (journeyRun.leanHistory), and hands over as versionBoundedHandOver.
+	versionLeanHistory workflow.Version = 3
 )
 
 // continueAsNewVersion is the run's version of changeContinueAsNewInWaits,
@@ -48,7 +52,7 @@ const (
 // behaviour for its whole life, so its history replays. One GetVersion (one
 // marker) serves every version of the change.
 func continueAsNewVersion(ctx workflow.Context) workflow.Version {
-	return workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver)
+	return workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory)
 }
 
 // CarriedState is the interpreter's state, handed over on continue-as-new.
@@ -98,9 +102,10 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryState, r.state); err != nil {
 		return JourneyResult{}, err
 	}
-	v := continueAsNewVersion(ctx)
-	r.waitsCAN = v >= versionWaitsContinue
-	r.boundedHandOver = v >= versionBoundedHandOver
+	r.version = continueAsNewVersion(ctx)
+	r.waitsCAN = r.version >= versionWaitsContinue
+	r.boundedHandOver = r.version >= versionBoundedHandOver
+	r.stepAttr, _ = workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJourneyStep)
 	r.listen(ctx)
 
 	if in.Carried == nil {
@@ -148,11 +153,15 @@ type journeyRun struct {
 	// exitRequest is the exit request (support's, in PostgreSQL) that
 	// ended the run, if one did.
 	exitRequest string
+	// version is this run's version of changeContinueAsNewInWaits.
+	version workflow.Version
 	// waitsCAN: this run has changeContinueAsNewInWaits.
 	waitsCAN bool
 	// boundedHandOver: this run hands over at HandOverPoint
 	// (versionBoundedHandOver), not at the setting.
 	boundedHandOver bool
+	// stepAttr is the run's JourneyStep search attribute as last set.
+	stepAttr string
 	// paused: a wait woke to continue as new (r.c.Waiting says where).
 	paused bool
 }
@@ -361,9 +370,10 @@ func (r *journeyRun) state() (JourneyState, error) {
 	}, nil
 }
 
-// begin makes sure the enrollment row exists: the API writes it in the same
-// transaction that starts the workflow, and this covers a commit that failed
-// after the start succeeded.
+// begin makes sure the enrollment row exists: the API commits it before it
+// starts the workflow, and this covers a row dropped while a start Temporal
+// had not reported was still in flight (and runs started by older APIs,
+// whose commit could fail after the start).
 func (r *journeyRun) begin(ctx workflow.Context) error {
 	var a *activities.Activities
 	return workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
@@ -448,8 +458,10 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		r.c.Waiting = nil
 		r.c.Visits[step.ID]++
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step.ID)); err != nil {
-		return err
+	if !r.leanHistory() {
+		if err := r.setStepAttr(ctx, step.ID); err != nil {
+			return err
+		}
 	}
 	rec := StepRecord{StepID: step.ID, Kind: step.Kind(), StartedAt: workflow.Now(ctx)}
 	if resumed {
@@ -502,6 +514,40 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	r.record(rec)
 	r.c.Cursor = next
 	return nil
+}
+
+// leanHistory: this run has version 2 of changeContinueAsNewInWaits, which
+// writes fewer history events (each one costs the Temporal server CPU, so
+// throughput):
+//   - JourneyStep is set when the run parks on a durable timer (a wait, a
+//     wait_for, a send deferred or waiting to retry the provider), not at
+//     every step: it names the step the run waits at, or last waited at,
+//     which is what ops filter on. Earlier runs set it at every step.
+//   - sends are keyed by the run (changeSendKeyByRun) without asking
+//     GetVersion for that change, whose marker and TemporalChangeVersion
+//     upsert cost two events: every run with this version is newer than it.
+func (r *journeyRun) leanHistory() bool { return r.version >= versionLeanHistory }
+
+// setStepAttr sets the JourneyStep search attribute, unless it already
+// says step (a resumed wait, a loop over one wait).
+func (r *journeyRun) setStepAttr(ctx workflow.Context, step string) error {
+	if r.leanHistory() && r.stepAttr == step {
+		return nil
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchJourneyStep.ValueSet(step)); err != nil {
+		return err
+	}
+	r.stepAttr = step
+	return nil
+}
+
+// parkAt marks, from leanHistory on, that the run now waits at step on a
+// durable timer: ops find it there through JourneyStep.
+func (r *journeyRun) parkAt(ctx workflow.Context, step string) error {
+	if !r.leanHistory() {
+		return nil // set when the step began
+	}
+	return r.setStepAttr(ctx, step)
 }
 
 func (r *journeyRun) record(rec StepRecord) {
@@ -587,6 +633,10 @@ func (r *journeyRun) beginWait(ctx workflow.Context, stepID string, d time.Durat
 // over and r.c.Waiting is cleared.
 func (r *journeyRun) awaitUntil(ctx workflow.Context, until time.Time, done func() bool) error {
 	if left := until.Sub(workflow.Now(ctx)); left > 0 && !done() {
+		if err := r.parkAt(ctx, r.c.Waiting.StepID); err != nil {
+			r.c.Waiting = nil
+			return err
+		}
 		woke, err := workflow.AwaitWithTimeout(ctx, left, func() bool { return done() || r.shouldContinueAsNew(ctx) })
 		if err != nil {
 			r.c.Waiting = nil
@@ -710,6 +760,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 			return res.Outcome(), nil
 		}
 		if wait > 0 {
+			if err := r.parkAt(ctx, step.ID); err != nil {
+				return "", err
+			}
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
 				return "", err
 			}
@@ -724,7 +777,9 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 // workflow-id key they were sending with.
 func (r *journeyRun) sendKey(ctx workflow.Context, stepID string) string {
 	visit := r.c.Visits[stepID]
-	if workflow.GetVersion(ctx, changeSendKeyByRun, workflow.DefaultVersion, 1) == workflow.DefaultVersion || r.in.EnrollmentID == "" {
+	// A leanHistory run is newer than changeSendKeyByRun: it does not ask.
+	byRun := r.leanHistory() || workflow.GetVersion(ctx, changeSendKeyByRun, workflow.DefaultVersion, 1) >= 1
+	if !byRun || r.in.EnrollmentID == "" {
 		return fmt.Sprintf("%s/%s/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, stepID, visit)
 	}
 	return fmt.Sprintf("enrollment/%s/%s/%d", r.in.EnrollmentID, stepID, visit)

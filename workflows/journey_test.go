@@ -332,16 +332,60 @@ func TestJourney_QueryShowsCurrentStepAndStepsTaken(t *testing.T) {
 	require.Equal(t, "sent", mid.StepsTaken[0].Outcome)
 }
 
-func TestJourney_UpsertsJourneyStepSearchAttribute(t *testing.T) {
-	h := newHarness(t)
+// journeySteps records the values the run sets JourneyStep to.
+func journeySteps(h *harness) *[]string {
 	var steps []string
 	h.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		if v, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(SearchJourneyStep); ok {
 			steps = append(steps, v)
 		}
 	}).Return(nil)
+	return &steps
+}
+
+// JourneyStep names where a run waits: the API starts the run with its first
+// step, and the run sets it when it parks on a timer, not at every step
+// (each upsert is a history event).
+func TestJourney_SetsJourneyStepWhereItWaits(t *testing.T) {
+	h := newHarness(t)
+	steps := journeySteps(h)
+	asked := false
+	h.env.OnGetVersion(changeSendKeyByRun, workflow.DefaultVersion, workflow.Version(1)).Run(func(mock.Arguments) { asked = true }).Return(workflow.Version(1))
+	require.NoError(t, h.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(SearchJourneyStep.ValueSet("welcome_email"))))
 	h.run(t, input(welcomeSpec(t)))
-	require.Equal(t, []string{"welcome_email", "pause", "wait_open", "sms_ok", "sms_nudge", "done"}, steps)
+	require.Equal(t, []string{"pause", "wait_open"}, *steps)
+	require.False(t, asked, "a lean run keys its sends by the run without asking GetVersion")
+	require.Equal(t, "enrollment/e_1/welcome_email/1", h.sends[0].IdempotencyKey)
+}
+
+// A send held back by quiet hours parks the run too: JourneyStep says so.
+func TestJourney_SetsJourneyStepOnADeferredSend(t *testing.T) {
+	h := newHarness(t)
+	steps := journeySteps(h)
+	var calls int
+	h.sendFn = func(in activities.SendInput) (activities.SendResult, error) {
+		calls++
+		if calls == 1 {
+			return activities.SendResult{Status: delivery.StatusDeferred, Reason: "quiet_hours", DeferUntil: h.env.Now().Add(9 * time.Hour)}, nil
+		}
+		return activities.SendResult{Status: model.MessageSent}, nil
+	}
+	h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, []string{"welcome_email", "pause", "wait_open"}, *steps)
+}
+
+// Runs that began before versionLeanHistory set JourneyStep at every step
+// and ask GetVersion for the send key, as they did when they were recorded.
+func TestJourney_RunsBeforeLeanHistorySetJourneyStepAtEveryStep(t *testing.T) {
+	h := newHarness(t)
+	steps := journeySteps(h)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(versionWaitsContinue)
+	asked := false
+	h.env.OnGetVersion(changeSendKeyByRun, workflow.DefaultVersion, workflow.Version(1)).Run(func(mock.Arguments) { asked = true }).Return(workflow.Version(1))
+	h.run(t, input(welcomeSpec(t)))
+	require.Equal(t, []string{"welcome_email", "pause", "wait_open", "sms_ok", "sms_nudge", "done"}, *steps)
+	require.True(t, asked)
+	require.True(t, strings.HasPrefix(h.sends[0].IdempotencyKey, "enrollment/"), h.sends[0].IdempotencyKey)
 }
 
 func TestJourney_DeferredSendWaitsThenRetriesWithSameKey(t *testing.T) {
@@ -465,7 +509,7 @@ func requireSameTime(t *testing.T, want, got time.Time) {
 // continues as new between steps.
 func TestJourney_RunsBeforeTheChangeContinueBetweenSteps(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver).Return(workflow.DefaultVersion)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(workflow.DefaultVersion)
 	in := input(loopSpec(t))
 	in.ContinueAsNewAfter = 40
 	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
@@ -490,7 +534,7 @@ func TestJourney_HandsOverBelowTheSetting(t *testing.T) {
 	})
 	t.Run("version 1", func(t *testing.T) {
 		h := newHarness(t)
-		h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionBoundedHandOver).Return(versionWaitsContinue)
+		h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(versionWaitsContinue)
 		in := input(loopSpec(t))
 		in.ContinueAsNewAfter = setting
 		h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(setting - 1) }, 84*time.Hour)

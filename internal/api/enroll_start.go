@@ -21,9 +21,9 @@ import (
 
 // A start call can fail without saying whether the run started: the answer
 // was lost, or the deadline passed while Temporal was busy or restarting.
-// The enrollment's transaction is still open then, so the API asks Temporal
-// what happened before it commits or rolls back. These bound how long that
-// takes: a few short describe calls, not a wait for Temporal to recover.
+// The API then asks Temporal what happened before it keeps or drops the
+// enrollment's row. These bound how long that takes: a few short describe
+// calls, not a wait for Temporal to recover.
 const (
 	startCheckAttempts = 3
 	startCheckTimeout  = 2 * time.Second
@@ -56,7 +56,7 @@ func idempotencyKey(r *http.Request) (string, error) {
 }
 
 // startUnknownError is a start whose outcome Temporal could not tell us: the
-// enrollment is rolled back, and the run may exist.
+// enrollment's row stays, and the run may exist.
 type startUnknownError struct{ start, check error }
 
 func (e *startUnknownError) Error() string {
@@ -82,19 +82,20 @@ const (
 	ownershipUnknown                  // Temporal did not answer
 )
 
-// startRun starts the enrollment's workflow inside its transaction and
+// startRun starts the enrollment's workflow (its row is committed) and
 // returns the run id only if the run exists. When the start call fails in a
 // way that does not say whether the run started, it asks Temporal: a run
-// that started is the enrollment's, and the row commits with it.
+// that started is the enrollment's.
 // ownerCheck is false for an enrollment whose id was just made up: an open
 // run that Temporal reports cannot be its own then.
 //
 // "Not started" is what Temporal says once the call has given up; a start
 // still in flight inside the server could in principle land later. That run
-// writes its own enrollment row (its first activity), so the row and the
-// run still agree, and a retry with the same key answers with it.
+// writes its enrollment row again if it was dropped (its first activity), so
+// the row and the run still agree, and a retry with the same key answers
+// with it.
 func (s *Server) startRun(ctx context.Context, e storage.Enrollment, opts client.StartWorkflowOptions, in workflows.JourneyInput, ownerCheck bool) (string, error) {
-	// Bounded: the enrollment's transaction stays open during this call.
+	// Bounded: the caller (an API client, a dispatcher) waits on it.
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
 	run, err := s.temporal.ExecuteWorkflow(sctx, opts, workflows.Journey, in)
 	cancel()

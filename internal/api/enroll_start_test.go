@@ -207,8 +207,8 @@ func TestEnrollStartRefused_NothingRecorded(t *testing.T) {
 }
 
 // A lost start answer while describing fails too: the API cannot tell, says
-// so, and rolls back; the run Temporal did start is picked up by a retry
-// with the key the answer gives, not refused as already active.
+// so, and keeps the row it committed before starting; the run Temporal did
+// start is picked up by a retry with the key the answer gives.
 func TestEnrollStartOutcomeUnknown_RetryWithKeyAnswersWithTheRun(t *testing.T) {
 	h, f := newFaultyHarness(t)
 	ctx := context.Background()
@@ -223,8 +223,8 @@ func TestEnrollStartOutcomeUnknown_RetryWithKeyAnswersWithTheRun(t *testing.T) {
 	if r.errorCode() != "start_outcome_unknown" || key == "" || !strings.Contains(r.raw, "Idempotency-Key: "+key) {
 		t.Fatalf("answer: %s", r.raw)
 	}
-	if n := h.count("enrollments"); n != 0 {
-		t.Errorf("%d enrollment rows while the outcome is unknown", n)
+	if n := h.count("enrollments"); n != 1 {
+		t.Errorf("%d enrollment rows while the outcome is unknown, want the one committed before the start", n)
 	}
 	// What Temporal really did: the run started (no worker runs here, so it
 	// has not written its own row).
@@ -240,8 +240,8 @@ func TestEnrollStartOutcomeUnknown_RetryWithKeyAnswersWithTheRun(t *testing.T) {
 		t.Errorf("retry without the key: %s", r.raw)
 	}
 	// With the key, the retry is the same enrollment: it answers with the
-	// run that started, and records its row.
-	r = h.enrollWithKey("unknown", id, key, http.StatusCreated)
+	// run that started.
+	r = h.enrollWithKey("unknown", id, key, http.StatusOK)
 	enrollmentID, runID := enrollmentOf(r)
 	if enrollmentID != memoID || runID != startedRun {
 		t.Errorf("retry with the key: enrollment %s run %s, want %s %s: %s", enrollmentID, runID, memoID, startedRun, r.raw)
@@ -257,6 +257,74 @@ func TestEnrollStartOutcomeUnknown_RetryWithKeyAnswersWithTheRun(t *testing.T) {
 	}
 	if n := h.count("enrollments"); n != 1 {
 		t.Errorf("%d enrollment rows", n)
+	}
+}
+
+// A start Temporal never made, while Temporal could not say so: the row
+// committed before the start stays (503 start_outcome_unknown); a retry
+// with the key starts its run, and an enrollment without the key drops a
+// row like it once it is old enough to be no start in flight.
+func TestEnrollStartOutcomeUnknown_NoRun_RetryStartsIt_NextEnrollmentDropsIt(t *testing.T) {
+	h, f := newFaultyHarness(t)
+	ctx := context.Background()
+	h.publish(welcome("no-run", "{policy: always}"))
+	id := h.newContact(map[string]any{"external_id": "no-run-1"})
+	workflowID := workflows.JourneyWorkflowID("no-run", id)
+	unknown := func() string {
+		t.Helper()
+		f.refuseStart.Store(true) // Unavailable: it may have reached Temporal
+		f.failDescribe.Store(true)
+		defer f.refuseStart.Store(false)
+		defer f.failDescribe.Store(false)
+		r := h.enrollWithKey("no-run", id, "", http.StatusServiceUnavailable)
+		key, _ := r.body["error"].(map[string]any)["idempotency_key"].(string)
+		if r.errorCode() != "start_outcome_unknown" || key == "" {
+			t.Fatalf("answer: %s", r.raw)
+		}
+		if _, st, _, ok := h.runOf(workflowID); ok && st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatal("a run is open although the start was refused")
+		}
+		return key
+	}
+
+	key := unknown()
+	row, err := h.store.ActiveEnrollment(ctx, id, "no-run")
+	if err != nil {
+		t.Fatalf("the committed row: %v", err)
+	}
+	// A fresh row may be a start in flight: another call is refused.
+	if r := h.enrollWithKey("no-run", id, "", http.StatusConflict); r.errorCode() != "already_active" {
+		t.Errorf("while the row is fresh: %s", r.raw)
+	}
+	r := h.enrollWithKey("no-run", id, key, http.StatusCreated)
+	enrollmentID, runID := enrollmentOf(r)
+	if gotRun, _, memoID, ok := h.runOf(workflowID); !ok || enrollmentID != row.ID || memoID != row.ID || gotRun != runID {
+		t.Fatalf("retry with the key: Temporal has run %q of enrollment %q (found %v); row %s; answer %s", gotRun, memoID, ok, row.ID, r.raw)
+	}
+
+	// Again, for a caller that never retries: the orphan blocks the journey
+	// until an enrollment finds it old and runless, and drops it.
+	if err := h.store.FinishEnrollment(ctx, row.ID, model.RunCompleted, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	h.terminate(workflowID)
+	unknown()
+	orphan, err := h.store.ActiveEnrollment(ctx, id, "no-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Pool().Exec(ctx, `UPDATE enrollments SET started_at = now() - interval '1 hour' WHERE id = $1`, orphan.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = h.enrollWithKey("no-run", id, "", http.StatusCreated)
+	if e, _ := enrollmentOf(r); e == orphan.ID {
+		t.Errorf("the orphan was answered: %s", r.raw)
+	}
+	if _, err := h.store.Enrollment(ctx, orphan.ID); err == nil {
+		t.Error("the orphan row is still there")
+	}
+	if n := h.count("enrollments"); n != 2 {
+		t.Errorf("%d enrollment rows, want the finished one and the new one", n)
 	}
 }
 

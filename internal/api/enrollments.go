@@ -87,18 +87,26 @@ func (e *startError) Unwrap() error { return e.err }
 // startJourney is the one start path, for the enrollments route and for
 // event triggers. Postgres enforces the re-entry policy durably (enrollment
 // rows outlive Temporal's retention) and Temporal enforces that no two runs
-// of one (journey, contact) workflow id are open at once. The enrollment row
-// and the workflow start commit together: the start happens inside the
-// enrollment's transaction, and a failed start rolls the row back.
+// of one (journey, contact) workflow id are open at once.
 // trigger is the event that enrolled the contact, nil for an API start.
 //
+// The enrollment row is committed first and the workflow started after,
+// outside any transaction, so a connection never waits on Temporal (issue
+// 10: at 32 concurrent clients the API's pool queued behind starts). Rows
+// and runs still agree:
+//   - no duplicate runs: the row's commit claims the (contact, journey)
+//     pair (the unique index on active rows) before anything starts, and
+//     Temporal refuses a second open run of the workflow id;
+//   - no orphan rows: a start Temporal refused drops the row again; a start
+//     it may have made keeps the row (its run's first activity would find it
+//     anyway) and answers 503 start_outcome_unknown; a row whose run never
+//     started after all (that case, or the API dying between commit and
+//     start) is dropped by the next enrollment of the contact in the
+//     journey, which asks Temporal about it (dropOrphan), or picked up by a
+//     retry with the same key, which starts its run.
+//
 // key names the call (the Idempotency-Key; "" for none): the enrollment id
-// is derived from it, so every attempt of one call is one enrollment. When a
-// start call fails without saying whether the run started, startRun asks
-// Temporal, and the answer is the truth: started (the row commits), not
-// started (rolled back, 503 unavailable) or unknown (rolled back, 503
-// start_outcome_unknown: a retry with the same key is safe; and if the run
-// did start, its first activity writes the row).
+// is derived from it, so every attempt of one call is one enrollment.
 func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key string) (startedRun, error) {
 	keyed := key != ""
 	if !keyed {
@@ -117,68 +125,33 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		firstStep = jv.Spec.Steps[0].ID
 	}
 	e.CurrentStep = firstStep
+	if keyed {
+		// An earlier attempt of this call recorded the enrollment: answer
+		// with it, and start its run if that attempt could not.
+		if stored, err := s.store.Enrollment(ctx, e.ID); err == nil {
+			return s.resumeStart(ctx, stored, jv, trigger, key)
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return startedRun{}, err
+		}
+	}
 	if err := s.checkReentry(ctx, contactID, jv); err != nil {
-		if keyed {
-			return s.replayed(ctx, e.ID, err)
-		}
 		return startedRun{}, err
 	}
-	// Ids only: no email, phone or attributes reach Temporal. The workflow
-	// loads the contact through activities when it needs them.
-	opts := client.StartWorkflowOptions{
-		ID:                                       e.WorkflowID,
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		Memo:                                     map[string]any{workflows.MemoEnrollmentID: e.ID},
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchContactID.ValueSet(contactID),
-			workflows.SearchJourneyID.ValueSet(jv.JourneyID),
-			workflows.SearchJourneyVersion.ValueSet(int64(jv.Version)),
-			workflows.SearchJourneyStep.ValueSet(firstStep),
-		),
-	}
-	in := workflows.JourneyInput{
-		EnrollmentID:       e.ID,
-		ContactID:          contactID,
-		Version:            jv.Version,
-		Spec:               jv.Spec,
-		ContinueAsNewAfter: s.cfg.ContinueAsNewAfter,
-		Trigger:            trigger,
-	}
+	opts, in := s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger)
 
-	var runID string
-	err := s.store.CreateEnrollment(ctx, e, func(ctx context.Context) error {
-		var err error
-		runID, err = s.startRun(ctx, e, opts, in, keyed)
-		return err
-	})
-
-	var (
-		already *serviceerror.WorkflowExecutionAlreadyStarted
-		se      *startError
-		unknown *startUnknownError
-	)
+	err := s.store.RecordEnrollment(ctx, e)
 	switch {
-	case err == nil:
-	case errors.As(err, &unknown): // before already: it may wrap one
-		return startedRun{}, startOutcomeUnknown(e, key, unknown.start)
-	case errors.Is(err, storage.ErrAlreadyActive), errors.As(err, &already):
-		if keyed {
-			return s.replayed(ctx, e.ID, alreadyActive(jv.JourneyID, contactID))
-		}
+	case errors.Is(err, storage.ErrAlreadyActive):
 		return startedRun{}, alreadyActive(jv.JourneyID, contactID)
-	case runID != "":
-		return s.startedDespiteCommitError(ctx, e, runID, err)
-	case errors.As(err, &se):
-		return startedRun{}, unavailable(fmt.Sprintf("could not start journey %s for contact %s: %v; no run started and nothing was recorded, retry", jv.JourneyID, contactID, se.err))
-	case keyed:
-		// The same key's enrollment may have committed while this insert
-		// waited on it (a primary key conflict).
-		return s.replayed(ctx, e.ID, err)
-	default:
+	case errors.Is(err, storage.ErrEnrollmentExists) && keyed:
+		// The same key's first attempt recorded it a moment ago.
+		return s.replayed(ctx, e.ID, alreadyActive(jv.JourneyID, contactID))
+	case err != nil:
 		return startedRun{}, err
+	}
+	runID, err := s.startRun(ctx, e, opts, in, keyed)
+	if err != nil {
+		return startedRun{}, s.startFailed(ctx, e, key, err)
 	}
 
 	stored, err := s.store.Enrollment(ctx, e.ID)
@@ -194,19 +167,97 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 	return startedRun{Enrollment: stored, RunID: runID}, nil
 }
 
-// startedDespiteCommitError handles a workflow that started while the
-// enrollment's commit reported an error. The run is not terminated: its
-// first activity (storage.EnsureEnrollment) writes the enrollment row if the
-// commit was really lost, so the run and its row converge either way, and
-// the client gets the start that happened.
-func (s *Server) startedDespiteCommitError(ctx context.Context, e storage.Enrollment, runID string, cause error) (startedRun, error) {
-	loggerFrom(ctx).Warn("api: workflow started but the enrollment commit reported an error; the workflow records its enrollment itself",
-		"workflow_id", e.WorkflowID, "run_id", runID, "enrollment_id", e.ID, "error", cause)
-	if stored, err := s.store.Enrollment(context.WithoutCancel(ctx), e.ID); err == nil {
-		e = stored
-	} else {
-		e.StartedAt = s.now().UTC()
+// startOptions are the workflow start options of an enrollment's run. Ids
+// only: no email, phone or attributes reach Temporal. The workflow loads the
+// contact through activities when it needs them.
+func (s *Server) startOptions(e storage.Enrollment, firstStep string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                                       e.WorkflowID,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo:                                     map[string]any{workflows.MemoEnrollmentID: e.ID},
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchContactID.ValueSet(e.ContactID),
+			workflows.SearchJourneyID.ValueSet(e.JourneyID),
+			workflows.SearchJourneyVersion.ValueSet(int64(e.Version)),
+			workflows.SearchJourneyStep.ValueSet(firstStep),
+		),
 	}
+}
+
+func (s *Server) journeyInput(e storage.Enrollment, jv storage.JourneyVersion, trigger *workflows.EventSignal) workflows.JourneyInput {
+	return workflows.JourneyInput{
+		EnrollmentID:       e.ID,
+		ContactID:          e.ContactID,
+		Version:            jv.Version,
+		Spec:               jv.Spec,
+		ContinueAsNewAfter: s.cfg.ContinueAsNewAfter,
+		Trigger:            trigger,
+	}
+}
+
+// startFailed answers a start that did not succeed, and drops the
+// enrollment's row unless its run may exist.
+func (s *Server) startFailed(ctx context.Context, e storage.Enrollment, key string, err error) error {
+	var (
+		already *serviceerror.WorkflowExecutionAlreadyStarted
+		se      *startError
+		unknown *startUnknownError
+	)
+	if errors.As(err, &unknown) { // before already: it may wrap one
+		// The row stays: the run may exist. A retry with the key resolves
+		// it, and so does the contact's next enrollment in the journey.
+		return startOutcomeUnknown(e, key, unknown.start)
+	}
+	// Temporal says this enrollment's run does not exist. The client may
+	// have gone away; the row must still go.
+	if _, derr := s.store.DropUnstartedEnrollment(context.WithoutCancel(ctx), e.ID); derr != nil {
+		loggerFrom(ctx).Warn("api: dropping the row of a start that did not happen; the next enrollment drops it", "enrollment_id", e.ID, "error", derr)
+	}
+	switch {
+	case errors.As(err, &already):
+		// Another enrollment's run is still open (it is finishing).
+		return alreadyActive(e.JourneyID, e.ContactID)
+	case errors.As(err, &se):
+		return unavailable(fmt.Sprintf("could not start journey %s for contact %s: %v; no run started and nothing was recorded, retry", e.JourneyID, e.ContactID, se.err))
+	default:
+		return err
+	}
+}
+
+// resumeStart answers a keyed call whose enrollment an earlier attempt
+// recorded: with its run if it has one, and otherwise, while the row is
+// active, by starting the run now (the earlier attempt could not say
+// whether it had, or died before it tried).
+func (s *Server) resumeStart(ctx context.Context, e storage.Enrollment, jv storage.JourneyVersion, trigger *workflows.EventSignal, key string) (startedRun, error) {
+	runID, own, err := s.checkOwnRun(ctx, e, "", startCheckAttempts)
+	switch {
+	case own == ownRun || e.Status != model.RunActive:
+		if own != ownRun {
+			runID = "" // the run may have ended long ago
+		}
+		return startedRun{Enrollment: e, RunID: runID, Replayed: true}, nil
+	case own == ownershipUnknown:
+		return startedRun{}, startOutcomeUnknown(e, key, err)
+	}
+	if jv.Version != e.Version {
+		// A version was published since the enrollment was recorded: its
+		// run runs the version it was enrolled in.
+		if jv, err = s.store.JourneyVersion(ctx, e.JourneyID, e.Version); err != nil {
+			return startedRun{}, err
+		}
+	}
+	firstStep := ""
+	if len(jv.Spec.Steps) > 0 {
+		firstStep = jv.Spec.Steps[0].ID
+	}
+	runID, err = s.startRun(ctx, e, s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger), true)
+	if err != nil {
+		return startedRun{}, s.startFailed(ctx, e, key, err)
+	}
+	loggerFrom(ctx).Info("api: started the run of an enrollment an earlier attempt recorded", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", runID)
 	return startedRun{Enrollment: e, RunID: runID}, nil
 }
 
@@ -217,11 +268,11 @@ func alreadyActive(journeyID, contactID string) *Error {
 // checkReentry refuses a contact with an active run of the journey, and
 // asks the journey's re-entry policy about one who went through it before.
 func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion) error {
-	_, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
+	active, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
 	switch {
-	case err == nil:
+	case err == nil && !s.dropOrphan(ctx, active):
 		return alreadyActive(jv.JourneyID, contactID)
-	case !errors.Is(err, storage.ErrNotFound):
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
 	last, err := s.store.LastEnrollment(ctx, contactID, jv.JourneyID)
@@ -244,6 +295,44 @@ func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.
 		e.EligibleAt = &d.EligibleAt
 		return e
 	}
+}
+
+// orphanAge is how old an active enrollment must be before an enrollment
+// that finds it asks Temporal whether it has a run: older than any start
+// attempt still in flight (the start call and its checks).
+func (s *Server) orphanAge() time.Duration { return 2*time.Minute + 2*s.cfg.SignalTimeout }
+
+// dropOrphan drops an active enrollment whose run never started (startJourney
+// says how one can be left behind) and reports whether it did. Only an
+// enrollment older than orphanAge is asked about, with one describe call:
+// this runs on the refusal path, not on every start.
+func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
+	if s.now().Sub(e.StartedAt) < s.orphanAge() {
+		return false
+	}
+	dctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	d, err := s.temporal.DescribeWorkflow(dctx, e.WorkflowID, "")
+	cancel()
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+	case err != nil:
+		return false
+	default:
+		// A run without the memo predates it and may be this enrollment's.
+		if id := memoEnrollmentID(d.Memo); id == "" || id == e.ID {
+			return false
+		}
+	}
+	dropped, err := s.store.DropUnstartedEnrollment(ctx, e.ID)
+	if err != nil {
+		loggerFrom(ctx).Warn("api: dropping an enrollment whose run never started", "enrollment_id", e.ID, "error", err)
+		return false
+	}
+	if dropped {
+		loggerFrom(ctx).Warn("api: dropped an enrollment whose run never started", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "started_at", e.StartedAt)
+	}
+	return dropped
 }
 
 type exitRequest struct {

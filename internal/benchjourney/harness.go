@@ -194,9 +194,22 @@ func (h *harness) startTemporal(ctx context.Context) error {
 	}
 }
 
+// PassedSettings are the Tutti settings the benchmark hands on to the
+// worker and the API it starts when they are set in its environment: the
+// tuning ones, which issue 10 asks to choose from measurements.
+var PassedSettings = []string{"TUTTI_DATABASE_MAX_CONNS", "TUTTI_WORKER_WORKFLOW_POLLERS", "TUTTI_WORKER_ACTIVITY_POLLERS",
+	"TUTTI_WORKER_STICKY_TIMEOUT", "TUTTI_WORKER_CACHE_SIZE"}
+
 // tuttiEnv is the environment of the worker and the API: sandbox mode
 // against the scratch database and the dev server.
+// The tuning settings in PassedSettings pass through from the benchmark's
+// own environment, so a setting can be measured without a rebuild.
 func (h *harness) tuttiEnv(extra ...string) []string {
+	for _, k := range PassedSettings {
+		if v, ok := os.LookupEnv(k); ok {
+			extra = append(extra, k+"="+v)
+		}
+	}
 	return childEnv(append([]string{
 		"DATABASE_URL=" + h.dbURL,
 		"TEMPORAL_ADDRESS=" + h.addr,

@@ -21,7 +21,7 @@ import (
 const EnvTaskQueue = "BENCHJOURNEY_TASK_QUEUE"
 
 // WorkerMain is the benchmark's worker process: Tutti's worker (the
-// configuration from the environment, worker.Options{} as worker/main.go
+// configuration from the environment, wiring.WorkerOptions as worker/main.go
 // has it, built by the same wiring.Open) with the hand-written workflow registered beside the journey
 // workflow, so both sides run in one process. It returns the exit code.
 func WorkerMain() int {
@@ -49,7 +49,7 @@ func runWorker(logger *slog.Logger) error {
 	if queue == "" {
 		queue = workflows.TaskQueue
 	}
-	w := worker.New(deps.Temporal, queue, worker.Options{})
+	w := worker.New(deps.Temporal, queue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)
 	w.RegisterWorkflow(Handwritten)
 	w.RegisterActivity(&activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger})

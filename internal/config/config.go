@@ -65,6 +65,11 @@ const (
 	DefaultSendGridWebhookMaxBody = 16 << 20
 )
 
+// DefaultDatabaseMaxConns is each process's PostgreSQL pool size: pgx's
+// own default, max(4, CPUs), queued the API's requests behind four
+// connections at 32 concurrent clients (issue 10).
+const DefaultDatabaseMaxConns = 16
+
 // DefaultCodecCORSOrigins are the Temporal UI origins (`make dev`'s UI) the
 // codec endpoint answers browsers from unless TUTTI_CODEC_CORS_ORIGINS says
 // otherwise.
@@ -125,6 +130,13 @@ type Config struct {
 	// transaction (TUTTI_EVENT_MAX_BATCH, 1 = every event in its own);
 	// 0 keeps storage.DefaultGateBatching's.
 	EventMaxBatch int
+	// WorkerWorkflowPollers, WorkerActivityPollers, WorkerStickyTimeout
+	// and WorkerCacheSize tune the Temporal worker (wiring.WorkerOptions);
+	// zero leaves the SDK's default.
+	WorkerWorkflowPollers int
+	WorkerActivityPollers int
+	WorkerStickyTimeout   time.Duration
+	WorkerCacheSize       int
 
 	// ContinueAsNewAfter bounds journey workflow history length
 	// (workflows.HandOverPoint); 0 or at least MinContinueAsNewAfter.
@@ -136,6 +148,9 @@ type Config struct {
 	// run: such a worker ignores a batch, and its run would lose those
 	// events when it continues as new (a rolling upgrade).
 	SingleEventSignals bool
+	// DatabaseMaxConns is the PostgreSQL pool size of each process
+	// (TUTTI_DATABASE_MAX_CONNS).
+	DatabaseMaxConns int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
 
@@ -249,10 +264,19 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.ContinueAsNewAfter = can
 
+	conns, err := strconv.Atoi(get("TUTTI_DATABASE_MAX_CONNS", strconv.Itoa(DefaultDatabaseMaxConns)))
+	if err != nil || conns < 1 || conns > 1000 {
+		errs = append(errs, fmt.Errorf("TUTTI_DATABASE_MAX_CONNS: must be a whole number of connections from 1 to 1000"))
+		conns = DefaultDatabaseMaxConns
+	}
+	c.DatabaseMaxConns = conns
+
 	for _, v := range []struct {
 		key string
 		dst *int
-	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}, {"TUTTI_EVENT_MAX_BATCH", &c.EventMaxBatch}} {
+	}{{"TUTTI_GATE_MAX_BATCH", &c.GateMaxBatch}, {"TUTTI_GATE_MAX_IN_FLIGHT", &c.GateMaxInFlight}, {"TUTTI_EVENT_MAX_BATCH", &c.EventMaxBatch},
+		{"TUTTI_WORKER_WORKFLOW_POLLERS", &c.WorkerWorkflowPollers}, {"TUTTI_WORKER_ACTIVITY_POLLERS", &c.WorkerActivityPollers},
+		{"TUTTI_WORKER_CACHE_SIZE", &c.WorkerCacheSize}} {
 		raw := get(v.key, "")
 		if raw == "" {
 			continue
@@ -270,6 +294,14 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		c.SingleEventSignals = v == "true"
 	default:
 		errs = append(errs, fmt.Errorf("TUTTI_SINGLE_EVENT_SIGNALS: must be true or false, got %q", v))
+	}
+
+	if raw := get("TUTTI_WORKER_STICKY_TIMEOUT", ""); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second {
+			errs = append(errs, fmt.Errorf("TUTTI_WORKER_STICKY_TIMEOUT: must be a duration of at least 1s like 5s, got %q", raw))
+		}
+		c.WorkerStickyTimeout = d
 	}
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -103,19 +102,8 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 // workflow (all its runs) whose payload contains want.
 func countSignals(t testing.TB, tc client.Client, workflowID, want string) int {
 	t.Helper()
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		a := ev.GetWorkflowExecutionSignaledEventAttributes()
-		if a == nil || (a.GetSignalName() != workflows.SignalEvent && a.GetSignalName() != workflows.SignalEvents) {
-			continue
-		}
-		for _, p := range a.GetInput().GetPayloads() {
-			n += strings.Count(string(p.GetData()), want)
-		}
-	}
+	n, err := signalsOf(tc, workflowID, want)
+	require.NoError(t, err)
 	return n
 }
 

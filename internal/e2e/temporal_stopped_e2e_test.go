@@ -183,10 +183,9 @@ func TestEndToEnd_EventsPostedWhileTemporalIsStopped(t *testing.T) {
 	t.Logf("%s: outbox empty", time.Since(began).Round(time.Second))
 
 	// PostgreSQL: every delivery made once, with the outcome it should
-	// have; some only after failing while Temporal was down. A contact's
-	// purchase and signup signals, when pending one after the other, go as
-	// one batched signal, whose outcome names the batch: counted here by
-	// what each did.
+	// have; some only after failing while Temporal was down. A delivery
+	// batched with others (a contact's purchase and signup, say) has their
+	// outcome, which names the batch; the count per run is what matters.
 	outcomes := map[string]int{}
 	rows, err := s.store.Pool().Query(ctx, `
 		SELECT e.name || ' ' || d.kind || ' ' || regexp_replace(d.outcome, ' \(a batch of [0-9]+ events\)$', ''), count(*)
@@ -308,8 +307,9 @@ func TestEndToEnd_EventsPostedWhileTemporalIsStopped(t *testing.T) {
 	})
 }
 
-// signalsOf counts the event signals (single or batched) in a workflow's history (all runs)
-// whose payload contains want; countSignals for concurrent callers.
+// signalsOf counts the events, signalled alone or in batches, in a
+// workflow's history (all runs) whose payload contains want: countSignals
+// for callers that cannot fail the test (other goroutines).
 func signalsOf(tc client.Client, workflowID, want string) (int, error) {
 	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	n := 0
@@ -323,9 +323,7 @@ func signalsOf(tc client.Client, workflowID, want string) (int, error) {
 			continue
 		}
 		for _, p := range a.GetInput().GetPayloads() {
-			if strings.Contains(string(p.GetData()), want) {
-				n++
-			}
+			n += strings.Count(string(p.GetData()), want)
 		}
 	}
 	return n, nil

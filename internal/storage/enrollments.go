@@ -37,6 +37,9 @@ func enrollmentInsertError(e Enrollment, err error) error {
 	if c, ok := uniqueViolation(err); ok && c == "enrollments_one_active" {
 		return fmt.Errorf("enrollment %s: contact %s, journey %s: %w", e.ID, e.ContactID, e.JourneyID, ErrAlreadyActive)
 	}
+	if c, ok := uniqueViolation(err); ok && c == "enrollments_pkey" {
+		return fmt.Errorf("enrollment %s: %w", e.ID, ErrEnrollmentExists)
+	}
 	if c, ok := foreignKeyViolation(err); ok {
 		what := fmt.Sprintf("contact %s", e.ContactID)
 		if c != "enrollments_contact_id_fkey" {
@@ -93,10 +96,48 @@ func (s *Store) CreateEnrollment(ctx context.Context, e Enrollment, start func(c
 	})
 }
 
+// RecordEnrollment inserts the enrollment as active (started now if
+// e.StartedAt is zero) and commits it before its run is started: the API
+// starts the workflow outside any transaction, so no connection waits on
+// Temporal. The partial unique index enrollments_one_active refuses a
+// second active run of the journey for the contact (ErrAlreadyActive); an
+// id recorded before is ErrEnrollmentExists.
+//
+// The caller then starts the run and, if Temporal refused it, removes the
+// row with DropUnstartedEnrollment; a row whose run never started (the
+// API died in between, or Temporal could not tell) is found and dropped
+// by the next enrollment of the contact in the journey.
+func (s *Store) RecordEnrollment(ctx context.Context, e Enrollment) error {
+	if err := checkNewEnrollment(e); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at)
+		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()))`,
+		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt)); err != nil {
+		return enrollmentInsertError(e, err)
+	}
+	return nil
+}
+
+// DropUnstartedEnrollment deletes an active enrollment whose run Temporal
+// says never started; an enrollment that has ended is kept. It reports
+// whether a row was deleted. Should the run start after all (a start still
+// in flight inside Temporal), its first activity writes the row again
+// (EnsureEnrollment).
+func (s *Store) DropUnstartedEnrollment(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM enrollments WHERE id = $1 AND status = 'active'`, id)
+	if err != nil {
+		return false, fmt.Errorf("dropping unstarted enrollment %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // EnsureEnrollment inserts the enrollment as active unless a row with its id
 // exists. The workflow's first activity calls it: it is a no-op after
-// CreateEnrollment committed (and waits for it if it has not yet), and writes
-// the row if that commit was lost. If another enrollment of the journey is
+// RecordEnrollment (or CreateEnrollment) committed, and writes the row if it
+// is missing (a commit that was lost, a row dropped while the start was
+// still in flight). If another enrollment of the journey is
 // already active for the contact it returns ErrAlreadyActive: this run must
 // not proceed. If the contact was erased (the run started just before the
 // erasure deleted its row) it returns ErrErased.

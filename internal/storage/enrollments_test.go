@@ -19,6 +19,38 @@ func enrollment(id string, c storage.Contact, v storage.JourneyVersion) storage.
 	return storage.Enrollment{ID: id, ContactID: c.ID, JourneyID: v.JourneyID, Version: v.Version, WorkflowID: "wf-" + id}
 }
 
+// RecordEnrollment commits the row before its run starts; the API drops it
+// again when Temporal refused the start.
+func TestRecordEnrollmentAndDropUnstarted(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e1", c, v)))
+	e1, err := s.Enrollment(ctx, "e1")
+	require.NoError(t, err)
+	require.Equal(t, model.RunActive, e1.Status)
+	require.ErrorIs(t, s.RecordEnrollment(ctx, enrollment("e2", c, v)), storage.ErrAlreadyActive)
+	require.ErrorIs(t, s.RecordEnrollment(ctx, enrollment("e1", c, v)), storage.ErrEnrollmentExists)
+
+	dropped, err := s.DropUnstartedEnrollment(ctx, "e1")
+	require.NoError(t, err)
+	require.True(t, dropped)
+	_, err = s.Enrollment(ctx, "e1")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	// An enrollment that ended had a run: it is kept.
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e3", c, v)))
+	require.NoError(t, s.FinishEnrollment(ctx, "e3", model.RunCompleted, "", time.Time{}))
+	dropped, err = s.DropUnstartedEnrollment(ctx, "e3")
+	require.NoError(t, err)
+	require.False(t, dropped)
+	_, err = s.Enrollment(ctx, "e3")
+	require.NoError(t, err)
+}
+
 func TestCreateEnrollment(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)

@@ -17,6 +17,9 @@ var (
 	ErrEventConflict = errors.New("event id already used for a different event")
 	// ErrAlreadyActive: the contact already has an active run of this journey.
 	ErrAlreadyActive = errors.New("contact already has an active run of this journey")
+	// ErrEnrollmentExists: an enrollment with this id was recorded before
+	// (an earlier attempt of the same keyed call).
+	ErrEnrollmentExists = errors.New("enrollment already recorded")
 	// ErrConflict: the write would break a uniqueness rule (one abandonment
 	// SMS per event, one active suppression per reason...).
 	ErrConflict = errors.New("conflicts with an existing row")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/worker"
+
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/delivery"
@@ -102,5 +104,19 @@ func StoreOptions(cfg config.Config) ([]storage.Option, error) {
 		return nil, fmt.Errorf("TUTTI_ERASURE_HASH_KEY: %w", err)
 	}
 	return []storage.Option{storage.WithGateBatching(GateBatchingFromConfig(cfg)), storage.WithEventBatching(EventBatchingFromConfig(cfg)),
-		storage.WithErasureHasher(h)}, nil
+		storage.WithErasureHasher(h), storage.WithPoolMaxConns(int32(cfg.DatabaseMaxConns))}, nil
+}
+
+// WorkerOptions are the Temporal worker's options from the TUTTI_WORKER_*
+// settings; those left unset keep the SDK's defaults. The cache size is
+// process-wide in the SDK: it is set here, before the worker is built.
+func WorkerOptions(cfg config.Config) worker.Options {
+	if cfg.WorkerCacheSize > 0 {
+		worker.SetStickyWorkflowCacheSize(cfg.WorkerCacheSize)
+	}
+	return worker.Options{
+		MaxConcurrentWorkflowTaskPollers: cfg.WorkerWorkflowPollers,
+		MaxConcurrentActivityTaskPollers: cfg.WorkerActivityPollers,
+		StickyScheduleToStartTimeout:     cfg.WorkerStickyTimeout,
+	}
 }
