@@ -60,24 +60,9 @@ command -v psql >/dev/null 2>&1 || die "psql is not installed (Debian/Ubuntu: ap
 command -v pgbench >/dev/null 2>&1 || die "pgbench is not installed (Debian/Ubuntu: apt-get install postgresql-client)"
 [[ "$CLIENTS" == 16 ]] || warn "BENCH_CLIENTS=${CLIENTS}: BenchmarkPostEvents always runs 16 clients"
 
-# with_database URL DB: URL pointing at another database on the same server.
-with_database() {
-	local url="$1" db="$2"
-	if [[ "$url" =~ ^postgres(ql)?:// ]]; then
-		local query=""
-		[[ "$url" != *\?* ]] || query="?${url#*\?}"
-		local base="${url%%\?*}"
-		local scheme="${base%%://*}" rest="${base#*://}"
-		printf '%s://%s/%s%s\n' "$scheme" "${rest%%/*}" "$db" "$query"
-	else
-		printf '%s dbname=%s\n' "$url" "$db"
-	fi
-}
-
 PGBENCH_URL="$(with_database "$TEST_DATABASE_URL" "$PGBENCH_DB")"
-pg_version="$(psql "$TEST_DATABASE_URL" -Atqc 'SHOW server_version' </dev/null | awk '{print $1}')"
-cpu_model="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
-log "  PostgreSQL ${pg_version}, $(nproc) CPUs (${cpu_model:-unknown}), $(go version | awk '{print $3}'), load average ${load0}"
+host="$(bench_host "$TEST_DATABASE_URL")"
+log "  ${host}, load average ${load0}"
 
 exists="$(psql "$TEST_DATABASE_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = '${PGBENCH_DB}'" </dev/null)"
 [[ "$exists" == 1 ]] || psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE ${PGBENCH_DB}" </dev/null >/dev/null
@@ -221,8 +206,7 @@ table="$OUT/table.md"
 		"$BENCH_TIME" "$(median "${track[@]}")" "$(list "${track[@]}")" "$(median "${track_p99[@]}")" "$(list "${track_ratio[@]}")"
 	printf '| delivery lag at %s goal events/s for %s s, dispatcher against a dev server (`BenchmarkDeliveryLag`) | p50 %.0f ms, p99 %.0f ms, max %.0f ms |\n' \
 		"$BENCH_LAG_RATE" "$BENCH_LAG_SECONDS" "$(lag lag-p50-ms)" "$(lag lag-p99-ms)" "$(lag lag-max-ms)"
-	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s, commit %s, load average at the start %s |\n' "$(nproc)" "${cpu_model:-unknown}" \
-		"$pg_version" "$(go version | awk '{print $3}')" "$(date -u +%Y-%m-%d)" "$commit" "$load0"
+	printf '| machine | %s, %s, commit %s, load average at the start %s |\n' "$host" "$(date -u +%Y-%m-%d)" "$commit" "$load0"
 } >"$table"
 
 echo
@@ -236,16 +220,7 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 		cat "$table"
 		echo "<!-- bench-events:end -->"
 	} >"$body"
-	tmp="$(mktemp "$ROOT/README.md.XXXXXX")"
-	rc=0
-	awk -v bodyfile="$body" '
-		/^<!-- bench-events:begin/ { while ((getline l < bodyfile) > 0) print l; inblock = 1; found = 1; next }
-		inblock { if (/^<!-- bench-events:end -->/) inblock = 0; next }
-		{ print }
-		END { if (!found) exit 3 }
-	' README.md >"$tmp" || rc=$?
-	if ((rc != 0)); then
-		rm -f "$tmp"
+	readme_replace_block bench-events "$body" || die "README.md has no bench-events:begin marker to update"
 		die "README.md has no bench-events:begin marker to update"
 	fi
 	cat "$tmp" >README.md # keeps README.md's mode and inode

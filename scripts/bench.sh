@@ -63,24 +63,9 @@ if ! command -v benchstat >/dev/null 2>&1; then
 		die "go install ${BENCHSTAT_MODULE} failed (see above); it needs the Go module proxy"
 fi
 
-# with_database URL DB: URL pointing at another database on the same server.
-with_database() {
-	local url="$1" db="$2"
-	if [[ "$url" =~ ^postgres(ql)?:// ]]; then
-		local query=""
-		[[ "$url" != *\?* ]] || query="?${url#*\?}"
-		local base="${url%%\?*}"
-		local scheme="${base%%://*}" rest="${base#*://}"
-		printf '%s://%s/%s%s\n' "$scheme" "${rest%%/*}" "$db" "$query"
-	else
-		printf '%s dbname=%s\n' "$url" "$db"
-	fi
-}
-
 PGBENCH_URL="$(with_database "$TEST_DATABASE_URL" "$PGBENCH_DB")"
-pg_version="$(psql "$TEST_DATABASE_URL" -Atqc 'SHOW server_version' </dev/null | awk '{print $1}')"
-cpu_model="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
-log "  PostgreSQL ${pg_version}, $(nproc) CPUs (${cpu_model:-unknown}), $(go version | awk '{print $3}')"
+host="$(bench_host "$TEST_DATABASE_URL")"
+log "  ${host}"
 
 # ---------------------------------------------------------------------------
 # pgbench
@@ -201,7 +186,7 @@ table="$OUT/table.md"
 	printf '| for comparison: every decision in its own transaction (`BenchmarkGateAlone`, %s × %s) | %.0f decisions/s, %.0f µs of machine CPU per decision |\n' \
 		"$BENCH_COUNT" "$BENCH_TIME" "$alone" "$alone_cpu"
 	printf '| decision mix | %s%% allow, %s%% defer, %s%% skip |\n' "$(num allow-%)" "$(num defer-%)" "$(num skip-%)"
-	printf '| machine | %s CPUs (%s), PostgreSQL %s, %s, %s |\n' "$(nproc)" "${cpu_model:-unknown}" "$pg_version" "$(go version | awk '{print $3}')" "$(date -u +%Y-%m-%d)"
+	printf '| machine | %s, %s |\n' "$host" "$(date -u +%Y-%m-%d)"
 } >"$table"
 
 echo
@@ -237,15 +222,10 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 	# Replace the generated block (between the bench:begin and bench:end
 	# markers) and nothing else; the first time, when there are no markers,
 	# the "## Benchmarks" section's body up to the next "## " heading.
-	tmp="$(mktemp "$ROOT/README.md.XXXXXX")"
 	rc=0
-	awk -v bodyfile="$body" '
-		/^<!-- bench:begin/ { while ((getline l < bodyfile) > 0) print l; inblock = 1; found = 1; next }
-		inblock { if (/^<!-- bench:end -->/) inblock = 0; next }
-		{ print }
-		END { if (!found) exit 3 }
-	' README.md >"$tmp" || rc=$?
+	readme_replace_block bench "$body" || rc=$?
 	if ((rc == 3)); then
+		tmp="$(mktemp "$ROOT/README.md.XXXXXX")"
 		rc=0
 		awk -v bodyfile="$body" '
 			/^## Benchmarks[[:space:]]*$/ { print; print ""; while ((getline l < bodyfile) > 0) print l; skip = 1; found = 1; next }
@@ -253,13 +233,10 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 			!skip { print }
 			END { if (!found) exit 3 }
 		' README.md >"$tmp" || rc=$?
-	fi
-	if ((rc != 0)); then
+		((rc != 0)) || cat "$tmp" >README.md # keeps README.md's mode and inode
 		rm -f "$tmp"
-		die "README.md has no \"## Benchmarks\" section (or bench:begin marker) to update"
 	fi
-	cat "$tmp" >README.md # keeps README.md's mode and inode
-	rm -f "$tmp"
+	((rc == 0)) || die "README.md has no \"## Benchmarks\" section (or bench:begin marker) to update"
 	log "Updated README.md's Benchmarks section"
 fi
 

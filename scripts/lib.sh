@@ -529,3 +529,47 @@ wait_http() {
 		sleep 0.5
 	done
 }
+
+# ---------------------------------------------------------------------------
+# Benchmarks (make bench, make bench-events)
+
+# with_database URL DB: URL pointing at another database on the same server.
+with_database() {
+	local url="$1" db="$2"
+	if [[ "$url" =~ ^postgres(ql)?:// ]]; then
+		local query=""
+		[[ "$url" != *\?* ]] || query="?${url#*\?}"
+		local base="${url%%\?*}"
+		local scheme="${base%%://*}" rest="${base#*://}"
+		printf '%s://%s/%s%s\n' "$scheme" "${rest%%/*}" "$db" "$query"
+	else
+		printf '%s dbname=%s\n' "$url" "$db"
+	fi
+}
+
+# bench_host URL: "PostgreSQL <version>, <n> CPUs (<model>), <go version>",
+# what a benchmark's figures were taken on.
+bench_host() {
+	local pg cpu
+	pg="$(psql "$1" -Atqc 'SHOW server_version' </dev/null | awk '{print $1}')"
+	cpu="$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+	printf 'PostgreSQL %s, %s CPUs (%s), %s\n' "$pg" "$(nproc)" "${cpu:-unknown}" "$(go version | awk '{print $3}')"
+}
+
+# readme_replace_block NAME BODYFILE: replaces the block of README.md
+# between its "<!-- NAME:begin" and "<!-- NAME:end -->" lines with
+# BODYFILE (which carries its own markers) and nothing else. Returns 3,
+# leaving README.md alone, when there is no such block.
+readme_replace_block() {
+	local name="$1" body="$2" tmp rc=0
+	tmp="$(mktemp "$ROOT/README.md.XXXXXX")"
+	awk -v bodyfile="$body" -v begin="^<!-- ${name}:begin" -v end="^<!-- ${name}:end -->" '
+		$0 ~ begin { while ((getline l < bodyfile) > 0) print l; inblock = 1; found = 1; next }
+		inblock { if ($0 ~ end) inblock = 0; next }
+		{ print }
+		END { if (!found) exit 3 }
+	' "$ROOT/README.md" >"$tmp" || rc=$?
+	((rc != 0)) || cat "$tmp" >"$ROOT/README.md" # keeps README.md's mode and inode
+	rm -f "$tmp"
+	return "$rc"
+}
