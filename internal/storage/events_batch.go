@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,17 +58,11 @@ func WithEventBatching(b GateBatching) Option {
 }
 
 func newEventBatcher(b GateBatching) *eventBatcher {
-	if b.MaxBatch <= 1 {
+	q := newGroupQueue[*eventCall](b)
+	if q == nil {
 		return nil
 	}
-	b.MaxInFlight = max(1, b.MaxInFlight)
-	if b.Timeout <= 0 {
-		b.Timeout = DefaultGateBatching().Timeout
-	}
-	if b.LockTimeout <= 0 {
-		b.LockTimeout = DefaultGateBatching().LockTimeout
-	}
-	return &eventBatcher{cfg: b, queue: make(chan *eventCall, 4*b.MaxBatch*b.MaxInFlight), forming: make(chan struct{}, 1)}
+	return &eventBatcher{groupQueue: q}
 }
 
 // eventBatcher queues TrackEvent calls for runner goroutines that store
@@ -77,14 +70,7 @@ func newEventBatcher(b GateBatching) *eventBatcher {
 // there is work, one forms a group at a time), except that calls for one
 // contact may share a group.
 type eventBatcher struct {
-	cfg     GateBatching
-	queue   chan *eventCall
-	running atomic.Int32
-	// forming is held by the runner that forms a group until the group's
-	// statements are sent (see gateBatcher.forming).
-	forming chan struct{}
-	// Shared transactions run, and the calls they stored.
-	groups, grouped atomic.Int64
+	*groupQueue[*eventCall]
 }
 
 // EventGroupStats reports how many shared TrackEvent transactions have run
@@ -93,7 +79,7 @@ func (s *Store) EventGroupStats() (transactions, calls int64) {
 	if s.events == nil {
 		return 0, 0
 	}
-	return s.events.groups.Load(), s.events.grouped.Load()
+	return s.events.stats()
 }
 
 // eventCall is one TrackEvent call on its way through a transaction.
@@ -189,19 +175,6 @@ func (b *eventBatcher) submit(s *Store, c *eventCall) (eventReply, error) {
 		return rep, nil
 	case <-c.ctx.Done():
 		return eventReply{}, fmt.Errorf("waiting to be stored: %w", c.ctx.Err())
-	}
-}
-
-// tryStart counts one more runner, unless MaxInFlight are running.
-func (b *eventBatcher) tryStart() bool {
-	for {
-		n := b.running.Load()
-		if int(n) >= b.cfg.MaxInFlight {
-			return false
-		}
-		if b.running.CompareAndSwap(n, n+1) {
-			return true
-		}
 	}
 }
 

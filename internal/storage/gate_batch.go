@@ -60,6 +60,40 @@ func WithGateBatching(b GateBatching) Option {
 }
 
 func newGateBatcher(b GateBatching) *gateBatcher {
+	q := newGroupQueue[*gateRequest](b)
+	if q == nil {
+		return nil
+	}
+	return &gateBatcher{groupQueue: q}
+}
+
+// gateBatcher queues Gate calls for runner goroutines that take them in
+// groups (groupQueue).
+type gateBatcher struct {
+	*groupQueue[*gateRequest]
+}
+
+// groupQueue is what the gate's and TrackEvent's grouping share: the
+// settings, the queue of calls, the runners and the counters. Runners exist
+// only while there is work: the caller that finds fewer than MaxInFlight
+// running starts one (tryStart), and a runner that finds the queue empty
+// stops.
+type groupQueue[C any] struct {
+	cfg     GateBatching
+	queue   chan C
+	running atomic.Int32
+	// forming is a token (a one-slot channel) held by the runner that forms
+	// a group, from taking its calls until the group's writes are sent. The
+	// next group thus forms while this one's commit is in flight, from the
+	// calls that arrived in the meantime, rather than as soon as a runner
+	// is free: groups come out larger, and transactions still overlap.
+	forming chan struct{}
+	// Shared transactions run, and the calls they carried.
+	groups, grouped atomic.Int64
+}
+
+// newGroupQueue fills in b's defaults; nil when b turns grouping off.
+func newGroupQueue[C any](b GateBatching) *groupQueue[C] {
 	if b.MaxBatch <= 1 {
 		return nil
 	}
@@ -72,25 +106,28 @@ func newGateBatcher(b GateBatching) *gateBatcher {
 	}
 	// The queue only smooths bursts: a runner drains it whole (up to
 	// MaxBatch) each time, and a full queue makes callers wait to join it.
-	return &gateBatcher{cfg: b, queue: make(chan *gateRequest, 4*b.MaxBatch*b.MaxInFlight), forming: make(chan struct{}, 1)}
+	return &groupQueue[C]{cfg: b, queue: make(chan C, 4*b.MaxBatch*b.MaxInFlight), forming: make(chan struct{}, 1)}
 }
 
-// gateBatcher queues Gate calls for runner goroutines that take them in
-// groups. Runners exist only while there is work: the caller that finds
-// fewer than MaxInFlight running starts one, and a runner that finds the
-// queue empty stops.
-type gateBatcher struct {
-	cfg     GateBatching
-	queue   chan *gateRequest
-	running atomic.Int32
-	// forming is a token (a one-slot channel) held by the runner that forms
-	// a group, from taking its calls until the group's writes are sent. The
-	// next group thus forms while this one's commit is in flight, from the
-	// calls that arrived in the meantime, rather than as soon as a runner
-	// is free: groups come out larger, and transactions still overlap.
-	forming chan struct{}
-	// Shared transactions run, and the calls they decided.
-	groups, grouped atomic.Int64
+// tryStart counts one more runner, unless MaxInFlight are running.
+func (q *groupQueue[C]) tryStart() bool {
+	for {
+		n := q.running.Load()
+		if int(n) >= q.cfg.MaxInFlight {
+			return false
+		}
+		if q.running.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// stats reads the counters; zeros for a nil queue (grouping off).
+func (q *groupQueue[C]) stats() (transactions, calls int64) {
+	if q == nil {
+		return 0, 0
+	}
+	return q.groups.Load(), q.grouped.Load()
 }
 
 // GateGroupStats reports how many shared gate transactions have run and how
@@ -100,7 +137,7 @@ func (s *Store) GateGroupStats() (transactions, calls int64) {
 	if s.batcher == nil {
 		return 0, 0
 	}
-	return s.batcher.groups.Load(), s.batcher.grouped.Load()
+	return s.batcher.stats()
 }
 
 // gateReply is a queued call's outcome: its result, or alone when its
@@ -127,19 +164,6 @@ func (b *gateBatcher) submit(s *Store, r *gateRequest) (gateReply, error) {
 		return rep, nil
 	case <-r.ctx.Done():
 		return gateReply{}, fmt.Errorf("waiting for its decision: %w", r.ctx.Err())
-	}
-}
-
-// tryStart counts one more runner, unless MaxInFlight are running.
-func (b *gateBatcher) tryStart() bool {
-	for {
-		n := b.running.Load()
-		if int(n) >= b.cfg.MaxInFlight {
-			return false
-		}
-		if b.running.CompareAndSwap(n, n+1) {
-			return true
-		}
 	}
 }
 
