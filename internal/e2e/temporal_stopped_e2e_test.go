@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/temporaltest"
@@ -330,13 +331,26 @@ func signalsOf(tc client.Client, workflowID, want string) (int, error) {
 }
 
 // runState asks a run (open or closed) for its state.
+// A query of an open run waits for the run's pending workflow task, and
+// just after the restart 400 newly started runs queue theirs at one
+// worker: on a loaded machine (CI runs two packages at once) a query has
+// waited out a minute. It is asked again, within a generous deadline: a
+// run's state is what is checked, not how fast it answers.
 func runState(tc client.Client, workflowID string) (workflows.JourneyState, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	var st workflows.JourneyState
-	v, err := tc.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
-	if err == nil {
-		err = v.Get(&st)
+	var err error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var v converter.EncodedValue
+		v, err = tc.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err == nil || !timedOut {
+			return st, err
+		}
 	}
 	return st, err
 }
