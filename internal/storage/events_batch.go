@@ -162,42 +162,12 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 // submit queues c and waits for its reply, or for c.ctx to end.
 func (b *eventBatcher) submit(s *Store, c *eventCall) (eventReply, error) {
 	c.done = make(chan eventReply, 1)
-	select {
-	case b.queue <- c:
-	case <-c.ctx.Done():
-		return eventReply{}, fmt.Errorf("waiting to be queued: %w", c.ctx.Err())
-	}
-	if b.tryStart() {
-		go s.runEventGroups()
-	}
-	select {
-	case rep := <-c.done:
-		return rep, nil
-	case <-c.ctx.Done():
-		return eventReply{}, fmt.Errorf("waiting to be stored: %w", c.ctx.Err())
-	}
+	return submit(b.groupQueue, c.ctx, c, c.done, s.runEventGroups, "waiting to be stored")
 }
 
 // runEventGroups is one runner: it stores groups of queued calls until
 // there are none left.
-func (s *Store) runEventGroups() {
-	b := s.events
-	for {
-		b.forming <- struct{}{}
-		group := b.take()
-		if len(group) == 0 {
-			<-b.forming
-			b.running.Add(-1)
-			// A call queued after take found the queue empty, whose caller
-			// then saw every runner still running, is this runner's to take.
-			if len(b.queue) == 0 || !b.tryStart() {
-				return
-			}
-			continue
-		}
-		s.runEventGroup(group) // gives the forming token back
-	}
-}
+func (s *Store) runEventGroups() { s.events.runGroups(s.events.take, s.runEventGroup) }
 
 // take forms the next group from what is queued, up to MaxBatch calls;
 // calls whose caller has gone are dropped.

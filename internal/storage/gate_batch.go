@@ -130,6 +130,48 @@ func (q *groupQueue[C]) stats() (transactions, calls int64) {
 	return q.groups.Load(), q.grouped.Load()
 }
 
+// submit queues call, whose reply comes on done, starts a runner (run) if
+// fewer than MaxInFlight are running, and waits for the reply or for ctx to
+// end; waiting says what the caller waits for, in its error.
+func submit[C, R any](q *groupQueue[C], ctx context.Context, call C, done <-chan R, run func(), waiting string) (R, error) {
+	var none R
+	select {
+	case q.queue <- call:
+	case <-ctx.Done():
+		return none, fmt.Errorf("waiting to be queued: %w", ctx.Err())
+	}
+	if q.tryStart() {
+		go run()
+	}
+	select {
+	case rep := <-done:
+		return rep, nil
+	case <-ctx.Done():
+		return none, fmt.Errorf("%s: %w", waiting, ctx.Err())
+	}
+}
+
+// runGroups is one runner: it forms groups with take, holding the forming
+// token, and hands each to runGroup (which gives the token back once the
+// group's writes are sent), until take finds nothing.
+func (q *groupQueue[C]) runGroups(take func() []C, runGroup func([]C)) {
+	for {
+		q.forming <- struct{}{}
+		group := take()
+		if len(group) == 0 {
+			<-q.forming
+			q.running.Add(-1)
+			// A call queued after take found the queue empty, whose caller
+			// then saw every runner still running, is this runner's to take.
+			if len(q.queue) == 0 || !q.tryStart() {
+				return
+			}
+			continue
+		}
+		runGroup(group)
+	}
+}
+
 // GateGroupStats reports how many shared gate transactions have run and how
 // many Gate calls they carried (their ratio is the mean group size); zeros
 // when grouping is off.
@@ -151,20 +193,7 @@ type gateReply struct {
 // submit queues r and waits for its reply, or for r.ctx to end.
 func (b *gateBatcher) submit(s *Store, r *gateRequest) (gateReply, error) {
 	r.done = make(chan gateReply, 1)
-	select {
-	case b.queue <- r:
-	case <-r.ctx.Done():
-		return gateReply{}, fmt.Errorf("waiting to be queued: %w", r.ctx.Err())
-	}
-	if b.tryStart() {
-		go s.runGateBatches()
-	}
-	select {
-	case rep := <-r.done:
-		return rep, nil
-	case <-r.ctx.Done():
-		return gateReply{}, fmt.Errorf("waiting for its decision: %w", r.ctx.Err())
-	}
+	return submit(b.groupQueue, r.ctx, r, r.done, s.runGateBatches, "waiting for its decision")
 }
 
 // runGateBatches is one runner: it decides groups of queued calls until
@@ -172,22 +201,11 @@ func (b *gateBatcher) submit(s *Store, r *gateRequest) (gateReply, error) {
 func (s *Store) runGateBatches() {
 	b := s.batcher
 	var held []*gateRequest // calls for a contact that was already in the last group
-	for {
+	b.runGroups(func() []*gateRequest {
 		var group []*gateRequest
-		b.forming <- struct{}{}
 		group, held = b.take(held)
-		if len(group) == 0 {
-			<-b.forming
-			b.running.Add(-1)
-			// A call queued after take found the queue empty, whose caller
-			// then saw every runner still running, is this runner's to take.
-			if len(b.queue) == 0 || !b.tryStart() {
-				return
-			}
-			continue
-		}
-		s.runGateGroup(group) // gives the forming token back
-	}
+		return group
+	}, s.runGateGroup)
 }
 
 // take forms the next group: first the held calls, then whatever is queued,
