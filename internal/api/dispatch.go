@@ -289,12 +289,13 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
 	var runs []string // in the order they first appear
 	events := map[string][]workflows.EventSignal{}
-	for _, x := range append([]storage.Delivery{dl}, dl.Batched...) {
-		targets, err := d.s.store.DeliveryTargets(ctx, x)
-		if err != nil {
-			return outcome{err: err}
-		}
-		for _, e := range targets {
+	batch := append([]storage.Delivery{dl}, dl.Batched...)
+	targetsOf, err := d.s.store.BatchTargets(ctx, batch)
+	if err != nil {
+		return outcome{err: err}
+	}
+	for i, x := range batch {
+		for _, e := range targetsOf[i] {
 			if _, ok := events[e.WorkflowID]; !ok {
 				runs = append(runs, e.WorkflowID)
 			}

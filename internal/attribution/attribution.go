@@ -10,6 +10,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/journey"
 )
 
 // Model is how the credit for one conversion is shared.
@@ -45,13 +47,13 @@ const (
 // ad-audience membership) At is when it began and Until when it ended,
 // zero while it lasts.
 type Touch struct {
-	ID      string    `json:"id"`
-	Channel string    `json:"channel"`
-	Journey string    `json:"journey,omitempty"`
-	Step    string    `json:"step,omitempty"`
-	Kind    string    `json:"kind"`
-	At      time.Time `json:"at"`
-	Until   time.Time `json:"until,omitzero"`
+	ID      string          `json:"id"`
+	Channel journey.Channel `json:"channel"`
+	Journey string          `json:"journey,omitempty"`
+	Step    string          `json:"step,omitempty"`
+	Kind    string          `json:"kind"`
+	At      time.Time       `json:"at"`
+	Until   time.Time       `json:"until,omitzero"`
 }
 
 // Options set the lookback window and the half-life of TimeDecay.
@@ -170,7 +172,7 @@ type Key func(Touch) string
 
 // The usual keys.
 var (
-	ByChannel Key = func(t Touch) string { return t.Channel }
+	ByChannel Key = func(t Touch) string { return string(t.Channel) }
 	ByJourney Key = func(t Touch) string { return t.Journey }
 	ByStep    Key = func(t Touch) string { return t.Journey + "/" + t.Step }
 )

@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/journey"
 )
 
 var conv = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func touch(id, channel string, before time.Duration) Touch {
+func touch(id string, channel journey.Channel, before time.Duration) Touch {
 	return Touch{ID: id, Channel: channel, Journey: "welcome", Step: id, Kind: "sent", At: conv.Add(-before)}
 }
 

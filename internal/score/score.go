@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -179,20 +180,10 @@ func Compile(m Model) (*Compiled, error) {
 		}
 	}
 	if len(ps) > 0 {
-		slices.SortStableFunc(ps, func(a, b journey.Problem) int { return compareStrings(a.Path, b.Path) })
+		slices.SortStableFunc(ps, func(a, b journey.Problem) int { return strings.Compare(a.Path, b.Path) })
 		return nil, ps
 	}
 	return c, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Event is a stored event, as scoring reads it.

@@ -347,14 +347,55 @@ func (s *Store) DeliveryHeld(ctx context.Context, id int64, token string, retryI
 // A run started later by other means did not exist for the event or the
 // change and does not see it.
 func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
-	return s.listEnrollments(ctx, fmt.Sprintf("targets of delivery %d", d.ID), `
-		SELECT `+enrollmentColumns+` FROM enrollments
-		WHERE contact_id = $1 AND status = 'active'
-		  AND (started_at <= $2 OR id IN (
-		      SELECT enrollment_id FROM deliveries
-		      WHERE contact_id = $1 AND kind = 'start' AND enrollment_id <> '' AND id < $3))
-		ORDER BY started_at, id`, d.ContactID, d.CreatedAt, d.ID)
+	all, err := s.BatchTargets(ctx, []Delivery{d})
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
 }
+
+// BatchTargets is DeliveryTargets for each of one contact's deliveries (a
+// claimed head and its batch), read in one query: the contact's active
+// runs, each with the first start delivery that made it, from which every
+// delivery's targets follow.
+func (s *Store) BatchTargets(ctx context.Context, ds []Delivery) ([][]Enrollment, error) {
+	type run struct {
+		e         Enrollment
+		startedBy int64 // the 'start' delivery that made the run; 0: none
+	}
+	runs, err := queryAll(ctx, s.pool, fmt.Sprintf("targets of delivery %d", ds[0].ID), func(r rowScanner) (run, error) {
+		var x run
+		var err error
+		x.e, err = scanEnrollment(scanAlso{r, []any{&x.startedBy}})
+		return x, err
+	}, `
+		SELECT `+enrollmentColumns+`,
+		       COALESCE((SELECT min(d.id) FROM deliveries d
+		                 WHERE d.contact_id = $1 AND d.kind = 'start' AND d.enrollment_id = enrollments.id), 0)
+		FROM enrollments
+		WHERE contact_id = $1 AND status = 'active'
+		ORDER BY started_at, id`, ds[0].ContactID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Enrollment, len(ds))
+	for i, d := range ds {
+		for _, r := range runs {
+			if !r.e.StartedAt.After(d.CreatedAt) || (r.startedBy != 0 && r.startedBy < d.ID) {
+				out[i] = append(out[i], r.e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// scanAlso scans a row into a scanner's columns and then into extra ones.
+type scanAlso struct {
+	r     rowScanner
+	extra []any
+}
+
+func (x scanAlso) Scan(dest ...any) error { return x.r.Scan(append(dest, x.extra...)...) }
 
 // DeliveryStats is the state of the outbox, for ops.
 type DeliveryStats struct {
