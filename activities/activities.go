@@ -124,8 +124,9 @@ type EvaluateConditionResult struct {
 const ConditionContactNotFound = "contact_not_found"
 
 // EvaluateCondition evaluates a branch condition against the contact's current
-// attributes and consent. Only the boolean, or an error code, goes into
-// workflow history.
+// attributes and consent and, when the condition reads them, the contact's
+// stored events (of the names it asks for) at the moment it runs. Only the
+// boolean, or an error code, goes into workflow history.
 func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateConditionInput) (EvaluateConditionResult, error) {
 	cond, err := journey.CachedCondition(in.Condition)
 	if err != nil {
@@ -151,10 +152,24 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 	for name, n := range in.Journey.EventCounts {
 		events[name] = int64(n)
 	}
+	var behaviour *journey.Behaviour
+	if reads := cond.Behaviour(); reads.Reads {
+		stored, truncated, err := a.Store.BehaviourEvents(ctx, in.ContactID, reads.Names, reads.AllNames, journey.MaxBranchEvents)
+		if err != nil {
+			return EvaluateConditionResult{}, err
+		}
+		if truncated {
+			a.logger().Info("condition has no value", "contact_id", in.ContactID, "journey_id", in.Journey.ID,
+				"version", in.Journey.Version, "step", in.Journey.Step, "code", journey.CondTooManyEvents)
+			return EvaluateConditionResult{Error: journey.CondTooManyEvents}, nil
+		}
+		behaviour = &journey.Behaviour{Events: stored, Now: time.Now().UTC()}
+	}
 	data := journey.TemplateData(contactView(c), in.Journey.ID, in.Journey.Version)
 	value, err := cond.Eval(journey.ConditionInput{
-		Contact: data["contact"].(map[string]any),
-		Consent: consentView,
+		Behaviour: behaviour,
+		Contact:   data["contact"].(map[string]any),
+		Consent:   consentView,
 		Journey: map[string]any{
 			"id":         in.Journey.ID,
 			"version":    int64(in.Journey.Version),

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
@@ -90,4 +92,72 @@ func TestEnrollmentActivities_ContactErased(t *testing.T) {
 	// An enrollment that never existed is still an error.
 	_, err = env.ExecuteActivity(acts.FinishEnrollment, activities.FinishEnrollmentInput{EnrollmentID: "e_never", Status: model.RunExited})
 	require.Error(t, err)
+}
+
+// A branch over stored behaviour reads the contact's events at the moment it
+// runs, only of the names it asks for, and has no value (the else path) for a
+// contact with more of them than a branch reads, rather than a count over
+// part of the history.
+func TestEvaluateCondition_StoredBehaviour(t *testing.T) {
+	t.Parallel()
+	store, dsn := storagetest.NewWithDSN(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	c, _, err := store.UpsertContact(ctx, storage.ContactInput{Email: "behaviour@example.com"})
+	require.NoError(t, err)
+	busy, _, err := store.UpsertContact(ctx, storage.ContactInput{Email: "busy@example.com"})
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	track := func(contactID, id, name string, ago time.Duration, props map[string]any) {
+		t.Helper()
+		_, _, _, err := store.TrackEvent(ctx, storage.Event{ID: id, ContactID: contactID, Name: name, Properties: props, OccurredAt: now.Add(-ago)})
+		require.NoError(t, err)
+	}
+	const day = 24 * time.Hour
+	track(c.ID, "e1", "page.viewed", 1*day, map[string]any{"path": "/pricing"})
+	track(c.ID, "e2", "page.viewed", 2*day, map[string]any{"path": "/pricing"})
+	track(c.ID, "e3", "page.viewed", 3*day, map[string]any{"path": "/pricing"})
+	track(c.ID, "e4", "page.viewed", 9*day, map[string]any{"path": "/pricing"})
+	track(c.ID, "e5", "purchase", 40*day, map[string]any{"total": 30})
+	// One more event of a name than a branch reads, for the busy contact.
+	_, err = pool.Exec(ctx, `INSERT INTO events (id, contact_id, name, properties, occurred_at)
+		SELECT 'bulk-' || g, $1, 'page.viewed', '{}', now() - g * interval '1 minute' FROM generate_series(1, $2::int) g`,
+		busy.ID, journey.MaxBranchEvents+1)
+	require.NoError(t, err)
+	track(busy.ID, "b1", "purchase", 2*day, nil)
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := &activities.Activities{Store: store}
+	env.RegisterActivity(acts)
+	eval := func(contactID, expr string) activities.EvaluateConditionResult {
+		t.Helper()
+		v, err := env.ExecuteActivity(acts.EvaluateCondition, activities.EvaluateConditionInput{
+			ContactID: contactID, Condition: expr,
+			Journey: activities.JourneyContext{ID: "j", Version: 1, Step: "b", EventCounts: map[string]int{"purchase": 0}}})
+		require.NoError(t, err)
+		var res activities.EvaluateConditionResult
+		require.NoError(t, v.Get(&res))
+		return res
+	}
+	for expr, want := range map[string]bool{
+		`events.count("page.viewed", {"path": "/pricing"}, days(7)) >= 3`:                      true,
+		`events.count("page.viewed", {"path": "/pricing"}, days(7)) >= 4`:                      false,
+		`events.count("page.viewed", days(10)) == 4`:                                           true,
+		`events.count("purchase", days(30)) == 0`:                                              true, // "no purchase in 30 days"
+		`events.sum("purchase", "total", days(60)) == 30.0 && journey.events["purchase"] == 0`: true,
+		`events.first("page.viewed").value() < now - days(8)`:                                  true,
+		`!events.last("refund").hasValue()`:                                                    true,
+	} {
+		require.Equal(t, activities.EvaluateConditionResult{Value: want}, eval(c.ID, expr), expr)
+	}
+	// The busy contact: its page views are not read for a branch about
+	// purchases, and are too many for one about page views.
+	require.Equal(t, activities.EvaluateConditionResult{Value: true}, eval(busy.ID, `events.count("purchase", days(7)) == 1`))
+	require.Equal(t, activities.EvaluateConditionResult{Error: journey.CondTooManyEvents},
+		eval(busy.ID, `events.count("page.viewed", days(1)) > 0`))
+	require.Equal(t, activities.EvaluateConditionResult{Error: journey.CondTooManyEvents},
+		eval(busy.ID, `events.count(string(contact.id), days(1)) > 0`))
 }

@@ -4,16 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 )
 
-// Conditions over behaviour (segments, and later branches) see, beside
+// Conditions over behaviour (segments, and branches) see, beside
 // contact and consent, the contact's stored events and the moment of
 // evaluation:
 //
@@ -116,6 +118,101 @@ func CompileBehaviourCondition(expr string) (*Condition, error) {
 		return nil, fmt.Errorf("behaviour condition environment: %w", err)
 	}
 	return compileIn(env, expr)
+}
+
+// CompileBranchCondition compiles a journey branch's condition: contact,
+// consent and the run's journey context (CompileCondition), and the
+// contact's stored events, now and days (CompileBehaviourCondition). A
+// branch that reads stored events is evaluated over the events the
+// condition names (Condition.Behaviour), at the moment the branch runs.
+func CompileBranchCondition(expr string) (*Condition, error) {
+	return CompileBehaviourCondition(expr)
+}
+
+// MaxBranchEvents is the most stored events a branch condition reads for
+// one contact (of the names it asks for, newest first). A contact with more
+// gets no value (CondTooManyEvents, so the else path) rather than a count
+// or a first time computed over part of its history.
+const MaxBranchEvents = 10_000
+
+// BehaviourReads is what a condition reads of a contact's behaviour, so
+// that its caller loads only that: Reads, whether it reads events or now
+// at all; Names, the event names its events.count, sum, first and last
+// ask for, sorted, when every one is a literal (AllNames otherwise).
+type BehaviourReads struct {
+	Reads    bool
+	Names    []string
+	AllNames bool
+}
+
+// Behaviour says what the condition reads of the contact's behaviour.
+func (c *Condition) Behaviour() BehaviourReads { return c.reads }
+
+// behaviourReadsOf walks a checked expression for events and now.
+func behaviourReadsOf(e celast.Expr) BehaviourReads {
+	var r BehaviourReads
+	names := map[string]bool{}
+	var visit func(celast.Expr)
+	visit = func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.IdentKind:
+			if id := e.AsIdent(); id == "events" || id == "now" {
+				r.Reads = true
+			}
+		case celast.CallKind:
+			c := e.AsCall()
+			if c.IsMemberFunction() {
+				t := c.Target()
+				if t.Kind() == celast.IdentKind && t.AsIdent() == "events" && len(c.Args()) > 0 {
+					if a := c.Args()[0]; a.Kind() == celast.LiteralKind {
+						if s, ok := a.AsLiteral().(types.String); ok {
+							names[string(s)] = true
+						} else {
+							r.AllNames = true
+						}
+					} else {
+						r.AllNames = true
+					}
+				}
+				visit(t)
+			}
+			for _, a := range c.Args() {
+				visit(a)
+			}
+		case celast.SelectKind:
+			visit(e.AsSelect().Operand())
+		case celast.ListKind:
+			for _, el := range e.AsList().Elements() {
+				visit(el)
+			}
+		case celast.MapKind:
+			for _, en := range e.AsMap().Entries() {
+				me := en.AsMapEntry()
+				visit(me.Key())
+				visit(me.Value())
+			}
+		case celast.StructKind:
+			for _, f := range e.AsStruct().Fields() {
+				visit(f.AsStructField().Value())
+			}
+		case celast.ComprehensionKind:
+			cm := e.AsComprehension()
+			visit(cm.IterRange())
+			visit(cm.AccuInit())
+			visit(cm.LoopCondition())
+			visit(cm.LoopStep())
+			visit(cm.Result())
+		}
+	}
+	visit(e)
+	if r.AllNames {
+		return BehaviourReads{Reads: true, AllNames: true}
+	}
+	for n := range names {
+		r.Names = append(r.Names, n)
+	}
+	slices.Sort(r.Names)
+	return r
 }
 
 // ExtendBehaviourEnv returns the behaviour environment with more variables

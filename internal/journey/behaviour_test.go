@@ -74,7 +74,7 @@ func TestBehaviourCondition_errors(t *testing.T) {
 		_, err := CompileBehaviourCondition(expr)
 		require.Error(t, err, expr)
 	}
-	// Branch conditions do not see events yet.
+	// Fit rules and other plain conditions do not see events.
 	_, err := CompileCondition(`events.count("a", days(7)) > 0`)
 	require.ErrorContains(t, err, "undeclared reference to 'events'")
 
@@ -92,4 +92,44 @@ func TestBehaviourCondition_errors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Eval(ConditionInput{Behaviour: &Behaviour{Now: time.Now()}})
 	require.ErrorContains(t, err, "days(36501)")
+}
+
+// A branch condition sees stored events beside the run's own context, and
+// says which event names it reads so that only those are loaded.
+func TestBranchCondition_behaviourReads(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		expr string
+		want BehaviourReads
+	}{
+		{`contact.plan == "pro"`, BehaviourReads{}},
+		{`journey.events["purchase"] > 0`, BehaviourReads{}},
+		{`now > timestamp("2020-01-01T00:00:00Z")`, BehaviourReads{Reads: true}},
+		{`events.count("page.viewed", {"path": "/pricing"}, days(7)) >= 3`, BehaviourReads{Reads: true, Names: []string{"page.viewed"}}},
+		{`events.count("purchase", days(30)) == 0 || events.last("email.clicked").hasValue() || events.count("purchase", days(1)) > 2`,
+			BehaviourReads{Reads: true, Names: []string{"email.clicked", "purchase"}}},
+		{`events.sum("purchase", "amount", days(90)) > 100.0 && journey.events["purchase"] == 0`,
+			BehaviourReads{Reads: true, Names: []string{"purchase"}}},
+		// A name that is not a literal: every event must be read.
+		{`events.count(contact.favourite_event, days(7)) > 0`, BehaviourReads{Reads: true, AllNames: true}},
+		{`["a", "b"].exists(n, events.count(n, days(7)) > 0)`, BehaviourReads{Reads: true, AllNames: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			t.Parallel()
+			c, err := CompileBranchCondition(tt.expr)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, c.Behaviour())
+		})
+	}
+	// A spec with such a branch validates.
+	spec := Spec{ID: "j", Name: "J", Trigger: Trigger{Type: TriggerAPI}, Reentry: Reentry{Policy: ReentryOnce}, Steps: []Step{
+		{ID: "b", Branch: &Branch{Condition: `events.count("purchase", days(30)) == 0`, Then: "x", Else: "x"}},
+		{ID: "x", Exit: &Exit{Reason: "done"}},
+	}}
+	require.Empty(t, Validate(spec))
+	spec.Steps[0].Branch.Condition = `events.count("purchase") == 0`
+	problems := Validate(spec)
+	require.Len(t, problems, 1)
+	require.Equal(t, "steps[0].branch.condition", problems[0].Path)
 }

@@ -61,8 +61,9 @@ type ConditionInput struct {
 
 // Condition is a compiled branch condition. It is safe for concurrent use.
 type Condition struct {
-	expr string
-	prg  cel.Program
+	expr  string
+	prg   cel.Program
+	reads BehaviourReads
 }
 
 // conditionCostLimit bounds the work one evaluation may do. Marketers'
@@ -119,7 +120,7 @@ func compileIn(env *cel.Env, expr string) (*Condition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid condition: %w", err)
 	}
-	return &Condition{expr: expr, prg: prg}, nil
+	return &Condition{expr: expr, prg: prg, reads: behaviourReadsOf(ast.NativeRep().Expr())}, nil
 }
 
 // String returns the condition's source.
@@ -141,6 +142,7 @@ const (
 	CondIndexOutOfRange  = "index_out_of_range" // a list index or substring past the end
 	CondNotBoolean       = "not_boolean"        // the condition's value is not true or false
 	CondCostLimit        = "cost_limit"         // the evaluation did too much work
+	CondTooManyEvents    = "too_many_events"    // the contact has more stored events than a branch reads (MaxBranchEvents)
 	CondOther            = "other"              // anything else
 )
 
@@ -350,13 +352,13 @@ func (m eventCounts) Get(key ref.Val) ref.Val {
 // this process; failures are not cached (validation rejects them at publish).
 var conditionCache sync.Map // string -> *Condition
 
-// CachedCondition is CompileCondition with a process-wide cache, so an
-// activity evaluating the same branch for every contact compiles it once.
+// CachedCondition is CompileBranchCondition with a process-wide cache, so
+// an activity evaluating the same branch for every contact compiles it once.
 func CachedCondition(expr string) (*Condition, error) {
 	if c, ok := conditionCache.Load(expr); ok {
 		return c.(*Condition), nil
 	}
-	c, err := CompileCondition(expr)
+	c, err := CompileBranchCondition(expr)
 	if err != nil {
 		return nil, err
 	}

@@ -297,7 +297,7 @@ func (v *validator) step(path string, st Step) {
 	}
 	if b := st.Branch; b != nil {
 		if v.required(path+".branch.condition", b.Condition) {
-			if _, err := CompileCondition(b.Condition); err != nil {
+			if _, err := CompileBranchCondition(b.Condition); err != nil {
 				v.add(path+".branch.condition", "%s", err.Error())
 			}
 		}

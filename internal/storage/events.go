@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
 )
 
 const eventColumns = `id, contact_id, name, properties, occurred_at, received_at`
@@ -86,4 +88,39 @@ func (s *Store) EventsForContact(ctx context.Context, contactID string, limit in
 		WHERE contact_id = $1
 		ORDER BY occurred_at DESC, received_at DESC, id DESC
 		LIMIT $2`, contactID, listLimit(limit))
+}
+
+// BehaviourEvents returns what a behaviour condition reads of a contact's
+// stored events (journey.Behaviour): those with one of names (every name
+// when all), newest first, at most limit of them; truncated says the
+// contact has more. The events_contact index serves it in that order.
+func (s *Store) BehaviourEvents(ctx context.Context, contactID string, names []string, all bool, limit int) (events []journey.StoredEvent, truncated bool, err error) {
+	if !all && len(names) == 0 {
+		return nil, false, nil
+	}
+	var filter []string
+	if !all {
+		filter = names
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT name, occurred_at, properties FROM events
+		WHERE contact_id = $1 AND ($2::text[] IS NULL OR name = ANY($2::text[]))
+		ORDER BY occurred_at DESC
+		LIMIT $3`, contactID, filter, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("behaviour events of contact %s: %w", contactID, err)
+	}
+	events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (journey.StoredEvent, error) {
+		var e journey.StoredEvent
+		err := r.Scan(&e.Name, &e.OccurredAt, &e.Properties)
+		e.OccurredAt = e.OccurredAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("behaviour events of contact %s: %w", contactID, err)
+	}
+	if len(events) > limit {
+		return events[:limit], true, nil
+	}
+	return events, false, nil
 }
