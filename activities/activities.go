@@ -24,6 +24,16 @@ type Activities struct {
 	// takes; its Store is the same.
 	Delivery *delivery.Service
 	Logger   *slog.Logger
+	// Now is the clock conditions over stored behaviour read (their now);
+	// nil means time.Now. A preview runs journeys in simulated time.
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 func (a *Activities) logger() *slog.Logger {
@@ -163,7 +173,7 @@ func (a *Activities) EvaluateCondition(ctx context.Context, in EvaluateCondition
 				"version", in.Journey.Version, "step", in.Journey.Step, "code", journey.CondTooManyEvents)
 			return EvaluateConditionResult{Error: journey.CondTooManyEvents}, nil
 		}
-		behaviour = &journey.Behaviour{Events: stored, Now: time.Now().UTC()}
+		behaviour = &journey.Behaviour{Events: stored, Now: a.now().UTC()}
 	}
 	data := journey.TemplateData(contactView(c), in.Journey.ID, in.Journey.Version)
 	value, err := cond.Eval(journey.ConditionInput{

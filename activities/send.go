@@ -190,6 +190,15 @@ func (a *Activities) skip(ctx context.Context, row storage.Message, reason, deta
 	return SendResult{MessageID: m.ID, Status: m.Status, Reason: m.StatusReason, Channel: m.Channel, Provider: m.Provider}, nil
 }
 
+// Render is what Send renders for channel ch of the step for contact c, for
+// a preview (internal/preview), with render's reason and detail.
+func Render(in SendInput, ch journey.Channel, c storage.Contact) (delivery.Content, string, string) {
+	return render(in, ch, c)
+}
+
+// FallbackChannel is the channel Send would fall back to for in, or "".
+func FallbackChannel(in SendInput) journey.Channel { return fallbackChannel(in) }
+
 // render fills the step's templates from the contact. Missing data is a
 // reason to skip, not to retry: the same data would be missing next time.
 // reason is a code for history; detail, the template engine's words, may
