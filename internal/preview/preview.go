@@ -79,10 +79,10 @@ type Input struct {
 
 // Message is one send step as the preview played it.
 type Message struct {
-	At     time.Time       `json:"at"`
-	StepID string          `json:"step_id"`
-	Status string          `json:"status"` // would_send, deferred, skipped
-	Reason string          `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+	StepID string    `json:"step_id"`
+	Status string    `json:"status"` // would_send, deferred, skipped
+	Reason string    `json:"reason,omitempty"`
 	// Channel is the channel it would go out on (the fallback's, if the gate chose it).
 	Channel  journey.Channel  `json:"channel"`
 	Decision *policy.Decision `json:"decision,omitempty"`
