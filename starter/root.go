@@ -68,7 +68,7 @@ func (c *cli) newRoot() *cobra.Command {
 	root.AddCommand(
 		c.newServeCmd(),
 		c.newMigrateCmd(),
-		c.group("journey", "Journey specs", c.newJourneyValidateCmd(), c.newJourneyPublishCmd()),
+		c.group("journey", "Journey specs", c.newJourneyValidateCmd(), c.newJourneyPublishCmd(), c.newJourneyPreviewCmd()),
 		c.group("contact", "Contacts", c.newContactShowCmd(), c.newContactFindCmd(), c.newContactEraseCmd()),
 		c.newExitCmd(),
 		c.newWhyCmd(),

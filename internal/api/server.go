@@ -167,6 +167,7 @@ var routes = []route{
 	{"GET", "/v1/deliveries/status", true, (*Server).deliveriesStatus},
 
 	{"POST", "/v1/journeys/validate", true, (*Server).validateJourney},
+	{"POST", "/v1/journeys/preview", true, (*Server).previewJourney},
 	{"POST", "/v1/journeys", true, (*Server).publishJourney},
 	{"GET", "/v1/journeys", true, (*Server).listJourneys},
 	{"GET", "/v1/journeys/{journey_id}", true, (*Server).getJourney},
