@@ -10,7 +10,8 @@
 # Exits non-zero on any failure.
 #
 #   scripts/test.sh [PACKAGES...]     test only these packages (default ./...)
-#   scripts/test.sh bench [PACKAGES]  run the benchmarks instead (`make bench`)
+#   scripts/test.sh bench [PACKAGES]  run the benchmarks instead (`make bench-go`)
+#   scripts/test.sh bench-rate        the provider rate-limit check (`make bench-rate`)
 #
 # Settings (environment):
 #   TEST_DATABASE_URL  default postgres://$USER@127.0.0.1:5432/postgres?sslmode=disable
@@ -26,8 +27,8 @@ cd "$ROOT"
 . "$ROOT/scripts/lib.sh"
 
 mode="test"
-if [[ "${1:-}" == bench ]]; then
-	mode=bench
+if [[ "${1:-}" == bench || "${1:-}" == bench-rate ]]; then
+	mode="$1"
 	shift
 fi
 pkgs=("$@")
@@ -53,6 +54,12 @@ unset_temporal_client_env
 
 read -r -a extra <<<"${GO_TEST_FLAGS:-}"
 
+if [[ "$mode" == bench-rate ]]; then
+	log "go test -run '^\$' -bench BenchmarkRateLimitedSMS -benchtime 1x ./internal/delivery"
+	go test -count=1 -run '^$' -bench BenchmarkRateLimitedSMS -benchtime 1x -timeout "${GO_TEST_TIMEOUT:-30m}" ./internal/delivery
+	log "Done in $((SECONDS - started))s"
+	exit 0
+fi
 if [[ "$mode" == bench ]]; then
 	log "go test -run '^\$' -bench . -benchmem ${pkgs[*]}"
 	go test -run '^$' -bench . -benchmem -timeout "${GO_TEST_TIMEOUT:-30m}" ${extra[@]+"${extra[@]}"} "${pkgs[@]}"

@@ -43,6 +43,9 @@ func printWhy(w io.Writer, a api.WhyAnswer) {
 		fmt.Fprintf(w, ", version %d)", a.Step.Version)
 	}
 	fmt.Fprintf(w, "\n%s\n", a.Summary)
+	if rs := a.RateSlot; rs != nil {
+		fmt.Fprintf(w, "rate limit %s: slot at %s (taken %s)\n", rs.LimitKey, whenUTC(rs.SlotAt), whenUTC(rs.ReservedAt))
+	}
 
 	if e := a.Enrollment; e != nil {
 		fmt.Fprintf(w, "\nlatest run: %s, version %d, %s since %s", e.ID, e.Version, e.Status, whenUTC(e.StartedAt))

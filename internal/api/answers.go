@@ -240,4 +240,7 @@ type WhyAnswer struct {
 	Enrollment *storage.Enrollment `json:"enrollment,omitempty"`
 	Decisions  []storage.Decision  `json:"decisions"`
 	Messages   []storage.Message   `json:"messages"`
+	// RateSlot is the provider rate-limit slot the newest ledger row holds,
+	// if it took one (TUTTI_RATE_LIMITS).
+	RateSlot *storage.RateSlot `json:"rate_slot,omitempty"`
 }

@@ -113,7 +113,33 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 	default:
 		ans.State, ans.Summary = explainNoDecision(*run, *step, version)
 	}
+	if len(msgs) > 0 {
+		if err := s.explainRateSlot(ctx, &ans, msgs[0]); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, ans)
+}
+
+// explainRateSlot adds the rate-limit slot of the step's newest ledger row,
+// and, while an allowed send waits for it, says so.
+func (s *Server) explainRateSlot(ctx context.Context, ans *WhyAnswer, m storage.Message) error {
+	slot, err := s.store.RateSlotOf(ctx, m.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ans.RateSlot = &slot
+	waiting := m.Status == model.MessageReserved || m.Status == model.MessageRetrying
+	if waiting && slot.SlotAt.After(s.now()) {
+		ans.State = WhyDeferred
+		ans.Summary = fmt.Sprintf("allowed on %s; waiting for its slot under the provider rate limit %s, at %s",
+			m.Channel, slot.LimitKey, stamp(slot.SlotAt))
+	}
+	return nil
 }
 
 // contactDecisions lists the contact's recent gate decisions, newest first.

@@ -11,6 +11,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
+	"github.com/tutti-dev/tutti/internal/ratelimit"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -309,5 +310,47 @@ func TestWhyLedgerRowWithoutDecision(t *testing.T) {
 	r := h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
 	if r.body["state"] != "skipped" || r.body["summary"] != "not sent: skipped on email: no_consent" || len(decisionsOf(r)) != 0 {
 		t.Errorf("ledger only: %s", r.raw)
+	}
+}
+
+// An allowed send waiting for its slot under a provider rate limit is
+// explained as deferred until the slot, with the slot in the answer.
+func TestWhyRateLimitSlot(t *testing.T) {
+	h := newHarness(t)
+	h.publish(whySpec)
+	c := h.newContact(map[string]any{"email": "slot@example.com"})
+	h.enrollIn(c, "onboard", 1, "hello")
+	ctx := context.Background()
+	if _, _, err := h.store.RecordConsent(ctx, c, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	allow := func(storage.GateState) policy.Decision {
+		return policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelEmail,
+			Checks: []policy.Check{{Channel: journey.ChannelEmail, Rule: policy.RuleConsent, Passed: true}}}
+	}
+	now := time.Now()
+	res := h.gate(c, "hello", journey.ChannelEmail, now, allow)
+	// The hour's one slot is taken by another message first.
+	other := h.newContact(map[string]any{"email": "other@example.com"})
+	if _, _, err := h.store.RecordConsent(ctx, other, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	first := h.gate(other, "hello", journey.ChannelEmail, now, allow)
+	l := ratelimit.Limit{Key: "sandbox", N: 1, Per: time.Hour}
+	if _, err := h.store.ReserveRateSlot(ctx, first.Message.ID, l, now); err != nil {
+		t.Fatal(err)
+	}
+	slot, err := h.store.ReserveRateSlot(ctx, res.Message.ID, l, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
+	want := "allowed on email; waiting for its slot under the provider rate limit sandbox, at " + slot.SlotAt.UTC().Format(time.RFC3339)
+	if r.body["state"] != "deferred" || r.body["summary"] != want {
+		t.Errorf("waiting for the slot: %s", r.raw)
+	}
+	rs, _ := r.body["rate_slot"].(map[string]any)
+	if rs["limit_key"] != "sandbox" || rs["message_id"] != res.Message.ID {
+		t.Errorf("rate_slot: %s", r.raw)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/codec"
 	"github.com/tutti-dev/tutti/internal/contact"
+	"github.com/tutti-dev/tutti/internal/ratelimit"
 	"github.com/tutti-dev/tutti/internal/webhook"
 )
 
@@ -119,6 +120,9 @@ type Config struct {
 	// PolicyFile is a YAML/JSON file of send-gate settings (caps, cooldowns,
 	// quiet hours...) over the defaults (TUTTI_POLICY_FILE); "" keeps the defaults.
 	PolicyFile string
+	// RateLimits are the providers' rate limits (TUTTI_RATE_LIMITS, e.g.
+	// "twilio=1/s,sendgrid=600/s"); none by default.
+	RateLimits ratelimit.Limits
 
 	// GateMaxBatch and GateMaxInFlight set how the send gate groups
 	// concurrent decisions for different contacts into shared transactions
@@ -257,6 +261,12 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		}
 		*v.dst = n
 	}
+
+	limits, err := ratelimit.Parse(get("TUTTI_RATE_LIMITS", ""))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("TUTTI_RATE_LIMITS: %v", err))
+	}
+	c.RateLimits = limits
 
 	can, err := strconv.Atoi(get("TUTTI_CONTINUE_AS_NEW_AFTER", "0"))
 	if err != nil || can < 0 || (can > 0 && can < MinContinueAsNewAfter) {

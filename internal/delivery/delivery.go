@@ -32,6 +32,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/provider"
+	"github.com/tutti-dev/tutti/internal/ratelimit"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -66,6 +67,9 @@ type Service struct {
 	Now func() time.Time
 	// FlightWindow overrides DefaultFlightWindow (tests make it short).
 	FlightWindow time.Duration
+	// Limits are the providers' rate limits (TUTTI_RATE_LIMITS): a send
+	// under one takes a slot first and waits for it (ratelimit.go).
+	Limits ratelimit.Limits
 
 	// Faults are fault points for tests that stop a send between its steps,
 	// the way a GC pause or a stalled worker would; nil in production.
@@ -256,7 +260,11 @@ func (s *Service) Send(ctx context.Context, msg Message) (Result, error) {
 			metrics.RecordMessage(gate.Message.Channel, gate.Message.Status)
 			return resultOf(gate.Message), nil
 		}
-		return s.deliver(ctx, msg, gate)
+		slot, wait, err := s.rateSlot(ctx, gate)
+		if err != nil || wait != nil {
+			return s.withDecision(deref(wait), gate), err
+		}
+		return s.deliver(ctx, msg, gate, slot)
 	}
 }
 
@@ -313,7 +321,7 @@ func (s *Service) decide(ctx context.Context, msg Message) (storage.GateResult, 
 }
 
 // deliver flies a reserved row: the fence, the provider call, the ledger.
-func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateResult) (Result, error) {
+func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateResult, slot *rateSlot) (Result, error) {
 	reserved := gate.Message
 	if s.Faults != nil && s.Faults.AfterReserve != nil {
 		s.Faults.AfterReserve(ctx, reserved)
@@ -341,6 +349,11 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	// which a kill leaves a row in flight that no request left for.
 	flying := reserved
 	fence := provider.NewFence(func() error {
+		if slot != nil && !slot.limit.Usable(slot.at, s.now()) {
+			// Connecting took the send past its slot's window: begin it
+			// in a window of its own, not in the next one's count.
+			return errSlotMissed
+		}
 		// The activity's context, not the call's: a transaction cut by the
 		// call's deadline might commit without our knowing.
 		m, o, err := s.Store.BeginFlight(ctx, reserved.ID, window+flightSkew)
@@ -359,6 +372,11 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 			// opt-out may already have stopped waiting for this send.
 			return errWindowPassed
 		}
+		if slot != nil && !slot.limit.Usable(slot.at, s.now()) {
+			// Paused past the slot's window: written now, the request
+			// would count in a window that did not give it a slot.
+			return errSlotPassed
+		}
 		return nil
 	})
 	pres, err := s.call(provider.WithFence(callCtx, fence), reserved, content)
@@ -376,6 +394,26 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 	case errors.Is(err, errFenced):
 		metrics.RecordMessage(flying.Channel, flying.Status)
 		return s.withDecision(resultOf(flying), gate), nil
+	case errors.Is(err, errSlotMissed):
+		// Still reserved: a new slot, and the run waits for it (or, if
+		// the new one is usable already, asks again at once).
+		next, wait, err := s.rateSlot(ctx, gate)
+		if err == nil && wait == nil {
+			wait = s.rateWait(gate.Message, next.limit, next.at)
+		}
+		return s.withDecision(deref(wait), gate), err
+	case errors.Is(err, errSlotPassed):
+		// In flight, and certainly not written: back to retrying, with a
+		// new slot to wait for.
+		st := Settlement{MessageID: reserved.ID, Channel: reserved.Channel, Status: model.MessageRetrying, Reason: "rate_slot_passed"}
+		if _, err := s.settleNotWritten(ctx, st, gate); err != nil {
+			return Result{}, err
+		}
+		next, wait, err := s.rateSlot(ctx, gate)
+		if err == nil && wait == nil {
+			wait = s.rateWait(gate.Message, next.limit, next.at)
+		}
+		return s.withDecision(deref(wait), gate), err
 	case errors.Is(err, errWindowPassed):
 		// In flight, and certainly not written: back to retrying, so the
 		// next attempt decides again.
@@ -394,6 +432,8 @@ func (s *Service) deliver(ctx context.Context, msg Message, gate storage.GateRes
 var (
 	errFenced       = errors.New("consent changed since the decision")
 	errWindowPassed = errors.New("flight window passed before the request was written")
+	errSlotMissed   = errors.New("the rate limit slot's window passed before the request was written")
+	errSlotPassed   = errors.New("the rate limit slot's window passed in flight, before the request was written")
 )
 
 // settleNotWritten records st for a request that was never written.

@@ -116,6 +116,11 @@ var (
 		return 0
 	})
 
+	rateWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_rate_limit_waits_total",
+		Help: "Sends deferred to a later slot by a provider rate limit (TUTTI_RATE_LIMITS), by limit key; the run waits for the slot on a durable timer.",
+	}, []string{"limit"})
+
 	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_webhook_events_total",
 		Help: "Provider webhook events by provider, event kind and handling result.",
@@ -128,7 +133,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
 		gateTransactions, gateGroupedDecisions,
-		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge,
+		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge, rateWaits,
 	)
 }
 
@@ -192,6 +197,10 @@ func RecordDeliveryHold(reason string) {
 	}
 	deliveryHolds.WithLabelValues(reason).Inc()
 }
+
+// RecordRateWait counts one send deferred by the rate limit key (a
+// configured key, so the label's values are bounded by the configuration).
+func RecordRateWait(key string) { rateWaits.WithLabelValues(key).Inc() }
 
 // WatchOutbox makes tutti_outbox_depth report pending(), called at each
 // scrape with a short timeout; the gauge reads 0 until it is called.

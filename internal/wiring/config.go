@@ -26,7 +26,7 @@ func DeliveryFromConfig(cfg config.Config, store *storage.Store, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	s := &delivery.Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger}
+	s := &delivery.Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger, Limits: cfg.RateLimits}
 	switch cfg.ProviderMode {
 	case config.ModeLive:
 		// The call's own deadline (the flight window) is shorter; this is

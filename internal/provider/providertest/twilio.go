@@ -41,6 +41,8 @@ type TwilioRequest struct {
 	Fault Fault
 	// Query is the query string of a list read (see Reads).
 	Query url.Values
+	// ReceivedAt is when the fake began reading the request.
+	ReceivedAt time.Time
 }
 
 // Accepted reports whether the fake created a message.
@@ -172,7 +174,7 @@ func defaultTwilioBody(status int) string {
 var messagesPath = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]+)/Messages\.json$`)
 
 func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
-	rec := TwilioRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone()}
+	rec := TwilioRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), ReceivedAt: time.Now()}
 	if m := messagesPath.FindStringSubmatch(r.URL.Path); m != nil {
 		rec.AccountSID = m[1]
 	}
@@ -200,7 +202,7 @@ func (f *FakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	// Twilio reads parameters only from a form-encoded body; anything else
 	// (JSON, say) arrives as no parameters at all.
 	parsed := ParseTwilioRequest(r, body)
-	parsed.Fault = rec.Fault
+	parsed.Fault, parsed.ReceivedAt = rec.Fault, rec.ReceivedAt
 	rec = parsed
 
 	sid := ""
