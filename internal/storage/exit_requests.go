@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // ExitRequest is support asking a run to end, with the free-text reason
@@ -15,12 +17,15 @@ import (
 // is kept in its Temporal history, and support's notes name people ("Jane
 // called from +1 415...").
 type ExitRequest struct {
-	ID           string    `json:"id"`
-	EnrollmentID string    `json:"enrollment_id"`
-	ContactID    string    `json:"contact_id"`
-	Reason       string    `json:"reason"`
-	RequestedBy  string    `json:"requested_by"`
-	RequestedAt  time.Time `json:"requested_at"`
+	ID           string `json:"id"`
+	EnrollmentID string `json:"enrollment_id"`
+	ContactID    string `json:"contact_id"`
+	// Code is the reason code the run is told: model.ExitSupport for
+	// support's requests (RecordExitRequest), model.ExitMerged for a merge's.
+	Code        string    `json:"code"`
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // RecordExitRequest stores an exit request for an enrollment of the
@@ -39,7 +44,7 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 	case r.RequestedBy == "":
 		return ExitRequest{}, 0, fmt.Errorf("exit request for enrollment %s: requested_by is required", r.EnrollmentID)
 	}
-	r.ID = newID("x_")
+	r.ID, r.Code = newID("x_"), model.ExitSupport
 	var pending int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// A key-share lock on the contact first: an erasure (which holds the
@@ -99,8 +104,8 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 func (s *Store) ExitRequest(ctx context.Context, id string) (ExitRequest, error) {
 	var r ExitRequest
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, enrollment_id, contact_id, reason, requested_by, requested_at FROM exit_requests WHERE id = $1`, id).
-		Scan(&r.ID, &r.EnrollmentID, &r.ContactID, &r.Reason, &r.RequestedBy, &r.RequestedAt)
+		SELECT id, enrollment_id, contact_id, code, reason, requested_by, requested_at FROM exit_requests WHERE id = $1`, id).
+		Scan(&r.ID, &r.EnrollmentID, &r.ContactID, &r.Code, &r.Reason, &r.RequestedBy, &r.RequestedAt)
 	if err != nil {
 		return ExitRequest{}, notFound(err, "exit request %s", id)
 	}
