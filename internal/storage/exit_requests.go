@@ -47,19 +47,22 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 	r.ID, r.Code = newID("x_"), model.ExitSupport
 	var pending int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// A key-share lock on the contact first: an erasure (which holds the
-		// row FOR UPDATE and then deletes the contact's enrollments) either
-		// waits for this request or has gone before it, which is then a
-		// plain not-found; taking the row after the enrollment's key-share
-		// lock instead makes the two deadlock. Key share conflicts with no
-		// other lock on the row (the send gate's, a webhook's), so it adds
-		// no cycle with the delivery lock, which comes next, as TrackEvent
-		// takes it.
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE`, r.ContactID).Scan(new(int)); err != nil {
-			return notFound(err, "exit request: contact %s", r.ContactID)
-		}
+		// The delivery lock first, then a key-share lock on the contact,
+		// as TrackEvent takes them. Before the enrollment's: an erasure
+		// (which holds the row FOR UPDATE and then deletes the contact's
+		// enrollments, and takes no delivery lock) either waits for this
+		// request or has gone before it, which is then a plain not-found;
+		// taking the row after the enrollment's key-share lock instead makes
+		// the two deadlock. Key share conflicts with no other lock on the
+		// row but FOR UPDATE (the send gate's and a webhook's are NO KEY
+		// UPDATE). A merge (merge.go) holds the row NO KEY UPDATE, then the
+		// delivery lock, then upgrades to FOR UPDATE: holding the key share
+		// while waiting for the delivery lock would close a cycle with it.
 		if err := lockContactDeliveries(ctx, tx, r.ContactID); err != nil {
 			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE`, r.ContactID).Scan(new(int)); err != nil {
+			return notFound(err, "exit request: contact %s", r.ContactID)
 		}
 		var (
 			workflowID string
