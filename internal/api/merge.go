@@ -10,13 +10,13 @@ import (
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
-// mergeRequest is the body of POST /v1/contacts/{id}/merge: the contact to
+// MergeRequest is the body of POST /v1/contacts/{id}/merge: the contact to
 // absorb, by its Tutti id or by its external id (exactly one). Two fields
 // rather than one that takes either: an external id is the customer's own
 // and may look like anything, a Tutti id included.
-type mergeRequest struct {
-	Absorb           string `json:"absorb"`
-	AbsorbExternalID string `json:"absorb_external_id"`
+type MergeRequest struct {
+	Absorb           string `json:"absorb,omitempty"`
+	AbsorbExternalID string `json:"absorb_external_id,omitempty"`
 }
 
 // mergeContact folds the contact named in the body into the one in the
@@ -26,7 +26,7 @@ type mergeRequest struct {
 // outbox, whether Temporal is up or not. A retry of a merge that committed
 // answers 200 with already_merged.
 func (s *Server) mergeContact(w http.ResponseWriter, r *http.Request) {
-	var req mergeRequest
+	var req MergeRequest
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, r, err)
 		return
