@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -111,4 +113,22 @@ func TestMergeContact_Refusals(t *testing.T) {
 			require.True(t, strings.Contains(r.raw, a), fmt.Sprintf("names the survivor %s: %s", a, r.raw))
 		}
 	}
+}
+
+// A reply from the absorbed contact's number, now an alias of a survivor
+// texted at its own number: STOP revokes the survivor's SMS consent, START
+// grants nothing (it was not given for the number the survivor is sent to).
+func TestMergeContact_SMSKeywordsFromAnAlias(t *testing.T) {
+	h := newHookHarness(t, hookOpts{})
+	const svPhone, abPhone = "+14155550181", "+14155550182"
+	sv := h.newContact(map[string]any{"phone": svPhone})
+	ab := h.newContact(map[string]any{"phone": abPhone})
+	h.call("POST", "/v1/contacts/"+sv+"/merge", map[string]any{"absorb": ab}, http.StatusOK)
+
+	require.Equal(t, http.StatusOK, h.twilio("/webhooks/twilio/inbound", inbound("SM-alias-start", abPhone, "START")).status)
+	require.Empty(t, h.consent(sv, journey.ChannelSMS, "").Status, "a START from the alias grants nothing")
+	require.Equal(t, http.StatusOK, h.twilio("/webhooks/twilio/inbound", inbound("SM-own-start", svPhone, "START")).status)
+	require.Equal(t, model.ConsentGranted, h.consent(sv, journey.ChannelSMS, "").Status, "from its own number it does")
+	require.Equal(t, http.StatusOK, h.twilio("/webhooks/twilio/inbound", inbound("SM-alias-stop", abPhone, "STOP")).status)
+	require.Equal(t, model.ConsentRevoked, h.consent(sv, journey.ChannelSMS, "").Status, "a STOP from the alias revokes")
 }
