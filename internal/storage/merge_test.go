@@ -335,3 +335,32 @@ func TestMergeContacts_ConcurrentWithTheGateDoesNotDeadlock(t *testing.T) {
 		require.Equal(t, p.sv.ID, c.MergedInto)
 	}
 }
+
+// Both contacts within the attribute limits, but not together: nothing is
+// merged, and the refusal names the attributes.
+func TestMergeContacts_AttributeLimitsRefuseTheWholeMerge(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	attrs := func(prefix string, n int) map[string]any {
+		out := map[string]any{}
+		for i := range n {
+			out[fmt.Sprintf("%s%d", prefix, i)] = i
+		}
+		return out
+	}
+	sv, _, err := s.UpsertContact(ctx, storage.ContactInput{ExternalID: fmt.Sprintf("lim-s-%d", contactSeq.Add(1)), Attributes: attrs("s", contact.MaxAttributes-10)})
+	require.NoError(t, err)
+	ab, _, err := s.UpsertContact(ctx, storage.ContactInput{ExternalID: fmt.Sprintf("lim-a-%d", contactSeq.Add(1)), Attributes: attrs("a", 20)})
+	require.NoError(t, err)
+	_, err = s.MergeContacts(ctx, storage.MergeInput{SurvivorID: sv.ID, AbsorbedID: ab.ID})
+	var ce *contact.Error
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "attributes", ce.Field)
+	after, err := s.Contact(ctx, ab.ID)
+	require.NoError(t, err)
+	require.Empty(t, after.MergedInto, "rolled back")
+	svAfter, err := s.Contact(ctx, sv.ID)
+	require.NoError(t, err)
+	require.Len(t, svAfter.Attributes, contact.MaxAttributes-10)
+}
