@@ -364,3 +364,46 @@ func TestMergeContacts_AttributeLimitsRefuseTheWholeMerge(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, svAfter.Attributes, contact.MaxAttributes-10)
 }
+
+// Merges racing erasures of either contact and the gate: no deadlock,
+// each side either goes first or is refused (erased, or merged: erase the
+// survivor), and in every order both people are gone at the end.
+func TestMergeContacts_ConcurrentWithErasure(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	const pairs, jobs = 12, 4
+	type pair struct{ sv, ab storage.Contact }
+	ps := make([]pair, pairs)
+	for i := range ps {
+		ps[i] = pair{newEmailContact(t, s), newEmailContact(t, s)}
+	}
+	errs := make([]error, pairs*jobs)
+	concurrently(pairs*jobs, func(i int) {
+		p := ps[i/jobs]
+		switch i % jobs {
+		case 0:
+			_, errs[i] = s.MergeContacts(ctx, storage.MergeInput{SurvivorID: p.sv.ID, AbsorbedID: p.ab.ID})
+		case 1:
+			_, _, errs[i] = s.EraseContact(ctx, p.sv.ID)
+		case 2:
+			_, _, errs[i] = s.EraseContact(ctx, p.ab.ID)
+		case 3:
+			_, errs[i] = s.Gate(ctx, gateInput(p.ab, "j", fmt.Sprintf("k-%d", i), journey.ChannelEmail), func(storage.GateState) policy.Decision {
+				return policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelEmail}
+			})
+		}
+	})
+	for i, err := range errs {
+		var pe *pgconn.PgError
+		require.False(t, errors.As(err, &pe) && pe.Code == "40P01", "job %d of pair %d: %v", i%jobs, i/jobs, err)
+		if err != nil && !errors.Is(err, storage.ErrErased) && !errors.Is(err, storage.ErrMerged) && !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("job %d of pair %d: %v", i%jobs, i/jobs, err)
+		}
+	}
+	for _, p := range ps {
+		var left int
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM contacts WHERE id IN ($1, $2)`, p.sv.ID, p.ab.ID).Scan(&left))
+		require.Zero(t, left)
+	}
+}
