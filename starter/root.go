@@ -69,7 +69,7 @@ func (c *cli) newRoot() *cobra.Command {
 		c.newServeCmd(),
 		c.newMigrateCmd(),
 		c.group("journey", "Journey specs", c.newJourneyValidateCmd(), c.newJourneyPublishCmd(), c.newJourneyPreviewCmd()),
-		c.group("contact", "Contacts", c.newContactShowCmd(), c.newContactFindCmd(), c.newContactEraseCmd()),
+		c.group("contact", "Contacts", c.newContactShowCmd(), c.newContactFindCmd(), c.newContactEraseCmd(), c.newContactMergeCmd()),
 		c.newExitCmd(),
 		c.newWhyCmd(),
 		c.newConsentCmd(),

@@ -138,9 +138,12 @@ type ConsentSignal struct {
 const (
 	// ExitSupport: support asked the run to end. Their free-text reason is
 	// in PostgreSQL, in the exit request the signal names (RequestID).
-	ExitSupport = "support_exit"
+	ExitSupport = model.ExitSupport
 	// ExitErased: the contact was erased (DELETE /v1/contacts/{id}).
-	ExitErased = "erased"
+	ExitErased = model.ExitErased
+	// ExitMerged: the contact was merged into another one; the exit
+	// request the signal names says into which.
+	ExitMerged = model.ExitMerged
 )
 
 // ExitSignal is the payload of SignalExit. A signal is kept in the run's
@@ -150,7 +153,7 @@ const (
 // history replays the same (an exit signal's handling issues no command),
 // and the text ends up as that run's reason as it did then.
 type ExitSignal struct {
-	// Reason is an exit reason code (ExitSupport, ExitErased).
+	// Reason is an exit reason code (ExitSupport, ExitErased, ExitMerged).
 	Reason string `json:"reason"`
 	// RequestID is the exit request (storage.ExitRequest) holding the
 	// free-text reason, for ExitSupport.

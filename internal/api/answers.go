@@ -116,6 +116,11 @@ type EnrollmentAnswer struct {
 	WorkflowID string `json:"workflow_id"`
 }
 
+// MergeAnswer answers POST /v1/contacts/{id}/merge.
+type MergeAnswer struct {
+	storage.Merge
+}
+
 // ExitAnswer answers POST /v1/contacts/{id}/journeys/{journey_id}/exit:
 // the request is stored with its delivery to the run, which the dispatcher
 // hands to Temporal (PendingDeliveries until it has).

@@ -262,14 +262,20 @@ func (s *Server) unknownMessages(w http.ResponseWriter, r *http.Request) {
 }
 
 // contactByID loads a contact, turning ErrNotFound into a 404 that names it
-// (and field, the request field that referred to it, if any).
+// (and field, the request field that referred to it, if any), and a
+// contact merged into another into a 410 contact_merged naming the survivor.
 func (s *Server) contactByID(ctx context.Context, id, field string) (storage.Contact, error) {
 	if id == "" {
 		return storage.Contact{}, invalid(FieldError{Path: field, Message: "required"})
 	}
 	c, err := s.store.Contact(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return c, notFound("contact", id, field)
+	case err == nil && c.MergedInto != "":
+		// Identifiers of a merged contact find its survivor; its own id
+		// says where its data went.
+		return storage.Contact{}, mergedContact(c, field)
 	}
 	return c, err
 }

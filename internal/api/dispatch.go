@@ -386,8 +386,9 @@ func (d *Dispatcher) deliverConsent(ctx context.Context, dl storage.Delivery) ou
 	return outcome{done: fmt.Sprintf("signalled %d", len(fan.signalled))}
 }
 
-// deliverExit asks the exit request's run to end, with the code
-// support_exit and the request's id (support's words stay in PostgreSQL).
+// deliverExit asks the exit request's run to end, with the request's code
+// (support_exit, or merged for a merge's) and its id (support's words, and
+// the survivor a merge names, stay in PostgreSQL).
 // A run that has ended, in PostgreSQL or in Temporal, counts as delivered:
 // there is nothing left to end. The enrollment is read first because the
 // signal goes to the workflow id's current run: while the enrollment is
@@ -411,7 +412,7 @@ func (d *Dispatcher) deliverExit(ctx context.Context, dl storage.Delivery) outco
 		return outcome{held: held}
 	}
 	fan := d.s.signalRuns(ctx, []string{dl.WorkflowID}, workflows.SignalExit,
-		workflows.ExitSignal{Reason: workflows.ExitSupport, RequestID: x.ID, By: x.RequestedBy})
+		workflows.ExitSignal{Reason: x.Code, RequestID: x.ID, By: x.RequestedBy})
 	switch {
 	case len(fan.failed) > 0:
 		return outcome{err: fmt.Errorf("signalling the run failed: %s", fanErrors(fan))}

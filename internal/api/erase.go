@@ -35,6 +35,15 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notFound("contact", id, ""))
 		return
 	}
+	if errors.Is(err, storage.ErrMerged) {
+		// Its data is the survivor's now: erasing the survivor erases it.
+		if c, cerr := s.store.Contact(ctx, id); cerr == nil && c.MergedInto != "" {
+			e := mergedContact(c, "id")
+			e.Status, e.Message = http.StatusConflict, e.Message+"; erase that contact, which erases this one with it"
+			writeError(w, r, e)
+			return
+		}
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -151,6 +151,7 @@ var routes = []route{
 	{"GET", "/v1/contacts", true, (*Server).findContact},
 	{"GET", "/v1/contacts/{id}", true, (*Server).getContact},
 	{"DELETE", "/v1/contacts/{id}", true, (*Server).eraseContact},
+	{"POST", "/v1/contacts/{id}/merge", true, (*Server).mergeContact},
 	{"POST", "/v1/contacts/{id}/consent", true, (*Server).recordConsent},
 	{"GET", "/v1/contacts/{id}/consent", true, (*Server).consentHistory},
 	{"POST", "/v1/contacts/{id}/suppressions", true, (*Server).addSuppression},

@@ -130,6 +130,11 @@ func (s *Server) twilioInbound(w http.ResponseWriter, r *http.Request) {
 	}
 
 	u := webhook.TwilioInboundUpdate(in, c.ID, s.now())
+	if c.Phone != phone {
+		// The number belongs to a contact merged into c, which is texted
+		// at its own number: a START from the other one grants nothing.
+		u = u.ViaAlias()
+	}
 	isNew, stored, err := s.apply(ctx, u)
 	if err != nil {
 		metrics.RecordWebhook(webhook.ProviderTwilio, "inbound", "error")

@@ -110,3 +110,55 @@ func TestDeliveryKindValid(t *testing.T) {
 		require.Equal(t, tc.want, tc.kind.Valid(), "%q", tc.kind)
 	}
 }
+
+// The merge's consent precedence: the most restrictive record wins, no
+// record is no decision, and another address's record counts only when it
+// is an opt-out.
+func TestMergeConsent(t *testing.T) {
+	t.Parallel()
+	const (
+		g = model.ConsentGranted
+		r = model.ConsentRevoked
+		p = model.ConsentPending
+		n = model.ConsentNone
+	)
+	for _, tc := range []struct {
+		survivor, absorbed model.ConsentStatus
+		sameAddress        bool
+		want               model.ConsentStatus
+	}{
+		// Same address: the most restrictive of the two.
+		{g, r, true, r},
+		{r, g, true, r},
+		{g, p, true, p},
+		{p, g, true, p},
+		{p, r, true, r},
+		{r, p, true, r},
+		{g, g, true, g},
+		{r, r, true, r},
+		{p, p, true, p},
+		// One side without a record takes the other's.
+		{n, g, true, g},
+		{n, p, true, p},
+		{n, r, true, r},
+		{g, n, true, g},
+		{r, n, true, r},
+		{"", g, true, g},
+		{g, "", true, g},
+		{n, n, true, n},
+		{"", "", true, n},
+		// Another address: only an opt-out carries over.
+		{n, g, false, n},
+		{n, p, false, n},
+		{n, r, false, r},
+		{g, r, false, r},
+		{g, p, false, g},
+		{p, g, false, p},
+		{g, g, false, g},
+		{r, g, false, r},
+		{g, n, false, g},
+	} {
+		require.Equal(t, tc.want, model.MergeConsent(tc.survivor, tc.absorbed, tc.sameAddress),
+			"survivor %q, absorbed %q, same address %v", tc.survivor, tc.absorbed, tc.sameAddress)
+	}
+}

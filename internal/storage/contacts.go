@@ -11,17 +11,22 @@ import (
 	"github.com/tutti-dev/tutti/internal/contact"
 )
 
-const contactColumns = `id, external_id, email, phone, time_zone, country, attributes, created_at, updated_at`
+const contactColumns = `id, external_id, email, phone, time_zone, country, attributes, created_at, updated_at, merged_into, merged_at`
 
 func scanContact(r rowScanner) (Contact, error) {
 	var c Contact
-	var ext, email, phone, tz, country *string
-	if err := r.Scan(&c.ID, &ext, &email, &phone, &tz, &country, &c.Attributes, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	var ext, email, phone, tz, country, merged *string
+	if err := r.Scan(&c.ID, &ext, &email, &phone, &tz, &country, &c.Attributes, &c.CreatedAt, &c.UpdatedAt, &merged, &c.MergedAt); err != nil {
 		return Contact{}, err
 	}
 	c.ExternalID, c.Email, c.Phone, c.TimeZone, c.Country = deref(ext), deref(email), deref(phone), deref(tz), deref(country)
+	c.MergedInto = deref(merged)
 	c.Attributes = nonNilMap(c.Attributes)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if c.MergedAt != nil {
+		at := c.MergedAt.UTC()
+		c.MergedAt = &at
+	}
 	return c, nil
 }
 
@@ -68,6 +73,9 @@ func (s *Store) UpsertContact(ctx context.Context, in ContactInput) (Contact, bo
 	set, del := splitAttributes(in.Attributes)
 	for attempt := 1; ; attempt++ {
 		c, created, err := s.upsertContactOnce(ctx, in, set, del)
+		if errors.Is(err, errMergedMeanwhile) && attempt < upsertAttempts {
+			continue
+		}
 		constraint, unique := uniqueViolation(err)
 		if !unique {
 			return c, created, err
@@ -90,14 +98,26 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock every contact any identifier points at, so a concurrent
 		// identify of the same person waits for us instead of diverging.
+		// An identifier (or id) of a merged contact points at the contact
+		// it was merged into.
 		matches, err := queryAll(ctx, tx, "upsert contact: looking up identifiers", scanContact, `
 			SELECT `+contactColumns+` FROM contacts
-			WHERE id = NULLIF($1, '') OR external_id = NULLIF($2, '')
-			   OR email = NULLIF($3, '') OR phone = NULLIF($4, '')
+			WHERE id IN (SELECT COALESCE(merged_into, id) FROM contacts
+				WHERE id = NULLIF($1, '') OR external_id = NULLIF($2, '')
+				   OR email = NULLIF($3, '') OR phone = NULLIF($4, ''))
 			ORDER BY id
 			FOR UPDATE`,
 			in.ID, in.ExternalID, in.Email, in.Phone)
 		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			if m.MergedInto != "" {
+				// Merged after the lookup read it, before the lock: look again.
+				return errMergedMeanwhile
+			}
+		}
+		if in, err = resolveAliases(ctx, tx, in); err != nil {
 			return err
 		}
 
@@ -151,6 +171,41 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 		return Contact{}, false, err
 	}
 	return out, created, nil
+}
+
+// errMergedMeanwhile: a contact UpsertContact locked had been merged into
+// another after its lookup; the next attempt finds the survivor.
+var errMergedMeanwhile = errors.New("upsert contact: a matching contact was merged meanwhile")
+
+// resolveAliases returns in with the identifiers that are aliases (kept by
+// a contact merged into another, see MergeContacts) cleared, and an id of
+// a merged contact replaced by its survivor's: the lookup has already
+// found the survivor by them, and they are the survivor's already, held
+// on the merged contact's row.
+func resolveAliases(ctx context.Context, tx pgx.Tx, in ContactInput) (ContactInput, error) {
+	merged, err := queryAll(ctx, tx, "upsert contact: looking up aliases", scanContact, `
+		SELECT `+contactColumns+` FROM contacts
+		WHERE merged_into IS NOT NULL
+		  AND (id = NULLIF($1, '') OR external_id = NULLIF($2, '') OR email = NULLIF($3, '') OR phone = NULLIF($4, ''))`,
+		in.ID, in.ExternalID, in.Email, in.Phone)
+	if err != nil {
+		return in, err
+	}
+	for _, m := range merged {
+		if in.ID == m.ID {
+			in.ID = m.MergedInto
+		}
+		if in.ExternalID == m.ExternalID {
+			in.ExternalID = ""
+		}
+		if in.Email == m.Email {
+			in.Email = ""
+		}
+		if in.Phone == m.Phone {
+			in.Phone = ""
+		}
+	}
+	return in, nil
 }
 
 // splitAttributes separates the keys to set from the keys to delete (those
@@ -223,10 +278,13 @@ func (s *Store) ContactByPhone(ctx context.Context, phone string) (Contact, erro
 }
 
 // contactBy looks a contact up by one unique identifier column. column is
-// always one of the constants above, never input.
+// always one of the constants above, never input. An identifier a merged
+// contact keeps as an alias finds the contact it was merged into.
 func (s *Store) contactBy(ctx context.Context, column, value string) (Contact, error) {
 	if value == "" {
 		return Contact{}, fmt.Errorf("contact by %s: empty value: %w", column, ErrNotFound)
 	}
-	return queryOne(ctx, s.pool, "contact by "+column, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE `+column+` = $1`, value)
+	return queryOne(ctx, s.pool, "contact by "+column, scanContact, `
+		SELECT `+contactColumns+` FROM contacts
+		WHERE id = (SELECT COALESCE(merged_into, id) FROM contacts WHERE `+column+` = $1)`, value)
 }

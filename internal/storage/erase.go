@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -141,25 +142,61 @@ func scanErasure(r rowScanner) (Erasure, error) {
 // The contact row is locked first: a send decision, a consent change or a
 // webhook for the contact either commits before the erasure or finds the
 // contact gone after it.
+//
+// Contacts merged into it (MergeContacts) are the same person: they are
+// erased in the same transaction, each with its own erasure record, and
+// their runs still active are in the returned ActiveRuns. Erasing a merged
+// contact's own id alone is refused with ErrMerged: its data is the
+// survivor's now, and erasing the survivor erases it.
 func (s *Store) EraseContact(ctx context.Context, id string) (Erasure, bool, error) {
 	var (
 		out     Erasure
 		created bool
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := scanContact(tx.QueryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE id = $1 FOR UPDATE`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
+		// The contact and the contacts merged into it (MergeContacts), in
+		// id order as a merge locks its two; ones merged into it while
+		// this waited are locked next (their merge has committed).
+		locked, err := queryAll(ctx, tx, "erase contact "+id, scanContact,
+			`SELECT `+contactColumns+` FROM contacts WHERE id = $1 OR merged_into = $1 ORDER BY id FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(locked, func(c Contact) bool { return c.ID == id })
+		if i < 0 {
 			out, err = scanErasure(tx.QueryRow(ctx, `SELECT `+erasureColumns+` FROM erasures WHERE contact_id = $1`, id))
 			if err != nil {
 				return notFound(err, "erase contact %s", id)
 			}
 			return nil
 		}
+		c := locked[i]
+		if c.MergedInto != "" {
+			return fmt.Errorf("erase contact %s: it was merged into contact %s, which holds its data: %w", id, c.MergedInto, ErrMerged)
+		}
+		late, err := queryAll(ctx, tx, "erase contact "+id, scanContact,
+			`SELECT `+contactColumns+` FROM contacts WHERE merged_into = $1 AND NOT id = ANY($2) ORDER BY id FOR UPDATE`,
+			id, contactIDs(locked))
 		if err != nil {
-			return fmt.Errorf("erase contact %s: %w", id, err)
+			return err
+		}
+		// The merged contacts first, each with an erasure record of its
+		// own (their ids answer "erased" too, and their identifiers keep
+		// proofs); their runs still active are told to end with the
+		// survivor's.
+		var runs []string
+		for _, m := range append(locked, late...) {
+			if m.ID == id {
+				continue
+			}
+			e, err := s.erase(ctx, tx, m, nil)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, e.ActiveRuns...)
 		}
 		created = true
-		out, err = s.erase(ctx, tx, c)
+		out, err = s.erase(ctx, tx, c, runs)
 		return err
 	})
 	if err != nil {
@@ -168,8 +205,18 @@ func (s *Store) EraseContact(ctx context.Context, id string) (Erasure, bool, err
 	return out, created, nil
 }
 
-// erase does EraseContact's work for the locked contact c.
-func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error) {
+func contactIDs(cs []Contact) []string {
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+// erase does EraseContact's work for the locked contact c. merged are the
+// active runs of contacts merged into c, erased just before it: they are
+// c's runs to tell to end too.
+func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact, merged []string) (Erasure, error) {
 	fail := func(what string, err error) (Erasure, error) {
 		return Erasure{}, fmt.Errorf("erase contact %s: %s: %w", c.ID, what, err)
 	}
@@ -186,6 +233,7 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact) (Erasure, error
 	if err != nil {
 		return fail("reading enrollments", err)
 	}
+	active = append(active, merged...)
 
 	e := Erasure{ID: newID("er_"), ContactID: c.ID, ActiveRuns: active}
 	if err := tx.QueryRow(ctx, `

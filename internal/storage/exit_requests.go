@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/model"
 )
 
 // ExitRequest is support asking a run to end, with the free-text reason
@@ -15,12 +17,15 @@ import (
 // is kept in its Temporal history, and support's notes name people ("Jane
 // called from +1 415...").
 type ExitRequest struct {
-	ID           string    `json:"id"`
-	EnrollmentID string    `json:"enrollment_id"`
-	ContactID    string    `json:"contact_id"`
-	Reason       string    `json:"reason"`
-	RequestedBy  string    `json:"requested_by"`
-	RequestedAt  time.Time `json:"requested_at"`
+	ID           string `json:"id"`
+	EnrollmentID string `json:"enrollment_id"`
+	ContactID    string `json:"contact_id"`
+	// Code is the reason code the run is told: model.ExitSupport for
+	// support's requests (RecordExitRequest), model.ExitMerged for a merge's.
+	Code        string    `json:"code"`
+	Reason      string    `json:"reason"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
 }
 
 // RecordExitRequest stores an exit request for an enrollment of the
@@ -39,22 +44,25 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 	case r.RequestedBy == "":
 		return ExitRequest{}, 0, fmt.Errorf("exit request for enrollment %s: requested_by is required", r.EnrollmentID)
 	}
-	r.ID = newID("x_")
+	r.ID, r.Code = newID("x_"), model.ExitSupport
 	var pending int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// A key-share lock on the contact first: an erasure (which holds the
-		// row FOR UPDATE and then deletes the contact's enrollments) either
-		// waits for this request or has gone before it, which is then a
-		// plain not-found; taking the row after the enrollment's key-share
-		// lock instead makes the two deadlock. Key share conflicts with no
-		// other lock on the row (the send gate's, a webhook's), so it adds
-		// no cycle with the delivery lock, which comes next, as TrackEvent
-		// takes it.
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE`, r.ContactID).Scan(new(int)); err != nil {
-			return notFound(err, "exit request: contact %s", r.ContactID)
-		}
+		// The delivery lock first, then a key-share lock on the contact,
+		// as TrackEvent takes them. Before the enrollment's: an erasure
+		// (which holds the row FOR UPDATE and then deletes the contact's
+		// enrollments, and takes no delivery lock) either waits for this
+		// request or has gone before it, which is then a plain not-found;
+		// taking the row after the enrollment's key-share lock instead makes
+		// the two deadlock. Key share conflicts with no other lock on the
+		// row but FOR UPDATE (the send gate's and a webhook's are NO KEY
+		// UPDATE). A merge (merge.go) holds the row NO KEY UPDATE, then the
+		// delivery lock, then upgrades to FOR UPDATE: holding the key share
+		// while waiting for the delivery lock would close a cycle with it.
 		if err := lockContactDeliveries(ctx, tx, r.ContactID); err != nil {
 			return fmt.Errorf("exit request for enrollment %s: %w", r.EnrollmentID, err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE`, r.ContactID).Scan(new(int)); err != nil {
+			return notFound(err, "exit request: contact %s", r.ContactID)
 		}
 		var (
 			workflowID string
@@ -99,8 +107,8 @@ func (s *Store) RecordExitRequest(ctx context.Context, r ExitRequest) (ExitReque
 func (s *Store) ExitRequest(ctx context.Context, id string) (ExitRequest, error) {
 	var r ExitRequest
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, enrollment_id, contact_id, reason, requested_by, requested_at FROM exit_requests WHERE id = $1`, id).
-		Scan(&r.ID, &r.EnrollmentID, &r.ContactID, &r.Reason, &r.RequestedBy, &r.RequestedAt)
+		SELECT id, enrollment_id, contact_id, code, reason, requested_by, requested_at FROM exit_requests WHERE id = $1`, id).
+		Scan(&r.ID, &r.EnrollmentID, &r.ContactID, &r.Code, &r.Reason, &r.RequestedBy, &r.RequestedAt)
 	if err != nil {
 		return ExitRequest{}, notFound(err, "exit request %s", id)
 	}

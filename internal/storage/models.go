@@ -36,6 +36,10 @@ type Contact struct {
 	Attributes map[string]any `json:"attributes"`
 	CreatedAt  time.Time      `json:"created_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	// MergedInto is the survivor this contact was merged into (MergeContacts),
+	// "" for a contact in its own right; MergedAt says when.
+	MergedInto string     `json:"merged_into,omitempty"`
+	MergedAt   *time.Time `json:"merged_at,omitempty"`
 }
 
 // ContactInput identifies (and updates) a contact. Empty fields are left as

@@ -1,6 +1,9 @@
 package webhook
 
-import "github.com/tutti-dev/tutti/internal/storage"
+import (
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
 
 // What a provider event changes.
 //
@@ -25,4 +28,20 @@ const (
 type Update struct {
 	Event   storage.ProviderEvent
 	Effects storage.ProviderEffects
+}
+
+// ViaAlias is u for a contact found by an alias: an identifier that a
+// contact merged into it kept (storage.MergeContacts), not the address it
+// is reached at. An opt-out from that address still counts (the person
+// said stop); an opt-in does not, since it was not given for the address
+// the contact is sent to.
+func (u Update) ViaAlias() Update {
+	var keep []storage.ConsentChange
+	for _, c := range u.Effects.Consents {
+		if c.Status == model.ConsentRevoked {
+			keep = append(keep, c)
+		}
+	}
+	u.Effects.Consents = keep
+	return u
 }

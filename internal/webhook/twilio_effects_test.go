@@ -104,3 +104,28 @@ func TestTwilioStatusIsLowerCase(t *testing.T) {
 	require.Equal(t, "Delivered", u.Event.Payload["message_status"], "the payload keeps what Twilio sent")
 	require.Equal(t, model.MessageDelivered, u.Effects.MessageStatus)
 }
+
+// A reply from a number a merged contact left behind as an alias: STOP
+// still revokes, START grants nothing, a reply is still the contact's.
+func TestUpdateViaAlias(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		body     string
+		consents []model.ConsentStatus
+		event    bool
+	}{
+		{"STOP", []model.ConsentStatus{model.ConsentRevoked}, false},
+		{"START", nil, false},
+		{"YES", nil, false},
+		{"see you tomorrow", nil, true},
+	} {
+		u := TwilioInboundUpdate(TwilioInbound{MessageSid: "SM1", From: "+14155550100", To: "+14155550199", Body: tt.body}, "c_1", now).ViaAlias()
+		var got []model.ConsentStatus
+		for _, c := range u.Effects.Consents {
+			got = append(got, c.Status)
+		}
+		require.Equal(t, tt.consents, got, tt.body)
+		require.Equal(t, tt.event, u.Effects.Event != nil, tt.body)
+	}
+}

@@ -1,0 +1,16 @@
+package model
+
+// Exit reason codes: what a run told to end (the exit signal) ends with,
+// and what its enrollment records as exit_reason. A code, never free text:
+// it is kept in the run's Temporal history; the words (support's note, the
+// merge's survivor) stay in PostgreSQL, in the exit request the signal names.
+const (
+	// ExitSupport: support asked the run to end.
+	ExitSupport = "support_exit"
+	// ExitErased: the contact was erased (DELETE /v1/contacts/{id}).
+	ExitErased = "erased"
+	// ExitMerged: the contact was merged into another one
+	// (POST /v1/contacts/{id}/merge); the survivor carries on with its own
+	// runs, and the absorbed contact's runs end.
+	ExitMerged = "merged"
+)
