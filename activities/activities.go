@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
@@ -24,6 +25,9 @@ type Activities struct {
 	// takes; its Store is the same.
 	Delivery *delivery.Service
 	Logger   *slog.Logger
+	// Audiences are the ad platforms' clients, by destination (sandbox
+	// stand-ins in sandbox mode).
+	Audiences map[audience.Destination]audience.Platform
 	// Now is the clock conditions over stored behaviour read (their now);
 	// nil means time.Now. A preview runs journeys in simulated time.
 	Now func() time.Time

@@ -55,3 +55,26 @@ func TestJourneyPreview(t *testing.T) {
 		t.Errorf("without --contact: %d %q", r.code, r.stderr)
 	}
 }
+
+func TestAudienceCommands(t *testing.T) {
+	f := newFakeAPI(t, http.StatusCreated, `{"id":"hot_meta","name":"Hot","destination":"meta","external_id":"238","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","counts":{"members":0,"pending_add":0,"pending_remove":0}}`)
+	r := runCLI(t, f.vars(), "audience", "define", "hot_meta", "--destination", "meta", "--external-id", "238", "--name", "Hot")
+	if r.code != exitOK || !strings.Contains(r.stdout, "audience hot_meta: meta list 238 (Hot)") {
+		t.Fatalf("define: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	req := f.only()
+	var body map[string]string
+	if err := json.Unmarshal(req.body, &body); err != nil || req.method != "PUT" || req.path != "/v1/audiences/hot_meta" ||
+		body["destination"] != "meta" || body["external_id"] != "238" || body["name"] != "Hot" {
+		t.Errorf("request: %+v %s", req, req.body)
+	}
+	f = newFakeAPI(t, http.StatusOK, `{"audiences":[{"id":"hot_meta","name":"Hot","destination":"meta","external_id":"238","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","counts":{"members":3,"pending_add":1,"pending_remove":2}}]}`)
+	r = runCLI(t, f.vars(), "audience", "list")
+	if r.code != exitOK || !strings.Contains(r.stdout, "3 members, 1 to add, 2 to remove") {
+		t.Errorf("list: %d %q", r.code, r.stdout)
+	}
+	f = newFakeAPI(t, http.StatusOK, `{"audiences":[],"ledger":[]}`)
+	if r := runCLI(t, f.vars(), "contact", "audiences", "c_1"); r.code != exitOK || f.only().path != "/v1/contacts/c_1/audiences" {
+		t.Errorf("contact audiences: %d %q", r.code, r.stderr)
+	}
+}

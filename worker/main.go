@@ -107,7 +107,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.ProviderMode != config.ModeLive {
 		logger.Warn("sandbox provider mode: messages are recorded in Postgres, not sent (TUTTI_PROVIDER_MODE=live sends)")
 	}
-	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger}
+	platforms, err := wiring.AudiencesFromConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger, Audiences: platforms}
 
 	// The delivery outbox's dispatcher runs beside the worker, in every
 	// worker process (its claims are safe to share: internal/api/dispatch.go),
@@ -125,7 +129,24 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 	logger.Info("worker starting", "task_queue", workflows.TaskQueue, "provider_mode", cfg.ProviderMode)
+	ensureAudienceSyncs(ctx, deps, cfg, logger)
 	return w.Run(workerInterrupt(ctx))
+}
+
+// ensureAudienceSyncs makes sure every audience's sync workflow runs (the
+// API starts one when an audience is defined, but Temporal may have been
+// unreachable then). A failure is logged: the worker serves journeys anyway.
+func ensureAudienceSyncs(ctx context.Context, deps *wiring.Deps, cfg config.Config, logger *slog.Logger) {
+	as, err := deps.Store.Audiences(ctx)
+	if err != nil {
+		logger.Error("audience syncs: listing audiences", "error", err)
+		return
+	}
+	for _, a := range as {
+		if err := api.EnsureAudienceSync(ctx, deps.Temporal, a.ID, cfg.AudienceSyncInterval); err != nil {
+			logger.Error("audience sync not started", "audience_id", a.ID, "error", err)
+		}
+	}
 }
 
 // workerInterrupt adapts a context to the channel worker.Run stops on.

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
@@ -493,6 +494,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		} else {
 			next = r.spec.Resolve(idx, step.Branch.Else)
 		}
+	case journey.KindAudience:
+		outcome, err = r.audience(ctx, step)
+		next = r.spec.Successor(idx)
 	case journey.KindExit:
 		reason := step.Exit.Reason
 		if reason == "" {
@@ -649,6 +653,22 @@ func (r *journeyRun) awaitUntil(ctx workflow.Context, until time.Time, done func
 	}
 	r.c.Waiting = nil
 	return nil
+}
+
+// audience asks for the contact to be added to or removed from an ad
+// audience; the audience's sync workflow applies it. The outcome is a code
+// ("queued", "skipped:no_ads_consent"...).
+func (r *journeyRun) audience(ctx workflow.Context, step journey.Step) (string, error) {
+	var a *activities.Activities
+	var res activities.ChangeAudienceResult
+	err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.ChangeAudience, activities.ChangeAudienceInput{
+		ContactID: r.in.ContactID, AudienceID: step.Audience.Audience, Action: audience.Action(step.Audience.Action),
+		JourneyID: r.spec.ID, StepID: step.ID,
+	}).Get(ctx, &res)
+	if err != nil {
+		return "", err
+	}
+	return step.Audience.Action + ": " + res.Outcome, nil
 }
 
 // branch evaluates the condition in an activity, which reads the contact's

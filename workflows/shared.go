@@ -196,3 +196,25 @@ type JourneyResult struct {
 	Status     model.RunStatus `json:"status"`
 	ExitReason string          `json:"exit_reason,omitempty"`
 }
+
+// Audience sync (AudienceSync).
+const (
+	// SignalAudienceSync wakes an audience's sync for a pass now.
+	SignalAudienceSync = "sync"
+	// DefaultAudienceSyncInterval is the time between passes: the longest
+	// a revoked ads consent or a new suppression keeps someone in an
+	// audience (TUTTI_AUDIENCE_SYNC_INTERVAL).
+	DefaultAudienceSyncInterval = time.Minute
+	// AudienceSyncPassesPerRun bounds one run's history before it
+	// continues as new.
+	AudienceSyncPassesPerRun = 200
+)
+
+// AudienceSyncInput names the audience a sync keeps.
+type AudienceSyncInput struct {
+	AudienceID string        `json:"audience_id"`
+	Interval   time.Duration `json:"interval,omitempty"`
+}
+
+// AudienceSyncWorkflowID is the one sync workflow of an audience.
+func AudienceSyncWorkflowID(audienceID string) string { return "audience-sync/" + audienceID }

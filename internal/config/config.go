@@ -120,6 +120,18 @@ type Config struct {
 	// PolicyFile is a YAML/JSON file of send-gate settings (caps, cooldowns,
 	// quiet hours...) over the defaults (TUTTI_POLICY_FILE); "" keeps the defaults.
 	PolicyFile string
+	// Ad platforms (README "Ad audiences"): credentials and API versions,
+	// used in live mode; sandbox mode accepts every audience request.
+	MetaAccessToken, MetaAPIVersion, MetaBaseURL             string
+	LinkedInAccessToken, LinkedInAPIVersion, LinkedInBaseURL string
+	// GoogleAdsOperatingAccount is the Google Ads customer id that owns the
+	// Customer Match lists; credentials come from Application Default
+	// Credentials (GOOGLE_APPLICATION_CREDENTIALS). GoogleDataManagerEndpoint
+	// overrides the Data Manager API's endpoint (tests).
+	GoogleAdsOperatingAccount, GoogleDataManagerEndpoint string
+	// AudienceSyncInterval is the time between an audience sync's passes
+	// (TUTTI_AUDIENCE_SYNC_INTERVAL).
+	AudienceSyncInterval time.Duration
 	// RateLimits are the providers' rate limits (TUTTI_RATE_LIMITS, e.g.
 	// "twilio=1/s,sendgrid=600/s"); none by default.
 	RateLimits ratelimit.Limits
@@ -260,6 +272,17 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 			n = v.def
 		}
 		*v.dst = n
+	}
+
+	c.MetaAccessToken, c.MetaAPIVersion, c.MetaBaseURL = get("META_ACCESS_TOKEN", ""), get("META_API_VERSION", "v23.0"), get("META_BASE_URL", "https://graph.facebook.com")
+	c.LinkedInAccessToken, c.LinkedInAPIVersion, c.LinkedInBaseURL = get("LINKEDIN_ACCESS_TOKEN", ""), get("LINKEDIN_API_VERSION", "202510"), get("LINKEDIN_BASE_URL", "https://api.linkedin.com")
+	c.GoogleAdsOperatingAccount, c.GoogleDataManagerEndpoint = get("GOOGLE_ADS_OPERATING_ACCOUNT", ""), get("GOOGLE_DATAMANAGER_ENDPOINT", "")
+	if raw := get("TUTTI_AUDIENCE_SYNC_INTERVAL", "1m"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("TUTTI_AUDIENCE_SYNC_INTERVAL: must be a duration from 1s to 24h like 1m, got %q", raw))
+		}
+		c.AudienceSyncInterval = d
 	}
 
 	limits, err := ratelimit.Parse(get("TUTTI_RATE_LIMITS", ""))

@@ -103,17 +103,20 @@ type Step struct {
 	WaitFor *WaitFor `json:"wait_for,omitempty"`
 	Branch  *Branch  `json:"branch,omitempty"`
 	Exit    *Exit    `json:"exit,omitempty"`
+	// Audience adds the contact to, or removes them from, an ad audience.
+	Audience *AudienceStep `json:"audience,omitempty"`
 }
 
 // StepKind names which action a step carries.
 type StepKind string
 
 const (
-	KindSend    StepKind = "send"
-	KindWait    StepKind = "wait"
-	KindWaitFor StepKind = "wait_for"
-	KindBranch  StepKind = "branch"
-	KindExit    StepKind = "exit"
+	KindSend     StepKind = "send"
+	KindWait     StepKind = "wait"
+	KindWaitFor  StepKind = "wait_for"
+	KindBranch   StepKind = "branch"
+	KindExit     StepKind = "exit"
+	KindAudience StepKind = "audience"
 )
 
 // Kind reports the step's action, or "" if none or several are set (validation rejects both).
@@ -133,6 +136,9 @@ func (s Step) Kind() StepKind {
 	}
 	if s.Exit != nil {
 		kinds = append(kinds, KindExit)
+	}
+	if s.Audience != nil {
+		kinds = append(kinds, KindAudience)
 	}
 	if len(kinds) != 1 {
 		return ""
@@ -225,6 +231,16 @@ type Branch struct {
 	Condition string `json:"condition"`
 	Then      string `json:"then,omitempty"`
 	Else      string `json:"else,omitempty"`
+}
+
+// AudienceStep asks for the contact to be added to or removed from an ad
+// audience (defined with PUT /v1/audiences/{id}); the audience's sync
+// applies it. An add needs the contact's ads consent and no suppression,
+// when it is asked for and again when it is sent.
+type AudienceStep struct {
+	Audience string `json:"audience"`
+	// Action is add or remove.
+	Action string `json:"action"`
 }
 
 // Exit ends the journey with a reason.

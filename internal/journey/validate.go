@@ -262,6 +262,7 @@ func (v *validator) step(path string, st Step) {
 		{KindWaitFor, st.WaitFor != nil},
 		{KindBranch, st.Branch != nil},
 		{KindExit, st.Exit != nil},
+		{KindAudience, st.Audience != nil},
 	} {
 		if k.set {
 			kinds = append(kinds, string(k.kind))
@@ -272,7 +273,7 @@ func (v *validator) step(path string, st Step) {
 		if len(kinds) > 1 {
 			found = "found " + strings.Join(kinds, " and ")
 		}
-		v.add(path, "step must have exactly one of send, wait, wait_for, branch, exit (%s)", found)
+		v.add(path, "step must have exactly one of send, wait, wait_for, branch, exit, audience (%s)", found)
 	}
 
 	if st.Exit != nil && st.Next != "" {
@@ -283,6 +284,14 @@ func (v *validator) step(path string, st Step) {
 
 	if st.Send != nil {
 		v.send(path+".send", st.Send)
+	}
+	if a := st.Audience; a != nil {
+		if v.required(path+".audience.audience", a.Audience) && !idPattern.MatchString(a.Audience) {
+			v.add(path+".audience.audience", "%s", idRule)
+		}
+		if a.Action != "add" && a.Action != "remove" {
+			v.add(path+".audience.action", "must be add or remove")
+		}
 	}
 	if st.Wait != nil && st.Wait.Duration <= 0 {
 		v.add(path+".wait.duration", "must be greater than 0")

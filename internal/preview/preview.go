@@ -34,6 +34,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
@@ -297,7 +298,31 @@ func (p *player) activities(now func() time.Time) map[string]any {
 			return p.send(ctx, in, now().UTC())
 		},
 		"SettleSend": func(context.Context, delivery.Settlement) error { return nil },
+		// An audience step is not applied; what it would do is read.
+		"ChangeAudience": func(ctx context.Context, in activities.ChangeAudienceInput) (activities.ChangeAudienceResult, error) {
+			return p.changeAudience(ctx, in)
+		},
+		// Not a journey's: the audience sync workflow runs it.
+		"SyncAudience": func(context.Context, activities.SyncAudienceInput) (activities.SyncAudienceResult, error) {
+			return activities.SyncAudienceResult{}, errors.New("preview: SyncAudience is not a journey activity")
+		},
 	}
+}
+
+// changeAudience is the dry run of activities.ChangeAudience: what the
+// step would ask, without asking.
+func (p *player) changeAudience(ctx context.Context, in activities.ChangeAudienceInput) (activities.ChangeAudienceResult, error) {
+	if _, err := p.deps.Store.Audience(ctx, in.AudienceID); errors.Is(err, storage.ErrNotFound) {
+		return activities.ChangeAudienceResult{Outcome: "skipped:unknown_audience"}, nil
+	} else if err != nil {
+		return activities.ChangeAudienceResult{}, err
+	}
+	if in.Action == audience.Add {
+		if why, err := p.deps.Store.AdsBlock(ctx, in.ContactID); err != nil || why != "" {
+			return activities.ChangeAudienceResult{Outcome: "skipped:" + why}, err
+		}
+	}
+	return activities.ChangeAudienceResult{Outcome: "would_queue"}, nil
 }
 
 // send is the dry run of activities.Send: render, decide, record.

@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 
 	"go.temporal.io/sdk/worker"
 
+	"google.golang.org/api/option"
+
+	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/contact"
 	"github.com/tutti-dev/tutti/internal/delivery"
@@ -119,4 +123,38 @@ func WorkerOptions(cfg config.Config) worker.Options {
 		MaxConcurrentActivityTaskPollers: cfg.WorkerActivityPollers,
 		StickyScheduleToStartTimeout:     cfg.WorkerStickyTimeout,
 	}
+}
+
+// AudiencesFromConfig builds the ad platforms' clients: in sandbox mode a
+// stand-in for each that accepts everything; in live mode a client for
+// each platform configured (META_ACCESS_TOKEN, LINKEDIN_ACCESS_TOKEN,
+// GOOGLE_ADS_OPERATING_ACCOUNT). An audience on a platform without one
+// fails its sync passes, saying so.
+func AudiencesFromConfig(ctx context.Context, cfg config.Config) (map[audience.Destination]audience.Platform, error) {
+	out := map[audience.Destination]audience.Platform{}
+	if cfg.ProviderMode != config.ModeLive {
+		for _, d := range audience.Destinations {
+			out[d] = audience.Sandbox{To: d}
+		}
+		return out, nil
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	if cfg.MetaAccessToken != "" {
+		out[audience.Meta] = &audience.MetaClient{BaseURL: cfg.MetaBaseURL, Version: cfg.MetaAPIVersion, AccessToken: cfg.MetaAccessToken, HTTP: hc}
+	}
+	if cfg.LinkedInAccessToken != "" {
+		out[audience.LinkedIn] = &audience.LinkedInClient{BaseURL: cfg.LinkedInBaseURL, Version: cfg.LinkedInAPIVersion, AccessToken: cfg.LinkedInAccessToken, HTTP: hc}
+	}
+	if cfg.GoogleAdsOperatingAccount != "" {
+		var opts []option.ClientOption
+		if cfg.GoogleDataManagerEndpoint != "" {
+			opts = append(opts, option.WithEndpoint(cfg.GoogleDataManagerEndpoint))
+		}
+		g, err := audience.NewGoogleClient(ctx, cfg.GoogleAdsOperatingAccount, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("Google Data Manager client: %w", err)
+		}
+		out[audience.Google] = g
+	}
+	return out, nil
 }
