@@ -34,7 +34,9 @@ func TestAudiences(t *testing.T) {
 	d, err = h.tc.DescribeWorkflowExecution(ctx, workflows.AudienceSyncWorkflowID("hot_meta"), "")
 	require.NoError(t, err)
 	require.Equal(t, run, d.WorkflowExecutionInfo.Execution.RunId)
-	t.Cleanup(func() { _ = h.tc.TerminateWorkflow(context.Background(), workflows.AudienceSyncWorkflowID("hot_meta"), "", "test over") })
+	t.Cleanup(func() {
+		_ = h.tc.TerminateWorkflow(context.Background(), workflows.AudienceSyncWorkflowID("hot_meta"), "", "test over")
+	})
 
 	c := h.newContact(map[string]any{"email": "hot@example.com"})
 	_, _, err = h.store.RecordConsent(ctx, c, journey.ChannelAds, model.ConsentGranted, "form", time.Time{})

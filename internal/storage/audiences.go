@@ -135,7 +135,7 @@ func (s *Store) ContactAudiences(ctx context.Context, contactID string, limit in
 	return ms, ls, err
 }
 
-// adsBlock is why a contact may not be added to an audience now, or ''
+// adsBlock is why a contact may not be added to an audience now, or ”
 // ($1 the contact): ads consent not granted, or a suppression in force for
 // every channel or for ads. Journey-scoped suppressions do not hold an
 // audience, which outlives any one journey.
