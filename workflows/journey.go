@@ -477,6 +477,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	case journey.KindWait:
 		outcome = r.wait(ctx, step.ID, step.Wait.Duration.Std())
 		next = r.spec.Successor(idx)
+	case journey.KindWaitUntil:
+		outcome, err = r.waitUntil(ctx, step.ID, step.WaitUntil)
+		next = r.spec.Successor(idx)
 	case journey.KindWaitFor:
 		var happened bool
 		happened, outcome = r.waitFor(ctx, step.ID, step.WaitFor)
@@ -574,6 +577,37 @@ func (r *journeyRun) wait(ctx workflow.Context, stepID string, d time.Duration) 
 		return "interrupted: " + r.endReason
 	}
 	return "waited " + journey.Duration(d).String()
+}
+
+// waitUntil sleeps on a durable timer until the next local time the step
+// names in the contact's time zone, waking early only when the journey
+// ends, or to continue as new, like wait. The zone is the contact's data:
+// an activity resolves it from PostgreSQL and returns only the instant,
+// which is all history keeps. A resumed wait keeps that instant and does
+// not ask again.
+func (r *journeyRun) waitUntil(ctx workflow.Context, stepID string, wu *journey.WaitUntil) (string, error) {
+	if r.c.Waiting == nil || r.c.Waiting.StepID != stepID {
+		now := workflow.Now(ctx)
+		var a *activities.Activities
+		var res activities.NextLocalTimeResult
+		err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.NextLocalTime, activities.NextLocalTimeInput{
+			ContactID: r.in.ContactID,
+			WaitUntil: *wu,
+			After:     now,
+		}).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		r.c.Waiting = &Waiting{StepID: stepID, StartedAt: now, Until: res.At}
+	}
+	until := r.c.Waiting.Until
+	if err := r.awaitUntil(ctx, until, r.ended); err != nil || r.paused {
+		return "interrupted", err
+	}
+	if r.ended() {
+		return "interrupted: " + r.endReason, nil
+	}
+	return "waited until " + until.UTC().Format(time.RFC3339), nil
 }
 
 // waitFor waits for an event since the latest send, or the timeout.

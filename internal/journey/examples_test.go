@@ -124,3 +124,13 @@ func TestExamples_AbandonedCart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Ana, your cart is waiting: https://shop.example.com/cart/9 Reply STOP to opt out.", sms.Body)
 }
+
+func TestExamples_PricingInterest(t *testing.T) {
+	s := loadExample(t, "pricing_interest.yaml")
+	wu := s.Steps[s.StepIndex("next_weekday_morning")].WaitUntil
+	require.NotNil(t, wu)
+	h, m, ok := wu.Clock()
+	require.True(t, ok)
+	require.Equal(t, [2]int{9, 30}, [2]int{h, m})
+	require.Equal(t, []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, wu.Weekdays())
+}

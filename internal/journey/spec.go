@@ -98,22 +98,24 @@ type Step struct {
 	// Next names the step that follows; empty means the following step in the list.
 	Next string `json:"next,omitempty"`
 
-	Send    *Send    `json:"send,omitempty"`
-	Wait    *Wait    `json:"wait,omitempty"`
-	WaitFor *WaitFor `json:"wait_for,omitempty"`
-	Branch  *Branch  `json:"branch,omitempty"`
-	Exit    *Exit    `json:"exit,omitempty"`
+	Send      *Send      `json:"send,omitempty"`
+	Wait      *Wait      `json:"wait,omitempty"`
+	WaitUntil *WaitUntil `json:"wait_until,omitempty"`
+	WaitFor   *WaitFor   `json:"wait_for,omitempty"`
+	Branch    *Branch    `json:"branch,omitempty"`
+	Exit      *Exit      `json:"exit,omitempty"`
 }
 
 // StepKind names which action a step carries.
 type StepKind string
 
 const (
-	KindSend    StepKind = "send"
-	KindWait    StepKind = "wait"
-	KindWaitFor StepKind = "wait_for"
-	KindBranch  StepKind = "branch"
-	KindExit    StepKind = "exit"
+	KindSend      StepKind = "send"
+	KindWait      StepKind = "wait"
+	KindWaitUntil StepKind = "wait_until"
+	KindWaitFor   StepKind = "wait_for"
+	KindBranch    StepKind = "branch"
+	KindExit      StepKind = "exit"
 )
 
 // Kind reports the step's action, or "" if none or several are set (validation rejects both).
@@ -124,6 +126,9 @@ func (s Step) Kind() StepKind {
 	}
 	if s.Wait != nil {
 		kinds = append(kinds, KindWait)
+	}
+	if s.WaitUntil != nil {
+		kinds = append(kinds, KindWaitUntil)
 	}
 	if s.WaitFor != nil {
 		kinds = append(kinds, KindWaitFor)
@@ -209,6 +214,57 @@ type SMSMessage struct {
 // Wait pauses the journey on a durable timer.
 type Wait struct {
 	Duration Duration `json:"duration"`
+}
+
+// WaitUntil pauses the journey on a durable timer until the next Time on
+// one of Days in the contact's local time zone (the zone quiet hours use:
+// the contact's own, else the phone number's, else the workspace default).
+// A run that reaches the step exactly at that time waits for the next one,
+// so a loop through it always waits.
+type WaitUntil struct {
+	// Time is the local wall-clock time, "HH:MM" (00:00 to 23:59).
+	Time string `json:"time"`
+	// Days are the weekdays it may end on; empty means every day.
+	Days []Weekday `json:"days,omitempty"`
+}
+
+// Clock is the step's time as hour and minute; ok is false when Time is not
+// "HH:MM" within 00:00-23:59 (validation rejects such a spec).
+func (w WaitUntil) Clock() (hour, minute int, ok bool) {
+	t, err := time.Parse("15:04", w.Time)
+	if err != nil || len(w.Time) != 5 {
+		return 0, 0, false
+	}
+	return t.Hour(), t.Minute(), true
+}
+
+// Weekdays is Days as time.Weekday values (unknown names left out; nil for every day).
+func (w WaitUntil) Weekdays() []time.Weekday {
+	var out []time.Weekday
+	for _, d := range w.Days {
+		if wd, ok := ParseWeekday(string(d)); ok {
+			out = append(out, wd)
+		}
+	}
+	return out
+}
+
+// Weekday is a day of the week as specs and settings files write it: mon,
+// tue, wed, thu, fri, sat, sun.
+type Weekday string
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// WeekdayNames lists the accepted day names, for messages.
+const WeekdayNames = "mon, tue, wed, thu, fri, sat, sun"
+
+// ParseWeekday reads a day name (case and surrounding spaces ignored).
+func ParseWeekday(s string) (time.Weekday, bool) {
+	wd, ok := weekdays[strings.ToLower(strings.TrimSpace(s))]
+	return wd, ok
 }
 
 // WaitFor waits for an event, with a timeout. Events that arrived since the
