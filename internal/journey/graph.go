@@ -95,7 +95,7 @@ func (s Spec) edges(i int) []edge {
 	switch st.Kind() {
 	case KindExit:
 		return nil
-	case KindSend, KindWait, KindWaitUntil:
+	case KindSend, KindWait, KindWaitUntil, KindWebhook:
 		add("next", st.Next)
 	case KindWaitFor:
 		add("wait_for.on_event", st.WaitFor.OnEvent)

@@ -90,6 +90,11 @@ const (
 	ChannelEmail Channel = "email"
 	ChannelSMS   Channel = "sms"
 	ChannelAds   Channel = "ads"
+	// ChannelWebhook is a webhook step's post to a configured destination
+	// (a CRM, a sales alert, a direct-mail vendor): the channel its ledger
+	// rows and gate decisions carry. It is not a way to reach the contact,
+	// so no consent is recorded for it.
+	ChannelWebhook Channel = "webhook"
 )
 
 // Step is one node of the journey graph. Exactly one of the action fields is set.
@@ -103,6 +108,7 @@ type Step struct {
 	WaitUntil *WaitUntil `json:"wait_until,omitempty"`
 	WaitFor   *WaitFor   `json:"wait_for,omitempty"`
 	Branch    *Branch    `json:"branch,omitempty"`
+	Webhook   *Webhook   `json:"webhook,omitempty"`
 	Exit      *Exit      `json:"exit,omitempty"`
 }
 
@@ -115,6 +121,7 @@ const (
 	KindWaitUntil StepKind = "wait_until"
 	KindWaitFor   StepKind = "wait_for"
 	KindBranch    StepKind = "branch"
+	KindWebhook   StepKind = "webhook"
 	KindExit      StepKind = "exit"
 )
 
@@ -135,6 +142,9 @@ func (s Step) Kind() StepKind {
 	}
 	if s.Branch != nil {
 		kinds = append(kinds, KindBranch)
+	}
+	if s.Webhook != nil {
+		kinds = append(kinds, KindWebhook)
 	}
 	if s.Exit != nil {
 		kinds = append(kinds, KindExit)
@@ -281,6 +291,18 @@ type Branch struct {
 	Condition string `json:"condition"`
 	Then      string `json:"then,omitempty"`
 	Else      string `json:"else,omitempty"`
+}
+
+// Webhook posts a signed JSON payload about the contact to a destination
+// the workspace configured (TUTTI_WEBHOOK_DESTINATIONS): its URL and secret
+// are configuration, never part of a spec.
+type Webhook struct {
+	// Destination names a configured destination ([a-z0-9_-]).
+	Destination string `json:"destination"`
+	// Payload is the JSON object posted; string values are Go templates
+	// over the contact, rendered like a send step's (for example
+	// "{{ .contact.email }}").
+	Payload map[string]any `json:"payload"`
 }
 
 // Exit ends the journey with a reason.

@@ -263,6 +263,7 @@ func (v *validator) step(path string, st Step) {
 		{KindWaitUntil, st.WaitUntil != nil},
 		{KindWaitFor, st.WaitFor != nil},
 		{KindBranch, st.Branch != nil},
+		{KindWebhook, st.Webhook != nil},
 		{KindExit, st.Exit != nil},
 	} {
 		if k.set {
@@ -274,7 +275,7 @@ func (v *validator) step(path string, st Step) {
 		if len(kinds) > 1 {
 			found = "found " + strings.Join(kinds, " and ")
 		}
-		v.add(path, "step must have exactly one of send, wait, wait_until, wait_for, branch, exit (%s)", found)
+		v.add(path, "step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit (%s)", found)
 	}
 
 	if st.Exit != nil && st.Next != "" {
@@ -299,6 +300,9 @@ func (v *validator) step(path string, st Step) {
 		}
 		v.ref(path+".wait_for.on_event", w.OnEvent)
 		v.ref(path+".wait_for.on_timeout", w.OnTimeout)
+	}
+	if w := st.Webhook; w != nil {
+		v.webhook(path+".webhook", w)
 	}
 	if b := st.Branch; b != nil {
 		if v.required(path+".branch.condition", b.Condition) {
@@ -335,6 +339,19 @@ func (v *validator) waitUntil(path string, w *WaitUntil) {
 		}
 		first[wd] = i
 	}
+}
+
+// webhook checks a webhook step: a destination name and a payload whose
+// templates parse. Whether the destination is configured is the API's to
+// check at publish time: a spec does not know the workspace's settings.
+func (v *validator) webhook(path string, w *Webhook) {
+	if v.required(path+".destination", w.Destination) && !idPattern.MatchString(w.Destination) {
+		v.add(path+".destination", "%s (got %q)", idRule, w.Destination)
+	}
+	if len(w.Payload) == 0 {
+		v.add(path+".payload", "required: the JSON object to post")
+	}
+	v.templateData(path+".payload", w.Payload)
 }
 
 func (v *validator) send(path string, snd *Send) {

@@ -74,6 +74,8 @@ steps:
     branch: {condition: 'contact.vip', then: pause, else: done}
   - id: text_again
     send: {channel: sms, sms: {body: again}}
+  - id: alert
+    webhook: {destination: sales-alerts, payload: {contact_id: '{{ .contact.id }}', email: '{{ .contact.email }}', score: 3, tags: [hot, '{{ .journey.id }}']}}
   - id: done
     exit: {reason: completed}
 `,
@@ -156,9 +158,9 @@ steps:
   - {id: first, wait: {duration: 1h}}
 `, []string{`steps[2].id: duplicate step id "first" (also steps[0])`}},
 		{"no action", header + "steps: [{id: a}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, exit (found none)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit (found none)"}},
 		{"two actions", header + "steps: [{id: a, wait: {duration: 1h}, exit: {}}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, exit (found wait and exit)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit (found wait and exit)"}},
 		{"unknown next", header + "steps: [{id: a, wait: {duration: 1h}, next: foo}]\n",
 			[]string{`steps[0].next: unknown step "foo"`}},
 		{"unknown wait_for targets", header + "steps: [{id: a, wait_for: {event: e, timeout: 1h, on_event: yes_path, on_timeout: no_path}}]\n",
@@ -234,7 +236,15 @@ steps:
 		{"wait_until empty days", header + `steps: [{id: a, wait_until: {time: "09:30", days: []}}]` + "\n",
 			[]string{"steps[0].wait_until.days: must list at least one day; leave days out for every day"}},
 		{"wait_until and wait", header + `steps: [{id: a, wait: {duration: 1h}, wait_until: {time: "09:30"}}]` + "\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, exit (found wait and wait_until)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit (found wait and wait_until)"}},
+
+		// Webhook.
+		{"webhook destination and payload required", header + "steps: [{id: a, webhook: {}}]\n",
+			[]string{"steps[0].webhook.destination: required", "steps[0].webhook.payload: required: the JSON object to post"}},
+		{"webhook destination pattern", header + "steps: [{id: a, webhook: {destination: 'https://crm.example.com', payload: {a: b}}}]\n",
+			[]string{`steps[0].webhook.destination: must be 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit (got "https://crm.example.com")`}},
+		{"webhook payload templates", header + "steps: [{id: a, webhook: {destination: crm, payload: {who: {email: '{{ .contact.email | shout }}'}}}}]\n",
+			[]string{`steps[0].webhook.payload.who.email: invalid template (line 1): function "shout" not defined`}},
 
 		// Send.
 		{"channel required", header + "steps: [{id: a, send: {sms: {body: hi}}}]\n",
