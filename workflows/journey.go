@@ -496,6 +496,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		} else {
 			next = r.spec.Resolve(idx, step.Branch.Else)
 		}
+	case journey.KindWebhook:
+		outcome, err = r.webhook(ctx, step)
+		next = r.spec.Successor(idx)
 	case journey.KindExit:
 		reason := step.Exit.Reason
 		if reason == "" {
@@ -718,7 +721,7 @@ func (r *journeyRun) branch(ctx workflow.Context, step journey.Step) (bool, stri
 
 // send asks the send activity to deliver the step's message. The activity
 // decides (consent and policy), records the ledger row and calls the provider.
-// A deferral is honoured here with a durable timer, and so is a provider that
+// A deferral is honoured (deliver) with a durable timer, and so is a provider that
 // asked to be retried later (backoff: see retryDelay); a provider answer the
 // ledger could not record is recorded by the settle activity before the
 // journey moves on.
@@ -745,13 +748,46 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
 	}
 	var a *activities.Activities
+	return r.deliver(ctx, step.ID, in.IdempotencyKey, "send", func(ctx workflow.Context) workflow.Future {
+		return workflow.ExecuteActivity(sendActivityCtx(ctx), a.Send, in)
+	})
+}
+
+// webhook asks the webhook activity to post the step's payload. It takes
+// the send's path (decide, deliver, settle: see send), keyed like a send,
+// and is retried like one when the destination answers 5xx or 429. A post
+// is not a message to the contact: it does not move the window a wait_for
+// counts events from.
+func (r *journeyRun) webhook(ctx workflow.Context, step journey.Step) (string, error) {
+	in := activities.WebhookInput{
+		IdempotencyKey: r.sendKey(ctx, step.ID),
+		ContactID:      r.in.ContactID,
+		JourneyID:      r.spec.ID,
+		JourneyVersion: r.in.Version,
+		StepID:         step.ID,
+		Webhook:        *step.Webhook,
+		Policy:         r.spec.Policy,
+	}
+	var a *activities.Activities
+	return r.deliver(ctx, step.ID, in.IdempotencyKey, "webhook", func(ctx workflow.Context) workflow.Future {
+		return workflow.ExecuteActivity(sendActivityCtx(ctx), a.PostWebhook, in)
+	})
+}
+
+// deliver runs attempt (a send or a webhook post, keyed key) until it
+// settles: a deferral is waited out on a durable timer, and so is a
+// provider's "retry later" (backoff: see retryDelay), for at most
+// sendRetryBudget; an answer the ledger could not record is recorded by
+// the settle activity before the journey moves on. what names the step's
+// kind in its outcome and logs.
+func (r *journeyRun) deliver(ctx workflow.Context, stepID, key, what string, attempt func(workflow.Context) workflow.Future) (string, error) {
 	firstRetry := time.Time{}
 	for retries := 0; ; {
 		if r.ended() {
 			return "not sent: " + r.endReason, nil
 		}
 		var res activities.SendResult
-		err := workflow.ExecuteActivity(sendActivityCtx(ctx), a.Send, in).Get(ctx, &res)
+		err := attempt(ctx).Get(ctx, &res)
 		if err != nil {
 			var appErr *temporal.ApplicationError
 			if temporal.IsCanceledError(err) {
@@ -760,8 +796,8 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 			// Retries are exhausted or the failure is permanent: the journey
 			// goes on without this message rather than stalling forever.
 			if errors.As(err, &appErr) || temporal.IsTimeoutError(err) {
-				workflow.GetLogger(ctx).Error("send failed", "step", step.ID, "error", err)
-				return "error: send activity failed", nil
+				workflow.GetLogger(ctx).Error(what+" failed", "step", stepID, "error", err)
+				return "error: " + what + " activity failed", nil
 			}
 			return "", err
 		}
@@ -788,13 +824,13 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 				}
 				return "failed: retries_exhausted:" + res.Reason, nil
 			}
-			wait = retryDelay(in.IdempotencyKey, retries, res.RetryAfter)
+			wait = retryDelay(key, retries, res.RetryAfter)
 			retries++
 		default:
 			return res.Outcome(), nil
 		}
 		if wait > 0 {
-			if err := r.parkAt(ctx, step.ID); err != nil {
+			if err := r.parkAt(ctx, stepID); err != nil {
 				return "", err
 			}
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
