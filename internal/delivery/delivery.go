@@ -59,9 +59,9 @@ type Identity struct {
 
 // Service decides, delivers and settles messages.
 type Service struct {
-	Store  *storage.Store
-	Email  provider.EmailSender
-	SMS    provider.SMSSender
+	Store *storage.Store
+	Email provider.EmailSender
+	SMS   provider.SMSSender
 	// Webhook posts webhook steps' payloads to WebhookDestinations (by
 	// name); nil posts with a default client. Posts go out in every
 	// provider mode: a destination is the workspace's own system, named in
