@@ -289,3 +289,34 @@ func TestPostWebhook_SkippedBeforeTheGate(t *testing.T) {
 	require.Equal(t, activities.ReasonWebhookDestinationUnknown, res.Reason)
 	require.Empty(t, b.rc.received())
 }
+
+// A worker that died after the fence let a post fly leaves its row in
+// flight. Nothing can be read back from a destination, and nothing needs
+// to be: the next attempt, once the flight deadline has passed, posts again
+// with the same idempotency key, which is how the receiver knows it for the
+// same post. The row is never left unknown.
+func TestPostWebhook_CrashInFlightPostsAgainWithTheSameKey(t *testing.T) {
+	t.Parallel()
+	b := setupHook(t)
+	in := b.input("enrollment/e6/alert_sales/1")
+	gate, err := b.store.Gate(b.ctx, storage.GateInput{Message: storage.Message{
+		IdempotencyKey: in.IdempotencyKey, ContactID: in.ContactID, JourneyID: in.JourneyID, JourneyVersion: in.JourneyVersion,
+		StepID: in.StepID, Channel: journey.ChannelWebhook, Class: string(journey.ClassMarketing), Provider: "webhook",
+	}, Now: time.Now()}, func(storage.GateState) policy.Decision {
+		return policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelWebhook}
+	})
+	require.NoError(t, err)
+	// In flight with a deadline already past: the dead worker's request
+	// can no longer be written.
+	_, out, err := b.store.BeginFlight(b.ctx, gate.Message.ID, 0)
+	require.NoError(t, err)
+	require.Equal(t, storage.FlightGo, out)
+
+	res := b.post(t, in)
+	require.Equal(t, model.MessageSent, res.Status)
+	require.Equal(t, gate.Message.ID, res.MessageID)
+	posts := b.rc.received()
+	require.Len(t, posts, 1)
+	require.Equal(t, in.IdempotencyKey, posts[0].key)
+	require.Equal(t, 2, b.ledger(t, in.IdempotencyKey).Attempts, "the dead worker's attempt and this one")
+}
