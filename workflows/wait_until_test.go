@@ -36,6 +36,7 @@ name: Next weekday morning
 trigger: {type: api}
 reentry: {policy: once}
 goal: {event: purchase}
+exit_events: [unsubscribed]
 steps:
   - id: hello
     send: {channel: email, email: {subject: Hi, text: Hello}}
@@ -122,19 +123,35 @@ func TestJourney_WaitUntilNextWeekdayMorningInTheContactsZone(t *testing.T) {
 	require.Equal(t, "waited until 2026-06-08T07:30:00Z", rec.Outcome)
 }
 
-// The goal ends a run waiting for a local time at once.
-func TestJourney_GoalEndsAWaitUntil(t *testing.T) {
-	h := newHarness(t)
-	lt := withLocalTimes(t, h)
+// The goal, an exit event or support's exit ends a run waiting for a
+// local time at once.
+func TestJourney_GoalOrExitEndsAWaitUntil(t *testing.T) {
 	start := utcTime(t, "2026-06-05T08:00:00Z")
-	h.env.SetStartTime(start)
-	h.signalAfter(3*time.Hour, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: start.Add(3 * time.Hour)})
-	in := input(morningSpec(t))
-	in.ContactID = lt.contactID
-	res := h.run(t, in)
-	require.Equal(t, JourneyResult{Status: model.RunConverted, ExitReason: "goal: purchase"}, res)
-	require.Equal(t, []string{"hello"}, h.sentSteps())
-	require.Less(t, h.env.Now().Sub(start), 4*time.Hour, "the wait until Monday was cut short")
+	for _, tc := range []struct {
+		signal  string
+		payload any
+		want    JourneyResult
+	}{
+		{SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: start.Add(3 * time.Hour)},
+			JourneyResult{Status: model.RunConverted, ExitReason: "goal: purchase"}},
+		{SignalEvent, EventSignal{EventID: "u", Name: "unsubscribed", OccurredAt: start.Add(3 * time.Hour)},
+			JourneyResult{Status: model.RunExited, ExitReason: "exit event: unsubscribed"}},
+		{SignalExit, ExitSignal{Reason: ExitSupport, RequestID: "x_1", By: "api"},
+			JourneyResult{Status: model.RunExited, ExitReason: ExitSupport}},
+	} {
+		t.Run(tc.want.ExitReason, func(t *testing.T) {
+			h := newHarness(t)
+			lt := withLocalTimes(t, h)
+			h.env.SetStartTime(start)
+			h.signalAfter(3*time.Hour, tc.signal, tc.payload)
+			in := input(morningSpec(t))
+			in.ContactID = lt.contactID
+			res := h.run(t, in)
+			require.Equal(t, tc.want, res)
+			require.Equal(t, []string{"hello"}, h.sentSteps())
+			require.Less(t, h.env.Now().Sub(start), 4*time.Hour, "the wait until Monday was cut short")
+		})
+	}
 }
 
 // A wait_until interrupted by continue-as-new resumes in the next run with
