@@ -235,6 +235,73 @@ func TestRecordEveryKindHistory(t *testing.T) {
 	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
 }
 
+// NextLocalTime answers a wait_until step with 6 seconds after it began,
+// whatever the time it names: the recorded commands are the same.
+func (f *fakeActivities) NextLocalTime(_ context.Context, in activities.NextLocalTimeInput) (activities.NextLocalTimeResult, error) {
+	return activities.NextLocalTimeResult{At: in.After.Add(6 * time.Second)}, nil
+}
+
+// PostWebhook is refused once (429, Retry-After 1s), then taken.
+func (f *fakeActivities) PostWebhook(_ context.Context, in activities.WebhookInput) (activities.SendResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[in.IdempotencyKey]++
+	if f.calls[in.IdempotencyKey] == 1 {
+		return activities.SendResult{Status: delivery.StatusRetry, Reason: "webhook:http_429", MessageID: "m_w",
+			Channel: journey.ChannelWebhook, RetryAfter: time.Second}, nil
+	}
+	return activities.SendResult{Status: model.MessageSent, MessageID: "m_w", Channel: journey.ChannelWebhook, Provider: "webhook"}, nil
+}
+
+// newKindsSpec has the step kinds added after the lean histories: a
+// wait_until that events push into continue-as-new, and a webhook refused
+// once.
+const newKindsSpec = `
+id: new-kinds
+name: New kinds
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase}
+steps:
+  - id: morning
+    wait_until: {time: "09:30", days: [mon, tue, wed, thu, fri]}
+  - id: alert
+    webhook: {destination: sales, payload: {contact_id: '{{ .contact.id }}'}}
+  - id: done
+    exit: {reason: completed}
+`
+
+// TestRecordNewKindsHistory records a run of newKindsSpec with 40 events
+// during the wait_until and ContinueAsNewAfter 30, so the wait is resumed
+// by a later run: TUTTI_RECORD_HISTORIES=dir TUTTI_RECORD_PREFIX=new-kinds-.
+func TestRecordNewKindsHistory(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	prefix := os.Getenv("TUTTI_RECORD_PREFIX")
+	c := temporaltest.StartDevServer(t).Client()
+	startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(newKindsSpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_new", ContactID: "c_new", Version: 1, Spec: spec, ContinueAsNewAfter: 30}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/new-kinds/contact/c_new", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	for i := range 40 {
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: fmt.Sprint("ping-", i), Name: "ping", OccurredAt: time.Now()}))
+	}
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v", res)
+	require.Equal(t, model.RunCompleted, res.Status)
+	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
+}
+
 func (f *fakeActivities) finishedInputs() []activities.FinishEnrollmentInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -478,6 +478,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	case journey.KindWait:
 		outcome = r.wait(ctx, step.ID, step.Wait.Duration.Std())
 		next = r.spec.Successor(idx)
+	case journey.KindWaitUntil:
+		outcome, err = r.waitUntil(ctx, step.ID, step.WaitUntil)
+		next = r.spec.Successor(idx)
 	case journey.KindWaitFor:
 		var happened bool
 		happened, outcome = r.waitFor(ctx, step.ID, step.WaitFor)
@@ -496,6 +499,9 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 		}
 	case journey.KindAudience:
 		outcome, err = r.audience(ctx, step)
+		next = r.spec.Successor(idx)
+	case journey.KindWebhook:
+		outcome, err = r.webhook(ctx, step)
 		next = r.spec.Successor(idx)
 	case journey.KindExit:
 		reason := step.Exit.Reason
@@ -578,6 +584,37 @@ func (r *journeyRun) wait(ctx workflow.Context, stepID string, d time.Duration) 
 		return "interrupted: " + r.endReason
 	}
 	return "waited " + journey.Duration(d).String()
+}
+
+// waitUntil sleeps on a durable timer until the next local time the step
+// names in the contact's time zone, waking early only when the journey
+// ends, or to continue as new, like wait. The zone is the contact's data:
+// an activity resolves it from PostgreSQL and returns only the instant,
+// which is all history keeps. A resumed wait keeps that instant and does
+// not ask again.
+func (r *journeyRun) waitUntil(ctx workflow.Context, stepID string, wu *journey.WaitUntil) (string, error) {
+	if r.c.Waiting == nil || r.c.Waiting.StepID != stepID {
+		now := workflow.Now(ctx)
+		var a *activities.Activities
+		var res activities.NextLocalTimeResult
+		err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.NextLocalTime, activities.NextLocalTimeInput{
+			ContactID: r.in.ContactID,
+			WaitUntil: *wu,
+			After:     now,
+		}).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		r.c.Waiting = &Waiting{StepID: stepID, StartedAt: now, Until: res.At}
+	}
+	until := r.c.Waiting.Until
+	if err := r.awaitUntil(ctx, until, r.ended); err != nil || r.paused {
+		return "interrupted", err
+	}
+	if r.ended() {
+		return "interrupted: " + r.endReason, nil
+	}
+	return "waited until " + until.UTC().Format(time.RFC3339), nil
 }
 
 // waitFor waits for an event since the latest send, or the timeout.
@@ -704,7 +741,7 @@ func (r *journeyRun) branch(ctx workflow.Context, step journey.Step) (bool, stri
 
 // send asks the send activity to deliver the step's message. The activity
 // decides (consent and policy), records the ledger row and calls the provider.
-// A deferral is honoured here with a durable timer, and so is a provider that
+// A deferral is honoured (deliver) with a durable timer, and so is a provider that
 // asked to be retried later (backoff: see retryDelay); a provider answer the
 // ledger could not record is recorded by the settle activity before the
 // journey moves on.
@@ -731,13 +768,46 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
 	}
 	var a *activities.Activities
+	return r.deliver(ctx, step.ID, in.IdempotencyKey, "send", func(ctx workflow.Context) workflow.Future {
+		return workflow.ExecuteActivity(sendActivityCtx(ctx), a.Send, in)
+	})
+}
+
+// webhook asks the webhook activity to post the step's payload. It takes
+// the send's path (decide, deliver, settle: see send), keyed like a send,
+// and is retried like one when the destination answers 5xx or 429. A post
+// is not a message to the contact: it does not move the window a wait_for
+// counts events from.
+func (r *journeyRun) webhook(ctx workflow.Context, step journey.Step) (string, error) {
+	in := activities.WebhookInput{
+		IdempotencyKey: r.sendKey(ctx, step.ID),
+		ContactID:      r.in.ContactID,
+		JourneyID:      r.spec.ID,
+		JourneyVersion: r.in.Version,
+		StepID:         step.ID,
+		Webhook:        *step.Webhook,
+		Policy:         r.spec.Policy,
+	}
+	var a *activities.Activities
+	return r.deliver(ctx, step.ID, in.IdempotencyKey, "webhook", func(ctx workflow.Context) workflow.Future {
+		return workflow.ExecuteActivity(sendActivityCtx(ctx), a.PostWebhook, in)
+	})
+}
+
+// deliver runs attempt (a send or a webhook post, keyed key) until it
+// settles: a deferral is waited out on a durable timer, and so is a
+// provider's "retry later" (backoff: see retryDelay), for at most
+// sendRetryBudget; an answer the ledger could not record is recorded by
+// the settle activity before the journey moves on. what names the step's
+// kind in its outcome and logs.
+func (r *journeyRun) deliver(ctx workflow.Context, stepID, key, what string, attempt func(workflow.Context) workflow.Future) (string, error) {
 	firstRetry := time.Time{}
 	for retries := 0; ; {
 		if r.ended() {
 			return "not sent: " + r.endReason, nil
 		}
 		var res activities.SendResult
-		err := workflow.ExecuteActivity(sendActivityCtx(ctx), a.Send, in).Get(ctx, &res)
+		err := attempt(ctx).Get(ctx, &res)
 		if err != nil {
 			var appErr *temporal.ApplicationError
 			if temporal.IsCanceledError(err) {
@@ -746,8 +816,8 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 			// Retries are exhausted or the failure is permanent: the journey
 			// goes on without this message rather than stalling forever.
 			if errors.As(err, &appErr) || temporal.IsTimeoutError(err) {
-				workflow.GetLogger(ctx).Error("send failed", "step", step.ID, "error", err)
-				return "error: send activity failed", nil
+				workflow.GetLogger(ctx).Error(what+" failed", "step", stepID, "error", err)
+				return "error: " + what + " activity failed", nil
 			}
 			return "", err
 		}
@@ -774,13 +844,13 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 				}
 				return "failed: retries_exhausted:" + res.Reason, nil
 			}
-			wait = retryDelay(in.IdempotencyKey, retries, res.RetryAfter)
+			wait = retryDelay(key, retries, res.RetryAfter)
 			retries++
 		default:
 			return res.Outcome(), nil
 		}
 		if wait > 0 {
-			if err := r.parkAt(ctx, step.ID); err != nil {
+			if err := r.parkAt(ctx, stepID); err != nil {
 				return "", err
 			}
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {

@@ -17,11 +17,12 @@ import (
 
 // validateJourney checks a spec without storing anything.
 func (s *Server) validateJourney(w http.ResponseWriter, r *http.Request) {
-	_, problems, err := readSpec(r)
+	spec, problems, err := readSpec(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	problems = append(problems, s.workspaceProblems(spec, problems)...)
 	if len(problems) > 0 {
 		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{Problems: problems, Valid: false})
 		return
@@ -37,6 +38,7 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	problems = append(problems, s.workspaceProblems(spec, problems)...)
 	if len(problems) > 0 {
 		fields := make([]FieldError, len(problems))
 		for i, p := range problems {
@@ -55,6 +57,31 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 	}
 	loggerFrom(r.Context()).Info("api: journey published", "journey_id", jv.JourneyID, "version", jv.Version)
 	writeJSON(w, http.StatusCreated, PublishAnswer{JourneyID: jv.JourneyID, PublishedAt: jv.PublishedAt, Version: jv.Version})
+}
+
+// workspaceProblems are what the spec asks of this workspace's settings
+// and the settings lack: a webhook step's destination that
+// TUTTI_WEBHOOK_DESTINATIONS does not name. journey.Validate, which knows
+// no settings, cannot see them. A path the spec's own problems already
+// name is not reported twice.
+func (s *Server) workspaceProblems(spec journey.Spec, found journey.Problems) journey.Problems {
+	named := map[string]bool{}
+	for _, p := range found {
+		named[p.Path] = true
+	}
+	var out journey.Problems
+	for i, st := range spec.Steps {
+		path := fmt.Sprintf("steps[%d].webhook.destination", i)
+		if st.Webhook == nil || named[path] {
+			continue
+		}
+		if _, ok := s.cfg.WebhookDestinations[st.Webhook.Destination]; !ok {
+			out = append(out, journey.Problem{Path: path, Message: fmt.Sprintf(
+				"destination %q is not configured (TUTTI_WEBHOOK_DESTINATIONS names the destinations webhook steps may post to)",
+				st.Webhook.Destination)})
+		}
+	}
+	return out
 }
 
 // readSpec reads a journey spec body (YAML or JSON) and validates it.

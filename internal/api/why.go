@@ -79,8 +79,11 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 	}
 	if step != nil {
 		ans.Step = &WhyStep{Version: version, Kind: step.Kind()}
-		if step.Send != nil {
+		switch {
+		case step.Send != nil:
 			ans.Step.Channel = step.Send.Channel
+		case step.Webhook != nil:
+			ans.Step.Channel = journey.ChannelWebhook
 		}
 	}
 
@@ -383,7 +386,7 @@ func explainMessage(m storage.Message, via string) (string, string) {
 
 // explainNoDecision says why a step of the contact's run has no decision.
 func explainNoDecision(run storage.Enrollment, step journey.Step, version int) (string, string) {
-	if step.Send == nil {
+	if step.Send == nil && step.Webhook == nil {
 		return WhyNotASendStep, fmt.Sprintf("step %s is a %s step in journey %s version %d: it sends nothing, so there is no send decision",
 			step.ID, step.Kind(), run.JourneyID, version)
 	}

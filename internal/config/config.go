@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/codec"
 	"github.com/tutti-dev/tutti/internal/contact"
+	"github.com/tutti-dev/tutti/internal/provider"
 	"github.com/tutti-dev/tutti/internal/ratelimit"
 	"github.com/tutti-dev/tutti/internal/webhook"
 )
@@ -79,6 +81,10 @@ const DefaultCodecCORSOrigins = "http://localhost:8233,http://127.0.0.1:8233"
 // CodecKeysOff is the TUTTI_CODEC_KEYS value that turns payload encryption
 // off on purpose, which live mode otherwise refuses.
 const CodecKeysOff = "off"
+
+// MinWebhookSecretLen is the shortest secret a webhook destination may
+// have (TUTTI_WEBHOOK_SECRET_<NAME>): the receiver trusts what it signs.
+const MinWebhookSecretLen = 16
 
 // minCodecAuthTokenLen keeps the codec endpoint's token from being guessable:
 // it unlocks every history.
@@ -220,6 +226,12 @@ type Config struct {
 	// CodecCORSOrigins are the Temporal UI origins browsers may call the
 	// codec endpoint from (TUTTI_CODEC_CORS_ORIGINS, comma-separated).
 	CodecCORSOrigins []string
+
+	// WebhookDestinations are where webhook steps may post, by name
+	// (TUTTI_WEBHOOK_DESTINATIONS, "name=url,..."), each with its signing
+	// secret (TUTTI_WEBHOOK_SECRET_<NAME>: the name upper-cased, "-" as
+	// "_"). Specs name a destination; URLs and secrets live only here.
+	WebhookDestinations map[string]provider.WebhookDestination
 }
 
 // Load reads the environment. Every problem is reported, each naming its variable.
@@ -396,6 +408,12 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.CodecCORSOrigins = origins
 
+	hooks, err := parseWebhookDestinations(get("TUTTI_WEBHOOK_DESTINATIONS", ""), get)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.WebhookDestinations = hooks
+
 	if _, err := time.LoadLocation(c.DefaultTimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("TUTTI_DEFAULT_TIMEZONE: unknown time zone %q", c.DefaultTimeZone))
 	}
@@ -461,6 +479,71 @@ func parseASMGroups(raw string) (map[int64]string, error) {
 		out[id] = sub
 	}
 	return out, nil
+}
+
+var webhookNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// WebhookSecretVar is the variable that holds the signing secret of the
+// webhook destination name: TUTTI_WEBHOOK_SECRET_ and the name upper-cased,
+// "-" written "_".
+func WebhookSecretVar(name string) string {
+	return "TUTTI_WEBHOOK_SECRET_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseWebhookDestinations reads "crm=https://crm.example.com/hooks/tutti,
+// sales-alerts=https://..." and each destination's secret. A URL is https,
+// or http to a loopback address (a receiver on the same machine): the
+// payload names a person. Every problem names its variable.
+func parseWebhookDestinations(raw string, get func(key, def string) string) (map[string]provider.WebhookDestination, error) {
+	out := map[string]provider.WebhookDestination{}
+	if raw == "" {
+		return out, nil
+	}
+	var errs []error
+	secretOf := map[string]string{} // secret variable -> destination, to refuse two names sharing one
+	for _, pair := range strings.Split(raw, ",") {
+		name, rawURL, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		name, rawURL = strings.TrimSpace(name), strings.TrimSpace(rawURL)
+		if !ok || !webhookNamePattern.MatchString(name) {
+			errs = append(errs, fmt.Errorf("TUTTI_WEBHOOK_DESTINATIONS: want name=url pairs separated by commas, names of a-z, 0-9, \"_\" and \"-\"; got %q", pair))
+			continue
+		}
+		if _, dup := out[name]; dup {
+			errs = append(errs, fmt.Errorf("TUTTI_WEBHOOK_DESTINATIONS: destination %q is named twice", name))
+			continue
+		}
+		u, err := url.Parse(rawURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			errs = append(errs, fmt.Errorf("TUTTI_WEBHOOK_DESTINATIONS: %s: must be an absolute https URL", name))
+			continue
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			errs = append(errs, fmt.Errorf("TUTTI_WEBHOOK_DESTINATIONS: %s: must be https (http only to localhost)", name))
+			continue
+		}
+		key := WebhookSecretVar(name)
+		if other, dup := secretOf[key]; dup {
+			errs = append(errs, fmt.Errorf("TUTTI_WEBHOOK_DESTINATIONS: %q and %q would share the secret %s: rename one", other, name, key))
+			continue
+		}
+		secretOf[key] = name
+		secret := get(key, "")
+		if len(secret) < MinWebhookSecretLen {
+			errs = append(errs, fmt.Errorf("%s: the signing secret of webhook destination %q: at least %d characters (e.g. openssl rand -hex 32)",
+				key, name, MinWebhookSecretLen))
+			continue
+		}
+		out[name] = provider.WebhookDestination{Name: name, URL: u.String(), Secret: []byte(secret)}
+	}
+	return out, errors.Join(errs...)
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkCodecAuthToken: the token may travel in a URL path (the Temporal UI

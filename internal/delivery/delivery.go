@@ -36,6 +36,10 @@ import (
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
+// webhookProvider is the provider named on webhook posts' ledger rows and
+// in their reason codes (webhook:http_422); the destination is the step's.
+const webhookProvider = "webhook"
+
 // DefaultFlightWindow bounds one provider call: its request is written within
 // this time of entering flight, or never. An opt-out waits at most this long
 // for a send already in flight (usually it waits for nothing).
@@ -56,10 +60,16 @@ type Identity struct {
 
 // Service decides, delivers and settles messages.
 type Service struct {
-	Store  *storage.Store
-	Email  provider.EmailSender
-	SMS    provider.SMSSender
-	Sender Identity
+	Store *storage.Store
+	Email provider.EmailSender
+	SMS   provider.SMSSender
+	// Webhook posts webhook steps' payloads to WebhookDestinations (by
+	// name); nil posts with a default client. Posts go out in every
+	// provider mode: a destination is the workspace's own system, named in
+	// configuration.
+	Webhook             *provider.Webhook
+	WebhookDestinations map[string]provider.WebhookDestination
+	Sender              Identity
 	// Policy is the workspace's send-gate settings.
 	Policy policy.Settings
 	Logger *slog.Logger
@@ -85,11 +95,20 @@ type Faults struct {
 }
 
 // Content is a rendered message for one channel, addressed: exactly one of
-// Email and SMS is set. The service fills in the sender and the ids that tie
-// provider events back to the ledger.
+// Email, SMS and Webhook is set. The service fills in the sender and the ids
+// that tie provider events back to the ledger.
 type Content struct {
-	Email *provider.Email
-	SMS   *provider.SMS
+	Email   *provider.Email
+	SMS     *provider.SMS
+	Webhook *WebhookPost
+}
+
+// WebhookPost is a webhook step's post: the configured destination it goes
+// to and the JSON body, signed when it is sent. The ledger row's
+// idempotency key is its Idempotency-Key header, the same for every attempt.
+type WebhookPost struct {
+	Destination string
+	Payload     []byte
 }
 
 // Message is one message to send.
@@ -222,6 +241,8 @@ func (s *Service) ProviderName(ch journey.Channel) string {
 		return s.Email.Name()
 	case ch == journey.ChannelSMS && s.SMS != nil:
 		return s.SMS.Name()
+	case ch == journey.ChannelWebhook:
+		return webhookProvider
 	}
 	return "unknown"
 }
@@ -463,6 +484,18 @@ func (s *Service) call(ctx context.Context, m storage.Message, c Content) (provi
 		return s.Email.SendEmail(ctx, m.ID, e)
 	case c.SMS != nil && s.SMS != nil:
 		return s.SMS.SendSMS(ctx, m.ID, s.sms(*c.SMS))
+	case c.Webhook != nil:
+		dest, ok := s.WebhookDestinations[c.Webhook.Destination]
+		if !ok {
+			// Checked before the gate; a destination removed since is permanent.
+			return provider.Result{}, &provider.Error{Provider: webhookProvider,
+				Message: "webhook destination " + c.Webhook.Destination + " is not configured"}
+		}
+		hook := s.Webhook
+		if hook == nil {
+			hook = &provider.Webhook{}
+		}
+		return hook.Post(ctx, dest, m.IdempotencyKey, c.Webhook.Payload)
 	}
 	return provider.Result{}, &provider.Error{Provider: m.Provider, Message: "no sender for channel " + string(m.Channel)}
 }
@@ -568,6 +601,10 @@ func (s *Service) reconcile(ctx context.Context, msg Message, m storage.Message)
 		} else {
 			canFind = false
 		}
+	case m.Channel == journey.ChannelWebhook:
+		// Nothing to read back, and nothing needed: the receiver
+		// deduplicates by the Idempotency-Key, which every attempt of
+		// the post carries, so posting it again is safe.
 	default:
 		canFind = false
 	}

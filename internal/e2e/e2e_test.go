@@ -84,6 +84,10 @@ func startOn(t testing.TB, tc client.Client, configure ...func(*config.Config)) 
 		tw:     providertest.NewFakeTwilio(t, "AC00000000000000000000000000000e2e", "tw-token"),
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	cfg := config.Config{DatabaseURL: dsn, APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 5 * time.Second}
+	for _, c := range configure {
+		c(&cfg)
+	}
 	hc := &http.Client{Timeout: 10 * time.Second}
 	// The workspace defaults, minus quiet hours and cooldowns: these tests
 	// run at any hour and send on a compressed schedule. The gate's timing
@@ -97,6 +101,8 @@ func startOn(t testing.TB, tc client.Client, configure ...func(*config.Config)) 
 		SMS:    provider.NewTwilio("AC00000000000000000000000000000e2e", "tw-token", s.tw.URL(), hc),
 		Sender: delivery.Identity{EmailFrom: "hello@tutti.test", SMSFrom: "+15005550006"},
 		Logger: s.logger,
+		// The worker and the API read the same destinations, as in production.
+		WebhookDestinations: cfg.WebhookDestinations,
 	}
 	acts := &activities.Activities{Store: store, Delivery: s.delivery, Logger: s.logger}
 	w := worker.New(s.tc, workflows.TaskQueue, worker.Options{})
@@ -105,10 +111,6 @@ func startOn(t testing.TB, tc client.Client, configure ...func(*config.Config)) 
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	cfg := config.Config{DatabaseURL: dsn, APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 5 * time.Second}
-	for _, c := range configure {
-		c(&cfg)
-	}
 	srv := api.New(api.Deps{Store: store, Temporal: s.tc, Config: cfg, Logger: s.logger})
 	s.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(s.api.Close)

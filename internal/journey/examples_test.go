@@ -124,3 +124,23 @@ func TestExamples_AbandonedCart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Ana, your cart is waiting: https://shop.example.com/cart/9 Reply STOP to opt out.", sms.Body)
 }
+
+func TestExamples_PricingInterest(t *testing.T) {
+	s := loadExample(t, "pricing_interest.yaml")
+	wu := s.Steps[s.StepIndex("next_weekday_morning")].WaitUntil
+	require.NotNil(t, wu)
+	h, m, ok := wu.Clock()
+	require.True(t, ok)
+	require.Equal(t, [2]int{9, 30}, [2]int{h, m})
+	require.Equal(t, []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, wu.Weekdays())
+
+	wf := s.StepIndex("wait_for_click")
+	require.Equal(t, "alert_sales", s.Resolve(wf, s.Steps[wf].WaitFor.OnEvent))
+	hook := s.Steps[s.StepIndex("alert_sales")].Webhook
+	require.Equal(t, "sales", hook.Destination)
+	payload, err := RenderWebhookPayload(*hook, TemplateData(ContactView{ID: "c1", Email: "ana@example.com",
+		Attributes: map[string]any{"first_name": "Ana"}}, s.ID, 1))
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"type": "pricing_interest", "contact_id": "c1", "email": "ana@example.com",
+		"first_name": "Ana", "company": ""}, payload)
+}

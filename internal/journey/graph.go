@@ -95,7 +95,7 @@ func (s Spec) edges(i int) []edge {
 	switch st.Kind() {
 	case KindExit:
 		return nil
-	case KindSend, KindWait, KindAudience:
+	case KindSend, KindWait, KindWaitUntil, KindWebhook, KindAudience:
 		add("next", st.Next)
 	case KindWaitFor:
 		add("wait_for.on_event", st.WaitFor.OnEvent)
@@ -155,7 +155,9 @@ type loopEdge struct {
 // close; every cycle has at least one, and fall-throughs never are.
 func (s Spec) loopsWithoutWait() []loopEdge {
 	n := len(s.Steps)
-	waits := func(i int) bool { return s.Steps[i].Wait != nil || s.Steps[i].WaitFor != nil }
+	waits := func(i int) bool {
+		return s.Steps[i].Wait != nil || s.Steps[i].WaitUntil != nil || s.Steps[i].WaitFor != nil
+	}
 	adj := make([][]edge, n)
 	for i := range n {
 		if waits(i) {

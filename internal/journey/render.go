@@ -205,3 +205,18 @@ func renderValue(v any, data map[string]any, where string) (any, error) {
 	}
 	return v, nil
 }
+
+// RenderWebhookPayload renders a webhook step's payload for one contact:
+// every string in it is a text template, as in an email's template data. A
+// field with no value comes back as a *MissingDataError.
+func RenderWebhookPayload(w Webhook, data map[string]any) (map[string]any, error) {
+	rendered, err := renderValue(w.Payload, data, "payload")
+	if err != nil {
+		return nil, err
+	}
+	out, _ := rendered.(map[string]any)
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out, nil
+}

@@ -256,3 +256,27 @@ func TestRender_ConcurrentUse(t *testing.T) {
 		require.NoError(t, <-done)
 	}
 }
+
+func TestRenderWebhookPayload(t *testing.T) {
+	t.Parallel()
+	w := Webhook{Destination: "crm", Payload: map[string]any{
+		"contact": map[string]any{"id": "{{ .contact.id }}", "email": "{{ .contact.email }}"},
+		"journey": "{{ .journey.id }}",
+		"score":   3.0,
+		"tags":    []any{"hot", "{{ .contact.plan }}"},
+	}}
+	data := TemplateData(ContactView{ID: "c1", Email: "ana@example.com", Attributes: map[string]any{"plan": "pro"}}, "pricing", 2)
+	got, err := RenderWebhookPayload(w, data)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{
+		"contact": map[string]any{"id": "c1", "email": "ana@example.com"},
+		"journey": "pricing",
+		"score":   3.0,
+		"tags":    []any{"hot", "pro"},
+	}, got)
+
+	_, err = RenderWebhookPayload(w, TemplateData(ContactView{ID: "c2", Email: "bo@example.com"}, "pricing", 2))
+	var missing *MissingDataError
+	require.ErrorAs(t, err, &missing)
+	require.Equal(t, ".contact.plan", missing.Field)
+}

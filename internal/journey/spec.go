@@ -90,6 +90,11 @@ const (
 	ChannelEmail Channel = "email"
 	ChannelSMS   Channel = "sms"
 	ChannelAds   Channel = "ads"
+	// ChannelWebhook is a webhook step's post to a configured destination
+	// (a CRM, a sales alert, a direct-mail vendor): the channel its ledger
+	// rows and gate decisions carry. It is not a way to reach the contact,
+	// so no consent is recorded for it.
+	ChannelWebhook Channel = "webhook"
 )
 
 // Step is one node of the journey graph. Exactly one of the action fields is set.
@@ -98,11 +103,13 @@ type Step struct {
 	// Next names the step that follows; empty means the following step in the list.
 	Next string `json:"next,omitempty"`
 
-	Send    *Send    `json:"send,omitempty"`
-	Wait    *Wait    `json:"wait,omitempty"`
-	WaitFor *WaitFor `json:"wait_for,omitempty"`
-	Branch  *Branch  `json:"branch,omitempty"`
-	Exit    *Exit    `json:"exit,omitempty"`
+	Send      *Send      `json:"send,omitempty"`
+	Wait      *Wait      `json:"wait,omitempty"`
+	WaitUntil *WaitUntil `json:"wait_until,omitempty"`
+	WaitFor   *WaitFor   `json:"wait_for,omitempty"`
+	Branch    *Branch    `json:"branch,omitempty"`
+	Webhook   *Webhook   `json:"webhook,omitempty"`
+	Exit      *Exit      `json:"exit,omitempty"`
 	// Audience adds the contact to, or removes them from, an ad audience.
 	Audience *AudienceStep `json:"audience,omitempty"`
 }
@@ -111,12 +118,14 @@ type Step struct {
 type StepKind string
 
 const (
-	KindSend     StepKind = "send"
-	KindWait     StepKind = "wait"
-	KindWaitFor  StepKind = "wait_for"
-	KindBranch   StepKind = "branch"
-	KindExit     StepKind = "exit"
-	KindAudience StepKind = "audience"
+	KindSend      StepKind = "send"
+	KindWait      StepKind = "wait"
+	KindWaitUntil StepKind = "wait_until"
+	KindWaitFor   StepKind = "wait_for"
+	KindBranch    StepKind = "branch"
+	KindWebhook   StepKind = "webhook"
+	KindExit      StepKind = "exit"
+	KindAudience  StepKind = "audience"
 )
 
 // Kind reports the step's action, or "" if none or several are set (validation rejects both).
@@ -128,11 +137,17 @@ func (s Step) Kind() StepKind {
 	if s.Wait != nil {
 		kinds = append(kinds, KindWait)
 	}
+	if s.WaitUntil != nil {
+		kinds = append(kinds, KindWaitUntil)
+	}
 	if s.WaitFor != nil {
 		kinds = append(kinds, KindWaitFor)
 	}
 	if s.Branch != nil {
 		kinds = append(kinds, KindBranch)
+	}
+	if s.Webhook != nil {
+		kinds = append(kinds, KindWebhook)
 	}
 	if s.Exit != nil {
 		kinds = append(kinds, KindExit)
@@ -217,6 +232,57 @@ type Wait struct {
 	Duration Duration `json:"duration"`
 }
 
+// WaitUntil pauses the journey on a durable timer until the next Time on
+// one of Days in the contact's local time zone (the zone quiet hours use:
+// the contact's own, else the phone number's, else the workspace default).
+// A run that reaches the step exactly at that time waits for the next one,
+// so a loop through it always waits.
+type WaitUntil struct {
+	// Time is the local wall-clock time, "HH:MM" (00:00 to 23:59).
+	Time string `json:"time"`
+	// Days are the weekdays it may end on; empty means every day.
+	Days []Weekday `json:"days,omitempty"`
+}
+
+// Clock is the step's time as hour and minute; ok is false when Time is not
+// "HH:MM" within 00:00-23:59 (validation rejects such a spec).
+func (w WaitUntil) Clock() (hour, minute int, ok bool) {
+	t, err := time.Parse("15:04", w.Time)
+	if err != nil || len(w.Time) != 5 {
+		return 0, 0, false
+	}
+	return t.Hour(), t.Minute(), true
+}
+
+// Weekdays is Days as time.Weekday values (unknown names left out; nil for every day).
+func (w WaitUntil) Weekdays() []time.Weekday {
+	var out []time.Weekday
+	for _, d := range w.Days {
+		if wd, ok := ParseWeekday(string(d)); ok {
+			out = append(out, wd)
+		}
+	}
+	return out
+}
+
+// Weekday is a day of the week as specs and settings files write it: mon,
+// tue, wed, thu, fri, sat, sun.
+type Weekday string
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// WeekdayNames lists the accepted day names, for messages.
+const WeekdayNames = "mon, tue, wed, thu, fri, sat, sun"
+
+// ParseWeekday reads a day name (case and surrounding spaces ignored).
+func ParseWeekday(s string) (time.Weekday, bool) {
+	wd, ok := weekdays[strings.ToLower(strings.TrimSpace(s))]
+	return wd, ok
+}
+
 // WaitFor waits for an event, with a timeout. Events that arrived since the
 // previous send step count, so an "email.opened" that beat the wait is not missed.
 type WaitFor struct {
@@ -241,6 +307,18 @@ type AudienceStep struct {
 	Audience string `json:"audience"`
 	// Action is add or remove.
 	Action string `json:"action"`
+}
+
+// Webhook posts a signed JSON payload about the contact to a destination
+// the workspace configured (TUTTI_WEBHOOK_DESTINATIONS): its URL and secret
+// are configuration, never part of a spec.
+type Webhook struct {
+	// Destination names a configured destination ([a-z0-9_-]).
+	Destination string `json:"destination"`
+	// Payload is the JSON object posted; string values are Go templates
+	// over the contact, rendered like a send step's (for example
+	// "{{ .contact.email }}").
+	Payload map[string]any `json:"payload"`
 }
 
 // Exit ends the journey with a reason.

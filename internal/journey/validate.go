@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Problem is one thing wrong with a spec, at the path of the offending field,
@@ -259,8 +260,10 @@ func (v *validator) step(path string, st Step) {
 	}{
 		{KindSend, st.Send != nil},
 		{KindWait, st.Wait != nil},
+		{KindWaitUntil, st.WaitUntil != nil},
 		{KindWaitFor, st.WaitFor != nil},
 		{KindBranch, st.Branch != nil},
+		{KindWebhook, st.Webhook != nil},
 		{KindExit, st.Exit != nil},
 		{KindAudience, st.Audience != nil},
 	} {
@@ -273,7 +276,7 @@ func (v *validator) step(path string, st Step) {
 		if len(kinds) > 1 {
 			found = "found " + strings.Join(kinds, " and ")
 		}
-		v.add(path, "step must have exactly one of send, wait, wait_for, branch, exit, audience (%s)", found)
+		v.add(path, "step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (%s)", found)
 	}
 
 	if st.Exit != nil && st.Next != "" {
@@ -296,6 +299,9 @@ func (v *validator) step(path string, st Step) {
 	if st.Wait != nil && st.Wait.Duration <= 0 {
 		v.add(path+".wait.duration", "must be greater than 0")
 	}
+	if w := st.WaitUntil; w != nil {
+		v.waitUntil(path+".wait_until", w)
+	}
 	if w := st.WaitFor; w != nil {
 		v.required(path+".wait_for.event", w.Event)
 		if w.Timeout <= 0 {
@@ -303,6 +309,9 @@ func (v *validator) step(path string, st Step) {
 		}
 		v.ref(path+".wait_for.on_event", w.OnEvent)
 		v.ref(path+".wait_for.on_timeout", w.OnTimeout)
+	}
+	if w := st.Webhook; w != nil {
+		v.webhook(path+".webhook", w)
 	}
 	if b := st.Branch; b != nil {
 		if v.required(path+".branch.condition", b.Condition) {
@@ -313,6 +322,45 @@ func (v *validator) step(path string, st Step) {
 		v.ref(path+".branch.then", b.Then)
 		v.ref(path+".branch.else", b.Else)
 	}
+}
+
+// waitUntil checks a local time of day and the days it may fall on.
+func (v *validator) waitUntil(path string, w *WaitUntil) {
+	if v.required(path+".time", w.Time) {
+		if _, _, ok := w.Clock(); !ok {
+			v.add(path+".time", `must be a local time "HH:MM" from 00:00 to 23:59 (got %q)`, w.Time)
+		}
+	}
+	if w.Days != nil && len(w.Days) == 0 {
+		v.add(path+".days", "must list at least one day; leave days out for every day")
+	}
+	first := map[time.Weekday]int{}
+	for i, d := range w.Days {
+		dpath := indexPath(path+".days", i)
+		wd, ok := ParseWeekday(string(d))
+		if !ok {
+			v.add(dpath, "unknown day %q (use %s)", d, WeekdayNames)
+			continue
+		}
+		if j, dup := first[wd]; dup {
+			v.add(dpath, "duplicate day %q (also days[%d])", d, j)
+			continue
+		}
+		first[wd] = i
+	}
+}
+
+// webhook checks a webhook step: a destination name and a payload whose
+// templates parse. Whether the destination is configured is the API's to
+// check at publish time: a spec does not know the workspace's settings.
+func (v *validator) webhook(path string, w *Webhook) {
+	if v.required(path+".destination", w.Destination) && !idPattern.MatchString(w.Destination) {
+		v.add(path+".destination", "%s (got %q)", idRule, w.Destination)
+	}
+	if len(w.Payload) == 0 {
+		v.add(path+".payload", "required: the JSON object to post")
+	}
+	v.templateData(path+".payload", w.Payload)
 }
 
 func (v *validator) send(path string, snd *Send) {
@@ -432,6 +480,6 @@ func (v *validator) graph() {
 		}
 	}
 	for _, l := range s.loopsWithoutWait() {
-		v.add(indexPath("steps", l.from)+"."+l.field, "loop back to %q without a wait or wait_for step", s.Steps[l.to].ID)
+		v.add(indexPath("steps", l.from)+"."+l.field, "loop back to %q without a wait, wait_until or wait_for step", s.Steps[l.to].ID)
 	}
 }

@@ -62,6 +62,10 @@ steps:
       sms: {body: '{{ .contact.first_name | upper }}', media_url: ['https://cdn.example.com/a.png']}
   - id: pause
     wait: {duration: 1d}
+  - id: morning
+    wait_until: {time: "09:30", days: [mon, tue, wed, thu, fri]}
+  - id: any_day
+    wait_until: {time: 18:00}
   - id: ask
     wait_for: {event: email.opened, timeout: 2d, on_event: done, on_timeout: check}
   - id: check
@@ -70,6 +74,8 @@ steps:
     branch: {condition: 'contact.vip', then: pause, else: done}
   - id: text_again
     send: {channel: sms, sms: {body: again}}
+  - id: alert
+    webhook: {destination: sales-alerts, payload: {contact_id: '{{ .contact.id }}', email: '{{ .contact.email }}', score: 3, tags: [hot, '{{ .journey.id }}']}}
   - id: done
     exit: {reason: completed}
 `,
@@ -152,9 +158,9 @@ steps:
   - {id: first, wait: {duration: 1h}}
 `, []string{`steps[2].id: duplicate step id "first" (also steps[0])`}},
 		{"no action", header + "steps: [{id: a}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit, audience (found none)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found none)"}},
 		{"two actions", header + "steps: [{id: a, wait: {duration: 1h}, exit: {}}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit, audience (found wait and exit)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found wait and exit)"}},
 		{"unknown next", header + "steps: [{id: a, wait: {duration: 1h}, next: foo}]\n",
 			[]string{`steps[0].next: unknown step "foo"`}},
 		{"unknown wait_for targets", header + "steps: [{id: a, wait_for: {event: e, timeout: 1h, on_event: yes_path, on_timeout: no_path}}]\n",
@@ -192,13 +198,53 @@ steps:
   - {id: c, send: {channel: sms, sms: {body: again}}}
   - {id: d, branch: {condition: 'true', then: e}}
   - {id: e, send: {channel: sms, sms: {body: hi}}, next: c}
-`, []string{`steps[4].next: loop back to "c" without a wait or wait_for step`}},
+`, []string{`steps[4].next: loop back to "c" without a wait, wait_until or wait_for step`}},
 		{"branch loop without a wait", header + `
 steps:
   - {id: a, send: {channel: sms, sms: {body: hi}}}
   - {id: b, branch: {condition: 'true', then: a, else: c}}
   - {id: c, exit: {}}
-`, []string{`steps[1].branch.then: loop back to "a" without a wait or wait_for step`}},
+`, []string{`steps[1].branch.then: loop back to "a" without a wait, wait_until or wait_for step`}},
+		{"a loop through wait_until waits", header + `
+steps:
+  - {id: a, send: {channel: sms, sms: {body: hi}}}
+  - {id: b, wait_until: {time: "09:30"}}
+  - {id: c, branch: {condition: 'true', then: a, else: d}}
+  - {id: d, exit: {}}
+`, []string{}},
+
+		// Wait until a local time.
+		{"wait_until time required", header + "steps: [{id: a, wait_until: {days: [mon]}}]\n",
+			[]string{"steps[0].wait_until.time: required"}},
+		{"wait_until time format", header + `
+steps:
+  - {id: a, wait_until: {time: "9:30"}}
+  - {id: b, wait_until: {time: "24:00"}}
+  - {id: c, wait_until: {time: "09:60"}}
+  - {id: d, wait_until: {time: "09:30:00"}}
+`, []string{
+			`steps[0].wait_until.time: must be a local time "HH:MM" from 00:00 to 23:59 (got "9:30")`,
+			`steps[1].wait_until.time: must be a local time "HH:MM" from 00:00 to 23:59 (got "24:00")`,
+			`steps[2].wait_until.time: must be a local time "HH:MM" from 00:00 to 23:59 (got "09:60")`,
+			`steps[3].wait_until.time: must be a local time "HH:MM" from 00:00 to 23:59 (got "09:30:00")`,
+		}},
+		{"wait_until days", header + `steps: [{id: a, wait_until: {time: "09:30", days: [mon, Tuesday, wed, MON]}}]` + "\n",
+			[]string{
+				`steps[0].wait_until.days[1]: unknown day "Tuesday" (use mon, tue, wed, thu, fri, sat, sun)`,
+				`steps[0].wait_until.days[3]: duplicate day "MON" (also days[0])`,
+			}},
+		{"wait_until empty days", header + `steps: [{id: a, wait_until: {time: "09:30", days: []}}]` + "\n",
+			[]string{"steps[0].wait_until.days: must list at least one day; leave days out for every day"}},
+		{"wait_until and wait", header + `steps: [{id: a, wait: {duration: 1h}, wait_until: {time: "09:30"}}]` + "\n",
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found wait and wait_until)"}},
+
+		// Webhook.
+		{"webhook destination and payload required", header + "steps: [{id: a, webhook: {}}]\n",
+			[]string{"steps[0].webhook.destination: required", "steps[0].webhook.payload: required: the JSON object to post"}},
+		{"webhook destination pattern", header + "steps: [{id: a, webhook: {destination: 'https://crm.example.com', payload: {a: b}}}]\n",
+			[]string{`steps[0].webhook.destination: must be 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit (got "https://crm.example.com")`}},
+		{"webhook payload templates", header + "steps: [{id: a, webhook: {destination: crm, payload: {who: {email: '{{ .contact.email | shout }}'}}}}]\n",
+			[]string{`steps[0].webhook.payload.who.email: invalid template (line 1): function "shout" not defined`}},
 
 		// Send.
 		{"channel required", header + "steps: [{id: a, send: {sms: {body: hi}}}]\n",
@@ -292,7 +338,7 @@ steps:
 		{"branch condition required", header + "steps: [{id: a, branch: {then: a}}, {id: b, exit: {}}]\n",
 			[]string{
 				"steps[0].branch.condition: required",
-				`steps[0].branch.then: loop back to "a" without a wait or wait_for step`,
+				`steps[0].branch.then: loop back to "a" without a wait, wait_until or wait_for step`,
 			}},
 		{"branch condition does not compile", header + "steps: [{id: a, branch: {condition: 'customer.plan == \"pro\"'}}]\n",
 			[]string{"steps[0].branch.condition: invalid condition: undeclared reference to 'customer' (at line 1, column 1)"}},

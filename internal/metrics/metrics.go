@@ -279,7 +279,7 @@ func Serve(ctx context.Context, addr string, logger *slog.Logger) error {
 
 func channelLabel(ch journey.Channel) string {
 	switch ch {
-	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds:
+	case journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds, journey.ChannelWebhook:
 		return string(ch)
 	}
 	return Other

@@ -157,6 +157,9 @@ func (g *gate) evaluate(ch journey.Channel) result {
 		e.res.outcome = OutcomeSkip
 		return e.res
 	}
+	if ch == journey.ChannelWebhook {
+		return e.webhook()
+	}
 	e.suppression()
 	e.address()
 	e.consent()
@@ -185,6 +188,29 @@ func (g *gate) evaluate(ch journey.Channel) result {
 	return e.res
 }
 
+// webhook evaluates a webhook step's post. It tells the workspace's own
+// systems about the contact (a sales alert, a CRM task, a direct-mail
+// order); it is not a message to the contact's address. So the
+// suppressions that say "leave this person alone" apply (do_not_contact,
+// converted, in_opportunity... global or for the journey, for every
+// channel: a suppression of one channel, a bounced email address, does not
+// apply), while the rules about reaching the contact on a channel do not:
+// no channel consent, address, subscription, unengaged rule, frequency
+// cap, cooldown or quiet hours (a sales alert at 23:00 is read in the
+// morning; holding it would only make it late). Webhook posts are not
+// counted under the caps either (marketingSends).
+func (e *channelEval) webhook() result {
+	e.suppression()
+	e.check(RuleConsent, true, "webhook: a post to the workspace's destination, not to the contact: channel consent, address, subscription and the unengaged rule do not apply")
+	if len(e.res.reasons) > 0 {
+		e.res.outcome = OutcomeSkip
+		return e.res
+	}
+	e.check(RuleFrequencyCap, true, "webhook: caps, cooldowns and quiet hours do not apply")
+	e.res.outcome = OutcomeAllow
+	return e.res
+}
+
 func fallbackCovers(code string) bool {
 	switch code {
 	case CodeNoPhone, CodeNoEmail, CodeNoConsent, CodeConsentRevoked, CodeConsentPending, CodeSMSPendingDoubleOptIn,
@@ -197,7 +223,7 @@ func fallbackCovers(code string) bool {
 // 1. request
 func (e *channelEval) request() bool {
 	var bad []string
-	if !validChannel(e.ch) {
+	if !validChannel(e.ch) && e.ch != journey.ChannelWebhook {
 		bad = append(bad, fmt.Sprintf("unknown channel %q", e.ch))
 	}
 	if e.class != journey.ClassMarketing && e.class != journey.ClassTransactional {
@@ -638,7 +664,8 @@ func fmtDuration(d time.Duration) string {
 func (e *channelEval) marketingSends() []SentMessage {
 	out := make([]SentMessage, 0, len(e.r.Contact.RecentSends))
 	for _, m := range e.r.Contact.RecentSends {
-		if m.Class != journey.ClassTransactional && !m.At.IsZero() {
+		// A webhook post is not a message to the contact: it takes no place under a cap.
+		if m.Class != journey.ClassTransactional && m.Channel != journey.ChannelWebhook && !m.At.IsZero() {
 			out = append(out, m)
 		}
 	}

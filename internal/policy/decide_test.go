@@ -209,7 +209,10 @@ func assertInvariants(t *testing.T, s Settings, r Request, d Decision, replay bo
 	default:
 		t.Fatalf("unknown outcome %q", d.Outcome)
 	}
-	if r.Class != transactional && d.Allowed() {
+	switch {
+	case d.Channel == journey.ChannelWebhook:
+		assert.Zero(t, d.ConsentEventID, "a webhook post rests on no consent: %s", msg)
+	case r.Class != transactional && d.Allowed():
 		assert.NotZero(t, d.ConsentEventID, "marketing sends carry their consent: %s", msg)
 	}
 	// Deterministic.
@@ -984,4 +987,53 @@ func TestDecideConcurrent(t *testing.T) {
 		d := <-done
 		assert.NotEmpty(t, d.Outcome)
 	}
+}
+
+// A webhook post tells the workspace's systems about the contact: the
+// suppressions that say "leave this person alone" hold it back; consent,
+// address, the unengaged rule, caps, cooldowns and quiet hours do not. And
+// webhook posts take no place under a cap.
+func TestDecideWebhook(t *testing.T) {
+	const webhook = journey.ChannelWebhook
+	hook := func(mut func(*Request)) func(*Request) {
+		return func(r *Request) {
+			r.Channel = webhook
+			mut(r)
+		}
+	}
+	webhookSends := func(r *Request) {
+		s := capSends(wed.Add(-6*day), wed)
+		for i := range s {
+			s[i].Channel = webhook
+		}
+		r.Contact.RecentSends = s
+	}
+	runDecideCases(t, []decideCase{
+		{name: "no consent, no address, 03:00 local, over the cap, unengaged: posted", req: hook(func(r *Request) {
+			r.Contact.Consents = nil
+			r.Contact.Phone = ""
+			r.Contact.NoEmailAddress = true
+			r.Now = ny(2025, 6, 11, 3, 0)
+			r.Contact.LastEngagedAt = r.Now.AddDate(-2, 0, 0)
+			r.Contact.CreatedAt = r.Now.AddDate(-3, 0, 0)
+			r.Contact.RecentSends = capSends(r.Now.Add(-6*day), r.Now)
+		}), want: OutcomeAllow},
+		{name: "do_not_contact holds it", req: hook(func(r *Request) {
+			r.Contact.Suppressions = []Suppression{{ID: "s1", Reason: model.SuppressDoNotContact}}
+		}), want: OutcomeSkip, wantCodes: []string{CodeSuppressedDoNotContact}, wantFailed: []string{"webhook/suppression"}},
+		{name: "this journey's converted suppression holds it", req: hook(func(r *Request) {
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressConverted, JourneyID: "welcome"}}
+		}), want: OutcomeSkip, wantCodes: []string{CodeSuppressedConverted}},
+		{name: "in_opportunity holds it", req: hook(func(r *Request) {
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressInOpportunity}}
+		}), want: OutcomeSkip, wantCodes: []string{CodeSuppressedInOpportunity}},
+		{name: "an email-only hard bounce does not", req: hook(func(r *Request) {
+			r.Contact.Suppressions = []Suppression{{Reason: model.SuppressHardBounce, Channel: email}}
+		}), want: OutcomeAllow},
+		{name: "seven webhook posts in the window do not hold an sms", req: webhookSends, want: OutcomeAllow, wantConsent: 12},
+		{name: "nor an email cooldown", req: func(r *Request) {
+			r.Channel = email
+			r.Contact.RecentSends = sends(webhook, wed.Add(-time.Hour))
+		}, want: OutcomeAllow, wantConsent: 11},
+	})
 }

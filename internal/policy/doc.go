@@ -49,6 +49,11 @@
 //	Fallback (only when the primary was skipped in stage A)
 //	11. fallback      evaluate the fallback channel with rules 1-10
 //
+// A webhook step's post (channel webhook) is evaluated with rules 1 and 2
+// only: it goes to the workspace's own systems, not to the contact, so the
+// suppressions apply and the rules about reaching the contact do not (see
+// channelEval.webhook). Webhook posts do not count under the caps.
+//
 // A deferral is the earliest moment at which every stage B rule passes: each
 // rule maps a candidate time to the earliest time at or after it that it
 // allows, and the candidate is advanced until no rule moves it (bounded; a

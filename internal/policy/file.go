@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -37,11 +36,6 @@ type windowFile struct {
 	Days  []string  `json:"days,omitempty"`
 	Start TimeOfDay `json:"start"`
 	End   TimeOfDay `json:"end"`
-}
-
-var dayNames = map[string]time.Weekday{
-	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
-	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
 }
 
 // LoadSettingsFile reads a settings file (YAML or JSON) over base and
@@ -122,9 +116,9 @@ func windows(path string, in []windowFile) ([]SendWindow, error) {
 	for i, w := range in {
 		sw := SendWindow{Start: w.Start, End: w.End}
 		for _, d := range w.Days {
-			wd, ok := dayNames[strings.ToLower(strings.TrimSpace(d))]
+			wd, ok := journey.ParseWeekday(d)
 			if !ok {
-				return nil, fmt.Errorf("policy settings: %s[%d].days: unknown day %q (use mon, tue, wed, thu, fri, sat, sun)", path, i, d)
+				return nil, fmt.Errorf("policy settings: %s[%d].days: unknown day %q (use %s)", path, i, d, journey.WeekdayNames)
 			}
 			sw.Days = append(sw.Days, wd)
 		}

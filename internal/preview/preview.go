@@ -89,6 +89,8 @@ type Message struct {
 	Decision *policy.Decision `json:"decision,omitempty"`
 	Email    *Email           `json:"email,omitempty"`
 	SMS      *SMS             `json:"sms,omitempty"`
+	// Webhook is the destination a webhook step would post to.
+	Webhook string `json:"webhook,omitempty"`
 }
 
 // Email is a rendered email.
@@ -289,11 +291,16 @@ func (p *player) play(input workflows.JourneyInput, start, end time.Time, events
 // dry runs of everything that writes or sends. A test checks that every
 // activity the worker has is here.
 func (p *player) activities(now func() time.Time) map[string]any {
-	real := &activities.Activities{Store: p.deps.Store, Now: now}
+	// Delivery holds only the settings: NextLocalTime reads the default zone there.
+	real := &activities.Activities{Store: p.deps.Store, Now: now, Delivery: &delivery.Service{Policy: p.deps.Policy}}
 	return map[string]any{
 		"BeginEnrollment":   func(context.Context, activities.BeginEnrollmentInput) error { return nil },
 		"FinishEnrollment":  func(context.Context, activities.FinishEnrollmentInput) error { return nil },
 		"EvaluateCondition": real.EvaluateCondition,
+		"NextLocalTime":     real.NextLocalTime,
+		"PostWebhook": func(ctx context.Context, in activities.WebhookInput) (delivery.Result, error) {
+			return p.postWebhook(ctx, in, now().UTC())
+		},
 		"Send": func(ctx context.Context, in activities.SendInput) (delivery.Result, error) {
 			return p.send(ctx, in, now().UTC())
 		},
@@ -307,6 +314,33 @@ func (p *player) activities(now func() time.Time) map[string]any {
 			return activities.SyncAudienceResult{}, errors.New("preview: SyncAudience is not a journey activity")
 		},
 	}
+}
+
+// postWebhook is the dry run of activities.PostWebhook: the gate's
+// decision for the post (suppressions only), without posting.
+func (p *player) postWebhook(ctx context.Context, in activities.WebhookInput, now time.Time) (delivery.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.deps.Store.PeekGateState(ctx, storage.GateInput{
+		Message: storage.Message{ContactID: in.ContactID, IdempotencyKey: "preview"}, Now: now})
+	if err != nil {
+		return delivery.Result{}, err
+	}
+	d := policy.Decide(p.deps.Policy, policy.Request{Channel: journey.ChannelWebhook, Class: journey.ClassMarketing,
+		Journey: policy.ForJourney(in.Policy, false), JourneyID: in.JourneyID, Now: now, Contact: st.Contact})
+	msg := Message{At: now, StepID: in.StepID, Channel: journey.ChannelWebhook, Decision: &d,
+		Reason: strings.Join(d.ReasonCodes(), ","), Webhook: in.Webhook.Destination}
+	res := delivery.Result{Channel: journey.ChannelWebhook, Reason: msg.Reason}
+	switch {
+	case d.Allowed():
+		msg.Status, res.Status = "would_send", model.MessageSent
+	case d.Outcome == policy.OutcomeDefer:
+		msg.Status, res.Status, res.DeferUntil = string(delivery.StatusDeferred), delivery.StatusDeferred, d.Until
+	default:
+		msg.Status, res.Status = string(model.MessageSkipped), model.MessageSkipped
+	}
+	p.messages = append(p.messages, msg)
+	return res, nil
 }
 
 // changeAudience is the dry run of activities.ChangeAudience: what the

@@ -39,7 +39,8 @@ type WebhookDestination struct {
 	Secret []byte
 }
 
-// Webhook posts signed payloads.
+// Webhook posts signed payloads. HTTP's Timeout, Transport and redirect
+// policy are honoured; nil means a client with a 30s timeout.
 type Webhook struct {
 	HTTP *http.Client
 	Now  func() time.Time
@@ -104,11 +105,24 @@ func (w *Webhook) Post(ctx context.Context, dest WebhookDestination, idempotency
 	req.Header.Set("User-Agent", "tutti-webhook/1")
 	req.Header.Set(IdempotencyHeader, idempotencyKey)
 	req.Header.Set(SignatureHeader, SignWebhook(dest.Secret, payload, now()))
-	client := w.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: defaultTimeout}
+	hc := http.Client{Timeout: defaultTimeout}
+	if w.HTTP != nil {
+		hc = *w.HTTP
 	}
-	resp, err := client.Do(req)
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	// A post's context may carry a Fence (the ledger row's move to in
+	// flight): it runs once connected, before a byte is written (fence.go).
+	hc.Transport = fenceTransport{next: next}
+	resp, err := hc.Do(req)
+	if stop := fenceStopped(ctx); stop != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return Result{}, stop
+	}
 	if err != nil {
 		// written=false: retryable whether or not the request went out,
 		// since the receiver dedupes by the Idempotency-Key.

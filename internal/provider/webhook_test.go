@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,4 +96,33 @@ func TestWebhookPost(t *testing.T) {
 	srv.Close()
 	_, err = post()
 	require.True(t, provider.IsRetryable(err), "no answer: the key makes a repeat safe: %v", err)
+}
+
+// A post runs the fence its context carries once connected: a refusal
+// keeps the request off the wire, and the receiver never sees it.
+func TestWebhookPostFenced(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	dest := provider.WebhookDestination{Name: "crm", URL: srv.URL, Secret: hookSecret}
+	hook := &provider.Webhook{}
+
+	refused := errors.New("suppressed since the decision")
+	fence := provider.NewFence(func() error { return refused })
+	_, err := hook.Post(provider.WithFence(context.Background(), fence), dest, "k1", hookBody)
+	var stopped *provider.FenceError
+	require.ErrorAs(t, err, &stopped)
+	require.ErrorIs(t, err, refused)
+	require.True(t, fence.Ran())
+	require.Zero(t, calls.Load(), "nothing reached the receiver")
+
+	fence = provider.NewFence(func() error { return nil })
+	_, err = hook.Post(provider.WithFence(context.Background(), fence), dest, "k2", hookBody)
+	require.NoError(t, err)
+	require.True(t, fence.Ran())
+	require.Equal(t, int32(1), calls.Load())
 }

@@ -513,6 +513,8 @@ func channelOf(b []byte) journey.Channel {
 		return journey.ChannelSMS
 	case string(journey.ChannelAds):
 		return journey.ChannelAds
+	case string(journey.ChannelWebhook):
+		return journey.ChannelWebhook
 	}
 	return journey.Channel(b)
 }

@@ -54,7 +54,8 @@ func checkNewMessage(m Message) error {
 		return errors.New("message: idempotency key is required")
 	case m.ContactID == "" || m.JourneyID == "" || m.StepID == "":
 		return fmt.Errorf("message %s: contact, journey and step are required", m.IdempotencyKey)
-	case !validChannel(m.Channel):
+	case !validChannel(m.Channel) && m.Channel != journey.ChannelWebhook:
+		// A webhook post has a ledger row but no consent or suppression of its own.
 		return fmt.Errorf("message %s: unknown channel %q", m.IdempotencyKey, m.Channel)
 	case m.Class == "" || m.Provider == "":
 		return fmt.Errorf("message %s: class and provider are required", m.IdempotencyKey)
@@ -167,15 +168,16 @@ func (s *Store) BeginFlight(ctx context.Context, id string, window time.Duration
 
 // beginFlight ($1 message id, $2 window in microseconds) moves a reserved or
 // retrying row to in_flight, or to skipped when what the marketing send
-// rested on is gone. It returns the row and the skip reason (” when sent on).
+// rested on is gone (a webhook post rests on no consent: only its
+// suppressions are checked again). It returns the row and the skip reason (” when sent on).
 var beginFlight = `
 	WITH m AS (
 		SELECT id, CASE
 			WHEN class <> 'marketing' THEN ''
-			WHEN NOT EXISTS (SELECT 1 FROM consents c WHERE c.contact_id = msg.contact_id AND c.channel = msg.channel
+			WHEN msg.channel <> '` + string(journey.ChannelWebhook) + `' AND (NOT EXISTS (SELECT 1 FROM consents c WHERE c.contact_id = msg.contact_id AND c.channel = msg.channel
 					AND c.subscription = '' AND c.status = 'granted')
 				OR EXISTS (SELECT 1 FROM consents c WHERE c.contact_id = msg.contact_id AND c.channel = msg.channel
-					AND msg.subscription <> '' AND c.subscription = msg.subscription AND c.status <> 'granted')
+					AND msg.subscription <> '' AND c.subscription = msg.subscription AND c.status <> 'granted'))
 				THEN '` + ReasonConsentRevoked + `'
 			WHEN EXISTS (SELECT 1 FROM suppressions s WHERE s.contact_id = msg.contact_id AND s.lifted_at IS NULL
 					AND (s.expires_at IS NULL OR s.expires_at > now())

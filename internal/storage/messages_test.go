@@ -305,3 +305,33 @@ func TestSandboxMessages(t *testing.T) {
 		require.Equal(t, alice.Email, sm.Recipient)
 	}
 }
+
+// A webhook post rests on no channel consent: the fence lets it fly for a
+// contact with none, and holds it back once a suppression for every
+// channel is added between the gate and the fence.
+func TestBeginFlightWebhook(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s) // no consent on any channel
+	hook := func(key string) storage.Message {
+		m := message(c, key)
+		m.Channel, m.Provider, m.StepID = journey.ChannelWebhook, "webhook", "alert"
+		return m
+	}
+
+	m := reserve(t, s, hook("en-1/alert/1")).Message
+	flying, out, err := s.BeginFlight(ctx, m.ID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, storage.FlightGo, out)
+	require.Equal(t, model.MessageInFlight, flying.Status)
+
+	m2 := reserve(t, s, hook("en-1/alert/2")).Message
+	_, _, err = s.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressDoNotContact, Source: "test"})
+	require.NoError(t, err)
+	held, out, err := s.BeginFlight(ctx, m2.ID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, storage.FlightBlocked, out)
+	require.Equal(t, model.MessageSkipped, held.Status)
+	require.Equal(t, storage.ReasonSuppressed, held.StatusReason)
+}

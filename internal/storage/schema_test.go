@@ -82,6 +82,7 @@ func TestSchemaAcceptsTheModelVocabulary(t *testing.T) {
 		"enrollments.status":        values(model.RunActive, model.RunCompleted, model.RunConverted, model.RunExited, model.RunFailed),
 		"suppressions.reason": values(model.SuppressConverted, model.SuppressInOpportunity, model.SuppressDoNotContact,
 			model.SuppressHardBounce, model.SuppressSpamComplaint, model.SuppressUnengaged),
+		"messages.channel": values(journey.ChannelEmail, journey.ChannelSMS, journey.ChannelAds, journey.ChannelWebhook),
 		"messages.status": values(model.MessageReserved, model.MessageInFlight, model.MessageRetrying, model.MessageSent,
 			model.MessageDelivered, model.MessageOpened, model.MessageClicked, model.MessageFailed, model.MessageBounced,
 			model.MessageDropped, model.MessageComplained, model.MessageSkipped, model.MessageUnknown),

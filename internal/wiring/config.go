@@ -30,7 +30,12 @@ func DeliveryFromConfig(cfg config.Config, store *storage.Store, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	s := &delivery.Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger, Limits: cfg.RateLimits}
+	s := &delivery.Service{Store: store, Sender: IdentityFromConfig(cfg), Policy: settings, Logger: logger, Limits: cfg.RateLimits,
+		// Webhook posts go to the configured destinations in every mode:
+		// they are the workspace's own systems, not the contact's inbox.
+		Webhook:             &provider.Webhook{HTTP: &http.Client{Timeout: 30 * time.Second}},
+		WebhookDestinations: cfg.WebhookDestinations,
+	}
 	switch cfg.ProviderMode {
 	case config.ModeLive:
 		// The call's own deadline (the flight window) is shorter; this is
