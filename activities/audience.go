@@ -58,7 +58,9 @@ type SyncAudienceInput struct {
 // SyncAudienceResult counts what one pass did (no identifiers: it goes
 // into the sync workflow's history).
 type SyncAudienceResult struct {
-	Revoked  int `json:"revoked"`
+	Revoked int `json:"revoked"`
+	// Erased counts erased contacts' removals sent.
+	Erased   int `json:"erased,omitempty"`
 	Added    int `json:"added"`
 	Removed  int `json:"removed"`
 	Rejected int `json:"rejected"`
@@ -93,6 +95,32 @@ func (a *Activities) SyncAudience(ctx context.Context, in SyncAudienceInput) (Sy
 	}
 	if res.Revoked, err = a.Store.RevokeIneligible(ctx, aud.ID); err != nil {
 		return res, err
+	}
+	// Erased contacts first: only their hashes are left, kept for this.
+	for res.Batches < maxBatchesPerPass {
+		erased, err := a.Store.PendingAudienceErasures(ctx, aud.ID, aud.Destination.MaxBatch())
+		if err != nil || len(erased) == 0 {
+			if err != nil {
+				return res, err
+			}
+			break
+		}
+		members := make([]audience.Member, len(erased))
+		ids := make([]int64, len(erased))
+		for i, e := range erased {
+			members[i], ids[i] = e.Member, e.ID
+		}
+		if _, err := platform.Apply(ctx, aud.ExternalID, audience.Remove, members); err != nil {
+			return res, platformError(err)
+		}
+		if err := a.Store.DoneAudienceErasures(ctx, ids); err != nil {
+			return res, err
+		}
+		res.Batches++
+		res.Erased += len(erased)
+		if len(erased) < aud.Destination.MaxBatch() {
+			break
+		}
 	}
 	for _, action := range []audience.Action{audience.Remove, audience.Add} {
 		for res.Batches < maxBatchesPerPass {

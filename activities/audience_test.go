@@ -126,6 +126,22 @@ func TestAudienceStepAndSync(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, counts.PendingAdd)
 	require.Equal(t, activities.SyncAudienceResult{Added: 1, Batches: 1}, sync())
+
+	// Carl asks to be erased: his row goes with him, but the erasure keeps
+	// the hashes Meta matches on until the next pass has removed him, and
+	// then nothing of him is left.
+	_, _, err = store.EraseContact(ctx, carl.ID)
+	require.NoError(t, err)
+	hits, err := storagetest.FindText(ctx, store.Pool(), "carl.b@example.com")
+	require.NoError(t, err)
+	require.Empty(t, hits, storagetest.DescribeHits(hits))
+	require.Equal(t, []string{hash("carl.b@example.com")}, fake.Members("meta", "23850000000000001"))
+	res = sync()
+	require.Equal(t, 1, res.Erased)
+	require.Empty(t, fake.Members("meta", "23850000000000001"))
+	var left int
+	require.NoError(t, store.Pool().QueryRow(ctx, `SELECT count(*) FROM audience_erasures`).Scan(&left))
+	require.Zero(t, left)
 }
 
 func sortedOf(s ...string) []string {

@@ -295,3 +295,82 @@ func (s *Store) RecordAudienceBatch(ctx context.Context, audienceID, batchID str
 		return nil
 	})
 }
+
+// keepAudienceRemovals keeps, for every audience the erased contact c may
+// be in on the platform (asked for or sent), the hashes its removal needs
+// (audience_erasures), in the erasure's transaction.
+func keepAudienceRemovals(ctx context.Context, tx pgx.Tx, erasureID string, c Contact) error {
+	rows, err := tx.Query(ctx, `
+		SELECT a.id, a.destination FROM audience_members m JOIN audiences a ON a.id = m.audience_id
+		WHERE m.contact_id = $1 AND (m.desired = 'add' OR m.synced = 'add')`, c.ID)
+	if err != nil {
+		return err
+	}
+	type aud struct {
+		id   string
+		dest audience.Destination
+	}
+	auds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (aud, error) {
+		var a aud
+		err := r.Scan(&a.id, &a.dest)
+		return a, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range auds {
+		members, _ := audience.Prepare(a.dest, []audience.Identity{{ContactID: c.ID, Email: c.Email, Phone: c.Phone}}, nil)
+		for _, m := range members {
+			if _, err := tx.Exec(ctx, `INSERT INTO audience_erasures (audience_id, erasure_id, email_sha256, phone_sha256) VALUES ($1, $2, $3, $4)`,
+				a.id, erasureID, digestOrNil(m.Email), digestOrNil(m.Phone)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func digestOrNil(d audience.Digest) []byte {
+	if d.IsZero() {
+		return nil
+	}
+	return d[:]
+}
+
+// AudienceErasure is an erased contact's removal still to send.
+type AudienceErasure struct {
+	ID     int64
+	Member audience.Member
+}
+
+// PendingAudienceErasures returns up to limit removals of erased contacts
+// still to send to the audience's platform.
+func (s *Store) PendingAudienceErasures(ctx context.Context, audienceID string, limit int) ([]AudienceErasure, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, email_sha256, phone_sha256 FROM audience_erasures WHERE audience_id = $1 ORDER BY id LIMIT $2`,
+		audienceID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("erased members of %s: %w", audienceID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AudienceErasure, error) {
+		var (
+			e            AudienceErasure
+			email, phone []byte
+		)
+		if err := r.Scan(&e.ID, &email, &phone); err != nil {
+			return e, err
+		}
+		copy(e.Member.Email[:], email)
+		copy(e.Member.Phone[:], phone)
+		e.Member.ContactID = fmt.Sprintf("erased-%d", e.ID)
+		return e, nil
+	})
+}
+
+// DoneAudienceErasures deletes removals the platform took: the last of
+// the erased contact's hashes go with them.
+func (s *Store) DoneAudienceErasures(ctx context.Context, ids []int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM audience_erasures WHERE id = ANY($1::bigint[])`, ids); err != nil {
+		return fmt.Errorf("removing sent erasures: %w", err)
+	}
+	return nil
+}

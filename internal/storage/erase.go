@@ -276,6 +276,9 @@ func (s *Store) erase(ctx context.Context, tx pgx.Tx, c Contact, merged []string
 		e.ProofsKept = int(tag.RowsAffected())
 	}
 
+	if err := keepAudienceRemovals(ctx, tx, e.ID, c); err != nil {
+		return fail("keeping ad audience removals", err)
+	}
 	if _, err := tx.Exec(ctx, `
 		DELETE FROM provider_events
 		WHERE contact_id = $1 OR message_id IN (SELECT id FROM messages WHERE contact_id = $1)`, c.ID); err != nil {
