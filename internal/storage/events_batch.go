@@ -371,8 +371,9 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
 	}
 	b.Queue(lockContactsDeliveries, contacts)
+	stmt := s.trackStatement(ctx)
 	for _, c := range calls {
-		b.Queue(trackEventStatement, trackEventArgs(c.in)...)
+		b.Queue(stmt, trackEventArgs(c.in)...)
 	}
 	b.Queue("commit")
 	br := conn.SendBatch(ctx, b)
