@@ -426,3 +426,24 @@ func (c *Compiled) NextCheck(fit []Contribution, events []Event, r Result) (time
 	}
 	return next, ok
 }
+
+// FormatAge writes an age for people, to the minute: "3d4h", "5h12m",
+// "7m", "0m" (under a minute).
+func FormatAge(d time.Duration) string {
+	if d < 0 {
+		return "-" + FormatAge(-d)
+	}
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	hours, mins := rest/time.Hour, (rest%time.Hour)/time.Minute
+	var b strings.Builder
+	if days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+	}
+	if hours > 0 {
+		fmt.Fprintf(&b, "%dh", hours)
+	}
+	if mins > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%dm", mins)
+	}
+	return b.String()
+}

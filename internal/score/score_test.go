@@ -256,3 +256,19 @@ func TestNextCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestFormatAge(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0:                              "0m",
+		30 * time.Second:               "0m",
+		7 * time.Minute:                "7m",
+		5*time.Hour + 12*time.Minute:   "5h12m",
+		3*24*time.Hour + 4*time.Hour:   "3d4h",
+		2*24*time.Hour + 5*time.Minute: "2d5m",
+		-(90 * time.Minute):            "-1h30m",
+		14 * 24 * time.Hour:            "14d",
+	} {
+		require.Equal(t, want, FormatAge(d), "%v", d)
+	}
+}

@@ -128,7 +128,7 @@ func (s *Store) insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Even
 	if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
 		return Event{}, false, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, s.trackStatement(ctx), trackEventArgs(e)...), e)
+	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, s.trackStatement(ctx, tx), trackEventArgs(e)...), e)
 	if err != nil {
 		if _, fk := foreignKeyViolation(err); fk {
 			return Event{}, false, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)

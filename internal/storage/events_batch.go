@@ -371,7 +371,7 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
 	}
 	b.Queue(lockContactsDeliveries, contacts)
-	stmt := s.trackStatement(ctx)
+	stmt := s.trackStatement(ctx, conn)
 	for _, c := range calls {
 		b.Queue(stmt, trackEventArgs(c.in)...)
 	}

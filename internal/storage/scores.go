@@ -80,7 +80,9 @@ type scoreState struct {
 
 // scoringOn says whether a scoring model exists. With none, the event and
 // contact paths do no scoring work at all: no statement, no extra clause.
-func (s *Store) scoringOn(ctx context.Context) bool {
+// The occasional check runs on q, the caller's connection or transaction
+// (a caller holding the pool's last connection must not wait for another).
+func (s *Store) scoringOn(ctx context.Context, q rowQuerier) bool {
 	if s.scoring.on.Load() {
 		return true
 	}
@@ -90,7 +92,7 @@ func (s *Store) scoringOn(ctx context.Context) bool {
 	}
 	defer s.scoring.checking.Unlock()
 	var exists bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM score_models)`).Scan(&exists); err != nil {
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM score_models)`).Scan(&exists); err != nil {
 		// Asked again at the next call: a failed check is not a "no".
 		return false
 	}
@@ -519,8 +521,8 @@ SELECT EXISTS (SELECT 1 FROM c)`, 1)
 
 // trackStatement is the statement that stores a tracked event: with no
 // scoring model, trackEventStatement itself.
-func (s *Store) trackStatement(ctx context.Context) string {
-	if s.scoringOn(ctx) {
+func (s *Store) trackStatement(ctx context.Context, q rowQuerier) string {
+	if s.scoringOn(ctx, q) {
 		return trackScoredEventStatement
 	}
 	return trackEventStatement
@@ -530,7 +532,7 @@ func (s *Store) trackStatement(ctx context.Context) string {
 // changed for rescoring, when a model exists and has fit rules; tx holds
 // the contact's row lock, which a rescoring waits for before it reads.
 func (s *Store) markFitChanged(ctx context.Context, tx pgx.Tx, contactID string) error {
-	if !s.scoringOn(ctx) {
+	if !s.scoringOn(ctx, tx) {
 		return nil
 	}
 	if _, err := tx.Exec(ctx, markScorePendingForFit, contactID); err != nil {
