@@ -2,12 +2,17 @@ package api_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/workflows"
 )
 
 const apiScoreModel = `
@@ -110,4 +115,61 @@ func TestContactScore_explains(t *testing.T) {
 	var n int
 	require.NoError(t, h.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM score_pending WHERE contact_id = $1`, id).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+const hotLeadSpec = `
+id: hot-lead
+name: Hot lead
+trigger: {type: event, event: score.band_changed}
+reentry: {policy: always}
+steps:
+  - id: pause
+    wait: {duration: 1h}
+`
+
+// A tracked event that moves a band: the worker's scorer stores a
+// score.band_changed event, and the dispatcher starts the journey it
+// triggers and signals the contact's running journey with it, as it does
+// any tracked event.
+func TestBandChange_reachesJourneys(t *testing.T) {
+	h := newHarness(t)
+	h.publish(cartSpec)
+	h.publish(hotLeadSpec)
+	r := h.do("PUT", "/v1/score-model", `
+id: m
+intent:
+  - {id: pricing, event: page.viewed, where: {path: /pricing}, points: 40, half_life: 7d}
+bands:
+  intent: [{name: low, below: 30}, {name: high}]
+`, "application/yaml", "Bearer "+token)
+	require.Equal(t, http.StatusCreated, r.status, r.raw)
+	id := h.newContact(map[string]any{"external_id": "lead-1"})
+	h.call("POST", "/v1/events", map[string]any{"event_id": "cart-lead", "contact_id": id, "name": "cart.abandoned"}, http.StatusAccepted)
+	h.drain()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		api.NewScorer(h.store, slog.New(slog.NewTextHandler(io.Discard, nil))).Run(ctx)
+	}()
+	h.call("POST", "/v1/events", map[string]any{"event_id": "pv-lead", "contact_id": id, "name": "page.viewed",
+		"properties": map[string]any{"path": "/pricing"}}, http.StatusAccepted)
+	var changeID string
+	require.Eventually(t, func() bool {
+		err := h.store.Pool().QueryRow(context.Background(), `SELECT id FROM events WHERE contact_id = $1 AND name = 'score.band_changed'`, id).Scan(&changeID)
+		return err == nil
+	}, 20*time.Second, 50*time.Millisecond)
+	cancel()
+	<-done
+	h.drain()
+
+	// The signal may carry the page view too (a batch), then the start.
+	require.Regexp(t, `^signal:signalled 1\b.*,start:enrolled$`, h.outcomes(changeID))
+	require.Equal(t, []string{"pv-lead", changeID}, h.eventSignals(workflows.JourneyWorkflowID("cart", id)))
+	desc, err := h.tc.DescribeWorkflowExecution(context.Background(), workflows.JourneyWorkflowID("hot-lead", id), "")
+	require.NoError(t, err)
+	require.NotNil(t, desc)
+	r = h.call("GET", "/v1/contacts/"+id+"/score", nil, http.StatusOK)
+	require.Equal(t, "high", r.body["stored"].(map[string]any)["bands"].(map[string]any)["intent"])
 }
