@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -376,11 +377,16 @@ func (s *Store) rescore(ctx context.Context, tx pgx.Tx, contactID string, at tim
 // removes its mark; it returns how many it rescored and how many bands
 // moved. Several processes may run it at once: a mark is taken with SKIP
 // LOCKED.
+//
+// A contact whose rescoring fails keeps its mark, moved to the back of the
+// queue, so it cannot hold up the others; the first such error is
+// returned once the others were tried.
 func (s *Store) ScorePending(ctx context.Context, at time.Time, limit int) (scored, changed int, err error) {
+	var failed error
 	for scored < limit {
 		found := false
+		var id string
 		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			var id string
 			err := tx.QueryRow(ctx, `SELECT contact_id FROM score_pending ORDER BY marked_at, contact_id
 				LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&id)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -402,12 +408,22 @@ func (s *Store) ScorePending(ctx context.Context, at time.Time, limit int) (scor
 			}
 			return nil
 		})
+		if err != nil && found && ctx.Err() == nil {
+			if _, uerr := s.pool.Exec(ctx, `UPDATE score_pending SET marked_at = now() WHERE contact_id = $1`, id); uerr != nil {
+				return scored, changed, errors.Join(err, uerr)
+			}
+			if failed == nil {
+				failed = err
+			}
+			scored++ // tried: counts towards the limit, so a bad batch ends
+			continue
+		}
 		if err != nil || !found {
-			return scored, changed, err
+			return scored, changed, cmp.Or(err, failed)
 		}
 		scored++
 	}
-	return scored, changed, nil
+	return scored, changed, failed
 }
 
 // ScoreSweep is what one SweepScores call did.
