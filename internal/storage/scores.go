@@ -372,30 +372,37 @@ func (s *Store) rescore(ctx context.Context, tx pgx.Tx, contactID string, at tim
 	return changes, nil
 }
 
+// scoreLease is how long a scorer's claim on a mark lasts: far longer than
+// a rescoring (milliseconds), and the delay before a failed one is retried.
+const scoreLease = time.Minute
+
 // ScorePending rescores, at a moment, up to limit contacts marked in the
 // scoring outbox, oldest mark first, each in its own transaction that
 // removes its mark; it returns how many it rescored and how many bands
-// moved. Several processes may run it at once: a mark is taken with SKIP
-// LOCKED.
-//
-// A contact whose rescoring fails keeps its mark, moved to the back of the
-// queue, so it cannot hold up the others; the first such error is
+// moved. Several processes may run it at once: a mark is claimed with SKIP
+// LOCKED and a lease (scoreLease), in a statement of its own, so the
+// rescoring holds no lock on it while it waits for the contact's locks (an
+// erasure holding the contact's row would otherwise wait for the mark's
+// row, which its cascade deletes). A contact whose rescoring fails keeps
+// its mark and is tried again when the lease ends; the first such error is
 // returned once the others were tried.
 func (s *Store) ScorePending(ctx context.Context, at time.Time, limit int) (scored, changed int, err error) {
 	var failed error
 	for scored < limit {
-		found := false
 		var id string
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			err := tx.QueryRow(ctx, `SELECT contact_id FROM score_pending ORDER BY marked_at, contact_id
-				LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("taking a contact to score: %w", err)
-			}
-			found = true
+		err := s.pool.QueryRow(ctx, `
+			UPDATE score_pending SET claimed_until = now() + $1::interval
+			WHERE contact_id = (SELECT contact_id FROM score_pending WHERE claimed_until < now()
+			                    ORDER BY marked_at, contact_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING contact_id`, scoreLease).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return scored, changed, fmt.Errorf("taking a contact to score: %w", err)
+		}
+		scored++
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
 			changes, err := s.rescore(ctx, tx, id, at)
 			if err != nil {
 				return err
@@ -408,20 +415,12 @@ func (s *Store) ScorePending(ctx context.Context, at time.Time, limit int) (scor
 			}
 			return nil
 		})
-		if err != nil && found && ctx.Err() == nil {
-			if _, uerr := s.pool.Exec(ctx, `UPDATE score_pending SET marked_at = now() WHERE contact_id = $1`, id); uerr != nil {
-				return scored, changed, errors.Join(err, uerr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return scored, changed, err
 			}
-			if failed == nil {
-				failed = err
-			}
-			scored++ // tried: counts towards the limit, so a bad batch ends
-			continue
+			failed = cmp.Or(failed, err)
 		}
-		if err != nil || !found {
-			return scored, changed, cmp.Or(err, failed)
-		}
-		scored++
 	}
 	return scored, changed, failed
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,4 +296,75 @@ func TestScores_backfill(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.ContactScore(ctx, big[0], at)
 	require.True(t, errors.Is(err, storage.ErrNotFound))
+}
+
+// A new model version rescores contacts scored under the old one: a band
+// the new thresholds move is a change, measured from the stored band.
+func TestScores_newVersionRescores(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	putModel(t, s, scoreModel)
+	c := newContact(t, s)
+	now := time.Now().UTC()
+	_, _, _, err := s.TrackEvent(ctx, storage.Event{ContactID: c.ID, Name: "page.viewed", OccurredAt: now, Properties: map[string]any{"path": "/pricing"}})
+	require.NoError(t, err)
+	_, _, err = s.ScorePending(ctx, now, 10)
+	require.NoError(t, err)
+	require.Equal(t, []map[string]any{change("intent", "low", "high")}, bandChanges(t, s, c.ID))
+
+	// Version 2 asks for 50 intent points to be high.
+	v2 := putModel(t, s, strings.Replace(scoreModel, "{name: low, below: 30}", "{name: low, below: 50}", 1))
+	require.Equal(t, 2, v2.Version)
+	at := v2.CreatedAt.Add(storage.ScoreModelSettle)
+	sw, err := s.SweepScores(ctx, at, 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, sw.Backfilled)
+	require.Equal(t, 1, sw.Changed)
+	require.Equal(t, []map[string]any{change("intent", "low", "high"), change("intent", "high", "low")}, bandChanges(t, s, c.ID))
+	read, err := s.ContactScore(ctx, c.ID, at)
+	require.NoError(t, err)
+	require.Equal(t, 2, read.ModelVersion)
+	require.Equal(t, 2, read.Stored.ModelVersion)
+}
+
+// An erasure that holds the contact while the scorer waits for it goes
+// through: the scorer holds no lock on the contact's mark meanwhile (the
+// erasure's cascade deletes it), and then finds nobody to score.
+func TestScorePending_erasureWhileScoring(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	putModel(t, s, scoreModel)
+	c := newContact(t, s) // marked: the model has fit rules
+
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	_, err = tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id = $1 FOR UPDATE`, c.ID)
+	require.NoError(t, err)
+
+	type result struct {
+		scored int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, _, err := s.ScorePending(ctx, time.Now(), 10)
+		done <- result{n, err}
+	}()
+	// The scorer has claimed the mark and waits for the contact's row.
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		return waiting == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	_, err = tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, c.ID)
+	require.NoError(t, err, "the cascade to the mark must not wait for the scorer")
+	require.NoError(t, tx.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, 1, r.scored)
+	require.Empty(t, bandChanges(t, s, c.ID))
 }

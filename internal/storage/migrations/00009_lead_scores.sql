@@ -41,12 +41,16 @@ CREATE INDEX contact_scores_next_check ON contact_scores (next_check_at) WHERE n
 
 -- The scoring outbox: a contact whose stored events or attributes changed
 -- in a way the model reads, marked in the change's own transaction. The
--- worker's scorer rescores it and deletes the mark in one transaction,
+-- worker's scorer claims a mark with a lease (claimed_until, in a statement
+-- of its own, so that no row lock is held while it waits for the contact's
+-- locks), rescores the contact and deletes the mark in one transaction,
 -- under the contact's delivery lock (so a change committed meanwhile marks
--- it again rather than being missed).
+-- it again rather than being missed). A scorer that dies leaves its lease
+-- to expire, and a mark whose rescoring failed is retried then.
 CREATE TABLE score_pending (
-    contact_id text PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
-    marked_at  timestamptz NOT NULL DEFAULT now()
+    contact_id    text PRIMARY KEY REFERENCES contacts(id) ON DELETE CASCADE,
+    marked_at     timestamptz NOT NULL DEFAULT now(),
+    claimed_until timestamptz NOT NULL DEFAULT '-infinity'
 );
 CREATE INDEX score_pending_marked ON score_pending (marked_at);
 
