@@ -26,7 +26,8 @@ import (
 //   - an event the model's intent rules read, or a change of the contact's
 //     attributes or consent when the model has fit rules: the change's own
 //     transaction marks the contact in score_pending (the scoring outbox),
-//     and the worker's scorer (ScorePending) rescores it;
+//     and the worker's scorer (ScorePending) claims the mark with a lease,
+//     rescores the contact and deletes the mark;
 //   - time alone (intent decays): contact_scores.next_check_at says when,
 //     and the sweep (SweepScores, run by a Temporal Schedule) rescores the
 //     contacts whose moment has come;
