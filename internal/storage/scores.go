@@ -373,6 +373,16 @@ func (s *Store) rescore(ctx context.Context, tx pgx.Tx, contactID string, at tim
 	return changes, nil
 }
 
+// PendingScores counts the contacts marked in the scoring outbox and not
+// yet rescored (the tutti_score_outbox_depth gauge).
+func (s *Store) PendingScores(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM score_pending`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pending scores: %w", err)
+	}
+	return n, nil
+}
+
 // scoreLease is how long a scorer's claim on a mark lasts: far longer than
 // a rescoring (milliseconds), and the delay before a failed one is retried.
 const scoreLease = time.Minute

@@ -127,11 +127,17 @@ func TestScores_eventThenDecay(t *testing.T) {
 	_, _, _, err = s.TrackEvent(ctx, storage.Event{ContactID: c.ID, Name: "page.viewed", OccurredAt: viewed, Properties: map[string]any{"path": "/pricing"}})
 	require.NoError(t, err)
 	require.Equal(t, 1, pendingMarks(t, s, c.ID))
+	depth, err := s.PendingScores(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), depth)
 	scored, changed, err = s.ScorePending(ctx, t0, 100)
 	require.NoError(t, err)
 	require.Equal(t, 1, scored)
 	require.Equal(t, 1, changed)
 	require.Equal(t, 0, pendingMarks(t, s, c.ID))
+	depth, err = s.PendingScores(ctx)
+	require.NoError(t, err)
+	require.Zero(t, depth)
 	require.Equal(t, []map[string]any{change("intent", "low", "high")}, bandChanges(t, s, c.ID))
 
 	// The change took the tracked events' path: a start of the journey it
