@@ -39,8 +39,9 @@ import (
 // them, and stores each change as a score.band_changed event through
 // trackEventStatement, the statement every tracked event takes: journeys
 // it triggers start, and running journeys hear it, through the delivery
-// outbox. Rescorings of one contact are serialised by those locks, so two
-// of them never both see the same old band: a change is emitted once.
+// outbox. Rescorings of one contact are serialised by the delivery lock
+// (and the contact_scores row lock after it), so two of them never both
+// see the same old band: a change is emitted once.
 //
 // Why a row lock and then the delivery lock: events are stored under the
 // delivery lock (so a rescoring that holds it sees every event committed
