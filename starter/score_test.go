@@ -74,3 +74,14 @@ func TestScoreModelSet(t *testing.T) {
 		t.Errorf("refused: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestScoreModelShow(t *testing.T) {
+	f := newFakeAPI(t, http.StatusOK, `{"version": 2, "created_at": "2026-05-01T12:00:00Z", "model": {"id": "default"}}`)
+	r := runCLI(t, f.vars(), "score", "model", "show")
+	if r.code != exitOK || !strings.Contains(r.stdout, `"version": 2`) {
+		t.Fatalf("show: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if req := f.only(); req.method != "GET" || req.path != "/v1/score-model" {
+		t.Errorf("request: %+v", req)
+	}
+}
