@@ -81,6 +81,7 @@ func (c *cli) newRoot() *cobra.Command {
 		c.newDeliveriesCmd(),
 		c.newUnknownCmd(),
 		c.group("events", "Events", c.newEventsSendCmd()),
+		c.newScoreCmd(),
 		c.group("codec", "Payload encryption keys", c.newCodecNewKeyCmd()),
 	)
 	return root

@@ -120,10 +120,18 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	dctx, stopDispatch := context.WithCancel(ctx)
 	var dispatching sync.WaitGroup
 	dispatching.Go(func() { dispatcher.Run(dctx) })
+	// The scoring outbox's scorer runs beside it (internal/api/scorer.go).
+	scorer := api.NewScorer(deps.Store, logger)
+	dispatching.Go(func() { scorer.Run(dctx) })
 	defer func() {
 		stopDispatch()
 		dispatching.Wait()
 	}()
+
+	// The lead-score sweep's schedule, created by the first worker to start.
+	if err := workflows.EnsureScoreSweepSchedule(ctx, deps.Temporal); err != nil {
+		return err
+	}
 
 	w := worker.New(deps.Temporal, workflows.TaskQueue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)

@@ -6,4 +6,5 @@ import "go.temporal.io/sdk/worker"
 func Register(w worker.Registry) {
 	w.RegisterWorkflow(Journey)
 	w.RegisterWorkflow(AudienceSync)
+	w.RegisterWorkflow(ScoreSweep)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/score"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/workflows"
 )
@@ -248,4 +249,48 @@ type WhyAnswer struct {
 	// RateSlot is the provider rate-limit slot the newest ledger row holds,
 	// if it took one (TUTTI_RATE_LIMITS).
 	RateSlot *storage.RateSlot `json:"rate_slot,omitempty"`
+}
+
+// ScoreModelAnswer answers PUT and GET /v1/score-model: the model in
+// force. Created (PUT only) says the PUT stored a new version; false when
+// the model equals the latest version.
+type ScoreModelAnswer struct {
+	Version   int         `json:"version"`
+	Model     score.Model `json:"model"`
+	CreatedAt time.Time   `json:"created_at"`
+	Created   bool        `json:"created,omitempty"`
+}
+
+// ScoreAnswer answers GET /v1/contacts/{id}/score: the scores at At under
+// the latest model, their bands, every contribution, and the bands last
+// stored (what the next band change is measured from; nil if the contact
+// was never scored).
+type ScoreAnswer struct {
+	ContactID     string               `json:"contact_id"`
+	ModelVersion  int                  `json:"model_version"`
+	At            time.Time            `json:"at"`
+	Fit           float64              `json:"fit"`
+	Intent        float64              `json:"intent"`
+	Combined      float64              `json:"combined"`
+	Bands         score.BandSet        `json:"bands"`
+	Stored        *storage.StoredScore `json:"stored,omitempty"`
+	Contributions []ScoreContribution  `json:"contributions"`
+	// Unevaluated lists fit rules without a value for the contact (an
+	// attribute it lacks), with the reason: they add nothing.
+	Unevaluated map[string]string `json:"unevaluated,omitempty"`
+}
+
+// ScoreContribution is one part of a score: a fit rule that matched, or
+// one event of an intent rule with its age and its value now (its points
+// decayed, and scaled down when the rule reached its cap).
+type ScoreContribution struct {
+	Kind       string     `json:"kind"`
+	Rule       string     `json:"rule"`
+	EventID    string     `json:"event_id,omitempty"`
+	OccurredAt *time.Time `json:"occurred_at,omitempty"`
+	Age        string     `json:"age,omitempty"`
+	AgeSeconds float64    `json:"age_seconds,omitempty"`
+	Points     float64    `json:"points"`
+	Value      float64    `json:"value"`
+	Capped     bool       `json:"capped,omitempty"`
 }

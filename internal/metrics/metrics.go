@@ -120,6 +120,22 @@ var (
 		Name: "tutti_rate_limit_waits_total",
 		Help: "Sends deferred to a later slot by a provider rate limit (TUTTI_RATE_LIMITS), by limit key; the run waits for the slot on a durable timer.",
 	}, []string{"limit"})
+	// scoreOutboxDepth reads the count of contacts waiting to be rescored;
+	// set by WatchScoreOutbox.
+	scoreOutboxDepth atomic.Pointer[func() (float64, bool)]
+
+	scoreOutboxDepthGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tutti_score_outbox_depth",
+		Help: "Scoring outbox: contacts whose events or attributes changed and that no scorer has rescored yet (read at scrape; -1 if the count failed). Growing means the workers' scorers are behind or not running.",
+	}, func() float64 {
+		if f := scoreOutboxDepth.Load(); f != nil {
+			if n, ok := (*f)(); ok {
+				return n
+			}
+			return -1
+		}
+		return 0
+	})
 
 	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_webhook_events_total",
@@ -133,7 +149,7 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
 		gateTransactions, gateGroupedDecisions,
-		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge, rateWaits,
+		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge, rateWaits, scoreOutboxDepthGauge,
 	)
 }
 
@@ -212,6 +228,18 @@ func WatchOutbox(pending func(ctx context.Context) (int64, error)) {
 		return float64(n), err == nil
 	}
 	outboxDepth.Store(&f)
+}
+
+// WatchScoreOutbox makes tutti_score_outbox_depth report pending(), as
+// WatchOutbox does for the delivery outbox.
+func WatchScoreOutbox(pending func(ctx context.Context) (int64, error)) {
+	f := func() (float64, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := pending(ctx)
+		return float64(n), err == nil
+	}
+	scoreOutboxDepth.Store(&f)
 }
 
 // RecordMessage counts one send result: the ledger status the send left the

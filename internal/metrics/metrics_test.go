@@ -307,3 +307,15 @@ func TestDeliveryMetrics(t *testing.T) {
 		t.Errorf("tutti_outbox_depth with a failing count = %v, want -1", got)
 	}
 }
+
+func TestScoreOutboxDepth(t *testing.T) {
+	t.Cleanup(func() { scoreOutboxDepth.Store(nil) })
+	WatchScoreOutbox(func(context.Context) (int64, error) { return 7, nil })
+	if got := sample(t, scrape(t), "tutti_score_outbox_depth"); got != 7 {
+		t.Errorf("tutti_score_outbox_depth = %v, want 7", got)
+	}
+	WatchScoreOutbox(func(context.Context) (int64, error) { return 0, errors.New("database down") })
+	if got := sample(t, scrape(t), "tutti_score_outbox_depth"); got != -1 {
+		t.Errorf("tutti_score_outbox_depth with a failing count = %v, want -1", got)
+	}
+}

@@ -309,6 +309,10 @@ func (p *player) activities(now func() time.Time) map[string]any {
 		"ChangeAudience": func(ctx context.Context, in activities.ChangeAudienceInput) (activities.ChangeAudienceResult, error) {
 			return p.changeAudience(ctx, in)
 		},
+		// Not a journey's: the score sweep runs it.
+		"SweepScores": func(context.Context, activities.SweepScoresInput) (activities.SweepScoresResult, error) {
+			return activities.SweepScoresResult{}, errors.New("preview: SweepScores is not a journey activity")
+		},
 		// Not a journey's: the audience sync workflow runs it.
 		"SyncAudience": func(context.Context, activities.SyncAudienceInput) (activities.SyncAudienceResult, error) {
 			return activities.SyncAudienceResult{}, errors.New("preview: SyncAudience is not a journey activity")

@@ -141,8 +141,13 @@ func Compile(m Model) (*Compiled, error) {
 			// signals (a competitor's domain, a student) are fit rules.
 			add(path+".points", "must be positive: intent adds points; write negative signals as fit rules")
 		}
-		if r.Event == "" {
+		switch r.Event {
+		case "":
 			add(path+".event", "required")
+		case BandChangedEvent:
+			// A band change scored as intent could move a band again,
+			// which would be another band change: a loop.
+			add(path+".event", "%s is what scores emit: it cannot give intent points", BandChangedEvent)
 		}
 		for k, v := range r.Where {
 			switch v.(type) {
@@ -345,4 +350,100 @@ func (c *Compiled) NextBandChange(fit []Contribution, events []Event, r Result) 
 		}
 	}
 	return hi.Truncate(time.Second).Add(time.Second), true
+}
+
+// BandChangedEvent is the event stored for a contact when one of its bands
+// changes, with the properties of BandChange.
+const BandChangedEvent = "score.band_changed"
+
+// BandSet is a contact's band on each score ("" for a score without bands).
+type BandSet struct {
+	Fit      string `json:"fit"`
+	Intent   string `json:"intent"`
+	Combined string `json:"combined"`
+}
+
+// BandChange is one score moving from one band to another: the properties
+// of a score.band_changed event (no PII: names from the model only).
+type BandChange struct {
+	Score string `json:"score"` // "fit", "intent" or "combined"
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Properties are the change as a score.band_changed event's properties.
+func (b BandChange) Properties() map[string]any {
+	return map[string]any{"score": b.Score, "from": b.From, "to": b.To}
+}
+
+// Bands are r's bands.
+func (r Result) Bands() BandSet {
+	return BandSet{Fit: r.FitBand, Intent: r.IntentBand, Combined: r.CombinedBand}
+}
+
+// ZeroBands are the bands of a contact nobody has scored yet: those of a
+// score of 0 everywhere. A contact first scored into them has not changed
+// band, so creating a model does not announce every contact as cold.
+func (c *Compiled) ZeroBands() BandSet {
+	return BandSet{Fit: BandOf(c.Model.Bands.Fit, 0), Intent: BandOf(c.Model.Bands.Intent, 0),
+		Combined: BandOf(c.Model.Bands.Combined, 0)}
+}
+
+// Changes lists the scores whose band differs between from and to, in the
+// order fit, intent, combined.
+func Changes(from, to BandSet) []BandChange {
+	var out []BandChange
+	for _, c := range []BandChange{{"fit", from.Fit, to.Fit}, {"intent", from.Intent, to.Intent},
+		{"combined", from.Combined, to.Combined}} {
+		if c.From != c.To {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// IntentEvents are the event names the intent rules read, sorted, each
+// once: only these events can move a contact's intent.
+func (c *Compiled) IntentEvents() []string {
+	var names []string
+	for _, r := range c.Model.Intent {
+		names = append(names, r.Event)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// NextCheck is when a contact scored r (from fit and events) must be
+// looked at again with no new events: the next band change time alone
+// brings (NextBandChange), or the moment an event dated after r.At starts
+// to count, whichever comes first; ok is false when neither will happen.
+func (c *Compiled) NextCheck(fit []Contribution, events []Event, r Result) (time.Time, bool) {
+	next, ok := c.NextBandChange(fit, events, r)
+	for _, e := range events {
+		if e.OccurredAt.After(r.At) && (!ok || e.OccurredAt.Before(next)) {
+			next, ok = e.OccurredAt, true
+		}
+	}
+	return next, ok
+}
+
+// FormatAge writes an age for people, to the minute: "3d4h", "5h12m",
+// "7m", "0m" (under a minute).
+func FormatAge(d time.Duration) string {
+	if d < 0 {
+		return "-" + FormatAge(-d)
+	}
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	hours, mins := rest/time.Hour, (rest%time.Hour)/time.Minute
+	var b strings.Builder
+	if days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+	}
+	if hours > 0 {
+		fmt.Fprintf(&b, "%dh", hours)
+	}
+	if mins > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%dm", mins)
+	}
+	return b.String()
 }

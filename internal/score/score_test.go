@@ -180,3 +180,95 @@ bands:
 	require.True(t, errors.As(err, &te), "%v", err)
 	require.Contains(t, err.Error(), "score model is not valid text")
 }
+
+func TestChanges(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		from, to BandSet
+		want     []BandChange
+	}{
+		{"same", BandSet{"a", "low", "cold"}, BandSet{"a", "low", "cold"}, nil},
+		{"intent and combined", BandSet{"a", "low", "cold"}, BandSet{"a", "high", "warm"},
+			[]BandChange{{"intent", "low", "high"}, {"combined", "cold", "warm"}}},
+		{"from nothing", BandSet{}, BandSet{Fit: "a"}, []BandChange{{"fit", "", "a"}}},
+		{"down", BandSet{Combined: "hot"}, BandSet{Combined: "warm"}, []BandChange{{"combined", "hot", "warm"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, Changes(tt.from, tt.to))
+		})
+	}
+}
+
+func TestZeroBandsAndIntentEvents(t *testing.T) {
+	t.Parallel()
+	m := mustModel(t)
+	require.Equal(t, BandSet{Fit: "", Intent: "low", Combined: "cold"}, m.ZeroBands())
+	require.Equal(t, []string{"demo.requested", "page.viewed"}, m.IntentEvents())
+	m2, err := Parse([]byte("id: m\nintent:\n  - {id: a, event: x, points: 1, half_life: 1d}\n  - {id: b, event: x, points: 2, half_life: 1d}\n"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, m2.IntentEvents())
+	require.Equal(t, map[string]any{"score": "intent", "from": "low", "to": "high"},
+		BandChange{"intent", "low", "high"}.Properties())
+}
+
+func TestParse_bandChangedIsNotIntent(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte("id: m\nintent:\n  - {id: a, event: score.band_changed, points: 1, half_life: 1d}\n"))
+	var ps journey.Problems
+	require.True(t, errors.As(err, &ps), "%v", err)
+	require.Equal(t, "intent[0].event", ps[0].Path)
+}
+
+func TestNextCheck(t *testing.T) {
+	t.Parallel()
+	m := mustModel(t)
+	day := 24 * time.Hour
+	demo := ev("e1", "demo.requested", 0, nil)
+	fit, _ := m.Fit(FitInput{Contact: map[string]any{"title": "cto"}})
+	tests := []struct {
+		name   string
+		events []Event
+		want   func(next time.Time, ok bool)
+	}{
+		{"nothing to decay", nil, func(_ time.Time, ok bool) { require.False(t, ok) }},
+		{"decay only", []Event{demo}, func(next time.Time, ok bool) {
+			require.True(t, ok)
+			want, _ := m.NextBandChange(fit, []Event{demo}, m.Score(fit, nil, []Event{demo}, now))
+			require.Equal(t, want, next)
+		}},
+		{"a future event comes first", []Event{demo, ev("e2", "page.viewed", -time.Hour, map[string]any{"path": "/pricing"})},
+			func(next time.Time, ok bool) {
+				require.True(t, ok)
+				require.Equal(t, now.Add(time.Hour), next)
+			}},
+		{"a future event alone", []Event{ev("e3", "demo.requested", -2*day, nil)}, func(next time.Time, ok bool) {
+			require.True(t, ok)
+			require.Equal(t, now.Add(2*day), next)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.want(m.NextCheck(fit, tt.events, m.Score(fit, nil, tt.events, now)))
+		})
+	}
+}
+
+func TestFormatAge(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0:                              "0m",
+		30 * time.Second:               "0m",
+		7 * time.Minute:                "7m",
+		5*time.Hour + 12*time.Minute:   "5h12m",
+		3*24*time.Hour + 4*time.Hour:   "3d4h",
+		2*24*time.Hour + 5*time.Minute: "2d5m",
+		-(90 * time.Minute):            "-1h30m",
+		14 * 24 * time.Hour:            "14d",
+	} {
+		require.Equal(t, want, FormatAge(d), "%v", d)
+	}
+}

@@ -102,8 +102,10 @@ func (s *Store) TrackConsentChange(ctx context.Context, c ConsentChange) (Consen
 		if ev, cur, err = recordConsentChange(ctx, tx, c); err != nil {
 			return err
 		}
-		pending, err = insertConsentDelivery(ctx, tx, ev, cur)
-		return err
+		if pending, err = insertConsentDelivery(ctx, tx, ev, cur); err != nil {
+			return err
+		}
+		return s.markFitChanged(ctx, tx, c.ContactID)
 	})
 	if err != nil {
 		return ConsentEvent{}, Consent{}, 0, err

@@ -138,6 +138,9 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 				return aerr
 			}
 			created = true
+			if err := s.markFitChanged(ctx, tx, out.ID); err != nil {
+				return err
+			}
 			// A person erased earlier may be coming back: their opt-outs apply again.
 			return s.applyErasureProofs(ctx, tx, out, identifiers(out), true)
 		case 1:
@@ -161,6 +164,9 @@ func (s *Store) upsertContactOnce(ctx context.Context, in ContactInput, set map[
 			// contact over them rolls the update back.
 			if aerr := contact.CheckAttributeTotals(out.Attributes); aerr != nil {
 				return aerr
+			}
+			if err := s.markFitChanged(ctx, tx, out.ID); err != nil {
+				return err
 			}
 			return s.applyErasureProofs(ctx, tx, out, freshIdentifiers(matches[0], out), false)
 		default:

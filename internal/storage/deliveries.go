@@ -115,7 +115,7 @@ func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
 // is stored through it or through trackTogether, which run the same
 // statement (trackEventStatement): TrackEvent's, and the behaviour events
 // of provider webhooks (ApplyProviderEvent).
-func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
+func (s *Store) insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
 	if e.Name == "" {
 		return Event{}, false, errors.New("insert event: name is required")
 	}
@@ -128,7 +128,7 @@ func insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, 
 	if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
 		return Event{}, false, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, trackEventStatement, trackEventArgs(e)...), e)
+	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, s.trackStatement(ctx, tx), trackEventArgs(e)...), e)
 	if err != nil {
 		if _, fk := foreignKeyViolation(err); fk {
 			return Event{}, false, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)

@@ -38,7 +38,9 @@ import (
 // either. Afterwards it takes only what TrackEvent alone takes after its
 // delivery lock: a key-share lock on each contact row (the events' foreign
 // key), which conflicts only with an erasure's FOR UPDATE (an erasure takes
-// no delivery lock), and the event ids' unique index entries, inserted in
+// no delivery lock; a lead-score rescoring, scores.go, holds the contact's
+// row FOR SHARE before it takes the delivery lock, which key-share does
+// not conflict with), and the event ids' unique index entries, inserted in
 // event id order so that two groups reusing each other's ids (a client's
 // mistake, ErrEventConflict) wait in the same order rather than on each
 // other.
@@ -371,8 +373,9 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
 	}
 	b.Queue(lockContactsDeliveries, contacts)
+	stmt := s.trackStatement(ctx, conn)
 	for _, c := range calls {
-		b.Queue(trackEventStatement, trackEventArgs(c.in)...)
+		b.Queue(stmt, trackEventArgs(c.in)...)
 	}
 	b.Queue("commit")
 	br := conn.SendBatch(ctx, b)

@@ -356,6 +356,9 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 				n, err = insertConsentDelivery(ctx, tx, ev, cur)
 				res.Deliveries += n
 			}
+			if err == nil {
+				err = s.markFitChanged(ctx, tx, e.ContactID)
+			}
 			if err != nil {
 				return fmt.Errorf("provider event %s/%s: %w", e.Provider, e.EventID, err)
 			}
@@ -367,7 +370,7 @@ func (s *Store) ApplyProviderEvent(ctx context.Context, e ProviderEvent, fx Prov
 			if ev.OccurredAt.IsZero() {
 				ev.OccurredAt = at
 			}
-			stored, inserted, err := insertEventWithDeliveries(ctx, tx, ev)
+			stored, inserted, err := s.insertEventWithDeliveries(ctx, tx, ev)
 			if err == nil && inserted {
 				var n int
 				err = tx.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE event_id = $1`, stored.ID).Scan(&n)

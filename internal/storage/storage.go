@@ -31,6 +31,8 @@ type Store struct {
 	events  *eventBatcher // nil: every TrackEvent call takes its own transaction
 	// hasher keys the identifier hashes of erasure proofs (erase.go).
 	hasher *contact.Hasher
+	// scoring caches the lead scoring model (scores.go).
+	scoring scoreState
 	// poolMaxConns sizes the pool Open creates (0: pgx's default).
 	poolMaxConns int32
 }
