@@ -103,6 +103,8 @@ func (s Spec) edges(i int) []edge {
 	case KindBranch:
 		add("branch.then", st.Branch.Then)
 		add("branch.else", st.Branch.Else)
+	case KindSplit:
+		splitEdges(s, st.Split, &out)
 	default:
 		add("next", st.Next)
 		if st.WaitFor != nil {
@@ -113,8 +115,22 @@ func (s Spec) edges(i int) []edge {
 			add("branch.then", st.Branch.Then)
 			add("branch.else", st.Branch.Else)
 		}
+		if st.Split != nil {
+			splitEdges(s, st.Split, &out)
+		}
 	}
 	return out
+}
+
+// splitEdges adds a split's ways out: each variant's next. A variant
+// always names its step (validation requires it), so there is no
+// fall-through.
+func splitEdges(s Spec, sp *Split, out *[]edge) {
+	for i, v := range sp.Variants {
+		if to := s.StepIndex(v.Next); v.Next != "" && to >= 0 {
+			*out = append(*out, edge{to: to, field: indexPath("split.variants", i) + ".next"})
+		}
+	}
 }
 
 // reachable marks the steps a run can reach from steps[0].

@@ -152,9 +152,9 @@ steps:
   - {id: first, wait: {duration: 1h}}
 `, []string{`steps[2].id: duplicate step id "first" (also steps[0])`}},
 		{"no action", header + "steps: [{id: a}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit (found none)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit, split (found none)"}},
 		{"two actions", header + "steps: [{id: a, wait: {duration: 1h}, exit: {}}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit (found wait and exit)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_for, branch, exit, split (found wait and exit)"}},
 		{"unknown next", header + "steps: [{id: a, wait: {duration: 1h}, next: foo}]\n",
 			[]string{`steps[0].next: unknown step "foo"`}},
 		{"unknown wait_for targets", header + "steps: [{id: a, wait_for: {event: e, timeout: 1h, on_event: yes_path, on_timeout: no_path}}]\n",
