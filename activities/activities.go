@@ -24,6 +24,9 @@ type Activities struct {
 	// takes; its Store is the same.
 	Delivery *delivery.Service
 	Logger   *slog.Logger
+	// ControlGroupShare is the workspace control group's share
+	// (config.Config.ControlGroupShare); 0: no control group.
+	ControlGroupShare float64
 }
 
 func (a *Activities) logger() *slog.Logger {

@@ -107,7 +107,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if cfg.ProviderMode != config.ModeLive {
 		logger.Warn("sandbox provider mode: messages are recorded in Postgres, not sent (TUTTI_PROVIDER_MODE=live sends)")
 	}
-	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger}
+	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger,
+		ControlGroupShare: cfg.ControlGroupShare}
 
 	// The delivery outbox's dispatcher runs beside the worker, in every
 	// worker process (its claims are safe to share: internal/api/dispatch.go),
