@@ -110,3 +110,21 @@ func TestDeliveryKindValid(t *testing.T) {
 		require.Equal(t, tc.want, tc.kind.Valid(), "%q", tc.kind)
 	}
 }
+
+func TestMessageStatusOutcome(t *testing.T) {
+	want := map[model.MessageStatus]model.SendOutcome{
+		model.MessageReserved: model.OutcomePending, model.MessageInFlight: model.OutcomePending, model.MessageRetrying: model.OutcomePending,
+		model.MessageSent: model.OutcomeSent, model.MessageDelivered: model.OutcomeSent, model.MessageOpened: model.OutcomeSent, model.MessageClicked: model.OutcomeSent,
+		model.MessageBounced: model.OutcomeSent, model.MessageComplained: model.OutcomeSent,
+		model.MessageFailed: model.OutcomeFailed, model.MessageDropped: model.OutcomeFailed,
+		model.MessageSkipped: model.OutcomeSkipped, model.MessageUnknown: model.OutcomeUnknown,
+	}
+	for s, o := range want {
+		if !s.Valid() {
+			t.Fatalf("%s is not a status", s)
+		}
+		if got := s.Outcome(); got != o {
+			t.Errorf("%s.Outcome() = %s, want %s", s, got, o)
+		}
+	}
+}
