@@ -67,14 +67,9 @@ type AssignHoldoutInput struct {
 	Share        float64 `json:"share"`
 }
 
-// Holdout groups (Assignment.Variant of the holdout and the control group).
-const (
-	GroupTreatment = "treatment"
-)
-
 // AssignHoldoutResult says whether the contact is held out.
 type AssignHoldoutResult struct {
-	// Group is journey.GroupHoldout or GroupTreatment.
+	// Group is journey.GroupHoldout or journey.GroupTreatment.
 	Group string `json:"group"`
 }
 
@@ -82,7 +77,7 @@ type AssignHoldoutResult struct {
 // one recorded if any, else the hash of contact and journey
 // (experiment.Held with experiment.HoldoutSalt), recorded now.
 func (a *Activities) AssignHoldout(ctx context.Context, in AssignHoldoutInput) (AssignHoldoutResult, error) {
-	group := GroupTreatment
+	group := journey.GroupTreatment
 	if experiment.Held(experiment.HoldoutSalt(in.JourneyID), in.ContactID, in.Share) {
 		group = journey.GroupHoldout
 	}
@@ -105,7 +100,7 @@ func (a *Activities) inControlGroup(ctx context.Context, in SendInput) (bool, er
 	if a.ControlGroupShare <= 0 {
 		return false, nil
 	}
-	group := GroupTreatment
+	group := journey.GroupTreatment
 	if experiment.Held(experiment.ControlGroupSalt, in.ContactID, a.ControlGroupShare) {
 		group = journey.GroupControlGroup
 	}

@@ -90,7 +90,7 @@ func TestAssignHoldout_IsStickyAndSkipsMarketingSends(t *testing.T) {
 	require.NoError(t, err)
 	var res activities.AssignHoldoutResult
 	require.NoError(t, v.Get(&res))
-	want := activities.GroupTreatment
+	want := journey.GroupTreatment
 	if held {
 		want = journey.GroupHoldout
 	}
@@ -161,7 +161,7 @@ func TestSend_ControlGroupGetsNoMarketing(t *testing.T) {
 	for in, id := range byGroup {
 		rec, err := b.store.AssignmentOf(b.ctx, "", journey.GroupControlGroup, id)
 		require.NoError(t, err, "membership is recorded at the first marketing send")
-		require.Equal(t, map[bool]string{true: journey.GroupControlGroup, false: activities.GroupTreatment}[in], rec.Variant)
+		require.Equal(t, map[bool]string{true: journey.GroupControlGroup, false: journey.GroupTreatment}[in], rec.Variant)
 	}
 
 	// Shares changed later move no one recorded.

@@ -68,7 +68,7 @@ func TestJourney_SplitTakesTheAssignedVariantsPath(t *testing.T) {
 	} {
 		t.Run(tc.variant, func(t *testing.T) {
 			h := newHarness(t)
-			asked := mockAssignments(h, tc.variant, activities.GroupTreatment)
+			asked := mockAssignments(h, tc.variant, journey.GroupTreatment)
 			res := h.run(t, input(experimentSpec(t)))
 			require.Equal(t, model.RunCompleted, res.Status)
 			require.Equal(t, tc.sent, h.sentSteps())

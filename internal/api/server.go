@@ -173,6 +173,9 @@ var routes = []route{
 	{"GET", "/v1/journeys/{journey_id}/versions/{version}", true, (*Server).getJourneyVersion},
 	{"POST", "/v1/journeys/{journey_id}/enrollments", true, (*Server).enroll},
 
+	{"GET", "/v1/reports/journeys/{journey_id}", true, (*Server).journeyReport},
+	{"GET", "/v1/reports/journeys/{journey_id}/experiments/{experiment}", true, (*Server).experimentReport},
+
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
 	{"GET", "/v1/messages/unknown", true, (*Server).unknownMessages},
 

@@ -40,6 +40,17 @@ func (s Spec) Resolve(i int, target string) string {
 	return s.Successor(i)
 }
 
+// SplitFor returns the split step of the named experiment, if the spec
+// has one.
+func (s Spec) SplitFor(experiment string) (Step, bool) {
+	for _, st := range s.Steps {
+		if st.Split != nil && st.Split.Experiment == experiment {
+			return st, true
+		}
+	}
+	return Step{}, false
+}
+
 // Channels lists the distinct channels of the journey's send steps, in the
 // order they first appear.
 func (s Spec) Channels() []Channel {

@@ -168,6 +168,9 @@ const (
 	GroupHoldout = "holdout"
 	// GroupControlGroup is the workspace control group's (and its skip reason).
 	GroupControlGroup = "control_group"
+	// GroupTreatment is the other group of the holdout and of the control
+	// group: contacts whose messages are sent.
+	GroupTreatment = "treatment"
 )
 
 // MaxVariantWeight bounds a variant's weight; weights are relative, so

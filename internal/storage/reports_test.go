@@ -114,7 +114,7 @@ func TestExperiment_CountsWhatTheSeedDid(t *testing.T) {
 	for _, g := range hold.Groups {
 		sizes[g.Group] = g.Entered
 	}
-	require.Equal(t, map[string]int64{journey.GroupHoldout: 4, "treatment": 36}, sizes)
+	require.Equal(t, map[string]int64{journey.GroupHoldout: 4, journey.GroupTreatment: 36}, sizes)
 
 	none, err := s.Experiment(ctx, storage.ExperimentQuery{JourneyID: seed.JourneyID, Experiment: "nothing", Goal: seed.Goal, Window: seed.Window})
 	require.NoError(t, err)

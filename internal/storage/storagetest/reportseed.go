@@ -174,7 +174,7 @@ func (seed ReportSeed) write(t *testing.T, s *storage.Store, i int, sc SeededCon
 	if sc.Ended != nil {
 		require.NoError(t, s.EndEnrollment(ctx, enrollment, storage.EnrollmentEnd{Status: model.RunCompleted, Reason: "reached the end", EndedAt: *sc.Ended}))
 	}
-	held := map[bool]string{true: journey.GroupHoldout, false: "treatment"}[sc.Held]
+	held := map[bool]string{true: journey.GroupHoldout, false: journey.GroupTreatment}[sc.Held]
 	for _, a := range []storage.Assignment{
 		{JourneyID: seed.JourneyID, Experiment: journey.GroupHoldout, Variant: held, AssignedAt: sc.Start},
 		{JourneyID: seed.JourneyID, Experiment: seed.Experiment, Variant: sc.Variant, AssignedAt: sc.SplitAt},
@@ -185,7 +185,7 @@ func (seed ReportSeed) write(t *testing.T, s *storage.Store, i int, sc SeededCon
 		require.True(t, created)
 	}
 	if i == 4 || i == 5 {
-		group := map[bool]string{true: journey.GroupControlGroup, false: "treatment"}[sc.ControlGroup]
+		group := map[bool]string{true: journey.GroupControlGroup, false: journey.GroupTreatment}[sc.ControlGroup]
 		_, _, err := s.Assign(ctx, storage.Assignment{Experiment: journey.GroupControlGroup, ContactID: sc.ID, Variant: group,
 			EnrollmentID: enrollment, JourneyVersion: sc.Version, AssignedAt: sc.SplitAt})
 		require.NoError(t, err)
@@ -299,7 +299,7 @@ func (seed ReportSeed) ExpectFunnel(version int, now time.Time) ExpectedFunnel {
 		for ch := range optedOut {
 			f.OptedOut[ch]++
 		}
-		f.Assigned[journey.GroupHoldout][map[bool]string{true: journey.GroupHoldout, false: "treatment"}[sc.Held]]++
+		f.Assigned[journey.GroupHoldout][map[bool]string{true: journey.GroupHoldout, false: journey.GroupTreatment}[sc.Held]]++
 		f.Assigned[seed.Experiment][sc.Variant]++
 	}
 	sort.Float64s(f.ConvertSeconds)
