@@ -72,6 +72,7 @@ func (c *cli) newRoot() *cobra.Command {
 		c.group("contact", "Contacts", c.newContactShowCmd(), c.newContactFindCmd(), c.newContactEraseCmd()),
 		c.newExitCmd(),
 		c.newWhyCmd(),
+		c.newReportCmd(),
 		c.newConsentCmd(),
 		c.newSuppressCmd(),
 		c.newSuppressionsCmd(),
