@@ -333,8 +333,8 @@ type ExperimentReport struct {
 	ConversionWindow string  `json:"conversion_window"`
 	Control          string  `json:"control"`
 	Confidence       float64 `json:"confidence"`
-	// ControlGroupExcluded counts contacts left out of a split's groups
-	// because they are in the workspace control group.
+	// ControlGroupExcluded counts contacts left out of the groups because
+	// they are in the workspace control group.
 	ControlGroupExcluded int64     `json:"control_group_excluded"`
 	GeneratedAt          time.Time `json:"generated_at"`
 	experiment.Analysis

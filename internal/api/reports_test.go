@@ -183,13 +183,15 @@ func TestExperimentReport(t *testing.T) {
 	require.InDelta(t, pa-ph, rep.Groups[0].VsHoldout.Difference, 1e-12)
 
 	// The journey against its holdout: the holdout is control, and the
-	// split 4 of 40 against a 10% share is exactly as configured.
+	// control group's contact is left out of it too.
 	var hold api.ExperimentReport
 	require.NoError(t, json.Unmarshal([]byte(h.call("GET", "/v1/reports/journeys/offer/experiments/holdout", nil, 200).raw), &hold))
 	require.Equal(t, journey.GroupHoldout, hold.Control)
 	require.Equal(t, []string{journey.GroupHoldout, journey.GroupTreatment}, []string{hold.Groups[0].Group, hold.Groups[1].Group})
-	require.Equal(t, []int64{4, 36}, []int64{hold.Groups[0].Entered, hold.Groups[1].Entered})
-	require.InDelta(t, 0, hold.SRM.ChiSquare, 1e-9)
+	require.Equal(t, []int64{4, 35}, []int64{hold.Groups[0].Entered, hold.Groups[1].Entered})
+	require.Equal(t, int64(1), hold.ControlGroupExcluded)
+	// Expected 3.9 and 35.1 of 39: (0.1²/3.9 + 0.1²/35.1).
+	require.InDelta(t, 0.01/3.9+0.01/35.1, hold.SRM.ChiSquare, 1e-9)
 	require.NotNil(t, hold.Groups[1].VsControl)
 
 	r := h.call("GET", "/v1/reports/journeys/offer/experiments/colour", nil, 404)

@@ -207,8 +207,9 @@ type ExperimentCounts struct {
 	// Groups are the split's variants (or holdout and treatment) as
 	// recorded, and for a split, "holdout": the held-out contacts who
 	// reached the split, whatever variant they were given. Contacts in the
-	// workspace control group are left out of a split's groups: they were
-	// sent no marketing, whatever their variant.
+	// workspace control group are left out of every group: they were sent
+	// no marketing, whatever their group (membership is a hash independent
+	// of the experiment's, so leaving them out biases no group).
 	Groups []experiment.Counts
 	// ControlGroupExcluded counts those left out.
 	ControlGroupExcluded int64
@@ -220,7 +221,7 @@ const experimentGroups = `
 	WITH a AS MATERIALIZED (
 		SELECT a.contact_id, a.assigned_at,
 		       CASE WHEN $2 <> 'holdout' AND h.variant = 'holdout' THEN 'holdout' ELSE a.variant END AS grp,
-		       ($2 <> 'holdout' AND cg.variant IS NOT DISTINCT FROM 'control_group') AS excluded,
+		       (cg.variant IS NOT DISTINCT FROM 'control_group') AS excluded,
 		       (SELECT min(ev.occurred_at) FROM events ev
 		        WHERE ev.contact_id = a.contact_id AND ev.name = $3
 		          AND ev.occurred_at >= a.assigned_at AND ev.occurred_at <= a.assigned_at + $4::interval) AS first_at

@@ -106,15 +106,20 @@ func TestExperiment_CountsWhatTheSeedDid(t *testing.T) {
 	require.Equal(t, int64(4), want[journey.GroupHoldout].Entered)
 	require.Equal(t, int64(2), want[journey.GroupHoldout].Converted)
 
-	// The holdout as an experiment of its own: every entrant, held out or not.
+	// The holdout as an experiment of its own: every entrant, held out or
+	// not, but the control group's (contact 4), from entering the journey.
 	hold, err := s.Experiment(ctx, storage.ExperimentQuery{JourneyID: seed.JourneyID, Experiment: journey.GroupHoldout, Goal: seed.Goal, Window: seed.Window})
 	require.NoError(t, err)
-	require.Zero(t, hold.ControlGroupExcluded)
+	wantHold, excluded := seed.ExpectHoldoutGroups()
+	require.Equal(t, int64(1), hold.ControlGroupExcluded)
+	require.Equal(t, excluded, hold.ControlGroupExcluded)
 	sizes := map[string]int64{}
 	for _, g := range hold.Groups {
 		sizes[g.Group] = g.Entered
+		require.Equal(t, wantHold[g.Group].Converted, g.Converted, g.Group)
+		require.Equal(t, wantHold[g.Group].Unsubscribed, g.Unsubscribed, g.Group)
 	}
-	require.Equal(t, map[string]int64{journey.GroupHoldout: 4, journey.GroupTreatment: 36}, sizes)
+	require.Equal(t, map[string]int64{journey.GroupHoldout: 4, journey.GroupTreatment: 35}, sizes)
 
 	none, err := s.Experiment(ctx, storage.ExperimentQuery{JourneyID: seed.JourneyID, Experiment: "nothing", Goal: seed.Goal, Window: seed.Window})
 	require.NoError(t, err)

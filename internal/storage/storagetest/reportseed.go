@@ -318,13 +318,30 @@ type ExpectedGroup struct {
 // ExpectGroups counts the split's groups: its variants without the held
 // out and the control group, and "holdout"; and the control group left out.
 func (seed ReportSeed) ExpectGroups() (map[string]*ExpectedGroup, int64) {
+	return seed.expectGroups(func(sc SeededContact) (string, time.Time) {
+		if sc.Held {
+			return journey.GroupHoldout, sc.SplitAt
+		}
+		return sc.Variant, sc.SplitAt
+	})
+}
+
+// ExpectHoldoutGroups counts the holdout's groups (holdout, treatment)
+// without the control group, and the control group left out.
+func (seed ReportSeed) ExpectHoldoutGroups() (map[string]*ExpectedGroup, int64) {
+	return seed.expectGroups(func(sc SeededContact) (string, time.Time) {
+		if sc.Held {
+			return journey.GroupHoldout, sc.Start
+		}
+		return journey.GroupTreatment, sc.Start
+	})
+}
+
+func (seed ReportSeed) expectGroups(groupOf func(SeededContact) (string, time.Time)) (map[string]*ExpectedGroup, int64) {
 	groups := map[string]*ExpectedGroup{}
 	var excluded int64
 	for _, sc := range seed.Contacts {
-		name := sc.Variant
-		if sc.Held {
-			name = journey.GroupHoldout
-		}
+		name, entered := groupOf(sc)
 		if sc.ControlGroup {
 			excluded++
 			continue
@@ -335,13 +352,13 @@ func (seed ReportSeed) ExpectGroups() (map[string]*ExpectedGroup, int64) {
 			groups[name] = g
 		}
 		g.Entered++
-		g.DailyEntered[sc.SplitAt.Truncate(24*time.Hour)]++
-		if at, ok := seed.firstGoal(sc, sc.SplitAt); ok {
+		g.DailyEntered[entered.Truncate(24*time.Hour)]++
+		if at, ok := seed.firstGoal(sc, entered); ok {
 			g.Converted++
-			g.ConvertSeconds = append(g.ConvertSeconds, at.Sub(sc.SplitAt).Seconds())
+			g.ConvertSeconds = append(g.ConvertSeconds, at.Sub(entered).Seconds())
 			g.DailyConverted[at.Truncate(24*time.Hour)]++
 		}
-		inWindow := func(at time.Time) bool { return !at.Before(sc.SplitAt) && !at.After(sc.SplitAt.Add(seed.Window)) }
+		inWindow := func(at time.Time) bool { return !at.Before(entered) && !at.After(entered.Add(seed.Window)) }
 		for _, r := range sc.Revoked {
 			if inWindow(r.At) {
 				g.Unsubscribed++
