@@ -100,11 +100,20 @@ func (a *Activities) inControlGroup(ctx context.Context, in SendInput) (bool, er
 	if a.ControlGroupShare <= 0 {
 		return false, nil
 	}
+	// Read first: after a contact's first marketing send this is all it
+	// takes, and a read writes nothing.
+	got, err := a.Store.AssignmentOf(ctx, "", journey.GroupControlGroup, in.ContactID)
+	if err == nil {
+		return got.Variant == journey.GroupControlGroup, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return false, err
+	}
 	group := journey.GroupTreatment
 	if experiment.Held(experiment.ControlGroupSalt, in.ContactID, a.ControlGroupShare) {
 		group = journey.GroupControlGroup
 	}
-	got, _, err := a.Store.Assign(ctx, storage.Assignment{JourneyID: "", Experiment: journey.GroupControlGroup,
+	got, _, err = a.Store.Assign(ctx, storage.Assignment{JourneyID: "", Experiment: journey.GroupControlGroup,
 		ContactID: in.ContactID, Variant: group, EnrollmentID: in.EnrollmentID, JourneyVersion: in.JourneyVersion})
 	if err != nil {
 		return false, err
