@@ -173,6 +173,17 @@ func printExperimentReport(w io.Writer, r api.ExperimentReport) {
 			guard = append(guard, s)
 		}
 		fmt.Fprintf(w, "      guardrails: %s\n", strings.Join(guard, ", "))
+		if len(g.Steps) > 0 {
+			steps := make([]string, 0, len(g.Steps))
+			for step := range g.Steps {
+				steps = append(steps, step)
+			}
+			sort.Strings(steps)
+			for i, step := range steps {
+				steps[i] = fmt.Sprintf("%s %d reached, %d sent", step, g.Steps[step].Reached, g.Steps[step].Sent)
+			}
+			fmt.Fprintf(w, "      steps: %s\n", strings.Join(steps, "; "))
+		}
 	}
 	switch {
 	case r.SRM == nil:

@@ -80,6 +80,7 @@ func TestReportExperiment(t *testing.T) {
 		fmt.Sprintf("b                        %8d %9d", groups["b"].Entered, groups["b"].Converted),
 		fmt.Sprintf("holdout (holdout)        %8d %9d", groups["holdout"].Entered, groups["holdout"].Converted),
 		"      vs control: difference",
+		"      steps: hello 4 reached, 0 sent\n", // the held out (9, 19, 29, 39)
 		"always-valid p",
 		"sample ratio: as configured",
 		"left out: 1 contact(s) in the workspace control group",

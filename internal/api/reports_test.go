@@ -114,6 +114,7 @@ func TestExperimentReport(t *testing.T) {
 		require.Equal(t, w.Converted, g.Converted, g.Group)
 		require.Equal(t, []int64{w.Unsubscribed, w.SpamComplaints, w.Bounced},
 			[]int64{g.Guardrails[0].Count, g.Guardrails[1].Count, g.Guardrails[2].Count}, g.Group)
+		require.Equal(t, w.Steps, g.Steps, g.Group)
 	}
 	a, b, held := want["a"], want["b"], want[journey.GroupHoldout]
 

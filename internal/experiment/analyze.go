@@ -25,6 +25,15 @@ type Counts struct {
 	// Daily is entries and conversions per UTC day (not cumulative), in
 	// any order: the looks of the sequential test.
 	Daily []Day
+	// Steps counts, per send step, the group's contacts with a message of
+	// the step from entering the group on, and those it was sent to.
+	Steps map[string]StepCounts
+}
+
+// StepCounts is how far a group got through one send step.
+type StepCounts struct {
+	Reached int64 `json:"reached"`
+	Sent    int64 `json:"sent"`
 }
 
 // Day is one day's entries into a group and conversions in it.
@@ -69,6 +78,9 @@ type Result struct {
 	VsControl  *Test        `json:"vs_control,omitempty"`
 	VsHoldout  *Test        `json:"vs_holdout,omitempty"`
 	Guardrails []GuardCheck `json:"guardrails"`
+	// Steps is Counts.Steps: the group's contacts reaching, and sent, each
+	// send step (a held-out group reaches steps and is sent nothing).
+	Steps map[string]StepCounts `json:"steps"`
 }
 
 // Test is a comparison with its always-valid sequential p-value.
@@ -138,7 +150,10 @@ func Analyze(groups []Counts, d Design) (Analysis, error) {
 	for _, g := range groups {
 		r := Result{Group: g.Group, IsControl: g.Group == d.Control, IsHoldout: g.Group == d.Holdout,
 			Entered: g.Entered, Converted: g.Converted, TimeToConvertP50: g.TimeToConvertP50, TimeToConvertP90: g.TimeToConvertP90,
-			Guardrails: []GuardCheck{}}
+			Guardrails: []GuardCheck{}, Steps: g.Steps}
+		if r.Steps == nil {
+			r.Steps = map[string]StepCounts{}
+		}
 		p := Proportion{Successes: g.Converted, Trials: g.Entered}
 		if err := p.validate("group " + g.Group); err != nil {
 			return Analysis{}, err

@@ -233,8 +233,9 @@ const experimentGroups = `
 
 // Experiment counts an experiment's groups: entries, conversions in the
 // window, time to convert, guardrails in the window (an opt-out on any
-// channel, a spam complaint, a bounced message of the journey), and the
-// daily entries and conversions its sequential test looks at.
+// channel, a spam complaint, a bounced message of the journey), the
+// daily entries and conversions its sequential test looks at, and the
+// contacts reaching and sent each send step from entering the group on.
 func (s *Store) Experiment(ctx context.Context, q ExperimentQuery) (ExperimentCounts, error) {
 	what := fmt.Sprintf("experiment %s of journey %s", q.Experiment, q.JourneyID)
 	var out ExperimentCounts
@@ -288,6 +289,28 @@ func (s *Store) Experiment(ctx context.Context, q ExperimentQuery) (ExperimentCo
 		    UNION ALL
 		    SELECT grp, (first_at AT TIME ZONE 'UTC')::date, 0, 1 FROM a WHERE NOT excluded AND first_at IS NOT NULL
 		) d GROUP BY 1, 2 ORDER BY 1, 2`, q.JourneyID, q.Experiment, q.Goal, q.Window)
+	if err != nil {
+		return ExperimentCounts{}, err
+	}
+	err = reportRows(ctx, s.pool, what+": steps", func(r pgx.Rows) error {
+		var group, step string
+		var sc experiment.StepCounts
+		if err := r.Scan(&group, &step, &sc.Reached, &sc.Sent); err != nil {
+			return err
+		}
+		if c := byGroup[group]; c != nil {
+			if c.Steps == nil {
+				c.Steps = map[string]experiment.StepCounts{}
+			}
+			c.Steps[step] = sc
+		}
+		return nil
+	}, experimentGroups+`
+		SELECT a.grp, m.step_id, count(DISTINCT a.contact_id),
+		       count(DISTINCT a.contact_id) FILTER (WHERE m.status = ANY($5))
+		FROM a JOIN messages m ON m.contact_id = a.contact_id AND m.journey_id = $1 AND m.created_at >= a.assigned_at
+		WHERE NOT a.excluded
+		GROUP BY 1, 2`, q.JourneyID, q.Experiment, q.Goal, q.Window, sentStatuses())
 	if err != nil {
 		return ExperimentCounts{}, err
 	}

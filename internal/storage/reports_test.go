@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -101,10 +102,13 @@ func TestExperiment_CountsWhatTheSeedDid(t *testing.T) {
 		}
 		require.Equal(t, w.DailyEntered, entered, g.Group)
 		require.Equal(t, w.DailyConverted, converted, g.Group)
+		require.Equal(t, w.Steps, g.Steps, g.Group)
 	}
 	// By hand: the held out are 9, 19, 29, 39; of them 9 and 39 bought.
 	require.Equal(t, int64(4), want[journey.GroupHoldout].Entered)
 	require.Equal(t, int64(2), want[journey.GroupHoldout].Converted)
+	// They all reached hello, and were sent nothing.
+	require.Equal(t, experiment.StepCounts{Reached: 4, Sent: 0}, want[journey.GroupHoldout].Steps["hello"])
 
 	// The holdout as an experiment of its own: every entrant, held out or
 	// not, but the control group's (contact 4), from entering the journey.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -313,6 +314,8 @@ type ExpectedGroup struct {
 	Unsubscribed, SpamComplaints, Bounced int64
 	// Daily entries and conversions by UTC day.
 	DailyEntered, DailyConverted map[time.Time]int64
+	// Steps: contacts with a message of the step from entering on, and sent one.
+	Steps map[string]experiment.StepCounts
 }
 
 // ExpectGroups counts the split's groups: its variants without the held
@@ -348,7 +351,7 @@ func (seed ReportSeed) expectGroups(groupOf func(SeededContact) (string, time.Ti
 		}
 		g := groups[name]
 		if g == nil {
-			g = &ExpectedGroup{DailyEntered: map[time.Time]int64{}, DailyConverted: map[time.Time]int64{}}
+			g = &ExpectedGroup{DailyEntered: map[time.Time]int64{}, DailyConverted: map[time.Time]int64{}, Steps: map[string]experiment.StepCounts{}}
 			groups[name] = g
 		}
 		g.Entered++
@@ -373,6 +376,17 @@ func (seed ReportSeed) expectGroups(groupOf func(SeededContact) (string, time.Ti
 				g.Bounced++
 				break
 			}
+		}
+		for _, m := range sc.Messages { // one message per step here
+			if m.At.Before(entered) {
+				continue
+			}
+			st := g.Steps[m.Step]
+			st.Reached++
+			if m.Status.Outcome() == model.OutcomeSent {
+				st.Sent++
+			}
+			g.Steps[m.Step] = st
 		}
 	}
 	for _, g := range groups {
