@@ -218,3 +218,30 @@ func TestWhy_HeldOut(t *testing.T) {
 	require.Equal(t, api.WhySkipped, ans.State)
 	require.Contains(t, ans.Summary, "control group")
 }
+
+// A bad split is refused at its paths, and nothing is published.
+func TestPublish_BadSplitNamesItsPaths(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	bad := `
+id: bad-split
+name: Bad split
+trigger: {type: api}
+reentry: {policy: once}
+goal: {event: purchase}
+holdout: {share: 1.5}
+steps:
+  - id: pick
+    split:
+      experiment: subject
+      variants:
+        - {name: a, weight: 1, next: nowhere}
+        - {name: a, weight: 0, next: end}
+  - {id: end, exit: {}}
+`
+	r := h.do("POST", "/v1/journeys", bad, "application/yaml", "Bearer "+token)
+	require.Equal(t, 422, r.status, r.raw)
+	require.ElementsMatch(t, []string{"holdout.share", "steps[0].split.variants[0].next", "steps[0].split.variants[1].name",
+		"steps[0].split.variants[1].weight"}, r.fieldPaths())
+	require.Zero(t, h.count("journey_versions"))
+}
