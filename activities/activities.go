@@ -31,6 +31,9 @@ type Activities struct {
 	// Now is the clock conditions over stored behaviour read (their now);
 	// nil means time.Now. A preview runs journeys in simulated time.
 	Now func() time.Time
+	// ControlGroupShare is the workspace control group's share
+	// (config.Config.ControlGroupShare); 0: no control group.
+	ControlGroupShare float64
 }
 
 func (a *Activities) now() time.Time {

@@ -34,6 +34,13 @@ type SendInput struct {
 	Policy *journey.Policy `json:"policy,omitempty"`
 	// Abandonment names the abandonment event an abandonment journey runs for.
 	Abandonment *AbandonmentRef `json:"abandonment,omitempty"`
+	// EnrollmentID is the run's, recorded with a control group membership
+	// first decided at this send.
+	EnrollmentID string `json:"enrollment_id,omitempty"`
+	// Withhold is why this marketing message must not be sent to the
+	// contact, as a reason code: journey.GroupHoldout for a contact in the
+	// journey's holdout. The send is recorded as skipped with it.
+	Withhold string `json:"withhold,omitempty"`
 }
 
 // AbandonmentRef is the event that started an abandonment journey.
@@ -84,6 +91,26 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	}
 	if in.Policy != nil {
 		msg.Ledger.Subscription = in.Policy.Subscription
+	}
+	// Held out of marketing (the journey's holdout, the workspace control
+	// group): recorded as skipped with the reason, before the gate, so the
+	// message takes no slot under the caps and the ledger says why.
+	if in.Class == journey.ClassMarketing {
+		withhold := in.Withhold
+		if withhold == "" {
+			control, err := a.inControlGroup(ctx, in)
+			if err != nil {
+				return SendResult{}, err
+			}
+			if control {
+				withhold = journey.GroupControlGroup
+			}
+		}
+		if withhold != "" {
+			row := msg.Ledger
+			row.Provider = a.Delivery.ProviderName(row.Channel)
+			return a.skip(ctx, row, withhold, "")
+		}
 	}
 	// Render before deciding: a message the contact's data cannot fill is
 	// skipped without taking a slot under the caps. A missing address is

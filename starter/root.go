@@ -73,6 +73,7 @@ func (c *cli) newRoot() *cobra.Command {
 		c.newAudienceCmd(),
 		c.newExitCmd(),
 		c.newWhyCmd(),
+		c.newReportCmd(),
 		c.newConsentCmd(),
 		c.newSuppressCmd(),
 		c.newSuppressionsCmd(),

@@ -111,7 +111,8 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger, Audiences: platforms}
+	acts := &activities.Activities{Store: deps.Store, Delivery: deps.Delivery, Logger: logger, Audiences: platforms,
+		ControlGroupShare: cfg.ControlGroupShare}
 
 	// The delivery outbox's dispatcher runs beside the worker, in every
 	// worker process (its claims are safe to share: internal/api/dispatch.go),

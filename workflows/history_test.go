@@ -302,6 +302,66 @@ func TestRecordNewKindsHistory(t *testing.T) {
 	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
 }
 
+// AssignHoldout holds every contact out; AssignVariant gives each the
+// split's last variant.
+func (f *fakeActivities) AssignHoldout(context.Context, activities.AssignHoldoutInput) (activities.AssignHoldoutResult, error) {
+	return activities.AssignHoldoutResult{Group: journey.GroupHoldout}, nil
+}
+
+func (f *fakeActivities) AssignVariant(_ context.Context, in activities.AssignVariantInput) (activities.AssignVariantResult, error) {
+	last := in.Split.Variants[len(in.Split.Variants)-1].Name
+	return activities.AssignVariantResult{Variant: last, Path: last}, nil
+}
+
+// splitHoldoutSpec has a holdout and a split, with a marketing and a
+// transactional send on the variant's path and a wait between them.
+const splitHoldoutSpec = `
+id: split-holdout
+name: Split and holdout
+trigger: {type: api}
+reentry: {policy: always}
+goal: {event: purchase, window: 7d}
+holdout: {share: 0.1}
+steps:
+  - id: pick
+    split:
+      experiment: subject
+      variants:
+        - {name: plain, weight: 1, next: email_plain}
+        - {name: bold, weight: 1, next: email_bold}
+  - {id: email_plain, send: {channel: email, email: {subject: "Hello", text: "Hi"}}, next: pause}
+  - {id: email_bold, send: {channel: email, email: {subject: "HELLO!", text: "Hi"}}}
+  - {id: pause, wait: {duration: 2s}}
+  - {id: receipt, send: {channel: email, class: transactional, email: {subject: "Receipt", text: "Thanks"}}}
+`
+
+// TestRecordSplitHoldoutHistory records a run of splitHoldoutSpec for a
+// held-out contact, with events signalled and a small continue-as-new
+// threshold: TUTTI_RECORD_HISTORIES=dir TUTTI_RECORD_PREFIX=split-holdout-.
+func TestRecordSplitHoldoutHistory(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	prefix := os.Getenv("TUTTI_RECORD_PREFIX")
+	c := temporaltest.StartDevServer(t).Client()
+	startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(splitHoldoutSpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_split", ContactID: "c_split", Version: 1, Spec: spec, ContinueAsNewAfter: 40}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/split-holdout/contact/c_split", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	for i := range 20 {
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: fmt.Sprint("ping-", i), Name: "ping", OccurredAt: time.Now()}))
+	}
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v", res)
+	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
+}
+
 func (f *fakeActivities) finishedInputs() []activities.FinishEnrollmentInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()

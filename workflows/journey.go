@@ -79,6 +79,9 @@ type CarriedState struct {
 	// events from then on, so an open that beat the wait is not missed.
 	WindowStart time.Time `json:"window_start"`
 	EnteredAt   time.Time `json:"entered_at"`
+	// Withhold is why the run's marketing messages are not sent (a reason
+	// code: journey.GroupHoldout), or "" when they are.
+	Withhold string `json:"withhold,omitempty"`
 	// Waiting is the wait or wait_for in progress. Continue-as-new can
 	// interrupt it; the next run then resumes it until the same deadline
 	// instead of starting the step over.
@@ -377,13 +380,69 @@ func (r *journeyRun) state() (JourneyState, error) {
 // whose commit could fail after the start).
 func (r *journeyRun) begin(ctx workflow.Context) error {
 	var a *activities.Activities
-	return workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
+	err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
 		EnrollmentID: r.in.EnrollmentID,
 		ContactID:    r.in.ContactID,
 		JourneyID:    r.spec.ID,
 		Version:      r.in.Version,
 		WorkflowID:   workflow.GetInfo(ctx).WorkflowExecution.ID,
 	}).Get(ctx, nil)
+	if err != nil || r.spec.Holdout == nil {
+		return err
+	}
+	return r.assignHoldout(ctx)
+}
+
+// assignHoldout finds out whether the contact is in the journey's
+// holdout. A held-out contact walks the journey like any other, so that it
+// is tracked for the goal over the same time; its marketing messages are
+// recorded as skipped with the reason holdout instead of being sent.
+// (Only specs with a holdout get here: no existing history changes.)
+func (r *journeyRun) assignHoldout(ctx workflow.Context) error {
+	var a *activities.Activities
+	var res activities.AssignHoldoutResult
+	err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.AssignHoldout, activities.AssignHoldoutInput{
+		EnrollmentID: r.in.EnrollmentID,
+		ContactID:    r.in.ContactID,
+		JourneyID:    r.spec.ID,
+		Version:      r.in.Version,
+		Share:        r.spec.Holdout.Share,
+	}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	if res.Group == journey.GroupHoldout {
+		r.c.Withhold = journey.GroupHoldout
+	}
+	return nil
+}
+
+// split takes the contact down its variant's path. The variant comes from
+// an activity that records it in PostgreSQL the first time (a recorded one
+// wins), so only its name enters the history.
+func (r *journeyRun) split(ctx workflow.Context, step journey.Step) (next, outcome string, err error) {
+	var a *activities.Activities
+	var res activities.AssignVariantResult
+	err = workflow.ExecuteActivity(dbActivityCtx(ctx), a.AssignVariant, activities.AssignVariantInput{
+		EnrollmentID: r.in.EnrollmentID,
+		ContactID:    r.in.ContactID,
+		JourneyID:    r.spec.ID,
+		Version:      r.in.Version,
+		Split:        *step.Split,
+	}).Get(ctx, &res)
+	if err != nil {
+		return "", "", err
+	}
+	v, ok := step.Split.Variant(res.Path)
+	if !ok {
+		return "", "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("split %s has no variant %q", step.ID, res.Path), "UnknownVariant", nil)
+	}
+	outcome = "variant: " + res.Variant
+	if res.Path != res.Variant {
+		outcome += " (not in this version; control's path: " + res.Path + ")"
+	}
+	return v.Next, outcome, nil
 }
 
 // finish records how the journey ended on the enrollment row. It runs on a
@@ -503,6 +562,8 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 	case journey.KindWebhook:
 		outcome, err = r.webhook(ctx, step)
 		next = r.spec.Successor(idx)
+	case journey.KindSplit:
+		next, outcome, err = r.split(ctx, step)
 	case journey.KindExit:
 		reason := step.Exit.Reason
 		if reason == "" {
@@ -763,6 +824,10 @@ func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, erro
 		Class:          class,
 		Send:           *step.Send,
 		Policy:         r.spec.Policy,
+		EnrollmentID:   r.in.EnrollmentID,
+	}
+	if class == journey.ClassMarketing {
+		in.Withhold = r.c.Withhold
 	}
 	if r.spec.Policy != nil && r.spec.Policy.Abandonment && r.in.Trigger != nil {
 		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}

@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/score"
@@ -293,4 +294,101 @@ type ScoreContribution struct {
 	Points     float64    `json:"points"`
 	Value      float64    `json:"value"`
 	Capped     bool       `json:"capped,omitempty"`
+}
+
+// JourneyReport answers GET /v1/reports/journeys/{journey_id}: the
+// journey's funnel, one entry per published version, newest first.
+type JourneyReport struct {
+	JourneyID   string          `json:"journey_id"`
+	GeneratedAt time.Time       `json:"generated_at"`
+	Versions    []VersionReport `json:"versions"`
+}
+
+// VersionReport is one journey version's funnel: runs that entered it,
+// what each step did, conversions, and opt-outs by channel.
+type VersionReport struct {
+	Version int `json:"version"`
+	// Goal and ConversionWindow ("7d") say what counts as a conversion:
+	// the goal event at or after entry, no later than the window after it.
+	Goal             string `json:"goal,omitempty"`
+	ConversionWindow string `json:"conversion_window,omitempty"`
+	// Entered counts runs; Contacts the distinct contacts among them.
+	Entered  int64 `json:"entered"`
+	Contacts int64 `json:"contacts"`
+	// Converted, its rate and the rate's 95% Wilson interval; null
+	// without a goal (and the interval without entries).
+	Converted               *int64               `json:"converted"`
+	ConversionRate          *float64             `json:"conversion_rate"`
+	ConversionRateCI        *experiment.Interval `json:"conversion_rate_ci"`
+	TimeToConvertP50Seconds *float64             `json:"time_to_convert_p50_seconds"`
+	TimeToConvertP90Seconds *float64             `json:"time_to_convert_p90_seconds"`
+	Steps                   []StepReport         `json:"steps"`
+	Channels                []ChannelReport      `json:"channels"`
+	// Holdout counts the contacts first recorded in or out of the
+	// journey's holdout at this version (absent without one).
+	Holdout map[string]int64 `json:"holdout,omitempty"`
+}
+
+// StepReport is one step of a version's funnel.
+type StepReport struct {
+	StepID string           `json:"step_id"`
+	Kind   journey.StepKind `json:"kind"`
+	// Reached counts distinct contacts recorded at the step: a ledger row
+	// for a send, a first assignment at this version for a split. Null for
+	// steps that leave no record (wait, wait_for, branch, exit).
+	Reached *int64 `json:"reached"`
+	// Sends is a send step's ledger by outcome.
+	Sends *StepSends `json:"sends,omitempty"`
+	// Variants counts a split's contacts first assigned at this version, by variant.
+	Variants map[string]int64 `json:"variants,omitempty"`
+}
+
+// StepSends is a send step's ledger rows by outcome (model.SendOutcome),
+// with the reasons of skips and failures, and the sends the gate deferred
+// at least once (a deferred send is later sent or skipped, so it is also
+// counted there).
+type StepSends struct {
+	Messages        int64                         `json:"messages"`
+	Sent            int64                         `json:"sent"`
+	Skipped         int64                         `json:"skipped"`
+	Failed          int64                         `json:"failed"`
+	Pending         int64                         `json:"pending"`
+	Unknown         int64                         `json:"unknown"`
+	Deferred        int64                         `json:"deferred"`
+	SkippedByReason map[string]int64              `json:"skipped_by_reason"`
+	FailedByReason  map[string]int64              `json:"failed_by_reason"`
+	ByStatus        map[model.MessageStatus]int64 `json:"by_status"`
+}
+
+// ChannelReport is a version's opt-outs on one channel: runs during which
+// the contact revoked the channel's consent (an unsubscribe, a STOP), and
+// their share of the runs that entered.
+type ChannelReport struct {
+	Channel journey.Channel `json:"channel"`
+	// SentTo counts contacts sent at least one message on the channel.
+	SentTo     int64   `json:"sent_to"`
+	OptedOut   int64   `json:"opted_out"`
+	OptOutRate float64 `json:"opt_out_rate"`
+}
+
+// ExperimentReport answers GET
+// /v1/reports/journeys/{journey_id}/experiments/{experiment}: each group's
+// conversion with its interval, against control (and the holdout) with
+// lift, interval, p-value and always-valid p-value, the sample-ratio
+// check and the guardrails (experiment.Analysis).
+type ExperimentReport struct {
+	JourneyID  string `json:"journey_id"`
+	Experiment string `json:"experiment"`
+	// Version is the latest version with the experiment: its variants,
+	// weights, control and goal are what the results are judged by.
+	Version          int     `json:"version"`
+	Goal             string  `json:"goal"`
+	ConversionWindow string  `json:"conversion_window"`
+	Control          string  `json:"control"`
+	Confidence       float64 `json:"confidence"`
+	// ControlGroupExcluded counts contacts left out of the groups because
+	// they are in the workspace control group.
+	ControlGroupExcluded int64     `json:"control_group_excluded"`
+	GeneratedAt          time.Time `json:"generated_at"`
+	experiment.Analysis
 }

@@ -183,6 +183,8 @@ var routes = []route{
 
 	{"PUT", "/v1/score-model", true, (*Server).putScoreModel},
 	{"GET", "/v1/score-model", true, (*Server).getScoreModel},
+	{"GET", "/v1/reports/journeys/{journey_id}", true, (*Server).journeyReport},
+	{"GET", "/v1/reports/journeys/{journey_id}/experiments/{experiment}", true, (*Server).experimentReport},
 
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
 	{"GET", "/v1/messages/unknown", true, (*Server).unknownMessages},

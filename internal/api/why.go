@@ -88,6 +88,10 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch {
+	case len(msgs) > 0 && withheld(msgs[0]) && (len(decisions) == 0 || !msgs[0].CreatedAt.Before(decisions[0].DecidedAt)):
+		// Held out before the gate: the newest word on the step is the
+		// ledger's, not an older decision's.
+		ans.State, ans.Summary = explainMessage(msgs[0], "")
 	case len(decisions) > 0:
 		d := decisions[0]
 		m, err := s.decisionMessage(ctx, d, msgs)
@@ -379,9 +383,21 @@ func explainMessage(m storage.Message, via string) (string, string) {
 	case model.MessageUnknown:
 		return WhyUnknown, fmt.Sprintf("allowed on %s; a request reached the provider at %s but no answer came back, and the provider cannot be asked: it may have the message, so it is not resent", ch, stamp(m.UpdatedAt))
 	case model.MessageSkipped:
+		switch m.StatusReason {
+		case journey.GroupHoldout:
+			return WhySkipped, fmt.Sprintf("not sent: the contact is in journey %s's holdout (reason holdout), whose marketing messages are withheld so the journey can be measured against them; skipped on %s", m.JourneyID, ch)
+		case journey.GroupControlGroup:
+			return WhySkipped, fmt.Sprintf("not sent: the contact is in the workspace control group (reason control_group), to whom no marketing message is sent; skipped on %s", ch)
+		}
 		return WhySkipped, fmt.Sprintf("not sent: skipped on %s%s", ch, because)
 	}
 	return string(m.Status), fmt.Sprintf("message %s on %s is %s%s", m.ID, ch, m.Status, because)
+}
+
+// withheld: the message was skipped because the contact is held out of
+// marketing (a journey holdout, the workspace control group).
+func withheld(m storage.Message) bool {
+	return m.Status == model.MessageSkipped && (m.StatusReason == journey.GroupHoldout || m.StatusReason == journey.GroupControlGroup)
 }
 
 // explainNoDecision says why a step of the contact's run has no decision.

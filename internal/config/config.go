@@ -90,6 +90,11 @@ const MinWebhookSecretLen = 16
 // it unlocks every history.
 const minCodecAuthTokenLen = 16
 
+// MaxControlGroupShare bounds TUTTI_CONTROL_GROUP_SHARE: a control group
+// of more than half the contacts is no longer a control group but the
+// program switched off.
+const MaxControlGroupShare = 0.5
+
 // Config is every setting, read once at start.
 type Config struct {
 	DatabaseURL string
@@ -175,6 +180,15 @@ type Config struct {
 	DatabaseMaxConns int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
+
+	// ControlGroupShare is the share (0 to 0.5) of contacts in the
+	// workspace-wide control group (TUTTI_CONTROL_GROUP_SHARE, default 0:
+	// none): no marketing message is sent to them, by any journey, so that
+	// the program as a whole can be measured against them. Membership is a
+	// hash of the contact id, recorded the first time a marketing send is
+	// decided for the contact, and the record wins from then on: raising
+	// or lowering the share later moves no one already recorded.
+	ControlGroupShare float64
 
 	// SMSConfirmPrompt is the SMS double opt-in prompt the API texts when it
 	// records an SMS opt-in as pending (TUTTI_SMS_CONFIRM_PROMPT).
@@ -348,6 +362,13 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		}
 		c.WorkerStickyTimeout = d
 	}
+
+	share, err := strconv.ParseFloat(get("TUTTI_CONTROL_GROUP_SHARE", "0"), 64)
+	if err != nil || !(share >= 0 && share <= MaxControlGroupShare) {
+		errs = append(errs, fmt.Errorf("TUTTI_CONTROL_GROUP_SHARE: must be a share from 0 (no control group) to %v, like 0.05", MaxControlGroupShare))
+		share = 0
+	}
+	c.ControlGroupShare = share
 
 	st, err := time.ParseDuration(get("TUTTI_SIGNAL_TIMEOUT", "5s"))
 	if err != nil || st <= 0 {

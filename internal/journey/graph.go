@@ -40,6 +40,17 @@ func (s Spec) Resolve(i int, target string) string {
 	return s.Successor(i)
 }
 
+// SplitFor returns the split step of the named experiment, if the spec
+// has one.
+func (s Spec) SplitFor(experiment string) (Step, bool) {
+	for _, st := range s.Steps {
+		if st.Split != nil && st.Split.Experiment == experiment {
+			return st, true
+		}
+	}
+	return Step{}, false
+}
+
 // Channels lists the distinct channels of the journey's send steps, in the
 // order they first appear.
 func (s Spec) Channels() []Channel {
@@ -103,6 +114,8 @@ func (s Spec) edges(i int) []edge {
 	case KindBranch:
 		add("branch.then", st.Branch.Then)
 		add("branch.else", st.Branch.Else)
+	case KindSplit:
+		splitEdges(s, st.Split, &out)
 	default:
 		add("next", st.Next)
 		if st.WaitFor != nil {
@@ -113,8 +126,22 @@ func (s Spec) edges(i int) []edge {
 			add("branch.then", st.Branch.Then)
 			add("branch.else", st.Branch.Else)
 		}
+		if st.Split != nil {
+			splitEdges(s, st.Split, &out)
+		}
 	}
 	return out
+}
+
+// splitEdges adds a split's ways out: each variant's next. A variant
+// always names its step (validation requires it), so there is no
+// fall-through.
+func splitEdges(s Spec, sp *Split, out *[]edge) {
+	for i, v := range sp.Variants {
+		if to := s.StepIndex(v.Next); v.Next != "" && to >= 0 {
+			*out = append(*out, edge{to: to, field: indexPath("split.variants", i) + ".next"})
+		}
+	}
 }
 
 // reachable marks the steps a run can reach from steps[0].

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/experiment"
 )
 
 // Spec is one journey as a marketer writes it. A published Spec is immutable:
@@ -32,6 +34,12 @@ type Spec struct {
 	// Policy holds the journey's send-gate settings and overrides of the
 	// workspace defaults (caps, cooldowns, subscription type, fallback...).
 	Policy *Policy `json:"policy,omitempty"`
+
+	// Holdout sets a share of the journey's contacts aside: they are
+	// enrolled and walk the journey, but none of its marketing messages is
+	// sent to them (each is recorded as skipped with the reason holdout),
+	// so the journey's effect on the goal can be measured against them.
+	Holdout *Holdout `json:"holdout,omitempty"`
 
 	// Steps run from the first one. A step without an explicit next falls
 	// through to the following step; the last step falls through to the end.
@@ -72,6 +80,29 @@ type Reentry struct {
 
 type Goal struct {
 	Event string `json:"event"`
+	// Window is how long after entering the journey (or an experiment) a
+	// goal event counts as a conversion in reports: DefaultConversionWindow
+	// when unset. The run itself ends at the goal whenever it arrives.
+	Window Duration `json:"window,omitempty"`
+}
+
+// DefaultConversionWindow is the conversion window of a goal that sets none.
+const DefaultConversionWindow = 30 * 24 * time.Hour
+
+// ConversionWindow is the goal's window, or the default.
+func (g Goal) ConversionWindow() time.Duration {
+	if g.Window > 0 {
+		return g.Window.Std()
+	}
+	return DefaultConversionWindow
+}
+
+// Holdout is a journey-level holdout: Share (above 0, below 1) of the
+// journey's contacts, chosen by a hash of contact and journey
+// (experiment.HoldoutSalt) and recorded the first time each enters, so a
+// contact stays in or out of it across re-entries and new versions.
+type Holdout struct {
+	Share float64 `json:"share"`
 }
 
 // MessageClass separates marketing messages (consent, caps and quiet hours
@@ -110,6 +141,7 @@ type Step struct {
 	Branch    *Branch    `json:"branch,omitempty"`
 	Webhook   *Webhook   `json:"webhook,omitempty"`
 	Exit      *Exit      `json:"exit,omitempty"`
+	Split     *Split     `json:"split,omitempty"`
 	// Audience adds the contact to, or removes them from, an ad audience.
 	Audience *AudienceStep `json:"audience,omitempty"`
 }
@@ -125,6 +157,7 @@ const (
 	KindBranch    StepKind = "branch"
 	KindWebhook   StepKind = "webhook"
 	KindExit      StepKind = "exit"
+	KindSplit     StepKind = "split"
 	KindAudience  StepKind = "audience"
 )
 
@@ -151,6 +184,9 @@ func (s Step) Kind() StepKind {
 	}
 	if s.Exit != nil {
 		kinds = append(kinds, KindExit)
+	}
+	if s.Split != nil {
+		kinds = append(kinds, KindSplit)
 	}
 	if s.Audience != nil {
 		kinds = append(kinds, KindAudience)
@@ -319,6 +355,56 @@ type Webhook struct {
 	// over the contact, rendered like a send step's (for example
 	// "{{ .contact.email }}").
 	Payload map[string]any `json:"payload"`
+}
+
+// Split is an experiment: each contact takes one variant's path, by a
+// hash of contact, journey and experiment (experiment.Assign) recorded the
+// first time the contact reaches the split. The recorded variant wins from
+// then on, so re-entries, new journey versions and changed weights never
+// move anyone between arms.
+type Split struct {
+	// Experiment names the experiment; reports are by journey and
+	// experiment. Renaming it starts a new experiment with new assignments.
+	Experiment string         `json:"experiment"`
+	Variants   []SplitVariant `json:"variants"`
+	// Control names the variant the others are compared with in reports;
+	// the first variant when empty.
+	Control string `json:"control,omitempty"`
+}
+
+// SplitVariant is one arm of a split: its name, its relative weight, and
+// the step its contacts go to.
+type SplitVariant struct {
+	Name   string `json:"name"`
+	Weight int    `json:"weight"`
+	Next   string `json:"next"`
+}
+
+// Arms is the split's variants as experiment.Assign takes them.
+func (s Split) Arms() []experiment.Variant {
+	out := make([]experiment.Variant, len(s.Variants))
+	for i, v := range s.Variants {
+		out[i] = experiment.Variant{Name: v.Name, Weight: v.Weight}
+	}
+	return out
+}
+
+// ControlVariant is the variant the others are compared with.
+func (s Split) ControlVariant() string {
+	if s.Control != "" || len(s.Variants) == 0 {
+		return s.Control
+	}
+	return s.Variants[0].Name
+}
+
+// Variant returns the named variant, if the split has it.
+func (s Split) Variant(name string) (SplitVariant, bool) {
+	for _, v := range s.Variants {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return SplitVariant{}, false
 }
 
 // Exit ends the journey with a reason.

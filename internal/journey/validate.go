@@ -55,6 +55,7 @@ const idRule = `must be 1-64 characters of a-z, 0-9, "_" and "-", starting with 
 func Validate(s Spec) Problems {
 	v := validator{spec: s}
 	v.journey()
+	v.goalWindow()
 	v.steps()
 	v.problems.sort()
 	if len(v.problems) == 0 {
@@ -158,6 +159,48 @@ func (v *validator) journey() {
 
 	v.class("class", s.Class)
 	v.policy()
+	v.holdout()
+}
+
+// Group names an experiment report uses besides a split's variants; they
+// cannot name an experiment.
+const (
+	// GroupHoldout is the journey holdout's group (and its skip reason).
+	GroupHoldout = "holdout"
+	// GroupControlGroup is the workspace control group's (and its skip reason).
+	GroupControlGroup = "control_group"
+	// GroupTreatment is the other group of the holdout and of the control
+	// group: contacts whose messages are sent.
+	GroupTreatment = "treatment"
+)
+
+// MaxVariantWeight bounds a variant's weight; weights are relative, so
+// 10000 allows shares to a hundredth of a percent.
+const MaxVariantWeight = 10000
+
+// holdout checks the journey holdout: a share strictly between 0 and 1, of
+// a marketing journey, with a goal to measure it by.
+func (v *validator) holdout() {
+	h := v.spec.Holdout
+	if h == nil {
+		return
+	}
+	if !(h.Share > 0 && h.Share < 1) {
+		v.add("holdout.share", "must be above 0 and below 1 (0.1 holds out 10%% of contacts), got %v", h.Share)
+	}
+	if v.spec.Class == ClassTransactional {
+		v.add("holdout", "a transactional journey cannot have a holdout: its messages are never withheld")
+	}
+	if v.spec.Goal == nil {
+		v.add("holdout", "a holdout needs goal.event: conversion to the goal is what it measures")
+	}
+}
+
+// goalWindow checks the conversion window.
+func (v *validator) goalWindow() {
+	if g := v.spec.Goal; g != nil && g.Window < 0 {
+		v.add("goal.window", "must be greater than 0")
+	}
 }
 
 var subscriptionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -265,6 +308,7 @@ func (v *validator) step(path string, st Step) {
 		{KindBranch, st.Branch != nil},
 		{KindWebhook, st.Webhook != nil},
 		{KindExit, st.Exit != nil},
+		{KindSplit, st.Split != nil},
 		{KindAudience, st.Audience != nil},
 	} {
 		if k.set {
@@ -276,12 +320,15 @@ func (v *validator) step(path string, st Step) {
 		if len(kinds) > 1 {
 			found = "found " + strings.Join(kinds, " and ")
 		}
-		v.add(path, "step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (%s)", found)
+		v.add(path, "step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, split, audience (%s)", found)
 	}
 
-	if st.Exit != nil && st.Next != "" {
+	switch {
+	case st.Exit != nil && st.Next != "":
 		v.add(path+".next", "an exit step ends the journey and cannot have next")
-	} else {
+	case st.Split != nil && st.Next != "":
+		v.add(path+".next", "a split step goes on at its variants' next steps and cannot have next")
+	default:
 		v.ref(path+".next", st.Next)
 	}
 
@@ -321,6 +368,63 @@ func (v *validator) step(path string, st Step) {
 		}
 		v.ref(path+".branch.then", b.Then)
 		v.ref(path+".branch.else", b.Else)
+	}
+	if st.Split != nil {
+		v.split(path+".split", st.Split)
+	}
+}
+
+// split checks an experiment: a name unique in the journey, two or more
+// named variants with positive weights, each naming the step it goes to.
+func (v *validator) split(path string, sp *Split) {
+	if v.required(path+".experiment", sp.Experiment) {
+		switch {
+		case !idPattern.MatchString(sp.Experiment):
+			v.add(path+".experiment", "%s (got %q)", idRule, sp.Experiment)
+		case sp.Experiment == GroupHoldout || sp.Experiment == GroupControlGroup:
+			v.add(path+".experiment", "%q is reserved for the journey holdout and the workspace control group", sp.Experiment)
+		default:
+			for i, st := range v.spec.Steps {
+				if st.Split != nil && st.Split != sp && st.Split.Experiment == sp.Experiment {
+					if p := indexPath("steps", i) + ".split"; comparePaths(p, path) < 0 {
+						v.add(path+".experiment", "experiment %q is also %s.experiment; each split is its own experiment", sp.Experiment, p)
+						break
+					}
+				}
+			}
+		}
+	}
+	if v.spec.Goal == nil {
+		v.add(path, "an experiment needs goal.event: conversion to the goal is what it compares")
+	}
+	if len(sp.Variants) < 2 {
+		v.add(path+".variants", "a split needs at least two variants (got %d)", len(sp.Variants))
+	}
+	seen := map[string]int{}
+	for i, vr := range sp.Variants {
+		vp := indexPath(path+".variants", i)
+		if v.required(vp+".name", vr.Name) {
+			if !idPattern.MatchString(vr.Name) {
+				v.add(vp+".name", "%s (got %q)", idRule, vr.Name)
+			} else if vr.Name == GroupHoldout || vr.Name == GroupControlGroup {
+				v.add(vp+".name", "%q is reserved for the journey holdout and the workspace control group", vr.Name)
+			} else if first, dup := seen[vr.Name]; dup {
+				v.add(vp+".name", "duplicate variant %q (also variants[%d])", vr.Name, first)
+			} else {
+				seen[vr.Name] = i
+			}
+		}
+		if vr.Weight <= 0 || vr.Weight > MaxVariantWeight {
+			v.add(vp+".weight", "must be a whole number from 1 to %d (weights are relative: 50 and 50, or 1 and 1, split evenly), got %d", MaxVariantWeight, vr.Weight)
+		}
+		if v.required(vp+".next", vr.Next) {
+			v.ref(vp+".next", vr.Next)
+		}
+	}
+	if sp.Control != "" {
+		if _, ok := sp.Variant(sp.Control); !ok {
+			v.add(path+".control", "unknown variant %q", sp.Control)
+		}
 	}
 }
 

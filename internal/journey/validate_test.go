@@ -158,9 +158,9 @@ steps:
   - {id: first, wait: {duration: 1h}}
 `, []string{`steps[2].id: duplicate step id "first" (also steps[0])`}},
 		{"no action", header + "steps: [{id: a}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found none)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, split, audience (found none)"}},
 		{"two actions", header + "steps: [{id: a, wait: {duration: 1h}, exit: {}}]\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found wait and exit)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, split, audience (found wait and exit)"}},
 		{"unknown next", header + "steps: [{id: a, wait: {duration: 1h}, next: foo}]\n",
 			[]string{`steps[0].next: unknown step "foo"`}},
 		{"unknown wait_for targets", header + "steps: [{id: a, wait_for: {event: e, timeout: 1h, on_event: yes_path, on_timeout: no_path}}]\n",
@@ -236,7 +236,7 @@ steps:
 		{"wait_until empty days", header + `steps: [{id: a, wait_until: {time: "09:30", days: []}}]` + "\n",
 			[]string{"steps[0].wait_until.days: must list at least one day; leave days out for every day"}},
 		{"wait_until and wait", header + `steps: [{id: a, wait: {duration: 1h}, wait_until: {time: "09:30"}}]` + "\n",
-			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, audience (found wait and wait_until)"}},
+			[]string{"steps[0]: step must have exactly one of send, wait, wait_until, wait_for, branch, webhook, exit, split, audience (found wait and wait_until)"}},
 
 		// Webhook.
 		{"webhook destination and payload required", header + "steps: [{id: a, webhook: {}}]\n",

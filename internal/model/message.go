@@ -34,3 +34,30 @@ func (s MessageStatus) Valid() bool {
 	}
 	return false
 }
+
+// SendOutcome is how a report counts a ledger status: what became of the
+// send, whatever came after (an opened email was sent).
+type SendOutcome string
+
+const (
+	OutcomeSent    SendOutcome = "sent"    // the provider accepted it (it may have bounced since)
+	OutcomeFailed  SendOutcome = "failed"  // the provider refused or dropped it
+	OutcomeSkipped SendOutcome = "skipped" // not sent, by decision (with a reason)
+	OutcomePending SendOutcome = "pending" // allowed, not settled yet (reserved, in flight, retrying)
+	OutcomeUnknown SendOutcome = "unknown" // a request went unanswered; never resent
+)
+
+// Outcome is the status's SendOutcome.
+func (s MessageStatus) Outcome() SendOutcome {
+	switch s {
+	case MessageSent, MessageDelivered, MessageOpened, MessageClicked, MessageBounced, MessageComplained:
+		return OutcomeSent
+	case MessageFailed, MessageDropped:
+		return OutcomeFailed
+	case MessageSkipped:
+		return OutcomeSkipped
+	case MessageUnknown:
+		return OutcomeUnknown
+	}
+	return OutcomePending
+}

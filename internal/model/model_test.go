@@ -162,3 +162,21 @@ func TestMergeConsent(t *testing.T) {
 			"survivor %q, absorbed %q, same address %v", tc.survivor, tc.absorbed, tc.sameAddress)
 	}
 }
+
+func TestMessageStatusOutcome(t *testing.T) {
+	want := map[model.MessageStatus]model.SendOutcome{
+		model.MessageReserved: model.OutcomePending, model.MessageInFlight: model.OutcomePending, model.MessageRetrying: model.OutcomePending,
+		model.MessageSent: model.OutcomeSent, model.MessageDelivered: model.OutcomeSent, model.MessageOpened: model.OutcomeSent, model.MessageClicked: model.OutcomeSent,
+		model.MessageBounced: model.OutcomeSent, model.MessageComplained: model.OutcomeSent,
+		model.MessageFailed: model.OutcomeFailed, model.MessageDropped: model.OutcomeFailed,
+		model.MessageSkipped: model.OutcomeSkipped, model.MessageUnknown: model.OutcomeUnknown,
+	}
+	for s, o := range want {
+		if !s.Valid() {
+			t.Fatalf("%s is not a status", s)
+		}
+		if got := s.Outcome(); got != o {
+			t.Errorf("%s.Outcome() = %s, want %s", s, got, o)
+		}
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
@@ -189,6 +190,7 @@ func Run(ctx context.Context, deps Deps, in Input) (Result, error) {
 func notes(in Input) []string {
 	n := []string{
 		"Nothing was sent or recorded: each message was rendered and put through the send gate's decision over the contact's data as it is now.",
+		"Split variants and holdouts are the contact's recorded ones, or, where none is recorded, the ones the hash would give; the workspace control group is not applied.",
 	}
 	if len(in.Events) > 0 {
 		n = append(n, "The events posted reach the run (goal, exit events, wait_for, journey.events) but are not stored: conditions over stored events do not see them.")
@@ -309,6 +311,14 @@ func (p *player) activities(now func() time.Time) map[string]any {
 		"ChangeAudience": func(ctx context.Context, in activities.ChangeAudienceInput) (activities.ChangeAudienceResult, error) {
 			return p.changeAudience(ctx, in)
 		},
+		// Assignments are read if recorded, else computed as the activities
+		// would, and never recorded.
+		"AssignVariant": func(ctx context.Context, in activities.AssignVariantInput) (activities.AssignVariantResult, error) {
+			return p.assignVariant(ctx, in)
+		},
+		"AssignHoldout": func(ctx context.Context, in activities.AssignHoldoutInput) (activities.AssignHoldoutResult, error) {
+			return p.assignHoldout(ctx, in)
+		},
 		// Not a journey's: the score sweep runs it.
 		"SweepScores": func(context.Context, activities.SweepScoresInput) (activities.SweepScoresResult, error) {
 			return activities.SweepScoresResult{}, errors.New("preview: SweepScores is not a journey activity")
@@ -347,6 +357,38 @@ func (p *player) postWebhook(ctx context.Context, in activities.WebhookInput, no
 	return res, nil
 }
 
+// assignVariant is activities.AssignVariant without recording.
+func (p *player) assignVariant(ctx context.Context, in activities.AssignVariantInput) (activities.AssignVariantResult, error) {
+	variant, err := experiment.Assign(experiment.ExperimentSalt(in.JourneyID, in.Split.Experiment), in.ContactID, in.Split.Arms())
+	if err != nil {
+		return activities.AssignVariantResult{}, err
+	}
+	if got, err := p.deps.Store.AssignmentOf(ctx, in.JourneyID, in.Split.Experiment, in.ContactID); err == nil {
+		variant = got.Variant
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return activities.AssignVariantResult{}, err
+	}
+	res := activities.AssignVariantResult{Variant: variant, Path: variant}
+	if _, ok := in.Split.Variant(variant); !ok {
+		res.Path = in.Split.ControlVariant()
+	}
+	return res, nil
+}
+
+// assignHoldout is activities.AssignHoldout without recording.
+func (p *player) assignHoldout(ctx context.Context, in activities.AssignHoldoutInput) (activities.AssignHoldoutResult, error) {
+	if got, err := p.deps.Store.AssignmentOf(ctx, in.JourneyID, journey.GroupHoldout, in.ContactID); err == nil {
+		return activities.AssignHoldoutResult{Group: got.Variant}, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return activities.AssignHoldoutResult{}, err
+	}
+	group := journey.GroupTreatment
+	if experiment.Held(experiment.HoldoutSalt(in.JourneyID), in.ContactID, in.Share) {
+		group = journey.GroupHoldout
+	}
+	return activities.AssignHoldoutResult{Group: group}, nil
+}
+
 // changeAudience is the dry run of activities.ChangeAudience: what the
 // step would ask, without asking.
 func (p *player) changeAudience(ctx context.Context, in activities.ChangeAudienceInput) (activities.ChangeAudienceResult, error) {
@@ -368,6 +410,12 @@ func (p *player) send(ctx context.Context, in activities.SendInput, now time.Tim
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	msg := Message{At: now, StepID: in.StepID, Channel: in.Send.Channel}
+	if in.Class == journey.ClassMarketing && in.Withhold != "" {
+		// Held out (the journey's holdout): skipped before the gate.
+		msg.Status, msg.Reason = string(model.MessageSkipped), in.Withhold
+		p.messages = append(p.messages, msg)
+		return delivery.Result{Status: model.MessageSkipped, Reason: in.Withhold, Channel: in.Send.Channel}, nil
+	}
 	primary, reason, _ := activities.Render(in, in.Send.Channel, p.contact)
 	if reason != "" {
 		msg.Status, msg.Reason = string(model.MessageSkipped), reason

@@ -1,0 +1,251 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/tutti-dev/tutti/internal/experiment"
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/storage"
+)
+
+// Reports: what a journey did (its funnel per version) and how its
+// experiments came out. Storage counts (storage.Funnel,
+// storage.Experiment); experiment.Analyze judges; these handlers put the
+// two together with the published specs.
+
+func (s *Server) journeyReport(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("journey_id")
+	versions, err := s.store.JourneyVersions(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(versions) == 0 {
+		writeError(w, r, notFound("journey", id, "journey_id"))
+		return
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
+	ans := JourneyReport{JourneyID: id, GeneratedAt: s.now().UTC(), Versions: []VersionReport{}}
+	for _, v := range versions {
+		q := storage.FunnelQuery{JourneyID: id, Version: v.Version}
+		if v.Spec.Goal != nil {
+			q.Goal, q.Window = v.Spec.Goal.Event, v.Spec.Goal.ConversionWindow()
+		}
+		f, err := s.store.Funnel(r.Context(), q)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		ans.Versions = append(ans.Versions, versionReport(v, f))
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// versionReport lays one version's counts over its steps.
+func versionReport(v storage.JourneyVersion, f storage.VersionFunnel) VersionReport {
+	out := VersionReport{Version: v.Version, Entered: f.Entered, Contacts: f.Contacts, Converted: f.Converted,
+		TimeToConvertP50Seconds: f.TimeToConvertP50, TimeToConvertP90Seconds: f.TimeToConvertP90,
+		Steps: []StepReport{}, Channels: []ChannelReport{}}
+	if g := v.Spec.Goal; g != nil {
+		out.Goal, out.ConversionWindow = g.Event, journey.Duration(g.ConversionWindow()).String()
+	}
+	if f.Converted != nil && f.Entered > 0 {
+		p := experiment.Proportion{Successes: *f.Converted, Trials: f.Entered}
+		rate := p.Rate()
+		out.ConversionRate = &rate
+		if ci, err := experiment.Wilson(p, experiment.DefaultConfidence); err == nil {
+			out.ConversionRateCI = &ci
+		}
+	}
+	sends := map[string]*StepSends{}
+	for _, c := range f.Sends {
+		ss := sends[c.StepID]
+		if ss == nil {
+			ss = &StepSends{SkippedByReason: map[string]int64{}, FailedByReason: map[string]int64{}, ByStatus: map[model.MessageStatus]int64{}}
+			sends[c.StepID] = ss
+		}
+		ss.Messages += c.Count
+		ss.ByStatus[c.Status] += c.Count
+		switch c.Status.Outcome() {
+		case model.OutcomeSent:
+			ss.Sent += c.Count
+		case model.OutcomeSkipped:
+			ss.Skipped += c.Count
+			ss.SkippedByReason[reasonOrNone(c.Reason)] += c.Count
+		case model.OutcomeFailed:
+			ss.Failed += c.Count
+			ss.FailedByReason[reasonOrNone(c.Reason)] += c.Count
+		case model.OutcomeUnknown:
+			ss.Unknown += c.Count
+		default:
+			ss.Pending += c.Count
+		}
+	}
+	for _, st := range v.Spec.Steps {
+		sr := StepReport{StepID: st.ID, Kind: st.Kind()}
+		switch st.Kind() {
+		case journey.KindSend:
+			n := f.Reached[st.ID]
+			sr.Reached = &n
+			sr.Sends = sends[st.ID]
+			if sr.Sends == nil {
+				sr.Sends = &StepSends{SkippedByReason: map[string]int64{}, FailedByReason: map[string]int64{}, ByStatus: map[model.MessageStatus]int64{}}
+			}
+			sr.Sends.Deferred = f.Deferred[st.ID]
+		case journey.KindSplit:
+			var n int64
+			sr.Variants = map[string]int64{}
+			for _, vr := range st.Split.Variants {
+				sr.Variants[vr.Name] = f.Assigned[st.Split.Experiment][vr.Name]
+			}
+			for _, c := range f.Assigned[st.Split.Experiment] {
+				n += c
+			}
+			sr.Reached = &n
+		}
+		out.Steps = append(out.Steps, sr)
+	}
+	for _, ch := range v.Spec.Channels() {
+		cr := ChannelReport{Channel: ch, SentTo: f.SentTo[ch], OptedOut: f.OptedOut[ch]}
+		if f.Entered > 0 {
+			cr.OptOutRate = float64(cr.OptedOut) / float64(f.Entered)
+		}
+		out.Channels = append(out.Channels, cr)
+	}
+	if v.Spec.Holdout != nil {
+		out.Holdout = map[string]int64{}
+		for group, n := range f.Assigned[journey.GroupHoldout] {
+			out.Holdout[group] = n
+		}
+	}
+	return out
+}
+
+func reasonOrNone(r string) string {
+	if r == "" {
+		return "none"
+	}
+	return r
+}
+
+func (s *Server) experimentReport(w http.ResponseWriter, r *http.Request) {
+	id, name := r.PathValue("journey_id"), r.PathValue("experiment")
+	versions, err := s.store.JourneyVersions(r.Context(), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(versions) == 0 {
+		writeError(w, r, notFound("journey", id, "journey_id"))
+		return
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
+	var (
+		jv     storage.JourneyVersion
+		design experiment.Design
+		found  bool
+	)
+	for _, v := range versions {
+		if design, found = experimentDesign(v.Spec, name); found {
+			jv = v
+			break
+		}
+	}
+	if !found {
+		writeError(w, r, &Error{Status: http.StatusNotFound, Code: "not_found",
+			Message: fmt.Sprintf("no version of journey %q has a split with experiment %q, or a holdout (experiment %q)", id, name, journey.GroupHoldout),
+			Fields:  []FieldError{{Path: "experiment", Message: "no such experiment in the journey"}}})
+		return
+	}
+	goal := jv.Spec.Goal // validation requires one with a split or a holdout
+	if goal == nil {
+		goal = &journey.Goal{}
+	}
+	counts, err := s.store.Experiment(r.Context(), storage.ExperimentQuery{JourneyID: id, Experiment: name,
+		Goal: goal.Event, Window: goal.ConversionWindow()})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	groups := experimentGroups(counts.Groups, design)
+	analysis, err := experiment.Analyze(groups, design)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ExperimentReport{JourneyID: id, Experiment: name, Version: jv.Version,
+		Goal: goal.Event, ConversionWindow: journey.Duration(goal.ConversionWindow()).String(),
+		Control: design.Control, Confidence: design.Confidence, ControlGroupExcluded: counts.ControlGroupExcluded,
+		GeneratedAt: s.now().UTC(), Analysis: analysis})
+}
+
+// experimentDesign is how spec judges the named experiment: a split's
+// variants with their weights against its control (and the holdout, when
+// the journey has one), or, for "holdout", the journey against its holdout.
+func experimentDesign(spec journey.Spec, name string) (experiment.Design, bool) {
+	d := experiment.Design{Confidence: experiment.DefaultConfidence, MixingSD: experiment.DefaultMixingSD, Weights: map[string]float64{}}
+	if name == journey.GroupHoldout {
+		if spec.Holdout == nil {
+			return d, false
+		}
+		d.Control = journey.GroupHoldout
+		d.Weights[journey.GroupHoldout] = spec.Holdout.Share
+		d.Weights[journey.GroupTreatment] = 1 - spec.Holdout.Share
+		return d, true
+	}
+	st, ok := spec.SplitFor(name)
+	if !ok {
+		return d, false
+	}
+	d.Control = st.Split.ControlVariant()
+	for _, v := range st.Split.Variants {
+		d.Weights[v.Name] = float64(v.Weight)
+	}
+	if spec.Holdout != nil {
+		d.Holdout = journey.GroupHoldout
+	}
+	return d, true
+}
+
+// experimentGroups orders the counted groups as the design lists them
+// (control first, then the variants, then groups recorded under an older
+// version, then the holdout), with an empty entry for a designed group
+// no one entered yet.
+func experimentGroups(counted []experiment.Counts, d experiment.Design) []experiment.Counts {
+	byName := map[string]experiment.Counts{}
+	for _, c := range counted {
+		byName[c.Group] = c
+	}
+	names := []string{d.Control}
+	var weighted []string
+	for g := range d.Weights {
+		if g != d.Control {
+			weighted = append(weighted, g)
+		}
+	}
+	sort.Strings(weighted)
+	names = append(names, weighted...)
+	var others []string
+	for _, c := range counted {
+		if _, ok := d.Weights[c.Group]; !ok && c.Group != d.Control && c.Group != d.Holdout {
+			others = append(others, c.Group)
+		}
+	}
+	sort.Strings(others)
+	names = append(names, others...)
+	if d.Holdout != "" {
+		names = append(names, d.Holdout)
+	}
+	out := make([]experiment.Counts, 0, len(names))
+	for _, n := range names {
+		c, ok := byName[n]
+		if !ok {
+			c = experiment.Counts{Group: n}
+		}
+		out = append(out, c)
+	}
+	return out
+}
