@@ -6,7 +6,6 @@ package segment
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -43,8 +42,6 @@ var document = journey.DocumentKind{
 	OnePer: "define each segment on its own",
 }
 
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-
 // Segment is a validated, compiled definition. It is safe for concurrent use.
 type Segment struct {
 	Definition
@@ -80,8 +77,8 @@ func Parse(data []byte) (*Segment, error) {
 // Compile validates and compiles a definition.
 func Compile(d Definition) (*Segment, error) {
 	var ps journey.Problems
-	if !idPattern.MatchString(d.ID) {
-		ps = append(ps, journey.Problem{Path: "id", Message: "lowercase letters, digits and _, starting with a letter, at most 63"})
+	if !journey.SegmentIDPattern.MatchString(d.ID) {
+		ps = append(ps, journey.Problem{Path: "id", Message: journey.SegmentIDRule})
 	}
 	if strings.TrimSpace(d.Name) == "" {
 		ps = append(ps, journey.Problem{Path: "name", Message: "required"})

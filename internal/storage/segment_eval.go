@@ -1,0 +1,336 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tutti-dev/tutti/internal/journey"
+	"github.com/tutti-dev/tutti/internal/segment"
+)
+
+// Incremental membership. A change to a contact (an event, its attributes,
+// a consent, a suppression) queues the contact in segment_evaluations in
+// the change's own transaction (the event statement, or a trigger: see
+// migration 00012); EvaluateQueuedSegments, run by every worker's
+// dispatcher, evaluates the contact's segments on its current data and
+// records the entries and exits, each with its event, in one transaction
+// that also removes the queue rows it answered. The Temporal sweep
+// (SweepSegments) does the same for segments that change with time alone.
+//
+// Exactness. An evaluation holds the contact's delivery lock
+// (lockContactDeliveries), as every transaction that stores an event for
+// the contact does, so evaluations of one contact never overlap, and the
+// segment events they store take their deliveries' place in the contact's
+// order. It reads the queue rows first, then the data: a change committed
+// before the rows were read is in the data; one committed after has its
+// own row, which this evaluation does not delete. Entries are inserted
+// against the unique index of open memberships and exits close only an
+// open row, and the event of each is stored only if its row was written:
+// an entry is recorded and told once.
+//
+// Locks. The queue is insert-only for changes, so a change never waits for
+// an evaluation, and an evaluation deletes only rows committed before it
+// started. After the delivery lock it takes what TrackEvent takes (key-share
+// locks on the contact row through foreign keys) and the rows it writes.
+
+// compiledSegment is a segment's latest version, compiled.
+type compiledSegment struct {
+	SegmentVersion
+	seg *segment.Segment
+}
+
+// compiledSegments returns every segment's latest version, compiled; the
+// compiled forms are cached by id and version (versions never change).
+func (s *Store) compiledSegments(ctx context.Context, onlyTime bool) ([]compiledSegment, error) {
+	vs, err := latestSegmentVersions(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compiledSegment, 0, len(vs))
+	for _, v := range vs {
+		if onlyTime && !v.TimeDependent {
+			continue
+		}
+		seg, err := s.compiledSegment(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, compiledSegment{SegmentVersion: v, seg: seg})
+	}
+	return out, nil
+}
+
+// compiledSegment compiles a stored version, once per process.
+func (s *Store) compiledSegment(v SegmentVersion) (*segment.Segment, error) {
+	key := fmt.Sprintf("%s/%d", v.SegmentID, v.Version)
+	if c, ok := s.segmentCache.Load(key); ok {
+		return c.(*segment.Segment), nil
+	}
+	seg, err := segment.Compile(v.Definition)
+	if err != nil {
+		// Stored definitions were compiled before they were stored.
+		return nil, fmt.Errorf("segment %s version %d does not compile: %w", v.SegmentID, v.Version, err)
+	}
+	s.segmentCache.Store(key, seg)
+	return seg, nil
+}
+
+// segmentScores is the one place segments read lead scores: the contact's
+// scores and bands as segment conditions see them. There is no scoring
+// model yet, so every contact has zero scores and no band; the scores
+// storage replaces this body.
+func segmentScores(ctx context.Context, tx pgx.Tx, contactID string, now time.Time) (segment.Scores, error) {
+	return segment.Scores{}, nil
+}
+
+// segmentInput reads what segments read about one contact, as of now:
+// attributes, channel consent, active global suppressions, scores and every
+// stored event. A contact that does not exist is ErrNotFound.
+func segmentInput(ctx context.Context, tx pgx.Tx, contactID string, now time.Time) (segment.Input, error) {
+	c, err := queryOne(ctx, tx, "contact "+contactID, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, contactID)
+	if err != nil {
+		return segment.Input{}, err
+	}
+	in := segment.Input{
+		Contact: journey.TemplateData(journey.ContactView{ID: c.ID, ExternalID: c.ExternalID, Email: c.Email, Phone: c.Phone,
+			TimeZone: c.TimeZone, Attributes: c.Attributes}, "", 0)["contact"].(map[string]any),
+		Consent:   map[string]string{},
+		Behaviour: journey.Behaviour{Now: now},
+	}
+	type pair struct{ a, b string }
+	consents, err := queryAll(ctx, tx, "consents of contact "+contactID, func(r rowScanner) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.a, &p.b)
+	}, `SELECT channel, status FROM consents WHERE contact_id = $1 AND subscription = ''`, contactID)
+	if err != nil {
+		return segment.Input{}, err
+	}
+	for _, p := range consents {
+		in.Consent[p.a] = p.b
+	}
+	in.Suppressed, err = queryAll(ctx, tx, "suppressions of contact "+contactID, func(r rowScanner) (string, error) {
+		var reason string
+		return reason, r.Scan(&reason)
+	}, `SELECT DISTINCT reason FROM suppressions
+		WHERE contact_id = $1 AND journey_id IS NULL AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+		contactID, now)
+	if err != nil {
+		return segment.Input{}, err
+	}
+	in.Behaviour.Events, err = queryAll(ctx, tx, "events of contact "+contactID, func(r rowScanner) (journey.StoredEvent, error) {
+		var e journey.StoredEvent
+		err := r.Scan(&e.Name, &e.OccurredAt, &e.Properties)
+		e.OccurredAt = e.OccurredAt.UTC()
+		return e, err
+	}, `SELECT name, occurred_at, properties FROM events WHERE contact_id = $1`, contactID)
+	if err != nil {
+		return segment.Input{}, err
+	}
+	if in.Scores, err = segmentScores(ctx, tx, contactID, now); err != nil {
+		return segment.Input{}, err
+	}
+	return in, nil
+}
+
+// SegmentVerdict is one segment's verdict on a contact now, with the why.
+type SegmentVerdict struct {
+	SegmentID string `json:"segment_id"`
+	Version   int    `json:"version"`
+	segment.Result
+}
+
+// ExplainContactSegments evaluates every segment on the contact's current
+// data, without recording anything: which clauses hold, and why the
+// contact is in or out. An unknown contact is ErrNotFound.
+func (s *Store) ExplainContactSegments(ctx context.Context, contactID string) ([]SegmentVerdict, error) {
+	segs, err := s.compiledSegments(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []SegmentVerdict
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		in, err := segmentInput(ctx, tx, contactID, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		for _, c := range segs {
+			out = append(out, SegmentVerdict{SegmentID: c.SegmentID, Version: c.Version, Result: c.seg.Evaluate(in)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SegmentChanges counts what evaluations recorded.
+type SegmentChanges struct {
+	Evaluated int // contacts evaluated
+	Entered   int
+	Exited    int
+}
+
+func (c *SegmentChanges) add(o SegmentChanges) {
+	c.Evaluated += o.Evaluated
+	c.Entered += o.Entered
+	c.Exited += o.Exited
+}
+
+// EvaluateQueuedSegments evaluates the segments of up to limit queued
+// contacts, oldest first, each in its own transaction, and records their
+// entries and exits. Several processes may run it at once.
+func (s *Store) EvaluateQueuedSegments(ctx context.Context, limit int) (SegmentChanges, error) {
+	contacts, err := queryAll(ctx, s.pool, "queued segment evaluations", func(r rowScanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, `SELECT contact_id FROM segment_evaluations GROUP BY contact_id ORDER BY min(id) LIMIT $1`, limit)
+	if err != nil || len(contacts) == 0 {
+		return SegmentChanges{}, err
+	}
+	segs, err := s.compiledSegments(ctx, false)
+	if err != nil {
+		return SegmentChanges{}, err
+	}
+	var total SegmentChanges
+	for _, id := range contacts {
+		ch, err := s.evaluateContact(ctx, id, segs, true)
+		if err != nil {
+			return total, err
+		}
+		total.add(ch)
+	}
+	return total, nil
+}
+
+// SweepSegments re-evaluates the time-dependent segments (windows that
+// expire, now) for up to limit contacts whose id sorts after after, and
+// returns the last id it looked at ("" when there are no more). Every
+// contact is a candidate: "no purchase in 30 days" takes in contacts that
+// did nothing at all.
+func (s *Store) SweepSegments(ctx context.Context, after string, limit int) (string, SegmentChanges, error) {
+	segs, err := s.compiledSegments(ctx, true)
+	if err != nil || len(segs) == 0 {
+		return "", SegmentChanges{}, err
+	}
+	contacts, err := queryAll(ctx, s.pool, "contacts to sweep", func(r rowScanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	}, `SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil || len(contacts) == 0 {
+		return "", SegmentChanges{}, err
+	}
+	var total SegmentChanges
+	for _, id := range contacts {
+		ch, err := s.evaluateContact(ctx, id, segs, false)
+		if err != nil {
+			return "", total, err
+		}
+		total.add(ch)
+	}
+	return contacts[len(contacts)-1], total, nil
+}
+
+// evaluateContact evaluates segs for one contact and records the changes
+// (see the top of this file). fromQueue: answer the contact's queue rows,
+// doing nothing if another evaluation already has.
+func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []compiledSegment, fromQueue bool) (SegmentChanges, error) {
+	var out SegmentChanges
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockContactDeliveries(ctx, tx, contactID); err != nil {
+			return err
+		}
+		var queued []int64
+		if fromQueue {
+			var err error
+			queued, err = queryAll(ctx, tx, "queued evaluations of contact "+contactID, func(r rowScanner) (int64, error) {
+				var id int64
+				return id, r.Scan(&id)
+			}, `SELECT id FROM segment_evaluations WHERE contact_id = $1`, contactID)
+			if err != nil || len(queued) == 0 {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		in, err := segmentInput(ctx, tx, contactID, now)
+		if errors.Is(err, ErrNotFound) {
+			return nil // erased: its queue rows went with it
+		}
+		if err != nil {
+			return err
+		}
+		open, err := queryAll(ctx, tx, "segments of contact "+contactID, func(r rowScanner) (string, error) {
+			var id string
+			return id, r.Scan(&id)
+		}, `SELECT segment_id FROM segment_memberships WHERE contact_id = $1 AND exited_at IS NULL`, contactID)
+		if err != nil {
+			return err
+		}
+		isOpen := map[string]bool{}
+		for _, id := range open {
+			isOpen[id] = true
+		}
+		out.Evaluated = 1
+		for _, c := range segs {
+			member := c.seg.Evaluate(in).Member
+			switch {
+			case member && !isOpen[c.SegmentID]:
+				tag, err := tx.Exec(ctx, `
+					INSERT INTO segment_memberships (segment_id, contact_id, segment_version, entered_at)
+					VALUES ($1, $2, $3, $4)
+					ON CONFLICT (segment_id, contact_id) WHERE exited_at IS NULL DO NOTHING`,
+					c.SegmentID, contactID, c.Version, now)
+				if err != nil {
+					return fmt.Errorf("contact %s entering segment %s: %w", contactID, c.SegmentID, err)
+				}
+				if tag.RowsAffected() == 1 {
+					if err := storeSegmentEvent(ctx, tx, contactID, journey.EventSegmentEntered, c.SegmentID, now); err != nil {
+						return err
+					}
+					out.Entered++
+				}
+			case !member && isOpen[c.SegmentID]:
+				tag, err := tx.Exec(ctx, `
+					UPDATE segment_memberships SET exited_at = GREATEST($3, entered_at)
+					WHERE segment_id = $1 AND contact_id = $2 AND exited_at IS NULL`, c.SegmentID, contactID, now)
+				if err != nil {
+					return fmt.Errorf("contact %s leaving segment %s: %w", contactID, c.SegmentID, err)
+				}
+				if tag.RowsAffected() == 1 {
+					if err := storeSegmentEvent(ctx, tx, contactID, journey.EventSegmentExited, c.SegmentID, now); err != nil {
+						return err
+					}
+					out.Exited++
+				}
+			}
+		}
+		if len(queued) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM segment_evaluations WHERE id = ANY($1)`, queued); err != nil {
+				return fmt.Errorf("contact %s: answering its queued evaluations: %w", contactID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return SegmentChanges{}, fmt.Errorf("evaluating the segments of contact %s: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// storeSegmentEvent stores a segment.entered or segment.exited event, with
+// its deliveries, through the statement every tracked event takes, so
+// journeys hear it as they hear any event. Its one property is the
+// segment's id: nothing that identifies the person. The caller holds the
+// contact's delivery lock.
+func storeSegmentEvent(ctx context.Context, tx pgx.Tx, contactID, name, segmentID string, at time.Time) error {
+	e := Event{ID: newID("ev_"), ContactID: contactID, Name: name, Properties: map[string]any{"segment": segmentID}, OccurredAt: at}
+	out, _, err := scanTrackedEvent(tx.QueryRow(ctx, trackEventStatement, trackEventArgs(e)...), e)
+	if err == nil {
+		err = out.err
+	}
+	if err != nil {
+		return fmt.Errorf("storing %s of segment %s: %w", name, segmentID, err)
+	}
+	return nil
+}
