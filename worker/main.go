@@ -121,6 +121,12 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		dispatching.Wait()
 	}()
 
+	// The sweep of time-dependent segments: a Temporal Schedule, created
+	// once whichever worker starts first.
+	if err := workflows.EnsureSegmentSweepSchedule(ctx, deps.Temporal, cfg.SegmentSweepEvery); err != nil {
+		return fmt.Errorf("creating the segment sweep schedule: %w", err)
+	}
+
 	w := worker.New(deps.Temporal, workflows.TaskQueue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)
 	w.RegisterActivity(acts)

@@ -5,4 +5,5 @@ import "go.temporal.io/sdk/worker"
 // Register registers every workflow of this package on a worker.
 func Register(w worker.Registry) {
 	w.RegisterWorkflow(Journey)
+	w.RegisterWorkflow(SegmentSweep)
 }

@@ -153,6 +153,9 @@ type Config struct {
 	DatabaseMaxConns int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
+	// SegmentSweepEvery is how often the worker's Temporal Schedule sweeps
+	// the time-dependent segments (TUTTI_SEGMENT_SWEEP_EVERY, default 15m).
+	SegmentSweepEvery time.Duration
 
 	// SMSConfirmPrompt is the SMS double opt-in prompt the API texts when it
 	// records an SMS opt-in as pending (TUTTI_SMS_CONFIRM_PROMPT).
@@ -309,6 +312,12 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_SIGNAL_TIMEOUT: must be a positive duration like 5s"))
 	}
 	c.SignalTimeout = st
+
+	sweep, err := time.ParseDuration(get("TUTTI_SEGMENT_SWEEP_EVERY", "15m"))
+	if err != nil || sweep < time.Minute {
+		errs = append(errs, fmt.Errorf("TUTTI_SEGMENT_SWEEP_EVERY: must be a duration of at least 1m like 15m"))
+	}
+	c.SegmentSweepEvery = sweep
 
 	c.MetricsAddr = get("TUTTI_METRICS_ADDR", DefaultMetricsAddr)
 	if strings.EqualFold(c.MetricsAddr, "off") {
