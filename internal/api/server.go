@@ -161,6 +161,7 @@ var routes = []route{
 	{"GET", "/v1/contacts/{id}/messages", true, (*Server).contactMessages},
 	{"GET", "/v1/contacts/{id}/decisions", true, (*Server).contactDecisions},
 	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
+	{"GET", "/v1/contacts/{id}/segments", true, (*Server).contactSegments},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
 	{"POST", "/v1/events/batch", true, (*Server).trackEventBatch},
@@ -172,6 +173,10 @@ var routes = []route{
 	{"GET", "/v1/journeys/{journey_id}", true, (*Server).getJourney},
 	{"GET", "/v1/journeys/{journey_id}/versions/{version}", true, (*Server).getJourneyVersion},
 	{"POST", "/v1/journeys/{journey_id}/enrollments", true, (*Server).enroll},
+
+	{"PUT", "/v1/segments/{segment_id}", true, (*Server).defineSegment},
+	{"GET", "/v1/segments", true, (*Server).listSegments},
+	{"GET", "/v1/segments/{segment_id}/members", true, (*Server).segmentMembers},
 
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
 	{"GET", "/v1/messages/unknown", true, (*Server).unknownMessages},
