@@ -52,6 +52,11 @@ func TestDefineSegmentRefusesBadDefinitions(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status, r.raw)
 	require.Zero(t, h.count("segment_versions"))
 
+	// Entries and exits are Tutti's to record, not a client's to post.
+	r = h.call("POST", "/v1/events", map[string]any{"event_id": "fake", "contact_id": h.newContact(map[string]any{"email": "f@example.com"}),
+		"name": "segment.entered", "properties": map[string]any{"segment": "hot_leads"}}, http.StatusBadRequest)
+	require.Equal(t, []string{"name"}, r.fieldPaths())
+
 	h.call("GET", "/v1/segments/nope/members", nil, http.StatusNotFound)
 	h.call("GET", "/v1/contacts/c_nope/segments", nil, http.StatusNotFound)
 }
