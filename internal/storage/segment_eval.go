@@ -79,61 +79,106 @@ func (s *Store) compiledSegment(v SegmentVersion) (*segment.Segment, error) {
 	return seg, nil
 }
 
-// segmentScores is the one place segments read lead scores: the contact's
-// scores and bands as segment conditions see them. There is no scoring
-// model yet, so every contact has zero scores and no band; the scores
-// storage replaces this body.
-func segmentScores(ctx context.Context, tx pgx.Tx, contactID string, now time.Time) (segment.Scores, error) {
-	return segment.Scores{}, nil
+// segmentScores is the one place segments read lead scores: the scores
+// and bands of each of contactIDs as segment conditions see them (a
+// contact missing from the map has zero scores and no band). There is no
+// scoring model yet, so every contact has zero scores and no band; the
+// scores storage replaces this body.
+func segmentScores(ctx context.Context, q rowsQuerier, contactIDs []string, now time.Time) (map[string]segment.Scores, error) {
+	return map[string]segment.Scores{}, nil
 }
 
-// segmentInput reads what segments read about one contact, as of now:
-// attributes, channel consent, active global suppressions, scores and every
-// stored event. A contact that does not exist is ErrNotFound.
-func segmentInput(ctx context.Context, tx pgx.Tx, contactID string, now time.Time) (segment.Input, error) {
-	c, err := queryOne(ctx, tx, "contact "+contactID, scanContact, `SELECT `+contactColumns+` FROM contacts WHERE id = $1`, contactID)
+// segmentInput reads what segments read about one contact, as of now; a
+// contact that does not exist is ErrNotFound.
+func segmentInput(ctx context.Context, q rowsQuerier, contactID string, now time.Time) (segment.Input, error) {
+	ins, err := segmentInputs(ctx, q, []string{contactID}, now)
 	if err != nil {
 		return segment.Input{}, err
 	}
-	in := segment.Input{
-		Contact: journey.TemplateData(journey.ContactView{ID: c.ID, ExternalID: c.ExternalID, Email: c.Email, Phone: c.Phone,
-			TimeZone: c.TimeZone, Attributes: c.Attributes}, "", 0)["contact"].(map[string]any),
-		Consent:   map[string]string{},
-		Behaviour: journey.Behaviour{Now: now},
-	}
-	type pair struct{ a, b string }
-	consents, err := queryAll(ctx, tx, "consents of contact "+contactID, func(r rowScanner) (pair, error) {
-		var p pair
-		return p, r.Scan(&p.a, &p.b)
-	}, `SELECT channel, status FROM consents WHERE contact_id = $1 AND subscription = ''`, contactID)
-	if err != nil {
-		return segment.Input{}, err
-	}
-	for _, p := range consents {
-		in.Consent[p.a] = p.b
-	}
-	in.Suppressed, err = queryAll(ctx, tx, "suppressions of contact "+contactID, func(r rowScanner) (string, error) {
-		var reason string
-		return reason, r.Scan(&reason)
-	}, `SELECT DISTINCT reason FROM suppressions
-		WHERE contact_id = $1 AND journey_id IS NULL AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
-		contactID, now)
-	if err != nil {
-		return segment.Input{}, err
-	}
-	in.Behaviour.Events, err = queryAll(ctx, tx, "events of contact "+contactID, func(r rowScanner) (journey.StoredEvent, error) {
-		var e journey.StoredEvent
-		err := r.Scan(&e.Name, &e.OccurredAt, &e.Properties)
-		e.OccurredAt = e.OccurredAt.UTC()
-		return e, err
-	}, `SELECT name, occurred_at, properties FROM events WHERE contact_id = $1`, contactID)
-	if err != nil {
-		return segment.Input{}, err
-	}
-	if in.Scores, err = segmentScores(ctx, tx, contactID, now); err != nil {
-		return segment.Input{}, err
+	in, ok := ins[contactID]
+	if !ok {
+		return segment.Input{}, fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
 	}
 	return in, nil
+}
+
+// segmentInputs reads what segments read about each of contactIDs, as of
+// now, in a query per kind of data: attributes, channel consent, active
+// global suppressions, every stored event, and scores. Contacts that do
+// not exist are missing from the map.
+func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, now time.Time) (map[string]segment.Input, error) {
+	contacts, err := queryAll(ctx, q, "contacts for segments", scanContact,
+		`SELECT `+contactColumns+` FROM contacts WHERE id = ANY($1)`, contactIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]segment.Input, len(contacts))
+	for _, c := range contacts {
+		out[c.ID] = segment.Input{
+			Contact: journey.TemplateData(journey.ContactView{ID: c.ID, ExternalID: c.ExternalID, Email: c.Email, Phone: c.Phone,
+				TimeZone: c.TimeZone, Attributes: c.Attributes}, "", 0)["contact"].(map[string]any),
+			Consent:   map[string]string{},
+			Behaviour: journey.Behaviour{Now: now},
+		}
+	}
+	type row struct{ contact, a, b string }
+	scanRow := func(r rowScanner) (row, error) {
+		var x row
+		return x, r.Scan(&x.contact, &x.a, &x.b)
+	}
+	consents, err := queryAll(ctx, q, "consents for segments", scanRow,
+		`SELECT contact_id, channel, status FROM consents WHERE contact_id = ANY($1) AND subscription = ''`, contactIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range consents {
+		if in, ok := out[x.contact]; ok {
+			in.Consent[x.a] = x.b
+		}
+	}
+	suppressed, err := queryAll(ctx, q, "suppressions for segments", scanRow, `
+		SELECT DISTINCT contact_id, reason, '' FROM suppressions
+		WHERE contact_id = ANY($1) AND journey_id IS NULL AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+		contactIDs, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range suppressed {
+		if in, ok := out[x.contact]; ok {
+			in.Suppressed = append(in.Suppressed, x.a)
+			out[x.contact] = in
+		}
+	}
+	type event struct {
+		contact string
+		journey.StoredEvent
+	}
+	events, err := queryAll(ctx, q, "events for segments", func(r rowScanner) (event, error) {
+		var e event
+		err := r.Scan(&e.contact, &e.Name, &e.OccurredAt, &e.Properties)
+		e.OccurredAt = e.OccurredAt.UTC()
+		return e, err
+	}, `SELECT contact_id, name, occurred_at, properties FROM events WHERE contact_id = ANY($1)`, contactIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if in, ok := out[e.contact]; ok {
+			in.Behaviour.Events = append(in.Behaviour.Events, e.StoredEvent)
+			out[e.contact] = in
+		}
+	}
+	scores, err := segmentScores(ctx, q, contactIDs, now)
+	if err != nil {
+		return nil, err
+	}
+	for id, sc := range scores {
+		if in, ok := out[id]; ok {
+			in.Scores = sc
+			out[id] = in
+		}
+	}
+	return out, nil
 }
 
 // SegmentVerdict is one segment's verdict on a contact now, with the why.
@@ -208,28 +253,61 @@ func (s *Store) EvaluateQueuedSegments(ctx context.Context, limit int) (SegmentC
 // expire, now) for up to limit contacts whose id sorts after after, and
 // returns the last id it looked at ("" when there are no more). Every
 // contact is a candidate: "no purchase in 30 days" takes in contacts that
-// did nothing at all.
+// did nothing at all. The page is read and evaluated in bulk, without
+// locks; only a contact whose verdict differs from its recorded
+// membership is evaluated again, exactly (evaluateContact), and recorded.
 func (s *Store) SweepSegments(ctx context.Context, after string, limit int) (string, SegmentChanges, error) {
 	segs, err := s.compiledSegments(ctx, true)
 	if err != nil || len(segs) == 0 {
 		return "", SegmentChanges{}, err
 	}
-	contacts, err := queryAll(ctx, s.pool, "contacts to sweep", func(r rowScanner) (string, error) {
+	ids, err := queryAll(ctx, s.pool, "contacts to sweep", func(r rowScanner) (string, error) {
 		var id string
 		return id, r.Scan(&id)
 	}, `SELECT id FROM contacts WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
-	if err != nil || len(contacts) == 0 {
+	if err != nil || len(ids) == 0 {
 		return "", SegmentChanges{}, err
 	}
-	var total SegmentChanges
-	for _, id := range contacts {
+	inputs, err := segmentInputs(ctx, s.pool, ids, time.Now().UTC())
+	if err != nil {
+		return "", SegmentChanges{}, err
+	}
+	type pair struct{ contact, segment string }
+	openRows, err := queryAll(ctx, s.pool, "memberships to sweep", func(r rowScanner) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.contact, &p.segment)
+	}, `SELECT contact_id, segment_id FROM segment_memberships WHERE contact_id = ANY($1) AND exited_at IS NULL`, ids)
+	if err != nil {
+		return "", SegmentChanges{}, err
+	}
+	open := map[pair]bool{}
+	for _, p := range openRows {
+		open[p] = true
+	}
+	total := SegmentChanges{Evaluated: len(inputs)}
+	for _, id := range ids {
+		in, ok := inputs[id]
+		if !ok {
+			continue // erased meanwhile
+		}
+		changed := false
+		for _, c := range segs {
+			if c.seg.Evaluate(in).Member != open[pair{id, c.SegmentID}] {
+				changed = true
+				break
+			}
+		}
+		if !changed {
+			continue
+		}
 		ch, err := s.evaluateContact(ctx, id, segs, false)
 		if err != nil {
 			return "", total, err
 		}
-		total.add(ch)
+		total.Entered += ch.Entered
+		total.Exited += ch.Exited
 	}
-	return contacts[len(contacts)-1], total, nil
+	return ids[len(ids)-1], total, nil
 }
 
 // evaluateContact evaluates segs for one contact and records the changes
