@@ -58,6 +58,7 @@ func TestEvaluate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := s.Evaluate(tt.in)
+			require.Equal(t, r.Member, s.Matches(tt.in))
 			require.Empty(t, r.Error)
 			require.Equal(t, tt.member, r.Member)
 			var held []bool

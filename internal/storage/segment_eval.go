@@ -292,7 +292,7 @@ func (s *Store) SweepSegments(ctx context.Context, after string, limit int) (str
 		}
 		changed := false
 		for _, c := range segs {
-			if c.seg.Evaluate(in).Member != open[pair{id, c.SegmentID}] {
+			if c.seg.Matches(in) != open[pair{id, c.SegmentID}] {
 				changed = true
 				break
 			}
@@ -351,7 +351,7 @@ func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []co
 		}
 		out.Evaluated = 1
 		for _, c := range segs {
-			member := c.seg.Evaluate(in).Member
+			member := c.seg.Matches(in)
 			switch {
 			case member && !isOpen[c.SegmentID]:
 				tag, err := tx.Exec(ctx, `

@@ -15,7 +15,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
 
-func defineSegment(t *testing.T, s *storage.Store, id, when string) storage.SegmentVersion {
+func defineSegment(t testing.TB, s *storage.Store, id, when string) storage.SegmentVersion {
 	t.Helper()
 	seg, err := segment.Compile(segment.Definition{ID: id, Name: "Segment " + id, When: when})
 	require.NoError(t, err)
