@@ -34,8 +34,9 @@ import (
 //
 // Locks. The queue is insert-only for changes, so a change never waits for
 // an evaluation, and an evaluation deletes only rows committed before it
-// started. After the delivery lock it takes what TrackEvent takes (key-share
-// locks on the contact row through foreign keys) and the rows it writes.
+// started. After the delivery lock it takes a key-share lock on the contact
+// row (what TrackEvent takes through its foreign keys, here before any row
+// is written, see evaluateContact) and then the rows it writes.
 
 // compiledSegment is a segment's latest version, compiled.
 type compiledSegment struct {
@@ -318,6 +319,18 @@ func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []co
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockContactDeliveries(ctx, tx, contactID); err != nil {
 			return err
+		}
+		// The key-share lock the rows written below would take through
+		// their foreign keys, taken before any of them: an erasure (which
+		// locks the contact FOR UPDATE, then deletes these rows by cascade)
+		// waits for this transaction, or this one for it, never each for
+		// the other.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE)`, contactID).Scan(&exists); err != nil {
+			return fmt.Errorf("locking contact %s: %w", contactID, err)
+		}
+		if !exists {
+			return nil // erased: its queue rows went with it
 		}
 		var queued []int64
 		if fromQueue {

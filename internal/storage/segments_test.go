@@ -258,3 +258,39 @@ func TestSweepSegments_WindowExpires(t *testing.T) {
 	require.False(t, why[0].Member)
 	require.Equal(t, []segment.Clause{{Expr: `events.count("page.viewed", days(7)) >= 1`}}, why[0].Clauses)
 }
+
+// Erasures racing evaluations of the same contacts neither fail nor leave
+// memberships behind (an erasure locks the contact, then deletes its
+// memberships; an evaluation locks the contact before writing any).
+func TestSegmentEvaluation_RacesErasure(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	defineSegment(t, s, "viewers", `events.count("page.viewed", days(7)) >= 1`)
+	contacts := make([]storage.Contact, 8)
+	for i := range contacts {
+		contacts[i] = newContact(t, s)
+		_, _, _, err := s.TrackEvent(ctx, storage.Event{ContactID: contacts[i].ID, Name: "page.viewed"})
+		require.NoError(t, err)
+	}
+	evaluateAll(t, s)
+	for _, c := range contacts {
+		// An exit to record: the view leaves its window, and a change queues it.
+		_, err := s.Pool().Exec(ctx, `UPDATE events SET occurred_at = now() - interval '8 days' WHERE contact_id = $1`, c.ID)
+		require.NoError(t, err)
+		_, _, err = s.UpsertContact(ctx, storage.ContactInput{ID: c.ID, Attributes: map[string]any{"seen": true}})
+		require.NoError(t, err)
+	}
+	concurrently(len(contacts)+4, func(i int) {
+		if i < len(contacts) {
+			_, _, err := s.EraseContact(ctx, contacts[i].ID)
+			require.NoError(t, err)
+			return
+		}
+		_, err := s.EvaluateQueuedSegments(ctx, 2)
+		require.NoError(t, err)
+	})
+	evaluateAll(t, s)
+	require.Zero(t, count(t, s, `SELECT count(*) FROM segment_memberships`))
+	require.Zero(t, count(t, s, `SELECT count(*) FROM segment_evaluations`))
+}
