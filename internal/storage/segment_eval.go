@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -224,14 +225,22 @@ func (c *SegmentChanges) add(o SegmentChanges) {
 	c.Exited += o.Exited
 }
 
+// segmentParallel bounds the contacts one EvaluateQueuedSegments call
+// evaluates at once (each holds a pooled connection while it does).
+const segmentParallel = 4
+
 // EvaluateQueuedSegments evaluates the segments of up to limit queued
-// contacts, oldest first, each in its own transaction, and records their
-// entries and exits. Several processes may run it at once.
+// contacts, about the oldest first, segmentParallel at a time, each in its
+// own transaction, and records their entries and exits. Several processes
+// may run it at once: a contact another evaluation holds is left to it.
 func (s *Store) EvaluateQueuedSegments(ctx context.Context, limit int) (SegmentChanges, error) {
+	// The oldest rows by the primary key, a bounded read however long the
+	// queue is (defining a segment queues every contact).
 	contacts, err := queryAll(ctx, s.pool, "queued segment evaluations", func(r rowScanner) (string, error) {
 		var id string
 		return id, r.Scan(&id)
-	}, `SELECT contact_id FROM segment_evaluations GROUP BY contact_id ORDER BY min(id) LIMIT $1`, limit)
+	}, `SELECT contact_id FROM (SELECT contact_id, id FROM segment_evaluations ORDER BY id LIMIT $1 * 4) q
+		GROUP BY contact_id ORDER BY min(id) LIMIT $1`, limit)
 	if err != nil || len(contacts) == 0 {
 		return SegmentChanges{}, err
 	}
@@ -239,15 +248,28 @@ func (s *Store) EvaluateQueuedSegments(ctx context.Context, limit int) (SegmentC
 	if err != nil {
 		return SegmentChanges{}, err
 	}
-	var total SegmentChanges
+	var (
+		mu    sync.Mutex
+		total SegmentChanges
+		errs  []error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, segmentParallel)
+	)
 	for _, id := range contacts {
-		ch, err := s.evaluateContact(ctx, id, segs, true)
-		if err != nil {
-			return total, err
-		}
-		total.add(ch)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ch, err := s.evaluateContact(ctx, id, segs, true)
+			mu.Lock()
+			defer mu.Unlock()
+			total.add(ch)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
 	}
-	return total, nil
+	wg.Wait()
+	return total, errors.Join(errs...)
 }
 
 // SweepSegments re-evaluates the time-dependent segments (windows that
@@ -317,7 +339,18 @@ func (s *Store) SweepSegments(ctx context.Context, after string, limit int) (str
 func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []compiledSegment, fromQueue bool) (SegmentChanges, error) {
 	var out SegmentChanges
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockContactDeliveries(ctx, tx, contactID); err != nil {
+		if fromQueue {
+			// Another evaluation has the contact (or an event is being
+			// stored for it, which queues it again): leave it, its rows
+			// stay queued until one evaluation answers them.
+			var got bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('tutti.deliveries:' || $1, 0))`, contactID).Scan(&got); err != nil {
+				return fmt.Errorf("serialising the deliveries of contact %s: %w", contactID, err)
+			}
+			if !got {
+				return nil
+			}
+		} else if err := lockContactDeliveries(ctx, tx, contactID); err != nil {
 			return err
 		}
 		// The key-share lock the rows written below would take through
