@@ -194,6 +194,7 @@ const segmentBatch = 64
 // in every worker process.
 func (d *Dispatcher) EvaluateSegments(ctx context.Context) (int, error) {
 	ch, err := d.s.store.EvaluateQueuedSegments(ctx, segmentBatch)
+	metrics.RecordSegmentChanges(ch.Entered, ch.Exited)
 	return ch.Evaluated, err
 }
 

@@ -170,3 +170,14 @@ func (s *Store) ContactSegments(ctx context.Context, contactID string) ([]Segmen
 		SELECT `+membershipColumns+` FROM segment_memberships
 		WHERE contact_id = $1 ORDER BY entered_at DESC, id DESC`, contactID)
 }
+
+// QueuedSegmentEvaluations counts the changes waiting for a segment
+// evaluation (rows of the segment outbox; one evaluation answers all of a
+// contact's).
+func (s *Store) QueuedSegmentEvaluations(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM segment_evaluations`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting queued segment evaluations: %w", err)
+	}
+	return n, nil
+}
