@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/temporaltest"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -77,4 +78,13 @@ func TestEndToEnd_SegmentEntryStartsAJourneyAndLeavingEndsIt(t *testing.T) {
 		FROM events WHERE contact_id = $1`, id).Scan(&entered, &exited))
 	require.Equal(t, [2]int{1, 1}, [2]int{entered, exited})
 	require.Len(t, s.sg.Requests(), 1)
+
+	// The segment travelled through Temporal by id; the person did not.
+	found, err := temporaltest.FindInHistory(ctx, s.tc, workflowID, "hot@example.com", "e2e_hot")
+	require.NoError(t, err)
+	needles := map[string]bool{}
+	for _, h := range found {
+		needles[h.Needle] = true
+	}
+	require.Equal(t, map[string]bool{"e2e_hot": true}, needles)
 }
