@@ -6,6 +6,7 @@ package segment
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -51,6 +52,18 @@ type Segment struct {
 	// a window of events, or intent, which decays), so the sweep must
 	// look at it; other segments change only when their contact does.
 	TimeDependent bool
+	// events names the stored events the condition reads (sorted), and
+	// allEvents says it may read any (a name that is not a literal).
+	events    []string
+	allEvents bool
+}
+
+// EventNames says which of a contact's stored events an evaluation needs:
+// the names the condition's events.count/sum/first/last calls give, or
+// all (true) when one of them is not a literal string. A segment that
+// reads no events needs none.
+func (s *Segment) EventNames() (names []string, all bool) {
+	return s.events, s.allEvents
 }
 
 type clause struct {
@@ -99,6 +112,7 @@ func Compile(d Definition) (*Segment, error) {
 		return nil, iss.Err()
 	}
 	s.TimeDependent = readsTime(checked.NativeRep().Expr())
+	s.events, s.allEvents = eventNames(checked.NativeRep().Expr())
 	for _, part := range conjuncts(checked.NativeRep().Expr()) {
 		src, err := cel.ExprToString(part, checked.NativeRep().SourceInfo())
 		if err != nil {
@@ -177,6 +191,75 @@ func readsTime(e ast.Expr) bool {
 	}
 	visit(e)
 	return found
+}
+
+// eventNames lists the event names an expression's events.count, sum,
+// first and last calls read, sorted and once each; all is true when a
+// name is not a string literal, or when events is used in any other way.
+func eventNames(e ast.Expr) (names []string, all bool) {
+	seen := map[string]bool{}
+	var visit func(ast.Expr)
+	visit = func(e ast.Expr) {
+		switch e.Kind() {
+		case ast.IdentKind:
+			if e.AsIdent() == "events" {
+				all = true // events passed around whole: assume it reads anything
+			}
+		case ast.CallKind:
+			c := e.AsCall()
+			args := c.Args()
+			if c.IsMemberFunction() && c.Target().Kind() == ast.IdentKind && c.Target().AsIdent() == "events" {
+				switch c.FunctionName() {
+				case "count", "sum", "first", "last":
+					if len(args) > 0 && args[0].Kind() == ast.LiteralKind {
+						if name, ok := args[0].AsLiteral().Value().(string); ok {
+							seen[name] = true
+							for _, a := range args[1:] {
+								visit(a)
+							}
+							return
+						}
+					}
+				}
+				all = true
+				for _, a := range args {
+					visit(a)
+				}
+				return
+			}
+			if c.IsMemberFunction() {
+				visit(c.Target())
+			}
+			for _, a := range args {
+				visit(a)
+			}
+		case ast.SelectKind:
+			visit(e.AsSelect().Operand())
+		case ast.ListKind:
+			for _, el := range e.AsList().Elements() {
+				visit(el)
+			}
+		case ast.MapKind:
+			for _, en := range e.AsMap().Entries() {
+				me := en.AsMapEntry()
+				visit(me.Key())
+				visit(me.Value())
+			}
+		case ast.ComprehensionKind:
+			cm := e.AsComprehension()
+			visit(cm.IterRange())
+			visit(cm.AccuInit())
+			visit(cm.LoopCondition())
+			visit(cm.LoopStep())
+			visit(cm.Result())
+		}
+	}
+	visit(e)
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, all
 }
 
 // Scores is a contact's scores as segments see them.

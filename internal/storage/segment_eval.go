@@ -66,6 +66,29 @@ func (s *Store) compiledSegments(ctx context.Context, onlyTime bool) ([]compiled
 	return out, nil
 }
 
+// eventsRead is the union of what segs read of a contact's stored events
+// (segment.Segment.EventNames): names, or all of them.
+type eventsRead struct {
+	names []string
+	all   bool
+}
+
+func eventsReadBy(segs []compiledSegment) eventsRead {
+	var r eventsRead
+	seen := map[string]bool{}
+	for _, c := range segs {
+		names, all := c.seg.EventNames()
+		r.all = r.all || all
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				r.names = append(r.names, n)
+			}
+		}
+	}
+	return r
+}
+
 // compiledSegment compiles a stored version, once per process.
 func (s *Store) compiledSegment(v SegmentVersion) (*segment.Segment, error) {
 	key := fmt.Sprintf("%s/%d", v.SegmentID, v.Version)
@@ -92,8 +115,8 @@ func segmentScores(ctx context.Context, q rowsQuerier, contactIDs []string, now 
 
 // segmentInput reads what segments read about one contact, as of now; a
 // contact that does not exist is ErrNotFound.
-func segmentInput(ctx context.Context, q rowsQuerier, contactID string, now time.Time) (segment.Input, error) {
-	ins, err := segmentInputs(ctx, q, []string{contactID}, now)
+func segmentInput(ctx context.Context, q rowsQuerier, contactID string, events eventsRead, now time.Time) (segment.Input, error) {
+	ins, err := segmentInputs(ctx, q, []string{contactID}, events, now)
 	if err != nil {
 		return segment.Input{}, err
 	}
@@ -106,9 +129,9 @@ func segmentInput(ctx context.Context, q rowsQuerier, contactID string, now time
 
 // segmentInputs reads what segments read about each of contactIDs, as of
 // now, in a query per kind of data: attributes, channel consent, active
-// global suppressions, every stored event, and scores. Contacts that do
-// not exist are missing from the map.
-func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, now time.Time) (map[string]segment.Input, error) {
+// global suppressions, the stored events the segments read (events), and
+// scores. Contacts that do not exist are missing from the map.
+func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, events eventsRead, now time.Time) (map[string]segment.Input, error) {
 	contacts, err := queryAll(ctx, q, "contacts for segments", scanContact,
 		`SELECT `+contactColumns+` FROM contacts WHERE id = ANY($1)`, contactIDs)
 	if err != nil {
@@ -155,16 +178,20 @@ func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, now 
 		contact string
 		journey.StoredEvent
 	}
-	events, err := queryAll(ctx, q, "events for segments", func(r rowScanner) (event, error) {
-		var e event
-		err := r.Scan(&e.contact, &e.Name, &e.OccurredAt, &e.Properties)
-		e.OccurredAt = e.OccurredAt.UTC()
-		return e, err
-	}, `SELECT contact_id, name, occurred_at, properties FROM events WHERE contact_id = ANY($1)`, contactIDs)
-	if err != nil {
-		return nil, err
+	var stored []event
+	if events.all || len(events.names) > 0 {
+		stored, err = queryAll(ctx, q, "events for segments", func(r rowScanner) (event, error) {
+			var e event
+			err := r.Scan(&e.contact, &e.Name, &e.OccurredAt, &e.Properties)
+			e.OccurredAt = e.OccurredAt.UTC()
+			return e, err
+		}, `SELECT contact_id, name, occurred_at, properties FROM events
+			WHERE contact_id = ANY($1) AND ($2 OR name = ANY($3))`, contactIDs, events.all, events.names)
+		if err != nil {
+			return nil, err
+		}
 	}
-	for _, e := range events {
+	for _, e := range stored {
 		if in, ok := out[e.contact]; ok {
 			in.Behaviour.Events = append(in.Behaviour.Events, e.StoredEvent)
 			out[e.contact] = in
@@ -200,7 +227,7 @@ func (s *Store) ExplainContactSegments(ctx context.Context, contactID string) ([
 	}
 	var out []SegmentVerdict
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := segmentInput(ctx, tx, contactID, time.Now().UTC())
+		in, err := segmentInput(ctx, tx, contactID, eventsReadBy(segs), time.Now().UTC())
 		if err != nil {
 			return err
 		}
@@ -291,7 +318,7 @@ func (s *Store) SweepSegments(ctx context.Context, after string, limit int) (str
 	if err != nil || len(ids) == 0 {
 		return "", SegmentChanges{}, err
 	}
-	inputs, err := segmentInputs(ctx, s.pool, ids, time.Now().UTC())
+	inputs, err := segmentInputs(ctx, s.pool, ids, eventsReadBy(segs), time.Now().UTC())
 	if err != nil {
 		return "", SegmentChanges{}, err
 	}
@@ -377,7 +404,7 @@ func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []co
 			}
 		}
 		now := time.Now().UTC()
-		in, err := segmentInput(ctx, tx, contactID, now)
+		in, err := segmentInput(ctx, tx, contactID, eventsReadBy(segs), now)
 		if errors.Is(err, ErrNotFound) {
 			return nil // erased: its queue rows went with it
 		}

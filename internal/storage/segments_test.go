@@ -294,3 +294,28 @@ func TestSegmentEvaluation_RacesErasure(t *testing.T) {
 	require.Zero(t, count(t, s, `SELECT count(*) FROM segment_memberships`))
 	require.Zero(t, count(t, s, `SELECT count(*) FROM segment_evaluations`))
 }
+
+// A segment reads the events its condition names; one whose event name
+// comes from the contact reads them all.
+func TestSegmentInput_ReadsTheEventsNamed(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	defineSegment(t, s, "buyers", `events.count("purchase", days(30)) >= 1`)
+	defineSegment(t, s, "fans", `events.count(contact.?fav.orValue("none"), days(30)) >= 1`)
+	c := newContact(t, s)
+	_, _, err := s.UpsertContact(ctx, storage.ContactInput{ID: c.ID, Attributes: map[string]any{"fav": "page.viewed"}})
+	require.NoError(t, err)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ContactID: c.ID, Name: "page.viewed"})
+	require.NoError(t, err)
+	require.Equal(t, 1, evaluateAll(t, s).Entered)
+	members, err := s.SegmentMembers(ctx, "fans", "", 10)
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+	_, _, _, err = s.TrackEvent(ctx, storage.Event{ContactID: c.ID, Name: "purchase"})
+	require.NoError(t, err)
+	require.Equal(t, 1, evaluateAll(t, s).Entered)
+	members, err = s.SegmentMembers(ctx, "buyers", "", 10)
+	require.NoError(t, err)
+	require.Len(t, members, 1)
+}
