@@ -2,11 +2,17 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
 
@@ -111,4 +117,107 @@ func BenchmarkSweepSegments(b *testing.B) {
 	b.ReportMetric(float64(sweeping.Milliseconds())/float64(b.N), "sweep-ms")
 	b.ReportMetric(float64(scanning.Milliseconds())/float64(b.N), "scan-ms")
 	b.ReportMetric(float64(sweeping)/float64(scanning), "sweep/scan")
+}
+
+// BenchmarkSegmentUpdate measures incremental membership: 16 clients track
+// events (TrackEvent, each a first pricing view of a contact that is not
+// yet in the segment) while one evaluator (one worker's dispatcher: 64
+// contacts a call, segmentParallel at a time) records the entries. Each
+// event makes one entry; its lag is the entry's time minus the event's
+// arrival (both stamped on this machine).
+//
+// Metrics: events/s (clients, wall clock), entries/s (until the last entry),
+// lag-p50-ms and lag-p99-ms. With the clients at full speed the lag is the
+// queue's: it says whether one evaluator keeps up with this ingest rate.
+//
+//	go test ./internal/storage -run '^$' -bench BenchmarkSegmentUpdate -benchtime 4000x
+func BenchmarkSegmentUpdate(b *testing.B) {
+	ctx := context.Background()
+	_, dsn := storagetest.NewWithDSN(b)
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pcfg.MaxConns = benchWorkers + 8
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	s := storage.New(pool)
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO contacts (id, external_id) SELECT 'c_upd_' || lpad(i::text, 7, '0'), 'upd-' || i FROM generate_series(1, $1) AS i`, b.N); err != nil {
+		b.Fatal(err)
+	}
+	defineSegment(b, s, "pricing_readers", `events.count("page.viewed", {"path": "/pricing"}, days(7)) >= 1`)
+	if _, err := pool.Exec(ctx, `DELETE FROM segment_evaluations; ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+
+	var (
+		clients sync.WaitGroup
+		done    atomic.Bool
+		evalErr atomic.Pointer[error]
+		evals   sync.WaitGroup
+	)
+	evals.Go(func() {
+		for {
+			ch, err := s.EvaluateQueuedSegments(ctx, 64)
+			if err != nil {
+				evalErr.CompareAndSwap(nil, &err)
+				return
+			}
+			if ch.Evaluated == 0 {
+				if done.Load() {
+					var n int
+					if err := pool.QueryRow(ctx, `SELECT count(*) FROM segment_evaluations`).Scan(&n); err == nil && n == 0 {
+						return
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	})
+	start := time.Now()
+	b.ResetTimer()
+	for w := range benchWorkers {
+		clients.Go(func() {
+			for i := w; i < b.N; i += benchWorkers {
+				_, _, _, err := s.TrackEvent(ctx, storage.Event{ContactID: fmt.Sprintf("c_upd_%07d", i+1), Name: "page.viewed",
+					Properties: map[string]any{"path": "/pricing"}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	clients.Wait()
+	ingest := time.Since(start)
+	done.Store(true)
+	evals.Wait()
+	b.StopTimer()
+	if err := evalErr.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	var (
+		entries            int
+		p50, p99, lastSecs float64
+	)
+	if err := pool.QueryRow(ctx, `
+		SELECT count(*),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM m.entered_at - e.received_at)),
+		       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM m.entered_at - e.received_at)),
+		       extract(epoch FROM max(m.entered_at) - min(e.received_at))
+		FROM segment_memberships m JOIN events e ON e.contact_id = m.contact_id AND e.name = 'page.viewed'`).Scan(&entries, &p50, &p99, &lastSecs); err != nil {
+		b.Fatal(err)
+	}
+	if entries != b.N {
+		b.Fatalf("%d entries for %d events", entries, b.N)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(b.N)/ingest.Seconds(), "events/s")
+	b.ReportMetric(float64(entries)/lastSecs, "entries/s")
+	b.ReportMetric(p50*1000, "lag-p50-ms")
+	b.ReportMetric(p99*1000, "lag-p99-ms")
 }

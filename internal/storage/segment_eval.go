@@ -115,7 +115,7 @@ func segmentScores(ctx context.Context, q rowsQuerier, contactIDs []string, now 
 
 // segmentInput reads what segments read about one contact, as of now; a
 // contact that does not exist is ErrNotFound.
-func segmentInput(ctx context.Context, q rowsQuerier, contactID string, events eventsRead, now time.Time) (segment.Input, error) {
+func segmentInput(ctx context.Context, q segmentQuerier, contactID string, events eventsRead, now time.Time) (segment.Input, error) {
 	ins, err := segmentInputs(ctx, q, []string{contactID}, events, now)
 	if err != nil {
 		return segment.Input{}, err
@@ -127,13 +127,63 @@ func segmentInput(ctx context.Context, q rowsQuerier, contactID string, events e
 	return in, nil
 }
 
+// segmentQuerier is what segmentInputs reads on: the pool or a transaction.
+type segmentQuerier interface {
+	rowsQuerier
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // segmentInputs reads what segments read about each of contactIDs, as of
-// now, in a query per kind of data: attributes, channel consent, active
-// global suppressions, the stored events the segments read (events), and
-// scores. Contacts that do not exist are missing from the map.
-func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, events eventsRead, now time.Time) (map[string]segment.Input, error) {
-	contacts, err := queryAll(ctx, q, "contacts for segments", scanContact,
-		`SELECT `+contactColumns+` FROM contacts WHERE id = ANY($1)`, contactIDs)
+// now, in one round trip of a query per kind of data: attributes, channel
+// consent, active global suppressions and the stored events the segments
+// read (events); then scores. Contacts that do not exist are missing from
+// the map.
+func segmentInputs(ctx context.Context, q segmentQuerier, contactIDs []string, events eventsRead, now time.Time) (map[string]segment.Input, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+contactColumns+` FROM contacts WHERE id = ANY($1)`, contactIDs)
+	b.Queue(`SELECT contact_id, channel, status FROM consents WHERE contact_id = ANY($1) AND subscription = ''`, contactIDs)
+	b.Queue(`SELECT DISTINCT contact_id, reason, '' FROM suppressions
+		WHERE contact_id = ANY($1) AND journey_id IS NULL AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
+		contactIDs, now)
+	b.Queue(`SELECT contact_id, name, occurred_at, properties FROM events
+		WHERE contact_id = ANY($1) AND ($2 OR name = ANY($3))`, contactIDs, events.all, events.names)
+	type row struct{ contact, a, b string }
+	scanRow := func(r rowScanner) (row, error) {
+		var x row
+		return x, r.Scan(&x.contact, &x.a, &x.b)
+	}
+	type event struct {
+		contact string
+		journey.StoredEvent
+	}
+	var (
+		contacts           []Contact
+		consents, suppress []row
+		stored             []event
+	)
+	br := q.SendBatch(ctx, b)
+	err := func() error {
+		var err error
+		if contacts, err = batchAll(br, "contacts for segments", scanContact); err != nil {
+			return err
+		}
+		if consents, err = batchAll(br, "consents for segments", scanRow); err != nil {
+			return err
+		}
+		if suppress, err = batchAll(br, "suppressions for segments", scanRow); err != nil {
+			return err
+		}
+		stored, err = batchAll(br, "events for segments", func(r rowScanner) (event, error) {
+			var e event
+			err := r.Scan(&e.contact, &e.Name, &e.OccurredAt, &e.Properties)
+			e.OccurredAt = e.OccurredAt.UTC()
+			return e, err
+		})
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -146,49 +196,15 @@ func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, even
 			Behaviour: journey.Behaviour{Now: now},
 		}
 	}
-	type row struct{ contact, a, b string }
-	scanRow := func(r rowScanner) (row, error) {
-		var x row
-		return x, r.Scan(&x.contact, &x.a, &x.b)
-	}
-	consents, err := queryAll(ctx, q, "consents for segments", scanRow,
-		`SELECT contact_id, channel, status FROM consents WHERE contact_id = ANY($1) AND subscription = ''`, contactIDs)
-	if err != nil {
-		return nil, err
-	}
 	for _, x := range consents {
 		if in, ok := out[x.contact]; ok {
 			in.Consent[x.a] = x.b
 		}
 	}
-	suppressed, err := queryAll(ctx, q, "suppressions for segments", scanRow, `
-		SELECT DISTINCT contact_id, reason, '' FROM suppressions
-		WHERE contact_id = ANY($1) AND journey_id IS NULL AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)`,
-		contactIDs, now)
-	if err != nil {
-		return nil, err
-	}
-	for _, x := range suppressed {
+	for _, x := range suppress {
 		if in, ok := out[x.contact]; ok {
 			in.Suppressed = append(in.Suppressed, x.a)
 			out[x.contact] = in
-		}
-	}
-	type event struct {
-		contact string
-		journey.StoredEvent
-	}
-	var stored []event
-	if events.all || len(events.names) > 0 {
-		stored, err = queryAll(ctx, q, "events for segments", func(r rowScanner) (event, error) {
-			var e event
-			err := r.Scan(&e.contact, &e.Name, &e.OccurredAt, &e.Properties)
-			e.OccurredAt = e.OccurredAt.UTC()
-			return e, err
-		}, `SELECT contact_id, name, occurred_at, properties FROM events
-			WHERE contact_id = ANY($1) AND ($2 OR name = ANY($3))`, contactIDs, events.all, events.names)
-		if err != nil {
-			return nil, err
 		}
 	}
 	for _, e := range stored {
@@ -206,6 +222,19 @@ func segmentInputs(ctx context.Context, q rowsQuerier, contactIDs []string, even
 			in.Scores = sc
 			out[id] = in
 		}
+	}
+	return out, nil
+}
+
+// batchAll reads the next query's rows of a batch with scan.
+func batchAll[T any](br pgx.BatchResults, what string, scan func(rowScanner) (T, error)) ([]T, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
