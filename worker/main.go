@@ -133,6 +133,11 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	if err := workflows.EnsureScoreSweepSchedule(ctx, deps.Temporal); err != nil {
 		return err
 	}
+	// The sweep of time-dependent segments: a Temporal Schedule, created
+	// once whichever worker starts first.
+	if err := workflows.EnsureSegmentSweepSchedule(ctx, deps.Temporal, cfg.SegmentSweepEvery); err != nil {
+		return fmt.Errorf("creating the segment sweep schedule: %w", err)
+	}
 
 	w := worker.New(deps.Temporal, workflows.TaskQueue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)

@@ -419,3 +419,47 @@ func historyOf(t *testing.T, c client.Client, workflowID, runID string) []*histo
 	}
 	return events
 }
+
+// segmentSpec starts on entering a segment and ends on leaving it.
+const segmentSpec = `
+id: replay_segment
+name: Replay segment
+trigger: {type: segment, segment: hot_leads}
+exit_when_leaving: hot_leads
+reentry: {policy: always}
+steps:
+  - id: hold
+    wait: {duration: 1h}
+`
+
+// TestRecordSegmentExitHistory records a run of segmentSpec that hears
+// another segment's exit, its own segment's entry, and then its own
+// segment's exit, which ends it (exit_when_leaving). Set
+// TUTTI_RECORD_HISTORIES as for TestRecordHistories.
+func TestRecordSegmentExitHistory(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	c := temporaltest.StartDevServer(t).Client()
+	startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(segmentSpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	trigger := SignalOf("ev_in", journey.EventSegmentEntered, time.Now(), map[string]any{"segment": "hot_leads"})
+	in := JourneyInput{EnrollmentID: "e_segment", ContactID: "c_segment", Version: 1, Spec: spec, Trigger: &trigger}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/replay_segment/contact/c_segment", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	for _, ev := range []EventSignal{
+		SignalOf("ev_other", journey.EventSegmentExited, time.Now(), map[string]any{"segment": "warm_leads"}),
+		SignalOf("ev_in", journey.EventSegmentEntered, time.Now(), map[string]any{"segment": "hot_leads"}),
+		SignalOf("ev_out", journey.EventSegmentExited, time.Now(), map[string]any{"segment": "hot_leads"}),
+	} {
+		require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, ev))
+	}
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: "left segment: hot_leads"}, res)
+	writeChain(t, c, run.GetID(), firstRunID, dir, "segment-exit-")
+}

@@ -311,6 +311,10 @@ func (r *journeyRun) onEvent(ctx workflow.Context, ev EventSignal) {
 		r.end(model.RunConverted, "goal: "+ev.Name)
 	case r.exitEvents[ev.Name]:
 		r.end(model.RunExited, "exit event: "+ev.Name)
+	case r.spec.ExitWhenLeaving != "" && ev.Name == journey.EventSegmentExited && ev.Segment == r.spec.ExitWhenLeaving:
+		// Only specs with exit_when_leaving reach this: no older run's
+		// behaviour changes.
+		r.end(model.RunExited, "left segment: "+ev.Segment)
 	}
 	workflow.GetLogger(ctx).Debug("event received", "event", ev.Name, "event_id", ev.EventID)
 }

@@ -259,6 +259,27 @@ func TestJourney_ExitEventEndsJourney(t *testing.T) {
 	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: "exit event: unsubscribed"}, res)
 }
 
+// exit_when_leaving ends the run on its own segment's segment.exited, and
+// on no other segment's.
+func TestJourney_LeavingTheSegmentEndsJourney(t *testing.T) {
+	spec := welcomeSpec(t)
+	spec.ExitWhenLeaving = "hot_leads"
+	require.Empty(t, journey.Validate(spec))
+	h := newHarness(t)
+	h.signalAfter(2*time.Hour, SignalEvent, SignalOf("ev-other", journey.EventSegmentExited, time.Now(), map[string]any{"segment": "warm_leads"}))
+	h.signalAfter(3*time.Hour, SignalEvent, SignalOf("ev-in", journey.EventSegmentEntered, time.Now(), map[string]any{"segment": "hot_leads"}))
+	h.signalAfter(4*time.Hour, SignalEvent, SignalOf("ev-left", journey.EventSegmentExited, time.Now(), map[string]any{"segment": "hot_leads"}))
+	var before JourneyState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryState)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&before))
+	}, 3*time.Hour+30*time.Minute)
+	res := h.run(t, input(spec))
+	require.Equal(t, JourneyResult{Status: model.RunExited, ExitReason: "left segment: hot_leads"}, res)
+	require.Equal(t, model.RunActive, before.Status, "another segment's exit and an entry leave the run alone")
+}
+
 func TestJourney_OptOutOfEveryChannelEndsJourney(t *testing.T) {
 	h := newHarness(t)
 	h.signalAfter(2*time.Hour, SignalConsent, ConsentSignal{Channel: journey.ChannelEmail, Status: "revoked"})

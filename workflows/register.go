@@ -7,4 +7,5 @@ func Register(w worker.Registry) {
 	w.RegisterWorkflow(Journey)
 	w.RegisterWorkflow(AudienceSync)
 	w.RegisterWorkflow(ScoreSweep)
+	w.RegisterWorkflow(SegmentSweep)
 }

@@ -126,6 +126,19 @@ type EventSignal struct {
 	EventID    string    `json:"event_id"`
 	Name       string    `json:"name"`
 	OccurredAt time.Time `json:"occurred_at"`
+	// Segment is the segment a segment.entered or segment.exited event is
+	// about (its id: no person's data), which exit_when_leaving needs.
+	Segment string `json:"segment,omitempty"`
+}
+
+// SignalOf is the signal payload of a stored event: its id, name and
+// time, and the segment of a segment event.
+func SignalOf(id, name string, occurredAt time.Time, properties map[string]any) EventSignal {
+	ev := EventSignal{EventID: id, Name: name, OccurredAt: occurredAt}
+	if name == journey.EventSegmentEntered || name == journey.EventSegmentExited {
+		ev.Segment, _ = properties["segment"].(string)
+	}
+	return ev
 }
 
 // ConsentSignal is the payload of SignalConsent.

@@ -392,3 +392,34 @@ type ExperimentReport struct {
 	GeneratedAt          time.Time `json:"generated_at"`
 	experiment.Analysis
 }
+
+// SegmentDefined answers PUT /v1/segments/{segment_id}: the stored version,
+// and whether this request stored it (false: the definition was the latest
+// version already).
+type SegmentDefined struct {
+	storage.SegmentVersion
+	Created bool `json:"created"`
+}
+
+// SegmentList answers GET /v1/segments.
+type SegmentList struct {
+	Segments []storage.SegmentSummary `json:"segments"`
+}
+
+// SegmentMembers answers GET /v1/segments/{segment_id}/members; Next is the
+// after of the next page, absent on the last.
+type SegmentMembers struct {
+	SegmentID string                      `json:"segment_id"`
+	Members   []storage.SegmentMembership `json:"members"`
+	Next      string                      `json:"next,omitempty"`
+}
+
+// ContactSegments answers GET /v1/contacts/{id}/segments: the contact's
+// memberships, newest first, and every segment's verdict on its data now
+// (which clauses hold). A verdict may differ from the memberships for the
+// moment the workers take to record a change.
+type ContactSegments struct {
+	ContactID   string                      `json:"contact_id"`
+	Memberships []storage.SegmentMembership `json:"memberships"`
+	Now         []storage.SegmentVerdict    `json:"now"`
+}

@@ -20,7 +20,8 @@ import (
 	"github.com/tutti-dev/tutti/workflows"
 )
 
-// The delivery outbox's dispatcher. POST /v1/events stores an event with its
+// The delivery outbox's dispatcher (and the segment outbox's evaluator:
+// EvaluateSegments). POST /v1/events stores an event with its
 // pending deliveries in one transaction (storage.TrackEvent) and answers
 // 202 at PostgreSQL speed; so do consent changes (the consent API and the
 // provider webhooks: a 'consent' delivery) and support's exits (an 'exit'
@@ -141,6 +142,10 @@ func NewDispatcher(deps Deps) *Dispatcher {
 func (d *Dispatcher) Run(ctx context.Context) {
 	d.s.log.Info("dispatcher: delivering the outbox (events, consent changes, exits)", "poll", d.poll.String(), "batch", dispatchBatch)
 	for {
+		m, serr := d.EvaluateSegments(ctx)
+		if serr != nil && ctx.Err() == nil {
+			d.s.log.Warn("dispatcher: evaluating queued segment changes failed; retrying", "error", serr)
+		}
 		n, err := d.Dispatch(ctx)
 		if ctx.Err() != nil {
 			return
@@ -148,7 +153,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		if err != nil {
 			d.s.log.Warn("dispatcher: a batch failed; retrying", "error", err)
 		}
-		if err == nil && n == dispatchBatch {
+		if (err == nil && n == dispatchBatch) || (serr == nil && m == segmentBatch) {
 			continue
 		}
 		select {
@@ -165,12 +170,32 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) Drain(ctx context.Context) (int, error) {
 	total := 0
 	for {
+		m, err := d.EvaluateSegments(ctx)
+		if err != nil {
+			return total, err
+		}
 		n, err := d.Dispatch(ctx)
 		total += n
-		if err != nil || n == 0 {
+		if err != nil || (n == 0 && m == 0) {
 			return total, err
 		}
 	}
+}
+
+// segmentBatch bounds the contacts one EvaluateSegments call evaluates.
+const segmentBatch = 64
+
+// EvaluateSegments records the segment entries and exits that queued
+// changes (events, attributes, consent, suppressions) make, with their
+// segment.entered and segment.exited events and those events' deliveries
+// (storage.EvaluateQueuedSegments, which says why it is exact), before the
+// dispatcher claims deliveries, so a segment-triggered journey starts in
+// the same round. It returns how many contacts it evaluated. Safe to run
+// in every worker process.
+func (d *Dispatcher) EvaluateSegments(ctx context.Context) (int, error) {
+	ch, err := d.s.store.EvaluateQueuedSegments(ctx, segmentBatch)
+	metrics.RecordSegmentChanges(ch.Entered, ch.Exited)
+	return ch.Evaluated, err
 }
 
 // outcome is what one delivery attempt did.
@@ -253,7 +278,7 @@ func retryAfter(attempts int) time.Duration {
 // deliver makes one delivery attempt.
 func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 	ctx = withLogger(ctx, d.s.log.With("delivery_id", dl.ID, "kind", dl.Kind, "contact_id", dl.ContactID, "event_id", dl.Event.ID))
-	ev := workflows.EventSignal{EventID: dl.Event.ID, Name: dl.Event.Name, OccurredAt: dl.Event.OccurredAt}
+	ev := workflows.SignalOf(dl.Event.ID, dl.Event.Name, dl.Event.OccurredAt, dl.Event.Properties)
 	switch dl.Kind {
 	case storage.DeliverySignal:
 		return d.signal(ctx, dl)
@@ -300,7 +325,7 @@ func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
 				runs = append(runs, e.WorkflowID)
 			}
 			events[e.WorkflowID] = append(events[e.WorkflowID],
-				workflows.EventSignal{EventID: x.Event.ID, Name: x.Event.Name, OccurredAt: x.Event.OccurredAt})
+				workflows.SignalOf(x.Event.ID, x.Event.Name, x.Event.OccurredAt, x.Event.Properties))
 		}
 	}
 	var fan fanResult

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tutti-dev/tutti/internal/contact"
+	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -77,6 +78,9 @@ func (s *Server) track(ctx context.Context, req eventRequest) (eventResponse, in
 		fe.add("name", "required, e.g. purchase")
 	case len(req.Name) > maxIDLen:
 		fe.add("name", "at most %d characters", maxIDLen)
+	case req.Name == journey.EventSegmentEntered || req.Name == journey.EventSegmentExited:
+		// Only a segment's own evaluation says who entered or left it.
+		fe.add("name", "%s is recorded by Tutti when a contact enters or leaves a segment; it cannot be posted", req.Name)
 	}
 	var given []string
 	for _, f := range []struct{ name, v string }{{"contact_id", req.ContactID}, {"external_id", req.ExternalID}, {"email", req.Email}} {

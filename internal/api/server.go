@@ -168,6 +168,7 @@ var routes = []route{
 	{"GET", "/v1/contacts/{id}/decisions", true, (*Server).contactDecisions},
 	{"GET", "/v1/contacts/{id}/journeys/{journey_id}/steps/{step_id}/why", true, (*Server).why},
 	{"GET", "/v1/contacts/{id}/score", true, (*Server).contactScore},
+	{"GET", "/v1/contacts/{id}/segments", true, (*Server).contactSegments},
 
 	{"POST", "/v1/events", true, (*Server).trackEvent},
 	{"POST", "/v1/events/batch", true, (*Server).trackEventBatch},
@@ -185,6 +186,9 @@ var routes = []route{
 	{"GET", "/v1/score-model", true, (*Server).getScoreModel},
 	{"GET", "/v1/reports/journeys/{journey_id}", true, (*Server).journeyReport},
 	{"GET", "/v1/reports/journeys/{journey_id}/experiments/{experiment}", true, (*Server).experimentReport},
+	{"PUT", "/v1/segments/{segment_id}", true, (*Server).defineSegment},
+	{"GET", "/v1/segments", true, (*Server).listSegments},
+	{"GET", "/v1/segments/{segment_id}/members", true, (*Server).segmentMembers},
 
 	{"GET", "/v1/sandbox/messages", true, (*Server).sandboxMessages},
 	{"GET", "/v1/messages/unknown", true, (*Server).unknownMessages},

@@ -180,6 +180,9 @@ type Config struct {
 	DatabaseMaxConns int
 	// SignalTimeout bounds how long the API waits on Temporal when fanning out an event.
 	SignalTimeout time.Duration
+	// SegmentSweepEvery is how often the worker's Temporal Schedule sweeps
+	// the time-dependent segments (TUTTI_SEGMENT_SWEEP_EVERY, default 15m).
+	SegmentSweepEvery time.Duration
 
 	// ControlGroupShare is the share (0 to 0.5) of contacts in the
 	// workspace-wide control group (TUTTI_CONTROL_GROUP_SHARE, default 0:
@@ -375,6 +378,12 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, fmt.Errorf("TUTTI_SIGNAL_TIMEOUT: must be a positive duration like 5s"))
 	}
 	c.SignalTimeout = st
+
+	sweep, err := time.ParseDuration(get("TUTTI_SEGMENT_SWEEP_EVERY", "15m"))
+	if err != nil || sweep < time.Minute {
+		errs = append(errs, fmt.Errorf("TUTTI_SEGMENT_SWEEP_EVERY: must be a duration of at least 1m like 15m"))
+	}
+	c.SegmentSweepEvery = sweep
 
 	c.MetricsAddr = get("TUTTI_METRICS_ADDR", DefaultMetricsAddr)
 	if strings.EqualFold(c.MetricsAddr, "off") {

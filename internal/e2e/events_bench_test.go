@@ -89,6 +89,21 @@ func BenchmarkTrackEventAlone(b *testing.B) {
 	benchmarkEvents(b, false, storage.WithEventBatching(storage.GateBatching{MaxBatch: 1}))
 }
 
+// BenchmarkTrackEventWithSegment is BenchmarkTrackEvent with a segment
+// defined: each event also queues its contact's segment evaluation (one
+// more row, in the same statement). The evaluations themselves run in the
+// workers, not here. Beside BenchmarkTrackEvent it says what defining
+// segments costs ingest; with none, the statement only probes the empty
+// segments table.
+func BenchmarkTrackEventWithSegment(b *testing.B) {
+	segmentDefined = true
+	defer func() { segmentDefined = false }()
+	benchmarkEvents(b, false)
+}
+
+// segmentDefined makes benchmarkEvents define a segment before the clock starts.
+var segmentDefined bool
+
 func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
@@ -109,6 +124,9 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	b.Cleanup(srv.Close)
 	s := &system{t: b, store: store, api: srv, logger: logger}
 	s.call("POST", "/v1/journeys", benchParked, http.StatusCreated)
+	if segmentDefined {
+		s.call("PUT", "/v1/segments/big_spenders", "id: big_spenders\nname: Big spenders\nwhen: 'events.sum(\"purchase\", \"total\", days(30)) >= 100.0'\n", http.StatusCreated)
+	}
 
 	// Contacts with an active run (the enrollment row only: nothing here
 	// reaches Temporal), created before the clock starts.

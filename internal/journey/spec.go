@@ -7,6 +7,7 @@ package journey
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type Spec struct {
 	Goal *Goal `json:"goal,omitempty"`
 	// ExitEvents end the journey at once (as exited) whenever one arrives.
 	ExitEvents []string `json:"exit_events,omitempty"`
+	// ExitWhenLeaving names a segment: the run ends (as exited) when the
+	// contact leaves it (its segment.exited event for that segment).
+	ExitWhenLeaving string `json:"exit_when_leaving,omitempty"`
 	// Class is the default message class for sends: marketing (default) or transactional.
 	Class MessageClass `json:"class,omitempty"`
 	// Policy holds the journey's send-gate settings and overrides of the
@@ -54,12 +58,30 @@ const (
 	TriggerAPI TriggerType = "api"
 	// TriggerEvent: a tracked event with Trigger.Event as its name enrolls the contact.
 	TriggerEvent TriggerType = "event"
+	// TriggerSegment: entering the segment Trigger.Segment (its
+	// segment.entered event) enrolls the contact.
+	TriggerSegment TriggerType = "segment"
 )
 
 type Trigger struct {
-	Type  TriggerType `json:"type"`
-	Event string      `json:"event,omitempty"`
+	Type    TriggerType `json:"type"`
+	Event   string      `json:"event,omitempty"`
+	Segment string      `json:"segment,omitempty"`
 }
+
+// The events a segment stores when a contact enters or leaves it; their
+// only property is "segment", the segment's id.
+const (
+	EventSegmentEntered = "segment.entered"
+	EventSegmentExited  = "segment.exited"
+)
+
+// SegmentIDPattern is what a segment id looks like (internal/segment
+// defines segments; journeys name them in triggers and exit rules).
+var SegmentIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// SegmentIDRule explains SegmentIDPattern in an error message.
+const SegmentIDRule = "lowercase letters, digits and _, starting with a letter, at most 63"
 
 // ReentryPolicy says whether a contact may go through the journey again.
 // In every policy a contact never has two concurrent runs of one journey.

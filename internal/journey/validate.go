@@ -82,6 +82,16 @@ func (v *validator) required(path, value string) bool {
 	return true
 }
 
+// segment checks a segment id (a trigger's or an exit rule's).
+func (v *validator) segment(path, value string) {
+	switch {
+	case value == "":
+		v.add(path, "required: a segment id")
+	case !SegmentIDPattern.MatchString(value):
+		v.add(path, "%s (got %q)", SegmentIDRule, value)
+	}
+}
+
 func (v *validator) id(path, value string) {
 	if v.required(path, value) && !idPattern.MatchString(value) {
 		v.add(path, "%s (got %q)", idRule, value)
@@ -111,10 +121,23 @@ func (v *validator) journey() {
 		if strings.TrimSpace(s.Trigger.Event) == "" {
 			v.add("trigger.event", "required when trigger.type is event")
 		}
+	case TriggerSegment:
+		if s.Trigger.Event != "" {
+			v.add("trigger.event", "must be empty when trigger.type is segment")
+		}
+		v.segment("trigger.segment", s.Trigger.Segment)
 	case "":
-		v.add("trigger.type", "required (api or event)")
+		v.add("trigger.type", "required (api, event or segment)")
 	default:
-		v.add("trigger.type", "must be api or event (got %q)", s.Trigger.Type)
+		v.add("trigger.type", "must be api, event or segment (got %q)", s.Trigger.Type)
+	}
+	if s.Trigger.Type != TriggerSegment && s.Trigger.Segment != "" {
+		v.add("trigger.segment", "must be empty unless trigger.type is segment")
+	}
+	if s.ExitWhenLeaving != "" {
+		// It may name the trigger's own segment: the run then lasts while
+		// the contact stays in.
+		v.segment("exit_when_leaving", s.ExitWhenLeaving)
 	}
 
 	switch s.Reentry.Policy {

@@ -137,6 +137,27 @@ var (
 		return 0
 	})
 
+	// segmentQueue reads the queued segment evaluations; set by WatchSegmentQueue.
+	segmentQueue atomic.Pointer[func() (float64, bool)]
+
+	segmentQueueGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tutti_segment_queue_depth",
+		Help: "Segments: changes (events, attributes, consent, suppressions) queued for segment evaluation and not yet evaluated (read at scrape; -1 if the count failed). Growing means the workers' evaluations are behind.",
+	}, func() float64 {
+		if f := segmentQueue.Load(); f != nil {
+			if n, ok := (*f)(); ok {
+				return n
+			}
+			return -1
+		}
+		return 0
+	})
+
+	segmentChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tutti_segment_changes_total",
+		Help: "Segments: memberships recorded, by change (entered, exited).",
+	}, []string{"change"})
+
 	webhookEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_webhook_events_total",
 		Help: "Provider webhook events by provider, event kind and handling result.",
@@ -150,6 +171,7 @@ func init() {
 		gateDecisions, gateReasons, gateSeconds, messages, webhookEvents,
 		gateTransactions, gateGroupedDecisions,
 		deliveryLag, deliveryFailures, deliveryHolds, outboxDepthGauge, rateWaits, scoreOutboxDepthGauge,
+		segmentQueueGauge, segmentChanges,
 	)
 }
 
@@ -240,6 +262,24 @@ func WatchScoreOutbox(pending func(ctx context.Context) (int64, error)) {
 		return float64(n), err == nil
 	}
 	scoreOutboxDepth.Store(&f)
+}
+
+// WatchSegmentQueue makes tutti_segment_queue_depth report queued(), called
+// at each scrape with a short timeout; the gauge reads 0 until it is called.
+func WatchSegmentQueue(queued func(ctx context.Context) (int64, error)) {
+	f := func() (float64, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := queued(ctx)
+		return float64(n), err == nil
+	}
+	segmentQueue.Store(&f)
+}
+
+// RecordSegmentChanges counts recorded segment entries and exits.
+func RecordSegmentChanges(entered, exited int) {
+	segmentChanges.WithLabelValues("entered").Add(float64(entered))
+	segmentChanges.WithLabelValues("exited").Add(float64(exited))
 }
 
 // RecordMessage counts one send result: the ledger status the send left the

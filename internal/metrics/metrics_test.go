@@ -319,3 +319,24 @@ func TestScoreOutboxDepth(t *testing.T) {
 		t.Errorf("tutti_score_outbox_depth with a failing count = %v, want -1", got)
 	}
 }
+
+func TestSegmentMetrics(t *testing.T) {
+	t.Cleanup(func() { segmentQueue.Store(nil) })
+	before := scrape(t)
+	RecordSegmentChanges(2, 1)
+	WatchSegmentQueue(func(context.Context) (int64, error) { return 7, nil })
+	after := scrape(t)
+	if got, was := sample(t, after, `tutti_segment_changes_total{change="entered"}`), sample(t, before, `tutti_segment_changes_total{change="entered"}`); got != was+2 {
+		t.Errorf("entered: %v after, %v before; want two more", got, was)
+	}
+	if got, was := sample(t, after, `tutti_segment_changes_total{change="exited"}`), sample(t, before, `tutti_segment_changes_total{change="exited"}`); got != was+1 {
+		t.Errorf("exited: %v after, %v before; want one more", got, was)
+	}
+	if got := sample(t, after, "tutti_segment_queue_depth"); got != 7 {
+		t.Errorf("tutti_segment_queue_depth = %v, want 7", got)
+	}
+	WatchSegmentQueue(func(context.Context) (int64, error) { return 0, errors.New("database down") })
+	if got := sample(t, scrape(t), "tutti_segment_queue_depth"); got != -1 {
+		t.Errorf("tutti_segment_queue_depth with a failing count = %v, want -1", got)
+	}
+}

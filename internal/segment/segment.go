@@ -6,7 +6,7 @@ package segment
 
 import (
 	"fmt"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -43,8 +43,6 @@ var document = journey.DocumentKind{
 	OnePer: "define each segment on its own",
 }
 
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-
 // Segment is a validated, compiled definition. It is safe for concurrent use.
 type Segment struct {
 	Definition
@@ -54,6 +52,18 @@ type Segment struct {
 	// a window of events, or intent, which decays), so the sweep must
 	// look at it; other segments change only when their contact does.
 	TimeDependent bool
+	// events names the stored events the condition reads (sorted), and
+	// allEvents says it may read any (a name that is not a literal).
+	events    []string
+	allEvents bool
+}
+
+// EventNames says which of a contact's stored events an evaluation needs:
+// the names the condition's events.count/sum/first/last calls give, or
+// all (true) when one of them is not a literal string. A segment that
+// reads no events needs none.
+func (s *Segment) EventNames() (names []string, all bool) {
+	return s.events, s.allEvents
 }
 
 type clause struct {
@@ -80,8 +90,8 @@ func Parse(data []byte) (*Segment, error) {
 // Compile validates and compiles a definition.
 func Compile(d Definition) (*Segment, error) {
 	var ps journey.Problems
-	if !idPattern.MatchString(d.ID) {
-		ps = append(ps, journey.Problem{Path: "id", Message: "lowercase letters, digits and _, starting with a letter, at most 63"})
+	if !journey.SegmentIDPattern.MatchString(d.ID) {
+		ps = append(ps, journey.Problem{Path: "id", Message: journey.SegmentIDRule})
 	}
 	if strings.TrimSpace(d.Name) == "" {
 		ps = append(ps, journey.Problem{Path: "name", Message: "required"})
@@ -102,6 +112,7 @@ func Compile(d Definition) (*Segment, error) {
 		return nil, iss.Err()
 	}
 	s.TimeDependent = readsTime(checked.NativeRep().Expr())
+	s.events, s.allEvents = eventNames(checked.NativeRep().Expr())
 	for _, part := range conjuncts(checked.NativeRep().Expr()) {
 		src, err := cel.ExprToString(part, checked.NativeRep().SourceInfo())
 		if err != nil {
@@ -182,6 +193,75 @@ func readsTime(e ast.Expr) bool {
 	return found
 }
 
+// eventNames lists the event names an expression's events.count, sum,
+// first and last calls read, sorted and once each; all is true when a
+// name is not a string literal, or when events is used in any other way.
+func eventNames(e ast.Expr) (names []string, all bool) {
+	seen := map[string]bool{}
+	var visit func(ast.Expr)
+	visit = func(e ast.Expr) {
+		switch e.Kind() {
+		case ast.IdentKind:
+			if e.AsIdent() == "events" {
+				all = true // events passed around whole: assume it reads anything
+			}
+		case ast.CallKind:
+			c := e.AsCall()
+			args := c.Args()
+			if c.IsMemberFunction() && c.Target().Kind() == ast.IdentKind && c.Target().AsIdent() == "events" {
+				switch c.FunctionName() {
+				case "count", "sum", "first", "last":
+					if len(args) > 0 && args[0].Kind() == ast.LiteralKind {
+						if name, ok := args[0].AsLiteral().Value().(string); ok {
+							seen[name] = true
+							for _, a := range args[1:] {
+								visit(a)
+							}
+							return
+						}
+					}
+				}
+				all = true
+				for _, a := range args {
+					visit(a)
+				}
+				return
+			}
+			if c.IsMemberFunction() {
+				visit(c.Target())
+			}
+			for _, a := range args {
+				visit(a)
+			}
+		case ast.SelectKind:
+			visit(e.AsSelect().Operand())
+		case ast.ListKind:
+			for _, el := range e.AsList().Elements() {
+				visit(el)
+			}
+		case ast.MapKind:
+			for _, en := range e.AsMap().Entries() {
+				me := en.AsMapEntry()
+				visit(me.Key())
+				visit(me.Value())
+			}
+		case ast.ComprehensionKind:
+			cm := e.AsComprehension()
+			visit(cm.IterRange())
+			visit(cm.AccuInit())
+			visit(cm.LoopCondition())
+			visit(cm.LoopStep())
+			visit(cm.Result())
+		}
+	}
+	visit(e)
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, all
+}
+
 // Scores is a contact's scores as segments see them.
 type Scores struct {
 	Fit, Intent, Combined             float64
@@ -247,6 +327,13 @@ func (s *Segment) Evaluate(in Input) Result {
 		r.Clauses = append(r.Clauses, cl)
 	}
 	return r
+}
+
+// Matches is Evaluate's Member alone, without the clauses' explanation:
+// what recording membership needs, at a clause's cost less.
+func (s *Segment) Matches(in Input) bool {
+	ok, err := s.cond.Eval(in.condition())
+	return ok && err == nil
 }
 
 // String names the segment for logs.

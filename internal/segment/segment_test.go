@@ -58,6 +58,7 @@ func TestEvaluate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := s.Evaluate(tt.in)
+			require.Equal(t, r.Member, s.Matches(tt.in))
 			require.Empty(t, r.Error)
 			require.Equal(t, tt.member, r.Member)
 			var held []bool
@@ -113,4 +114,27 @@ func TestParse_problems(t *testing.T) {
 	require.ErrorContains(t, err, "where")
 	_, err = Parse([]byte(""))
 	require.ErrorContains(t, err, "segment is empty")
+}
+
+func TestEventNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		when  string
+		names []string
+		all   bool
+	}{
+		{`contact.?plan.orValue("") == "pro"`, nil, false},
+		{`events.count("page.viewed", {"path": "/pricing"}, days(7)) >= 3 && events.last("purchase").hasValue()`,
+			[]string{"page.viewed", "purchase"}, false},
+		{`events.sum("purchase", "total", days(30)) > 100.0 || events.count("purchase", days(1)) > 0`, []string{"purchase"}, false},
+		{`events.count(contact.?fav.orValue("x"), days(7)) > 0`, nil, true},
+		{`[ "a", "b" ].exists(n, events.count(n, days(7)) > 0)`, nil, true},
+	}
+	for _, tt := range tests {
+		s, err := Compile(Definition{ID: "s", Name: "S", When: tt.when})
+		require.NoError(t, err, tt.when)
+		names, all := s.EventNames()
+		require.Equal(t, tt.names, names, tt.when)
+		require.Equal(t, tt.all, all, tt.when)
+	}
 }

@@ -69,7 +69,8 @@ func batchToken(token string, id int64) string { return fmt.Sprintf("%s/%d", tok
 // event columns are NULL for a consent or exit delivery.
 const deliveryColumns = `d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
 	e.id, e.contact_id, e.name, e.occurred_at, e.received_at,
-	d.contact_id, d.channel, d.consent_status, d.consent_event_id, d.exit_request_id, d.workflow_id`
+	d.contact_id, d.channel, d.consent_status, d.consent_event_id, d.exit_request_id, d.workflow_id,
+	CASE WHEN e.name IN ('segment.entered', 'segment.exited') THEN e.properties->>'segment' END`
 
 func scanDelivery(r rowScanner) (Delivery, error) {
 	var (
@@ -78,10 +79,11 @@ func scanDelivery(r rowScanner) (Delivery, error) {
 		occurred, received         *time.Time
 		channel, status, exitReq   *string
 		consentEvent               *int64
+		segmentID                  *string
 	)
 	err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
 		&eventID, &eventContact, &nam, &occurred, &received,
-		&d.ContactID, &channel, &status, &consentEvent, &exitReq, &d.WorkflowID)
+		&d.ContactID, &channel, &status, &consentEvent, &exitReq, &d.WorkflowID, &segmentID)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -89,6 +91,11 @@ func scanDelivery(r rowScanner) (Delivery, error) {
 	if eventID != nil {
 		d.Event = Event{ID: *eventID, ContactID: *eventContact, Name: *nam, OccurredAt: occurred.UTC(), ReceivedAt: received.UTC(),
 			Properties: map[string]any{}} // not read: a delivery carries ids and the name
+		if segmentID != nil {
+			// A segment's entry or exit: which segment is part of what
+			// it means, and it is an id, not the person's data.
+			d.Event.Properties["segment"] = *segmentID
+		}
 	}
 	if channel != nil {
 		d.Channel = journey.Channel(*channel)

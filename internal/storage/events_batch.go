@@ -121,7 +121,8 @@ type eventReply struct {
 // A 'signal' row is stored when the contact has a running journey, or a
 // start still pending that may become one (DeliveryTargets resolves the runs
 // when it is delivered); a 'start' row for each journey whose latest version
-// the event triggers. The signal row comes first, so the dispatcher's
+// the event triggers (for a segment.entered event, each journey triggered
+// by that segment). The signal row comes first, so the dispatcher's
 // per-contact order signals the runs that were there before starting new ones.
 //
 // Concurrent calls may share one transaction (WithEventBatching, see the
@@ -226,6 +227,11 @@ func (s *Store) runEventGroup(group []*eventCall) {
 // contact, or an id committed by another transaction after this
 // statement's snapshot was taken: read it again, see readExistingEvent).
 //
+// While a segment exists, a new event also queues its contact's segments
+// for evaluation (segment_eval.go); a segment's own entry and exit events
+// do not. With no segment, that costs a probe of an empty table, inside
+// this statement.
+//
 // The deliveries are one INSERT, whose rows take their ids in its ORDER
 // BY: the signal first, then the starts by journey. Both look at what the
 // transaction stored before, as insertEventWithDeliveries' statements did
@@ -249,9 +255,14 @@ dl AS (
 		UNION ALL
 		SELECT 1, 'start', v.journey_id, v.version FROM journey_versions v
 		WHERE v.trigger_event = ins.name
+		  AND (v.trigger_segment IS NULL OR v.trigger_segment = ins.properties->>'segment')
 		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)) AS d
 	ORDER BY d.ord, d.journey_id
-	RETURNING 1)
+	RETURNING 1),
+seg AS (
+	INSERT INTO segment_evaluations (contact_id)
+	SELECT ins.contact_id FROM ins
+	WHERE ins.name NOT IN ('segment.entered', 'segment.exited') AND EXISTS (SELECT 1 FROM segments))
 SELECT EXISTS (SELECT 1 FROM c), x.inserted, x.id, x.contact_id, x.name, x.properties, x.occurred_at, x.received_at, x.pending
 FROM (SELECT 1) AS one LEFT JOIN (
 	SELECT true AS inserted, ins.id, ins.contact_id, ins.name, ins.properties, ins.occurred_at, ins.received_at,

@@ -42,9 +42,14 @@ func (s *Store) PublishJourney(ctx context.Context, spec journey.Spec) (JourneyV
 	if err != nil {
 		return JourneyVersion{}, fmt.Errorf("publish journey %s: encoding spec: %w", spec.ID, err)
 	}
-	var trigger *string
-	if spec.Trigger.Type == journey.TriggerEvent && spec.Trigger.Event != "" {
+	var trigger, segment *string
+	switch {
+	case spec.Trigger.Type == journey.TriggerEvent && spec.Trigger.Event != "":
 		trigger = &spec.Trigger.Event
+	case spec.Trigger.Type == journey.TriggerSegment && spec.Trigger.Segment != "":
+		// Started by the segment's segment.entered events only.
+		entered := journey.EventSegmentEntered
+		trigger, segment = &entered, &spec.Trigger.Segment
 	}
 	var out JourneyVersion
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -57,11 +62,11 @@ func (s *Store) PublishJourney(ctx context.Context, spec journey.Spec) (JourneyV
 			return fmt.Errorf("publish journey %s: locking journey: %w", spec.ID, err)
 		}
 		out, err = scanJourneyVersion(tx.QueryRow(ctx, `
-			INSERT INTO journey_versions (journey_id, version, spec, trigger_event)
-			SELECT $1::text, COALESCE(MAX(version), 0) + 1, $2::jsonb, $3::text
+			INSERT INTO journey_versions (journey_id, version, spec, trigger_event, trigger_segment)
+			SELECT $1::text, COALESCE(MAX(version), 0) + 1, $2::jsonb, $3::text, $4::text
 			FROM journey_versions WHERE journey_id = $1
 			RETURNING `+journeyVersionColumns,
-			spec.ID, raw, trigger))
+			spec.ID, raw, trigger, segment))
 		if err != nil {
 			return fmt.Errorf("publish journey %s: inserting version: %w", spec.ID, err)
 		}

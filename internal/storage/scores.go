@@ -532,18 +532,18 @@ const markScorePendingForFit = `INSERT INTO score_pending (contact_id)
 // contact for rescoring when the latest model's intent rules read the
 // event's name: the statement TrackEvent runs once a model exists.
 var trackScoredEventStatement = func() string {
-	const tail = "RETURNING 1)\nSELECT EXISTS (SELECT 1 FROM c)"
+	// The CTE goes last among trackEventStatement's, before its final SELECT.
+	const tail = "\nSELECT EXISTS (SELECT 1 FROM c)"
 	if strings.Count(trackEventStatement, tail) != 1 {
 		panic("storage: trackEventStatement changed shape; update trackScoredEventStatement")
 	}
-	return strings.Replace(trackEventStatement, tail, `RETURNING 1),
+	return strings.Replace(trackEventStatement, tail, `,
 sp AS (
 	INSERT INTO score_pending (contact_id)
 	SELECT ins.contact_id FROM ins
 	WHERE EXISTS (SELECT 1 FROM (SELECT intent_events FROM score_models ORDER BY version DESC LIMIT 1) AS m
 	              WHERE ins.name = ANY (m.intent_events))
-	ON CONFLICT (contact_id) DO NOTHING)
-SELECT EXISTS (SELECT 1 FROM c)`, 1)
+	ON CONFLICT (contact_id) DO NOTHING)`+tail, 1)
 }()
 
 // trackStatement is the statement that stores a tracked event: with no

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,8 @@ type Store struct {
 	scoring scoreState
 	// poolMaxConns sizes the pool Open creates (0: pgx's default).
 	poolMaxConns int32
+	// segmentCache holds compiled segment versions by "id/version".
+	segmentCache sync.Map
 }
 
 // WithPoolMaxConns sizes the pool Open creates, over the DSN's

@@ -48,6 +48,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *Deps,
 	metrics.WatchGateGroups(store.GateGroupStats)
 	metrics.WatchOutbox(store.PendingDeliveries)
 	metrics.WatchScoreOutbox(store.PendingScores)
+	metrics.WatchSegmentQueue(store.QueuedSegmentEvaluations)
 	tc, err := temporalclient.Dial(ctx, logger, temporalclient.WithCodec(cfg.Codec))
 	if err != nil {
 		return nil, err
