@@ -51,10 +51,16 @@ const (
 type Trigger struct {
 	Type  TriggerType `json:"type"`
 	Event string      `json:"event,omitempty"`
+	// Key names a property of the triggering event (cart_id, order_id):
+	// the journey then runs once per value of it, each value with its own
+	// run, re-entry rule and workflow id (RunKeyOf, RunKeyDigest). Only
+	// with an event trigger. Empty: one run per contact.
+	Key string `json:"key,omitempty"`
 }
 
 // ReentryPolicy says whether a contact may go through the journey again.
-// In every policy a contact never has two concurrent runs of one journey.
+// In every policy a contact never has two concurrent runs of one journey
+// (of one key value, for a journey keyed by Trigger.Key).
 type ReentryPolicy string
 
 const (

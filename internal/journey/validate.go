@@ -109,10 +109,17 @@ func (v *validator) journey() {
 		if strings.TrimSpace(s.Trigger.Event) == "" {
 			v.add("trigger.event", "required when trigger.type is event")
 		}
+		if s.Trigger.Key != "" && !keyPattern.MatchString(s.Trigger.Key) {
+			v.add("trigger.key", "%s (got %q)", keyRule, s.Trigger.Key)
+		}
 	case "":
 		v.add("trigger.type", "required (api or event)")
 	default:
 		v.add("trigger.type", "must be api or event (got %q)", s.Trigger.Type)
+	}
+
+	if s.Trigger.Key != "" && s.Trigger.Type != TriggerEvent {
+		v.add("trigger.key", "only with trigger.type event: a journey runs once per value of a property of its triggering event")
 	}
 
 	switch s.Reentry.Policy {
