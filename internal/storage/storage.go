@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,8 @@ type Store struct {
 	hasher *contact.Hasher
 	// poolMaxConns sizes the pool Open creates (0: pgx's default).
 	poolMaxConns int32
+	// runKeySecret caches RunKeySecret once read.
+	runKeySecret atomic.Pointer[[]byte]
 }
 
 // WithPoolMaxConns sizes the pool Open creates, over the DSN's
