@@ -20,7 +20,7 @@ func (c *cli) newExitCmd() *cobra.Command {
 		reason    string
 	)
 	cmd := c.leaf("exit", "--contact ID --journey ID --reason TEXT",
-		"Ask a contact's active run of a journey to end now",
+		"Ask a contact's active runs of a journey (one per key value in a keyed journey) to end now",
 		0, func(ctx context.Context, inv *invocation) error {
 			if contactID == "" || journeyID == "" || strings.TrimSpace(reason) == "" {
 				return inv.usagef("--contact, --journey and --reason are required")
@@ -31,9 +31,15 @@ func (c *cli) newExitCmd() *cobra.Command {
 			if _, err := c.client().call(ctx, http.MethodPost, path, nil, body, "application/json", &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "exit requested: workflow %s (enrollment %s, exit request %s)\n", out.WorkflowID, out.Enrollment.ID, out.ExitRequest.ID)
+			runs := out.Runs
+			if len(runs) == 0 { // an API before keyed journeys
+				runs = []api.ExitedRun{{Enrollment: out.Enrollment, ExitRequest: out.ExitRequest, WorkflowID: out.WorkflowID}}
+			}
+			for _, r := range runs {
+				fmt.Fprintf(c.stdout, "exit requested: workflow %s (enrollment %s, exit request %s)\n", r.WorkflowID, r.Enrollment.ID, r.ExitRequest.ID)
+			}
 			if out.PendingDeliveries > 0 {
-				fmt.Fprintf(c.stdout, "  the run is told by the delivery outbox (%d pending; `tutti deliveries`)\n", out.PendingDeliveries)
+				fmt.Fprintf(c.stdout, "  the runs are told by the delivery outbox (%d pending; `tutti deliveries`)\n", out.PendingDeliveries)
 			}
 			return nil
 		})
