@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -349,9 +350,13 @@ func (s *Store) DeliveryHeld(ctx context.Context, id int64, token string, retryI
 //
 // A run of a keyed journey (journey.Trigger.Key) is one key value's: an
 // event that carries the key property goes only to the run of its value
-// (a cart.recovered for cart X converts cart X's run, not cart Y's), and
-// an event without it goes to all of the contact's runs, as do consent
-// changes. An exit delivery names its run and does not come here.
+// (a cart.recovered for cart X converts cart X's run, not cart Y's). An
+// engagement event about a message of the journey (email.opened,
+// email.clicked: the webhook adds the message's message_id and
+// journey_id) goes only to the run that sent that message, so a click on
+// cart X's reminder does not end cart Y's wait_for. Any other event goes
+// to all of the contact's runs, as do consent changes. An exit delivery
+// names its run and does not come here.
 func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
 	all, err := s.BatchTargets(ctx, []Delivery{d})
 	if err != nil {
@@ -389,10 +394,16 @@ func (s *Store) BatchTargets(ctx context.Context, ds []Delivery) ([][]Enrollment
 	if err != nil {
 		return nil, err
 	}
-	var props map[string]map[string]any // event id -> properties, read only for keyed runs
+	var (
+		props  map[string]map[string]any // event id -> properties, read only for keyed runs
+		sentBy map[string]string         // event id -> the enrollment whose message it is about
+	)
 	for _, r := range runs {
 		if r.keyProp != "" {
 			if props, err = s.deliveryEventProperties(ctx, ds); err != nil {
+				return nil, err
+			}
+			if sentBy, err = s.engagementSenders(ctx, props); err != nil {
 				return nil, err
 			}
 			break
@@ -405,7 +416,8 @@ func (s *Store) BatchTargets(ctx context.Context, ds []Delivery) ([][]Enrollment
 				continue
 			}
 			if r.keyProp != "" && d.Event.ID != "" {
-				if value, ok := journey.RunKeyOf(props[d.Event.ID], r.keyProp); ok {
+				p := props[d.Event.ID]
+				if value, ok := journey.RunKeyOf(p, r.keyProp); ok {
 					digest, err := s.RunKeyDigest(ctx, r.keyProp, value)
 					if err != nil {
 						return nil, err
@@ -413,10 +425,56 @@ func (s *Store) BatchTargets(ctx context.Context, ds []Delivery) ([][]Enrollment
 					if digest != r.e.RunKey {
 						continue // another key value's event
 					}
+				} else if sender, ok := sentBy[d.Event.ID]; ok && p["journey_id"] == r.e.JourneyID && sender != r.e.ID {
+					continue // about another run's message
 				}
 			}
 			out[i] = append(out[i], r.e)
 		}
+	}
+	return out, nil
+}
+
+// engagementSenders maps each event about a message (its message_id
+// property, which provider webhooks set) to the enrollment that sent the
+// message, read from the message's idempotency key
+// ("enrollment/<id>/<step>/<visit>", workflows' sendKey).
+func (s *Store) engagementSenders(ctx context.Context, props map[string]map[string]any) (map[string]string, error) {
+	byMessage := map[string][]string{}
+	var ids []string
+	for eventID, p := range props {
+		if m, ok := p["message_id"].(string); ok && m != "" {
+			if _, seen := byMessage[m]; !seen {
+				ids = append(ids, m)
+			}
+			byMessage[m] = append(byMessage[m], eventID)
+		}
+	}
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, idempotency_key FROM messages WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the messages of %d engagement events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return nil, fmt.Errorf("reading an engagement event's message: %w", err)
+		}
+		rest, ok := strings.CutPrefix(key, "enrollment/")
+		if !ok {
+			continue // not a journey's send (an opt-in prompt)
+		}
+		enrollment, _, _ := strings.Cut(rest, "/")
+		for _, eventID := range byMessage[id] {
+			out[eventID] = enrollment
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading engagement events' messages: %w", err)
 	}
 	return out, nil
 }

@@ -134,6 +134,19 @@ func TestDeliveryTargetsOfKeyedRuns(t *testing.T) {
 	require.ElementsMatch(t, []string{"e_welcome"}, targets(storage.Event{ID: "rec-C", ContactID: c.ID, Name: "cart.recovered", Properties: map[string]any{"cart_id": "C"}}))
 	require.ElementsMatch(t, []string{"e_welcome", "e_A", "e_B"}, targets(storage.Event{ID: "buy", ContactID: c.ID, Name: "purchase", Properties: map[string]any{"order_id": "o-1"}}))
 
+	// A click on cart A's reminder (the webhook names the message and its
+	// journey) is cart A's run's; one on another journey's message reaches
+	// every run.
+	mA := message(c, "enrollment/e_A/reminder/1")
+	mA.JourneyID = jv.JourneyID
+	sentA := reserve(t, s, mA).Message
+	mW := message(c, "enrollment/e_welcome/hello/1")
+	sentW := reserve(t, s, mW).Message
+	require.ElementsMatch(t, []string{"e_welcome", "e_A"}, targets(storage.Event{ID: "click-A", ContactID: c.ID, Name: "email.clicked",
+		Properties: map[string]any{"message_id": sentA.ID, "journey_id": jv.JourneyID, "step_id": "reminder"}}))
+	require.ElementsMatch(t, []string{"e_welcome", "e_A", "e_B"}, targets(storage.Event{ID: "click-W", ContactID: c.ID, Name: "email.clicked",
+		Properties: map[string]any{"message_id": sentW.ID, "journey_id": "welcome", "step_id": "hello"}}))
+
 	_, _, err = s.RecordConsent(ctx, c.ID, journey.ChannelEmail, model.ConsentRevoked, "api", time.Now())
 	require.NoError(t, err)
 	claim, _, err := s.ClaimDeliveries(ctx, 10, time.Minute)
