@@ -87,11 +87,10 @@ func runKeyOf(workflowID string) string {
 	if i < 0 {
 		return ""
 	}
-	digest := workflowID[i+len("/key/"):]
-	if len(digest) != journey.RunKeyDigestLen || strings.Trim(digest, "0123456789abcdef") != "" {
-		return ""
+	if digest := workflowID[i+len("/key/"):]; journey.IsRunKeyDigest(digest) {
+		return digest
 	}
-	return digest
+	return ""
 }
 
 // FinishEnrollmentInput records how a run ended.

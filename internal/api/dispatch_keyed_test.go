@@ -109,12 +109,39 @@ func TestDispatcherStartsOneRunPerKeyValue(t *testing.T) {
 		t.Errorf("enrolling a keyed journey through the API: %s", r.raw)
 	}
 
-	// Support's exit ends every run of the journey.
+	// Support's exit may name one run by its run_key...
+	r = h.call("POST", "/v1/contacts/"+id+"/journeys/cart/exit", map[string]any{"reason": "x", "run_key": cartA}, http.StatusBadRequest)
+	if fmt.Sprint(r.fieldPaths()) != "[run_key]" {
+		t.Errorf("a cart id as run_key: %s", r.raw)
+	}
+	var runA string
+	for _, e := range runs {
+		if e.WorkflowID == wfA {
+			runA = e.RunKey
+		}
+	}
+	r = h.call("POST", "/v1/contacts/"+id+"/journeys/cart/exit", map[string]any{"reason": "cart A only", "run_key": runA}, http.StatusAccepted)
+	if runs, _ := r.body["runs"].([]any); len(runs) != 1 || r.body["workflow_id"] != wfA {
+		t.Errorf("exit of cart A's run: %s", r.raw)
+	}
+	// ... or, without one, end every run of the journey.
 	r = h.call("POST", "/v1/contacts/"+id+"/journeys/cart/exit", map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
 	if runs, _ := r.body["runs"].([]any); len(runs) != 2 || r.body["pending_deliveries"] != float64(2) {
 		t.Errorf("exit: %s", r.raw)
 	}
 	h.drain()
+	exits := func(wf string) int {
+		n := 0
+		for _, name := range h.signalNames(wf) {
+			if name == workflows.SignalExit {
+				n++
+			}
+		}
+		return n
+	}
+	if a, b := exits(wfA), exits(wfB); a != 2 || b != 1 {
+		t.Errorf("exit signals: cart A's run %d, B's %d; want 2 (its own, then every run's) and 1", a, b)
+	}
 	for _, w := range []string{wfA, wfB} {
 		if names := h.signalNames(w); len(names) == 0 || names[len(names)-1] != workflows.SignalExit {
 			t.Errorf("run %s: signals %v, want the exit last", w, names)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -348,6 +349,9 @@ func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
 
 type exitRequest struct {
 	Reason string `json:"reason"`
+	// RunKey names one run of a keyed journey (its run_key, as the
+	// contact's journeys show it); empty: every active run of the journey.
+	RunKey string `json:"run_key"`
 }
 
 // exitJourney asks a contact's active run of a journey to end now. The
@@ -377,6 +381,11 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, invalid(FieldError{Path: "reason", Message: fmt.Sprintf("at most %d characters", maxReasonLen)}))
 		return
 	}
+	runKey := strings.TrimSpace(req.RunKey)
+	if runKey != "" && !journey.IsRunKeyDigest(runKey) {
+		writeError(w, r, invalid(FieldError{Path: "run_key", Message: fmt.Sprintf("a run's run_key: %d hex digits, as GET /v1/contacts/{id}/journeys shows it", journey.RunKeyDigestLen)}))
+		return
+	}
 	ctx := r.Context()
 	contactID, journeyID := r.PathValue("id"), r.PathValue("journey_id")
 	if _, err := s.contactByID(ctx, contactID, ""); err != nil {
@@ -387,11 +396,15 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		Message: fmt.Sprintf("contact %s has no active run of journey %s", contactID, journeyID)}
 	// A keyed journey (one run per cart, say) may have several runs: the
 	// exit is support's "stop this journey for this person", so it ends
-	// them all, each with an exit request of its own.
+	// them all, each with an exit request of its own, unless it names one.
 	active, err := s.store.ActiveRuns(ctx, contactID, journeyID)
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if runKey != "" {
+		active = slices.DeleteFunc(active, func(e storage.Enrollment) bool { return e.RunKey != runKey })
+		noRun.Message = fmt.Sprintf("contact %s has no active run of journey %s with run_key %s", contactID, journeyID, runKey)
 	}
 	var answer ExitAnswer
 	for _, e := range active {

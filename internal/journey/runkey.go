@@ -57,6 +57,19 @@ func RunKeyOf(props map[string]any, key string) (string, bool) {
 // enough to keep two key values of one contact apart.
 const RunKeyDigestLen = 32
 
+// IsRunKeyDigest reports whether s has the form of a RunKeyDigest.
+func IsRunKeyDigest(s string) bool {
+	if len(s) != RunKeyDigestLen {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // RunKeyDigest names the run of one key value: HMAC-SHA256 with secret
 // over the key property's name and the value, truncated to 128 bits, in
 // hex. Keyed, not a plain hash: key values are often guessable (sequential

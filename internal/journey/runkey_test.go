@@ -50,4 +50,8 @@ func TestRunKeyDigest(t *testing.T) {
 	require.NotEqual(t, d, RunKeyDigest(secret, "cart_id", "bob@example.com"))
 	require.NotEqual(t, d, RunKeyDigest(secret, "order_id", "alice@example.com"), "the property is part of the message")
 	require.NotEqual(t, d, RunKeyDigest([]byte(strings.Repeat("t", 32)), "cart_id", "alice@example.com"), "keyed: another secret, another digest")
+	require.True(t, IsRunKeyDigest(d))
+	for _, bad := range []string{"", d[:31], d + "0", strings.ToUpper(d), "alice@example.com"} {
+		require.False(t, IsRunKeyDigest(bad), bad)
+	}
 }
