@@ -39,7 +39,8 @@ steps:
 
 // Two carts make two runs on a real dev server, each with its own workflow
 // id carrying a digest of its cart id, never the id; the same cart posted
-// again makes no third. The gate's cooldown applies across both runs. A
+// again makes no third, nor does it once its run has ended (re-entry
+// once, per cart). The gate's cooldown applies across both runs. A
 // cart.recovered for one cart converts only that cart's run, and support's
 // exit ends the other.
 func TestEndToEnd_OneRunPerCart(t *testing.T) {
@@ -131,6 +132,16 @@ func TestEndToEnd_OneRunPerCart(t *testing.T) {
 	desc, err := s.tc.DescribeWorkflowExecution(ctx, run1.WorkflowID, "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status, "cart 1's run goes on")
+
+	// Cart 2 abandoned again: its own re-entry rule (once) refuses it,
+	// whatever cart 1 does.
+	eventually(t, "cart 2's enrollment ended", func() bool {
+		e, err := s.store.Enrollment(ctx, run2.ID)
+		return err == nil && e.Status == model.RunConverted
+	})
+	post("ab-2-later", "cart.abandoned", cart2)
+	eventually(t, "the later start delivered", func() bool { return outcome("ab-2-later") != "" })
+	require.Equal(t, "not_enrolled reentry_refused", outcome("ab-2-later"))
 
 	// Support's exit names the journey; the one run left ends.
 	ex := s.call("POST", "/v1/contacts/"+contactID+"/journeys/"+journeyID+"/exit", map[string]any{"reason": "asked to stop"}, http.StatusAccepted)
