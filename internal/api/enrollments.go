@@ -354,7 +354,8 @@ type exitRequest struct {
 	RunKey string `json:"run_key"`
 }
 
-// exitJourney asks a contact's active run of a journey to end now. The
+// exitJourney asks a contact's active runs of a journey (one, or one per
+// key value in a keyed journey, or the one run_key names) to end now. The
 // exit request is stored with its delivery to the run in one transaction
 // (storage.RecordExitRequest), and the answer is 202 once it has
 // committed: the dispatcher (dispatch.go) signals the run after every
@@ -413,6 +414,8 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, storage.ErrNotFound), err == nil && pending == 0:
 			continue // it ended a moment ago
 		case err != nil:
+			// The runs before this one keep their exit requests; a retry
+			// stores another for them, which a run already ending ignores.
 			writeError(w, r, err)
 			return
 		}
