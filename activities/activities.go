@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -68,6 +69,7 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 		Version:    in.Version,
 		WorkflowID: in.WorkflowID,
 		Status:     model.RunActive,
+		RunKey:     runKeyOf(in.WorkflowID),
 	})
 	if errors.Is(err, storage.ErrAlreadyActive) {
 		// Another run owns the active slot: this one must not proceed.
@@ -81,6 +83,21 @@ func (a *Activities) BeginEnrollment(ctx context.Context, in BeginEnrollmentInpu
 		return nil
 	}
 	return err
+}
+
+// runKeyOf is the key digest a keyed run's workflow id ends with
+// (workflows.JourneyRunWorkflowID), "" for a run of a journey without a
+// key. Read from the id rather than carried in the input, so runs started
+// before keys existed, and their histories, are unchanged.
+func runKeyOf(workflowID string) string {
+	i := strings.LastIndex(workflowID, "/key/")
+	if i < 0 {
+		return ""
+	}
+	if digest := workflowID[i+len("/key/"):]; journey.IsRunKeyDigest(digest) {
+		return digest
+	}
+	return ""
 }
 
 // FinishEnrollmentInput records how a run ended.

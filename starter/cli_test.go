@@ -209,7 +209,7 @@ func TestExitCommand(t *testing.T) {
 	}
 	r := runCLI(t, f.vars(), "exit", "--contact", "c_1", "--journey", "welcome", "--reason", "asked to stop")
 	if r.code != exitOK || !strings.Contains(r.stdout, "journey/welcome/contact/c_1 (enrollment e_1, exit request x_1)") ||
-		!strings.Contains(r.stdout, "the run is told by the delivery outbox (1 pending") {
+		!strings.Contains(r.stdout, "the runs are told by the delivery outbox (1 pending") {
 		t.Errorf("exit: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	req := f.only()

@@ -54,6 +54,18 @@ func JourneyWorkflowID(journeyID, contactID string) string {
 	return "journey/" + journeyID + "/contact/" + contactID
 }
 
+// JourneyRunWorkflowID is the workflow id of a contact's run of a journey
+// for one key value (journey.Trigger.Key): JourneyWorkflowID followed by
+// "/key/" and the value's digest (journey.RunKeyDigest), never the value,
+// which may be anything a client sends. An empty runKey (a journey without
+// a key) is JourneyWorkflowID.
+func JourneyRunWorkflowID(journeyID, contactID, runKey string) string {
+	if runKey == "" {
+		return JourneyWorkflowID(journeyID, contactID)
+	}
+	return JourneyWorkflowID(journeyID, contactID) + "/key/" + runKey
+}
+
 // DefaultContinueAsNewAfter is the history length a run keeps under when
 // TUTTI_CONTINUE_AS_NEW_AFTER is 0: far below Temporal's 51,200-event limit
 // even for year-long journeys that receive many events.

@@ -127,11 +127,22 @@ type MergeAnswer struct {
 // the request is stored with its delivery to the run, which the dispatcher
 // hands to Temporal (PendingDeliveries until it has).
 type ExitAnswer struct {
+	// Enrollment, ExitRequest and WorkflowID are the first (oldest) run's.
 	Enrollment        storage.Enrollment  `json:"enrollment"`
 	ExitRequest       storage.ExitRequest `json:"exit_request"`
 	ExitRequested     bool                `json:"exit_requested"`
 	PendingDeliveries int                 `json:"pending_deliveries"`
 	WorkflowID        string              `json:"workflow_id"`
+	// Runs is every run told to end, oldest first: one, or one per key
+	// value in a keyed journey.
+	Runs []ExitedRun `json:"runs"`
+}
+
+// ExitedRun is one run an exit request was stored for.
+type ExitedRun struct {
+	Enrollment  storage.Enrollment  `json:"enrollment"`
+	ExitRequest storage.ExitRequest `json:"exit_request"`
+	WorkflowID  string              `json:"workflow_id"`
 }
 
 // JourneyRun is an enrollment with, for active runs, the workflow's own view.

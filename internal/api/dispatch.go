@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
@@ -287,8 +288,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 		if err != nil {
 			return outcome{err: err}
 		}
+		runKey, skip, err := d.runKey(ctx, dl, jv)
+		switch {
+		case err != nil:
+			return outcome{err: err}
+		case skip != "":
+			return outcome{done: "not_enrolled " + skip}
+		}
 		// The event id names the start: every attempt is the same enrollment.
-		started, err := d.s.startJourney(ctx, dl.Event.ContactID, jv, &ev, "event/"+dl.Event.ID)
+		started, err := d.s.startJourney(ctx, dl.Event.ContactID, jv, &ev, "event/"+dl.Event.ID, runKey)
 		var ae *Error
 		switch {
 		case err == nil:
@@ -306,6 +314,29 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 		return d.deliverExit(ctx, dl)
 	}
 	return outcome{err: fmt.Errorf("unknown delivery kind %q", dl.Kind)}
+}
+
+// runKey is the key digest of the run a start delivery makes in a keyed
+// journey (journey.Trigger.Key), "" for a journey without a key. Only a
+// keyed journey reads the event's properties, so the others pay nothing
+// for keys. An event without a usable key value starts no run: skip says
+// so (missing_key:<property>), an outcome and not a failure, like a
+// re-entry refusal.
+func (d *Dispatcher) runKey(ctx context.Context, dl storage.Delivery, jv storage.JourneyVersion) (runKey, skip string, err error) {
+	key := jv.Spec.Trigger.Key
+	if key == "" {
+		return "", "", nil
+	}
+	ev, err := d.s.store.Event(ctx, dl.Event.ID)
+	if err != nil {
+		return "", "", err
+	}
+	value, ok := journey.RunKeyOf(ev.Properties, key)
+	if !ok {
+		return "", "missing_key:" + key, nil
+	}
+	runKey, err = d.s.store.RunKeyDigest(ctx, key, value)
+	return runKey, "", err
 }
 
 // signal delivers a 'signal' delivery and those batched with it: each run

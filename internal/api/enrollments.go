@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +55,14 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	started, err := s.startJourney(ctx, c.ID, jv, nil, key)
+	if k := jv.Spec.Trigger.Key; k != "" {
+		// Its runs are one per value of a property of the triggering
+		// event: only that event starts one.
+		writeError(w, r, conflict("keyed_journey", fmt.Sprintf("journey %s runs once per %s of its trigger event %s: post the event (POST /v1/events) to start a run",
+			jv.JourneyID, k, jv.Spec.Trigger.Event)))
+		return
+	}
+	started, err := s.startJourney(ctx, c.ID, jv, nil, key, "")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -107,7 +115,9 @@ func (e *startError) Unwrap() error { return e.err }
 //
 // key names the call (the Idempotency-Key; "" for none): the enrollment id
 // is derived from it, so every attempt of one call is one enrollment.
-func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key string) (startedRun, error) {
+// runKey is the run's key digest in a keyed journey ("" otherwise): the
+// run, its workflow id and its re-entry rule are that key value's.
+func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key, runKey string) (startedRun, error) {
 	keyed := key != ""
 	if !keyed {
 		key = uuid.NewString()
@@ -117,8 +127,9 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		ContactID:  contactID,
 		JourneyID:  jv.JourneyID,
 		Version:    jv.Version,
-		WorkflowID: workflows.JourneyWorkflowID(jv.JourneyID, contactID),
+		WorkflowID: workflows.JourneyRunWorkflowID(jv.JourneyID, contactID, runKey),
 		Status:     model.RunActive,
+		RunKey:     runKey,
 	}
 	firstStep := ""
 	if len(jv.Spec.Steps) > 0 {
@@ -134,7 +145,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 			return startedRun{}, err
 		}
 	}
-	if err := s.checkReentry(ctx, contactID, jv); err != nil {
+	if err := s.checkReentry(ctx, contactID, jv, runKey); err != nil {
 		return startedRun{}, err
 	}
 	opts, in := s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger)
@@ -266,16 +277,17 @@ func alreadyActive(journeyID, contactID string) *Error {
 }
 
 // checkReentry refuses a contact with an active run of the journey, and
-// asks the journey's re-entry policy about one who went through it before.
-func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion) error {
-	active, err := s.store.ActiveEnrollment(ctx, contactID, jv.JourneyID)
+// asks the journey's re-entry policy about one who went through it before:
+// in a keyed journey, both for the run's key value (runKey) only.
+func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion, runKey string) error {
+	active, err := s.store.ActiveRun(ctx, contactID, jv.JourneyID, runKey)
 	switch {
 	case err == nil && !s.dropOrphan(ctx, active):
 		return alreadyActive(jv.JourneyID, contactID)
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	last, err := s.store.LastEnrollment(ctx, contactID, jv.JourneyID)
+	last, err := s.store.LastRun(ctx, contactID, jv.JourneyID, runKey)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil
@@ -337,9 +349,13 @@ func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
 
 type exitRequest struct {
 	Reason string `json:"reason"`
+	// RunKey names one run of a keyed journey (its run_key, as the
+	// contact's journeys show it); empty: every active run of the journey.
+	RunKey string `json:"run_key"`
 }
 
-// exitJourney asks a contact's active run of a journey to end now. The
+// exitJourney asks a contact's active runs of a journey (one, or one per
+// key value in a keyed journey, or the one run_key names) to end now. The
 // exit request is stored with its delivery to the run in one transaction
 // (storage.RecordExitRequest), and the answer is 202 once it has
 // committed: the dispatcher (dispatch.go) signals the run after every
@@ -366,6 +382,11 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, invalid(FieldError{Path: "reason", Message: fmt.Sprintf("at most %d characters", maxReasonLen)}))
 		return
 	}
+	runKey := strings.TrimSpace(req.RunKey)
+	if runKey != "" && !journey.IsRunKeyDigest(runKey) {
+		writeError(w, r, invalid(FieldError{Path: "run_key", Message: fmt.Sprintf("a run's run_key: %d hex digits, as GET /v1/contacts/{id}/journeys shows it", journey.RunKeyDigestLen)}))
+		return
+	}
 	ctx := r.Context()
 	contactID, journeyID := r.PathValue("id"), r.PathValue("journey_id")
 	if _, err := s.contactByID(ctx, contactID, ""); err != nil {
@@ -374,26 +395,41 @@ func (s *Server) exitJourney(w http.ResponseWriter, r *http.Request) {
 	}
 	noRun := &Error{Status: http.StatusNotFound, Code: "not_found",
 		Message: fmt.Sprintf("contact %s has no active run of journey %s", contactID, journeyID)}
-	e, err := s.store.ActiveEnrollment(ctx, contactID, journeyID)
-	if errors.Is(err, storage.ErrNotFound) {
-		writeError(w, r, noRun)
-		return
-	}
+	// A keyed journey (one run per cart, say) may have several runs: the
+	// exit is support's "stop this journey for this person", so it ends
+	// them all, each with an exit request of its own, unless it names one.
+	active, err := s.store.ActiveRuns(ctx, contactID, journeyID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	x, pending, err := s.store.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: e.ID, ContactID: contactID, Reason: reason, RequestedBy: "api"})
-	switch {
-	case errors.Is(err, storage.ErrNotFound), err == nil && pending == 0:
-		writeError(w, r, noRun) // it ended a moment ago
-		return
-	case err != nil:
-		writeError(w, r, err)
+	if runKey != "" {
+		active = slices.DeleteFunc(active, func(e storage.Enrollment) bool { return e.RunKey != runKey })
+		noRun.Message = fmt.Sprintf("contact %s has no active run of journey %s with run_key %s", contactID, journeyID, runKey)
+	}
+	var answer ExitAnswer
+	for _, e := range active {
+		x, pending, err := s.store.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: e.ID, ContactID: contactID, Reason: reason, RequestedBy: "api"})
+		switch {
+		case errors.Is(err, storage.ErrNotFound), err == nil && pending == 0:
+			continue // it ended a moment ago
+		case err != nil:
+			// The runs before this one keep their exit requests; a retry
+			// stores another for them, which a run already ending ignores.
+			writeError(w, r, err)
+			return
+		}
+		loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID, "exit_request_id", x.ID)
+		answer.Runs = append(answer.Runs, ExitedRun{Enrollment: e, ExitRequest: x, WorkflowID: e.WorkflowID})
+		answer.PendingDeliveries += pending
+	}
+	if len(answer.Runs) == 0 {
+		writeError(w, r, noRun)
 		return
 	}
-	loggerFrom(ctx).Info("api: exit requested", "workflow_id", e.WorkflowID, "enrollment_id", e.ID, "exit_request_id", x.ID)
-	writeJSON(w, http.StatusAccepted, ExitAnswer{Enrollment: e, ExitRequest: x, ExitRequested: true, PendingDeliveries: pending, WorkflowID: e.WorkflowID})
+	first := answer.Runs[0]
+	answer.Enrollment, answer.ExitRequest, answer.WorkflowID, answer.ExitRequested = first.Enrollment, first.ExitRequest, first.WorkflowID, true
+	writeJSON(w, http.StatusAccepted, answer)
 }
 
 // contactJourneys lists the contact's journey runs, newest first, asking

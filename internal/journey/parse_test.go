@@ -100,7 +100,7 @@ steps:
 		{
 			name: "unknown field with nothing close lists the fields",
 			doc:  `{"trigger": {"type": "api", "schedule": "daily"}}`,
-			want: Problems{{Path: "trigger.schedule", Message: "unknown field (expected one of type, event, segment)"}},
+			want: Problems{{Path: "trigger.schedule", Message: "unknown field (expected one of type, event, segment, key)"}},
 		},
 		{
 			name: "string expected",

@@ -67,6 +67,11 @@ type Trigger struct {
 	Type    TriggerType `json:"type"`
 	Event   string      `json:"event,omitempty"`
 	Segment string      `json:"segment,omitempty"`
+	// Key names a property of the triggering event (cart_id, order_id):
+	// the journey then runs once per value of it, each value with its own
+	// run, re-entry rule and workflow id (RunKeyOf, RunKeyDigest). Only
+	// with an event trigger. Empty: one run per contact.
+	Key string `json:"key,omitempty"`
 }
 
 // The events a segment stores when a contact enters or leaves it; their
@@ -84,7 +89,8 @@ var SegmentIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 const SegmentIDRule = "lowercase letters, digits and _, starting with a letter, at most 63"
 
 // ReentryPolicy says whether a contact may go through the journey again.
-// In every policy a contact never has two concurrent runs of one journey.
+// In every policy a contact never has two concurrent runs of one journey
+// (of one key value, for a journey keyed by Trigger.Key).
 type ReentryPolicy string
 
 const (

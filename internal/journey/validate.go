@@ -121,6 +121,9 @@ func (v *validator) journey() {
 		if strings.TrimSpace(s.Trigger.Event) == "" {
 			v.add("trigger.event", "required when trigger.type is event")
 		}
+		if s.Trigger.Key != "" && !keyPattern.MatchString(s.Trigger.Key) {
+			v.add("trigger.key", "%s (got %q)", keyRule, s.Trigger.Key)
+		}
 	case TriggerSegment:
 		if s.Trigger.Event != "" {
 			v.add("trigger.event", "must be empty when trigger.type is segment")
@@ -138,6 +141,10 @@ func (v *validator) journey() {
 		// It may name the trigger's own segment: the run then lasts while
 		// the contact stays in.
 		v.segment("exit_when_leaving", s.ExitWhenLeaving)
+	}
+
+	if s.Trigger.Key != "" && s.Trigger.Type != TriggerEvent {
+		v.add("trigger.key", "only with trigger.type event: a journey runs once per value of a property of its triggering event")
 	}
 
 	switch s.Reentry.Policy {

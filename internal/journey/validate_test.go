@@ -36,7 +36,7 @@ func TestValidate_ValidSpecs(t *testing.T) {
 id: every-thing_2
 name: Everything
 description: uses every field
-trigger: {type: event, event: signup.completed}
+trigger: {type: event, event: signup.completed, key: signup_id}
 reentry: {policy: cooldown, cooldown: 7d}
 goal: {event: purchase}
 exit_events: [unsubscribed, account.deleted]
@@ -131,6 +131,12 @@ func TestValidate_Problems(t *testing.T) {
 			[]string{"trigger.segment: must be empty unless trigger.type is segment"}},
 		{"exit_when_leaving with a bad id", strings.Replace(header, "trigger: {type: api}", "trigger: {type: api}\nexit_when_leaving: 9lives", 1) + okSteps,
 			[]string{`exit_when_leaving: lowercase letters, digits and _, starting with a letter, at most 63 (got "9lives")`}},
+		{"trigger key with api", strings.Replace(header, "type: api", "type: api, key: cart_id", 1) + okSteps,
+			[]string{"trigger.key: only with trigger.type event: a journey runs once per value of a property of its triggering event"}},
+		{"trigger key not a property name", strings.Replace(header, "type: api", "type: event, event: cart.abandoned, key: cart.id", 1) + okSteps,
+			[]string{`trigger.key: must be the name of a property of the triggering event: 1-64 characters of A-Z, a-z, 0-9 and "_", not starting with a digit (got "cart.id")`}},
+		{"trigger key starting with a digit", strings.Replace(header, "type: api", "type: event, event: cart.abandoned, key: 1cart", 1) + okSteps,
+			[]string{`trigger.key: must be the name of a property of the triggering event: 1-64 characters of A-Z, a-z, 0-9 and "_", not starting with a digit (got "1cart")`}},
 		{"reentry policy required", strings.Replace(header, "reentry: {policy: once}", "reentry: {}", 1) + okSteps,
 			[]string{"reentry.policy: required (once, always or cooldown)"}},
 		{"reentry policy unknown", strings.Replace(header, "policy: once", "policy: twice", 1) + okSteps,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -353,6 +354,16 @@ func (s *Store) DeliveryHeld(ctx context.Context, id int64, token string, retryI
 // run it triggered, as it did when the API started runs before answering).
 // A run started later by other means did not exist for the event or the
 // change and does not see it.
+//
+// A run of a keyed journey (journey.Trigger.Key) is one key value's: an
+// event that carries the key property goes only to the run of its value
+// (a cart.recovered for cart X converts cart X's run, not cart Y's). An
+// engagement event about a message of the journey (email.opened,
+// email.clicked: the webhook adds the message's message_id and
+// journey_id) goes only to the run that sent that message, so a click on
+// cart X's reminder does not end cart Y's wait_for. Any other event goes
+// to all of the contact's runs, as do consent changes. An exit delivery
+// names its run and does not come here.
 func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, error) {
 	all, err := s.BatchTargets(ctx, []Delivery{d})
 	if err != nil {
@@ -364,34 +375,146 @@ func (s *Store) DeliveryTargets(ctx context.Context, d Delivery) ([]Enrollment, 
 // BatchTargets is DeliveryTargets for each of one contact's deliveries (a
 // claimed head and its batch), read in one query: the contact's active
 // runs, each with the first start delivery that made it, from which every
-// delivery's targets follow.
+// delivery's targets follow. Only when one of the runs is keyed are the
+// events' properties read (one more query), so contacts without keyed runs
+// pay nothing for keys.
 func (s *Store) BatchTargets(ctx context.Context, ds []Delivery) ([][]Enrollment, error) {
 	type run struct {
 		e         Enrollment
-		startedBy int64 // the 'start' delivery that made the run; 0: none
+		startedBy int64  // the 'start' delivery that made the run; 0: none
+		keyProp   string // the journey's key property, for a keyed run
 	}
 	runs, err := queryAll(ctx, s.pool, fmt.Sprintf("targets of delivery %d", ds[0].ID), func(r rowScanner) (run, error) {
 		var x run
 		var err error
-		x.e, err = scanEnrollment(scanAlso{r, []any{&x.startedBy}})
+		x.e, err = scanEnrollment(scanAlso{r, []any{&x.startedBy, &x.keyProp}})
 		return x, err
 	}, `
 		SELECT `+enrollmentColumns+`,
 		       COALESCE((SELECT min(d.id) FROM deliveries d
-		                 WHERE d.contact_id = $1 AND d.kind = 'start' AND d.enrollment_id = enrollments.id), 0)
+		                 WHERE d.contact_id = $1 AND d.kind = 'start' AND d.enrollment_id = enrollments.id), 0),
+		       CASE WHEN run_key = '' THEN '' ELSE COALESCE((SELECT v.spec->'trigger'->>'key' FROM journey_versions v
+		                 WHERE v.journey_id = enrollments.journey_id AND v.version = enrollments.version), '') END
 		FROM enrollments
 		WHERE contact_id = $1 AND status = 'active'
 		ORDER BY started_at, id`, ds[0].ContactID)
 	if err != nil {
 		return nil, err
 	}
+	var (
+		props  map[string]map[string]any // event id -> properties, read only for keyed runs
+		sentBy map[string]string         // event id -> the enrollment whose message it is about
+	)
+	for _, r := range runs {
+		if r.keyProp != "" {
+			if props, err = s.deliveryEventProperties(ctx, ds); err != nil {
+				return nil, err
+			}
+			if sentBy, err = s.engagementSenders(ctx, props); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	out := make([][]Enrollment, len(ds))
 	for i, d := range ds {
 		for _, r := range runs {
-			if !r.e.StartedAt.After(d.CreatedAt) || (r.startedBy != 0 && r.startedBy < d.ID) {
-				out[i] = append(out[i], r.e)
+			if r.e.StartedAt.After(d.CreatedAt) && (r.startedBy == 0 || r.startedBy >= d.ID) {
+				continue
 			}
+			if r.keyProp != "" && d.Event.ID != "" {
+				p := props[d.Event.ID]
+				if value, ok := journey.RunKeyOf(p, r.keyProp); ok {
+					digest, err := s.RunKeyDigest(ctx, r.keyProp, value)
+					if err != nil {
+						return nil, err
+					}
+					if digest != r.e.RunKey {
+						continue // another key value's event
+					}
+				} else if sender, ok := sentBy[d.Event.ID]; ok && p["journey_id"] == r.e.JourneyID && sender != r.e.ID {
+					continue // about another run's message
+				}
+			}
+			out[i] = append(out[i], r.e)
 		}
+	}
+	return out, nil
+}
+
+// engagementSenders maps each event about a message (its message_id
+// property, which provider webhooks set) to the enrollment that sent the
+// message, read from the message's idempotency key
+// ("enrollment/<id>/<step>/<visit>", workflows' sendKey).
+func (s *Store) engagementSenders(ctx context.Context, props map[string]map[string]any) (map[string]string, error) {
+	byMessage := map[string][]string{}
+	var ids []string
+	for eventID, p := range props {
+		if m, ok := p["message_id"].(string); ok && m != "" {
+			if _, seen := byMessage[m]; !seen {
+				ids = append(ids, m)
+			}
+			byMessage[m] = append(byMessage[m], eventID)
+		}
+	}
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, idempotency_key FROM messages WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the messages of %d engagement events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return nil, fmt.Errorf("reading an engagement event's message: %w", err)
+		}
+		rest, ok := strings.CutPrefix(key, "enrollment/")
+		if !ok {
+			continue // not a journey's send (an opt-in prompt)
+		}
+		enrollment, _, _ := strings.Cut(rest, "/")
+		for _, eventID := range byMessage[id] {
+			out[eventID] = enrollment
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading engagement events' messages: %w", err)
+	}
+	return out, nil
+}
+
+// deliveryEventProperties reads the properties of the deliveries' events.
+func (s *Store) deliveryEventProperties(ctx context.Context, ds []Delivery) (map[string]map[string]any, error) {
+	ids := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.Event.ID != "" {
+			ids = append(ids, d.Event.ID)
+		}
+	}
+	out := make(map[string]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, properties FROM events WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading the properties of %d events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			p  map[string]any
+		)
+		if err := rows.Scan(&id, &p); err != nil {
+			return nil, fmt.Errorf("reading event properties: %w", err)
+		}
+		out[id] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading event properties: %w", err)
 	}
 	return out, nil
 }

@@ -15,7 +15,7 @@ import (
 // enrollmentColumns read an enrollment with the free-text reason of the
 // exit request that ended it, if one did.
 const enrollmentColumns = `id, contact_id, journey_id, version, workflow_id, status, exit_reason, current_step, started_at, ended_at,
-	exit_request_id, (SELECT x.reason FROM exit_requests x WHERE x.id = enrollments.exit_request_id)`
+	exit_request_id, (SELECT x.reason FROM exit_requests x WHERE x.id = enrollments.exit_request_id), run_key`
 
 func scanEnrollment(r rowScanner) (Enrollment, error) {
 	var (
@@ -23,7 +23,7 @@ func scanEnrollment(r rowScanner) (Enrollment, error) {
 		reason, step, request, note *string
 	)
 	if err := r.Scan(&e.ID, &e.ContactID, &e.JourneyID, &e.Version, &e.WorkflowID, &e.Status, &reason, &step, &e.StartedAt, &e.EndedAt,
-		&request, &note); err != nil {
+		&request, &note, &e.RunKey); err != nil {
 		return Enrollment{}, err
 	}
 	e.ExitReason, e.CurrentStep, e.ExitRequestID, e.ExitNote = deref(reason), deref(step), deref(request), deref(note)
@@ -82,9 +82,9 @@ func (s *Store) CreateEnrollment(ctx context.Context, e Enrollment, start func(c
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at)
-			VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()))`,
-			e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt)); err != nil {
+			INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at, run_key)
+			VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()), $8)`,
+			e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey); err != nil {
 			return enrollmentInsertError(e, err)
 		}
 		if start != nil {
@@ -112,9 +112,9 @@ func (s *Store) RecordEnrollment(ctx context.Context, e Enrollment) error {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at)
-		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()))`,
-		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt)); err != nil {
+		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at, run_key)
+		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()), $8)`,
+		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey); err != nil {
 		return enrollmentInsertError(e, err)
 	}
 	return nil
@@ -146,10 +146,10 @@ func (s *Store) EnsureEnrollment(ctx context.Context, e Enrollment) error {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at)
-		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()))
+		INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at, run_key)
+		VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()), $8)
 		ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt))
+		e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey)
 	if c, fk := foreignKeyViolation(err); fk && c == "enrollments_contact_id_fkey" {
 		if erased, lerr := contactErased(ctx, s.pool, e.ContactID); lerr != nil {
 			return lerr
@@ -280,20 +280,42 @@ func (s *Store) listEnrollments(ctx context.Context, what, query string, args ..
 	return queryAll(ctx, s.pool, what, scanEnrollment, query, args...)
 }
 
-// ActiveEnrollment returns the contact's active run of the journey, or
-// ErrNotFound if there is none.
+// ActiveEnrollment returns the contact's active run of a journey without
+// a key (journey.Trigger.Key), or ErrNotFound if there is none.
 func (s *Store) ActiveEnrollment(ctx context.Context, contactID, journeyID string) (Enrollment, error) {
-	return queryOne(ctx, s.pool, fmt.Sprintf("active enrollment of contact %s in journey %s", contactID, journeyID), scanEnrollment, `
-		SELECT `+enrollmentColumns+` FROM enrollments
-		WHERE contact_id = $1 AND journey_id = $2 AND status = 'active'`, contactID, journeyID)
+	return s.ActiveRun(ctx, contactID, journeyID, "")
 }
 
-// LastEnrollment returns the contact's most recently started run of the
-// journey, active or not (re-entry policies look at it), or ErrNotFound.
+// ActiveRun returns the contact's active run of the journey for one key
+// digest ("" for a journey without a key), or ErrNotFound.
+func (s *Store) ActiveRun(ctx context.Context, contactID, journeyID, runKey string) (Enrollment, error) {
+	return queryOne(ctx, s.pool, fmt.Sprintf("active enrollment of contact %s in journey %s", contactID, journeyID), scanEnrollment, `
+		SELECT `+enrollmentColumns+` FROM enrollments
+		WHERE contact_id = $1 AND journey_id = $2 AND run_key = $3 AND status = 'active'`, contactID, journeyID, runKey)
+}
+
+// ActiveRuns returns the contact's active runs of the journey, one per key
+// value for a keyed journey, oldest first.
+func (s *Store) ActiveRuns(ctx context.Context, contactID, journeyID string) ([]Enrollment, error) {
+	return s.listEnrollments(ctx, fmt.Sprintf("active enrollments of contact %s in journey %s", contactID, journeyID), `
+		SELECT `+enrollmentColumns+` FROM enrollments
+		WHERE contact_id = $1 AND journey_id = $2 AND status = 'active'
+		ORDER BY started_at, id`, contactID, journeyID)
+}
+
+// LastEnrollment returns the contact's most recently started run of a
+// journey without a key, active or not, or ErrNotFound.
 func (s *Store) LastEnrollment(ctx context.Context, contactID, journeyID string) (Enrollment, error) {
+	return s.LastRun(ctx, contactID, journeyID, "")
+}
+
+// LastRun returns the contact's most recently started run of the journey
+// for one key digest ("" for a journey without a key), active or not
+// (re-entry policies look at it: per key value), or ErrNotFound.
+func (s *Store) LastRun(ctx context.Context, contactID, journeyID, runKey string) (Enrollment, error) {
 	return queryOne(ctx, s.pool, fmt.Sprintf("last enrollment of contact %s in journey %s", contactID, journeyID), scanEnrollment, `
 		SELECT `+enrollmentColumns+` FROM enrollments
-		WHERE contact_id = $1 AND journey_id = $2
+		WHERE contact_id = $1 AND journey_id = $2 AND run_key = $3
 		ORDER BY started_at DESC, id DESC
-		LIMIT 1`, contactID, journeyID)
+		LIMIT 1`, contactID, journeyID, runKey)
 }

@@ -105,6 +105,10 @@ type Enrollment struct {
 	Version    int             `json:"version"`
 	WorkflowID string          `json:"workflow_id"`
 	Status     model.RunStatus `json:"status"`
+	// RunKey is the run's key digest (journey.RunKeyDigest) in a journey
+	// keyed by a property of its triggering event: one run per key value.
+	// Empty for a journey without a key.
+	RunKey string `json:"run_key,omitempty"`
 	// ExitReason is a reason code: "goal: purchase", "support_exit", "erased"...
 	ExitReason string `json:"exit_reason,omitempty"`
 	// ExitRequestID and ExitNote are the exit request that ended the run,

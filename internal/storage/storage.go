@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,8 @@ type Store struct {
 	poolMaxConns int32
 	// segmentCache holds compiled segment versions by "id/version".
 	segmentCache sync.Map
+	// runKeySecret caches RunKeySecret once read.
+	runKeySecret atomic.Pointer[[]byte]
 }
 
 // WithPoolMaxConns sizes the pool Open creates, over the DSN's
