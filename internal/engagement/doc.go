@@ -15,16 +15,20 @@
 //	(n_c + k·p_c) / (N + k)
 //
 // so a contact with no history gets the workspace's pattern, and one with
-// N engagements moves away from it in proportion N/(N+k). k = 8 means "eight
-// of your own engagements weigh as much as the whole workspace". The
+// N engagements moves away from it in proportion N/(N+k): k = 8 means
+// "eight of your own engagements weigh as much as the whole workspace". The
 // workspace pattern itself gets half a pseudo-engagement per cell
 // (Jeffreys), so an empty workspace is uniform rather than undefined.
 //
-// Each cell's posterior is then smoothed with its two neighbours (weights
-// 1/4, 1/2, 1/4, wrapping Sunday 23:00 to Monday 00:00): a person who opened
-// at 10:20 twice is nearly as likely to open at 09:50, and with a handful of
-// events the raw argmax is mostly noise. Smoothing is linear, so it can be
-// read as applying it to the counts and the prior alike.
+// Each cell's posterior is then smoothed (HourModel): with its two
+// neighbours (weight Neighbour each, wrapping Sunday 23:00 to Monday
+// 00:00), since a person who opened at 10:20 twice is nearly as likely to
+// open at 09:50, and with the mean of the same hour on the other six days
+// (weight Daily), since routines repeat daily and a week has 168 cells but
+// a contact rarely has more than a few dozen engagements. Smoothing is
+// linear, so it can be read as applying it to the counts and the prior
+// alike. The defaults (k = 8, Neighbour 0.2, Daily 0.4) are the best of
+// the offline evaluation's variants (eval_test.go, figures in README).
 //
 // Why this and not a per-contact argmax, a mean hour or a learned model:
 // the argmax of a few events is noise; a mean hour is wrong for people

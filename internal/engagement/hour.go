@@ -49,15 +49,18 @@ type HourModel struct {
 	// PriorWeight (k) is how many of the contact's own engagements the
 	// workspace pattern weighs.
 	PriorWeight float64
-	// Neighbour is the weight of each adjacent hour in the smoothing
-	// (the cell itself keeps 1-2·Neighbour).
+	// Neighbour is the weight of each adjacent hour in the smoothing.
 	Neighbour float64
+	// Daily is the weight of the same hour on the other six days (their
+	// mean): routines repeat daily, so a Tuesday 10:00 open says something
+	// about Wednesday 10:00. The cell itself keeps 1-2·Neighbour-Daily.
+	Daily float64
 }
 
 // DefaultHourModel is the model send_time: best uses. k = 8 was the best
 // of 2, 4, 8, 16, 32 in the offline evaluation (eval_test.go); the results
 // change little between 4 and 16.
-var DefaultHourModel = HourModel{PriorWeight: 8, Neighbour: 0.25}
+var DefaultHourModel = HourModel{PriorWeight: 8, Neighbour: 0.2, Daily: 0.4}
 
 // Scores is each cell's smoothed posterior probability of engagement.
 type Scores [HoursPerWeek]float64
@@ -81,10 +84,16 @@ func (m HourModel) Scores(own, workspace Histogram) Scores {
 		post[c] = (max(own[c], 0) + k*prior[c]) / (n + k)
 	}
 	w := min(max(m.Neighbour, 0), 0.5)
+	d := min(max(m.Daily, 0), 1-2*w)
+	var hourOfDay [24]float64
+	for c, v := range post {
+		hourOfDay[c%24] += v
+	}
 	var out Scores
 	for c := range out {
 		prev, next := post[(c+HoursPerWeek-1)%HoursPerWeek], post[(c+1)%HoursPerWeek]
-		out[c] = (1-2*w)*post[c] + w*(prev+next)
+		otherDays := (hourOfDay[c%24] - post[c]) / 6
+		out[c] = (1-2*w-d)*post[c] + w*(prev+next) + d*otherDays
 	}
 	return out
 }
