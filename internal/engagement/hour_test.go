@@ -76,7 +76,7 @@ func TestScores(t *testing.T) {
 			model: HourModel{PriorWeight: 1, Neighbour: 0.25}, wantBest: 101},
 		{name: "without smoothing the lonely hour wins", own: hist(map[Cell]float64{50: 3, 100: 2, 101: 2, 102: 2}),
 			model: HourModel{PriorWeight: 1, Neighbour: 0}, wantBest: 50},
-		{name: "daily routine: 10:00 on three days makes 10:00 best on the others", own: hist(map[Cell]float64{10: 1, 24 + 10: 1, 48 + 10: 1, 80: 2}),
+		{name: "daily routine: 10:00 on three days makes 10:00 best on the others", own: hist(map[Cell]float64{10: 1, 24 + 10: 1, 48 + 10: 1, 80: 1}),
 			model: HourModel{PriorWeight: 1, Neighbour: 0, Daily: 0.5}, wantBest: 10},
 		{name: "smoothing wraps Sunday night to Monday", own: hist(map[Cell]float64{167: 3, 1: 3}),
 			model: HourModel{PriorWeight: 1, Neighbour: 0.25}, wantBest: 0},
