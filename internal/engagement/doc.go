@@ -27,7 +27,7 @@
 // (weight Daily), since routines repeat daily and a week has 168 cells but
 // a contact rarely has more than a few dozen engagements. Smoothing is
 // linear, so it can be read as applying it to the counts and the prior
-// alike. The defaults (k = 8, Neighbour 0.2, Daily 0.4) are the best of
+// alike. The defaults (k = 8, Neighbour 0.15, Daily 0.4) are the best of
 // the offline evaluation's variants (eval_test.go, figures in README).
 //
 // Why this and not a per-contact argmax, a mean hour or a learned model:

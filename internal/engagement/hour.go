@@ -60,7 +60,7 @@ type HourModel struct {
 // DefaultHourModel is the model send_time: best uses. k = 8 was the best
 // of 2, 4, 8, 16, 32 in the offline evaluation (eval_test.go); the results
 // change little between 4 and 16.
-var DefaultHourModel = HourModel{PriorWeight: 8, Neighbour: 0.2, Daily: 0.4}
+var DefaultHourModel = HourModel{PriorWeight: 8, Neighbour: 0.15, Daily: 0.4}
 
 // Scores is each cell's smoothed posterior probability of engagement.
 type Scores [HoursPerWeek]float64
