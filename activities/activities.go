@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -14,6 +15,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -27,6 +29,13 @@ type Activities struct {
 	// Now is the clock conditions over stored behaviour read (their now);
 	// nil means time.Now. A preview runs journeys in simulated time.
 	Now func() time.Time
+	// Policy is the send-gate settings ChooseSend keeps to when there is
+	// no Delivery (a preview); nil means Delivery.Policy.
+	Policy *policy.Settings
+
+	// workspaceCache keeps the workspace's engagement pattern for ChooseSend.
+	workspaceOnce  sync.Once
+	workspaceCache *workspaceCache
 }
 
 func (a *Activities) now() time.Time {

@@ -52,3 +52,28 @@ type BlockedChannel struct {
 	Channel journey.Channel `json:"channel"`
 	Reasons []string        `json:"reasons"`
 }
+
+// ChannelEvents are the engagement events of each channel: what the
+// webhooks store (internal/webhook: KindEmailOpened, KindEmailClicked,
+// KindSMSReplied) and what a waterfall waits for.
+var ChannelEvents = map[journey.Channel][]string{
+	journey.ChannelEmail: {"email.opened", "email.clicked"},
+	journey.ChannelSMS:   {"sms.replied"},
+}
+
+// EventNames lists every engagement event name, email's first.
+func EventNames() []string {
+	return append(append([]string(nil), ChannelEvents[journey.ChannelEmail]...), ChannelEvents[journey.ChannelSMS]...)
+}
+
+// IsEngagement reports whether an event of this name is engagement.
+func IsEngagement(name string) bool {
+	for _, names := range ChannelEvents {
+		for _, n := range names {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
