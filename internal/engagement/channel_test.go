@@ -2,6 +2,7 @@ package engagement
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -48,4 +49,22 @@ func TestBestChannel(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 6, 1, 0, 0, 0, time.UTC)
+	ev := Evidence{
+		ChannelPriorWeight: 10,
+		Channels:           []ChannelEvidence{{Channel: journey.ChannelEmail, Sent: 10, Engaged: 0, PriorRate: 0.2, Cost: 0.001, Rate: 0.1}},
+		Blocked:            []BlockedChannel{{Channel: journey.ChannelSMS, Reasons: []string{"consent_revoked"}}},
+		Time: &TimeEvidence{Zone: "America/New_York", Within: "7d", Engagements: 7, WorkspaceEngagements: 27, Model: DefaultHourModel,
+			Cell: 92, CellName: "Thu 20:00", CellEngagements: 0, HourEngagements: 1, Score: 0.02, NowScore: 0.001},
+	}
+	require.Equal(t, "channel email chosen by engagement rate with a prior of 10 sends: email 0.10 (0 engaged of 10 sent, workspace rate 0.20, cost 0.001); "+
+		"sms not allowed (consent_revoked); "+
+		"send time 2026-03-06T01:00:00Z (Thu 20:00 America/New_York), the best hour of the week within 7d: 0 of the contact's 7 engagements fell in Thu 20:00 and 1 at 20:00 on any day; "+
+		"the workspace's 27 engagements are the prior, weighing 8; score 0.0200 against 0.0010 for sending at once",
+		Describe(journey.ChannelEmail, &at, ev))
+	require.Empty(t, Describe(journey.ChannelEmail, nil, Evidence{}))
 }

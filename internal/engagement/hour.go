@@ -48,13 +48,13 @@ func (h *Histogram) Add(t time.Time, loc *time.Location) { h[CellOf(t, loc)]++ }
 type HourModel struct {
 	// PriorWeight (k) is how many of the contact's own engagements the
 	// workspace pattern weighs.
-	PriorWeight float64
+	PriorWeight float64 `json:"prior_weight"`
 	// Neighbour is the weight of each adjacent hour in the smoothing.
-	Neighbour float64
+	Neighbour float64 `json:"neighbour"`
 	// Daily is the weight of the same hour on the other six days (their
 	// mean): routines repeat daily, so a Tuesday 10:00 open says something
 	// about Wednesday 10:00. The cell itself keeps 1-2·Neighbour-Daily.
-	Daily float64
+	Daily float64 `json:"daily"`
 }
 
 // DefaultHourModel is the model send_time: best uses. k = 8 was the best
