@@ -109,6 +109,7 @@ func TestChooseSendBestTime(t *testing.T) {
 	require.Equal(t, engagement.DefaultHourModel, te.Model)
 	require.Greater(t, te.Score, te.NowScore)
 	require.Contains(t, te.QuietHours, "08:00-21:00")
+	t.Log(engagement.Describe(c.Channel, c.SendAt, c.Evidence))
 
 	// A retry after more engagement keeps the first answer.
 	b.engaged(t, alice.ID, "sms.replied", weekly(time.Date(2026, 3, 1, 9, 15, 0, 0, ny), 1)...)
