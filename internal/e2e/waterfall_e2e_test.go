@@ -32,8 +32,8 @@ steps:
 func TestEndToEnd_Waterfall(t *testing.T) {
 	s := start(t)
 	ctx := context.Background()
-	newContact := func(ext string) string {
-		created := s.call("POST", "/v1/contacts", map[string]any{"external_id": ext, "email": ext + "@example.com", "phone": "+14155550142"}, http.StatusCreated)
+	newContact := func(ext, phone string) string {
+		created := s.call("POST", "/v1/contacts", map[string]any{"external_id": ext, "email": ext + "@example.com", "phone": phone}, http.StatusCreated)
 		id := created["contact"].(map[string]any)["id"].(string)
 		s.call("POST", "/v1/contacts/"+id+"/consent", map[string]any{"channel": "email", "status": "granted", "source": "form"}, http.StatusOK)
 		return id
@@ -47,7 +47,7 @@ func TestEndToEnd_Waterfall(t *testing.T) {
 
 	t.Run("no engagement: the sms stage goes to the gate, which holds it for want of consent", func(t *testing.T) {
 		s.call("POST", "/v1/journeys", fmt.Sprintf(waterfallJourney, "e2e-waterfall-quiet", "2s"), http.StatusCreated)
-		c := newContact("wf-quiet")
+		c := newContact("wf-quiet", "+14155550142")
 		res := run("e2e-waterfall-quiet", c)
 		require.Equal(t, model.RunCompleted, res.Status)
 		msgs, err := s.store.MessagesForContact(ctx, c, 10)
@@ -68,7 +68,7 @@ func TestEndToEnd_Waterfall(t *testing.T) {
 
 	t.Run("an open stops the waterfall", func(t *testing.T) {
 		s.call("POST", "/v1/journeys", fmt.Sprintf(waterfallJourney, "e2e-waterfall-open", "1h"), http.StatusCreated)
-		c := newContact("wf-open")
+		c := newContact("wf-open", "+14155550143")
 		started := s.call("POST", "/v1/journeys/e2e-waterfall-open/enrollments", map[string]any{"contact_id": c}, http.StatusCreated)
 		eventually(t, "email sent", func() bool {
 			msgs, err := s.store.MessagesForContact(ctx, c, 10)
