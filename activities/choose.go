@@ -146,11 +146,6 @@ func (a *Activities) chooseChannel(ctx context.Context, s policy.Settings, in Ch
 		return cands[0], ev, nil
 	}
 	since := now.Add(-channelLookback)
-	names := engagement.EventNames()
-	own, err := a.Store.EngagementCounts(ctx, in.ContactID, names, since)
-	if err != nil {
-		return "", ev, err
-	}
 	ownSent, err := a.Store.SentCounts(ctx, in.ContactID, since)
 	if err != nil {
 		return "", ev, err
@@ -161,13 +156,11 @@ func (a *Activities) chooseChannel(ctx context.Context, s policy.Settings, in Ch
 	}
 	for _, ch := range allowed {
 		ce := engagement.ChannelEvidence{Channel: ch, Sent: ownSent[ch], Cost: s.ChannelCosts[ch]}
-		wsEngaged := 0
-		for _, n := range engagement.ChannelEvents[ch] {
-			ce.Engaged += own[n]
-			wsEngaged += ws.engaged[n]
+		if ce.Engaged, err = a.Store.EngagedMessages(ctx, in.ContactID, engagement.ChannelEvents[ch], since); err != nil {
+			return "", ev, err
 		}
 		if sent := ws.sent[ch]; sent > 0 {
-			ce.PriorRate = min(float64(wsEngaged)/float64(sent), 1)
+			ce.PriorRate = min(float64(ws.engaged[ch])/float64(sent), 1)
 		}
 		ev.Channels = append(ev.Channels, ce)
 	}
@@ -215,7 +208,7 @@ func (a *Activities) chooseTime(ctx context.Context, s policy.Settings, in Choos
 type workspacePattern struct {
 	at      time.Time
 	hours   engagement.Histogram
-	engaged map[string]int
+	engaged map[journey.Channel]int
 	sent    map[journey.Channel]int
 }
 
@@ -256,8 +249,11 @@ func (a *Activities) workspace(ctx context.Context, now time.Time) (*workspacePa
 		}
 		p.hours[engagement.CellOf(zh.Hour, loc)] += float64(zh.Count)
 	}
-	if p.engaged, err = a.Store.EngagementCounts(ctx, "", names, now.Add(-channelLookback)); err != nil {
-		return nil, err
+	p.engaged = map[journey.Channel]int{}
+	for ch, names := range engagement.ChannelEvents {
+		if p.engaged[ch], err = a.Store.EngagedMessages(ctx, "", names, now.Add(-channelLookback)); err != nil {
+			return nil, err
+		}
 	}
 	if p.sent, err = a.Store.SentCounts(ctx, "", now.Add(-channelLookback)); err != nil {
 		return nil, err

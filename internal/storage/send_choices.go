@@ -105,32 +105,20 @@ func (s *Store) WorkspaceEngagementHours(ctx context.Context, names []string, si
 		GROUP BY 1, 2`, names, since)
 }
 
-// EngagementCounts counts engagement events (names) since since, by name:
-// the contact's, or the workspace's when contactID is "". Events that name
-// their message (email opens and clicks) count once per message.
-func (s *Store) EngagementCounts(ctx context.Context, contactID string, names []string, since time.Time) (map[string]int, error) {
-	rows, err := queryAll(ctx, s.pool, "engagement counts", func(r rowScanner) (struct {
-		name string
-		n    int
-	}, error) {
-		var v struct {
-			name string
-			n    int
-		}
-		err := r.Scan(&v.name, &v.n)
-		return v, err
-	}, `
-		SELECT name, count(DISTINCT coalesce(properties->>'message_id', id)) FROM events
-		WHERE ($1 = '' OR contact_id = $1) AND name = ANY($2) AND occurred_at >= $3
-		GROUP BY name`, contactID, names, since)
+// EngagedMessages counts the engagement events (names) since since: the
+// contact's, or the workspace's when contactID is "". Events that name
+// their message (email opens and clicks) count once per message, so an
+// email opened three times and clicked is one engaged message.
+func (s *Store) EngagedMessages(ctx context.Context, contactID string, names []string, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(DISTINCT coalesce(properties->>'message_id', id)) FROM events
+		WHERE ($1 = '' OR contact_id = $1) AND name = ANY($2) AND occurred_at >= $3`,
+		contactID, names, since).Scan(&n)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("engaged messages of %q: %w", contactID, err)
 	}
-	out := map[string]int{}
-	for _, r := range rows {
-		out[r.name] = r.n
-	}
-	return out, nil
+	return n, nil
 }
 
 // SentCounts counts the messages that reached a provider since since, by
