@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,6 +17,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/policy"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -35,6 +37,13 @@ type Activities struct {
 	// ControlGroupShare is the workspace control group's share
 	// (config.Config.ControlGroupShare); 0: no control group.
 	ControlGroupShare float64
+	// Policy is the send-gate settings ChooseSend keeps to when there is
+	// no Delivery (a preview); nil means Delivery.Policy.
+	Policy *policy.Settings
+
+	// workspaceCache keeps the workspace's engagement pattern for ChooseSend.
+	workspaceOnce  sync.Once
+	workspaceCache *workspaceCache
 }
 
 func (a *Activities) now() time.Time {

@@ -46,6 +46,9 @@ func printWhy(w io.Writer, a api.WhyAnswer) {
 	if rs := a.RateSlot; rs != nil {
 		fmt.Fprintf(w, "rate limit %s: slot at %s (taken %s)\n", rs.LimitKey, whenUTC(rs.SlotAt), whenUTC(rs.ReservedAt))
 	}
+	if a.Choice != "" {
+		fmt.Fprintf(w, "chosen %s: %s\n", whenUTC(a.Choices[0].ChosenAt), a.Choice)
+	}
 
 	if e := a.Enrollment; e != nil {
 		fmt.Fprintf(w, "\nlatest run: %s, version %d, %s since %s", e.ID, e.Version, e.Status, whenUTC(e.StartedAt))

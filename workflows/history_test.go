@@ -176,6 +176,11 @@ func (f *fakeActivities) Send(_ context.Context, in activities.SendInput) (activ
 
 func (f *fakeActivities) SettleSend(context.Context, delivery.Settlement) error { return nil }
 
+// ChooseSend chooses SMS, two seconds after the step began.
+func (f *fakeActivities) ChooseSend(_ context.Context, in activities.ChooseSendInput) (activities.ChooseSendResult, error) {
+	return activities.ChooseSendResult{Channel: journey.ChannelSMS, SendAt: in.Now.Add(2 * time.Second)}, nil
+}
+
 func (f *fakeActivities) EvaluateCondition(context.Context, activities.EvaluateConditionInput) (activities.EvaluateConditionResult, error) {
 	return activities.EvaluateConditionResult{Value: true}, nil
 }
@@ -360,6 +365,47 @@ func TestRecordSplitHoldoutHistory(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &res))
 	t.Logf("result %+v", res)
 	writeChain(t, c, run.GetID(), firstRunID, dir, prefix)
+}
+
+// choiceSpec has the steps that choose: channel and send_time best, a
+// waterfall that runs to its last stage and one an open stops.
+const choiceSpec = `
+id: choices
+name: Choices
+trigger: {type: api}
+reentry: {policy: always}
+steps:
+  - id: best
+    send: {channel: best, send_time: best, within: 1h, email: {subject: "Hi", text: "Hello"}, sms: {body: "Hi"}}
+  - id: fall
+    send: {waterfall: [{channel: email}, {channel: sms, after: 3s}], email: {subject: "Hi", text: "Hello"}, sms: {body: "Hi"}}
+  - id: fall_open
+    send: {waterfall: [{channel: email}, {channel: sms, after: 1m}], email: {subject: "Hi", text: "Hello"}, sms: {body: "Hi"}}
+`
+
+// TestRecordChoiceHistory records a run of choiceSpec, with the open that
+// stops the second waterfall: TUTTI_RECORD_HISTORIES=dir (prefix choices-).
+func TestRecordChoiceHistory(t *testing.T) {
+	dir := os.Getenv("TUTTI_RECORD_HISTORIES")
+	if dir == "" {
+		t.Skip("set TUTTI_RECORD_HISTORIES=dir to record replay histories")
+	}
+	c := temporaltest.StartDevServer(t).Client()
+	fakes := startJourneyWorker(t, c)
+	spec, err := journey.ParseAndValidate([]byte(choiceSpec))
+	require.NoError(t, err)
+	ctx := context.Background()
+	in := JourneyInput{EnrollmentID: "e_choices", ContactID: "c_choices", Version: 1, Spec: spec}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/choices/contact/c_choices", TaskQueue: TaskQueue}, Journey, in)
+	require.NoError(t, err)
+	firstRunID := run.GetRunID()
+	// best waits 2s, fall 3s; the open lands during fall_open's wait.
+	time.Sleep(8 * time.Second)
+	require.NoError(t, c.SignalWorkflow(ctx, run.GetID(), "", SignalEvent, EventSignal{EventID: "open-1", Name: "email.opened", OccurredAt: time.Now()}))
+	var res JourneyResult
+	require.NoError(t, run.Get(ctx, &res))
+	t.Logf("result %+v, finished %v, sends %v", res, fakes.finishedInputs(), fakes.calls)
+	writeChain(t, c, run.GetID(), firstRunID, dir, "choices-")
 }
 
 func (f *fakeActivities) finishedInputs() []activities.FinishEnrollmentInput {

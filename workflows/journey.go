@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -12,6 +13,7 @@ import (
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/delivery"
+	"github.com/tutti-dev/tutti/internal/engagement"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 )
@@ -810,31 +812,88 @@ func (r *journeyRun) branch(ctx workflow.Context, step journey.Step) (bool, stri
 // asked to be retried later (backoff: see retryDelay); a provider answer the
 // ledger could not record is recorded by the settle activity before the
 // journey moves on.
+//
+// A step that chooses (channel: best, send_time: best) asks ChooseSend
+// first and waits for the chosen time; a waterfall sends stage by stage
+// (see waterfall). Either way each message goes through deliverSend.
 func (r *journeyRun) send(ctx workflow.Context, step journey.Step) (string, error) {
-	r.c.WindowStart = workflow.Now(ctx)
-	class := step.Send.Class
+	snd := *step.Send
+	if len(snd.Waterfall) > 0 {
+		return r.waterfall(ctx, step)
+	}
+	if !snd.Chooses() {
+		out, _, err := r.deliverSend(ctx, step, snd, "")
+		return out, err
+	}
+	key := r.sendKey(ctx, step.ID)
+	var a *activities.Activities
+	in := activities.ChooseSendInput{IdempotencyKey: key, ContactID: r.in.ContactID, JourneyID: r.spec.ID, StepID: step.ID,
+		Class: r.class(snd), Send: snd, Policy: r.spec.Policy, Abandonment: r.abandonment(), Now: workflow.Now(ctx)}
+	var choice activities.ChooseSendResult
+	if err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.ChooseSend, in).Get(ctx, &choice); err != nil {
+		return "", err
+	}
+	snd.Channel, snd.SendTime, snd.Within = choice.Channel, "", 0
+	chosen := "chose " + string(choice.Channel)
+	if !choice.SendAt.IsZero() {
+		chosen += " at " + choice.SendAt.UTC().Format(time.RFC3339)
+		if wait := choice.SendAt.Sub(workflow.Now(ctx)); wait > 0 {
+			if err := r.parkAt(ctx, step.ID); err != nil {
+				return "", err
+			}
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
+				return "", err
+			}
+		}
+	}
+	out, _, err := r.deliverSend(ctx, step, snd, key)
+	return chosen + ": " + out, err
+}
+
+// class is the message class of a send: the step's, else the journey's,
+// else marketing.
+func (r *journeyRun) class(snd journey.Send) journey.MessageClass {
+	class := snd.Class
 	if class == "" {
 		class = r.spec.Class
 	}
 	if class == "" {
 		class = journey.ClassMarketing
 	}
+	return class
+}
+
+// abandonment is the event an abandonment journey runs for, if it is one.
+func (r *journeyRun) abandonment() *activities.AbandonmentRef {
+	if r.spec.Policy != nil && r.spec.Policy.Abandonment && r.in.Trigger != nil {
+		return &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
+	}
+	return nil
+}
+
+// deliverSend sends one message of step on snd.Channel through the send
+// activity, keyed key ("" for the step's own sendKey), and reports its
+// outcome and whether it reached the provider (sent, or on its way).
+func (r *journeyRun) deliverSend(ctx workflow.Context, step journey.Step, snd journey.Send, key string) (string, bool, error) {
+	r.c.WindowStart = workflow.Now(ctx)
+	if key == "" {
+		key = r.sendKey(ctx, step.ID)
+	}
+	class := r.class(snd)
 	in := activities.SendInput{
-		IdempotencyKey: r.sendKey(ctx, step.ID),
+		IdempotencyKey: key,
 		ContactID:      r.in.ContactID,
 		JourneyID:      r.spec.ID,
 		JourneyVersion: r.in.Version,
 		StepID:         step.ID,
 		Class:          class,
-		Send:           *step.Send,
+		Send:           snd,
 		Policy:         r.spec.Policy,
 		EnrollmentID:   r.in.EnrollmentID,
+		Abandonment:    r.abandonment(),
 	}
 	if class == journey.ClassMarketing {
 		in.Withhold = r.c.Withhold
-	}
-	if r.spec.Policy != nil && r.spec.Policy.Abandonment && r.in.Trigger != nil {
-		in.Abandonment = &activities.AbandonmentRef{EventID: r.in.Trigger.EventID, OccurredAt: r.in.Trigger.OccurredAt}
 	}
 	var a *activities.Activities
 	return r.deliver(ctx, step.ID, in.IdempotencyKey, "send", func(ctx workflow.Context) workflow.Future {
@@ -858,9 +917,10 @@ func (r *journeyRun) webhook(ctx workflow.Context, step journey.Step) (string, e
 		Policy:         r.spec.Policy,
 	}
 	var a *activities.Activities
-	return r.deliver(ctx, step.ID, in.IdempotencyKey, "webhook", func(ctx workflow.Context) workflow.Future {
+	out, _, err := r.deliver(ctx, step.ID, in.IdempotencyKey, "webhook", func(ctx workflow.Context) workflow.Future {
 		return workflow.ExecuteActivity(sendActivityCtx(ctx), a.PostWebhook, in)
 	})
+	return out, err
 }
 
 // deliver runs attempt (a send or a webhook post, keyed key) until it
@@ -868,31 +928,32 @@ func (r *journeyRun) webhook(ctx workflow.Context, step journey.Step) (string, e
 // provider's "retry later" (backoff: see retryDelay), for at most
 // sendRetryBudget; an answer the ledger could not record is recorded by
 // the settle activity before the journey moves on. what names the step's
-// kind in its outcome and logs.
-func (r *journeyRun) deliver(ctx workflow.Context, stepID, key, what string, attempt func(workflow.Context) workflow.Future) (string, error) {
+// kind in its outcome and logs. It reports the outcome and whether the
+// message reached the provider (sent, or on its way).
+func (r *journeyRun) deliver(ctx workflow.Context, stepID, key, what string, attempt func(workflow.Context) workflow.Future) (string, bool, error) {
 	firstRetry := time.Time{}
 	for retries := 0; ; {
 		if r.ended() {
-			return "not sent: " + r.endReason, nil
+			return "not sent: " + r.endReason, false, nil
 		}
 		var res activities.SendResult
 		err := attempt(ctx).Get(ctx, &res)
 		if err != nil {
 			var appErr *temporal.ApplicationError
 			if temporal.IsCanceledError(err) {
-				return "", err
+				return "", false, err
 			}
 			// Retries are exhausted or the failure is permanent: the journey
 			// goes on without this message rather than stalling forever.
 			if errors.As(err, &appErr) || temporal.IsTimeoutError(err) {
 				workflow.GetLogger(ctx).Error(what+" failed", "step", stepID, "error", err)
-				return "error: " + what + " activity failed", nil
+				return "error: " + what + " activity failed", false, nil
 			}
-			return "", err
+			return "", false, err
 		}
 		if res.Unsettled != nil {
 			if err := settle(ctx, *res.Unsettled); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 		var wait time.Duration
@@ -909,24 +970,97 @@ func (r *journeyRun) deliver(ctx workflow.Context, stepID, key, what string, att
 				giveUp := delivery.Settlement{MessageID: res.MessageID, Channel: res.Channel,
 					Status: model.MessageFailed, Reason: "retries_exhausted:" + res.Reason}
 				if err := settle(ctx, giveUp); err != nil {
-					return "", err
+					return "", false, err
 				}
-				return "failed: retries_exhausted:" + res.Reason, nil
+				return "failed: retries_exhausted:" + res.Reason, false, nil
 			}
 			wait = retryDelay(key, retries, res.RetryAfter)
 			retries++
 		default:
-			return res.Outcome(), nil
+			return res.Outcome(), reached(res.Status), nil
 		}
 		if wait > 0 {
 			if err := r.parkAt(ctx, stepID); err != nil {
-				return "", err
+				return "", false, err
 			}
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, r.ended); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 	}
+}
+
+// reached: a send with this status went to the provider, or may have.
+func reached(st model.MessageStatus) bool {
+	switch st {
+	case model.MessageSkipped, model.MessageFailed, model.MessageDropped, model.MessageBounced, "":
+		return false
+	}
+	return true
+}
+
+// waterfall sends the step's stages in turn: the first at once, each next
+// one only if no engagement event (engagement.EventNames: an open, a
+// click, a reply) arrived within its after of the previous send. A stage
+// that was not sent (no consent, suppressed, no address...) hands over to
+// the next at once: there was nothing to engage with. Each stage is its own
+// message through the one send path, keyed by the step's visit and stage.
+func (r *journeyRun) waterfall(ctx workflow.Context, step journey.Step) (string, error) {
+	base := r.sendKey(ctx, step.ID)
+	var outs []string
+	sent := false
+	for i, stage := range step.Send.Waterfall {
+		if i > 0 && sent {
+			engaged, err := r.awaitEngagement(ctx, step.ID, stage.After.Std())
+			if err != nil {
+				return "", err
+			}
+			if engaged != "" {
+				outs = append(outs, "engaged ("+engaged+"): "+string(stage.Channel)+" not sent")
+				break
+			}
+		}
+		if r.ended() {
+			outs = append(outs, "not sent: "+r.endReason)
+			break
+		}
+		key := base
+		if i > 0 {
+			key = fmt.Sprintf("%s/waterfall/%d", base, i)
+		}
+		snd := *step.Send
+		snd.Channel, snd.Waterfall = stage.Channel, nil
+		out, ok, err := r.deliverSend(ctx, step, snd, key)
+		if err != nil {
+			return "", err
+		}
+		outs = append(outs, string(stage.Channel)+": "+out)
+		sent = ok
+	}
+	return strings.Join(outs, "; "), nil
+}
+
+// awaitEngagement waits up to d for an engagement event since the latest
+// send (r.c.WindowStart), and returns its name, or "" when none came or
+// the run ended. Like wait_for it looks at the events the run has seen,
+// so an open that arrived before the wait began counts.
+func (r *journeyRun) awaitEngagement(ctx workflow.Context, stepID string, d time.Duration) (string, error) {
+	since := r.c.WindowStart.Truncate(time.Second)
+	seen := func() string {
+		for _, name := range engagement.EventNames() {
+			if at, ok := r.c.LatestEvent[name]; ok && !at.Before(since) {
+				return name
+			}
+		}
+		return ""
+	}
+	if err := r.parkAt(ctx, stepID); err != nil {
+		return "", err
+	}
+	if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return r.ended() || seen() != "" }); err != nil {
+		return "", err
+	}
+	return seen(), nil
 }
 
 // sendKey is the ledger's idempotency key for this visit of a send step:

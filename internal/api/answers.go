@@ -261,6 +261,11 @@ type WhyAnswer struct {
 	// RateSlot is the provider rate-limit slot the newest ledger row holds,
 	// if it took one (TUTTI_RATE_LIMITS).
 	RateSlot *storage.RateSlot `json:"rate_slot,omitempty"`
+	// Choices are what the step chose before it sent (channel: best,
+	// send_time: best), newest first, with their evidence; Choice says the
+	// newest in words.
+	Choices []storage.SendChoice `json:"choices,omitempty"`
+	Choice  string               `json:"choice,omitempty"`
 }
 
 // ScoreModelAnswer answers PUT and GET /v1/score-model: the model in

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/engagement"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/metrics"
 	"github.com/tutti-dev/tutti/internal/model"
@@ -126,6 +127,14 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	choices, err := s.store.SendChoicesForStep(ctx, contactID, journeyID, stepID, limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(choices) > 0 {
+		s.explainChoice(&ans, choices, len(decisions) == 0 && len(msgs) == 0)
+	}
 	writeJSON(w, http.StatusOK, ans)
 }
 
@@ -147,6 +156,18 @@ func (s *Server) explainRateSlot(ctx context.Context, ans *WhyAnswer, m storage.
 			m.Channel, slot.LimitKey, stamp(slot.SlotAt))
 	}
 	return nil
+}
+
+// explainChoice adds what the step chose (channel: best, send_time:
+// best) and why; a run waiting for its chosen time, with nothing decided
+// yet, says so in the summary.
+func (s *Server) explainChoice(ans *WhyAnswer, choices []storage.SendChoice, undecided bool) {
+	c := choices[0]
+	ans.Choices = choices
+	ans.Choice = engagement.Describe(c.Channel, c.SendAt, c.Evidence)
+	if undecided && ans.State == WhyPending && c.SendAt != nil && c.SendAt.After(s.now()) {
+		ans.Summary = fmt.Sprintf("not sent yet: the run waits until %s, the time chosen for the contact, to send on %s", stamp(*c.SendAt), c.Channel)
+	}
 }
 
 // contactDecisions lists the contact's recent gate decisions, newest first.

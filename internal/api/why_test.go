@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tutti-dev/tutti/internal/engagement"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
@@ -352,5 +353,70 @@ func TestWhyRateLimitSlot(t *testing.T) {
 	rs, _ := r.body["rate_slot"].(map[string]any)
 	if rs["limit_key"] != "sandbox" || rs["message_id"] != res.Message.ID {
 		t.Errorf("rate_slot: %s", r.raw)
+	}
+}
+
+// A step that chose its time and channel: while the run waits for the
+// chosen time why says so, and shows the choice and its evidence; once
+// the gate decided, the choice is still shown beside the decision.
+func TestWhyShowsTheChoice(t *testing.T) {
+	h := newHarness(t)
+	h.publish(`
+id: onboard
+name: Onboard
+trigger: {type: api}
+reentry: {policy: always}
+steps:
+  - id: hello
+    send:
+      channel: best
+      send_time: best
+      within: 2d
+      email: {subject: "Hi", text: "Hello"}
+      sms: {body: "Hi"}
+`)
+	c := h.newContact(map[string]any{"email": "choice@example.com"})
+	h.enrollIn(c, "onboard", 1, "hello")
+	ctx := context.Background()
+	at := time.Now().Add(5 * time.Hour).UTC().Truncate(time.Second)
+	_, err := h.store.RecordSendChoice(ctx, storage.SendChoice{IdempotencyKey: "enrollment/e1/hello/1", ContactID: c, JourneyID: "onboard", StepID: "hello",
+		Channel: journey.ChannelEmail, SendAt: &at, Evidence: engagement.Evidence{
+			ChannelPriorWeight: engagement.ChannelPriorWeight,
+			Channels:           []engagement.ChannelEvidence{{Channel: journey.ChannelEmail, Sent: 4, Engaged: 2, PriorRate: 0.3, Cost: 0.001, Rate: 0.357}},
+			Blocked:            []engagement.BlockedChannel{{Channel: journey.ChannelSMS, Reasons: []string{policy.CodeNoConsent}}},
+			Time: &engagement.TimeEvidence{Zone: "Europe/Paris", Within: "2d", Engagements: 5, WorkspaceEngagements: 100,
+				Model: engagement.DefaultHourModel, Cell: 34, CellName: "Tue 10:00", CellEngagements: 3, HourEngagements: 4,
+				Score: 0.05, NowScore: 0.004, QuietHours: "no quiet hours for email"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
+	want := "not sent yet: the run waits until " + at.Format(time.RFC3339) + ", the time chosen for the contact, to send on email"
+	if r.body["state"] != "pending" || r.body["summary"] != want {
+		t.Errorf("waiting for the chosen time: %s", r.raw)
+	}
+	choice, _ := r.body["choice"].(string)
+	for _, part := range []string{"channel email chosen by engagement rate", "sms not allowed (no_consent)",
+		"3 of the contact's 5 engagements fell in Tue 10:00", "the workspace's 100 engagements are the prior, weighing 8"} {
+		if !strings.Contains(choice, part) {
+			t.Errorf("choice lacks %q: %s", part, choice)
+		}
+	}
+	cs, _ := r.body["choices"].([]any)
+	if len(cs) != 1 || cs[0].(map[string]any)["evidence"].(map[string]any)["time"].(map[string]any)["cell_name"] != "Tue 10:00" {
+		t.Errorf("choices: %s", r.raw)
+	}
+
+	// Once the gate decided, the summary is the decision's; the choice stays.
+	if _, _, err := h.store.RecordConsent(ctx, c, journey.ChannelEmail, model.ConsentGranted, "form", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	h.gate(c, "hello", journey.ChannelEmail, time.Now(), func(storage.GateState) policy.Decision {
+		return policy.Decision{Outcome: policy.OutcomeAllow, Channel: journey.ChannelEmail}
+	})
+	r = h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
+	if r.body["state"] != "sending" || !strings.Contains(r.body["choice"].(string), "Tue 10:00") {
+		t.Errorf("after the decision: %s", r.raw)
 	}
 }

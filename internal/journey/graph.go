@@ -57,11 +57,15 @@ func (s Spec) Channels() []Channel {
 	var out []Channel
 	seen := map[Channel]bool{}
 	for _, st := range s.Steps {
-		if st.Send == nil || st.Send.Channel == "" || seen[st.Send.Channel] {
+		if st.Send == nil {
 			continue
 		}
-		seen[st.Send.Channel] = true
-		out = append(out, st.Send.Channel)
+		for _, ch := range st.Send.Candidates() {
+			if !seen[ch] {
+				seen[ch] = true
+				out = append(out, ch)
+			}
+		}
 	}
 	if s.Policy != nil && s.Policy.FallbackChannel != "" && len(out) > 0 && !seen[s.Policy.FallbackChannel] {
 		out = append(out, s.Policy.FallbackChannel)

@@ -154,7 +154,15 @@ const (
 	// rows and gate decisions carry. It is not a way to reach the contact,
 	// so no consent is recorded for it.
 	ChannelWebhook Channel = "webhook"
+	// ChannelBest is not a channel: a send step with channel: best sends on
+	// the channel, among those its messages cover and the send gate allows
+	// for the contact, with the best recent engagement (see Send.Candidates).
+	ChannelBest Channel = "best"
 )
+
+// SendTimeBest on a send step: send at the contact's best hour of the week
+// within the step's Within horizon, instead of at once.
+const SendTimeBest = "best"
 
 // Step is one node of the journey graph. Exactly one of the action fields is set.
 type Step struct {
@@ -265,11 +273,67 @@ const (
 
 // Send delivers one message on one channel.
 type Send struct {
-	Channel Channel `json:"channel"`
+	// Channel is email, sms, or best (the best channel the gate allows).
+	// Empty with a Waterfall.
+	Channel Channel `json:"channel,omitempty"`
+	// SendTime is "" (at once) or best: at the contact's best hour of the
+	// week within Within, never inside quiet hours.
+	SendTime string `json:"send_time,omitempty"`
+	// Within is the horizon of send_time: best (24h by default, at most 7d).
+	Within Duration `json:"within,omitempty"`
+	// Waterfall sends on its stages' channels in turn, each stage only if
+	// no engagement event arrived within its After of the previous send.
+	Waterfall []WaterfallStage `json:"waterfall,omitempty"`
 	// Class overrides the journey's default message class.
 	Class MessageClass  `json:"class,omitempty"`
 	Email *EmailMessage `json:"email,omitempty"`
 	SMS   *SMSMessage   `json:"sms,omitempty"`
+}
+
+// WaterfallStage is one channel of a waterfall. After is how long the
+// previous stage's message is given to earn an engagement (an open, a
+// click, a reply) before this one is sent; the first stage has none.
+type WaterfallStage struct {
+	Channel Channel  `json:"channel"`
+	After   Duration `json:"after,omitempty"`
+}
+
+// DefaultSendTimeWithin is the horizon of send_time: best without within.
+const DefaultSendTimeWithin = Duration(24 * time.Hour)
+
+// MaxSendTimeWithin bounds within: a week covers every hour of the week.
+const MaxSendTimeWithin = Duration(7 * 24 * time.Hour)
+
+// Candidates lists the channels the step may send on, in the order it
+// names them: its channel; for channel: best the channels it carries a
+// message for (email first); for a waterfall, its stages' channels.
+func (s Send) Candidates() []Channel {
+	switch {
+	case len(s.Waterfall) > 0:
+		out := make([]Channel, 0, len(s.Waterfall))
+		for _, st := range s.Waterfall {
+			out = append(out, st.Channel)
+		}
+		return out
+	case s.Channel == ChannelBest:
+		var out []Channel
+		if s.Email != nil {
+			out = append(out, ChannelEmail)
+		}
+		if s.SMS != nil {
+			out = append(out, ChannelSMS)
+		}
+		return out
+	case s.Channel == "":
+		return nil
+	}
+	return []Channel{s.Channel}
+}
+
+// Chooses reports whether the step asks for a choice before it sends (the
+// channel, the time, or both), made from the contact's engagement.
+func (s Send) Chooses() bool {
+	return s.Channel == ChannelBest || s.SendTime == SendTimeBest
 }
 
 // EmailMessage is either a SendGrid dynamic template (TemplateID + Data) or a

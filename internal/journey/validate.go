@@ -498,6 +498,18 @@ func (v *validator) webhook(path string, w *Webhook) {
 }
 
 func (v *validator) send(path string, snd *Send) {
+	v.sendTime(path, snd)
+	if len(snd.Waterfall) > 0 || snd.Channel == ChannelBest {
+		v.choice(path, snd)
+		v.class(path+".class", snd.Class)
+		if snd.Email != nil {
+			v.email(path+".email", snd.Email)
+		}
+		if snd.SMS != nil {
+			v.sms(path+".sms", snd.SMS)
+		}
+		return
+	}
 	switch snd.Channel {
 	case ChannelEmail:
 		if snd.Email == nil {
@@ -516,9 +528,9 @@ func (v *validator) send(path string, snd *Send) {
 	case ChannelAds:
 		v.add(path+".channel", "channel %q cannot be used in a send step yet", snd.Channel)
 	case "":
-		v.add(path+".channel", "required (email or sms)")
+		v.add(path+".channel", "required (email, sms or best), or a waterfall")
 	default:
-		v.add(path+".channel", "unknown channel %q (use email or sms)", snd.Channel)
+		v.add(path+".channel", "unknown channel %q (use email, sms or best)", snd.Channel)
 	}
 	v.class(path+".class", snd.Class)
 	if snd.Email != nil {
@@ -615,5 +627,81 @@ func (v *validator) graph() {
 	}
 	for _, l := range s.loopsWithoutWait() {
 		v.add(indexPath("steps", l.from)+"."+l.field, "loop back to %q without a wait, wait_until or wait_for step", s.Steps[l.to].ID)
+	}
+}
+
+// sendTime checks send_time and its within.
+func (v *validator) sendTime(path string, snd *Send) {
+	switch snd.SendTime {
+	case "", SendTimeBest:
+	default:
+		v.add(path+".send_time", "unknown send_time %q (use best, or leave it out to send at once)", snd.SendTime)
+	}
+	if snd.Within == 0 {
+		return
+	}
+	switch {
+	case snd.SendTime != SendTimeBest:
+		v.add(path+".within", "only with send_time: best")
+	case snd.Within < Duration(time.Hour):
+		v.add(path+".within", "must be at least 1h (got %s)", snd.Within)
+	case snd.Within > MaxSendTimeWithin:
+		v.add(path+".within", "must be at most %s: a week holds every hour of the week (got %s)", MaxSendTimeWithin, snd.Within)
+	}
+}
+
+// choice checks a step that chooses its channel: channel: best, or a
+// waterfall. Every channel it may send on needs its message.
+func (v *validator) choice(path string, snd *Send) {
+	if v.fallback() != "" {
+		v.add(path, "policy.fallback_channel cannot be combined with channel: best or a waterfall, which choose the channel themselves")
+	}
+	if snd.Channel == ChannelBest {
+		if len(snd.Waterfall) > 0 {
+			v.add(path+".waterfall", "must be empty when channel is best: choose one or the other")
+		}
+		if len(snd.Candidates()) < 2 {
+			v.add(path, "channel best needs a message for at least two channels (email and sms) to choose between")
+		}
+		return
+	}
+	if snd.Channel != "" {
+		v.add(path+".channel", "must be empty with a waterfall: the stages name the channels")
+	}
+	if snd.SendTime != "" {
+		v.add(path+".send_time", "cannot be combined with a waterfall")
+	}
+	seen := map[Channel]bool{}
+	for i, st := range snd.Waterfall {
+		p := fmt.Sprintf("%s.waterfall[%d]", path, i)
+		switch st.Channel {
+		case ChannelEmail:
+			if snd.Email == nil {
+				v.add(p+".channel", "the step has no email message for this stage (add send.email)")
+			}
+		case ChannelSMS:
+			if snd.SMS == nil {
+				v.add(p+".channel", "the step has no sms message for this stage (add send.sms)")
+			}
+		case "":
+			v.add(p+".channel", "required (email or sms)")
+		default:
+			v.add(p+".channel", "unknown channel %q (use email or sms)", st.Channel)
+		}
+		if st.Channel != "" && seen[st.Channel] {
+			v.add(p+".channel", "%s is already an earlier stage", st.Channel)
+		}
+		seen[st.Channel] = true
+		switch {
+		case i == 0 && st.After != 0:
+			v.add(p+".after", "must be empty on the first stage, which is sent at once")
+		case i > 0 && st.After <= 0:
+			v.add(p+".after", "required: how long the previous stage has to earn an engagement (for example 24h)")
+		case i > 0 && st.After > Duration(90*24*time.Hour):
+			v.add(p+".after", "must be at most 90d (got %s)", st.After)
+		}
+	}
+	if len(snd.Waterfall) == 1 {
+		v.add(path+".waterfall", "needs at least two stages (with one, use channel)")
 	}
 }

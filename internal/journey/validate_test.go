@@ -262,11 +262,47 @@ steps:
 
 		// Send.
 		{"channel required", header + "steps: [{id: a, send: {sms: {body: hi}}}]\n",
-			[]string{"steps[0].send.channel: required (email or sms)"}},
+			[]string{"steps[0].send.channel: required (email, sms or best), or a waterfall"}},
 		{"ads channel", header + "steps: [{id: a, send: {channel: ads}}]\n",
 			[]string{`steps[0].send.channel: channel "ads" cannot be used in a send step yet`}},
 		{"unknown channel", header + "steps: [{id: a, send: {channel: push}}]\n",
-			[]string{`steps[0].send.channel: unknown channel "push" (use email or sms)`}},
+			[]string{`steps[0].send.channel: unknown channel "push" (use email, sms or best)`}},
+		// send_time, channel: best, waterfall.
+		{"send_time unknown", header + "steps: [{id: a, send: {channel: sms, send_time: soon, sms: {body: hi}}}]\n",
+			[]string{`steps[0].send.send_time: unknown send_time "soon" (use best, or leave it out to send at once)`}},
+		{"within without send_time", header + "steps: [{id: a, send: {channel: sms, within: 24h, sms: {body: hi}}}]\n",
+			[]string{`steps[0].send.within: only with send_time: best`}},
+		{"within too short", header + "steps: [{id: a, send: {channel: sms, send_time: best, within: 30m, sms: {body: hi}}}]\n",
+			[]string{`steps[0].send.within: must be at least 1h (got 30m0s)`}},
+		{"within too long", header + "steps: [{id: a, send: {channel: sms, send_time: best, within: 8d, sms: {body: hi}}}]\n",
+			[]string{`steps[0].send.within: must be at most 7d: a week holds every hour of the week (got 8d)`}},
+		{"best with one message", header + "steps: [{id: a, send: {channel: best, sms: {body: hi}}}]\n",
+			[]string{`steps[0].send: channel best needs a message for at least two channels (email and sms) to choose between`}},
+		{"best and waterfall", header + "steps: [{id: a, send: {channel: best, waterfall: [{channel: email}, {channel: sms, after: 1d}], sms: {body: hi}, email: {subject: s, text: t}}}]\n",
+			[]string{`steps[0].send.waterfall: must be empty when channel is best: choose one or the other`}},
+		{"waterfall stages", header + `
+steps:
+  - id: a
+    send:
+      send_time: best
+      waterfall: [{channel: email, after: 1h}, {channel: sms}, {channel: sms, after: 1d}, {channel: push, after: 1d}]
+      email: {subject: s, text: t}
+`, []string{
+			"steps[0].send.send_time: cannot be combined with a waterfall",
+			"steps[0].send.waterfall[0].after: must be empty on the first stage, which is sent at once",
+			"steps[0].send.waterfall[1].channel: the step has no sms message for this stage (add send.sms)",
+			"steps[0].send.waterfall[1].after: required: how long the previous stage has to earn an engagement (for example 24h)",
+			"steps[0].send.waterfall[2].channel: the step has no sms message for this stage (add send.sms)",
+			"steps[0].send.waterfall[2].channel: sms is already an earlier stage",
+			`steps[0].send.waterfall[3].channel: unknown channel "push" (use email or sms)`,
+		}},
+		{"waterfall with a channel", header + "steps: [{id: a, send: {channel: email, waterfall: [{channel: email}, {channel: sms, after: 1d}], sms: {body: hi}, email: {subject: s, text: t}}}]\n",
+			[]string{`steps[0].send.channel: must be empty with a waterfall: the stages name the channels`}},
+		{"waterfall of one", header + "steps: [{id: a, send: {waterfall: [{channel: email}], email: {subject: s, text: t}}}]\n",
+			[]string{`steps[0].send.waterfall: needs at least two stages (with one, use channel)`}},
+		{"waterfall with a fallback channel", strings.Replace(header, "reentry: {policy: once}", "reentry: {policy: once}\npolicy: {fallback_channel: email}", 1) +
+			"steps: [{id: a, send: {waterfall: [{channel: email}, {channel: sms, after: 1d}], sms: {body: hi}, email: {subject: s, text: t}}}]\n",
+			[]string{`steps[0].send: policy.fallback_channel cannot be combined with channel: best or a waterfall, which choose the channel themselves`}},
 		{"send class", header + "steps: [{id: a, send: {channel: sms, class: urgent, sms: {body: hi}}}]\n",
 			[]string{`steps[0].send.class: must be marketing or transactional (got "urgent")`}},
 		{"email message required", header + "steps: [{id: a, send: {channel: email, sms: {body: hi}}}]\n",

@@ -25,6 +25,8 @@ type settingsFile struct {
 	DefaultTimeZone      *string                              `json:"default_time_zone,omitempty"`
 	UnengagedDays        *int                                 `json:"unengaged_days,omitempty"`
 	AbandonmentSMSWindow *journey.Duration                    `json:"abandonment_sms_window,omitempty"`
+	// ChannelCosts replace the costs of the channels they name.
+	ChannelCosts map[journey.Channel]float64 `json:"channel_costs,omitempty"`
 }
 
 type quietHoursFile struct {
@@ -104,6 +106,16 @@ func ParseSettings(raw []byte, base Settings) (Settings, error) {
 	}
 	if f.AbandonmentSMSWindow != nil {
 		s.AbandonmentSMSWindow = f.AbandonmentSMSWindow.Std()
+	}
+	if f.ChannelCosts != nil {
+		costs := map[journey.Channel]float64{}
+		for ch, c := range base.ChannelCosts {
+			costs[ch] = c
+		}
+		for ch, c := range f.ChannelCosts {
+			costs[ch] = c
+		}
+		s.ChannelCosts = costs
 	}
 	if err := ValidateSettings(s); err != nil {
 		return Settings{}, fmt.Errorf("policy settings: %w", err)

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ type Settings struct {
 	// AbandonmentSMSWindow is how long after an abandonment event its one SMS
 	// may be sent.
 	AbandonmentSMSWindow time.Duration `json:"abandonment_sms_window"`
+	// ChannelCosts is the cost of one message per channel, in any one unit
+	// (channel: best takes the cheaper of channels engaging equally well).
+	ChannelCosts map[journey.Channel]float64 `json:"channel_costs,omitempty"`
 }
 
 // JourneySettings are a journey's (or step's) policy settings and overrides.
@@ -165,6 +169,12 @@ func DefaultSettings() Settings {
 		DefaultTimeZone:      "UTC",
 		UnengagedDays:        180,
 		AbandonmentSMSWindow: 48 * time.Hour,
+		// List prices in US dollars: SendGrid's per-email cost on a
+		// mid-tier plan, a US SMS segment at Twilio.
+		ChannelCosts: map[journey.Channel]float64{
+			journey.ChannelEmail: 0.001,
+			journey.ChannelSMS:   0.0083,
+		},
 	}
 }
 
@@ -216,6 +226,15 @@ func ValidateSettings(s Settings) error {
 	}
 	if s.AbandonmentSMSWindow <= 0 {
 		add("AbandonmentSMSWindow", "must be > 0, got %s", s.AbandonmentSMSWindow)
+	}
+	for _, ch := range sortedKeys(s.ChannelCosts) {
+		field := fmt.Sprintf("ChannelCosts[%s]", ch)
+		if !validChannel(ch) {
+			add(field, "unknown channel %q", ch)
+		}
+		if c := s.ChannelCosts[ch]; c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
+			add(field, "must be a cost >= 0, got %v", c)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tutti-dev/tutti/internal/journey"
 )
 
 // openAt reports whether t falls in one of the windows, in loc's wall clock.
@@ -128,4 +130,22 @@ func NextLocalTime(t time.Time, at TimeOfDay, days []time.Weekday, loc *time.Loc
 			return c
 		}
 	}
+}
+
+// QuietHoursFor is the quiet-hours rule a marketing message on ch to the
+// contact is held to, for choosing a send time ahead of the gate: allowed
+// gives the earliest instant at or after t the rule allows (false when no
+// window opens within searchDays; every instant when the channel has no
+// rule), loc is the zone the contact's local time is judged in, and rule
+// describes it as the gate would at now. It is the gate's own quiet-hours
+// rule, so a time it allows is one the gate allows, as far as quiet hours go.
+func QuietHoursFor(s Settings, ch journey.Channel, contact ContactState, now time.Time) (allowed func(time.Time) (time.Time, bool), loc *time.Location, rule string) {
+	g := &gate{s: s, r: Request{Contact: contact, Channel: ch, Now: now}, class: journey.ClassMarketing}
+	e := &channelEval{gate: g, ch: ch, now: now}
+	q := e.quietConstraint()
+	loc = q.loc
+	if loc == nil {
+		loc, _ = resolveLocation(contact, s, g.phoneInfo())
+	}
+	return q.earliest, loc, q.nowDetail
 }

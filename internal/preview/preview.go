@@ -293,9 +293,19 @@ func (p *player) play(input workflows.JourneyInput, start, end time.Time, events
 // dry runs of everything that writes or sends. A test checks that every
 // activity the worker has is here.
 func (p *player) activities(now func() time.Time) map[string]any {
+	settings := p.deps.Policy
 	// Delivery holds only the settings: NextLocalTime reads the default zone there.
-	real := &activities.Activities{Store: p.deps.Store, Now: now, Delivery: &delivery.Service{Policy: p.deps.Policy}}
+	real := &activities.Activities{Store: p.deps.Store, Now: now, Policy: &settings, Delivery: &delivery.Service{Policy: p.deps.Policy}}
 	return map[string]any{
+		// The real choice, not stored: a preview writes nothing.
+		"ChooseSend": func(ctx context.Context, in activities.ChooseSendInput) (activities.ChooseSendResult, error) {
+			c, err := activities.ChooseDryRun(ctx, real, in)
+			r := activities.ChooseSendResult{Channel: c.Channel}
+			if c.SendAt != nil {
+				r.SendAt = *c.SendAt
+			}
+			return r, err
+		},
 		"BeginEnrollment":   func(context.Context, activities.BeginEnrollmentInput) error { return nil },
 		"FinishEnrollment":  func(context.Context, activities.FinishEnrollmentInput) error { return nil },
 		"EvaluateCondition": real.EvaluateCondition,

@@ -160,3 +160,50 @@ func rows(ctx context.Context, t *testing.T, s *storage.Store, contactID string)
 	require.NoError(t, err)
 	return [3]int{len(ds), len(ms), len(es)}
 }
+
+// A step that chooses its channel and time is previewed with the real
+// choice, from the contact's real engagement, without storing it: the
+// message goes out at the chosen hour on the channel the gate allows.
+func TestRun_BestChannelAndTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, c, _, settings := setup(t)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	// Ada opens on Tuesdays around 08:20 in New York.
+	for w := range 5 {
+		at := time.Date(2026, 2, 24, 8, 20, 0, 0, ny).AddDate(0, 0, -7*w)
+		_, _, _, err := store.TrackEvent(ctx, storage.Event{ID: "open-" + string(rune('a'+w)), ContactID: c.ID, Name: "email.opened", OccurredAt: at})
+		require.NoError(t, err)
+	}
+	s, err := journey.ParseAndValidate([]byte(`
+id: best
+name: Best
+trigger: {type: api}
+reentry: {policy: once}
+steps:
+  - id: offer
+    send:
+      channel: best
+      send_time: best
+      within: 24h
+      email: {subject: 'Offer', text: 'Hi'}
+      sms: {body: 'Offer'}
+`))
+	require.NoError(t, err)
+	before := rows(ctx, t, store, c.ID)
+	start := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) // Monday 10:00 in New York
+	res, err := preview.Run(ctx, preview.Deps{Store: store, Policy: settings}, preview.Input{Spec: s, ContactID: c.ID, Start: start})
+	require.NoError(t, err)
+	require.Equal(t, model.RunCompleted, res.Status)
+	tuesday := time.Date(2026, 3, 3, 8, 0, 0, 0, ny)
+	require.Len(t, res.Messages, 1)
+	require.Equal(t, "would_send", res.Messages[0].Status)
+	require.Equal(t, journey.ChannelEmail, res.Messages[0].Channel, "no SMS consent: email")
+	require.True(t, tuesday.Equal(res.Messages[0].At), "at her Tuesday 08:00, got %s", res.Messages[0].At.In(ny))
+	require.Equal(t, "chose email at 2026-03-03T13:00:00Z: sent", res.Steps[0].Outcome)
+	require.Equal(t, before, rows(ctx, t, store, c.ID), "a preview writes nothing")
+	cs, err := store.SendChoicesForStep(ctx, c.ID, "best", "offer", 10)
+	require.NoError(t, err)
+	require.Empty(t, cs, "nor stores its choice")
+}

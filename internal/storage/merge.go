@@ -333,6 +333,7 @@ func moveHistory(ctx context.Context, tx pgx.Tx, sid, aid string, n *MergeCounts
 		{"messages", &n.Messages, `UPDATE messages SET contact_id = $1, updated_at = now() WHERE contact_id = $2`},
 		{"decisions", &n.Decisions, `UPDATE decisions SET contact_id = $1 WHERE contact_id = $2`},
 		{"provider events", &n.ProviderEvents, `UPDATE provider_events SET contact_id = $1 WHERE contact_id = $2`},
+		{"send choices", nil, `UPDATE send_choices SET contact_id = $1 WHERE contact_id = $2`},
 		// A suppression both have in force stays the survivor's, for as
 		// long as the longer of the two (no expiry is the longest) ...
 		{"suppressions", nil, `
