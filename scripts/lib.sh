@@ -305,6 +305,29 @@ ensure_postgres() {
 # ---------------------------------------------------------------------------
 # Temporal dev server
 
+# ensure_chromium: the report page tests (internal/api) drive a headless
+# Chromium. Installed from Debian's packages when missing and running as
+# root (CI); otherwise a warning, and those tests skip outside CI. Sets
+# TUTTI_CHROMIUM.
+ensure_chromium() {
+	local c
+	for c in "${TUTTI_CHROMIUM:-}" chromium chromium-browser google-chrome; do
+		if [[ -n "$c" ]] && command -v "$c" >/dev/null 2>&1; then
+			export TUTTI_CHROMIUM="$(command -v "$c")"
+			return 0
+		fi
+	done
+	if is_root && command -v apt-get >/dev/null 2>&1; then
+		log "Chromium is not installed; installing Debian's chromium package for the report page tests..."
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null ||
+			die "apt-get install chromium failed"
+		export TUTTI_CHROMIUM="$(command -v chromium)"
+		return 0
+	fi
+	warn "Chromium is not installed (Debian/Ubuntu: sudo apt-get install chromium): the report page tests will skip"
+}
+
 _port_open() { (exec 3<>"/dev/tcp/$1/$2") >/dev/null 2>&1; }
 
 temporal_healthy() {

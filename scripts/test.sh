@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh (`make test`; CI runs `.ci/run` = `make test`):
 #
-#   1. tools: Go, the Temporal CLI (built once with go install; tests start
+#   1. tools: Go, Chromium (report page tests), the Temporal CLI (built once with go install; tests start
 #      `temporal server start-dev` through internal/temporaltest, never a download),
 #      PostgreSQL (started, or installed with apt-get when running as root)
 #   2. go vet ./...
@@ -19,6 +19,9 @@
 #   TEMPORAL_CLI       path to a temporal binary (default: $(go env GOPATH)/bin/temporal, built if missing)
 #   GO_TEST_FLAGS      extra `go test` flags, e.g. "-race" or "-run TestJourney -v"
 #   GO_TEST_P          package parallelism (default 2), GO_TEST_TIMEOUT (default 20m)
+#   TUTTI_CHROMIUM     the Chromium the report page tests drive (default: chromium on PATH,
+#                      installed with apt-get when running as root)
+#   TUTTI_TEST_ARTIFACTS  where those tests keep their screenshots (default .artifacts/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +50,13 @@ export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://$(id -un)@127.0.0.1:54
 log "Checking PostgreSQL"
 ensure_postgres "$USER_TEST_DATABASE_URL"
 log "  TEST_DATABASE_URL=$(_redact_url "$TEST_DATABASE_URL")"
+
+if [[ "$mode" == test ]]; then
+	log "Checking Chromium (report page tests)"
+	ensure_chromium
+	# Screenshots the page tests keep.
+	export TUTTI_TEST_ARTIFACTS="${TUTTI_TEST_ARTIFACTS:-$ROOT/.artifacts}"
+fi
 
 # Tests start their own Temporal servers: a developer's Temporal client
 # settings (address, API key, TLS...) must not leak into them.

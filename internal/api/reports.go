@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -17,15 +18,23 @@ import (
 // two together with the published specs.
 
 func (s *Server) journeyReport(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("journey_id")
-	versions, err := s.store.JourneyVersions(r.Context(), id)
+	ans, err := s.buildJourneyReport(r.Context(), r.PathValue("journey_id"))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// buildJourneyReport is GET /v1/reports/journeys/{journey_id}'s answer,
+// which the report page (report_pages.go) shows too.
+func (s *Server) buildJourneyReport(ctx context.Context, id string) (JourneyReport, error) {
+	versions, err := s.store.JourneyVersions(ctx, id)
+	if err != nil {
+		return JourneyReport{}, err
+	}
 	if len(versions) == 0 {
-		writeError(w, r, notFound("journey", id, "journey_id"))
-		return
+		return JourneyReport{}, notFound("journey", id, "journey_id")
 	}
 	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
 	ans := JourneyReport{JourneyID: id, GeneratedAt: s.now().UTC(), Versions: []VersionReport{}}
@@ -34,14 +43,13 @@ func (s *Server) journeyReport(w http.ResponseWriter, r *http.Request) {
 		if v.Spec.Goal != nil {
 			q.Goal, q.Window = v.Spec.Goal.Event, v.Spec.Goal.ConversionWindow()
 		}
-		f, err := s.store.Funnel(r.Context(), q)
+		f, err := s.store.Funnel(ctx, q)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return JourneyReport{}, err
 		}
 		ans.Versions = append(ans.Versions, versionReport(v, f))
 	}
-	writeJSON(w, http.StatusOK, ans)
+	return ans, nil
 }
 
 // versionReport lays one version's counts over its steps.
@@ -132,15 +140,24 @@ func reasonOrNone(r string) string {
 }
 
 func (s *Server) experimentReport(w http.ResponseWriter, r *http.Request) {
-	id, name := r.PathValue("journey_id"), r.PathValue("experiment")
-	versions, err := s.store.JourneyVersions(r.Context(), id)
+	ans, err := s.buildExperimentReport(r.Context(), r.PathValue("journey_id"), r.PathValue("experiment"))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// buildExperimentReport is GET
+// /v1/reports/journeys/{journey_id}/experiments/{experiment}'s answer,
+// which the report page shows too.
+func (s *Server) buildExperimentReport(ctx context.Context, id, name string) (ExperimentReport, error) {
+	versions, err := s.store.JourneyVersions(ctx, id)
+	if err != nil {
+		return ExperimentReport{}, err
+	}
 	if len(versions) == 0 {
-		writeError(w, r, notFound("journey", id, "journey_id"))
-		return
+		return ExperimentReport{}, notFound("journey", id, "journey_id")
 	}
 	sort.Slice(versions, func(i, j int) bool { return versions[i].Version > versions[j].Version })
 	var (
@@ -155,31 +172,28 @@ func (s *Server) experimentReport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !found {
-		writeError(w, r, &Error{Status: http.StatusNotFound, Code: "not_found",
+		return ExperimentReport{}, &Error{Status: http.StatusNotFound, Code: "not_found",
 			Message: fmt.Sprintf("no version of journey %q has a split with experiment %q, or a holdout (experiment %q)", id, name, journey.GroupHoldout),
-			Fields:  []FieldError{{Path: "experiment", Message: "no such experiment in the journey"}}})
-		return
+			Fields:  []FieldError{{Path: "experiment", Message: "no such experiment in the journey"}}}
 	}
 	goal := jv.Spec.Goal // validation requires one with a split or a holdout
 	if goal == nil {
 		goal = &journey.Goal{}
 	}
-	counts, err := s.store.Experiment(r.Context(), storage.ExperimentQuery{JourneyID: id, Experiment: name,
+	counts, err := s.store.Experiment(ctx, storage.ExperimentQuery{JourneyID: id, Experiment: name,
 		Goal: goal.Event, Window: goal.ConversionWindow()})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return ExperimentReport{}, err
 	}
 	groups := experimentGroups(counts.Groups, design)
 	analysis, err := experiment.Analyze(groups, design)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return ExperimentReport{}, err
 	}
-	writeJSON(w, http.StatusOK, ExperimentReport{JourneyID: id, Experiment: name, Version: jv.Version,
+	return ExperimentReport{JourneyID: id, Experiment: name, Version: jv.Version,
 		Goal: goal.Event, ConversionWindow: journey.Duration(goal.ConversionWindow()).String(),
 		Control: design.Control, Confidence: design.Confidence, ControlGroupExcluded: counts.ControlGroupExcluded,
-		GeneratedAt: s.now().UTC(), Analysis: analysis})
+		GeneratedAt: s.now().UTC(), Analysis: analysis}, nil
 }
 
 // experimentDesign is how spec judges the named experiment: a split's

@@ -109,6 +109,7 @@ func New(deps Deps) *Server {
 	s.tokenSum = sha256.Sum256([]byte(s.cfg.APIToken))
 	s.hooks = newWebhookVerifiers(s.cfg, s.log)
 	s.codec = newCodecEndpoint(s)
+	s.registerPages()
 	for _, rt := range routes {
 		h := rt.handler(s)
 		if rt.auth {
