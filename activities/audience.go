@@ -59,6 +59,10 @@ type SyncAudienceInput struct {
 // into the sync workflow's history).
 type SyncAudienceResult struct {
 	Revoked int `json:"revoked"`
+	// Followed and Left count the rows a followed segment changed: its
+	// members wanted in, and those who left it wanted out.
+	Followed int `json:"followed,omitempty"`
+	Left     int `json:"left,omitempty"`
 	// Erased counts erased contacts' removals sent.
 	Erased   int `json:"erased,omitempty"`
 	Added    int `json:"added"`
@@ -70,7 +74,9 @@ type SyncAudienceResult struct {
 // maxBatchesPerPass bounds one pass; the next pass goes on.
 const maxBatchesPerPass = 50
 
-// SyncAudience is one pass of an audience's sync: it queues the removal of
+// SyncAudience is one pass of an audience's sync: for an audience that
+// follows a segment, it first wants the segment's members in and those who
+// left it out (FollowSegment); then it queues the removal of
 // members who may no longer be in it (ads consent revoked, suppressed),
 // then sends the pending removals and adds to the platform in batches of
 // at most the destination's size, identifiers normalised and hashed here
@@ -92,6 +98,11 @@ func (a *Activities) SyncAudience(ctx context.Context, in SyncAudienceInput) (Sy
 	platform, ok := a.Audiences[aud.Destination]
 	if !ok {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no client configured for %s", aud.Destination), "NoPlatform", nil)
+	}
+	if aud.SegmentID != "" {
+		if res.Followed, res.Left, err = a.Store.FollowSegment(ctx, aud.ID, aud.SegmentID); err != nil {
+			return res, err
+		}
 	}
 	if res.Revoked, err = a.Store.RevokeIneligible(ctx, aud.ID); err != nil {
 		return res, err

@@ -13,6 +13,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/audience/adfake"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/segment"
 	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
@@ -154,4 +155,77 @@ func sortedOf(s ...string) []string {
 		}
 	}
 	return out
+}
+
+// An audience that follows a segment adds its members who may be added
+// (ads consent, no suppression), and removes those who leave it.
+func TestAudienceFollowsSegment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := storagetest.New(t)
+	fake := adfake.New(t)
+	seg, err := segment.Compile(segment.Definition{ID: "pros", Name: "Pros", When: `contact.?plan.orValue("") == "pro"`})
+	require.NoError(t, err)
+	_, _, err = store.DefineSegment(ctx, seg)
+	require.NoError(t, err)
+	_, _, err = store.DefineAudience(ctx, storage.Audience{ID: "pros_li", Name: "Pros", Destination: audience.LinkedIn,
+		ExternalID: "urn:li:dmpSegment:1", SegmentID: "pros"})
+	require.NoError(t, err)
+	_, _, err = store.DefineAudience(ctx, storage.Audience{ID: "nope", Name: "X", Destination: audience.Meta, ExternalID: "1", SegmentID: "missing"})
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	pro := func(email string, ads bool) storage.Contact {
+		c, _, err := store.UpsertContact(ctx, storage.ContactInput{Email: email, Attributes: map[string]any{"plan": "pro"}})
+		require.NoError(t, err)
+		if ads {
+			_, _, err = store.RecordConsent(ctx, c.ID, journey.ChannelAds, model.ConsentGranted, "form", time.Time{})
+			require.NoError(t, err)
+		}
+		return c
+	}
+	ann, ben := pro("ann@example.com", true), pro("ben@example.com", false)
+	for {
+		ch, err := store.EvaluateQueuedSegments(ctx, 100)
+		require.NoError(t, err)
+		if ch.Evaluated == 0 {
+			break
+		}
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := &activities.Activities{Store: store, Audiences: map[audience.Destination]audience.Platform{
+		audience.LinkedIn: &audience.LinkedInClient{BaseURL: fake.URL, Version: "202510", AccessToken: adfake.LinkedInToken}}}
+	env.RegisterActivity(acts)
+	sync := func() activities.SyncAudienceResult {
+		t.Helper()
+		v, err := env.ExecuteActivity(acts.SyncAudience, activities.SyncAudienceInput{AudienceID: "pros_li"})
+		require.NoError(t, err)
+		var res activities.SyncAudienceResult
+		require.NoError(t, v.Get(&res))
+		return res
+	}
+	res := sync()
+	require.Equal(t, 1, res.Followed, "Ben has no ads consent")
+	require.Equal(t, 1, res.Added)
+	require.Equal(t, []string{audience.HashOf("ann@example.com").String()}, fake.Members("linkedin", "urn:li:dmpSegment:1"))
+
+	// Ben consents; Ann downgrades and leaves the segment.
+	_, _, err = store.RecordConsent(ctx, ben.ID, journey.ChannelAds, model.ConsentGranted, "form", time.Time{})
+	require.NoError(t, err)
+	_, _, err = store.UpsertContact(ctx, storage.ContactInput{ID: ann.ID, Attributes: map[string]any{"plan": "free"}})
+	require.NoError(t, err)
+	for {
+		ch, err := store.EvaluateQueuedSegments(ctx, 100)
+		require.NoError(t, err)
+		if ch.Evaluated == 0 {
+			break
+		}
+	}
+	res = sync()
+	require.Equal(t, 1, res.Followed)
+	require.Equal(t, 1, res.Left)
+	require.Equal(t, []string{audience.HashOf("ben@example.com").String()}, fake.Members("linkedin", "urn:li:dmpSegment:1"))
+	rows, _, err := store.ContactAudiences(ctx, ann.ID, 10)
+	require.NoError(t, err)
+	require.Equal(t, "left_segment:pros", rows[0].DesiredBy)
 }

@@ -20,7 +20,7 @@ func (c *cli) newAudienceCmd() *cobra.Command {
 
 func (c *cli) newAudienceDefineCmd() *cobra.Command {
 	var req api.AudienceRequest
-	cmd := c.leaf("define", "ID --destination meta|google|linkedin --external-id ID --name NAME",
+	cmd := c.leaf("define", "ID --destination meta|google|linkedin --external-id ID --name NAME [--segment ID]",
 		"Define (or change) an ad audience and start its sync", 1, func(ctx context.Context, inv *invocation) error {
 			body, err := json.Marshal(req)
 			if err != nil {
@@ -39,6 +39,7 @@ func (c *cli) newAudienceDefineCmd() *cobra.Command {
 	cmd.Flags().StringVar(&req.Destination, "destination", "", "meta, google or linkedin (required)")
 	cmd.Flags().StringVar(&req.ExternalID, "external-id", "", "the platform's id of the list (required)")
 	cmd.Flags().StringVar(&req.Name, "name", "", "what people see (required)")
+	cmd.Flags().StringVar(&req.Segment, "segment", "", "a segment the audience follows (its members are added, those who leave removed)")
 	return cmd
 }
 

@@ -27,6 +27,9 @@ type AudienceRequest struct {
 	Name        string `json:"name"`
 	Destination string `json:"destination"`
 	ExternalID  string `json:"external_id"`
+	// Segment, when set, is a segment the audience follows: its members
+	// are added (those who may be) and those who leave it removed.
+	Segment string `json:"segment,omitempty"`
 }
 
 // AudienceAnswer is an audience with its counts; SyncError says why its
@@ -85,12 +88,19 @@ func (s *Server) defineAudience(w http.ResponseWriter, r *http.Request) {
 	if !externalIDPattern.MatchString(req.ExternalID) {
 		fe.add("external_id", "required: the platform's id of the list (1-128 letters, digits, ':', '_', '-')")
 	}
+	if req.Segment != "" && !audienceIDPattern.MatchString(req.Segment) {
+		fe.add("segment", "a segment id: lowercase letters, digits and _")
+	}
 	if err := fe.err(); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	a, created, err := s.store.DefineAudience(r.Context(), storage.Audience{ID: id, Name: name,
-		Destination: audience.Destination(req.Destination), ExternalID: req.ExternalID})
+		Destination: audience.Destination(req.Destination), ExternalID: req.ExternalID, SegmentID: req.Segment})
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, r, notFound("segment", req.Segment, "segment"))
+		return
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -17,8 +17,10 @@ type Audience struct {
 	Name        string               `json:"name"`
 	Destination audience.Destination `json:"destination"`
 	ExternalID  string               `json:"external_id"`
-	CreatedAt   time.Time            `json:"created_at"`
-	UpdatedAt   time.Time            `json:"updated_at"`
+	// SegmentID, when set, is the segment the audience follows.
+	SegmentID string    `json:"segment_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AudienceCounts are an audience's members by state.
@@ -55,11 +57,11 @@ type AudienceLedgerEntry struct {
 	At         time.Time       `json:"at"`
 }
 
-const audienceColumns = `id, name, destination, external_id, created_at, updated_at`
+const audienceColumns = `id, name, destination, external_id, COALESCE(segment_id, ''), created_at, updated_at`
 
 func scanAudience(r rowScanner) (Audience, error) {
 	var a Audience
-	err := r.Scan(&a.ID, &a.Name, &a.Destination, &a.ExternalID, &a.CreatedAt, &a.UpdatedAt)
+	err := r.Scan(&a.ID, &a.Name, &a.Destination, &a.ExternalID, &a.SegmentID, &a.CreatedAt, &a.UpdatedAt)
 	return a, err
 }
 
@@ -68,10 +70,13 @@ func (s *Store) DefineAudience(ctx context.Context, a Audience) (Audience, bool,
 	var created bool
 	var out Audience
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO audiences (id, name, destination, external_id) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO UPDATE SET name = $2, destination = $3, external_id = $4, updated_at = now()
-		RETURNING (xmax = 0), `+audienceColumns, a.ID, a.Name, a.Destination, a.ExternalID).
-		Scan(&created, &out.ID, &out.Name, &out.Destination, &out.ExternalID, &out.CreatedAt, &out.UpdatedAt)
+		INSERT INTO audiences (id, name, destination, external_id, segment_id) VALUES ($1, $2, $3, $4, NULLIF($5, ''))
+		ON CONFLICT (id) DO UPDATE SET name = $2, destination = $3, external_id = $4, segment_id = NULLIF($5, ''), updated_at = now()
+		RETURNING (xmax = 0), `+audienceColumns, a.ID, a.Name, a.Destination, a.ExternalID, a.SegmentID).
+		Scan(&created, &out.ID, &out.Name, &out.Destination, &out.ExternalID, &out.SegmentID, &out.CreatedAt, &out.UpdatedAt)
+	if _, fk := foreignKeyViolation(err); fk {
+		return Audience{}, false, fmt.Errorf("define audience %s: segment %s: %w", a.ID, a.SegmentID, ErrNotFound)
+	}
 	if err != nil {
 		return Audience{}, false, fmt.Errorf("define audience %s: %w", a.ID, err)
 	}
@@ -219,6 +224,34 @@ func (s *Store) RequestAudienceChange(ctx context.Context, audienceID, contactID
 type PendingAudienceChange struct {
 	audience.Identity
 	Action audience.Action
+}
+
+// FollowSegment brings an audience that follows a segment in step with
+// it: the segment's current members are wanted in the audience
+// (desired_by "segment:<id>"), and those the segment added who have left
+// it since are not. Who may be added is RevokeIneligible's and the pass's
+// to check, as for any add. It returns how many rows it changed.
+func (s *Store) FollowSegment(ctx context.Context, audienceID, segmentID string) (added, removed int, err error) {
+	by := "segment:" + segmentID
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO audience_members (audience_id, contact_id, desired, desired_by)
+		SELECT $1, m.contact_id, 'add', $3 FROM segment_memberships m
+		WHERE m.segment_id = $2 AND m.exited_at IS NULL AND `+fmt.Sprintf(adsBlock, "m.contact_id")+` IS NULL
+		ON CONFLICT (audience_id, contact_id) DO UPDATE SET desired = 'add', desired_by = $3, desired_at = now()
+			WHERE audience_members.desired <> 'add'`, audienceID, segmentID, by)
+	if err != nil {
+		return 0, 0, fmt.Errorf("following segment %s in %s: %w", segmentID, audienceID, err)
+	}
+	added = int(tag.RowsAffected())
+	tag, err = s.pool.Exec(ctx, `
+		UPDATE audience_members a SET desired = 'remove', desired_by = 'left_segment:' || $2, desired_at = now()
+		WHERE a.audience_id = $1 AND a.desired = 'add' AND a.desired_by = $3
+		  AND NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $2 AND m.contact_id = a.contact_id AND m.exited_at IS NULL)`,
+		audienceID, segmentID, by)
+	if err != nil {
+		return 0, 0, fmt.Errorf("following segment %s in %s: %w", segmentID, audienceID, err)
+	}
+	return added, int(tag.RowsAffected()), nil
 }
 
 // RevokeIneligible queues the removal of every member of the audience who
