@@ -329,6 +329,10 @@ func (p *player) activities(now func() time.Time) map[string]any {
 		"AssignHoldout": func(ctx context.Context, in activities.AssignHoldoutInput) (activities.AssignHoldoutResult, error) {
 			return p.assignHoldout(ctx, in)
 		},
+		// Not a journey's: the segment sweep runs it.
+		"SweepSegments": func(context.Context, activities.SweepSegmentsInput) (activities.SweepSegmentsResult, error) {
+			return activities.SweepSegmentsResult{}, errors.New("preview: SweepSegments is not a journey activity")
+		},
 		// Not a journey's: the score sweep runs it.
 		"SweepScores": func(context.Context, activities.SweepScoresInput) (activities.SweepScoresResult, error) {
 			return activities.SweepScoresResult{}, errors.New("preview: SweepScores is not a journey activity")
