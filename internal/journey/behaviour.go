@@ -148,24 +148,38 @@ type BehaviourReads struct {
 // Behaviour says what the condition reads of the contact's behaviour.
 func (c *Condition) Behaviour() BehaviourReads { return c.reads }
 
-// behaviourReadsOf walks a checked expression for events and now.
-func behaviourReadsOf(e celast.Expr) BehaviourReads {
+// ReadsVariable reports whether the condition refers to the variable (a
+// segment's score, say).
+func (c *Condition) ReadsVariable(name string) bool { return c.vars[name] }
+
+// behaviourReadsOf walks a checked expression for events and now, and
+// every variable it refers to.
+func behaviourReadsOf(e celast.Expr) (BehaviourReads, map[string]bool) {
 	var r BehaviourReads
 	names := map[string]bool{}
+	vars := map[string]bool{}
 	var visit func(celast.Expr)
 	visit = func(e celast.Expr) {
 		switch e.Kind() {
 		case celast.IdentKind:
-			if id := e.AsIdent(); id == "events" || id == "now" {
+			id := e.AsIdent()
+			vars[id] = true
+			switch id {
+			case "now":
 				r.Reads = true
+			case "events":
+				// events itself, not through one of its functions: it may
+				// read anything.
+				r.Reads, r.AllNames = true, true
 			}
 		case celast.CallKind:
 			c := e.AsCall()
 			if c.IsMemberFunction() {
 				t := c.Target()
-				if t.Kind() == celast.IdentKind && t.AsIdent() == "events" && len(c.Args()) > 0 {
-					if a := c.Args()[0]; a.Kind() == celast.LiteralKind {
-						if s, ok := a.AsLiteral().(types.String); ok {
+				if t.Kind() == celast.IdentKind && t.AsIdent() == "events" {
+					vars["events"], r.Reads = true, true
+					if a := c.Args(); len(a) > 0 && a[0].Kind() == celast.LiteralKind {
+						if s, ok := a[0].AsLiteral().(types.String); ok {
 							names[string(s)] = true
 						} else {
 							r.AllNames = true
@@ -173,8 +187,9 @@ func behaviourReadsOf(e celast.Expr) BehaviourReads {
 					} else {
 						r.AllNames = true
 					}
+				} else {
+					visit(t)
 				}
-				visit(t)
 			}
 			for _, a := range c.Args() {
 				visit(a)
@@ -206,13 +221,13 @@ func behaviourReadsOf(e celast.Expr) BehaviourReads {
 	}
 	visit(e)
 	if r.AllNames {
-		return BehaviourReads{Reads: true, AllNames: true}
+		return BehaviourReads{Reads: true, AllNames: true}, vars
 	}
 	for n := range names {
 		r.Names = append(r.Names, n)
 	}
 	slices.Sort(r.Names)
-	return r
+	return r, vars
 }
 
 // ExtendBehaviourEnv returns the behaviour environment with more variables

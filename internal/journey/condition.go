@@ -64,6 +64,7 @@ type Condition struct {
 	expr  string
 	prg   cel.Program
 	reads BehaviourReads
+	vars  map[string]bool // the variables it refers to
 }
 
 // conditionCostLimit bounds the work one evaluation may do. Marketers'
@@ -120,7 +121,8 @@ func compileIn(env *cel.Env, expr string) (*Condition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid condition: %w", err)
 	}
-	return &Condition{expr: expr, prg: prg, reads: behaviourReadsOf(ast.NativeRep().Expr())}, nil
+	reads, vars := behaviourReadsOf(ast.NativeRep().Expr())
+	return &Condition{expr: expr, prg: prg, reads: reads, vars: vars}, nil
 }
 
 // String returns the condition's source.

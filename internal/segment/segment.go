@@ -6,7 +6,6 @@ package segment
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -111,8 +110,10 @@ func Compile(d Definition) (*Segment, error) {
 	if iss.Err() != nil {
 		return nil, iss.Err()
 	}
-	s.TimeDependent = readsTime(checked.NativeRep().Expr())
-	s.events, s.allEvents = eventNames(checked.NativeRep().Expr())
+	// Windows end now, and intent decays: such segments change with time.
+	reads := s.cond.Behaviour()
+	s.TimeDependent = reads.Reads || s.cond.ReadsVariable("score")
+	s.events, s.allEvents = reads.Names, reads.AllNames
 	for _, part := range conjuncts(checked.NativeRep().Expr()) {
 		src, err := cel.ExprToString(part, checked.NativeRep().SourceInfo())
 		if err != nil {
@@ -145,121 +146,6 @@ func conjuncts(e ast.Expr) []ast.Expr {
 		}
 	}
 	return []ast.Expr{e}
-}
-
-// readsTime reports whether an expression reads now, events (windows end
-// now) or the score (intent decays).
-func readsTime(e ast.Expr) bool {
-	found := false
-	var visit func(ast.Expr)
-	visit = func(e ast.Expr) {
-		if found {
-			return
-		}
-		switch e.Kind() {
-		case ast.IdentKind:
-			switch e.AsIdent() {
-			case "now", "events", "score":
-				found = true
-			}
-		case ast.CallKind:
-			c := e.AsCall()
-			if c.IsMemberFunction() {
-				visit(c.Target())
-			}
-			for _, a := range c.Args() {
-				visit(a)
-			}
-		case ast.SelectKind:
-			visit(e.AsSelect().Operand())
-		case ast.ListKind:
-			for _, el := range e.AsList().Elements() {
-				visit(el)
-			}
-		case ast.MapKind:
-			for _, en := range e.AsMap().Entries() {
-				me := en.AsMapEntry()
-				visit(me.Key())
-				visit(me.Value())
-			}
-		case ast.ComprehensionKind:
-			cm := e.AsComprehension()
-			visit(cm.IterRange())
-			visit(cm.LoopStep())
-			visit(cm.Result())
-		}
-	}
-	visit(e)
-	return found
-}
-
-// eventNames lists the event names an expression's events.count, sum,
-// first and last calls read, sorted and once each; all is true when a
-// name is not a string literal, or when events is used in any other way.
-func eventNames(e ast.Expr) (names []string, all bool) {
-	seen := map[string]bool{}
-	var visit func(ast.Expr)
-	visit = func(e ast.Expr) {
-		switch e.Kind() {
-		case ast.IdentKind:
-			if e.AsIdent() == "events" {
-				all = true // events passed around whole: assume it reads anything
-			}
-		case ast.CallKind:
-			c := e.AsCall()
-			args := c.Args()
-			if c.IsMemberFunction() && c.Target().Kind() == ast.IdentKind && c.Target().AsIdent() == "events" {
-				switch c.FunctionName() {
-				case "count", "sum", "first", "last":
-					if len(args) > 0 && args[0].Kind() == ast.LiteralKind {
-						if name, ok := args[0].AsLiteral().Value().(string); ok {
-							seen[name] = true
-							for _, a := range args[1:] {
-								visit(a)
-							}
-							return
-						}
-					}
-				}
-				all = true
-				for _, a := range args {
-					visit(a)
-				}
-				return
-			}
-			if c.IsMemberFunction() {
-				visit(c.Target())
-			}
-			for _, a := range args {
-				visit(a)
-			}
-		case ast.SelectKind:
-			visit(e.AsSelect().Operand())
-		case ast.ListKind:
-			for _, el := range e.AsList().Elements() {
-				visit(el)
-			}
-		case ast.MapKind:
-			for _, en := range e.AsMap().Entries() {
-				me := en.AsMapEntry()
-				visit(me.Key())
-				visit(me.Value())
-			}
-		case ast.ComprehensionKind:
-			cm := e.AsComprehension()
-			visit(cm.IterRange())
-			visit(cm.AccuInit())
-			visit(cm.LoopCondition())
-			visit(cm.LoopStep())
-			visit(cm.Result())
-		}
-	}
-	visit(e)
-	for n := range seen {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names, all
 }
 
 // Scores is a contact's scores as segments see them.
