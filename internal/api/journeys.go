@@ -85,55 +85,64 @@ func (s *Server) workspaceProblems(spec journey.Spec, found journey.Problems) jo
 }
 
 // readSpec reads a journey spec body (YAML or JSON) and validates it.
-// Problems are the spec's own mistakes (422); err is for the request itself
-// (413, 415, or a 400 for an empty body or one that is not valid text:
-// invalid UTF-8 or a NUL anywhere, see journey.TextError).
+func readSpec(r *http.Request) (journey.Spec, journey.Problems, error) {
+	return readDocument(r, "a journey spec", "spec", journey.ParseAndValidate)
+}
+
+// readDocument reads a document body a marketer writes (a journey spec,
+// a segment definition, a score model: what, and noun for the messages)
+// and parses it with parse. Problems are the document's own mistakes
+// (422); err is for the request itself (413, 415, or a 400 for an empty
+// body or one that is not valid text: invalid UTF-8 or a NUL anywhere, see
+// journey.TextError).
 //
-// The parser reads YAML, and JSON is YAML, so any body is parsed as is:
+// The parsers read YAML, and JSON is YAML, so any body is parsed as is:
 // that is the sniffing for clients that send no type or a generic one (curl's
 // default form type, text/plain). A body declared as JSON must be JSON,
 // though, so a YAML file sent with the wrong header is reported as such
 // rather than quietly accepted.
-func readSpec(r *http.Request) (journey.Spec, journey.Problems, error) {
+func readDocument[T any](r *http.Request, what, noun string, parse func([]byte) (T, error)) (T, journey.Problems, error) {
+	var zero T
+	required := "request body is required: " + what + " in YAML or JSON"
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if strings.HasPrefix(mt, "multipart/") {
-		return journey.Spec{}, nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: "send the spec itself as the request body (Content-Type application/yaml or application/json), not as a form upload"}
+		return zero, nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: "send the " + noun + " itself as the request body (Content-Type application/yaml or application/json), not as a form upload"}
 	}
 	if r.Body == nil {
-		return journey.Spec{}, nil, invalid(FieldError{Path: "", Message: "request body is required: a journey spec in YAML or JSON"})
+		return zero, nil, invalid(FieldError{Path: "", Message: required})
 	}
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
-		return journey.Spec{}, nil, err
+		return zero, nil, err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return journey.Spec{}, nil, invalid(FieldError{Path: "", Message: "request body is required: a journey spec in YAML or JSON"})
+		return zero, nil, invalid(FieldError{Path: "", Message: required})
 	}
 	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && !json.Valid(data) {
-		return journey.Spec{}, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
+		return zero, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
 	}
-	spec, err := journey.ParseAndValidate(data)
+	v, err := parse(data)
 	var (
 		problems journey.Problems
 		text     *journey.TextError
 	)
 	switch {
 	case err == nil:
-		return spec, nil, nil
+		return v, nil, nil
 	case errors.As(err, &text):
 		// Not UTF-8, a NUL, an ambiguous JSON document: the body is not
-		// text we can store, whatever journey it describes.
+		// text we can store, whatever it describes.
 		fields := make([]FieldError, len(text.Problems))
 		for i, p := range text.Problems {
 			fields[i] = FieldError{Path: p.Path, Message: p.Message}
 		}
-		return journey.Spec{}, nil, invalid(fields...)
+		return zero, nil, invalid(fields...)
 	case errors.As(err, &problems):
-		return journey.Spec{}, problems, nil
+		return zero, problems, nil
 	default:
 		// Not YAML at all: a problem with the document as a whole.
-		return journey.Spec{}, journey.Problems{{Path: "", Message: err.Error()}}, nil
+		return zero, journey.Problems{{Path: "", Message: err.Error()}}, nil
 	}
 }
 

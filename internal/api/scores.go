@@ -1,14 +1,9 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/score"
@@ -109,42 +104,5 @@ func newScoreAnswer(contactID string, read storage.ScoreReading) ScoreAnswer {
 // it, as readSpec does a journey: problems are the model's own mistakes
 // (422, with paths); err is for the request itself.
 func readScoreModel(r *http.Request) (*score.Compiled, journey.Problems, error) {
-	const required = "request body is required: a score model in YAML or JSON"
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if strings.HasPrefix(mt, "multipart/") {
-		return nil, nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: "send the model itself as the request body (Content-Type application/yaml or application/json), not as a form upload"}
-	}
-	if r.Body == nil {
-		return nil, nil, invalid(FieldError{Path: "", Message: required})
-	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, invalid(FieldError{Path: "", Message: required})
-	}
-	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && !json.Valid(data) {
-		return nil, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
-	}
-	m, err := score.Parse(data)
-	var (
-		problems journey.Problems
-		text     *journey.TextError
-	)
-	switch {
-	case err == nil:
-		return m, nil, nil
-	case errors.As(err, &text):
-		fields := make([]FieldError, len(text.Problems))
-		for i, p := range text.Problems {
-			fields[i] = FieldError{Path: p.Path, Message: p.Message}
-		}
-		return nil, nil, invalid(fields...)
-	case errors.As(err, &problems):
-		return nil, problems, nil
-	default:
-		return nil, journey.Problems{{Path: "", Message: err.Error()}}, nil
-	}
+	return readDocument(r, "a score model", "model", score.Parse)
 }

@@ -1,14 +1,8 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/segment"
@@ -63,43 +57,7 @@ func (s *Server) defineSegment(w http.ResponseWriter, r *http.Request) {
 // reads a journey: problems are the definition's own (422), err the
 // request's (400, 415).
 func readSegment(r *http.Request) (*segment.Segment, journey.Problems, error) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if strings.HasPrefix(mt, "multipart/") {
-		return nil, nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-			Message: "send the definition itself as the request body (Content-Type application/yaml or application/json), not as a form upload"}
-	}
-	var data []byte
-	if r.Body != nil {
-		var err error
-		if data, err = io.ReadAll(r.Body); err != nil {
-			return nil, nil, err
-		}
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, invalid(FieldError{Path: "", Message: "request body is required: a segment definition in YAML or JSON"})
-	}
-	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && !json.Valid(data) {
-		return nil, journey.Problems{{Path: "", Message: "the body is declared as JSON (Content-Type) but is not valid JSON; send YAML as application/yaml"}}, nil
-	}
-	seg, err := segment.Parse(data)
-	var (
-		problems journey.Problems
-		text     *journey.TextError
-	)
-	switch {
-	case err == nil:
-		return seg, nil, nil
-	case errors.As(err, &text):
-		fields := make([]FieldError, len(text.Problems))
-		for i, p := range text.Problems {
-			fields[i] = FieldError{Path: p.Path, Message: p.Message}
-		}
-		return nil, nil, invalid(fields...)
-	case errors.As(err, &problems):
-		return nil, problems, nil
-	default:
-		return nil, journey.Problems{{Path: "", Message: err.Error()}}, nil
-	}
+	return readDocument(r, "a segment definition", "definition", segment.Parse)
 }
 
 func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) {
