@@ -23,9 +23,13 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
 
 	"github.com/tutti-dev/tutti/activities"
 	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/audience"
+	"github.com/tutti-dev/tutti/internal/audience/adfake"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/delivery"
 	"github.com/tutti-dev/tutti/internal/model"
@@ -62,6 +66,8 @@ type system struct {
 	delivery *delivery.Service
 	// stopDispatch stops the outbox dispatcher that runs with the worker.
 	stopDispatch func()
+	// ads is the fake of the ad platforms the worker's audience syncs call.
+	ads *adfake.Server
 }
 
 // start brings up a worker and the API over a fresh database. Tests share one
@@ -104,7 +110,15 @@ func startOn(t testing.TB, tc client.Client, configure ...func(*config.Config)) 
 		// The worker and the API read the same destinations, as in production.
 		WebhookDestinations: cfg.WebhookDestinations,
 	}
-	acts := &activities.Activities{Store: store, Delivery: s.delivery, Logger: s.logger}
+	s.ads = adfake.New(t)
+	google, err := audience.NewGoogleClient(context.Background(), adfake.GoogleAccount, option.WithEndpoint(s.ads.URL+"/"),
+		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: adfake.GoogleToken})))
+	require.NoError(t, err)
+	acts := &activities.Activities{Store: store, Delivery: s.delivery, Logger: s.logger, Audiences: map[audience.Destination]audience.Platform{
+		audience.Meta:     &audience.MetaClient{BaseURL: s.ads.URL, Version: "v23.0", AccessToken: adfake.MetaToken, HTTP: hc},
+		audience.Google:   google,
+		audience.LinkedIn: &audience.LinkedInClient{BaseURL: s.ads.URL, Version: "202510", AccessToken: adfake.LinkedInToken, HTTP: hc},
+	}}
 	w := worker.New(s.tc, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
