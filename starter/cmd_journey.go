@@ -18,19 +18,28 @@ import (
 // newJourneyValidateCmd is `tutti journey validate`: it validates a spec file
 // offline, with the same code the API uses.
 func (c *cli) newJourneyValidateCmd() *cobra.Command {
+	return validateCmd(c, "journey spec", journey.ParseAndValidate, func(spec journey.Spec) string {
+		return fmt.Sprintf("journey %s, %d steps", spec.ID, len(spec.Steps))
+	})
+}
+
+// validateCmd is an offline `validate FILE` for a document a marketer
+// writes (what it is, its parser, and what to say of a valid one): every
+// problem printed as "path: message".
+func validateCmd[T any](c *cli, what string, parse func([]byte) (T, error), describe func(T) string) *cobra.Command {
 	return c.leaf("validate", "FILE",
-		`Check a journey spec offline; prints every problem as "path: message"`,
+		"Check a "+what+` offline; prints every problem as "path: message"`,
 		1, func(_ context.Context, inv *invocation) error {
 			file := inv.args[0]
 			data, err := readFile(file)
 			if err != nil {
 				return err
 			}
-			spec, err := journey.ParseAndValidate(data)
+			v, err := parse(data)
 			var problems journey.Problems
 			switch {
 			case err == nil:
-				fmt.Fprintf(c.stdout, "%s: valid (journey %s, %d steps)\n", file, spec.ID, len(spec.Steps))
+				fmt.Fprintf(c.stdout, "%s: valid (%s)\n", file, describe(v))
 				return nil
 			case errors.As(err, &problems):
 				for _, p := range problems {
@@ -43,6 +52,19 @@ func (c *cli) newJourneyValidateCmd() *cobra.Command {
 				return errReported
 			}
 		})
+}
+
+// readDocument reads a YAML or JSON file to send to the API, with the
+// Content-Type its extension says (YAML unless .json).
+func readDocument(file string) ([]byte, string, error) {
+	data, err := readFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	if strings.EqualFold(filepath.Ext(file), ".json") {
+		return data, "application/json", nil
+	}
+	return data, "application/yaml", nil
 }
 
 func readFile(name string) ([]byte, error) {
@@ -61,14 +83,9 @@ func (c *cli) newJourneyPublishCmd() *cobra.Command {
 	return c.leaf("publish", "FILE",
 		"Publish a journey spec (YAML or JSON) as the journey's next version",
 		1, func(ctx context.Context, inv *invocation) error {
-			file := inv.args[0]
-			data, err := readFile(file)
+			data, ctype, err := readDocument(inv.args[0])
 			if err != nil {
 				return err
-			}
-			ctype := "application/yaml"
-			if strings.EqualFold(filepath.Ext(file), ".json") {
-				ctype = "application/json"
 			}
 			var out api.PublishAnswer
 			if _, err := c.client().call(ctx, http.MethodPost, "/v1/journeys", nil, data, ctype, &out); err != nil {

@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -27,14 +25,9 @@ func (c *cli) newScoreModelCmd() *cobra.Command {
 	set := c.leaf("set", "FILE",
 		"Store a scoring model (YAML or JSON) as the workspace's next version; a bad model is refused with every problem's path",
 		1, func(ctx context.Context, inv *invocation) error {
-			file := inv.args[0]
-			data, err := readFile(file)
+			data, ctype, err := readDocument(inv.args[0])
 			if err != nil {
 				return err
-			}
-			ctype := "application/yaml"
-			if strings.EqualFold(filepath.Ext(file), ".json") {
-				ctype = "application/json"
 			}
 			var out api.ScoreModelAnswer
 			if _, err := c.client().call(ctx, http.MethodPut, "/v1/score-model", nil, data, ctype, &out); err != nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,31 +17,9 @@ import (
 // newSegmentValidateCmd is `tutti segment validate`: it checks a segment
 // definition offline, with the code the API uses.
 func (c *cli) newSegmentValidateCmd() *cobra.Command {
-	return c.leaf("validate", "FILE",
-		`Check a segment definition offline; prints every problem as "path: message"`,
-		1, func(_ context.Context, inv *invocation) error {
-			file := inv.args[0]
-			data, err := readFile(file)
-			if err != nil {
-				return err
-			}
-			seg, err := segment.Parse(data)
-			var problems journey.Problems
-			switch {
-			case err == nil:
-				fmt.Fprintf(c.stdout, "%s: valid (segment %s%s)\n", file, seg.ID, timeNote(seg.TimeDependent))
-				return nil
-			case errors.As(err, &problems):
-				for _, p := range problems {
-					fmt.Fprintln(c.stderr, p.String())
-				}
-				fmt.Fprintf(c.stderr, "%s: %d problem(s)\n", file, len(problems))
-				return errReported
-			default:
-				fmt.Fprintf(c.stderr, "%s: %v\n", file, err)
-				return errReported
-			}
-		})
+	return validateCmd(c, "segment definition", segment.Parse, func(seg *segment.Segment) string {
+		return "segment " + seg.ID + timeNote(seg.TimeDependent)
+	})
 }
 
 func timeNote(timeDependent bool) string {
@@ -60,7 +36,7 @@ func (c *cli) newSegmentDefineCmd() *cobra.Command {
 		"Define a segment (YAML or JSON): its next version, or nothing if unchanged",
 		1, func(ctx context.Context, inv *invocation) error {
 			file := inv.args[0]
-			data, err := readFile(file)
+			data, ctype, err := readDocument(file)
 			if err != nil {
 				return err
 			}
@@ -79,10 +55,6 @@ func (c *cli) newSegmentDefineCmd() *cobra.Command {
 					return errReported
 				}
 				return fmt.Errorf("%s: %w", file, err)
-			}
-			ctype := "application/yaml"
-			if strings.EqualFold(filepath.Ext(file), ".json") {
-				ctype = "application/json"
 			}
 			var out api.SegmentDefined
 			if _, err := c.client().call(ctx, http.MethodPut, "/v1/segments/"+url.PathEscape(d.ID), nil, data, ctype, &out); err != nil {

@@ -40,14 +40,7 @@ func (s *Server) publishJourney(w http.ResponseWriter, r *http.Request) {
 	}
 	problems = append(problems, s.workspaceProblems(spec, problems)...)
 	if len(problems) > 0 {
-		fields := make([]FieldError, len(problems))
-		for i, p := range problems {
-			fields[i] = FieldError{Path: p.Path, Message: p.Message}
-		}
-		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{
-			Error:    &Error{Code: "invalid_journey", Message: fmt.Sprintf("the journey spec has %d problem(s); nothing was published", len(problems)), Fields: fields},
-			Problems: problems, Valid: false,
-		})
+		writeProblems(w, "invalid_journey", "the journey spec has %d problem(s); nothing was published", problems)
 		return
 	}
 	jv, err := s.store.PublishJourney(r.Context(), spec)
@@ -82,6 +75,19 @@ func (s *Server) workspaceProblems(spec journey.Spec, found journey.Problems) jo
 		}
 	}
 	return out
+}
+
+// writeProblems answers 422 with every problem of a document a marketer
+// posted (code, and summary with %d for their count), each at its path.
+func writeProblems(w http.ResponseWriter, code, summary string, problems journey.Problems) {
+	fields := make([]FieldError, len(problems))
+	for i, p := range problems {
+		fields[i] = FieldError{Path: p.Path, Message: p.Message}
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{
+		Error:    &Error{Code: code, Message: fmt.Sprintf(summary, len(problems)), Fields: fields},
+		Problems: problems, Valid: false,
+	})
 }
 
 // readSpec reads a journey spec body (YAML or JSON) and validates it.

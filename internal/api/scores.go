@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -24,14 +23,7 @@ func (s *Server) putScoreModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(problems) > 0 {
-		fields := make([]FieldError, len(problems))
-		for i, p := range problems {
-			fields[i] = FieldError{Path: p.Path, Message: p.Message}
-		}
-		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{
-			Error:    &Error{Code: "invalid_score_model", Message: fmt.Sprintf("the score model has %d problem(s); nothing was stored", len(problems)), Fields: fields},
-			Problems: problems, Valid: false,
-		})
+		writeProblems(w, "invalid_score_model", "the score model has %d problem(s); nothing was stored", problems)
 		return
 	}
 	v, created, err := s.store.PutScoreModel(r.Context(), m)

@@ -30,14 +30,7 @@ func (s *Server) defineSegment(w http.ResponseWriter, r *http.Request) {
 		problems = journey.Problems{{Path: "id", Message: fmt.Sprintf("must be the segment id of the URL (%q), got %q", id, seg.ID)}}
 	}
 	if len(problems) > 0 {
-		fields := make([]FieldError, len(problems))
-		for i, p := range problems {
-			fields[i] = FieldError{Path: p.Path, Message: p.Message}
-		}
-		writeJSON(w, http.StatusUnprocessableEntity, ValidationResult{
-			Error:    &Error{Code: "invalid_segment", Message: fmt.Sprintf("the segment has %d problem(s); nothing was stored", len(problems)), Fields: fields},
-			Problems: problems, Valid: false,
-		})
+		writeProblems(w, "invalid_segment", "the segment has %d problem(s); nothing was stored", problems)
 		return
 	}
 	v, created, err := s.store.DefineSegment(r.Context(), seg)
