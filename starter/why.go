@@ -43,6 +43,9 @@ func printWhy(w io.Writer, a api.WhyAnswer) {
 		fmt.Fprintf(w, ", version %d)", a.Step.Version)
 	}
 	fmt.Fprintf(w, "\n%s\n", a.Summary)
+	for _, e := range a.AudienceLedger {
+		fmt.Fprintf(w, "  %s %s %s: %s (batch %s)\n", whenUTC(e.At), e.Action, e.AudienceID, e.Result, e.BatchID)
+	}
 	if rs := a.RateSlot; rs != nil {
 		fmt.Fprintf(w, "rate limit %s: slot at %s (taken %s)\n", rs.LimitKey, whenUTC(rs.SlotAt), whenUTC(rs.ReservedAt))
 	}

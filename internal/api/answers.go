@@ -41,7 +41,15 @@ type ContactDetail struct {
 	Consents             map[journey.Channel]storage.Consent `json:"consents"`
 	SubscriptionConsents []storage.Consent                   `json:"subscription_consents"`
 	Enrollments          []storage.Enrollment                `json:"enrollments"`
+	// Audiences are the contact's ad audience rows, AudienceLedger their
+	// latest adds and removes (contactLedgerPage of them, newest first;
+	// GET /v1/contacts/{id}/audiences pages further).
+	Audiences      []storage.AudienceMember      `json:"audiences"`
+	AudienceLedger []storage.AudienceLedgerEntry `json:"audience_ledger"`
 }
+
+// contactLedgerPage is how much of the audience ledger GET /v1/contacts/{id} shows.
+const contactLedgerPage = 20
 
 // ConsentAnswer answers POST /v1/contacts/{id}/consent.
 type ConsentAnswer struct {
@@ -261,6 +269,9 @@ type WhyAnswer struct {
 	// RateSlot is the provider rate-limit slot the newest ledger row holds,
 	// if it took one (TUTTI_RATE_LIMITS).
 	RateSlot *storage.RateSlot `json:"rate_slot,omitempty"`
+	// AudienceLedger is, for an audience step, the contact's adds and
+	// removes in that audience, newest first.
+	AudienceLedger []storage.AudienceLedgerEntry `json:"audience_ledger,omitempty"`
 	// Choices are what the step chose before it sent (channel: best,
 	// send_time: best), newest first, with their evidence; Choice says the
 	// newest in words.

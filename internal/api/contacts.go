@@ -193,7 +193,13 @@ func (s *Server) writeContactDetail(w http.ResponseWriter, r *http.Request, c st
 	if enrollments == nil {
 		enrollments = []storage.Enrollment{}
 	}
-	writeJSON(w, http.StatusOK, ContactDetail{Contact: c, Consents: consents, SubscriptionConsents: subs, Enrollments: enrollments})
+	audiences, ledger, err := s.store.ContactAudiences(r.Context(), c.ID, contactLedgerPage)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ContactDetail{Contact: c, Consents: consents, SubscriptionConsents: subs, Enrollments: enrollments,
+		Audiences: nonNilSlice(audiences), AudienceLedger: nonNilSlice(ledger)})
 }
 
 func (s *Server) contactMessages(w http.ResponseWriter, r *http.Request) {

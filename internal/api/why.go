@@ -121,6 +121,12 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 	default:
 		ans.State, ans.Summary = explainNoDecision(*run, *step, version)
 	}
+	if step != nil && step.Audience != nil {
+		if err := s.explainAudienceStep(ctx, &ans, contactID, *step.Audience); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
 	if len(msgs) > 0 {
 		if err := s.explainRateSlot(ctx, &ans, msgs[0]); err != nil {
 			writeError(w, r, err)
@@ -136,6 +142,38 @@ func (s *Server) why(w http.ResponseWriter, r *http.Request) {
 		s.explainChoice(&ans, choices, len(decisions) == 0 && len(msgs) == 0)
 	}
 	writeJSON(w, http.StatusOK, ans)
+}
+
+// explainAudienceStep answers for an audience step: the contact's row in
+// the audience and its ledger there (every add and remove, with its batch
+// and result), and says in one line where it stands.
+func (s *Server) explainAudienceStep(ctx context.Context, ans *WhyAnswer, contactID string, step journey.AudienceStep) error {
+	rows, ledger, err := s.store.ContactAudiences(ctx, contactID, maxDecisionLimit)
+	if err != nil {
+		return err
+	}
+	ans.AudienceLedger = []storage.AudienceLedgerEntry{}
+	for _, e := range ledger {
+		if e.AudienceID == step.Audience {
+			ans.AudienceLedger = append(ans.AudienceLedger, e)
+		}
+	}
+	var row *storage.AudienceMember
+	for i := range rows {
+		if rows[i].AudienceID == step.Audience {
+			row = &rows[i]
+		}
+	}
+	switch {
+	case len(ans.AudienceLedger) > 0 && (row == nil || row.Desired == row.Synced):
+		last := ans.AudienceLedger[0]
+		ans.Summary = fmt.Sprintf("audience %s: %s %s at %s (batch %s)", step.Audience, last.Action, last.Result, stamp(last.At), last.BatchID)
+	case row != nil:
+		ans.Summary = fmt.Sprintf("audience %s: %s asked by %s at %s, waiting for the audience's next sync", step.Audience, row.Desired, row.DesiredBy, stamp(row.DesiredAt))
+	default:
+		ans.Summary = fmt.Sprintf("audience %s: nothing asked for this contact yet", step.Audience)
+	}
+	return nil
 }
 
 // explainRateSlot adds the rate-limit slot of the step's newest ledger row,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/engagement"
+	"github.com/tutti-dev/tutti/internal/audience"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
@@ -418,5 +419,53 @@ steps:
 	r = h.call("GET", whyPath(c, "onboard", "hello"), nil, http.StatusOK)
 	if r.body["state"] != "sending" || !strings.Contains(r.body["choice"].(string), "Tue 10:00") {
 		t.Errorf("after the decision: %s", r.raw)
+	}
+}
+
+// An audience step is explained by the contact's ledger in that audience.
+func TestWhyAudienceStep(t *testing.T) {
+	h := newHarness(t)
+	h.publish(`
+id: ads
+name: Ads
+trigger: {type: api}
+reentry: {policy: once}
+steps:
+  - id: to_ads
+    audience: {audience: hot_meta, action: add}
+`)
+	c := h.newContact(map[string]any{"email": "ads@example.com"})
+	h.enrollIn(c, "ads", 1, "to_ads")
+	ctx := context.Background()
+	if _, _, err := h.store.DefineAudience(ctx, storage.Audience{ID: "hot_meta", Name: "Hot", Destination: audience.Meta, ExternalID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.call("GET", whyPath(c, "ads", "to_ads"), nil, http.StatusOK)
+	if r.body["summary"] != "audience hot_meta: nothing asked for this contact yet" {
+		t.Errorf("nothing yet: %s", r.raw)
+	}
+	if _, _, err := h.store.RecordConsent(ctx, c, journey.ChannelAds, model.ConsentGranted, "form", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.RequestAudienceChange(ctx, "hot_meta", c, audience.Add, "journey:ads/to_ads"); err != nil {
+		t.Fatal(err)
+	}
+	r = h.call("GET", whyPath(c, "ads", "to_ads"), nil, http.StatusOK)
+	if !strings.Contains(r.body["summary"].(string), "add asked by journey:ads/to_ads") {
+		t.Errorf("pending: %s", r.raw)
+	}
+	if err := h.store.RecordAudienceBatch(ctx, "hot_meta", "req-1", audience.Add, []storage.AudienceOutcome{{ContactID: c, Result: "applied"}}); err != nil {
+		t.Fatal(err)
+	}
+	r = h.call("GET", whyPath(c, "ads", "to_ads"), nil, http.StatusOK)
+	if !strings.HasPrefix(r.body["summary"].(string), "audience hot_meta: add applied at ") || !strings.HasSuffix(r.body["summary"].(string), "(batch req-1)") {
+		t.Errorf("applied: %s", r.raw)
+	}
+	if l, _ := r.body["audience_ledger"].([]any); len(l) != 1 {
+		t.Errorf("ledger: %s", r.raw)
+	}
+	d := h.call("GET", "/v1/contacts/"+c, nil, http.StatusOK)
+	if l, _ := d.body["audience_ledger"].([]any); len(l) != 1 {
+		t.Errorf("contact show: %s", d.raw)
 	}
 }
