@@ -53,6 +53,11 @@ func (a *Activities) ChangeAudience(ctx context.Context, in ChangeAudienceInput)
 // SyncAudienceInput names the audience to sync.
 type SyncAudienceInput struct {
 	AudienceID string `json:"audience_id"`
+	// Full asks for a full sync after the pass: the audience's members sent
+	// whole again, to repair drift on the platform's side. Session numbers
+	// it (a platform that replaces in sessions, Meta, gets one per attempt).
+	Full    bool  `json:"full,omitempty"`
+	Session int64 `json:"session,omitempty"`
 }
 
 // SyncAudienceResult counts what one pass did (no identifiers: it goes
@@ -69,6 +74,8 @@ type SyncAudienceResult struct {
 	Removed  int `json:"removed"`
 	Rejected int `json:"rejected"`
 	Batches  int `json:"batches"`
+	// Resent counts the members a full sync sent again.
+	Resent int `json:"resent,omitempty"`
 }
 
 // maxBatchesPerPass bounds one pass; the next pass goes on.
@@ -174,7 +181,50 @@ func (a *Activities) SyncAudience(ctx context.Context, in SyncAudienceInput) (Sy
 			}
 		}
 	}
+	if in.Full {
+		n, err := a.fullSync(ctx, aud, platform, in.Session)
+		res.Resent = n
+		if err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// fullSync sends the audience's members whole again: as a replace where
+// the platform has one (Meta's usersreplace, so that members added or
+// kept on the platform's side outside Tutti leave), else as adds (which
+// repairs members removed on the platform's side; adds are idempotent).
+// An audience with no members is left as it is: a replace needs at least
+// one row.
+func (a *Activities) fullSync(ctx context.Context, aud storage.Audience, platform audience.Platform, session int64) (int, error) {
+	ids, err := a.Store.AudienceMembersApplied(ctx, aud.ID)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	members, _ := audience.Prepare(aud.Destination, ids, nil)
+	batches := audience.Batches(aud.Destination, members)
+	replacer, replaces := platform.(audience.Replacer)
+	if replaces && activity.IsActivity(ctx) {
+		// A retried attempt starts a session of its own.
+		session = session*100 + int64(activity.GetInfo(ctx).Attempt)
+	}
+	for i, b := range batches {
+		var err error
+		if replaces {
+			_, err = replacer.Replace(ctx, aud.ExternalID, audience.ReplaceSession{ID: session, Batch: i + 1,
+				Last: i == len(batches)-1, EstimatedTotal: len(members)}, b)
+		} else {
+			_, err = platform.Apply(ctx, aud.ExternalID, audience.Add, b)
+		}
+		if err != nil {
+			return 0, platformError(err)
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, i)
+		}
+	}
+	return len(members), nil
 }
 
 // batchID is the platform's request id when it gives one, else ours.

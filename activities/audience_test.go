@@ -229,3 +229,69 @@ func TestAudienceFollowsSegment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "left_segment:pros", rows[0].DesiredBy)
 }
+
+// A full sync repairs drift on the platform's side: Meta's list is
+// replaced whole by the members Tutti holds (someone added there outside
+// Tutti leaves, someone removed there comes back); LinkedIn, which has no
+// replace, gets every member sent again.
+func TestAudienceFullSync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := storagetest.New(t)
+	fake := adfake.New(t)
+	meta := &audience.MetaClient{BaseURL: fake.URL, Version: "v23.0", AccessToken: adfake.MetaToken}
+	linkedIn := &audience.LinkedInClient{BaseURL: fake.URL, Version: "202510", AccessToken: adfake.LinkedInToken}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := &activities.Activities{Store: store, Audiences: map[audience.Destination]audience.Platform{audience.Meta: meta, audience.LinkedIn: linkedIn}}
+	env.RegisterActivity(acts)
+	for _, a := range []storage.Audience{{ID: "m", Name: "M", Destination: audience.Meta, ExternalID: "111"},
+		{ID: "l", Name: "L", Destination: audience.LinkedIn, ExternalID: "urn:li:dmpSegment:2"}} {
+		_, _, err := store.DefineAudience(ctx, a)
+		require.NoError(t, err)
+	}
+	var hashes []string
+	for _, email := range []string{"one@example.com", "two@example.com"} {
+		c, _, err := store.UpsertContact(ctx, storage.ContactInput{Email: email})
+		require.NoError(t, err)
+		_, _, err = store.RecordConsent(ctx, c.ID, journey.ChannelAds, model.ConsentGranted, "form", time.Time{})
+		require.NoError(t, err)
+		for _, a := range []string{"m", "l"} {
+			_, err = store.RequestAudienceChange(ctx, a, c.ID, audience.Add, "test")
+			require.NoError(t, err)
+		}
+		hashes = append(hashes, audience.HashOf(email).String())
+	}
+	hashes = sortedOf(hashes...)
+	run := func(id string, full bool) activities.SyncAudienceResult {
+		t.Helper()
+		v, err := env.ExecuteActivity(acts.SyncAudience, activities.SyncAudienceInput{AudienceID: id, Full: full, Session: 7})
+		require.NoError(t, err)
+		var res activities.SyncAudienceResult
+		require.NoError(t, v.Get(&res))
+		return res
+	}
+	run("m", false)
+	run("l", false)
+	require.Equal(t, hashes, fake.Members("meta", "111"))
+
+	// Drift: someone added on Meta outside Tutti, a member removed there
+	// and on LinkedIn.
+	stranger := audience.Member{ContactID: "x", Email: audience.HashOf("stranger@example.com")}
+	one := audience.Member{ContactID: "y", Email: audience.HashOf("one@example.com")}
+	_, err := meta.Apply(ctx, "111", audience.Add, []audience.Member{stranger})
+	require.NoError(t, err)
+	_, err = meta.Apply(ctx, "111", audience.Remove, []audience.Member{one})
+	require.NoError(t, err)
+	_, err = linkedIn.Apply(ctx, "urn:li:dmpSegment:2", audience.Remove, []audience.Member{one})
+	require.NoError(t, err)
+	require.NotEqual(t, hashes, fake.Members("meta", "111"))
+
+	require.Equal(t, 2, run("m", true).Resent)
+	require.Equal(t, hashes, fake.Members("meta", "111"), "replaced whole")
+	require.Equal(t, 2, run("l", true).Resent)
+	require.Equal(t, hashes, fake.Members("linkedin", "urn:li:dmpSegment:2"), "sent again")
+	for _, r := range fake.Malformed() {
+		t.Errorf("the fake refused a request as malformed: %+v", r)
+	}
+}

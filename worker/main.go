@@ -157,7 +157,7 @@ func ensureAudienceSyncs(ctx context.Context, deps *wiring.Deps, cfg config.Conf
 		return
 	}
 	for _, a := range as {
-		if err := api.EnsureAudienceSync(ctx, deps.Temporal, a.ID, cfg.AudienceSyncInterval); err != nil {
+		if err := api.EnsureAudienceSync(ctx, deps.Temporal, a.ID, cfg.AudienceSyncInterval, cfg.AudienceFullSyncEvery); err != nil {
 			logger.Error("audience sync not started", "audience_id", a.ID, "error", err)
 		}
 	}

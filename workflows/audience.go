@@ -14,7 +14,9 @@ import (
 // one long-running workflow per audience (AudienceSyncWorkflowID), which
 // runs a SyncAudience pass (revoke the ineligible, then send pending
 // removals and adds in batches) every Interval, or at once when signalled
-// SignalAudienceSync. Its history holds the audience id and counts only.
+// SignalAudienceSync; every FullEvery a pass is also a full sync (the
+// members sent whole again, repairing drift on the platform's side). Its
+// history holds the audience id and counts only.
 // It continues as new every AudienceSyncPassesPerRun passes.
 func AudienceSync(ctx workflow.Context, in AudienceSyncInput) error {
 	interval := in.Interval
@@ -35,8 +37,17 @@ func AudienceSync(ctx workflow.Context, in AudienceSyncInput) error {
 	})
 	var a *activities.Activities
 	for pass := 0; pass < AudienceSyncPassesPerRun; pass++ {
+		now := workflow.Now(ctx)
+		req := activities.SyncAudienceInput{AudienceID: in.AudienceID}
+		if in.FullEvery > 0 && now.Sub(in.LastFull) >= in.FullEvery {
+			req.Full, req.Session = true, now.UnixMilli()
+		}
 		var res activities.SyncAudienceResult
-		if err := workflow.ExecuteActivity(actx, a.SyncAudience, activities.SyncAudienceInput{AudienceID: in.AudienceID}).Get(ctx, &res); err != nil {
+		err := workflow.ExecuteActivity(actx, a.SyncAudience, req).Get(ctx, &res)
+		if err == nil && req.Full {
+			in.LastFull = now
+		}
+		if err != nil {
 			var appErr *temporal.ApplicationError
 			if temporal.IsCanceledError(err) {
 				return err

@@ -90,3 +90,28 @@ func TestAudienceSync_PassesOnTimeAndOnSignal(t *testing.T) {
 	require.Equal(t, 10*time.Minute+5*time.Second, at[2].Sub(start), "a failed pass retried after 5 s")
 	require.Equal(t, 13*time.Minute, at[3].Sub(start), "a signal brings the next pass forward")
 }
+
+// Every FullEvery a pass is a full sync, counted from the last one that
+// succeeded, carried over continue-as-new in the input.
+func TestAudienceSync_FullSyncs(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := suite.NewTestWorkflowEnvironment()
+	var a *activities.Activities
+	env.RegisterActivity(a)
+	var full []bool
+	env.OnActivity(a.SyncAudience, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SyncAudienceInput) (activities.SyncAudienceResult, error) {
+			full = append(full, in.Full)
+			if in.Full && in.Session == 0 {
+				return activities.SyncAudienceResult{}, errors.New("a full sync needs its session")
+			}
+			if len(full) == 7 {
+				env.CancelWorkflow()
+			}
+			return activities.SyncAudienceResult{}, nil
+		})
+	env.ExecuteWorkflow(AudienceSync, AudienceSyncInput{AudienceID: "hot_meta", Interval: 10 * time.Minute, FullEvery: 30 * time.Minute})
+	require.True(t, env.IsWorkflowCompleted())
+	require.Equal(t, []bool{true, false, false, true, false, false, true}, full)
+}

@@ -233,12 +233,20 @@ const (
 	// AudienceSyncPassesPerRun bounds one run's history before it
 	// continues as new.
 	AudienceSyncPassesPerRun = 200
+	// DefaultAudienceFullSyncEvery is the time between full syncs
+	// (TUTTI_AUDIENCE_FULL_SYNC_EVERY).
+	DefaultAudienceFullSyncEvery = 24 * time.Hour
 )
 
 // AudienceSyncInput names the audience a sync keeps.
 type AudienceSyncInput struct {
 	AudienceID string        `json:"audience_id"`
 	Interval   time.Duration `json:"interval,omitempty"`
+	// FullEvery is the time between full syncs, which send the members
+	// whole again to repair drift on the platform's side (0: never);
+	// LastFull, carried over continue-as-new, is when the last one ran.
+	FullEvery time.Duration `json:"full_every,omitempty"`
+	LastFull  time.Time     `json:"last_full,omitzero"`
 }
 
 // AudienceSyncWorkflowID is the one sync workflow of an audience.

@@ -106,7 +106,7 @@ func (s *Server) defineAudience(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans := AudienceAnswer{Audience: a}
-	if err := EnsureAudienceSync(r.Context(), s.temporal, a.ID, s.cfg.AudienceSyncInterval); err != nil {
+	if err := EnsureAudienceSync(r.Context(), s.temporal, a.ID, s.cfg.AudienceSyncInterval, s.cfg.AudienceFullSyncEvery); err != nil {
 		ans.SyncError = "the sync workflow could not be started now; the worker starts it when it starts: " + err.Error()
 	}
 	status := http.StatusOK
@@ -119,7 +119,7 @@ func (s *Server) defineAudience(w http.ResponseWriter, r *http.Request) {
 // EnsureAudienceSync starts the audience's sync workflow unless it runs
 // already. The API calls it when an audience is defined, and the worker
 // for every audience when it starts.
-func EnsureAudienceSync(ctx context.Context, tc client.Client, audienceID string, interval time.Duration) error {
+func EnsureAudienceSync(ctx context.Context, tc client.Client, audienceID string, interval, fullEvery time.Duration) error {
 	if tc == nil {
 		return errors.New("no Temporal client")
 	}
@@ -130,7 +130,7 @@ func EnsureAudienceSync(ctx context.Context, tc client.Client, audienceID string
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.AudienceSync, workflows.AudienceSyncInput{AudienceID: audienceID, Interval: interval})
+	}, workflows.AudienceSync, workflows.AudienceSyncInput{AudienceID: audienceID, Interval: interval, FullEvery: fullEvery})
 	return err
 }
 

@@ -31,6 +31,21 @@ type Platform interface {
 	Apply(ctx context.Context, audience string, action Action, members []Member) (Result, error)
 }
 
+// Replacer is a platform that can replace an audience's members whole
+// (Meta's usersreplace), which a full sync uses to repair drift. The
+// others are repaired by sending every member again (adds are idempotent).
+type Replacer interface {
+	Replace(ctx context.Context, audience string, s ReplaceSession, members []Member) (Result, error)
+}
+
+// ReplaceSession numbers one batch of a full replace.
+type ReplaceSession struct {
+	ID             int64
+	Batch          int // from 1
+	Last           bool
+	EstimatedTotal int
+}
+
 // Result is what a platform said of one accepted request.
 type Result struct {
 	// RequestID is the platform's id for the request, when it gives one

@@ -58,6 +58,27 @@ type metaResponse struct {
 // Apply sends one batch: POST to add, DELETE to remove, the payload and
 // token form-encoded in the body (never in the URL, where proxies log it).
 func (c *MetaClient) Apply(ctx context.Context, audience string, action Action, members []Member) (Result, error) {
+	method := http.MethodPost
+	if action == Remove {
+		method = http.MethodDelete
+	}
+	return c.send(ctx, method, audience, "users", members, nil)
+}
+
+// Replace sends one batch of a full replace (the usersreplace edge): the
+// batches of one session, numbered from 1, together become the audience's
+// members when the last arrives, and everyone else leaves it.
+func (c *MetaClient) Replace(ctx context.Context, audience string, s ReplaceSession, members []Member) (Result, error) {
+	sess, err := json.Marshal(map[string]any{"session_id": s.ID, "batch_seq": s.Batch, "last_batch_flag": s.Last,
+		"estimated_num_total": s.EstimatedTotal})
+	if err != nil {
+		return Result{}, err
+	}
+	return c.send(ctx, http.MethodPost, audience, "usersreplace", members, url.Values{"session": {string(sess)}})
+}
+
+// send makes one users or usersreplace request.
+func (c *MetaClient) send(ctx context.Context, method, audience, edge string, members []Member, extra url.Values) (Result, error) {
 	p := metaPayload{Schema: metaSchema, Data: make([][2]string, len(members))}
 	for i, m := range members {
 		if !m.Email.IsZero() {
@@ -72,11 +93,10 @@ func (c *MetaClient) Apply(ctx context.Context, audience string, action Action, 
 		return Result{}, err
 	}
 	form := url.Values{"payload": {string(payload)}, "access_token": {c.AccessToken}}
-	method := http.MethodPost
-	if action == Remove {
-		method = http.MethodDelete
+	for k, v := range extra {
+		form[k] = v
 	}
-	u := strings.TrimRight(c.BaseURL, "/") + "/" + c.Version + "/" + url.PathEscape(audience) + "/users"
+	u := strings.TrimRight(c.BaseURL, "/") + "/" + c.Version + "/" + url.PathEscape(audience) + "/" + edge
 	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Result{}, err

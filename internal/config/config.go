@@ -141,8 +141,10 @@ type Config struct {
 	// overrides the Data Manager API's endpoint (tests).
 	GoogleAdsOperatingAccount, GoogleDataManagerEndpoint string
 	// AudienceSyncInterval is the time between an audience sync's passes
-	// (TUTTI_AUDIENCE_SYNC_INTERVAL).
-	AudienceSyncInterval time.Duration
+	// (TUTTI_AUDIENCE_SYNC_INTERVAL); AudienceFullSyncEvery between its
+	// full syncs (TUTTI_AUDIENCE_FULL_SYNC_EVERY, "off": never).
+	AudienceSyncInterval  time.Duration
+	AudienceFullSyncEvery time.Duration
 	// RateLimits are the providers' rate limits (TUTTI_RATE_LIMITS, e.g.
 	// "twilio=1/s,sendgrid=600/s"); none by default.
 	RateLimits ratelimit.Limits
@@ -312,6 +314,16 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 			errs = append(errs, fmt.Errorf("TUTTI_AUDIENCE_SYNC_INTERVAL: must be a duration from 1s to 24h like 1m, got %q", raw))
 		}
 		c.AudienceSyncInterval = d
+	}
+
+	switch raw := get("TUTTI_AUDIENCE_FULL_SYNC_EVERY", "24h"); raw {
+	case "off":
+	default:
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Minute {
+			errs = append(errs, fmt.Errorf("TUTTI_AUDIENCE_FULL_SYNC_EVERY: must be a duration of at least 1m like 24h, or off, got %q", raw))
+		}
+		c.AudienceFullSyncEvery = d
 	}
 
 	limits, err := ratelimit.Parse(get("TUTTI_RATE_LIMITS", ""))

@@ -407,3 +407,22 @@ func (s *Store) DoneAudienceErasures(ctx context.Context, ids []int64) error {
 	}
 	return nil
 }
+
+// AudienceMembersApplied is every contact the platform was last told to
+// add to the audience and took, with their identifiers (read in the
+// activity, never in Temporal): what a full sync sends again.
+func (s *Store) AudienceMembersApplied(ctx context.Context, audienceID string) ([]audience.Identity, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT m.contact_id, COALESCE(c.email, ''), COALESCE(c.phone, '') FROM audience_members m
+		JOIN contacts c ON c.id = m.contact_id
+		WHERE m.audience_id = $1 AND m.desired = 'add' AND m.synced = 'add' AND m.last_result = 'applied'
+		ORDER BY m.contact_id`, audienceID)
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", audienceID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (audience.Identity, error) {
+		var id audience.Identity
+		err := r.Scan(&id.ContactID, &id.Email, &id.Phone)
+		return id, err
+	})
+}

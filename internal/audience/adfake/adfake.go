@@ -48,7 +48,7 @@ type Fault struct {
 type Request struct {
 	Platform string // "meta", "google", "linkedin"
 	Audience string
-	Action   string // "add" or "remove"
+	Action   string // "add", "remove", or "replace" (Meta's usersreplace)
 	Members  int
 	Refused  string // why the fake refused it as malformed, "" if it was well-formed
 }
@@ -63,6 +63,7 @@ type Server struct {
 	faults    []Fault
 	requests  []Request
 	refuseIDs map[string]bool // hashes LinkedIn refuses per element
+	sessions  map[int64]*metaSession
 }
 
 // New starts a fake; it closes with the test.
@@ -70,6 +71,7 @@ func New(t testing.TB) *Server {
 	s := &Server{t: t, members: map[string]map[string]bool{}, refuseIDs: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{version}/{audience}/users", s.meta)
+	mux.HandleFunc("/{version}/{audience}/usersreplace", s.metaReplace)
 	mux.HandleFunc("POST /v1/{call}", s.google)
 	mux.HandleFunc("POST /rest/dmpSegments/{segment}/users", s.linkedIn)
 	s.Server = httptest.NewServer(mux)
@@ -210,22 +212,126 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 		refuse("Content-Type must be application/x-www-form-urlencoded")
 		return
 	}
+	_, hashes, ok := s.metaBody(w, r, &req, refuse)
+	if !ok {
+		return
+	}
+	s.record(req)
+	s.apply("meta", req.Audience, req.Action, hashes)
+	writeJSON(w, http.StatusOK, map[string]any{"audience_id": req.Audience, "session_id": fmt.Sprint(len(s.Requests())),
+		"num_received": req.Members, "num_invalid_entries": 0, "invalid_entry_samples": map[string]any{}})
+}
+
+// metaSession is a usersreplace session as the fake keeps it.
+type metaSession struct {
+	audience string
+	nextSeq  int
+	hashes   []string
+}
+
+// metaReplace serves POST /{version}/{audience}/usersreplace: a session
+// (session_id, batch_seq from 1 in order, last_batch_flag,
+// estimated_num_total) whose batches together replace the audience's
+// members when the last one arrives, as Meta's replace does.
+func (s *Server) metaReplace(w http.ResponseWriter, r *http.Request) {
+	req := Request{Platform: "meta", Audience: r.PathValue("audience"), Action: "replace"}
+	refuse := func(msg string) {
+		req.Refused = msg
+		s.record(req)
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"message": msg, "type": "OAuthException", "code": 100}})
+	}
+	if f, ok := s.fault(); ok {
+		s.record(req)
+		writeFault(w, f, func(status int) any {
+			return map[string]any{"error": map[string]any{"message": http.StatusText(status), "type": "OAuthException", "code": 1}}
+		})
+		return
+	}
+	switch {
+	case r.Method != http.MethodPost:
+		refuse("usersreplace takes POST, got " + r.Method)
+		return
+	case !metaVersion.MatchString(r.PathValue("version")):
+		refuse("path must start with an API version like /v25.0, got /" + r.PathValue("version"))
+		return
+	case r.URL.RawQuery != "":
+		refuse("parameters must be in the form body, not the URL (which proxies log): " + r.URL.RawQuery)
+		return
+	}
+	form, hashes, ok := s.metaBody(w, r, &req, refuse)
+	if !ok {
+		return
+	}
+	var sess struct {
+		SessionID         int64 `json:"session_id"`
+		BatchSeq          int   `json:"batch_seq"`
+		LastBatchFlag     *bool `json:"last_batch_flag"`
+		EstimatedNumTotal int   `json:"estimated_num_total"`
+	}
+	dec := json.NewDecoder(strings.NewReader(form.Get("session")))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sess); err != nil || sess.SessionID <= 0 || sess.BatchSeq < 1 || sess.LastBatchFlag == nil {
+		refuse(fmt.Sprintf("session: want {session_id > 0, batch_seq from 1, last_batch_flag, estimated_num_total}, got %q", form.Get("session")))
+		return
+	}
+	s.mu.Lock()
+	if s.sessions == nil {
+		s.sessions = map[int64]*metaSession{}
+	}
+	ms := s.sessions[sess.SessionID]
+	if ms == nil {
+		ms = &metaSession{audience: req.Audience, nextSeq: 1}
+		s.sessions[sess.SessionID] = ms
+	}
+	bad := ""
+	switch {
+	case ms.audience != req.Audience:
+		bad = "session belongs to another audience"
+	case sess.BatchSeq != ms.nextSeq:
+		bad = fmt.Sprintf("session: batch_seq %d out of order, want %d", sess.BatchSeq, ms.nextSeq)
+	}
+	if bad == "" {
+		ms.nextSeq++
+		ms.hashes = append(ms.hashes, hashes...)
+		if *sess.LastBatchFlag {
+			key := "meta/" + req.Audience
+			s.members[key] = map[string]bool{}
+			for _, h := range ms.hashes {
+				s.members[key][h] = true
+			}
+			delete(s.sessions, sess.SessionID)
+		}
+	}
+	s.mu.Unlock()
+	if bad != "" {
+		refuse(bad)
+		return
+	}
+	s.record(req)
+	writeJSON(w, http.StatusOK, map[string]any{"audience_id": req.Audience, "session_id": fmt.Sprint(sess.SessionID),
+		"num_received": req.Members, "num_invalid_entries": 0, "invalid_entry_samples": map[string]any{}})
+}
+
+// metaBody reads and checks a users or usersreplace request's form body:
+// the token, and a payload of hashed EMAIL_SHA256 and PHONE_SHA256 rows
+// within the batch limit; it returns the form and the hashes.
+func (s *Server) metaBody(w http.ResponseWriter, r *http.Request, req *Request, refuse func(string)) (url.Values, []string, bool) {
 	// net/http parses a form body for POST only; Meta reads DELETE's too.
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	if err != nil {
 		refuse("body: " + err.Error())
-		return
+		return nil, nil, false
 	}
 	form, err := url.ParseQuery(string(raw))
 	if err != nil {
 		refuse("form: " + err.Error())
-		return
+		return nil, nil, false
 	}
 	if form.Get("access_token") != MetaToken {
 		req.Refused = "bad access token"
-		s.record(req)
+		s.record(*req)
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}})
-		return
+		return nil, nil, false
 	}
 	var p struct {
 		Schema []string   `json:"schema"`
@@ -235,37 +341,34 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		refuse("payload: " + err.Error())
-		return
+		return nil, nil, false
 	}
 	if !slices.Equal(p.Schema, []string{"EMAIL_SHA256", "PHONE_SHA256"}) {
 		refuse(fmt.Sprintf("payload.schema: want [EMAIL_SHA256 PHONE_SHA256], got %v", p.Schema))
-		return
+		return nil, nil, false
 	}
 	req.Members = len(p.Data)
 	if len(p.Data) == 0 || len(p.Data) > MaxBatch {
 		refuse(fmt.Sprintf("payload.data: 1 to %d rows, got %d", MaxBatch, len(p.Data)))
-		return
+		return nil, nil, false
 	}
 	var hashes []string
 	for i, row := range p.Data {
 		if len(row) != 2 || (row[0] == "" && row[1] == "") {
 			refuse(fmt.Sprintf("payload.data[%d]: one value per schema key, at least one set", i))
-			return
+			return nil, nil, false
 		}
 		for _, v := range row {
 			if v != "" && !hexHash.MatchString(v) {
 				refuse(fmt.Sprintf("payload.data[%d]: %q is not a lowercase hex SHA-256", i, v))
-				return
+				return nil, nil, false
 			}
 			if v != "" {
 				hashes = append(hashes, v)
 			}
 		}
 	}
-	s.record(req)
-	s.apply("meta", req.Audience, req.Action, hashes)
-	writeJSON(w, http.StatusOK, map[string]any{"audience_id": req.Audience, "session_id": fmt.Sprint(len(s.Requests())),
-		"num_received": len(p.Data), "num_invalid_entries": 0, "invalid_entry_samples": map[string]any{}})
+	return form, hashes, true
 }
 
 // google serves POST /v1/audienceMembers:ingest and :remove.
