@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tutti-dev/tutti/internal/engagement"
 	"github.com/tutti-dev/tutti/internal/audience"
+	"github.com/tutti-dev/tutti/internal/engagement"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/policy"
