@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -221,4 +222,52 @@ func TestSendGridWebhookBodyLimit(t *testing.T) {
 	r = h.sendGrid(body, time.Now())
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, r.raw)
 	require.Equal(t, "body_too_large", r.errorCode())
+}
+
+// A batch's events about different contacts run at once, and each
+// contact's events keep their order: their deliveries take ids in item
+// order, as if posted one after the other.
+func TestEventBatchKeepsEachContactsOrder(t *testing.T) {
+	h := newHarness(t)
+	h.publish(whySpec)
+	var contacts []string
+	for i := range 6 {
+		c := h.newContact(map[string]any{"email": fmt.Sprintf("order%d@example.com", i)})
+		h.enrollIn(c, "onboard", 1, "pause")
+		contacts = append(contacts, c)
+	}
+	var items []any
+	want := map[string][]string{}
+	for i := range 60 {
+		c := contacts[i%len(contacts)]
+		id := fmt.Sprintf("ord-%02d", i)
+		items = append(items, map[string]any{"event_id": id, "contact_id": c, "name": "page.viewed"})
+		want[c] = append(want[c], id)
+	}
+	r := h.call("POST", "/v1/events/batch", map[string]any{"items": items}, http.StatusOK)
+	if r.body["succeeded"] != float64(60) {
+		t.Fatalf("batch: %s", r.raw)
+	}
+	for i, res := range r.body["results"].([]any) {
+		if res.(map[string]any)["index"] != float64(i) {
+			t.Fatalf("results out of order: %s", r.raw)
+		}
+	}
+	for _, c := range contacts {
+		rows, err := h.store.Pool().Query(context.Background(), `SELECT event_id FROM deliveries WHERE contact_id = $1 ORDER BY id`, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, id)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want[c]) {
+			t.Errorf("contact %s: deliveries %v, want %v", c, got, want[c])
+		}
+	}
 }
