@@ -221,10 +221,6 @@ if [[ "${BENCH_UPDATE_README:-}" == 1 ]]; then
 		echo "<!-- bench-events:end -->"
 	} >"$body"
 	readme_replace_block bench-events "$body" || die "README.md has no bench-events:begin marker to update"
-		die "README.md has no bench-events:begin marker to update"
-	fi
-	cat "$tmp" >README.md # keeps README.md's mode and inode
-	rm -f "$tmp"
 	log "Updated README.md's event benchmark table"
 fi
 
