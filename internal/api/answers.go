@@ -354,6 +354,20 @@ type VersionReport struct {
 	// Holdout counts the contacts first recorded in or out of the
 	// journey's holdout at this version (absent without one).
 	Holdout map[string]int64 `json:"holdout,omitempty"`
+	// BySegment is conversion by the segments contacts were in when their
+	// run began, by segment id.
+	BySegment []SegmentConversion `json:"by_segment"`
+}
+
+// SegmentConversion is a version's runs that began in one segment: how
+// many, how many converted (null without a goal), the rate and its 95%
+// Wilson interval.
+type SegmentConversion struct {
+	Segment          string               `json:"segment"`
+	Entered          int64                `json:"entered"`
+	Converted        *int64               `json:"converted"`
+	ConversionRate   *float64             `json:"conversion_rate"`
+	ConversionRateCI *experiment.Interval `json:"conversion_rate_ci"`
 }
 
 // StepReport is one step of a version's funnel.

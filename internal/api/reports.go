@@ -123,6 +123,29 @@ func versionReport(v storage.JourneyVersion, f storage.VersionFunnel) VersionRep
 		}
 		out.Channels = append(out.Channels, cr)
 	}
+	out.BySegment = []SegmentConversion{}
+	segs := make([]string, 0, len(f.BySegment))
+	for id := range f.BySegment {
+		segs = append(segs, id)
+	}
+	sort.Strings(segs)
+	for _, id := range segs {
+		sf := f.BySegment[id]
+		sc := SegmentConversion{Segment: id, Entered: sf.Entered}
+		if f.Converted != nil {
+			converted := sf.Converted
+			sc.Converted = &converted
+			if sf.Entered > 0 {
+				p := experiment.Proportion{Successes: sf.Converted, Trials: sf.Entered}
+				rate := p.Rate()
+				sc.ConversionRate = &rate
+				if ci, err := experiment.Wilson(p, experiment.DefaultConfidence); err == nil {
+					sc.ConversionRateCI = &ci
+				}
+			}
+		}
+		out.BySegment = append(out.BySegment, sc)
+	}
 	if v.Spec.Holdout != nil {
 		out.Holdout = map[string]int64{}
 		for group, n := range f.Assigned[journey.GroupHoldout] {

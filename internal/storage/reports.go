@@ -58,6 +58,14 @@ type VersionFunnel struct {
 	OptedOut map[journey.Channel]int64
 	// SentTo counts distinct contacts sent at least one message, by channel.
 	SentTo map[journey.Channel]int64
+	// BySegment counts, per segment, the runs whose contact was in it when
+	// the run began, and how many of those converted.
+	BySegment map[string]SegmentFunnel
+}
+
+// SegmentFunnel is a version's runs that began in one segment.
+type SegmentFunnel struct {
+	Entered, Converted int64
 }
 
 // StepSendCount is a number of ledger rows of one step with one status and reason.
@@ -72,7 +80,7 @@ type StepSendCount struct {
 func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error) {
 	what := fmt.Sprintf("funnel of journey %s version %d", q.JourneyID, q.Version)
 	f := VersionFunnel{Reached: map[string]int64{}, Deferred: map[string]int64{}, Assigned: map[string]map[string]int64{},
-		OptedOut: map[journey.Channel]int64{}, SentTo: map[journey.Channel]int64{}}
+		OptedOut: map[journey.Channel]int64{}, SentTo: map[journey.Channel]int64{}, BySegment: map[string]SegmentFunnel{}}
 	var converted int64
 	err := s.pool.QueryRow(ctx, `
 		SELECT count(*), count(DISTINCT e.contact_id), count(c.first_at),
@@ -91,6 +99,32 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 	}
 	if q.Goal != "" {
 		f.Converted = &converted
+	}
+	// Conversion by segment: the segments the contact was in when the run
+	// began (a membership open at started_at), counted like the whole.
+	if err := reportRows(ctx, s.pool, what+": by segment", func(r pgx.Rows) error {
+		var (
+			id string
+			sf SegmentFunnel
+		)
+		if err := r.Scan(&id, &sf.Entered, &sf.Converted); err != nil {
+			return err
+		}
+		f.BySegment[id] = sf
+		return nil
+	}, `
+		SELECT m.segment_id, count(*), count(c.first_at)
+		FROM enrollments e
+		JOIN segment_memberships m ON m.contact_id = e.contact_id AND m.entered_at <= e.started_at
+		                          AND (m.exited_at IS NULL OR m.exited_at > e.started_at)
+		LEFT JOIN LATERAL (
+		    SELECT min(ev.occurred_at) AS first_at FROM events ev
+		    WHERE $3 <> '' AND ev.contact_id = e.contact_id AND ev.name = $3
+		      AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
+		) c ON true
+		WHERE e.journey_id = $1 AND e.version = $2
+		GROUP BY m.segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
+		return VersionFunnel{}, err
 	}
 
 	if err := reportRows(ctx, s.pool, what+": sends", func(r pgx.Rows) error {

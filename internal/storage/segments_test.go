@@ -354,3 +354,32 @@ bands:
 	require.Len(t, verdicts, 1)
 	require.True(t, verdicts[0].Result.Member, "%+v", verdicts[0])
 }
+
+// A journey report's conversion by segment counts the runs whose contact
+// was in the segment when the run began.
+func TestFunnel_BySegment(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	jv, err := s.PublishJourney(ctx, journey.Spec{ID: "seg-report", Name: "R", Trigger: journey.Trigger{Type: journey.TriggerAPI},
+		Reentry: journey.Reentry{Policy: journey.ReentryOnce}, Goal: &journey.Goal{Event: "purchase"},
+		Steps: []journey.Step{{ID: "w", Wait: &journey.Wait{Duration: journey.Duration(time.Hour)}}}})
+	require.NoError(t, err)
+	defineSegment(t, s, "vips", `contact.?vip.orValue(false) == true`)
+	in, out, late := newContact(t, s), newContact(t, s), newContact(t, s)
+	before := time.Now().Add(-time.Hour)
+	_, err = s.Pool().Exec(ctx, `INSERT INTO segment_memberships (segment_id, contact_id, segment_version, entered_at) VALUES
+		('vips', $1, 1, $3), ('vips', $2, 1, now() + interval '1 hour')`, in.ID, late.ID, before)
+	require.NoError(t, err)
+	for i, c := range []storage.Contact{in, out, late} {
+		require.NoError(t, s.CreateEnrollment(ctx, storage.Enrollment{ID: fmt.Sprintf("e_seg_%d", i), ContactID: c.ID, JourneyID: jv.JourneyID,
+			Version: jv.Version, WorkflowID: "wf-seg-" + c.ID}, nil))
+		_, _, _, err := s.TrackEvent(ctx, storage.Event{ContactID: c.ID, Name: "purchase", OccurredAt: time.Now().Add(time.Minute)})
+		require.NoError(t, err)
+	}
+	f, err := s.Funnel(ctx, storage.FunnelQuery{JourneyID: jv.JourneyID, Version: jv.Version, Goal: "purchase", Window: 7 * 24 * time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, int64(3), f.Entered)
+	require.Equal(t, map[string]storage.SegmentFunnel{"vips": {Entered: 1, Converted: 1}}, f.BySegment,
+		"only the contact in the segment when the run began")
+}
