@@ -346,19 +346,26 @@ func (p *player) activities(now func() time.Time) map[string]any {
 
 // postWebhook is the dry run of activities.PostWebhook: the gate's
 // decision for the post (suppressions only), without posting.
-func (p *player) postWebhook(ctx context.Context, in activities.WebhookInput, now time.Time) (delivery.Result, error) {
+func (p *player) postWebhook(_ context.Context, in activities.WebhookInput, now time.Time) (delivery.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st, err := p.deps.Store.PeekGateState(ctx, storage.GateInput{
+	st, err := p.deps.Store.PeekGateState(p.ctx, storage.GateInput{
 		Message: storage.Message{ContactID: in.ContactID, IdempotencyKey: "preview"}, Now: now})
 	if err != nil {
 		return delivery.Result{}, err
 	}
 	d := policy.Decide(p.deps.Policy, policy.Request{Channel: journey.ChannelWebhook, Class: journey.ClassMarketing,
 		Journey: policy.ForJourney(in.Policy, false), JourneyID: in.JourneyID, Now: now, Contact: st.Contact})
-	msg := Message{At: now, StepID: in.StepID, Channel: journey.ChannelWebhook, Decision: &d,
-		Reason: strings.Join(d.ReasonCodes(), ","), Webhook: in.Webhook.Destination}
-	res := delivery.Result{Channel: journey.ChannelWebhook, Reason: msg.Reason}
+	return p.decided(Message{At: now, StepID: in.StepID, Webhook: in.Webhook.Destination}, d), nil
+}
+
+// decided records msg with the gate's decision d and answers the run as
+// the send path would: sent (would send), deferred until d.Until, or
+// skipped with d's reasons.
+func (p *player) decided(msg Message, d policy.Decision) delivery.Result {
+	codes := strings.Join(d.ReasonCodes(), ",")
+	msg.Decision, msg.Channel, msg.Reason = &d, d.Channel, codes
+	res := delivery.Result{Channel: d.Channel, Reason: codes}
 	switch {
 	case d.Allowed():
 		msg.Status, res.Status = "would_send", model.MessageSent
@@ -368,7 +375,7 @@ func (p *player) postWebhook(ctx context.Context, in activities.WebhookInput, no
 		msg.Status, res.Status = string(model.MessageSkipped), model.MessageSkipped
 	}
 	p.messages = append(p.messages, msg)
-	return res, nil
+	return res
 }
 
 // assignVariant is activities.AssignVariant without recording.
@@ -453,24 +460,11 @@ func (p *player) send(ctx context.Context, in activities.SendInput, now time.Tim
 	st.Contact.RecentSends = append(slices.Clone(st.Contact.RecentSends), p.sent...)
 	d := policy.Decide(p.deps.Policy, policy.Request{Channel: in.Send.Channel, Class: in.Class, Journey: js,
 		JourneyID: in.JourneyID, Now: now, Contact: st.Contact})
-	msg.Decision, msg.Channel = &d, d.Channel
-	codes := strings.Join(d.ReasonCodes(), ",")
-	switch {
-	case d.Allowed():
-		msg.Status, msg.Reason = "would_send", codes
+	if d.Allowed() {
 		msg.Email, msg.SMS = rendered(content[d.Channel])
 		p.sent = append(p.sent, policy.SentMessage{Channel: d.Channel, At: now, Class: in.Class})
-		p.messages = append(p.messages, msg)
-		return delivery.Result{Status: model.MessageSent, Channel: d.Channel, Reason: codes}, nil
-	case d.Outcome == policy.OutcomeDefer:
-		msg.Status, msg.Reason = string(delivery.StatusDeferred), codes
-		p.messages = append(p.messages, msg)
-		return delivery.Result{Status: delivery.StatusDeferred, Channel: d.Channel, Reason: codes, DeferUntil: d.Until}, nil
-	default:
-		msg.Status, msg.Reason = string(model.MessageSkipped), codes
-		p.messages = append(p.messages, msg)
-		return delivery.Result{Status: model.MessageSkipped, Channel: d.Channel, Reason: codes}, nil
 	}
+	return p.decided(msg, d), nil
 }
 
 func rendered(c delivery.Content) (*Email, *SMS) {

@@ -207,3 +207,35 @@ steps:
 	require.NoError(t, err)
 	require.Empty(t, cs, "nor stores its choice")
 }
+
+// A webhook step is previewed through the gate's decision for the post
+// (suppressions only): would send, or skipped for a suppressed contact.
+func TestRun_WebhookStep(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, c, _, settings := setup(t)
+	s, err := journey.Parse([]byte(`
+id: alert
+name: Sales alert
+trigger: {type: api}
+reentry: {policy: always}
+steps:
+  - id: tell_sales
+    webhook: {destination: sales, payload: {contact: '{{ .contact.id }}'}}
+`))
+	require.NoError(t, err)
+	require.Empty(t, journey.Validate(s))
+	res, err := preview.Run(ctx, preview.Deps{Store: store, Policy: settings}, preview.Input{Spec: s, ContactID: c.ID})
+	require.NoError(t, err)
+	require.Len(t, res.Messages, 1)
+	require.Equal(t, "would_send", res.Messages[0].Status)
+	require.Equal(t, "sales", res.Messages[0].Webhook)
+	require.Equal(t, journey.ChannelWebhook, res.Messages[0].Channel)
+
+	_, _, err = store.AddSuppression(ctx, storage.Suppression{ContactID: c.ID, Reason: model.SuppressDoNotContact, Source: "support"})
+	require.NoError(t, err)
+	res, err = preview.Run(ctx, preview.Deps{Store: store, Policy: settings}, preview.Input{Spec: s, ContactID: c.ID})
+	require.NoError(t, err)
+	require.Equal(t, string(model.MessageSkipped), res.Messages[0].Status)
+	require.Contains(t, res.Messages[0].Reason, "suppressed")
+}
