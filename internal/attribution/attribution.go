@@ -87,11 +87,39 @@ type Credit struct {
 // than dropping.
 func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options) ([]Credit, error) {
 	opts = opts.withDefaults()
-	from := convertedAt.Add(-opts.Lookback)
-	type seen struct {
-		t  Touch
-		at time.Time // the moment it counts as of
+	in := window(touches, convertedAt, opts.Lookback)
+	if len(in) == 0 {
+		if !knownModel(model) {
+			return nil, fmt.Errorf("unknown attribution model %q", model)
+		}
+		return nil, nil
 	}
+	w, err := weights(model, in, convertedAt, opts.HalfLife)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Credit, 0, len(in))
+	for i, s := range in {
+		if w[i] == 0 {
+			continue
+		}
+		out = append(out, Credit{Touch: s.t, Share: w[i]})
+	}
+	return out, nil
+}
+
+// seen is a touchpoint in a conversion's window, with the moment it
+// counts as of.
+type seen struct {
+	t  Touch
+	at time.Time
+}
+
+// window keeps the touchpoints that count for a conversion at convertedAt
+// (see Attribute), in time order, ties by id, so that every model is
+// deterministic.
+func window(touches []Touch, convertedAt time.Time, lookback time.Duration) []seen {
+	from := convertedAt.Add(-lookback)
 	var in []seen
 	for _, t := range touches {
 		at := t.At
@@ -110,16 +138,20 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 		}
 		in = append(in, seen{t, at})
 	}
-	if len(in) == 0 {
-		return nil, nil
-	}
-	// Time order, ties by id, so that every model is deterministic.
 	slices.SortStableFunc(in, func(a, b seen) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.t.ID, b.t.ID)
 	})
+	return in
+}
+
+func knownModel(m Model) bool { return slices.Contains(Models, m) }
+
+// weights are the shares of in (not empty, in time order) by model,
+// summing to 1.
+func weights(model Model, in []seen, convertedAt time.Time, halfLife time.Duration) ([]float64, error) {
 	w := make([]float64, len(in))
 	n := len(in)
 	switch model {
@@ -133,7 +165,7 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 		}
 	case TimeDecay:
 		for i, s := range in {
-			w[i] = math.Exp2(-float64(convertedAt.Sub(s.at)) / float64(opts.HalfLife))
+			w[i] = math.Exp2(-float64(convertedAt.Sub(s.at)) / float64(halfLife))
 		}
 	case UShaped:
 		switch n {
@@ -154,14 +186,10 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 	for _, x := range w {
 		sum += x
 	}
-	out := make([]Credit, 0, n)
-	for i, s := range in {
-		if w[i] == 0 {
-			continue
-		}
-		out = append(out, Credit{Touch: s.t, Share: w[i] / sum})
+	for i := range w {
+		w[i] /= sum
 	}
-	return out, nil
+	return w, nil
 }
 
 // KindAudience is an ad-audience membership period.
