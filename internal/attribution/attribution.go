@@ -82,7 +82,8 @@ type Credit struct {
 // its lookback window, by model. A touchpoint counts if it happened in
 // (convertedAt - lookback, convertedAt]; a period counts if it overlapped
 // that window, as of the latest moment it did (its end, or the
-// conversion). The shares sum to 1; none (nil) means the conversion had no
+// conversion). Touchpoints with the same ID are one touchpoint, as of the
+// latest of them in the window (repeated opens of one email). The shares sum to 1; none (nil) means the conversion had no
 // touchpoint in the window, which reports count as unattributed rather
 // than dropping.
 func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options) ([]Credit, error) {
@@ -138,6 +139,21 @@ func window(touches []Touch, convertedAt time.Time, lookback time.Duration) []se
 		}
 		in = append(in, seen{t, at})
 	}
+	// One touchpoint id counts once, as of its latest moment in the
+	// window: an email opened three times is one open.
+	latest := make(map[string]int, len(in))
+	kept := in[:0]
+	for _, s := range in {
+		if i, ok := latest[s.t.ID]; ok {
+			if s.at.After(kept[i].at) {
+				kept[i] = s
+			}
+			continue
+		}
+		latest[s.t.ID] = len(kept)
+		kept = append(kept, s)
+	}
+	in = kept
 	slices.SortStableFunc(in, func(a, b seen) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
@@ -207,8 +223,10 @@ var (
 
 // Conversion is one conversion with the touchpoints of its contact.
 type Conversion struct {
-	At      time.Time
-	Touches []Touch
+	// ID is the conversion's event id, ContactID its contact's.
+	ID, ContactID string
+	At            time.Time
+	Touches       []Touch
 }
 
 // Totals are many conversions' credits summed by a key.
