@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -118,4 +119,55 @@ func TestAttributionReportBadParams(t *testing.T) {
 		require.Equal(t, "invalid_request", r.errorCode(), tc.query)
 		require.Equal(t, []string{tc.field}, r.fieldPaths(), tc.query)
 	}
+}
+
+// The attribution page shows, in a real browser, the JSON answer's
+// numbers; a bad parameter is a 400 page.
+func TestAttributionPageInChromium(t *testing.T) {
+	h := newHarness(t)
+	storagetest.SeedAttribution(t, h.store)
+	chromium(t)
+
+	var rep api.AttributionReport
+	require.NoError(t, json.Unmarshal([]byte(h.call("GET", "/v1/reports/attribution?event=purchase&"+seedPeriod, nil, http.StatusOK).raw), &rep))
+	got := browse(t, h.url+"/reports/attribution?event=purchase&"+seedPeriod, token, "report-attribution-purchase.png")
+	require.Equal(t, "purchase", got["event"])
+	require.Equal(t, fmt.Sprint(rep.Conversions), got["conversions"])
+	require.Equal(t, fmt.Sprint(rep.Contacts), got["contacts"])
+	require.Equal(t, fmt.Sprint(rep.Attributed), got["attributed"])
+	require.Equal(t, fmt.Sprint(rep.Unattributed), got["unattributed"])
+	require.Equal(t, "1", got["unattributed"], "Carol")
+	rows := 0
+	check := func(prefix string, c api.AttributionCredit) {
+		t.Helper()
+		for _, m := range rep.Models {
+			require.Equal(t, fmt.Sprintf("%.2f", c.Credit[m]), got[prefix+"/"+string(m)], prefix+" "+string(m))
+			rows++
+		}
+		require.Equal(t, fmt.Sprint(c.Touchpoints), got[prefix+"/touchpoints"], prefix)
+		require.Equal(t, fmt.Sprint(c.Touched), got[prefix+"/touched"], prefix)
+	}
+	for _, c := range rep.ByChannel {
+		check("by-channel/channel-"+string(c.Channel), c.AttributionCredit)
+	}
+	for _, j := range rep.ByJourney {
+		check("by-journey/journey-"+j.JourneyID, j.AttributionCredit)
+	}
+	for _, st := range rep.ByStep {
+		check("by-step/step-"+st.JourneyID+"/"+st.StepID, st.AttributionCredit)
+	}
+	require.Equal(t, 5*(3+3+4), rows, "every model of every channel, journey and step is shown")
+	_, ok := got["channel-bars"]
+	require.True(t, ok, "the channel chart is drawn")
+
+	req, _ := http.NewRequest("GET", h.url+"/reports/attribution?event=purchase&lookback=1y", nil)
+	req.SetBasicAuth("analyst", token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp, err = http.Get(h.url + "/reports/attribution?event=purchase")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
