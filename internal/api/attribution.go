@@ -168,7 +168,7 @@ func (s *Server) parseAttributionParams(v url.Values) (attributionParams, error)
 		seen := map[attribution.Model]bool{}
 		for _, name := range strings.Split(raw, ",") {
 			m := attribution.Model(strings.TrimSpace(name))
-			if !modelKnown(m) {
+			if !m.Valid() {
 				fe.add("model", "unknown model %q; models are %s (comma-separated; all when absent)", string(m), modelNames())
 				break
 			}
@@ -186,15 +186,6 @@ func (s *Server) parseAttributionParams(v url.Values) (attributionParams, error)
 	}
 	p.q = storage.AttributionQuery{Event: p.event, From: from, To: to, Lookback: p.lookback}
 	return p, nil
-}
-
-func modelKnown(m attribution.Model) bool {
-	for _, k := range attribution.Models {
-		if k == m {
-			return true
-		}
-	}
-	return false
 }
 
 func modelNames() string {

@@ -90,7 +90,7 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 	opts = opts.withDefaults()
 	in := window(touches, convertedAt, opts.Lookback)
 	if len(in) == 0 {
-		if !knownModel(model) {
+		if !model.Valid() {
 			return nil, fmt.Errorf("unknown attribution model %q", model)
 		}
 		return nil, nil
@@ -163,7 +163,8 @@ func window(touches []Touch, convertedAt time.Time, lookback time.Duration) []se
 	return in
 }
 
-func knownModel(m Model) bool { return slices.Contains(Models, m) }
+// Valid reports whether m is one of Models.
+func (m Model) Valid() bool { return slices.Contains(Models, m) }
 
 // weights are the shares of in (not empty, in time order) by model,
 // summing to 1.

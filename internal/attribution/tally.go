@@ -62,7 +62,7 @@ func NewTally(models []Model, opts Options) (*Tally, error) {
 		models = Models
 	}
 	for _, m := range models {
-		if !knownModel(m) {
+		if !m.Valid() {
 			return nil, fmt.Errorf("unknown attribution model %q", m)
 		}
 	}
