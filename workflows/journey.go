@@ -625,16 +625,7 @@ func (r *journeyRun) bookkeeping(ctx workflow.Context, activity, input any) work
 	if r.version < versionLocalBookkeeping {
 		return workflow.ExecuteActivity(dbActivityCtx(ctx), activity, input)
 	}
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 7 * 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
-	})
-	return workflow.ExecuteLocalActivity(lctx, activity, input)
+	return workflow.ExecuteLocalActivity(dbLocalActivityCtx(ctx, 30*time.Second), activity, input)
 }
 
 // setStepAttr sets the JourneyStep search attribute, unless it already
@@ -1141,8 +1132,16 @@ func retryDelay(key string, n int, retryAfter time.Duration) time.Duration {
 // local activity (one marker in history), retried until the database is back.
 func settle(ctx workflow.Context, st delivery.Settlement) error {
 	var a *activities.Activities
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    10 * time.Second,
+	return workflow.ExecuteLocalActivity(dbLocalActivityCtx(ctx, 10*time.Second), a.SettleSend, st).Get(ctx, nil)
+}
+
+// dbLocalActivityCtx runs a local activity that writes to PostgreSQL: each
+// attempt may take startToClose, and attempts go on (1 s doubling to a
+// minute) for up to a week, so a database outage delays the write rather
+// than losing it.
+func dbLocalActivityCtx(ctx workflow.Context, startToClose time.Duration) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    startToClose,
 		ScheduleToCloseTimeout: 7 * 24 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
@@ -1150,7 +1149,6 @@ func settle(ctx workflow.Context, st delivery.Settlement) error {
 			MaximumInterval:    time.Minute,
 		},
 	})
-	return workflow.ExecuteLocalActivity(lctx, a.SettleSend, st).Get(ctx, nil)
 }
 
 func dbActivityCtx(ctx workflow.Context) workflow.Context {
