@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/experiment"
@@ -388,6 +389,26 @@ type PathConversion struct {
 
 // PathSeparator joins a path's step ids in PathConversion.Path.
 const PathSeparator = " > "
+
+// Label names the row for people (the CLI, the report page): the path,
+// "… " before one whose front was dropped, "(no steps)" for a run that
+// took none; "other (N paths)"; "no recorded path".
+func (p PathConversion) Label() string {
+	switch p.Kind {
+	case storage.PathOther:
+		return fmt.Sprintf("other (%d paths)", p.Paths)
+	case storage.PathUnrecorded:
+		return "no recorded path"
+	}
+	label := p.Path
+	if label == "" {
+		label = "(no steps)"
+	}
+	if p.Truncated {
+		label = "… " + label
+	}
+	return label
+}
 
 // SegmentConversion is a version's runs that began in one segment: how
 // many, how many converted (null without a goal), the rate and its 95%
