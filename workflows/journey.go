@@ -32,7 +32,9 @@ const (
 	// ends finishes there instead of continuing. Version 2
 	// (versionBoundedHandOver) hands over at HandOverPoint, below the
 	// setting; version 3 (versionLeanHistory) writes fewer events, see
-	// journeyRun.leanHistory. See continueAsNewVersion.
+	// journeyRun.leanHistory; version 4 (versionLocalBookkeeping) also
+	// records the enrollment's start and end as local activities. See
+	// continueAsNewVersion.
 	changeContinueAsNewInWaits = "continue-as-new-in-waits"
 )
 
@@ -48,6 +50,10 @@ const (
 	// versionLeanHistory: the run writes fewer history events
 	// (journeyRun.leanHistory), and hands over as versionBoundedHandOver.
 	versionLeanHistory workflow.Version = 3
+	// versionLocalBookkeeping: BeginEnrollment and FinishEnrollment run as
+	// local activities (journeyRun.bookkeepingCtx), as versionLeanHistory
+	// otherwise.
+	versionLocalBookkeeping workflow.Version = 4
 )
 
 // continueAsNewVersion is the run's version of changeContinueAsNewInWaits,
@@ -55,7 +61,7 @@ const (
 // behaviour for its whole life, so its history replays. One GetVersion (one
 // marker) serves every version of the change.
 func continueAsNewVersion(ctx workflow.Context) workflow.Version {
-	return workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory)
+	return workflow.GetVersion(ctx, changeContinueAsNewInWaits, workflow.DefaultVersion, versionLocalBookkeeping)
 }
 
 // CarriedState is the interpreter's state, handed over on continue-as-new.
@@ -386,7 +392,7 @@ func (r *journeyRun) state() (JourneyState, error) {
 // whose commit could fail after the start).
 func (r *journeyRun) begin(ctx workflow.Context) error {
 	var a *activities.Activities
-	err := workflow.ExecuteActivity(dbActivityCtx(ctx), a.BeginEnrollment, activities.BeginEnrollmentInput{
+	err := r.bookkeeping(ctx, a.BeginEnrollment, activities.BeginEnrollmentInput{
 		EnrollmentID: r.in.EnrollmentID,
 		ContactID:    r.in.ContactID,
 		JourneyID:    r.spec.ID,
@@ -459,7 +465,7 @@ func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var a *activities.Activities
-	err := workflow.ExecuteActivity(dbActivityCtx(dctx), a.FinishEnrollment, activities.FinishEnrollmentInput{
+	err := r.bookkeeping(dctx, a.FinishEnrollment, activities.FinishEnrollmentInput{
 		EnrollmentID:  r.in.EnrollmentID,
 		Status:        r.endStatus,
 		Reason:        r.endReason,
@@ -606,6 +612,32 @@ func (r *journeyRun) runStep(ctx workflow.Context) error {
 //     GetVersion for that change, whose marker and TemporalChangeVersion
 //     upsert cost two events: every run with this version is newer than it.
 func (r *journeyRun) leanHistory() bool { return r.version >= versionLeanHistory }
+
+// bookkeeping runs BeginEnrollment or FinishEnrollment. From
+// versionLocalBookkeeping on they are local activities: each is a short,
+// idempotent write to PostgreSQL that the worker holding the workflow task
+// can do at once, so it costs one marker instead of three events and an
+// activity task's round trip through the server. A run that ends on a
+// signal (a goal, an exit) then closes within the workflow task that hears
+// it. A local activity that outlasts the workflow task is kept alive by
+// the SDK's task heartbeats and retried on the same schedule as the
+// activity was; the enrollment row is what both write, so a retry after a
+// worker crash writes the same.
+func (r *journeyRun) bookkeeping(ctx workflow.Context, activity, input any) workflow.Future {
+	if r.version < versionLocalBookkeeping {
+		return workflow.ExecuteActivity(dbActivityCtx(ctx), activity, input)
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 7 * 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+	return workflow.ExecuteLocalActivity(lctx, activity, input)
+}
 
 // setStepAttr sets the JourneyStep search attribute, unless it already
 // says step (a resumed wait, a loop over one wait).

@@ -68,6 +68,9 @@ type harness struct {
 	// conditionFn, when set, answers EvaluateCondition instead of condition.
 	conditionFn func(activities.EvaluateConditionInput) activities.EvaluateConditionResult
 	sendFn      func(activities.SendInput) (activities.SendResult, error)
+	// finishErr, when set, is asked before each FinishEnrollment is recorded:
+	// an error fails that attempt.
+	finishErr func() error
 }
 
 func newHarness(t *testing.T) *harness {
@@ -81,6 +84,11 @@ func newHarness(t *testing.T) *harness {
 		func(_ context.Context, in activities.FinishEnrollmentInput) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
+			if h.finishErr != nil {
+				if err := h.finishErr(); err != nil {
+					return err
+				}
+			}
 			h.finished = append(h.finished, in)
 			return nil
 		})
@@ -440,7 +448,7 @@ func TestJourney_SetsJourneyStepOnADeferredSend(t *testing.T) {
 func TestJourney_RunsBeforeLeanHistorySetJourneyStepAtEveryStep(t *testing.T) {
 	h := newHarness(t)
 	steps := journeySteps(h)
-	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(versionWaitsContinue)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLocalBookkeeping).Return(versionWaitsContinue)
 	asked := false
 	h.env.OnGetVersion(changeSendKeyByRun, workflow.DefaultVersion, workflow.Version(1)).Run(func(mock.Arguments) { asked = true }).Return(workflow.Version(1))
 	h.run(t, input(welcomeSpec(t)))
@@ -604,7 +612,7 @@ func TestJourney_FinishSaysThePathWasTruncated(t *testing.T) {
 // continues as new between steps.
 func TestJourney_RunsBeforeTheChangeContinueBetweenSteps(t *testing.T) {
 	h := newHarness(t)
-	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(workflow.DefaultVersion)
+	h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLocalBookkeeping).Return(workflow.DefaultVersion)
 	in := input(loopSpec(t))
 	in.ContinueAsNewAfter = 40
 	h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(41) }, 84*time.Hour)
@@ -629,7 +637,7 @@ func TestJourney_HandsOverBelowTheSetting(t *testing.T) {
 	})
 	t.Run("version 1", func(t *testing.T) {
 		h := newHarness(t)
-		h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLeanHistory).Return(versionWaitsContinue)
+		h.env.OnGetVersion(changeContinueAsNewInWaits, workflow.DefaultVersion, versionLocalBookkeeping).Return(versionWaitsContinue)
 		in := input(loopSpec(t))
 		in.ContinueAsNewAfter = setting
 		h.env.RegisterDelayedCallback(func() { h.env.SetCurrentHistoryLength(setting - 1) }, 84*time.Hour)
