@@ -51,7 +51,7 @@ func (c *cli) newReportCmd() *cobra.Command {
 			return nil
 		})
 	experimentCmd.Flags().BoolVar(&experimentJSON, "json", false, "print the API's JSON instead of the report")
-	return c.group("report", "Reports", journeyCmd, experimentCmd)
+	return c.group("report", "Reports", journeyCmd, experimentCmd, c.newReportAttributionCmd())
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }

@@ -28,6 +28,7 @@ import (
 //
 //	GET /reports/journeys/{journey_id}
 //	GET /reports/journeys/{journey_id}/experiments/{experiment}
+//	GET /reports/attribution?event=... (attribution_page.go)
 
 //go:embed pages/*.html
 var pageFiles embed.FS
@@ -39,6 +40,7 @@ var pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 func (s *Server) registerPages() {
 	s.mux.Handle("GET /reports/journeys/{journey_id}", s.requirePageToken(http.HandlerFunc(s.journeyPage)))
 	s.mux.Handle("GET /reports/journeys/{journey_id}/experiments/{experiment}", s.requirePageToken(http.HandlerFunc(s.experimentPage)))
+	s.mux.Handle("GET /reports/attribution", s.requirePageToken(http.HandlerFunc(s.attributionPage)))
 }
 
 // requirePageToken is requireToken for pages: Bearer, or Basic with the

@@ -187,6 +187,7 @@ var routes = []route{
 	{"GET", "/v1/score-model", true, (*Server).getScoreModel},
 	{"GET", "/v1/reports/journeys/{journey_id}", true, (*Server).journeyReport},
 	{"GET", "/v1/reports/journeys/{journey_id}/experiments/{experiment}", true, (*Server).experimentReport},
+	{"GET", "/v1/reports/attribution", true, (*Server).attributionReport},
 	{"PUT", "/v1/segments/{segment_id}", true, (*Server).defineSegment},
 	{"GET", "/v1/segments", true, (*Server).listSegments},
 	{"GET", "/v1/segments/{segment_id}/members", true, (*Server).segmentMembers},

@@ -82,16 +82,45 @@ type Credit struct {
 // its lookback window, by model. A touchpoint counts if it happened in
 // (convertedAt - lookback, convertedAt]; a period counts if it overlapped
 // that window, as of the latest moment it did (its end, or the
-// conversion). The shares sum to 1; none (nil) means the conversion had no
+// conversion). Touchpoints with the same ID are one touchpoint, as of the
+// latest of them in the window (repeated opens of one email). The shares sum to 1; none (nil) means the conversion had no
 // touchpoint in the window, which reports count as unattributed rather
 // than dropping.
 func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options) ([]Credit, error) {
 	opts = opts.withDefaults()
-	from := convertedAt.Add(-opts.Lookback)
-	type seen struct {
-		t  Touch
-		at time.Time // the moment it counts as of
+	in := window(touches, convertedAt, opts.Lookback)
+	if len(in) == 0 {
+		if !model.Valid() {
+			return nil, fmt.Errorf("unknown attribution model %q", model)
+		}
+		return nil, nil
 	}
+	w, err := weights(model, in, convertedAt, opts.HalfLife)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Credit, 0, len(in))
+	for i, s := range in {
+		if w[i] == 0 {
+			continue
+		}
+		out = append(out, Credit{Touch: s.t, Share: w[i]})
+	}
+	return out, nil
+}
+
+// seen is a touchpoint in a conversion's window, with the moment it
+// counts as of.
+type seen struct {
+	t  Touch
+	at time.Time
+}
+
+// window keeps the touchpoints that count for a conversion at convertedAt
+// (see Attribute), in time order, ties by id, so that every model is
+// deterministic.
+func window(touches []Touch, convertedAt time.Time, lookback time.Duration) []seen {
+	from := convertedAt.Add(-lookback)
 	var in []seen
 	for _, t := range touches {
 		at := t.At
@@ -110,16 +139,36 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 		}
 		in = append(in, seen{t, at})
 	}
-	if len(in) == 0 {
-		return nil, nil
+	// One touchpoint id counts once, as of its latest moment in the
+	// window: an email opened three times is one open.
+	latest := make(map[string]int, len(in))
+	kept := in[:0]
+	for _, s := range in {
+		if i, ok := latest[s.t.ID]; ok {
+			if s.at.After(kept[i].at) {
+				kept[i] = s
+			}
+			continue
+		}
+		latest[s.t.ID] = len(kept)
+		kept = append(kept, s)
 	}
-	// Time order, ties by id, so that every model is deterministic.
+	in = kept
 	slices.SortStableFunc(in, func(a, b seen) int {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.t.ID, b.t.ID)
 	})
+	return in
+}
+
+// Valid reports whether m is one of Models.
+func (m Model) Valid() bool { return slices.Contains(Models, m) }
+
+// weights are the shares of in (not empty, in time order) by model,
+// summing to 1.
+func weights(model Model, in []seen, convertedAt time.Time, halfLife time.Duration) ([]float64, error) {
 	w := make([]float64, len(in))
 	n := len(in)
 	switch model {
@@ -133,7 +182,7 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 		}
 	case TimeDecay:
 		for i, s := range in {
-			w[i] = math.Exp2(-float64(convertedAt.Sub(s.at)) / float64(opts.HalfLife))
+			w[i] = math.Exp2(-float64(convertedAt.Sub(s.at)) / float64(halfLife))
 		}
 	case UShaped:
 		switch n {
@@ -154,14 +203,10 @@ func Attribute(model Model, touches []Touch, convertedAt time.Time, opts Options
 	for _, x := range w {
 		sum += x
 	}
-	out := make([]Credit, 0, n)
-	for i, s := range in {
-		if w[i] == 0 {
-			continue
-		}
-		out = append(out, Credit{Touch: s.t, Share: w[i] / sum})
+	for i := range w {
+		w[i] /= sum
 	}
-	return out, nil
+	return w, nil
 }
 
 // KindAudience is an ad-audience membership period.
@@ -179,8 +224,10 @@ var (
 
 // Conversion is one conversion with the touchpoints of its contact.
 type Conversion struct {
-	At      time.Time
-	Touches []Touch
+	// ID is the conversion's event id, ContactID its contact's.
+	ID, ContactID string
+	At            time.Time
+	Touches       []Touch
 }
 
 // Totals are many conversions' credits summed by a key.

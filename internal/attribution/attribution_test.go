@@ -70,6 +70,15 @@ func TestAttribute(t *testing.T) {
 			touch("email", "email", h),
 			{ID: "late", Channel: "ads", Kind: KindAudience, At: conv.Add(h)},
 		}, Options{}, map[string]float64{"email": 1}},
+		// One id is one touchpoint, as of its latest moment in the window:
+		// an email opened 30h and 2h before (and 1h after) is one open at
+		// 2h, after the SMS at 3h, and gets half, not two thirds.
+		{"repeated touchpoint counts once", Linear, []Touch{
+			touch("open", "email", 30*h), touch("sms", "sms", 3*h), touch("open", "email", 2*h), touch("open", "email", -h),
+		}, Options{}, map[string]float64{"open": 0.5, "sms": 0.5}},
+		{"repeated touchpoint, last touch", LastTouch, []Touch{
+			touch("open", "email", 30*h), touch("sms", "sms", 3*h), touch("open", "email", 2*h),
+		}, Options{}, map[string]float64{"open": 1}},
 		// Same moment: the order (and so first/last) is by id.
 		{"ties are broken by id", FirstTouch, []Touch{touch("z", "sms", h), touch("y", "email", h)}, Options{}, map[string]float64{"y": 1}},
 	}

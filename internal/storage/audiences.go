@@ -188,8 +188,8 @@ func (s *Store) RequestAudienceChange(ctx context.Context, audienceID, contactID
 		}
 		if block != nil && *block != "" {
 			result = "skipped:" + *block
-			_, err := tx.Exec(ctx, `INSERT INTO audience_ledger (audience_id, contact_id, action, batch_id, result) VALUES ($1, $2, $3, '', $4)`,
-				audienceID, contactID, action, result)
+			_, err := tx.Exec(ctx, `INSERT INTO audience_ledger (audience_id, contact_id, action, batch_id, result, desired_by) VALUES ($1, $2, $3, '', $4, $5)`,
+				audienceID, contactID, action, result, by)
 			return err
 		}
 		var changed bool
@@ -314,8 +314,12 @@ func (s *Store) RecordAudienceBatch(ctx context.Context, audienceID, batchID str
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO audience_ledger (audience_id, contact_id, action, batch_id, result)
-			SELECT $1, o.contact_id, $2, $3, o.result FROM unnest($4::text[], $5::text[]) AS o(contact_id, result)`,
+			INSERT INTO audience_ledger (audience_id, contact_id, action, batch_id, result, desired_by)
+			SELECT $1, o.contact_id, $2, $3, o.result, COALESCE(m.desired_by, '')
+			FROM unnest($4::text[], $5::text[]) AS o(contact_id, result)
+			-- Who asked for it (attribution credits a journey's audience
+			-- step with the membership), unless asked otherwise since.
+			LEFT JOIN audience_members m ON m.audience_id = $1 AND m.contact_id = o.contact_id AND m.desired = $2`,
 			audienceID, action, batchID, ids, results); err != nil {
 			return fmt.Errorf("recording batch %s of %s: %w", batchID, audienceID, err)
 		}
