@@ -122,6 +122,15 @@ type FinishEnrollmentInput struct {
 	// LastStep is the step the run was at when it ended, kept for support
 	// once the run can no longer be queried.
 	LastStep string `json:"last_step,omitempty"`
+	// Path is the ids of the steps the run took, in order, over every run
+	// it continued as new into (the journey report counts conversion by
+	// it). Ids only: they are names from the spec. Nil, as from a worker
+	// older than the field, records no path; empty is a run that took no
+	// step.
+	Path []string `json:"path"`
+	// PathTruncated: older steps were dropped from the front of Path to
+	// keep the run's state bounded.
+	PathTruncated bool `json:"path_truncated,omitempty"`
 }
 
 // FinishEnrollment marks the enrollment ended (idempotent).
@@ -132,7 +141,8 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 		}
 	}
 	return a.Store.EndEnrollment(ctx, in.EnrollmentID, storage.EnrollmentEnd{
-		Status: in.Status, Reason: in.Reason, ExitRequestID: in.ExitRequestID, EndedAt: time.Now()})
+		Status: in.Status, Reason: in.Reason, ExitRequestID: in.ExitRequestID, EndedAt: time.Now(),
+		Path: in.Path, PathTruncated: in.PathTruncated})
 }
 
 // JourneyContext is what a condition may read about the run.

@@ -161,3 +161,54 @@ func TestEvaluateCondition_StoredBehaviour(t *testing.T) {
 	require.Equal(t, activities.EvaluateConditionResult{Error: journey.CondTooManyEvents},
 		eval(busy.ID, `events.count(string(contact.id), days(1)) > 0`))
 }
+
+// FinishEnrollment stores the run's path with its ending; a retry writes
+// the same; an empty path (a run that took no step) stays distinct from
+// none (a worker older than paths) through the payload converter.
+func TestFinishEnrollment_RecordsThePath(t *testing.T) {
+	t.Parallel()
+	store := storagetest.New(t)
+	ctx := context.Background()
+	c, _, err := store.UpsertContact(ctx, storage.ContactInput{Email: "path@example.com"})
+	require.NoError(t, err)
+	jv, err := store.PublishJourney(ctx, journey.Spec{ID: "j", Name: "J", Trigger: journey.Trigger{Type: journey.TriggerAPI},
+		Reentry: journey.Reentry{Policy: journey.ReentryAlways},
+		Steps:   []journey.Step{{ID: "w", Wait: &journey.Wait{Duration: journey.Duration(1e9)}}}})
+	require.NoError(t, err)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts := &activities.Activities{Store: store}
+	env.RegisterActivity(acts)
+	pathOf := func(id string) ([]string, *bool) {
+		var (
+			path      []string
+			truncated *bool
+		)
+		require.NoError(t, store.Pool().QueryRow(ctx, `SELECT path, path_truncated FROM enrollments WHERE id = $1`, id).Scan(&path, &truncated))
+		return path, truncated
+	}
+	for _, tc := range []struct {
+		id            string
+		path          []string
+		truncated     bool
+		wantTruncated *bool
+	}{
+		{"e_walked", []string{"w", "w"}, true, ptr(true)},
+		{"e_no_step", []string{}, false, ptr(false)},
+		{"e_old_worker", nil, false, nil},
+	} {
+		require.NoError(t, store.RecordEnrollment(ctx, storage.Enrollment{ID: tc.id, ContactID: c.ID, JourneyID: jv.JourneyID,
+			Version: jv.Version, WorkflowID: "wf/" + tc.id}))
+		in := activities.FinishEnrollmentInput{EnrollmentID: tc.id, Status: model.RunCompleted, Reason: "reached the end",
+			LastStep: "w", Path: tc.path, PathTruncated: tc.truncated}
+		for range 2 { // the second is a retry
+			_, err = env.ExecuteActivity(acts.FinishEnrollment, in)
+			require.NoError(t, err)
+		}
+		path, truncated := pathOf(tc.id)
+		require.Equal(t, tc.path, path, tc.id)
+		require.Equal(t, tc.wantTruncated, truncated, tc.id)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

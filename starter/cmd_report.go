@@ -21,7 +21,7 @@ import (
 func (c *cli) newReportCmd() *cobra.Command {
 	var journeyJSON, experimentJSON bool
 	journeyCmd := c.leaf("journey", "JOURNEY [--json]",
-		"A journey's funnel per version: entered, each step (sent, skipped by reason, deferred, failed), converted, time to convert, opt-outs",
+		"A journey's funnel per version: entered, each step (sent, skipped by reason, deferred, failed), converted, time to convert, opt-outs, conversion by path",
 		1, func(ctx context.Context, inv *invocation) error {
 			var out api.JourneyReport
 			raw, err := c.client().call(ctx, http.MethodGet, "/v1/reports/journeys/"+url.PathEscape(inv.args[0]), nil, nil, "", &out)
@@ -127,6 +127,27 @@ func printJourneyReport(w io.Writer, r api.JourneyReport) {
 		if len(v.Holdout) > 0 {
 			fmt.Fprintf(w, "  holdout (first entered at this version): %s\n", counts(v.Holdout))
 		}
+		printByPath(w, v)
+	}
+}
+
+// printByPath prints conversion by path: the ended runs of each path,
+// the label last as paths are long.
+func printByPath(w io.Writer, v api.VersionReport) {
+	if len(v.ByPath) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  by path (runs that ended):\n  %8s %9s %8s %-18s %8s  %s\n", "runs", "converted", "rate", "95% CI", "p50", "path")
+	for _, p := range v.ByPath {
+		converted, rate := "-", "-"
+		if p.Converted != nil {
+			converted = fmt.Sprint(*p.Converted)
+		}
+		if p.ConversionRate != nil {
+			rate = pct(*p.ConversionRate)
+		}
+		fmt.Fprintf(w, "  %8d %9s %8s %-18s %8s  %s\n", p.Entered, converted, rate, interval(p.ConversionRateCI),
+			seconds(p.TimeToConvertP50Seconds), p.Label())
 	}
 }
 

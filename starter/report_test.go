@@ -45,6 +45,15 @@ func TestReportJourney(t *testing.T) {
 		"skipped: control_group 1, holdout 2, no_consent 5",
 		"failed: sendgrid:400 5",
 		"  pause                wait            -\n",
+		// Version 1 by path, by hand: 6 ended runs took the whole journey,
+		// 3 of them converted; one lost its front, one took no step, one
+		// ended before paths were recorded.
+		"  by path (runs that ended):\n",
+		fmt.Sprintf("  %8d %9d %8s ", 6, 3, "50.0%"),
+		"  pick > hello > pause > nudge\n",
+		"  … pause > nudge\n",
+		"  (no steps)\n",
+		"  no recorded path\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)

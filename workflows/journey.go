@@ -471,6 +471,8 @@ func (r *journeyRun) finish(ctx workflow.Context) (JourneyResult, error) {
 		Reason:        r.endReason,
 		ExitRequestID: r.exitRequest,
 		LastStep:      last,
+		Path:          r.path(),
+		PathTruncated: r.c.StepsTruncated > 0,
 	}).Get(dctx, nil)
 	if err != nil {
 		return JourneyResult{}, err
@@ -648,6 +650,16 @@ func (r *journeyRun) parkAt(ctx workflow.Context, step string) error {
 		return nil // set when the step began
 	}
 	return r.setStepAttr(ctx, step)
+}
+
+// path is the ids of the steps taken, in order: never nil, so that
+// FinishEnrollment records it even when the run took no step.
+func (r *journeyRun) path() []string {
+	out := make([]string, 0, len(r.c.StepsTaken))
+	for _, rec := range r.c.StepsTaken {
+		out = append(out, rec.StepID)
+	}
+	return out
 }
 
 func (r *journeyRun) record(rec StepRecord) {

@@ -151,7 +151,47 @@ func TestJourney_TimeoutPathSendsSMSNudge(t *testing.T) {
 	require.Equal(t, []string{"welcome_email", "sms_nudge"}, h.sentSteps())
 	require.Equal(t, journey.ChannelSMS, h.sends[1].Send.Channel)
 	require.Equal(t, journey.ClassMarketing, h.sends[0].Class)
-	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: model.RunCompleted, Reason: "completed", LastStep: "done"}}, h.finished)
+	require.Equal(t, []activities.FinishEnrollmentInput{{EnrollmentID: "e_1", Status: model.RunCompleted, Reason: "completed", LastStep: "done",
+		Path: []string{"welcome_email", "pause", "wait_open", "sms_ok", "sms_nudge", "done"}}}, h.finished)
+}
+
+// The run hands the path it took to FinishEnrollment however it ends:
+// the step it ended in counts (a wait cut short by the goal), and a run
+// that ended before any step has an empty path, not none.
+func TestJourney_FinishRecordsThePathTaken(t *testing.T) {
+	cases := []struct {
+		name   string
+		signal func(h *harness)
+		status model.RunStatus
+		path   []string
+	}{
+		{"completed", func(*harness) {}, model.RunCompleted,
+			[]string{"welcome_email", "pause", "wait_open", "sms_ok", "sms_nudge", "done"}},
+		{"converted in the pause", func(h *harness) {
+			h.signalAfter(30*time.Minute, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: time.Now()})
+		}, model.RunConverted, []string{"welcome_email", "pause"}},
+		{"opened, then done", func(h *harness) {
+			h.signalAfter(3*time.Hour, SignalEvent, EventSignal{EventID: "o", Name: "email.opened", OccurredAt: time.Now()})
+		}, model.RunCompleted, []string{"welcome_email", "pause", "wait_open", "done"}},
+		{"support exit in the wait_for", func(h *harness) {
+			h.signalAfter(5*time.Hour, SignalExit, ExitSignal{Reason: ExitSupport, RequestID: "x_1"})
+		}, model.RunExited, []string{"welcome_email", "pause", "wait_open"}},
+		{"exit event before the first step", func(h *harness) {
+			h.signalAfter(0, SignalEvent, EventSignal{EventID: "u", Name: "unsubscribed", OccurredAt: time.Now()})
+		}, model.RunExited, []string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.signal(h)
+			res := h.run(t, input(welcomeSpec(t)))
+			require.Equal(t, tc.status, res.Status)
+			require.Len(t, h.finished, 1)
+			require.Equal(t, tc.path, h.finished[0].Path)
+			require.NotNil(t, h.finished[0].Path)
+			require.False(t, h.finished[0].PathTruncated)
+		})
+	}
 }
 
 func TestJourney_NoSMSConsentTakesElseBranch(t *testing.T) {
@@ -521,6 +561,14 @@ func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
 	require.Len(t, sentAt, 1)
 	requireSameTime(t, start.Add(96*time.Hour), sentAt[0])
 	require.Equal(t, 5, visitOf(h2.sends[0].IdempotencyKey))
+	// The path the run finishes with goes back to its first step, before
+	// the continue-as-new: the resumed wait is one step, not two.
+	var path []string
+	for range 5 {
+		path = append(path, "digest_email", "tomorrow")
+	}
+	require.Equal(t, path, h2.finished[0].Path)
+	require.False(t, h2.finished[0].PathTruncated)
 	wait := final.StepsTaken[len(final.StepsTaken)-2]
 	require.Equal(t, "tomorrow", wait.StepID)
 	require.Equal(t, "waited 1d", wait.Outcome)
@@ -531,6 +579,32 @@ func TestJourney_ContinuesAsNewBeforeHistoryGrowsLarge(t *testing.T) {
 func requireSameTime(t *testing.T, want, got time.Time) {
 	t.Helper()
 	require.True(t, want.Equal(got), "want %s, got %s", want, got)
+}
+
+// A run whose step records outgrew their bound finishes with the newest
+// maxStepRecords steps, and says its path lost its front.
+func TestJourney_FinishSaysThePathWasTruncated(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	carried := &CarriedState{Cursor: "digest_email", StepsTruncated: 10, Visits: map[string]int{},
+		WindowStart: start, EnteredAt: start.Add(-100 * 24 * time.Hour)}
+	for i := range maxStepRecords {
+		id := []string{"digest_email", "tomorrow"}[i%2]
+		carried.StepsTaken = append(carried.StepsTaken, StepRecord{StepID: id, Kind: journey.KindSend, StartedAt: start, FinishedAt: start})
+		carried.Visits[id]++
+	}
+	h := newHarness(t)
+	h.env.SetStartTime(start)
+	h.signalAfter(time.Hour, SignalEvent, EventSignal{EventID: "p", Name: "purchase", OccurredAt: start.Add(time.Hour)})
+	in := input(loopSpec(t))
+	in.Carried = carried
+	res := h.run(t, in)
+	require.Equal(t, model.RunConverted, res.Status)
+	got := h.finished[0]
+	require.True(t, got.PathTruncated)
+	require.Len(t, got.Path, maxStepRecords)
+	for i, id := range got.Path {
+		require.Equal(t, []string{"digest_email", "tomorrow"}[i%2], id, "step %d", i)
+	}
 }
 
 // A run that began before changeContinueAsNewInWaits keeps the old

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tutti-dev/tutti/internal/experiment"
@@ -357,6 +358,56 @@ type VersionReport struct {
 	// BySegment is conversion by the segments contacts were in when their
 	// run began, by segment id.
 	BySegment []SegmentConversion `json:"by_segment"`
+	// ByPath is conversion by the path runs took (the step ids in order),
+	// counted over the runs that ended: the storage.MaxPaths paths most
+	// runs took, most first, then the rest together (kind "other") and
+	// the ended runs with no recorded path (kind "unrecorded").
+	ByPath []PathConversion `json:"by_path"`
+}
+
+// PathConversion is a version's ended runs that took one path, the
+// paths beyond the listed ones, or no recorded path (Kind: path, other,
+// unrecorded): how many, how many converted (null without a goal), the
+// rate, its 95% Wilson interval and the median time to convert.
+type PathConversion struct {
+	Kind string `json:"kind"`
+	// Path is the path's step ids joined by " > " ("" for a run that
+	// took no step, and for kinds other and unrecorded); Steps the same
+	// ids. Truncated: the run dropped its oldest steps to keep its state
+	// bounded, so the path lacks its front.
+	Path      string   `json:"path"`
+	Steps     []string `json:"steps"`
+	Truncated bool     `json:"truncated"`
+	// Paths counts the distinct paths in the row: 1 for kind path.
+	Paths                   int64                `json:"paths"`
+	Entered                 int64                `json:"entered"`
+	Converted               *int64               `json:"converted"`
+	ConversionRate          *float64             `json:"conversion_rate"`
+	ConversionRateCI        *experiment.Interval `json:"conversion_rate_ci"`
+	TimeToConvertP50Seconds *float64             `json:"time_to_convert_p50_seconds"`
+}
+
+// PathSeparator joins a path's step ids in PathConversion.Path.
+const PathSeparator = " > "
+
+// Label names the row for people (the CLI, the report page): the path,
+// "… " before one whose front was dropped, "(no steps)" for a run that
+// took none; "other (N paths)"; "no recorded path".
+func (p PathConversion) Label() string {
+	switch p.Kind {
+	case storage.PathOther:
+		return fmt.Sprintf("other (%d paths)", p.Paths)
+	case storage.PathUnrecorded:
+		return "no recorded path"
+	}
+	label := p.Path
+	if label == "" {
+		label = "(no steps)"
+	}
+	if p.Truncated {
+		label = "… " + label
+	}
+	return label
 }
 
 // SegmentConversion is a version's runs that began in one segment: how

@@ -118,6 +118,12 @@ type versionView struct {
 	Steps                  []stepView
 	Channels               []channelView
 	FunnelSVG              template.HTML
+	Paths                  []pathView
+}
+
+// pathView is one row of conversion by path.
+type pathView struct {
+	Label, Entered, Converted, Rate, TimeToConvert string
 }
 
 type stepView struct {
@@ -166,6 +172,10 @@ func (s *Server) journeyPage(w http.ResponseWriter, r *http.Request) {
 		for _, c := range v.Channels {
 			vv.Channels = append(vv.Channels, channelView{Channel: string(c.Channel), SentTo: fmt.Sprint(c.SentTo),
 				OptedOut: fmt.Sprint(c.OptedOut), OptOutRate: percent(c.OptOutRate)})
+		}
+		for _, pc := range v.ByPath {
+			vv.Paths = append(vv.Paths, pathView{Label: pc.Label(), Entered: fmt.Sprint(pc.Entered), Converted: optInt(pc.Converted),
+				Rate: rateWithCI(pc.ConversionRate, pc.ConversionRateCI), TimeToConvert: optDuration(pc.TimeToConvertP50Seconds)})
 		}
 		p.Versions = append(p.Versions, vv)
 	}

@@ -106,7 +106,23 @@ func TestReportPagesInChromium(t *testing.T) {
 		for _, c := range v.Channels {
 			require.Equal(t, fmt.Sprint(c.OptedOut), got[sec+"channel-"+string(c.Channel)+"/opted-out"])
 		}
+		require.NotEmpty(t, v.ByPath, sec)
+		for i, p := range v.ByPath {
+			row := fmt.Sprintf("%sby-path/path-%d/", sec, i)
+			require.Equal(t, p.Label(), got[row+"label"], row)
+			require.Equal(t, fmt.Sprint(p.Entered), got[row+"runs"], row)
+			require.Equal(t, fmt.Sprint(*p.Converted), got[row+"converted"], row)
+			want := fmt.Sprintf("%.1f%% (%.1f%%–%.1f%%)", *p.ConversionRate*100, p.ConversionRateCI.Low*100, p.ConversionRateCI.High*100)
+			require.Equal(t, want, got[row+"rate"], row)
+		}
+		_, extra := got[fmt.Sprintf("%sby-path/path-%d/runs", sec, len(v.ByPath))]
+		require.False(t, extra, "no row beyond the JSON's")
 	}
+	// Version 1's paths by hand: the whole journey first, the run from
+	// before paths were recorded last.
+	require.Equal(t, "pick > hello > pause > nudge", got["version-1/by-path/path-0/label"])
+	require.Equal(t, "6", got["version-1/by-path/path-0/runs"])
+	require.Equal(t, "no recorded path", got["version-1/by-path/path-4/label"])
 	_, ok := got["version-1/funnel"]
 	require.True(t, ok, "the funnel chart is drawn")
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -133,18 +134,22 @@ func versionReport(v storage.JourneyVersion, f storage.VersionFunnel) VersionRep
 		sf := f.BySegment[id]
 		sc := SegmentConversion{Segment: id, Entered: sf.Entered}
 		if f.Converted != nil {
-			converted := sf.Converted
-			sc.Converted = &converted
-			if sf.Entered > 0 {
-				p := experiment.Proportion{Successes: sf.Converted, Trials: sf.Entered}
-				rate := p.Rate()
-				sc.ConversionRate = &rate
-				if ci, err := experiment.Wilson(p, experiment.DefaultConfidence); err == nil {
-					sc.ConversionRateCI = &ci
-				}
-			}
+			sc.Converted, sc.ConversionRate, sc.ConversionRateCI = conversion(sf.Converted, sf.Entered)
 		}
 		out.BySegment = append(out.BySegment, sc)
+	}
+	out.ByPath = make([]PathConversion, 0, len(f.ByPath))
+	for _, pf := range f.ByPath {
+		pc := PathConversion{Kind: pf.Kind, Steps: pf.Steps, Truncated: pf.Truncated, Paths: pf.Paths, Entered: pf.Entered}
+		if pc.Steps == nil {
+			pc.Steps = []string{}
+		}
+		pc.Path = strings.Join(pc.Steps, PathSeparator)
+		if f.Converted != nil {
+			pc.Converted, pc.ConversionRate, pc.ConversionRateCI = conversion(pf.Converted, pf.Entered)
+			pc.TimeToConvertP50Seconds = pf.TimeToConvertP50
+		}
+		out.ByPath = append(out.ByPath, pc)
 	}
 	if v.Spec.Holdout != nil {
 		out.Holdout = map[string]int64{}
@@ -153,6 +158,21 @@ func versionReport(v storage.JourneyVersion, f storage.VersionFunnel) VersionRep
 		}
 	}
 	return out
+}
+
+// conversion is converted out of entered, its rate and the rate's 95%
+// Wilson interval (nil without entries), for a version with a goal.
+func conversion(converted, entered int64) (*int64, *float64, *experiment.Interval) {
+	if entered == 0 {
+		return &converted, nil, nil
+	}
+	p := experiment.Proportion{Successes: converted, Trials: entered}
+	rate := p.Rate()
+	ci, err := experiment.Wilson(p, experiment.DefaultConfidence)
+	if err != nil {
+		return &converted, &rate, nil
+	}
+	return &converted, &rate, &ci
 }
 
 func reasonOrNone(r string) string {

@@ -67,3 +67,18 @@ func TestExperimentGroups_Order(t *testing.T) {
 	require.Equal(t, int64(4), got[0].Entered)
 	require.Zero(t, got[2].Entered)
 }
+
+func TestPathConversionLabel(t *testing.T) {
+	for _, tc := range []struct {
+		p    PathConversion
+		want string
+	}{
+		{PathConversion{Kind: "path", Path: "a > b", Steps: []string{"a", "b"}, Paths: 1}, "a > b"},
+		{PathConversion{Kind: "path", Path: "b > c", Steps: []string{"b", "c"}, Truncated: true, Paths: 1}, "… b > c"},
+		{PathConversion{Kind: "path", Steps: []string{}, Paths: 1}, "(no steps)"},
+		{PathConversion{Kind: "other", Paths: 7}, "other (7 paths)"},
+		{PathConversion{Kind: "unrecorded"}, "no recorded path"},
+	} {
+		require.Equal(t, tc.want, tc.p.Label(), "%+v", tc.p)
+	}
+}

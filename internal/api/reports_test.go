@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/tutti-dev/tutti/internal/experiment"
 	"github.com/tutti-dev/tutti/internal/journey"
 	"github.com/tutti-dev/tutti/internal/model"
+	"github.com/tutti-dev/tutti/internal/storage"
 	"github.com/tutti-dev/tutti/internal/storage/storagetest"
 )
 
@@ -27,6 +29,7 @@ func TestJourneyReport(t *testing.T) {
 	require.Len(t, rep.Versions, 2)
 	require.Equal(t, []int{2, 1}, []int{rep.Versions[0].Version, rep.Versions[1].Version}, "newest first")
 
+	const z = 1.959963984540054
 	for _, v := range rep.Versions {
 		want := seed.ExpectFunnel(v.Version, time.Now())
 		require.Equal(t, "purchase", v.Goal)
@@ -36,7 +39,7 @@ func TestJourneyReport(t *testing.T) {
 		rate := float64(want.Converted) / float64(want.Entered)
 		require.InDelta(t, rate, *v.ConversionRate, 1e-12)
 		// Wilson by its formula (Newcombe 1998, method 3), z = 1.959964.
-		n, z := float64(want.Entered), 1.959963984540054
+		n := float64(want.Entered)
 		centre := (rate + z*z/(2*n)) / (1 + z*z/n)
 		half := z / (1 + z*z/n) * math.Sqrt(rate*(1-rate)/n+z*z/(4*n*n))
 		require.InDelta(t, centre-half, v.ConversionRateCI.Low, 1e-9)
@@ -87,7 +90,41 @@ func TestJourneyReport(t *testing.T) {
 			require.InDelta(t, float64(want.OptedOut[c.Channel])/float64(want.Entered), c.OptOutRate, 1e-12)
 		}
 		require.Equal(t, want.Assigned[journey.GroupHoldout], v.Holdout)
+
+		wantPaths := seed.ExpectPaths(v.Version, storage.MaxPaths)
+		require.Len(t, v.ByPath, len(wantPaths), "version %d", v.Version)
+		for i, w := range wantPaths {
+			p := v.ByPath[i]
+			require.Equal(t, w.Kind, p.Kind, "row %d", i)
+			require.Equal(t, w.Truncated, p.Truncated, "row %d", i)
+			require.Equal(t, w.Paths, p.Paths, "row %d", i)
+			require.Equal(t, strings.Join(w.Steps, " > "), p.Path, "row %d", i)
+			if w.Steps == nil {
+				w.Steps = []string{}
+			}
+			require.Equal(t, w.Steps, p.Steps, "row %d", i)
+			require.Equal(t, w.Entered, p.Entered, "row %d", i)
+			require.Equal(t, w.Converted, *p.Converted, "row %d", i)
+			rate := float64(w.Converted) / float64(w.Entered)
+			require.InDelta(t, rate, *p.ConversionRate, 1e-12, "row %d", i)
+			n := float64(w.Entered)
+			centre := (rate + z*z/(2*n)) / (1 + z*z/n)
+			half := z / (1 + z*z/n) * math.Sqrt(rate*(1-rate)/n+z*z/(4*n*n))
+			require.InDelta(t, centre-half, p.ConversionRateCI.Low, 1e-9, "row %d", i)
+			require.InDelta(t, centre+half, p.ConversionRateCI.High, 1e-9, "row %d", i)
+			if w.Converted == 0 {
+				require.Nil(t, p.TimeToConvertP50Seconds, "row %d", i)
+			} else {
+				require.InDelta(t, storagetest.Percentile(w.ConvertSeconds, 0.5), *p.TimeToConvertP50Seconds, 1e-6, "row %d", i)
+			}
+		}
 	}
+	// Version 1 by path, by hand: the whole journey first (6 runs, 3
+	// converted), and the run that ended before paths were recorded last.
+	v1 := rep.Versions[1].ByPath
+	require.Equal(t, "pick > hello > pause > nudge", v1[0].Path)
+	require.Equal(t, [2]int64{6, 3}, [2]int64{v1[0].Entered, *v1[0].Converted})
+	require.Equal(t, "unrecorded", v1[len(v1)-1].Kind)
 	// Version 1's held-out sends, by hand: contacts 9 and 19.
 	require.Equal(t, int64(2), rep.Versions[1].Steps[1].Sends.SkippedByReason[journey.GroupHoldout])
 

@@ -287,6 +287,22 @@ func TestEndToEnd_SignupEmailPurchaseExit(t *testing.T) {
 	require.Equal(t, "converted", first["status"])
 	require.Equal(t, "wait_open", first["current_step"], "a finished run shows the step it ended at")
 
+	// The run's path is on its enrollment, and the report counts it.
+	var (
+		path      []string
+		truncated bool
+	)
+	require.NoError(t, s.store.Pool().QueryRow(ctx, `SELECT path, path_truncated FROM enrollments WHERE id = $1`, enr.ID).Scan(&path, &truncated))
+	require.Equal(t, []string{"welcome_email", "wait_open"}, path, "the wait the purchase cut short is on the path")
+	require.False(t, truncated)
+	report := s.call("GET", "/v1/reports/journeys/"+journeyID, nil, http.StatusOK)
+	byPath := report["versions"].([]any)[0].(map[string]any)["by_path"].([]any)
+	require.Len(t, byPath, 1)
+	row := byPath[0].(map[string]any)
+	require.Equal(t, "welcome_email > wait_open", row["path"])
+	require.EqualValues(t, 1, row["entered"])
+	require.EqualValues(t, 1, row["converted"])
+
 	// Re-entry policy "once": the finished contact cannot enter again.
 	s.call("POST", "/v1/journeys/"+journeyID+"/enrollments", map[string]any{"contact_id": contactID}, http.StatusConflict)
 	require.Len(t, s.sg.Requests(), 1, "exactly one email in the whole run")

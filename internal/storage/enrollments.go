@@ -180,13 +180,18 @@ type EnrollmentEnd struct {
 	ExitRequestID string
 	// EndedAt is when; zero means now.
 	EndedAt time.Time
+	// Path is the ids of the steps the run took, in order; nil records
+	// none (the column stays NULL). PathTruncated: its front was dropped.
+	Path          []string
+	PathTruncated bool
 }
 
 // EndEnrollment ends an active enrollment. It is idempotent: an enrollment
 // that already ended keeps its first ending (a retried activity must not
 // rewrite history), and one deleted by erasing its contact counts as ended,
 // so a run told to end by the erasure can. An id that never existed is
-// ErrNotFound.
+// ErrNotFound. The path is written with the ending, so a retry writes
+// nothing, and the path is always the one of the ending recorded.
 func (s *Store) EndEnrollment(ctx context.Context, id string, end EnrollmentEnd) error {
 	if !end.Status.Ended() {
 		return fmt.Errorf("finish enrollment %s: %q is not a final status", id, end.Status)
@@ -198,17 +203,19 @@ func (s *Store) EndEnrollment(ctx context.Context, id string, end EnrollmentEnd)
 	if end.ExitRequestID == "" {
 		tag, err = s.pool.Exec(ctx, `
 			UPDATE enrollments
-			SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now())
+			SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now()),
+			    path = $5, path_truncated = CASE WHEN $5::text[] IS NOT NULL THEN $6::boolean END
 			WHERE id = $1 AND status = 'active'`,
-			id, end.Status, end.Reason, timeOrNow(end.EndedAt))
+			id, end.Status, end.Reason, timeOrNow(end.EndedAt), end.Path, end.PathTruncated)
 	} else {
 		// Only a request for this very enrollment is linked.
 		tag, err = s.pool.Exec(ctx, `
 			UPDATE enrollments
 			SET status = $2, exit_reason = NULLIF($3, ''), ended_at = COALESCE($4, now()),
-			    exit_request_id = (SELECT x.id FROM exit_requests x WHERE x.id = $5 AND x.enrollment_id = $1)
+			    exit_request_id = (SELECT x.id FROM exit_requests x WHERE x.id = $5 AND x.enrollment_id = $1),
+			    path = $6, path_truncated = CASE WHEN $6::text[] IS NOT NULL THEN $7::boolean END
 			WHERE id = $1 AND status = 'active'`,
-			id, end.Status, end.Reason, timeOrNow(end.EndedAt), end.ExitRequestID)
+			id, end.Status, end.Reason, timeOrNow(end.EndedAt), end.ExitRequestID, end.Path, end.PathTruncated)
 	}
 	if err != nil {
 		return fmt.Errorf("finish enrollment %s: %w", id, err)

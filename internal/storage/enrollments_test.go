@@ -201,3 +201,58 @@ func TestCreateEnrollmentConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, act, 1)
 }
+
+// The path is written with the ending: a retry (or any later ending)
+// leaves the first one's path; an ending without one leaves it NULL.
+func TestEndEnrollment_RecordsThePathOnce(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	c := newContact(t, s)
+	v := publish(t, s, "welcome")
+	pathOf := func(id string) ([]string, *bool) {
+		var (
+			path      []string
+			truncated *bool
+		)
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT path, path_truncated FROM enrollments WHERE id = $1`, id).Scan(&path, &truncated))
+		return path, truncated
+	}
+
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e1", c, v)))
+	path, truncated := pathOf("e1")
+	require.Nil(t, path, "no path while the run is active")
+	require.Nil(t, truncated)
+	require.NoError(t, s.EndEnrollment(ctx, "e1", storage.EnrollmentEnd{Status: model.RunConverted, Reason: "goal: purchase",
+		Path: []string{"hello", "pause", "hello"}, PathTruncated: true}))
+	require.NoError(t, s.EndEnrollment(ctx, "e1", storage.EnrollmentEnd{Status: model.RunConverted, Reason: "goal: purchase",
+		Path: []string{"hello"}}))
+	path, truncated = pathOf("e1")
+	require.Equal(t, []string{"hello", "pause", "hello"}, path)
+	require.True(t, *truncated)
+
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e2", c, v)))
+	require.NoError(t, s.EndEnrollment(ctx, "e2", storage.EnrollmentEnd{Status: model.RunExited, Reason: "erased", Path: []string{}}))
+	path, truncated = pathOf("e2")
+	require.Equal(t, []string{}, path, "a run that took no step has an empty path, not none")
+	require.False(t, *truncated)
+
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e3", c, v)))
+	require.NoError(t, s.EndEnrollment(ctx, "e3", storage.EnrollmentEnd{Status: model.RunCompleted}))
+	path, truncated = pathOf("e3")
+	require.Nil(t, path)
+	require.Nil(t, truncated)
+
+	// Ended by support's exit request: the same.
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("e4", c, v)))
+	x, _, err := s.RecordExitRequest(ctx, storage.ExitRequest{EnrollmentID: "e4", ContactID: c.ID, Reason: "asked", RequestedBy: "api"})
+	require.NoError(t, err)
+	require.NoError(t, s.EndEnrollment(ctx, "e4", storage.EnrollmentEnd{Status: model.RunExited, Reason: "support_exit", ExitRequestID: x.ID,
+		Path: []string{"hello", "pause"}}))
+	path, truncated = pathOf("e4")
+	require.Equal(t, []string{"hello", "pause"}, path)
+	require.False(t, *truncated)
+	e4, err := s.Enrollment(ctx, "e4")
+	require.NoError(t, err)
+	require.Equal(t, x.ID, e4.ExitRequestID)
+}

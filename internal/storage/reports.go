@@ -32,6 +32,8 @@ type FunnelQuery struct {
 	// and Window its conversion window.
 	Goal   string
 	Window time.Duration
+	// MaxPaths is how many paths ByPath lists one by one; 0 means MaxPaths.
+	MaxPaths int
 }
 
 // VersionFunnel is one journey version's counts.
@@ -61,6 +63,38 @@ type VersionFunnel struct {
 	// BySegment counts, per segment, the runs whose contact was in it when
 	// the run began, and how many of those converted.
 	BySegment map[string]SegmentFunnel
+	// ByPath counts the runs that ended by the path they took: the
+	// FunnelQuery.MaxPaths paths most runs took, most first, then at most one
+	// PathOther row for the rest and one PathUnrecorded row for ended
+	// runs with no recorded path (ended before paths were recorded).
+	ByPath []PathFunnel
+}
+
+// MaxPaths is how many paths the funnel lists one by one by default.
+const MaxPaths = 20
+
+// Kinds of PathFunnel row.
+const (
+	PathOne        = "path"
+	PathOther      = "other"
+	PathUnrecorded = "unrecorded"
+)
+
+// PathFunnel is a version's ended runs that took one path (Kind
+// PathOne), the paths beyond MaxPaths (PathOther), or no recorded path
+// (PathUnrecorded).
+type PathFunnel struct {
+	Kind string
+	// Steps is the path's step ids in order, and Truncated whether its
+	// front was dropped (runs whose state outgrew its bound); for PathOne.
+	Steps     []string
+	Truncated bool
+	// Paths counts the distinct paths in the row: 1 for PathOne.
+	Paths              int64
+	Entered, Converted int64
+	// TimeToConvertP50 is the median seconds from entry to the goal; nil
+	// when none converted.
+	TimeToConvertP50 *float64
 }
 
 // SegmentFunnel is a version's runs that began in one segment.
@@ -124,6 +158,9 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		) c ON true
 		WHERE e.journey_id = $1 AND e.version = $2
 		GROUP BY m.segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
+		return VersionFunnel{}, err
+	}
+	if f.ByPath, err = s.funnelByPath(ctx, what, q); err != nil {
 		return VersionFunnel{}, err
 	}
 
@@ -214,6 +251,61 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		return VersionFunnel{}, err
 	}
 	return f, nil
+}
+
+// funnelByPath counts the version's ended runs by path, counting
+// conversions like the whole. A path is its steps and whether its front
+// was dropped: a truncated path is not the same as the whole one that
+// ends alike. Ties in the top MaxPaths go to the path first in byte order.
+func (s *Store) funnelByPath(ctx context.Context, what string, q FunnelQuery) ([]PathFunnel, error) {
+	limit := q.MaxPaths
+	if limit <= 0 {
+		limit = MaxPaths
+	}
+	var out []PathFunnel
+	err := reportRows(ctx, s.pool, what+": by path", func(r pgx.Rows) error {
+		var (
+			p         PathFunnel
+			truncated *bool
+		)
+		if err := r.Scan(&p.Kind, &p.Steps, &truncated, &p.Paths, &p.Entered, &p.Converted, &p.TimeToConvertP50); err != nil {
+			return err
+		}
+		p.Truncated = truncated != nil && *truncated
+		if p.Kind == PathOne && p.Steps == nil {
+			p.Steps = []string{} // a run that took no step
+		}
+		out = append(out, p)
+		return nil
+	}, `
+		WITH runs AS MATERIALIZED (
+		    SELECT e.path, e.path_truncated, c.first_at - e.started_at AS to_convert, c.first_at IS NOT NULL AS converted
+		    FROM enrollments e
+		    LEFT JOIN LATERAL (
+		        SELECT min(ev.occurred_at) AS first_at FROM events ev
+		        WHERE $3 <> '' AND ev.contact_id = e.contact_id AND ev.name = $3
+		          AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
+		    ) c ON true
+		    WHERE e.journey_id = $1 AND e.version = $2 AND e.status <> 'active'
+		), ranked AS (
+		    SELECT path, path_truncated,
+		           row_number() OVER (ORDER BY count(*) DESC, array_to_string(path, ' ') COLLATE "C", path_truncated) AS rank
+		    FROM runs WHERE path IS NOT NULL
+		    GROUP BY path, path_truncated
+		), bucketed AS (
+		    SELECT CASE WHEN runs.path IS NULL THEN 'unrecorded' WHEN r.rank <= $5 THEN 'path' ELSE 'other' END AS kind,
+		           CASE WHEN r.rank <= $5 THEN r.rank END AS rank, r.rank AS path_rank,
+		           CASE WHEN r.rank <= $5 THEN runs.path END AS path,
+		           CASE WHEN r.rank <= $5 THEN runs.path_truncated END AS path_truncated,
+		           runs.to_convert, runs.converted
+		    FROM runs LEFT JOIN ranked r ON r.path = runs.path AND r.path_truncated = runs.path_truncated
+		)
+		SELECT kind, path, path_truncated, count(DISTINCT path_rank), count(*), count(*) FILTER (WHERE converted),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM to_convert))
+		FROM bucketed
+		GROUP BY kind, rank, path, path_truncated
+		ORDER BY kind = 'unrecorded', kind = 'other', rank`, q.JourneyID, q.Version, q.Goal, q.Window, limit)
+	return out, err
 }
 
 // sentStatuses are the ledger statuses a provider accepted.

@@ -129,3 +129,74 @@ func TestExperiment_CountsWhatTheSeedDid(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, none.Groups)
 }
+
+// Conversion by path counts the ended runs of each path the seed gave
+// them, the runs beyond the listed paths together, and the runs with no
+// recorded path on their own; runs still active not at all.
+func TestFunnel_ByPath(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	seed := storagetest.SeedReports(t, s)
+
+	for _, version := range []int{1, 2} {
+		for _, max := range []int{0, 1, 2} {
+			got, err := s.Funnel(ctx, storage.FunnelQuery{JourneyID: seed.JourneyID, Version: version, Goal: seed.Goal, Window: seed.Window, MaxPaths: max})
+			require.NoError(t, err)
+			listed := max
+			if max == 0 {
+				listed = storage.MaxPaths
+			}
+			want := seed.ExpectPaths(version, listed)
+			require.Len(t, got.ByPath, len(want), "version %d, max %d", version, max)
+			for i, w := range want {
+				g := got.ByPath[i]
+				require.Equal(t, w.Kind, g.Kind, "version %d, max %d, row %d", version, max, i)
+				require.Equal(t, w.Steps, g.Steps, "row %d", i)
+				require.Equal(t, w.Truncated, g.Truncated, "row %d", i)
+				require.Equal(t, w.Paths, g.Paths, "row %d", i)
+				require.Equal(t, w.Entered, g.Entered, "row %d", i)
+				require.Equal(t, w.Converted, g.Converted, "row %d", i)
+				if w.Converted == 0 {
+					require.Nil(t, g.TimeToConvertP50, "row %d", i)
+				} else {
+					require.InDelta(t, storagetest.Percentile(w.ConvertSeconds, 0.5), *g.TimeToConvertP50, 1e-6, "row %d", i)
+				}
+			}
+		}
+	}
+
+	// Version 1 by hand, as a check on the check: of its 13 ended runs
+	// (the even contacts 0-24), 6 took the whole journey (0, 4, 8, 12,
+	// 16, 24), 4 stopped after the pause (2, 6, 18, 22), 14 took no step,
+	// 20 lost its front, and 10 ended before paths were recorded.
+	// Converted (every third contact): 0, 12 and 24; 6 and 18.
+	v1 := seed.ExpectPaths(1, storage.MaxPaths)
+	require.Equal(t, []storagetest.ExpectedPath{
+		{Kind: storage.PathOne, Steps: []string{"pick", "hello", "pause", "nudge"}, Paths: 1, Entered: 6, Converted: 3},
+		{Kind: storage.PathOne, Steps: []string{"pick", "hello", "pause"}, Paths: 1, Entered: 4, Converted: 2},
+		{Kind: storage.PathOne, Steps: []string{}, Paths: 1, Entered: 1},
+		{Kind: storage.PathOne, Steps: []string{"pause", "nudge"}, Truncated: true, Paths: 1, Entered: 1},
+		{Kind: storage.PathUnrecorded, Entered: 1},
+	}, withoutSeconds(v1))
+	v1Other := seed.ExpectPaths(1, 1)
+	require.Equal(t, storagetest.ExpectedPath{Kind: storage.PathOther, Paths: 3, Entered: 6, Converted: 2}, withoutSeconds(v1Other)[1])
+
+	// Without a goal nothing converts.
+	none, err := s.Funnel(ctx, storage.FunnelQuery{JourneyID: seed.JourneyID, Version: 1})
+	require.NoError(t, err)
+	require.Len(t, none.ByPath, len(v1))
+	for _, p := range none.ByPath {
+		require.Zero(t, p.Converted)
+		require.Nil(t, p.TimeToConvertP50)
+	}
+}
+
+func withoutSeconds(ps []storagetest.ExpectedPath) []storagetest.ExpectedPath {
+	out := make([]storagetest.ExpectedPath, len(ps))
+	for i, p := range ps {
+		p.ConvertSeconds = nil
+		out[i] = p
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,10 @@ type SeededContact struct {
 	Start   time.Time
 	// Ended is when the run ended; nil: still active.
 	Ended *time.Time
+	// Path is the steps an ended run took, nil for one that ended before
+	// paths were recorded; PathTruncated says its front was dropped.
+	Path          []string
+	PathTruncated bool
 	// Variant is the split's recorded variant, SplitAt when recorded.
 	Variant string
 	SplitAt time.Time
@@ -117,6 +122,17 @@ func SeedReports(t *testing.T, s *storage.Store) ReportSeed {
 		if i%2 == 0 {
 			end := sc.Start.Add(5 * 24 * h)
 			sc.Ended = &end
+			switch {
+			case i == 10: // ended before paths were recorded
+			case i == 14:
+				sc.Path = []string{} // ended before its first step
+			case i == 20:
+				sc.Path, sc.PathTruncated = []string{"pause", "nudge"}, true
+			case i%4 == 0:
+				sc.Path = []string{"pick", "hello", "pause", "nudge"}
+			default:
+				sc.Path = []string{"pick", "hello", "pause"}
+			}
 		}
 		if i%3 == 0 {
 			at := sc.SplitAt.Add(time.Duration(i+1) * h)
@@ -173,7 +189,8 @@ func (seed ReportSeed) write(t *testing.T, s *storage.Store, i int, sc SeededCon
 	require.NoError(t, s.RecordEnrollment(ctx, storage.Enrollment{ID: enrollment, ContactID: sc.ID, JourneyID: seed.JourneyID,
 		Version: sc.Version, WorkflowID: "journey/offer/contact/" + sc.ID, StartedAt: sc.Start}))
 	if sc.Ended != nil {
-		require.NoError(t, s.EndEnrollment(ctx, enrollment, storage.EnrollmentEnd{Status: model.RunCompleted, Reason: "reached the end", EndedAt: *sc.Ended}))
+		require.NoError(t, s.EndEnrollment(ctx, enrollment, storage.EnrollmentEnd{Status: model.RunCompleted, Reason: "reached the end", EndedAt: *sc.Ended,
+			Path: sc.Path, PathTruncated: sc.PathTruncated}))
 	}
 	held := map[bool]string{true: journey.GroupHoldout, false: journey.GroupTreatment}[sc.Held]
 	for _, a := range []storage.Assignment{
@@ -305,6 +322,90 @@ func (seed ReportSeed) ExpectFunnel(version int, now time.Time) ExpectedFunnel {
 	}
 	sort.Float64s(f.ConvertSeconds)
 	return f
+}
+
+// ExpectedPath is one row of a version's conversion by path, counted in
+// Go: Kind is storage.PathOne, PathOther or PathUnrecorded.
+type ExpectedPath struct {
+	Kind               string
+	Steps              []string
+	Truncated          bool
+	Paths              int64
+	Entered, Converted int64
+	ConvertSeconds     []float64
+}
+
+// ExpectPaths counts version's ended runs by path: the max paths most
+// runs took (ties: the path's ids joined by spaces, in byte order; the
+// whole before the truncated), then the rest, then runs with no path.
+func (seed ReportSeed) ExpectPaths(version, max int) []ExpectedPath {
+	type key struct {
+		steps     string
+		truncated bool
+	}
+	byPath := map[key]*ExpectedPath{}
+	var unrecorded *ExpectedPath
+	var keys []key
+	add := func(p *ExpectedPath, sc SeededContact) {
+		p.Entered++
+		if at, ok := seed.firstGoal(sc, sc.Start); ok {
+			p.Converted++
+			p.ConvertSeconds = append(p.ConvertSeconds, at.Sub(sc.Start).Seconds())
+		}
+	}
+	for _, sc := range seed.Contacts {
+		if sc.Version != version || sc.Ended == nil {
+			continue
+		}
+		if sc.Path == nil {
+			if unrecorded == nil {
+				unrecorded = &ExpectedPath{Kind: storage.PathUnrecorded}
+			}
+			add(unrecorded, sc)
+			continue
+		}
+		k := key{strings.Join(sc.Path, " "), sc.PathTruncated}
+		if byPath[k] == nil {
+			byPath[k] = &ExpectedPath{Kind: storage.PathOne, Steps: sc.Path, Truncated: sc.PathTruncated, Paths: 1}
+			keys = append(keys, k)
+		}
+		add(byPath[k], sc)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := byPath[keys[i]], byPath[keys[j]]
+		switch {
+		case a.Entered != b.Entered:
+			return a.Entered > b.Entered
+		case keys[i].steps != keys[j].steps:
+			return keys[i].steps < keys[j].steps
+		}
+		return !keys[i].truncated && keys[j].truncated
+	})
+	var out []ExpectedPath
+	var other *ExpectedPath
+	for n, k := range keys {
+		p := byPath[k]
+		if n < max {
+			out = append(out, *p)
+			continue
+		}
+		if other == nil {
+			other = &ExpectedPath{Kind: storage.PathOther}
+		}
+		other.Paths++
+		other.Entered += p.Entered
+		other.Converted += p.Converted
+		other.ConvertSeconds = append(other.ConvertSeconds, p.ConvertSeconds...)
+	}
+	for _, p := range []*ExpectedPath{other, unrecorded} {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	for i := range out {
+		sort.Float64s(out[i].ConvertSeconds)
+	}
+	return out
 }
 
 // ExpectedGroup is one group of the experiment, counted in Go.
