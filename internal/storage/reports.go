@@ -101,8 +101,8 @@ func (s *Store) Funnel(ctx context.Context, fq FunnelQuery) (VersionFunnel, erro
 // share of all events, runs are many.
 const funnelRuns = `
 	WITH e AS MATERIALIZED (
-		SELECT id, contact_id, started_at, ended_at FROM enrollments WHERE journey_id = $1 AND version = $2
-	), c AS (
+		SELECT id, contact_id, started_at FROM enrollments WHERE journey_id = $1 AND version = $2
+	), c AS MATERIALIZED (
 		SELECT e.id, min(ev.occurred_at) AS first_at
 		FROM e JOIN events ev ON ev.name = $3 AND ev.contact_id = e.contact_id
 		                     AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
@@ -111,30 +111,33 @@ const funnelRuns = `
 	)`
 
 func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQuery, f *VersionFunnel, converted *int64) error {
+	// Entries (kind 1) and conversion by segment (kind 2: the segments the
+	// contact was in when the run began, a membership open at started_at,
+	// counted like the whole) in one statement: runs and conversions are
+	// worked out once.
 	if err := reportRows(ctx, db, what+": entries", func(r pgx.Rows) error {
-		return r.Scan(&f.Entered, &f.Contacts, converted, &f.TimeToConvertP50, &f.TimeToConvertP90)
-	}, funnelRuns+`
-		SELECT count(*), count(DISTINCT e.contact_id), count(c.first_at),
-		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
-		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
-		FROM e LEFT JOIN c ON c.id = e.id`,
-		q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
-		return err
-	}
-	// Conversion by segment: the segments the contact was in when the run
-	// began (a membership open at started_at), counted like the whole.
-	if err := reportRows(ctx, db, what+": by segment", func(r pgx.Rows) error {
 		var (
-			id string
-			sf SegmentFunnel
+			kind                    int
+			segment                 string
+			entered, contacts, conv int64
+			p50, p90                *float64
 		)
-		if err := r.Scan(&id, &sf.Entered, &sf.Converted); err != nil {
+		if err := r.Scan(&kind, &segment, &entered, &contacts, &conv, &p50, &p90); err != nil {
 			return err
 		}
-		f.BySegment[id] = sf
+		if kind == 1 {
+			f.Entered, f.Contacts, *converted, f.TimeToConvertP50, f.TimeToConvertP90 = entered, contacts, conv, p50, p90
+		} else {
+			f.BySegment[segment] = SegmentFunnel{Entered: entered, Converted: conv}
+		}
 		return nil
 	}, funnelRuns+`
-		SELECT m.segment_id, count(*), count(c.first_at)
+		SELECT 1, '', count(*), (SELECT count(*) FROM (SELECT DISTINCT contact_id FROM e) d), count(c.first_at),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
+		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
+		FROM e LEFT JOIN c ON c.id = e.id
+		UNION ALL
+		SELECT 2, m.segment_id, count(*), 0, count(c.first_at), NULL, NULL
 		FROM e
 		JOIN segment_memberships m ON m.contact_id = e.contact_id AND m.entered_at <= e.started_at
 		                          AND (m.exited_at IS NULL OR m.exited_at > e.started_at)
@@ -142,7 +145,6 @@ func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQue
 		GROUP BY m.segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
 		return err
 	}
-
 	if err := reportRows(ctx, db, what+": sends", func(r pgx.Rows) error {
 		var c StepSendCount
 		if err := r.Scan(&c.StepID, &c.Status, &c.Reason, &c.Count); err != nil {
@@ -324,13 +326,19 @@ const experimentReport = `
 	    SELECT grp, (first_at AT TIME ZONE 'UTC')::date, 0, 1 FROM a WHERE NOT excluded AND first_at IS NOT NULL
 	) d GROUP BY grp, day
 	UNION ALL
-	SELECT 3, grp, step_id, false, NULL, count(*), count(*) FILTER (WHERE sent), 0, 0, 0, NULL, NULL
-	FROM (
-	    SELECT a.grp, m.step_id, a.contact_id, bool_or(m.status = ANY($5)) AS sent
-	    FROM a JOIN messages m ON m.journey_id = $1 AND m.contact_id = a.contact_id AND m.created_at >= a.assigned_at
-	    WHERE NOT a.excluded
-	    GROUP BY 1, 2, 3
-	) st GROUP BY grp, step_id
+	SELECT 3, a.grp, m.step_id, false, NULL, count(*) FILTER (WHERE m.last_at >= a.assigned_at),
+	       count(*) FILTER (WHERE m.last_sent_at >= a.assigned_at), 0, 0, 0, NULL, NULL
+	FROM a JOIN (
+	    -- A contact reached a step from entering its group on if its
+	    -- latest row of the step is no older than that; was sent it, if
+	    -- its latest row sent is.
+	    SELECT contact_id, step_id, max(created_at) AS last_at, max(created_at) FILTER (WHERE status = ANY($5)) AS last_sent_at
+	    FROM messages WHERE journey_id = $1
+	    GROUP BY 1, 2
+	) m ON m.contact_id = a.contact_id
+	WHERE NOT a.excluded
+	GROUP BY a.grp, m.step_id
+	HAVING count(*) FILTER (WHERE m.last_at >= a.assigned_at) > 0
 	ORDER BY kind, grp, step, day`
 
 // Experiment counts an experiment's groups: entries, conversions in the

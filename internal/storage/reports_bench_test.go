@@ -149,14 +149,20 @@ func writeReportPlans(ctx context.Context, s *storage.Store, path string) error 
 		if err := r.run(ctx, traced); err != nil {
 			return err
 		}
-		queries := log.queries
+		// The report's own queries, explained with its transaction's
+		// settings (set_config) in force.
+		var queries, settings []loggedQuery
+		for _, q := range log.queries {
+			switch sql := strings.ToUpper(strings.TrimSpace(q.sql)); {
+			case strings.Contains(sql, "SET_CONFIG"):
+				settings = append(settings, q)
+			case strings.HasPrefix(sql, "WITH") || strings.HasPrefix(sql, "SELECT"):
+				queries = append(queries, q)
+			}
+		}
 		for i, q := range queries {
 			fmt.Fprintf(&out, "==== %s, query %d of %d (%s when traced)\n%s\n\n", r.name, i+1, len(queries), q.took.Round(time.Millisecond), strings.TrimSpace(q.sql))
-			rows, err := pool.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q.sql, q.args...)
-			if err != nil {
-				return fmt.Errorf("explaining %s query %d: %w", r.name, i+1, err)
-			}
-			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			lines, err := explain(ctx, pool, settings, q)
 			if err != nil {
 				return fmt.Errorf("explaining %s query %d: %w", r.name, i+1, err)
 			}
@@ -164,4 +170,24 @@ func writeReportPlans(ctx context.Context, s *storage.Store, path string) error 
 		}
 	}
 	return os.WriteFile(path, []byte(out.String()), 0o644)
+}
+
+// explain is EXPLAIN (ANALYZE, BUFFERS) of q in a transaction of its own
+// (rolled back) after settings.
+func explain(ctx context.Context, pool *pgxpool.Pool, settings []loggedQuery, q loggedQuery) ([]string, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // nothing written
+	for _, st := range settings {
+		if _, err := tx.Exec(ctx, st.sql, st.args...); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+q.sql, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
