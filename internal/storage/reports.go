@@ -277,7 +277,8 @@ type ExperimentCounts struct {
 // out once. Conversions and guardrails are joins of the contacts to the
 // rows that matter (goal events through events_name, revocations through
 // consent_events_revoked, bounces through messages_journey_bounced),
-// small shares of their tables, rather than a lookup per contact.
+// small shares of their tables, rather than a lookup per contact; steps
+// from report_reach, one row per contact and step.
 const experimentReport = `
 	WITH a0 AS MATERIALIZED (
 		SELECT a.contact_id, a.assigned_at,
@@ -326,16 +327,12 @@ const experimentReport = `
 	    SELECT grp, (first_at AT TIME ZONE 'UTC')::date, 0, 1 FROM a WHERE NOT excluded AND first_at IS NOT NULL
 	) d GROUP BY grp, day
 	UNION ALL
+	-- A contact reached a step from entering its group on if its newest
+	-- ledger row of the step is no older than that, and was sent it if its
+	-- newest row sent is (report_reach, 00021, kept by a trigger).
 	SELECT 3, a.grp, m.step_id, false, NULL, count(*) FILTER (WHERE m.last_at >= a.assigned_at),
 	       count(*) FILTER (WHERE m.last_sent_at >= a.assigned_at), 0, 0, 0, NULL, NULL
-	FROM a JOIN (
-	    -- A contact reached a step from entering its group on if its
-	    -- latest row of the step is no older than that; was sent it, if
-	    -- its latest row sent is.
-	    SELECT contact_id, step_id, max(created_at) AS last_at, max(created_at) FILTER (WHERE status = ANY($5)) AS last_sent_at
-	    FROM messages WHERE journey_id = $1
-	    GROUP BY 1, 2
-	) m ON m.contact_id = a.contact_id
+	FROM a JOIN report_reach m ON m.journey_id = $1 AND m.contact_id = a.contact_id
 	WHERE NOT a.excluded
 	GROUP BY a.grp, m.step_id
 	HAVING count(*) FILTER (WHERE m.last_at >= a.assigned_at) > 0
@@ -386,7 +383,7 @@ func (s *Store) Experiment(ctx context.Context, q ExperimentQuery) (ExperimentCo
 				}
 			}
 			return nil
-		}, experimentReport, q.JourneyID, q.Experiment, q.Goal, q.Window, sentStatuses())
+		}, experimentReport, q.JourneyID, q.Experiment, q.Goal, q.Window)
 	})
 	if err != nil {
 		return ExperimentCounts{}, err
