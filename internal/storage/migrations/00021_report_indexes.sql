@@ -38,10 +38,10 @@ CREATE INDEX consent_events_revoked ON consent_events (contact_id, occurred_at) 
 -- refused), a redelivered one (which changes no ledger row, so fires
 -- nothing; and recomputing twice gives the same row), an erasure or a
 -- merge (rows deleted or moved) all leave the row equal to what the
--- ledger says. The recompute takes a transaction-level advisory lock on
--- the row's key first, so of two transactions changing one contact's
--- rows of one step, the later reads the earlier's committed change (read
--- committed: each statement of the function takes a new snapshot).
+-- ledger says. The recompute locks the row first (inserting it if
+-- missing), so of two transactions changing one contact's rows of one
+-- step, the later waits for the earlier to commit, then reads its change
+-- (read committed: each statement of the function takes a new snapshot).
 -- Rows are per contact: concurrent sends to different contacts touch
 -- different rows, and one contact's sends are already serialised by the
 -- gate's lock on the contact, so no counter is hot.
@@ -62,19 +62,29 @@ DECLARE
     last      timestamptz;
     last_sent timestamptz;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('report_reach/' || j || '/' || c || '/' || st, 0));
-    SELECT max(created_at),
-           max(created_at) FILTER (WHERE status IN ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'))
+    -- Lock the row (creating it if missing) before reading the ledger. A
+    -- row lock, not an advisory lock: a statement touching many ledger
+    -- rows (a COPY, an erasure) would hold one advisory lock per key in
+    -- the shared lock table, which is small.
+    LOOP
+        INSERT INTO report_reach (journey_id, contact_id, step_id, last_at)
+        VALUES (j, c, st, '-infinity') ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM report_reach WHERE journey_id = j AND contact_id = c AND step_id = st FOR UPDATE;
+        EXIT WHEN FOUND; -- else deleted by the transaction it waited for: again
+    END LOOP;
+    -- By contact only, so that the plan is always messages_contact's few
+    -- rows of this contact, whatever the statistics say.
+    SELECT max(created_at) FILTER (WHERE journey_id = j AND step_id = st),
+           max(created_at) FILTER (WHERE journey_id = j AND step_id = st
+                                     AND status IN ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'))
       INTO last, last_sent
-      FROM messages WHERE contact_id = c AND journey_id = j AND step_id = st;
+      FROM messages WHERE contact_id = c;
     IF last IS NULL THEN
         DELETE FROM report_reach WHERE journey_id = j AND contact_id = c AND step_id = st;
     ELSE
-        INSERT INTO report_reach (journey_id, contact_id, step_id, last_at, last_sent_at)
-        VALUES (j, c, st, last, last_sent)
-        ON CONFLICT (journey_id, contact_id, step_id) DO UPDATE
-           SET last_at = EXCLUDED.last_at, last_sent_at = EXCLUDED.last_sent_at
-         WHERE (report_reach.last_at, report_reach.last_sent_at) IS DISTINCT FROM (EXCLUDED.last_at, EXCLUDED.last_sent_at);
+        UPDATE report_reach SET last_at = last, last_sent_at = last_sent
+         WHERE journey_id = j AND contact_id = c AND step_id = st
+           AND (last_at, last_sent_at) IS DISTINCT FROM (last, last_sent);
     END IF;
 END $$;
 -- +goose StatementEnd

@@ -568,6 +568,15 @@ func (s *ScaleSeed) write(ctx context.Context, st *storage.Store) error {
 		}); err != nil {
 		return err
 	}
+	// At full size the ledger is loaded without report_reach's trigger
+	// (a million recomputes) and report_reach filled the way migration
+	// 00021 fills it; small sizes go through the trigger, row by row.
+	bulk := len(s.Messages) > 20_000
+	if bulk {
+		if _, err := pool.Exec(ctx, `ALTER TABLE messages DISABLE TRIGGER report_reach`); err != nil {
+			return err
+		}
+	}
 	if err := copyRows("messages", []string{"id", "idempotency_key", "contact_id", "journey_id", "journey_version", "step_id", "channel",
 		"class", "provider", "provider_message_id", "status", "status_reason", "attempts", "created_at", "updated_at", "sent_at"},
 		len(s.Messages), func(i int) ([]any, error) {
@@ -585,6 +594,18 @@ func (s *ScaleSeed) write(ctx context.Context, st *storage.Store) error {
 				"marketing", provider, pid, string(m.Status), nullString(m.Reason), 1, m.At, m.At, sentAt}, nil
 		}); err != nil {
 		return err
+	}
+	if bulk {
+		if _, err := pool.Exec(ctx, `
+			INSERT INTO report_reach (journey_id, contact_id, step_id, last_at, last_sent_at)
+			SELECT journey_id, contact_id, step_id, max(created_at),
+			       max(created_at) FILTER (WHERE status IN ('sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained'))
+			FROM messages GROUP BY 1, 2, 3`); err != nil {
+			return fmt.Errorf("report_reach: %w", err)
+		}
+		if _, err := pool.Exec(ctx, `ALTER TABLE messages ENABLE TRIGGER report_reach`); err != nil {
+			return err
+		}
 	}
 	var decisions [][]any
 	for _, d := range s.Defers {
