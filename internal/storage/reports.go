@@ -12,12 +12,15 @@ import (
 	"github.com/tutti-dev/tutti/internal/model"
 )
 
-// Reports count what journeys did, for GET /v1/reports/...: each method
-// reads one journey's rows through an index that starts with the journey
-// (enrollments_journey, messages_journey_step, decisions_journey_deferred,
-// the assignments key), and looks a contact's goal events, consent
-// changes and suppressions up by contact (events_contact,
-// consent_events_contact, suppressions_contact).
+// Reports count what journeys did, for GET /v1/reports/...: each report
+// is one read-only snapshot (readReport) that reads one journey's rows
+// through indexes that start with the journey (enrollments_journey_version,
+// messages_journey_step, decisions_journey_deferred, the assignments key,
+// messages_journey_bounced, report_reach) and joins them to the few rows
+// of other tables that matter (the goal's events through events_name,
+// revocations through consent_events_revoked, spam complaints), rather
+// than probing per run or contact: README "Reports at scale" has the
+// figures at a million ledger rows and the plans.
 //
 // A conversion is the first goal event at or after entry and no later
 // than the goal's conversion window after it; it is counted from the
