@@ -135,7 +135,8 @@ func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQue
 		}
 		return nil
 	}, funnelRuns+`
-		SELECT 1, '', count(*), (SELECT count(*) FROM (SELECT DISTINCT contact_id FROM e) d), count(c.first_at),
+		SELECT 1, '', count(*), (SELECT count(*) FROM (SELECT DISTINCT contact_id FROM enrollments WHERE journey_id = $1 AND version = $2) d),
+		       count(c.first_at),
 		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
 		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
 		FROM e LEFT JOIN c ON c.id = e.id
