@@ -36,6 +36,11 @@ import (
 // Metrics: p50-ms and max-ms of one report call (ns/op is their mean).
 
 func benchScaleStore(b *testing.B) *storage.Store {
+	// Seeding takes minutes and leaves a database behind: only on a
+	// server named on purpose (scripts/bench-reports.sh names one).
+	if os.Getenv("TEST_DATABASE_URL") == "" {
+		b.Skip("TEST_DATABASE_URL is unset: the report benchmarks seed tutti_bench_reports on that server")
+	}
 	cfg := storagetest.DefaultScale()
 	if os.Getenv("TUTTI_BENCH_REPORTS_SMALL") == "1" {
 		cfg = storagetest.ScaleConfig{Contacts: 10_000, Messages: 100_000, NoiseEvents: 200_000, Seed: 1}

@@ -152,7 +152,7 @@ func TestReportReach_FollowsTheLedger(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)
 	ctx := context.Background()
-	seed, err := storagetest.SeedScale(ctx, s, tinyScale())
+	_, err := storagetest.SeedScale(ctx, s, tinyScale())
 	require.NoError(t, err)
 	requireReachMatchesLedger(t, s, "after seeding")
 	requireExperimentStepsPlain(t, s)
@@ -223,7 +223,6 @@ func TestReportReach_FollowsTheLedger(t *testing.T) {
 	require.Zero(t, left, "erased contacts leave no row")
 	requireReachMatchesLedger(t, s, "after erasures")
 	requireExperimentStepsPlain(t, s)
-	_ = seed
 }
 
 // requireExperimentStepsPlain compares the experiment report's step

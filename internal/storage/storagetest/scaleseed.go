@@ -650,7 +650,7 @@ func (s *ScaleSeed) write(ctx context.Context, st *storage.Store) error {
 	return nil
 }
 
-// ScaleCounts is what SeedScale wrote, counted by table.
+// Summary says what SeedScale wrote, in numbers.
 func (s *ScaleSeed) Summary() string {
 	var events, big int
 	for _, c := range s.Contacts {
@@ -733,12 +733,11 @@ func (s *ScaleSeed) ExpectFunnel(id string, v int, window time.Duration, now tim
 	f.Contacts = int64(len(contacts))
 	reached := map[string]map[int]bool{}
 	sentTo := map[journey.Channel]map[int]bool{}
-	for i, m := range s.Messages {
+	for _, m := range s.Messages {
 		r := s.Runs[m.Run]
 		if r.JourneyID != id || r.Version != v {
 			continue
 		}
-		_ = i
 		if f.Sends[m.Step] == nil {
 			f.Sends[m.Step] = map[model.MessageStatus]map[string]int64{}
 		}
