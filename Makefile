@@ -44,6 +44,10 @@ bench-events: ## POST /v1/events/s and p99 beside pgbench one-row inserts; deliv
 bench-journeys: ## Journeys vs hand-written workflows: P1 runs/s, P2 history, P5 exit latency, P6 RSS, enroll p99 (BENCH_JOURNEYS_SMALL=1: small)
 	@bash scripts/bench-journeys.sh
 
+.PHONY: bench-reports
+bench-reports: ## Journey and experiment reports over 1,000,000 ledger rows: p50 per report and EXPLAIN ANALYZE of each query
+	@bash scripts/bench-reports.sh
+
 .PHONY: bench-rate
 bench-rate: ## 1,000 SMS at once under twilio=10/s through the real send path: the busiest second (BENCH_RATE_SMS, BENCH_RATE_LIMIT)
 	@bash scripts/test.sh bench-rate

@@ -12,12 +12,15 @@ import (
 	"github.com/tutti-dev/tutti/internal/model"
 )
 
-// Reports count what journeys did, for GET /v1/reports/...: each method
-// reads one journey's rows through an index that starts with the journey
-// (enrollments_journey, messages_journey_step, decisions_journey_deferred,
-// the assignments key), and looks a contact's goal events, consent
-// changes and suppressions up by contact (events_contact,
-// consent_events_contact, suppressions_contact).
+// Reports count what journeys did, for GET /v1/reports/...: each report
+// is one read-only snapshot (readReport) that reads one journey's rows
+// through indexes that start with the journey (enrollments_journey_version,
+// messages_journey_step, decisions_journey_deferred, the assignments key,
+// messages_journey_bounced, report_reach) and joins them to the few rows
+// of other tables that matter (the goal's events through events_name,
+// revocations through consent_events_revoked, spam complaints), rather
+// than probing per run or contact: README "Reports at scale" has the
+// figures at a million ledger rows and the plans.
 //
 // A conversion is the first goal event at or after entry and no later
 // than the goal's conversion window after it; it is counted from the
@@ -111,60 +114,81 @@ type StepSendCount struct {
 }
 
 // Funnel counts one journey version's funnel.
-func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error) {
-	what := fmt.Sprintf("funnel of journey %s version %d", q.JourneyID, q.Version)
+func (s *Store) Funnel(ctx context.Context, fq FunnelQuery) (VersionFunnel, error) {
+	what := fmt.Sprintf("funnel of journey %s version %d", fq.JourneyID, fq.Version)
 	f := VersionFunnel{Reached: map[string]int64{}, Deferred: map[string]int64{}, Assigned: map[string]map[string]int64{},
 		OptedOut: map[journey.Channel]int64{}, SentTo: map[journey.Channel]int64{}, BySegment: map[string]SegmentFunnel{}}
 	var converted int64
-	err := s.pool.QueryRow(ctx, `
-		SELECT count(*), count(DISTINCT e.contact_id), count(c.first_at),
-		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
-		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
-		FROM enrollments e
-		LEFT JOIN LATERAL (
-		    SELECT min(ev.occurred_at) AS first_at FROM events ev
-		    WHERE $3 <> '' AND ev.contact_id = e.contact_id AND ev.name = $3
-		      AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
-		) c ON true
-		WHERE e.journey_id = $1 AND e.version = $2`,
-		q.JourneyID, q.Version, q.Goal, q.Window).Scan(&f.Entered, &f.Contacts, &converted, &f.TimeToConvertP50, &f.TimeToConvertP90)
-	if err != nil {
-		return VersionFunnel{}, fmt.Errorf("%s: entries: %w", what, err)
-	}
-	if q.Goal != "" {
-		f.Converted = &converted
-	}
-	// Conversion by segment: the segments the contact was in when the run
-	// began (a membership open at started_at), counted like the whole.
-	if err := reportRows(ctx, s.pool, what+": by segment", func(r pgx.Rows) error {
-		var (
-			id string
-			sf SegmentFunnel
-		)
-		if err := r.Scan(&id, &sf.Entered, &sf.Converted); err != nil {
+	err := s.readReport(ctx, func(q rowsQuerier) error {
+		if err := funnelQueries(ctx, q, what, fq, &f, &converted); err != nil {
 			return err
 		}
-		f.BySegment[id] = sf
+		var err error
+		f.ByPath, err = funnelByPath(ctx, q, what, fq)
+		return err
+	})
+	if err != nil {
+		return VersionFunnel{}, err
+	}
+	if fq.Goal != "" {
+		f.Converted = &converted
+	}
+	return f, nil
+}
+
+// funnelRuns is the CTE of a version's runs (enrollments_journey_version,
+// index only) and their conversions: the goal's events (events_name) hash
+// joined to the runs, the first in each run's window. A run per goal
+// event rather than an index lookup per run: goal events are a small
+// share of all events, runs are many.
+const funnelRuns = `
+	WITH e AS MATERIALIZED (
+		SELECT id, contact_id, started_at FROM enrollments WHERE journey_id = $1 AND version = $2
+	), c AS MATERIALIZED (
+		SELECT e.id, min(ev.occurred_at) AS first_at
+		FROM e JOIN events ev ON ev.name = $3 AND ev.contact_id = e.contact_id
+		                     AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
+		WHERE $3 <> ''
+		GROUP BY e.id
+	)`
+
+func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQuery, f *VersionFunnel, converted *int64) error {
+	// Entries (kind 1) and conversion by segment (kind 2: the segments the
+	// contact was in when the run began, a membership open at started_at,
+	// counted like the whole) in one statement: runs and conversions are
+	// worked out once.
+	if err := reportRows(ctx, db, what+": entries", func(r pgx.Rows) error {
+		var (
+			kind                    int
+			segment                 string
+			entered, contacts, conv int64
+			p50, p90                *float64
+		)
+		if err := r.Scan(&kind, &segment, &entered, &contacts, &conv, &p50, &p90); err != nil {
+			return err
+		}
+		if kind == 1 {
+			f.Entered, f.Contacts, *converted, f.TimeToConvertP50, f.TimeToConvertP90 = entered, contacts, conv, p50, p90
+		} else {
+			f.BySegment[segment] = SegmentFunnel{Entered: entered, Converted: conv}
+		}
 		return nil
-	}, `
-		SELECT m.segment_id, count(*), count(c.first_at)
-		FROM enrollments e
+	}, funnelRuns+`
+		SELECT 1, '', count(*), (SELECT count(*) FROM (SELECT DISTINCT contact_id FROM enrollments WHERE journey_id = $1 AND version = $2) d),
+		       count(c.first_at),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
+		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
+		FROM e LEFT JOIN c ON c.id = e.id
+		UNION ALL
+		SELECT 2, m.segment_id, count(*), 0, count(c.first_at), NULL, NULL
+		FROM e
 		JOIN segment_memberships m ON m.contact_id = e.contact_id AND m.entered_at <= e.started_at
 		                          AND (m.exited_at IS NULL OR m.exited_at > e.started_at)
-		LEFT JOIN LATERAL (
-		    SELECT min(ev.occurred_at) AS first_at FROM events ev
-		    WHERE $3 <> '' AND ev.contact_id = e.contact_id AND ev.name = $3
-		      AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
-		) c ON true
-		WHERE e.journey_id = $1 AND e.version = $2
+		LEFT JOIN c ON c.id = e.id
 		GROUP BY m.segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	if f.ByPath, err = s.funnelByPath(ctx, what, q); err != nil {
-		return VersionFunnel{}, err
-	}
-
-	if err := reportRows(ctx, s.pool, what+": sends", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": sends", func(r pgx.Rows) error {
 		var c StepSendCount
 		if err := r.Scan(&c.StepID, &c.Status, &c.Reason, &c.Count); err != nil {
 			return err
@@ -175,9 +199,9 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		SELECT step_id, status, COALESCE(status_reason, ''), count(*) FROM messages
 		WHERE journey_id = $1 AND journey_version = $2
 		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, q.JourneyID, q.Version); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	if err := reportRows(ctx, s.pool, what+": reached", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": reached", func(r pgx.Rows) error {
 		var step string
 		var n int64
 		if err := r.Scan(&step, &n); err != nil {
@@ -186,11 +210,12 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		f.Reached[step] = n
 		return nil
 	}, `
-		SELECT step_id, count(DISTINCT contact_id) FROM messages
-		WHERE journey_id = $1 AND journey_version = $2 GROUP BY 1`, q.JourneyID, q.Version); err != nil {
-		return VersionFunnel{}, err
+		SELECT step_id, count(*) FROM (
+		    SELECT DISTINCT step_id, contact_id FROM messages WHERE journey_id = $1 AND journey_version = $2
+		) d GROUP BY 1`, q.JourneyID, q.Version); err != nil {
+		return err
 	}
-	if err := reportRows(ctx, s.pool, what+": sent to", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": sent to", func(r pgx.Rows) error {
 		var ch journey.Channel
 		var n int64
 		if err := r.Scan(&ch, &n); err != nil {
@@ -199,12 +224,14 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		f.SentTo[ch] = n
 		return nil
 	}, `
-		SELECT channel, count(DISTINCT contact_id) FROM messages
-		WHERE journey_id = $1 AND journey_version = $2 AND status = ANY($3) GROUP BY 1`,
+		SELECT channel, count(*) FROM (
+		    SELECT DISTINCT channel, contact_id FROM messages
+		    WHERE journey_id = $1 AND journey_version = $2 AND status = ANY($3)
+		) d GROUP BY 1`,
 		q.JourneyID, q.Version, sentStatuses()); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	if err := reportRows(ctx, s.pool, what+": deferred", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": deferred", func(r pgx.Rows) error {
 		var step string
 		var n int64
 		if err := r.Scan(&step, &n); err != nil {
@@ -215,9 +242,9 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 	}, `
 		SELECT step_id, count(DISTINCT idempotency_key) FROM decisions
 		WHERE journey_id = $1 AND journey_version = $2 AND outcome = 'defer' GROUP BY 1`, q.JourneyID, q.Version); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	if err := reportRows(ctx, s.pool, what+": assignments", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": assignments", func(r pgx.Rows) error {
 		var exp, group string
 		var n int64
 		if err := r.Scan(&exp, &group, &n); err != nil {
@@ -231,9 +258,9 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 	}, `
 		SELECT experiment, variant, count(*) FROM assignments
 		WHERE journey_id = $1 AND journey_version = $2 GROUP BY 1, 2`, q.JourneyID, q.Version); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	if err := reportRows(ctx, s.pool, what+": opt-outs", func(r pgx.Rows) error {
+	if err := reportRows(ctx, db, what+": opt-outs", func(r pgx.Rows) error {
 		var ch journey.Channel
 		var n int64
 		if err := r.Scan(&ch, &n); err != nil {
@@ -248,22 +275,22 @@ func (s *Store) Funnel(ctx context.Context, q FunnelQuery) (VersionFunnel, error
 		WHERE e.journey_id = $1 AND e.version = $2 AND ce.status = 'revoked'
 		  AND ce.occurred_at >= e.started_at AND ce.occurred_at <= COALESCE(e.ended_at, now())
 		GROUP BY 1`, q.JourneyID, q.Version); err != nil {
-		return VersionFunnel{}, err
+		return err
 	}
-	return f, nil
+	return nil
 }
 
 // funnelByPath counts the version's ended runs by path, counting
 // conversions like the whole. A path is its steps and whether its front
 // was dropped: a truncated path is not the same as the whole one that
 // ends alike. Ties in the top MaxPaths go to the path first in byte order.
-func (s *Store) funnelByPath(ctx context.Context, what string, q FunnelQuery) ([]PathFunnel, error) {
+func funnelByPath(ctx context.Context, db rowsQuerier, what string, q FunnelQuery) ([]PathFunnel, error) {
 	limit := q.MaxPaths
 	if limit <= 0 {
 		limit = MaxPaths
 	}
 	var out []PathFunnel
-	err := reportRows(ctx, s.pool, what+": by path", func(r pgx.Rows) error {
+	err := reportRows(ctx, db, what+": by path", func(r pgx.Rows) error {
 		var (
 			p         PathFunnel
 			truncated *bool
@@ -277,16 +304,10 @@ func (s *Store) funnelByPath(ctx context.Context, what string, q FunnelQuery) ([
 		}
 		out = append(out, p)
 		return nil
-	}, `
-		WITH runs AS MATERIALIZED (
-		    SELECT e.path, e.path_truncated, c.first_at - e.started_at AS to_convert, c.first_at IS NOT NULL AS converted
-		    FROM enrollments e
-		    LEFT JOIN LATERAL (
-		        SELECT min(ev.occurred_at) AS first_at FROM events ev
-		        WHERE $3 <> '' AND ev.contact_id = e.contact_id AND ev.name = $3
-		          AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
-		    ) c ON true
-		    WHERE e.journey_id = $1 AND e.version = $2 AND e.status <> 'active'
+	}, funnelRuns+`, runs AS MATERIALIZED (
+		    SELECT en.path, en.path_truncated, c.first_at - en.started_at AS to_convert, c.first_at IS NOT NULL AS converted
+		    FROM enrollments en LEFT JOIN c ON c.id = en.id
+		    WHERE en.journey_id = $1 AND en.version = $2 AND en.status <> 'active'
 		), ranked AS (
 		    SELECT path, path_truncated,
 		           row_number() OVER (ORDER BY count(*) DESC, array_to_string(path, ' ') COLLATE "C", path_truncated) AS rank
@@ -341,21 +362,73 @@ type ExperimentCounts struct {
 	ControlGroupExcluded int64
 }
 
-// experimentGroups is the CTE of an experiment's contacts: their group,
-// when they entered it, and whether they are left out.
-const experimentGroups = `
-	WITH a AS MATERIALIZED (
+// experimentReport counts an experiment in one statement, whose rows are
+// of three kinds (1 a group, 2 a group's day, 3 a group's send step), so
+// that the experiment's contacts (a: their group, when they entered it,
+// whether they are left out, their conversion and guardrails) are worked
+// out once. Conversions and guardrails are joins of the contacts to the
+// rows that matter (goal events through events_name, revocations through
+// consent_events_revoked, bounces through messages_journey_bounced),
+// small shares of their tables, rather than a lookup per contact; steps
+// from report_reach, one row per contact and step.
+const experimentReport = `
+	WITH a0 AS MATERIALIZED (
 		SELECT a.contact_id, a.assigned_at,
 		       CASE WHEN $2 <> 'holdout' AND h.variant = 'holdout' THEN 'holdout' ELSE a.variant END AS grp,
-		       (cg.variant IS NOT DISTINCT FROM 'control_group') AS excluded,
-		       (SELECT min(ev.occurred_at) FROM events ev
-		        WHERE ev.contact_id = a.contact_id AND ev.name = $3
-		          AND ev.occurred_at >= a.assigned_at AND ev.occurred_at <= a.assigned_at + $4::interval) AS first_at
+		       (cg.variant IS NOT DISTINCT FROM 'control_group') AS excluded
 		FROM assignments a
 		LEFT JOIN assignments h ON h.journey_id = a.journey_id AND h.experiment = 'holdout' AND h.contact_id = a.contact_id
 		LEFT JOIN assignments cg ON cg.journey_id = '' AND cg.experiment = 'control_group' AND cg.contact_id = a.contact_id
 		WHERE a.journey_id = $1 AND a.experiment = $2
-	)`
+	), a AS MATERIALIZED (
+		SELECT a0.*, c.first_at, u.contact_id IS NOT NULL AS unsubscribed, sp.contact_id IS NOT NULL AS spam,
+		       b.contact_id IS NOT NULL AS bounced
+		FROM a0
+		LEFT JOIN (
+		    SELECT a0.contact_id, min(ev.occurred_at) AS first_at
+		    FROM a0 JOIN events ev ON ev.name = $3 AND ev.contact_id = a0.contact_id
+		                         AND ev.occurred_at >= a0.assigned_at AND ev.occurred_at <= a0.assigned_at + $4::interval
+		    GROUP BY 1
+		) c USING (contact_id)
+		LEFT JOIN (
+		    SELECT DISTINCT a0.contact_id
+		    FROM a0 JOIN consent_events ce ON ce.status = 'revoked' AND ce.contact_id = a0.contact_id
+		                                 AND ce.occurred_at >= a0.assigned_at AND ce.occurred_at <= a0.assigned_at + $4::interval
+		) u USING (contact_id)
+		LEFT JOIN (
+		    SELECT DISTINCT a0.contact_id
+		    FROM a0 JOIN suppressions su ON su.reason = 'spam_complaint' AND su.contact_id = a0.contact_id
+		                               AND su.created_at >= a0.assigned_at AND su.created_at <= a0.assigned_at + $4::interval
+		) sp USING (contact_id)
+		LEFT JOIN (
+		    SELECT DISTINCT a0.contact_id
+		    FROM a0 JOIN messages m ON m.status = 'bounced' AND m.journey_id = $1 AND m.contact_id = a0.contact_id
+		                           AND m.created_at >= a0.assigned_at AND m.created_at <= a0.assigned_at + $4::interval
+		) b USING (contact_id)
+	)
+	SELECT 1 AS kind, grp, '' AS step, excluded, NULL::timestamptz AS day, count(*), count(first_at),
+	       count(*) FILTER (WHERE unsubscribed), count(*) FILTER (WHERE spam), count(*) FILTER (WHERE bounced),
+	       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - assigned_at)),
+	       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - assigned_at))
+	FROM a GROUP BY grp, excluded
+	UNION ALL
+	SELECT 2, grp, '', false, day::timestamp AT TIME ZONE 'UTC', sum(entered)::bigint, sum(converted)::bigint, 0, 0, 0, NULL, NULL
+	FROM (
+	    SELECT grp, (assigned_at AT TIME ZONE 'UTC')::date AS day, 1 AS entered, 0 AS converted FROM a WHERE NOT excluded
+	    UNION ALL
+	    SELECT grp, (first_at AT TIME ZONE 'UTC')::date, 0, 1 FROM a WHERE NOT excluded AND first_at IS NOT NULL
+	) d GROUP BY grp, day
+	UNION ALL
+	-- A contact reached a step from entering its group on if its newest
+	-- ledger row of the step is no older than that, and was sent it if its
+	-- newest row sent is (report_reach, 00021, kept by a trigger).
+	SELECT 3, a.grp, m.step_id, false, NULL, count(*) FILTER (WHERE m.last_at >= a.assigned_at),
+	       count(*) FILTER (WHERE m.last_sent_at >= a.assigned_at), 0, 0, 0, NULL, NULL
+	FROM a JOIN report_reach m ON m.journey_id = $1 AND m.contact_id = a.contact_id
+	WHERE NOT a.excluded
+	GROUP BY a.grp, m.step_id
+	HAVING count(*) FILTER (WHERE m.last_at >= a.assigned_at) > 0
+	ORDER BY kind, grp, step, day`
 
 // Experiment counts an experiment's groups: entries, conversions in the
 // window, time to convert, guardrails in the window (an opt-out on any
@@ -367,76 +440,43 @@ func (s *Store) Experiment(ctx context.Context, q ExperimentQuery) (ExperimentCo
 	var out ExperimentCounts
 	byGroup := map[string]*experiment.Counts{}
 	var order []string
-	err := reportRows(ctx, s.pool, what, func(r pgx.Rows) error {
-		var c experiment.Counts
-		var excluded bool
-		if err := r.Scan(&c.Group, &excluded, &c.Entered, &c.Converted, &c.TimeToConvertP50, &c.TimeToConvertP90,
-			&c.Unsubscribed, &c.SpamComplaints, &c.Bounced); err != nil {
-			return err
-		}
-		if excluded {
-			out.ControlGroupExcluded += c.Entered
-			return nil
-		}
-		byGroup[c.Group] = &c
-		order = append(order, c.Group)
-		return nil
-	}, experimentGroups+`
-		SELECT grp, excluded, count(*), count(first_at),
-		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - assigned_at)),
-		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - assigned_at)),
-		       count(*) FILTER (WHERE EXISTS (
-		           SELECT 1 FROM consent_events ce WHERE ce.contact_id = a.contact_id AND ce.status = 'revoked'
-		           AND ce.occurred_at >= a.assigned_at AND ce.occurred_at <= a.assigned_at + $4::interval)),
-		       count(*) FILTER (WHERE EXISTS (
-		           SELECT 1 FROM suppressions su WHERE su.contact_id = a.contact_id AND su.reason = 'spam_complaint'
-		           AND su.created_at >= a.assigned_at AND su.created_at <= a.assigned_at + $4::interval)),
-		       count(*) FILTER (WHERE EXISTS (
-		           SELECT 1 FROM messages m WHERE m.contact_id = a.contact_id AND m.journey_id = $1 AND m.status = 'bounced'
-		           AND m.created_at >= a.assigned_at AND m.created_at <= a.assigned_at + $4::interval))
-		FROM a GROUP BY grp, excluded ORDER BY grp`, q.JourneyID, q.Experiment, q.Goal, q.Window)
-	if err != nil {
-		return ExperimentCounts{}, err
-	}
-	err = reportRows(ctx, s.pool, what+": daily", func(r pgx.Rows) error {
-		var group string
-		var d experiment.Day
-		if err := r.Scan(&group, &d.Day, &d.Entered, &d.Converted); err != nil {
-			return err
-		}
-		if c := byGroup[group]; c != nil {
-			d.Day = d.Day.UTC()
-			c.Daily = append(c.Daily, d)
-		}
-		return nil
-	}, experimentGroups+`
-		SELECT grp, day::timestamp AT TIME ZONE 'UTC', sum(entered)::bigint, sum(converted)::bigint FROM (
-		    SELECT grp, (assigned_at AT TIME ZONE 'UTC')::date AS day, 1 AS entered, 0 AS converted FROM a WHERE NOT excluded
-		    UNION ALL
-		    SELECT grp, (first_at AT TIME ZONE 'UTC')::date, 0, 1 FROM a WHERE NOT excluded AND first_at IS NOT NULL
-		) d GROUP BY 1, 2 ORDER BY 1, 2`, q.JourneyID, q.Experiment, q.Goal, q.Window)
-	if err != nil {
-		return ExperimentCounts{}, err
-	}
-	err = reportRows(ctx, s.pool, what+": steps", func(r pgx.Rows) error {
-		var group, step string
-		var sc experiment.StepCounts
-		if err := r.Scan(&group, &step, &sc.Reached, &sc.Sent); err != nil {
-			return err
-		}
-		if c := byGroup[group]; c != nil {
-			if c.Steps == nil {
-				c.Steps = map[string]experiment.StepCounts{}
+	err := s.readReport(ctx, func(db rowsQuerier) error {
+		return reportRows(ctx, db, what, func(r pgx.Rows) error {
+			var (
+				kind               int
+				group, step        string
+				excluded           bool
+				day                *time.Time
+				n1, n2, n3, n4, n5 int64
+				p50, p90           *float64
+			)
+			if err := r.Scan(&kind, &group, &step, &excluded, &day, &n1, &n2, &n3, &n4, &n5, &p50, &p90); err != nil {
+				return err
 			}
-			c.Steps[step] = sc
-		}
-		return nil
-	}, experimentGroups+`
-		SELECT a.grp, m.step_id, count(DISTINCT a.contact_id),
-		       count(DISTINCT a.contact_id) FILTER (WHERE m.status = ANY($5))
-		FROM a JOIN messages m ON m.contact_id = a.contact_id AND m.journey_id = $1 AND m.created_at >= a.assigned_at
-		WHERE NOT a.excluded
-		GROUP BY 1, 2`, q.JourneyID, q.Experiment, q.Goal, q.Window, sentStatuses())
+			switch kind {
+			case 1: // rows of kind 1 come first
+				if excluded {
+					out.ControlGroupExcluded += n1
+					return nil
+				}
+				byGroup[group] = &experiment.Counts{Group: group, Entered: n1, Converted: n2, TimeToConvertP50: p50, TimeToConvertP90: p90,
+					Unsubscribed: n3, SpamComplaints: n4, Bounced: n5}
+				order = append(order, group)
+			case 2:
+				if c := byGroup[group]; c != nil && day != nil {
+					c.Daily = append(c.Daily, experiment.Day{Day: day.UTC(), Entered: n1, Converted: n2})
+				}
+			case 3:
+				if c := byGroup[group]; c != nil {
+					if c.Steps == nil {
+						c.Steps = map[string]experiment.StepCounts{}
+					}
+					c.Steps[step] = experiment.StepCounts{Reached: n1, Sent: n2}
+				}
+			}
+			return nil
+		}, experimentReport, q.JourneyID, q.Experiment, q.Goal, q.Window)
+	})
 	if err != nil {
 		return ExperimentCounts{}, err
 	}
@@ -444,6 +484,28 @@ func (s *Store) Experiment(ctx context.Context, q ExperimentQuery) (ExperimentCo
 		out.Groups = append(out.Groups, *byGroup[g])
 	}
 	return out, nil
+}
+
+// readReport runs a report's queries in one read-only transaction: they
+// count one snapshot, so a report's figures agree with each other (a send
+// settled between two queries is not counted in one and missed in the
+// other). JIT is off for it: at a million ledger rows the planner's costs
+// pass jit_above_cost, and compiling took 100-500 ms a query, more than
+// most queries take. work_mem is raised for the transaction so that the
+// hashes and DISTINCTs over a version's rows stay in memory.
+func (s *Store) readReport(ctx context.Context, fn func(q rowsQuerier) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("report: beginning transaction: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only: nothing to keep or lose
+	if _, err := tx.Exec(ctx, `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`); err != nil {
+		return fmt.Errorf("report: settings: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // reportRows runs query and calls fn for each row.

@@ -315,3 +315,59 @@ func InFlight(t testing.TB, s *storage.Store, m storage.Message) storage.Message
 	}
 	return row
 }
+
+// ScaleDatabase is the database the report benchmarks read (README
+// "Reports at scale"): tutti_bench_reports on the test server, migrated and
+// seeded by SeedScale with cfg. It is kept between runs, and seeded again
+// only when cfg, the migrations or the generator changed (its COMMENT names them) or
+// reseed is set: seeding the full size takes minutes. The Store is closed
+// when tb ends; the database stays.
+func ScaleDatabase(tb testing.TB, cfg ScaleConfig, reseed bool) *storage.Store {
+	tb.Helper()
+	shared.once.Do(setup)
+	if shared.err != nil {
+		tb.Fatalf("storagetest: %v", shared.err)
+	}
+	ctx := context.Background()
+	const name = "tutti_bench_reports"
+	stamp := fmt.Sprintf("%s %+v generator %d", shared.template, cfg, scaleGenerator)
+	var have string
+	err := shared.admin.QueryRow(ctx, `SELECT COALESCE(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1`, name).Scan(&have)
+	if err != nil && err != pgx.ErrNoRows {
+		tb.Fatalf("storagetest: reading %s: %v", name, err)
+	}
+	dsn, err := withDatabase(shared.baseURL, name)
+	if err != nil {
+		tb.Fatalf("storagetest: %v", err)
+	}
+	if reseed || have != stamp {
+		start := time.Now()
+		if err := dropDatabase(shared.admin, name); err != nil {
+			tb.Fatalf("storagetest: dropping %s: %v", name, err)
+		}
+		if _, err := shared.admin.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(shared.template)); err != nil {
+			tb.Fatalf("storagetest: creating %s: %v", name, err)
+		}
+		store, err := storage.Open(ctx, dsn)
+		if err != nil {
+			tb.Fatalf("storagetest: %v", err)
+		}
+		seed, err := SeedScale(ctx, store, cfg)
+		store.Close()
+		if err != nil {
+			tb.Fatalf("storagetest: seeding %s: %v", name, err)
+		}
+		if _, err := shared.admin.Exec(ctx, "COMMENT ON DATABASE "+ident(name)+" IS "+quoteLiteral(stamp)); err != nil {
+			tb.Fatalf("storagetest: marking %s seeded: %v", name, err)
+		}
+		tb.Logf("seeded %s in %s: %s", name, time.Since(start).Round(time.Second), seed.Summary())
+	}
+	store, err := storage.Open(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("storagetest: %v", err)
+	}
+	tb.Cleanup(store.Close)
+	return store
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
