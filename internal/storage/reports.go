@@ -1,8 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,27 +139,25 @@ func (s *Store) Funnel(ctx context.Context, fq FunnelQuery) (VersionFunnel, erro
 	return f, nil
 }
 
-// funnelRuns is the CTE of a version's runs (enrollments_journey_version,
-// index only) and their conversions: the goal's events (events_name) hash
-// joined to the runs, the first in each run's window. A run per goal
-// event rather than an index lookup per run: goal events are a small
-// share of all events, runs are many.
-const funnelRuns = `
-	WITH e AS MATERIALIZED (
-		SELECT id, contact_id, started_at FROM enrollments WHERE journey_id = $1 AND version = $2
-	), c AS MATERIALIZED (
-		SELECT e.id, min(ev.occurred_at) AS first_at
-		FROM e JOIN events ev ON ev.name = $3 AND ev.contact_id = e.contact_id
-		                     AND ev.occurred_at >= e.started_at AND ev.occurred_at <= e.started_at + $4::interval
-		WHERE $3 <> ''
-		GROUP BY e.id
+// funnelConversions is the CTE of a version's converted runs (c): the
+// goal's events (events_name, index only) joined to the contact's runs of
+// the version (enrollments_journey_version, index only), the first in each
+// run's window. Work per goal event rather than per run: goal events are a
+// small share of all events, runs are many.
+const funnelConversions = `
+	WITH c AS MATERIALIZED (
+		SELECT en.id, en.contact_id, en.started_at, min(ev.occurred_at) AS first_at
+		FROM events ev JOIN enrollments en ON en.journey_id = $1 AND en.version = $2 AND en.contact_id = ev.contact_id
+		                                  AND ev.occurred_at >= en.started_at AND ev.occurred_at <= en.started_at + $4::interval
+		WHERE ev.name = $3 AND $3 <> ''
+		GROUP BY en.id, en.contact_id, en.started_at
 	)`
 
 func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQuery, f *VersionFunnel, converted *int64) error {
 	// Entries (kind 1) and conversion by segment (kind 2: the segments the
 	// contact was in when the run began, a membership open at started_at,
-	// counted like the whole) in one statement: runs and conversions are
-	// worked out once.
+	// counted like the whole) in one statement: the conversions are worked
+	// out once.
 	if err := reportRows(ctx, db, what+": entries", func(r pgx.Rows) error {
 		var (
 			kind                    int
@@ -173,19 +174,28 @@ func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQue
 			f.BySegment[segment] = SegmentFunnel{Entered: entered, Converted: conv}
 		}
 		return nil
-	}, funnelRuns+`
-		SELECT 1, '', count(*), (SELECT count(*) FROM (SELECT DISTINCT contact_id FROM enrollments WHERE journey_id = $1 AND version = $2) d),
-		       count(c.first_at),
-		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at)),
-		       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_at - e.started_at))
-		FROM e LEFT JOIN c ON c.id = e.id
+	}, funnelConversions+`
+		SELECT 1, '', d.runs, d.contacts, cc.n, cc.p50, cc.p90
+		FROM (SELECT COALESCE(sum(n), 0)::bigint AS runs, count(*) AS contacts FROM (
+		          SELECT contact_id, count(*) AS n FROM enrollments WHERE journey_id = $1 AND version = $2 GROUP BY contact_id
+		      ) g) d,
+		     (SELECT count(*) AS n,
+		             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - started_at)) AS p50,
+		             percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_at - started_at)) AS p90
+		      FROM c) cc
 		UNION ALL
-		SELECT 2, m.segment_id, count(*), 0, count(c.first_at), NULL, NULL
-		FROM e
-		JOIN segment_memberships m ON m.contact_id = e.contact_id AND m.entered_at <= e.started_at
-		                          AND (m.exited_at IS NULL OR m.exited_at > e.started_at)
-		LEFT JOIN c ON c.id = e.id
-		GROUP BY m.segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
+		SELECT 2, segment_id, sum(entered)::bigint, 0, sum(converted)::bigint, NULL, NULL FROM (
+		    SELECT m.segment_id, count(*) AS entered, 0 AS converted
+		    FROM enrollments en JOIN segment_memberships m ON m.contact_id = en.contact_id AND m.entered_at <= en.started_at
+		                                                  AND (m.exited_at IS NULL OR m.exited_at > en.started_at)
+		    WHERE en.journey_id = $1 AND en.version = $2
+		    GROUP BY m.segment_id
+		    UNION ALL
+		    SELECT m.segment_id, 0, count(*)
+		    FROM c JOIN segment_memberships m ON m.contact_id = c.contact_id AND m.entered_at <= c.started_at
+		                                     AND (m.exited_at IS NULL OR m.exited_at > c.started_at)
+		    GROUP BY m.segment_id
+		) s GROUP BY segment_id`, q.JourneyID, q.Version, q.Goal, q.Window); err != nil {
 		return err
 	}
 	if err := reportRows(ctx, db, what+": sends", func(r pgx.Rows) error {
@@ -281,52 +291,151 @@ func funnelQueries(ctx context.Context, db rowsQuerier, what string, q FunnelQue
 }
 
 // funnelByPath counts the version's ended runs by path, counting
-// conversions like the whole. A path is its steps and whether its front
-// was dropped: a truncated path is not the same as the whole one that
-// ends alike. Ties in the top MaxPaths go to the path first in byte order.
+// conversions like the whole: the SQL counts each distinct path's runs
+// (one hash aggregation over the version's ended runs) and, apart, lists
+// the times to convert of its converted runs (funnelConversions,
+// each looked up by id); bucketPaths puts the two together, ranks and
+// buckets them.
 func funnelByPath(ctx context.Context, db rowsQuerier, what string, q FunnelQuery) ([]PathFunnel, error) {
+	var counts []pathCount
+	err := reportRows(ctx, db, what+": by path", func(r pgx.Rows) error {
+		var (
+			p         pathCount
+			truncated *bool
+		)
+		if err := r.Scan(&p.recorded, &p.steps, &truncated, &p.runs, &p.toConvert); err != nil {
+			return err
+		}
+		p.truncated = truncated != nil && *truncated
+		counts = append(counts, p)
+		return nil
+	}, funnelConversions+`
+		SELECT path IS NOT NULL, path, path_truncated, count(*), '{}'::float8[]
+		FROM enrollments WHERE journey_id = $1 AND version = $2 AND status <> 'active'
+		GROUP BY path, path_truncated
+		UNION ALL
+		SELECT en.path IS NOT NULL, en.path, en.path_truncated, 0, array_agg(extract(epoch FROM c.first_at - c.started_at)::float8)
+		FROM c JOIN enrollments en ON en.id = c.id
+		WHERE en.status <> 'active'
+		GROUP BY en.path, en.path_truncated`, q.JourneyID, q.Version, q.Goal, q.Window)
+	if err != nil {
+		return nil, err
+	}
 	limit := q.MaxPaths
 	if limit <= 0 {
 		limit = MaxPaths
 	}
-	var out []PathFunnel
-	err := reportRows(ctx, db, what+": by path", func(r pgx.Rows) error {
-		var (
-			p         PathFunnel
-			truncated *bool
-		)
-		if err := r.Scan(&p.Kind, &p.Steps, &truncated, &p.Paths, &p.Entered, &p.Converted, &p.TimeToConvertP50); err != nil {
-			return err
+	return bucketPaths(counts, limit), nil
+}
+
+// pathCount is one distinct path's ended runs: recorded false for the
+// runs with no recorded path; toConvert lists the seconds from entry to
+// the goal of those that converted.
+type pathCount struct {
+	recorded  bool
+	steps     []string
+	truncated bool
+	runs      int64
+	toConvert []float64
+}
+
+// bucketPaths ranks paths by runs, most first (ties: the steps joined by
+// spaces in byte order, then whole before truncated): the first limit are
+// PathOne rows in that order, the rest one PathOther row, and the runs
+// with no recorded path one PathUnrecorded row, last. A truncated path is
+// not the same as the whole one that ends alike. Each row's
+// TimeToConvertP50 is the median (interpolated, as percentile_cont) of its
+// runs' times to convert.
+func bucketPaths(counts []pathCount, limit int) []PathFunnel {
+	// A path may come in more than one row (its runs and its
+	// conversions are counted apart): one per path here.
+	byKey := map[string]int{}
+	var merged []pathCount
+	for _, c := range counts {
+		key := fmt.Sprintf("%t %t %q", c.recorded, c.truncated, c.steps)
+		i, ok := byKey[key]
+		if !ok {
+			byKey[key] = len(merged)
+			merged = append(merged, pathCount{recorded: c.recorded, steps: c.steps, truncated: c.truncated})
+			i = len(merged) - 1
 		}
-		p.Truncated = truncated != nil && *truncated
-		if p.Kind == PathOne && p.Steps == nil {
-			p.Steps = []string{} // a run that took no step
+		merged[i].runs += c.runs
+		merged[i].toConvert = append(merged[i].toConvert, c.toConvert...)
+	}
+	var paths []pathCount
+	var unrecorded *pathCount
+	for i := range merged {
+		c := merged[i]
+		if !c.recorded {
+			if unrecorded == nil {
+				unrecorded = &pathCount{}
+			}
+			unrecorded.runs += c.runs
+			unrecorded.toConvert = append(unrecorded.toConvert, c.toConvert...)
+			continue
+		}
+		paths = append(paths, c)
+	}
+	slices.SortFunc(paths, func(a, b pathCount) int {
+		if c := cmp.Compare(b.runs, a.runs); c != 0 {
+			return c
+		}
+		if c := strings.Compare(strings.Join(a.steps, " "), strings.Join(b.steps, " ")); c != 0 {
+			return c
+		}
+		switch {
+		case a.truncated == b.truncated:
+			return 0
+		case !a.truncated:
+			return -1
+		}
+		return 1
+	})
+	row := func(kind string, n int64, cs ...pathCount) PathFunnel {
+		p := PathFunnel{Kind: kind, Paths: n}
+		var times []float64
+		for _, c := range cs {
+			p.Entered += c.runs
+			p.Converted += int64(len(c.toConvert))
+			times = append(times, c.toConvert...)
+		}
+		p.TimeToConvertP50 = median(times)
+		return p
+	}
+	var out []PathFunnel
+	for i, c := range paths {
+		if i == limit {
+			out = append(out, row(PathOther, int64(len(paths)-limit), paths[limit:]...))
+			break
+		}
+		p := row(PathOne, 1, c)
+		p.Steps, p.Truncated = c.steps, c.truncated
+		if p.Steps == nil {
+			p.Steps = []string{}
 		}
 		out = append(out, p)
+	}
+	if unrecorded != nil {
+		out = append(out, row(PathUnrecorded, 0, *unrecorded))
+	}
+	return out
+}
+
+// median is the 0.5 percentile of xs with linear interpolation between
+// the two middle values (PostgreSQL's percentile_cont(0.5)); nil for none.
+func median(xs []float64) *float64 {
+	if len(xs) == 0 {
 		return nil
-	}, funnelRuns+`, runs AS MATERIALIZED (
-		    SELECT en.path, en.path_truncated, c.first_at - en.started_at AS to_convert, c.first_at IS NOT NULL AS converted
-		    FROM enrollments en LEFT JOIN c ON c.id = en.id
-		    WHERE en.journey_id = $1 AND en.version = $2 AND en.status <> 'active'
-		), ranked AS (
-		    SELECT path, path_truncated,
-		           row_number() OVER (ORDER BY count(*) DESC, array_to_string(path, ' ') COLLATE "C", path_truncated) AS rank
-		    FROM runs WHERE path IS NOT NULL
-		    GROUP BY path, path_truncated
-		), bucketed AS (
-		    SELECT CASE WHEN runs.path IS NULL THEN 'unrecorded' WHEN r.rank <= $5 THEN 'path' ELSE 'other' END AS kind,
-		           CASE WHEN r.rank <= $5 THEN r.rank END AS rank, r.rank AS path_rank,
-		           CASE WHEN r.rank <= $5 THEN runs.path END AS path,
-		           CASE WHEN r.rank <= $5 THEN runs.path_truncated END AS path_truncated,
-		           runs.to_convert, runs.converted
-		    FROM runs LEFT JOIN ranked r ON r.path = runs.path AND r.path_truncated = runs.path_truncated
-		)
-		SELECT kind, path, path_truncated, count(DISTINCT path_rank), count(*), count(*) FILTER (WHERE converted),
-		       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM to_convert))
-		FROM bucketed
-		GROUP BY kind, rank, path, path_truncated
-		ORDER BY kind = 'unrecorded', kind = 'other', rank`, q.JourneyID, q.Version, q.Goal, q.Window, limit)
-	return out, err
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	pos := 0.5 * float64(len(s)-1)
+	lo := int(pos)
+	m := s[lo]
+	if hi := lo + 1; hi < len(s) {
+		m += (pos - float64(lo)) * (s[hi] - s[lo])
+	}
+	return &m
 }
 
 // sentStatuses are the ledger statuses a provider accepted.
