@@ -66,8 +66,8 @@ log "  ${host}, load average ${load0}"
 
 exists="$(psql "$TEST_DATABASE_URL" -Atqc "SELECT 1 FROM pg_database WHERE datname = '${PGBENCH_DB}'" </dev/null)"
 [[ "$exists" == 1 ]] || psql "$TEST_DATABASE_URL" -qc "CREATE DATABASE ${PGBENCH_DB}" </dev/null >/dev/null
-# The columns and indexes of events (migration 00001) and deliveries
-# (00006), without their foreign keys.
+# The columns and indexes of events (migrations 00001, 00020) and
+# deliveries (00006, 00007, 00023), without their foreign keys.
 psql "$PGBENCH_URL" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 DROP TABLE IF EXISTS bench_deliveries, bench_events;
 CREATE TABLE bench_events (
@@ -79,6 +79,7 @@ CREATE TABLE bench_events (
     received_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX bench_events_contact ON bench_events (contact_id, occurred_at DESC);
+CREATE INDEX bench_events_name ON bench_events (name, occurred_at) INCLUDE (contact_id);
 CREATE TABLE bench_deliveries (
     id               bigserial PRIMARY KEY,
     event_id         text NOT NULL,
@@ -100,6 +101,8 @@ CREATE TABLE bench_deliveries (
 CREATE INDEX bench_deliveries_pending ON bench_deliveries (contact_id, id) WHERE done_at IS NULL;
 CREATE INDEX bench_deliveries_event ON bench_deliveries (event_id);
 CREATE INDEX bench_deliveries_started ON bench_deliveries (contact_id, id) WHERE kind = 'start' AND enrollment_id <> '';
+CREATE INDEX bench_deliveries_contact ON bench_deliveries (contact_id);
+CREATE INDEX bench_deliveries_pending_start ON bench_deliveries (contact_id) WHERE kind = 'start' AND done_at IS NULL;
 SQL
 
 # median VALUES...: the median of the arguments.

@@ -136,15 +136,9 @@ func (s *Store) insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Even
 	if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
 		return Event{}, false, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	out, reread, err := scanTrackedEvent(tx.QueryRow(ctx, s.trackStatement(ctx, tx), trackEventArgs(e)...), e)
+	out, err := trackInTx(ctx, tx, s.trackStatement(ctx, tx), e)
 	if err != nil {
-		if _, fk := foreignKeyViolation(err); fk {
-			return Event{}, false, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)
-		}
-		return Event{}, false, err
-	}
-	if reread {
-		out = readExistingEvent(ctx, tx, e)
+		return Event{}, false, trackAloneError(e, err)
 	}
 	return out.stored, out.inserted, out.err
 }

@@ -152,12 +152,7 @@ func (s *Store) TrackEvent(ctx context.Context, e Event) (Event, bool, int, erro
 		// alone, so the error, if any, is this event's own.
 	}
 	if err := s.trackTogether(ctx, []*eventCall{c}, 0, nil); err != nil {
-		if _, fk := foreignKeyViolation(err); fk {
-			// The contact was erased between the statement's read and its
-			// insert.
-			return Event{}, false, 0, fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)
-		}
-		return Event{}, false, 0, err
+		return Event{}, false, 0, trackAloneError(e, err)
 	}
 	return c.out.stored, c.out.inserted, c.out.pending, c.out.err
 }
@@ -210,68 +205,106 @@ func (s *Store) runEventGroup(group []*eventCall) {
 	}
 }
 
-// trackEventStatement stores one event and its deliveries ($1-$5: id,
-// contact, name, properties, occurred_at or NULL for now) in one
-// statement, for a transaction that holds the contact's delivery lock.
-// The lock must be taken by an earlier statement, never inside this one:
-// a READ COMMITTED statement reads from a snapshot taken when it starts,
-// so only a statement that starts once the lock is granted sees what the
-// lock's previous holder committed (a pending start, a run). An
-// unknown contact inserts nothing (rather than failing the transaction on
-// the foreign key), so it fails its own event only.
+// trackEventsStatement stores events and their deliveries in one
+// statement, for a transaction that holds their contacts' delivery locks.
+// Its arguments are arrays, one element per event, in the order the events
+// are stored in ($1-$5: ids, contacts, names, properties, occurred_at or
+// NULL for now); the ids are distinct. One statement for a group, rather
+// than one per event, because most of an event's cost is a statement's
+// fixed part (its start, its locks on a dozen relations and their
+// indexes, its end), which the group then pays once.
 //
-// It answers one row: whether the contact exists; then, if the event was
-// inserted, true, the event and how many deliveries were stored (all
-// pending); if the id was already stored (a duplicate or a reused id),
-// false, that event and its pending deliveries; and NULLs if neither (no
-// contact, or an id committed by another transaction after this
-// statement's snapshot was taken: read it again, see readExistingEvent).
+// The locks must be taken by an earlier statement, never inside this one:
+// a READ COMMITTED statement reads from a snapshot taken when it starts,
+// so only a statement that starts once the locks are granted sees what
+// their previous holders committed (a pending start, a run). An unknown
+// contact inserts nothing for its event (rather than failing the
+// transaction on the foreign key), so it fails its own event only.
+//
+// It answers one row per event, in order: whether the contact exists;
+// then, if the event was inserted, true, the event and how many deliveries
+// were stored (all pending); if the id was already stored (a duplicate or
+// a reused id), false, that event and its pending deliveries; and NULLs if
+// neither (no contact, or an id committed by another transaction after
+// this statement's snapshot was taken: read it again, see
+// readExistingEvent).
 //
 // While a segment exists, a new event also queues its contact's segments
-// for evaluation (segment_eval.go); a segment's own entry and exit events
-// do not. With no segment, that costs a probe of an empty table, inside
-// this statement.
+// for evaluation (segment_eval.go), once per contact; a segment's own entry
+// and exit events do not. With no segment, that costs a probe of an empty
+// table. With scored, the contact is also marked for rescoring when the
+// latest model's intent rules read the event's name (scores.go): the
+// statement TrackEvent runs once a model exists.
 //
 // The deliveries are one INSERT, whose rows take their ids in its ORDER
-// BY: the signal first, then the starts by journey. Both look at what the
-// transaction stored before, as insertEventWithDeliveries' statements did
-// one after the other: the signal's condition does not see this event's
-// own starts, and does see a start stored by an earlier event of the same
-// transaction.
-const trackEventStatement = `
-WITH c AS (SELECT id FROM contacts WHERE id = $2::text),
+// BY: event by event, the signal first, then the starts by journey. An
+// event gets a signal when its contact has a running journey or a start
+// still pending that may become one, counting the starts of the events
+// stored before it in the same statement (they were stored before it)
+// but not its own, as if each event had its own statement.
+func trackEventsStatement(scored bool) string {
+	score := ""
+	if scored {
+		score = `,
+sp AS (
+	INSERT INTO score_pending (contact_id)
+	SELECT DISTINCT ins.contact_id FROM ins
+	WHERE EXISTS (SELECT 1 FROM (SELECT intent_events FROM score_models ORDER BY version DESC LIMIT 1) AS m
+	              WHERE ins.name = ANY (m.intent_events))
+	ON CONFLICT (contact_id) DO NOTHING)`
+	}
+	return `
+WITH input AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+		WITH ORDINALITY AS i (id, contact_id, name, properties, occurred_at, n)),
 ins AS (
 	INSERT INTO events (id, contact_id, name, properties, occurred_at)
-	SELECT $1::text, c.id, $3::text, $4::jsonb, COALESCE($5::timestamptz, now()) FROM c
+	SELECT i.id, c.id, i.name, i.properties, COALESCE(i.occurred_at, now())
+	FROM input i JOIN contacts c ON c.id = i.contact_id
+	ORDER BY i.n
 	ON CONFLICT (id) DO NOTHING
 	RETURNING ` + eventColumns + `),
+new AS (SELECT ins.*, i.n FROM ins JOIN input i ON i.id = ins.id),
+starts AS (
+	SELECT new.n, new.id AS event_id, new.contact_id, new.received_at, v.journey_id, v.version
+	FROM new JOIN journey_versions v ON v.trigger_event = new.name
+	 AND (v.trigger_segment IS NULL OR v.trigger_segment = new.properties->>'segment')
+	 AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)),
 dl AS (
 	INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
-	SELECT ins.id, ins.contact_id, d.kind, d.journey_id, d.journey_version, ins.received_at
-	FROM ins CROSS JOIN LATERAL (
-		SELECT 0 AS ord, 'signal'::text AS kind, ''::text AS journey_id, 0 AS journey_version
-		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = ins.contact_id AND status = 'active')
-		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = ins.contact_id AND kind = 'start' AND done_at IS NULL)
+	SELECT d.event_id, d.contact_id, d.kind, d.journey_id, d.version, d.received_at FROM (
+		SELECT new.n, new.id AS event_id, new.contact_id, new.received_at,
+		       0 AS ord, 'signal'::text AS kind, ''::text AS journey_id, 0 AS version
+		FROM new
+		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = new.contact_id AND status = 'active')
+		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = new.contact_id AND kind = 'start' AND done_at IS NULL)
+		   OR EXISTS (SELECT 1 FROM starts WHERE starts.contact_id = new.contact_id AND starts.n < new.n)
 		UNION ALL
-		SELECT 1, 'start', v.journey_id, v.version FROM journey_versions v
-		WHERE v.trigger_event = ins.name
-		  AND (v.trigger_segment IS NULL OR v.trigger_segment = ins.properties->>'segment')
-		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)) AS d
-	ORDER BY d.ord, d.journey_id
-	RETURNING 1),
+		SELECT n, event_id, contact_id, received_at, 1, 'start', journey_id, version FROM starts) AS d
+	ORDER BY d.n, d.ord, d.journey_id
+	RETURNING event_id),
 seg AS (
 	INSERT INTO segment_evaluations (contact_id)
-	SELECT ins.contact_id FROM ins
-	WHERE ins.name NOT IN ('segment.entered', 'segment.exited') AND EXISTS (SELECT 1 FROM segments))
-SELECT EXISTS (SELECT 1 FROM c), x.inserted, x.id, x.contact_id, x.name, x.properties, x.occurred_at, x.received_at, x.pending
-FROM (SELECT 1) AS one LEFT JOIN (
-	SELECT true AS inserted, ins.id, ins.contact_id, ins.name, ins.properties, ins.occurred_at, ins.received_at,
-	       (SELECT count(*) FROM dl) AS pending
-	FROM ins
-	UNION ALL
-	SELECT false, e.id, e.contact_id, e.name, e.properties, e.occurred_at, e.received_at,
-	       (SELECT count(*) FROM deliveries WHERE event_id = e.id AND done_at IS NULL)
-	FROM events e WHERE e.id = $1::text AND NOT EXISTS (SELECT 1 FROM ins)) AS x ON true`
+	SELECT DISTINCT new.contact_id FROM new
+	WHERE new.name NOT IN ('segment.entered', 'segment.exited') AND EXISTS (SELECT 1 FROM segments))` + score + `
+SELECT c.id IS NOT NULL, CASE WHEN ins.id IS NOT NULL THEN true WHEN e.id IS NOT NULL THEN false END,
+	COALESCE(ins.id, e.id), COALESCE(ins.contact_id, e.contact_id), COALESCE(ins.name, e.name),
+	COALESCE(ins.properties, e.properties), COALESCE(ins.occurred_at, e.occurred_at),
+	COALESCE(ins.received_at, e.received_at),
+	CASE WHEN ins.id IS NOT NULL THEN (SELECT count(*) FROM dl WHERE dl.event_id = ins.id)
+	     WHEN e.id IS NOT NULL THEN (SELECT count(*) FROM deliveries WHERE event_id = e.id AND done_at IS NULL) END
+FROM input i
+LEFT JOIN contacts c ON c.id = i.contact_id
+LEFT JOIN ins ON ins.id = i.id
+LEFT JOIN events e ON e.id = i.id AND ins.id IS NULL
+ORDER BY i.n`
+}
+
+// The statement TrackEvent runs, without and with a scoring model.
+var (
+	trackEventsPlain  = trackEventsStatement(false)
+	trackEventsScored = trackEventsStatement(true)
+)
 
 // lockContactsDeliveries takes the delivery locks (lockContactDeliveries)
 // of an array of contacts, each once, in the order of their keys.
@@ -279,15 +312,25 @@ const lockContactsDeliveries = `SELECT pg_advisory_xact_lock(k) FROM (
 	SELECT DISTINCT hashtextextended('tutti.deliveries:' || c, 0) AS k FROM unnest($1::text[]) AS c
 	ORDER BY k) AS keys`
 
-// trackEventArgs are trackEventStatement's arguments for e.
-func trackEventArgs(e Event) []any {
-	return []any{e.ID, e.ContactID, e.Name, e.Properties, timeOrNow(e.OccurredAt)}
+// trackEventsArgs are trackEventsStatement's arguments for events.
+func trackEventsArgs(events []Event) []any {
+	var (
+		ids      = make([]string, len(events))
+		contacts = make([]string, len(events))
+		names    = make([]string, len(events))
+		props    = make([]map[string]any, len(events))
+		occurred = make([]*time.Time, len(events))
+	)
+	for i, e := range events {
+		ids[i], contacts[i], names[i], props[i], occurred[i] = e.ID, e.ContactID, e.Name, e.Properties, timeOrNow(e.OccurredAt)
+	}
+	return []any{ids, contacts, names, props, occurred}
 }
 
-// scanTrackedEvent reads trackEventStatement's row for e. reread says that
-// the id exists but was committed after the statement's snapshot: the
+// scanTrackedEvent reads trackEventsStatement's row for e. reread says
+// that the id exists but was committed after the statement's snapshot: the
 // caller reads it again (readExistingEvent).
-func scanTrackedEvent(row pgx.Row, e Event) (out eventOutcome, reread bool, err error) {
+func scanTrackedEvent(row rowScanner, e Event) (out eventOutcome, reread bool, err error) {
 	var (
 		found              bool
 		inserted           *bool
@@ -345,15 +388,104 @@ func readExistingEvent(ctx context.Context, q rowQuerier, e Event) eventOutcome 
 	return out
 }
 
+// scanTrackedEvents reads trackEventsStatement's rows for events into
+// outs, and returns the indexes of the events to read again (see
+// scanTrackedEvent). It closes rows.
+func scanTrackedEvents(rows pgx.Rows, events []Event, outs []eventOutcome) (reread []int, err error) {
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		if i == len(events) {
+			return nil, fmt.Errorf("storing %d events: more rows than events", len(events))
+		}
+		out, again, err := scanTrackedEvent(rows, events[i])
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = out
+		if again {
+			reread = append(reread, i)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storing %d events: %w", len(events), err)
+	}
+	if i != len(events) {
+		return nil, fmt.Errorf("storing %d events: %d rows", len(events), i)
+	}
+	return reread, nil
+}
+
+// trackInTx stores e with stmt (a trackEventsStatement) in tx, which holds
+// e's contact's delivery lock: what storing it did, or the statement's
+// error.
+func trackInTx(ctx context.Context, tx pgx.Tx, stmt string, e Event) (eventOutcome, error) {
+	events, outs := []Event{e}, make([]eventOutcome, 1)
+	rows, err := tx.Query(ctx, stmt, trackEventsArgs(events)...)
+	if err != nil {
+		return eventOutcome{}, fmt.Errorf("insert event %s: %w", e.ID, err)
+	}
+	reread, err := scanTrackedEvents(rows, events, outs)
+	if err != nil {
+		return eventOutcome{}, err
+	}
+	if len(reread) > 0 {
+		outs[0] = readExistingEvent(ctx, tx, e)
+	}
+	return outs[0], nil
+}
+
 // trackTogether stores the events of calls in one transaction of one round
-// trip: BEGIN, the contacts' delivery locks, one trackEventStatement per
-// event (in event id order) and COMMIT. An event's own failure (unknown
-// contact, reused id) is its call's (out.err) and writes nothing of it;
-// any other error rolls the whole transaction back and is returned.
+// trip: BEGIN, the contacts' delivery locks, one trackEventsStatement for
+// all the events (in event id order) and COMMIT. An event's own failure
+// (unknown contact, reused id) is its call's (out.err) and writes nothing
+// of it; any other error rolls the whole transaction back and is returned.
+//
+// Calls that repeat an id of the group (a retry that raced its first
+// attempt) are stored after the group commits, each in a transaction of
+// its own, as if they had come later: they find the first attempt stored.
 //
 // lockTimeout, if positive, bounds the wait for the locks; sent, if set,
 // is called once the statements are on their way.
 func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, sent func()) error {
+	calls = slices.Clone(calls)
+	slices.SortStableFunc(calls, func(a, b *eventCall) int { return cmp.Compare(a.in.ID, b.in.ID) })
+	for _, c := range calls {
+		c.out = eventOutcome{}
+	}
+	var again []*eventCall
+	for i := 1; i < len(calls); i++ {
+		if calls[i].in.ID == calls[i-1].in.ID {
+			again = append(again, calls[i])
+			calls = slices.Delete(calls, i, i+1)
+			i--
+		}
+	}
+	if err := s.trackGroup(ctx, calls, lockTimeout, sent); err != nil {
+		return err
+	}
+	for _, c := range again {
+		if err := s.trackGroup(ctx, []*eventCall{c}, 0, nil); err != nil {
+			c.out = eventOutcome{err: trackAloneError(c.in, err)}
+		}
+	}
+	return nil
+}
+
+// trackAloneError is the error of an event stored in a transaction of its
+// own that failed.
+func trackAloneError(e Event, err error) error {
+	if _, fk := foreignKeyViolation(err); fk {
+		// The contact was erased between the statement's read and its
+		// insert.
+		return fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)
+	}
+	return err
+}
+
+// trackGroup is trackTogether for calls sorted by event id, with distinct
+// ids.
+func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, sent func()) error {
 	what := fmt.Sprintf("storing %d events", len(calls))
 	if len(calls) == 1 {
 		what = "event " + calls[0].in.ID
@@ -371,12 +503,10 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		conn.Release()
 	}()
 
-	calls = slices.Clone(calls)
-	slices.SortStableFunc(calls, func(a, b *eventCall) int { return cmp.Compare(a.in.ID, b.in.ID) })
+	events := make([]Event, len(calls))
 	contacts := make([]string, len(calls))
 	for i, c := range calls {
-		contacts[i] = c.in.ContactID
-		c.out = eventOutcome{}
+		events[i], contacts[i] = c.in, c.in.ContactID
 	}
 	b := &pgx.Batch{}
 	b.Queue("begin")
@@ -384,16 +514,14 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
 	}
 	b.Queue(lockContactsDeliveries, contacts)
-	stmt := s.trackStatement(ctx, conn)
-	for _, c := range calls {
-		b.Queue(stmt, trackEventArgs(c.in)...)
-	}
+	b.Queue(s.trackStatement(ctx, conn), trackEventsArgs(events)...)
 	b.Queue("commit")
 	br := conn.SendBatch(ctx, b)
 	if sent != nil {
 		sent()
 	}
-	var reread []*eventCall
+	outs := make([]eventOutcome, len(calls))
+	var reread []int
 	err = func() error {
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("%s: beginning transaction: %w", what, err)
@@ -406,15 +534,12 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("%s: serialising the contacts' deliveries: %w", what, err)
 		}
-		for _, c := range calls {
-			out, again, err := scanTrackedEvent(br.QueryRow(), c.in)
-			if err != nil {
-				return err
-			}
-			c.out = out
-			if again {
-				reread = append(reread, c)
-			}
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if reread, err = scanTrackedEvents(rows, events, outs); err != nil {
+			return err
 		}
 		tag, err := br.Exec()
 		if err == nil && tag.String() != "COMMIT" {
@@ -431,11 +556,14 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 	if err != nil {
 		return err
 	}
+	for i, c := range calls {
+		c.out = outs[i]
+	}
 	// Ids another transaction committed while this one waited for them:
 	// read them as they are now (events are deleted only with their
 	// contact, which is then a not-found).
-	for _, c := range reread {
-		c.out = readExistingEvent(ctx, conn, c.in)
+	for _, i := range reread {
+		calls[i].out = readExistingEvent(ctx, conn, calls[i].in)
 	}
 	return nil
 }

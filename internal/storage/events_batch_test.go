@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -142,6 +143,54 @@ func TestEventGroup_QueuedCallsShareOneTransaction(t *testing.T) {
 	require.ErrorIs(t, calls[4].err, storage.ErrNotFound)
 	_, err = s.Event(ctx, "ghost-1")
 	require.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+// Events of one contact in one group are stored as if one after the other,
+// in event id order: an event sees the start an earlier one stored (so it
+// gets a signal for the run that start may become) and not its own or a
+// later one's, and the deliveries take their ids in that order.
+func TestEventGroup_EventsSeeEarlierStartsOfTheGroup(t *testing.T) {
+	ctx := context.Background()
+	s := groupedEventStore(t, time.Minute)
+	_, err := s.PublishJourney(ctx, spec("cart", journey.Trigger{Type: journey.TriggerEvent, Event: "cart.abandoned"}))
+	require.NoError(t, err)
+	a, b := newContact(t, s), newContact(t, s)
+
+	release := holdEvents(t, s)
+	tx0, _ := s.EventGroupStats()
+	events := []storage.Event{
+		{ID: "g-2", ContactID: a.ID, Name: "page.viewed"},    // after a's start: signalled
+		{ID: "g-1", ContactID: a.ID, Name: "cart.abandoned"}, // a's start
+		{ID: "g-3", ContactID: a.ID, Name: "cart.abandoned"}, // a second start, and a signal for the first
+		{ID: "g-1b", ContactID: b.ID, Name: "page.viewed"},   // before b's start: nothing
+		{ID: "g-2b", ContactID: b.ID, Name: "cart.abandoned"},
+	}
+	waits := make([]func() trackCall, len(events))
+	for i, e := range events {
+		waits[i] = startTrack(ctx, s, e)
+		waitFor(t, func() bool { return storage.QueuedEventCalls(s) == i+1 })
+	}
+	release()
+	pending := map[string]int{}
+	for i, wait := range waits {
+		call := wait()
+		require.NoError(t, call.err, events[i].ID)
+		require.True(t, call.inserted, events[i].ID)
+		pending[events[i].ID] = call.pending
+	}
+	tx1, _ := s.EventGroupStats()
+	require.Equal(t, int64(1), tx1-tx0, "one transaction for all")
+	require.Equal(t, map[string]int{"g-1": 1, "g-2": 1, "g-3": 2, "g-1b": 0, "g-2b": 1}, pending)
+
+	order := func(contactID string) []string {
+		rows, err := s.Pool().Query(ctx, `SELECT event_id || ':' || kind FROM deliveries WHERE contact_id = $1 ORDER BY id`, contactID)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return got
+	}
+	require.Equal(t, []string{"g-1:start", "g-2:signal", "g-3:signal", "g-3:start"}, order(a.ID))
+	require.Equal(t, []string{"g-2b:start"}, order(b.ID))
 }
 
 // An event that fails its shared transaction (here PostgreSQL refuses its

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,7 +362,7 @@ func (s *Store) rescore(ctx context.Context, tx pgx.Tx, contactID string, at tim
 	changes := score.Changes(from, bands)
 	for _, ch := range changes {
 		e := Event{ID: newID("ev_"), ContactID: contactID, Name: score.BandChangedEvent, Properties: ch.Properties(), OccurredAt: at}
-		out, _, err := scanTrackedEvent(tx.QueryRow(ctx, trackEventStatement, trackEventArgs(e)...), e)
+		out, err := trackInTx(ctx, tx, trackEventsPlain, e)
 		if err == nil {
 			err = out.err
 		}
@@ -528,31 +527,14 @@ const markScorePendingForFit = `INSERT INTO score_pending (contact_id)
 	SELECT $1::text WHERE (SELECT has_fit FROM score_models ORDER BY version DESC LIMIT 1)
 	ON CONFLICT (contact_id) DO NOTHING`
 
-// trackScoredEventStatement is trackEventStatement that also marks the
-// contact for rescoring when the latest model's intent rules read the
-// event's name: the statement TrackEvent runs once a model exists.
-var trackScoredEventStatement = func() string {
-	// The CTE goes last among trackEventStatement's, before its final SELECT.
-	const tail = "\nSELECT EXISTS (SELECT 1 FROM c)"
-	if strings.Count(trackEventStatement, tail) != 1 {
-		panic("storage: trackEventStatement changed shape; update trackScoredEventStatement")
-	}
-	return strings.Replace(trackEventStatement, tail, `,
-sp AS (
-	INSERT INTO score_pending (contact_id)
-	SELECT ins.contact_id FROM ins
-	WHERE EXISTS (SELECT 1 FROM (SELECT intent_events FROM score_models ORDER BY version DESC LIMIT 1) AS m
-	              WHERE ins.name = ANY (m.intent_events))
-	ON CONFLICT (contact_id) DO NOTHING)`+tail, 1)
-}()
-
-// trackStatement is the statement that stores a tracked event: with no
-// scoring model, trackEventStatement itself.
+// trackStatement is the statement that stores tracked events
+// (trackEventsStatement): with a scoring model, the one that also marks
+// contacts for rescoring.
 func (s *Store) trackStatement(ctx context.Context, q rowQuerier) string {
 	if s.scoringOn(ctx, q) {
-		return trackScoredEventStatement
+		return trackEventsScored
 	}
-	return trackEventStatement
+	return trackEventsPlain
 }
 
 // markFitChanged marks, in tx, a contact whose attributes or consent

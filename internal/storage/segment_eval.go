@@ -533,7 +533,7 @@ func (s *Store) evaluateContact(ctx context.Context, contactID string, segs []co
 // contact's delivery lock.
 func storeSegmentEvent(ctx context.Context, tx pgx.Tx, contactID, name, segmentID string, at time.Time) error {
 	e := Event{ID: newID("ev_"), ContactID: contactID, Name: name, Properties: map[string]any{"segment": segmentID}, OccurredAt: at}
-	out, _, err := scanTrackedEvent(tx.QueryRow(ctx, trackEventStatement, trackEventArgs(e)...), e)
+	out, err := trackInTx(ctx, tx, trackEventsPlain, e)
 	if err == nil {
 		err = out.err
 	}
