@@ -149,6 +149,7 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	)
 	start := time.Now()
 	cpu0, cpuOK := machineCPU()
+	tx0, calls0 := store.EventGroupStats()
 	b.ResetTimer()
 	for w := range eventClients {
 		quota := b.N / eventClients
@@ -180,6 +181,7 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu1, cpuOK1 := machineCPU()
+	tx1, calls1 := store.EventGroupStats()
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
@@ -199,6 +201,9 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 	b.ReportMetric(ms(percentile(all, 0.99)), "p99-ms")
 	if cpuOK && cpuOK1 {
 		b.ReportMetric(float64((cpu1-cpu0).Microseconds())/n, "machine-cpu-µs/event")
+	}
+	if tx1 > tx0 {
+		b.ReportMetric(float64(calls1-calls0)/float64(tx1-tx0), "events/tx")
 	}
 }
 

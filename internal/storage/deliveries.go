@@ -121,7 +121,7 @@ func collectDeliveries(rows pgx.Rows) ([]Delivery, error) {
 // deliveries (see TrackEvent), under the contact's delivery lock; it
 // returns what insertEvent returns. Every event that journeys may react to
 // is stored through it or through trackTogether, which run the same
-// statement (trackEventStatement): TrackEvent's, and the behaviour events
+// statement (trackEventsStatement): TrackEvent's, and the behaviour events
 // of provider webhooks (ApplyProviderEvent).
 func (s *Store) insertEventWithDeliveries(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
 	if e.Name == "" {

@@ -255,16 +255,24 @@ sp AS (
 	}
 	return `
 WITH input AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+	-- What the statement reads per contact, as scalar subqueries: each is
+	-- an index probe per event, where a join or an EXISTS may be planned
+	-- as a scan of the whole table (a hash join, a hashed subplan) when
+	-- the planner guesses more events than a group holds.
+	SELECT i.*,
+	       (SELECT c.id FROM contacts c WHERE c.id = i.contact_id) AS known,
+	       (SELECT true FROM enrollments WHERE contact_id = i.contact_id AND status = 'active' LIMIT 1) AS running,
+	       (SELECT true FROM deliveries WHERE contact_id = i.contact_id AND kind = 'start' AND done_at IS NULL LIMIT 1) AS starting
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
 		WITH ORDINALITY AS i (id, contact_id, name, properties, occurred_at, n)),
 ins AS (
 	INSERT INTO events (id, contact_id, name, properties, occurred_at)
-	SELECT i.id, c.id, i.name, i.properties, COALESCE(i.occurred_at, now())
-	FROM input i JOIN contacts c ON c.id = i.contact_id
+	SELECT i.id, i.known, i.name, i.properties, COALESCE(i.occurred_at, now())
+	FROM input i WHERE i.known IS NOT NULL
 	ORDER BY i.n
 	ON CONFLICT (id) DO NOTHING
 	RETURNING ` + eventColumns + `),
-new AS (SELECT ins.*, i.n FROM ins JOIN input i ON i.id = ins.id),
+new AS (SELECT ins.*, i.n, i.running, i.starting FROM ins JOIN input i ON i.id = ins.id),
 starts AS (
 	SELECT new.n, new.id AS event_id, new.contact_id, new.received_at, v.journey_id, v.version
 	FROM new JOIN journey_versions v ON v.trigger_event = new.name
@@ -276,8 +284,7 @@ dl AS (
 		SELECT new.n, new.id AS event_id, new.contact_id, new.received_at,
 		       0 AS ord, 'signal'::text AS kind, ''::text AS journey_id, 0 AS version
 		FROM new
-		WHERE EXISTS (SELECT 1 FROM enrollments WHERE contact_id = new.contact_id AND status = 'active')
-		   OR EXISTS (SELECT 1 FROM deliveries WHERE contact_id = new.contact_id AND kind = 'start' AND done_at IS NULL)
+		WHERE new.running OR new.starting
 		   OR EXISTS (SELECT 1 FROM starts WHERE starts.contact_id = new.contact_id AND starts.n < new.n)
 		UNION ALL
 		SELECT n, event_id, contact_id, received_at, 1, 'start', journey_id, version FROM starts) AS d
@@ -287,18 +294,30 @@ seg AS (
 	INSERT INTO segment_evaluations (contact_id)
 	SELECT DISTINCT new.contact_id FROM new
 	WHERE new.name NOT IN ('segment.entered', 'segment.exited') AND EXISTS (SELECT 1 FROM segments))` + score + `
-SELECT c.id IS NOT NULL, CASE WHEN ins.id IS NOT NULL THEN true WHEN e.id IS NOT NULL THEN false END,
+SELECT i.known IS NOT NULL, CASE WHEN ins.id IS NOT NULL THEN true WHEN e.id IS NOT NULL THEN false END,
 	COALESCE(ins.id, e.id), COALESCE(ins.contact_id, e.contact_id), COALESCE(ins.name, e.name),
 	COALESCE(ins.properties, e.properties), COALESCE(ins.occurred_at, e.occurred_at),
 	COALESCE(ins.received_at, e.received_at),
 	CASE WHEN ins.id IS NOT NULL THEN (SELECT count(*) FROM dl WHERE dl.event_id = ins.id)
 	     WHEN e.id IS NOT NULL THEN (SELECT count(*) FROM deliveries WHERE event_id = e.id AND done_at IS NULL) END
 FROM input i
-LEFT JOIN contacts c ON c.id = i.contact_id
 LEFT JOIN ins ON ins.id = i.id
-LEFT JOIN events e ON e.id = i.id AND ins.id IS NULL
+LEFT JOIN LATERAL (SELECT * FROM events WHERE events.id = i.id AND ins.id IS NULL LIMIT 1) AS e ON true
 ORDER BY i.n`
 }
+
+// trackSettings configures a transaction of trackGroup's: its lock
+// timeout ($1, if not empty), and generic plans for its statements. The
+// event statement's plan does not depend on its arguments (every read is an
+// index probe per event, whatever the planner guesses), but with the
+// default plan_cache_mode PostgreSQL plans it afresh at every execution:
+// it compares its generic plan, costed for the hundred rows it assumes an
+// unnest of a parameter gives, with custom plans costed for a group's few,
+// and keeps the custom ones. Planning the statement costs about as much
+// as running it for a group, so a plan is made once per connection
+// instead (and again when the tables' statistics change).
+const trackSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	CASE WHEN $1::text <> '' THEN set_config('lock_timeout', $1::text, true) END`
 
 // The statement TrackEvent runs, without and with a scoring model.
 var (
@@ -510,9 +529,11 @@ func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout 
 	}
 	b := &pgx.Batch{}
 	b.Queue("begin")
+	timeout := ""
 	if lockTimeout > 0 {
-		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10)+"ms")
+		timeout = strconv.FormatInt(max(1, lockTimeout.Milliseconds()), 10) + "ms"
 	}
+	b.Queue(trackSettings, timeout)
 	b.Queue(lockContactsDeliveries, contacts)
 	b.Queue(s.trackStatement(ctx, conn), trackEventsArgs(events)...)
 	b.Queue("commit")
@@ -526,10 +547,8 @@ func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout 
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("%s: beginning transaction: %w", what, err)
 		}
-		if lockTimeout > 0 {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("%s: configuring the transaction: %w", what, err)
-			}
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: configuring the transaction: %w", what, err)
 		}
 		if _, err := br.Exec(); err != nil {
 			return fmt.Errorf("%s: serialising the contacts' deliveries: %w", what, err)

@@ -36,7 +36,7 @@ import (
 // contact's row lock (FOR SHARE) and then its delivery lock, reads what the
 // score depends on, compares the new bands with the stored ones, stores
 // them, and stores each change as a score.band_changed event through
-// trackEventStatement, the statement every tracked event takes: journeys
+// trackEventsStatement, the statement every tracked event takes: journeys
 // it triggers start, and running journeys hear it, through the delivery
 // outbox. Rescorings of one contact are serialised by the delivery lock
 // (and the contact_scores row lock after it), so two of them never both
