@@ -15,7 +15,8 @@
 #      `-c 16 -j 2 -T 20 -M prepared` on emptied tables, then
 #      BenchmarkPostEvents (internal/e2e: 16 clients through the real HTTP
 #      handler; -benchtime 20s), then BenchmarkTrackEvent (the same
-#      transactions without HTTP). Alternating keeps a shared machine's
+#      transactions without HTTP), then BenchmarkPostEventBatches (the 16
+#      clients posting 100 events per POST /v1/events/batch). Alternating keeps a shared machine's
 #      drift from favouring either side; each round has its own ratio.
 #   4. BenchmarkDeliveryLag once: goal events for parked runs at a steady
 #      rate with the worker's dispatcher running against a dev server
@@ -161,7 +162,7 @@ run_go() {
 }
 
 one=() one_p99=() one_cpu=() two=() two_p99=() api=() api_p50=() api_p99=() api_cpu=() ratio1=() ratio2=()
-track=() track_p99=() track_ratio=()
+track=() track_p99=() track_ratio=() batch=() batch_p99=() batch_ratio=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	read -r tps p50 p99 cpu < <(run_pgbench row "$ROOT/scripts/bench-events.sql" "$round")
 	one+=("$(printf '%.0f' "$tps")") one_p99+=("$p99") one_cpu+=("$cpu")
@@ -172,6 +173,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	read -r tes _ tp99 _ < <(run_go BenchmarkTrackEvent "$round")
 	track+=("$tes") track_p99+=("$tp99")
 	track_ratio+=("$(awk -v a="$eps" -v t="$tes" 'BEGIN { printf "%.2f", t / a }')")
+	read -r bes _ bp99 _ < <(run_go BenchmarkPostEventBatches "$round")
+	batch+=("$bes") batch_p99+=("$bp99")
+	batch_ratio+=("$(awk -v a="$bes" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	ratio1+=("$(awk -v a="$eps" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	ratio2+=("$(awk -v a="$eps" -v t="${two[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	log "  round ${round}: POST /v1/events ${eps}/s vs pgbench one row ${one[-1]} TPS (${ratio1[-1]}×), event+delivery rows ${two[-1]} TPS (${ratio2[-1]}×)"
@@ -207,6 +211,8 @@ table="$OUT/table.md"
 		"$(median "${one_cpu[@]}")" "$(median "${api_cpu[@]}")"
 	printf '| for comparison: `storage.Store.TrackEvent` called by 16 goroutines, no HTTP (`BenchmarkTrackEvent`, %s per round) | %.0f events/s (%s); p99 %s ms; ÷ POST /v1/events round by round: %s |\n' \
 		"$BENCH_TIME" "$(median "${track[@]}")" "$(list "${track[@]}")" "$(median "${track_p99[@]}")" "$(list "${track_ratio[@]}")"
+	printf '| `POST /v1/events/batch`, 16 clients, 100 events per request (`BenchmarkPostEventBatches`, %s per round) | %.0f events/s (%s); p99 %s ms per request; ÷ pgbench one-row TPS round by round: %s, median %s× |\n' \
+		"$BENCH_TIME" "$(median "${batch[@]}")" "$(list "${batch[@]}")" "$(median "${batch_p99[@]}")" "$(list "${batch_ratio[@]}")" "$(median "${batch_ratio[@]}")"
 	printf '| delivery lag at %s goal events/s for %s s, dispatcher against a dev server (`BenchmarkDeliveryLag`) | p50 %.0f ms, p99 %.0f ms, max %.0f ms |\n' \
 		"$BENCH_LAG_RATE" "$BENCH_LAG_SECONDS" "$(lag lag-p50-ms)" "$(lag lag-p99-ms)" "$(lag lag-max-ms)"
 	printf '| machine | %s, %s, commit %s, load average at the start %s |\n' "$host" "$(date -u +%Y-%m-%d)" "$commit" "$load0"

@@ -71,22 +71,43 @@ steps:
 //
 //	go test ./internal/e2e -run '^$' -bench BenchmarkPostEvents -benchtime 20s
 func BenchmarkPostEvents(b *testing.B) {
-	benchmarkEvents(b, true)
+	benchmarkEvents(b, viaHTTP)
 }
+
+// BenchmarkPostEventBatches is BenchmarkPostEvents with the events posted
+// as backends and CDPs send them: POST /v1/events/batch, eventBatchSize
+// events per request (each about a different contact), so HTTP, JSON and
+// the round trip are paid once per batch. p50-ms and p99-ms are a batch
+// request's.
+func BenchmarkPostEventBatches(b *testing.B) {
+	benchmarkEvents(b, viaBatch)
+}
+
+// eventBatchSize is BenchmarkPostEventBatches' events per request.
+const eventBatchSize = 100
+
+// How benchmarkEvents' clients store their events.
+type eventsVia int
+
+const (
+	viaStore eventsVia = iota // storage.Store.TrackEvent, no HTTP
+	viaHTTP                   // POST /v1/events, one event per request
+	viaBatch                  // POST /v1/events/batch, eventBatchSize per request
+)
 
 // BenchmarkTrackEvent is BenchmarkPostEvents without HTTP: the 16 clients
 // call storage.Store.TrackEvent (with the contact already known), so the
 // two together say how much of an event's cost is the API's and how much
 // its transaction's.
 func BenchmarkTrackEvent(b *testing.B) {
-	benchmarkEvents(b, false)
+	benchmarkEvents(b, viaStore)
 }
 
 // BenchmarkTrackEventAlone is BenchmarkTrackEvent with TrackEvent's
 // grouping off (every call in a transaction of its own), to say what the
 // grouped commits pay.
 func BenchmarkTrackEventAlone(b *testing.B) {
-	benchmarkEvents(b, false, storage.WithEventBatching(storage.GateBatching{MaxBatch: 1}))
+	benchmarkEvents(b, viaStore, storage.WithEventBatching(storage.GateBatching{MaxBatch: 1}))
 }
 
 // BenchmarkTrackEventWithSegment is BenchmarkTrackEvent with a segment
@@ -98,13 +119,13 @@ func BenchmarkTrackEventAlone(b *testing.B) {
 func BenchmarkTrackEventWithSegment(b *testing.B) {
 	segmentDefined = true
 	defer func() { segmentDefined = false }()
-	benchmarkEvents(b, false)
+	benchmarkEvents(b, viaStore)
 }
 
 // segmentDefined makes benchmarkEvents define a segment before the clock starts.
 var segmentDefined bool
 
-func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
+func benchmarkEvents(b *testing.B, via eventsVia, opts ...storage.Option) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
 	pcfg, err := pgxpool.ParseConfig(dsn)
@@ -158,15 +179,26 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 		}
 		lat := make([]time.Duration, 0, quota)
 		wg.Go(func() {
-			for i := range quota {
-				id, contactID := "evt-"+uuid(), contacts[(i*eventClients+w)%eventContacts]
+			body := func(i int) string {
+				return fmt.Sprintf(`{"event_id": %q, "contact_id": %q, "name": "purchase", "properties": %s}`,
+					"evt-"+uuid(), contacts[(i*eventClients+w)%eventContacts], eventProperties)
+			}
+			for i := 0; i < quota; {
 				var err error
 				t0 := time.Now()
-				if viaHTTP {
-					err = postEvent(hc, srv.URL, fmt.Sprintf(`{"event_id": %q, "contact_id": %q, "name": "purchase", "properties": %s}`,
-						id, contactID, eventProperties))
-				} else {
-					err = trackEvent(ctx, store, id, contactID)
+				switch via {
+				case viaStore:
+					err = trackEvent(ctx, store, "evt-"+uuid(), contacts[(i*eventClients+w)%eventContacts])
+					i++
+				case viaHTTP:
+					err = postEvent(hc, srv.URL, body(i))
+					i++
+				case viaBatch:
+					items := make([]string, 0, eventBatchSize)
+					for ; i < quota && len(items) < eventBatchSize; i++ {
+						items = append(items, body(i))
+					}
+					err = postEventBatch(hc, srv.URL, items)
 				}
 				lat = append(lat, time.Since(t0))
 				if err != nil {
@@ -190,11 +222,11 @@ func benchmarkEvents(b *testing.B, viaHTTP bool, opts ...storage.Option) {
 		b.Fatal(err)
 	}
 	all := slices.Concat(latencies...)
-	if deliveries != len(all) {
-		b.Fatalf("%d events posted, %d deliveries stored: want one each", len(all), deliveries)
+	if deliveries != b.N {
+		b.Fatalf("%d events posted, %d deliveries stored: want one each", b.N, deliveries)
 	}
 	slices.Sort(all)
-	n := float64(len(all))
+	n := float64(b.N)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(n/elapsed.Seconds(), "events/s")
 	b.ReportMetric(ms(percentile(all, 0.50)), "p50-ms")
@@ -240,6 +272,33 @@ func postEvent(hc *http.Client, base, body string) error {
 	}
 	if resp.StatusCode != http.StatusAccepted || !bytes.Contains(raw, []byte(`"pending_deliveries":1`)) {
 		return fmt.Errorf("POST /v1/events: want 202 with one pending delivery, got %d %s", resp.StatusCode, raw)
+	}
+	return nil
+}
+
+// postEventBatch posts items (event objects) as one batch and wants every
+// one stored new with one pending delivery.
+func postEventBatch(hc *http.Client, base string, items []string) error {
+	body := `{"items": [` + strings.Join(items, ",") + `]}`
+	req, err := http.NewRequest("POST", base+"/v1/events/batch", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprintf(`"succeeded":%d,"failed":0`, len(items))
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(raw, []byte(want)) ||
+		bytes.Count(raw, []byte(`"pending_deliveries":1`)) != len(items) {
+		return fmt.Errorf("POST /v1/events/batch: want 200 with %d new events, one pending delivery each, got %d %.300s", len(items), resp.StatusCode, raw)
 	}
 	return nil
 }

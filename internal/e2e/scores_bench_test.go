@@ -32,5 +32,5 @@ bands:
 			b.Fatal(err)
 		}
 	})
-	benchmarkEvents(b, false, withModel)
+	benchmarkEvents(b, viaStore, withModel)
 }
