@@ -253,25 +253,32 @@ func trackEvent(ctx context.Context, store *storage.Store, id, contactID string)
 	return err
 }
 
-// postEvent posts one event and wants its 202.
-func postEvent(hc *http.Client, base, body string) error {
-	req, err := http.NewRequest("POST", base+"/v1/events", strings.NewReader(body))
+// benchPost posts body to base+path with the API token and answers the
+// response's status and body.
+func benchPost(hc *http.Client, base, path, body string) (int, []byte, error) {
+	req, err := http.NewRequest("POST", base+path, strings.NewReader(body))
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
+}
+
+// postEvent posts one event and wants its 202.
+func postEvent(hc *http.Client, base, body string) error {
+	status, raw, err := benchPost(hc, base, "/v1/events", body)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusAccepted || !bytes.Contains(raw, []byte(`"pending_deliveries":1`)) {
-		return fmt.Errorf("POST /v1/events: want 202 with one pending delivery, got %d %s", resp.StatusCode, raw)
+	if status != http.StatusAccepted || !bytes.Contains(raw, []byte(`"pending_deliveries":1`)) {
+		return fmt.Errorf("POST /v1/events: want 202 with one pending delivery, got %d %s", status, raw)
 	}
 	return nil
 }
@@ -279,26 +286,14 @@ func postEvent(hc *http.Client, base, body string) error {
 // postEventBatch posts items (event objects) as one batch and wants every
 // one stored new with one pending delivery.
 func postEventBatch(hc *http.Client, base string, items []string) error {
-	body := `{"items": [` + strings.Join(items, ",") + `]}`
-	req, err := http.NewRequest("POST", base+"/v1/events/batch", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	status, raw, err := benchPost(hc, base, "/v1/events/batch", `{"items": [`+strings.Join(items, ",")+`]}`)
 	if err != nil {
 		return err
 	}
 	want := fmt.Sprintf(`"succeeded":%d,"failed":0`, len(items))
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(raw, []byte(want)) ||
+	if status != http.StatusOK || !bytes.Contains(raw, []byte(want)) ||
 		bytes.Count(raw, []byte(`"pending_deliveries":1`)) != len(items) {
-		return fmt.Errorf("POST /v1/events/batch: want 200 with %d new events, one pending delivery each, got %d %.300s", len(items), resp.StatusCode, raw)
+		return fmt.Errorf("POST /v1/events/batch: want 200 with %d new events, one pending delivery each, got %d %.300s", len(items), status, raw)
 	}
 	return nil
 }
