@@ -379,3 +379,40 @@ func TestEventGroup_ContactsDeliveriesCommitInIDOrder(t *testing.T) {
 	txs, calls := s.EventGroupStats()
 	t.Logf("%d calls in %d shared transactions", calls, txs)
 }
+
+// One id posted at once for different contacts (a client's mistake), in
+// separate transactions: whichever commits first stores it, every other
+// call answers ErrEventConflict, including those whose statement started
+// before the first committed and read the id again afterwards; nothing
+// else fails and nothing is stored twice.
+func TestEventGroup_IDRacedAcrossTransactions(t *testing.T) {
+	ctx := context.Background()
+	base := storagetest.New(t)
+	for _, b := range []storage.GateBatching{{MaxBatch: 1}, {MaxBatch: 4, MaxInFlight: 4}} {
+		s := storage.New(base.Pool(), storage.WithEventBatching(b))
+		const n = 12
+		cs := make([]storage.Contact, n)
+		for i := range cs {
+			cs[i] = newContact(t, s)
+		}
+		id := fmt.Sprintf("raced-%d", b.MaxBatch)
+		calls := make([]trackCall, n)
+		concurrently(n, func(i int) {
+			calls[i].ev, calls[i].inserted, calls[i].pending, calls[i].err = s.TrackEvent(ctx, storage.Event{ID: id, ContactID: cs[i].ID, Name: "purchase"})
+		})
+		winners := 0
+		for i, c := range calls {
+			if c.err == nil {
+				require.True(t, c.inserted, "call %d", i)
+				require.Equal(t, cs[i].ID, c.ev.ContactID)
+				winners++
+				continue
+			}
+			require.ErrorIs(t, c.err, storage.ErrEventConflict, "call %d", i)
+		}
+		require.Equal(t, 1, winners, "batching %+v", b)
+		var stored int
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE id = $1`, id).Scan(&stored))
+		require.Equal(t, 1, stored)
+	}
+}
