@@ -299,7 +299,9 @@ SELECT i.known IS NOT NULL, CASE WHEN ins.id IS NOT NULL THEN true WHEN e.id IS 
 	COALESCE(ins.properties, e.properties), COALESCE(ins.occurred_at, e.occurred_at),
 	COALESCE(ins.received_at, e.received_at),
 	CASE WHEN ins.id IS NOT NULL THEN (SELECT count(*) FROM dl WHERE dl.event_id = ins.id)
-	     WHEN e.id IS NOT NULL THEN (SELECT count(*) FROM deliveries WHERE event_id = e.id AND done_at IS NULL) END
+	     -- FILTER, not WHERE: a done_at IS NULL condition lets the planner
+	     -- pick deliveries_pending, a walk over the whole outbox.
+	     WHEN e.id IS NOT NULL THEN (SELECT count(*) FILTER (WHERE done_at IS NULL) FROM deliveries WHERE event_id = e.id) END
 FROM input i
 LEFT JOIN ins ON ins.id = i.id
 LEFT JOIN LATERAL (SELECT * FROM events WHERE events.id = i.id AND ins.id IS NULL LIMIT 1) AS e ON true
@@ -438,13 +440,38 @@ func scanTrackedEvents(rows pgx.Rows, events []Event, outs []eventOutcome) (rere
 // trackInTx stores e with stmt (a trackEventsStatement) in tx, which holds
 // e's contact's delivery lock: what storing it did, or the statement's
 // error.
+//
+// The statement runs with generic plans (see trackSettings), and the
+// transaction's plan_cache_mode is put back after it, all in one round
+// trip: tx is the caller's, whose other statements keep their plans.
 func trackInTx(ctx context.Context, tx pgx.Tx, stmt string, e Event) (eventOutcome, error) {
 	events, outs := []Event{e}, make([]eventOutcome, 1)
-	rows, err := tx.Query(ctx, stmt, trackEventsArgs(events)...)
-	if err != nil {
-		return eventOutcome{}, fmt.Errorf("insert event %s: %w", e.ID, err)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('tutti.plan_cache_mode', current_setting('plan_cache_mode'), true),
+		set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	b.Queue(stmt, trackEventsArgs(events)...)
+	b.Queue(`SELECT set_config('plan_cache_mode', current_setting('tutti.plan_cache_mode'), true)`)
+	br := tx.SendBatch(ctx, b)
+	reread, err := func() ([]int, error) {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("insert event %s: configuring the statement: %w", e.ID, err)
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("insert event %s: %w", e.ID, err)
+		}
+		reread, err := scanTrackedEvents(rows, events, outs)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("insert event %s: restoring the transaction's plans: %w", e.ID, err)
+		}
+		return reread, nil
+	}()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("insert event %s: %w", e.ID, cerr)
 	}
-	reread, err := scanTrackedEvents(rows, events, outs)
 	if err != nil {
 		return eventOutcome{}, err
 	}

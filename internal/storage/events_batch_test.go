@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -415,4 +416,55 @@ func TestEventGroup_IDRacedAcrossTransactions(t *testing.T) {
 		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE id = $1`, id).Scan(&stored))
 		require.Equal(t, 1, stored)
 	}
+}
+
+// The event statement's reads must stay index probes per event whatever
+// plan it settles on: its transactions use generic plans (made once per
+// connection, possibly while the tables are empty), costed for a hundred
+// events where a group has a few. Joins written plainly were planned as
+// scans of contacts, enrollments and events.
+func TestTrackEvents_PlanIndexLookupsOnEmptyTables(t *testing.T) {
+	ctx := context.Background()
+	s := storagetest.New(t)
+	conn, err := s.Pool().Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	for name, sql := range storage.TrackEventStatements {
+		stmt := "track_events_" + name
+		_, err := conn.Exec(ctx, fmt.Sprintf("PREPARE %s (text[], text[], text[], jsonb[], timestamptz[]) AS %s", stmt, sql))
+		require.NoError(t, err, name)
+		rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN EXECUTE %s(NULL, NULL, NULL, NULL, NULL)", stmt), pgx.QueryExecModeSimpleProtocol)
+		require.NoError(t, err, name)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err, name)
+		plan := strings.Join(lines, "\n")
+		for _, table := range []string{"contacts", "enrollments", "events", "deliveries"} {
+			require.NotContains(t, plan, "Seq Scan on "+table+" ", "%s:\n%s", name, plan)
+			require.NotContains(t, plan, "Seq Scan on "+table+"\n", "%s:\n%s", name, plan)
+		}
+		for _, index := range []string{"contacts_pkey", "enrollments_one_active", "deliveries_pending_start", "events_pkey", "deliveries_event"} {
+			require.Contains(t, plan, index, "%s:\n%s", name, plan)
+		}
+	}
+}
+
+// An event stored inside another transaction (a webhook's) runs with
+// generic plans and gives the transaction its own plan_cache_mode back.
+func TestTrackInTx_RestoresPlanCacheMode(t *testing.T) {
+	ctx := context.Background()
+	s := storagetest.New(t)
+	c := newContact(t, s)
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only check; rolled back
+	_, err = tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`)
+	require.NoError(t, err)
+	_, inserted, err := storage.TrackInTx(ctx, tx, storage.Event{ID: "in-tx-1", ContactID: c.ID, Name: "email.opened", Properties: map[string]any{}})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	var mode string
+	require.NoError(t, tx.QueryRow(ctx, `SELECT current_setting('plan_cache_mode')`).Scan(&mode))
+	require.Equal(t, "force_custom_plan", mode)
 }

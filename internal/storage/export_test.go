@@ -1,5 +1,11 @@
 package storage
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // QueuedGateCalls is how many Gate calls wait in s's queue for a shared
 // transaction: tests use it to know a group is ready to form.
 func QueuedGateCalls(s *Store) int {
@@ -30,4 +36,17 @@ func QueuedEventCalls(s *Store) int {
 		return 0
 	}
 	return len(s.events.queue)
+}
+
+// TrackEventStatements are the event statements, without and with a
+// scoring model, for the test that checks their plans.
+var TrackEventStatements = map[string]string{"plain": trackEventsPlain, "scored": trackEventsScored}
+
+// TrackInTx stores e in tx as a webhook's behaviour event is stored.
+func TrackInTx(ctx context.Context, tx pgx.Tx, e Event) (Event, bool, error) {
+	out, err := trackInTx(ctx, tx, trackEventsPlain, e)
+	if err == nil {
+		err = out.err
+	}
+	return out.stored, out.inserted, err
 }
