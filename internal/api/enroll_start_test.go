@@ -371,3 +371,41 @@ func TestEnrollIdempotencyKey(t *testing.T) {
 		t.Errorf("long key: %s", r.raw)
 	}
 }
+
+// A run ops terminated (the Temporal UI, `temporal workflow terminate`)
+// records no ending: its enrollment stays active, blocking the contact's
+// re-entry, until the contact's next enrollment in the journey finds it old
+// enough to ask Temporal about. Temporal says the run closed without an
+// ending, so the enrollment ends as failed (run_terminated, at the close's
+// time) and the new run starts.
+func TestEnrollAfterTerminatedRun_EndsItAsFailed(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.publish(welcome("ops-ended", "{policy: always}"))
+	id := h.newContact(map[string]any{"external_id": "ops-ended-1"})
+	firstID, _ := enrollmentOf(h.enrollWithKey("ops-ended", id, "", http.StatusCreated))
+	h.terminate(workflows.JourneyWorkflowID("ops-ended", id))
+
+	// A fresh row may be a start in flight: it is not asked about.
+	if r := h.enrollWithKey("ops-ended", id, "", http.StatusConflict); r.errorCode() != "already_active" {
+		t.Fatalf("while the row is fresh: %s", r.raw)
+	}
+	if _, err := h.store.Pool().Exec(ctx, `UPDATE enrollments SET started_at = now() - interval '1 hour' WHERE id = $1`, firstID); err != nil {
+		t.Fatal(err)
+	}
+	secondID, runID := enrollmentOf(h.enrollWithKey("ops-ended", id, "", http.StatusCreated))
+	if secondID == firstID || runID == "" {
+		t.Fatalf("second enrollment %q run %q, first %q", secondID, runID, firstID)
+	}
+	first, err := h.store.Enrollment(ctx, firstID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Status != model.RunFailed || first.ExitReason != model.RunClosedTerminated || first.EndedAt == nil ||
+		first.EndedAt.Before(first.StartedAt) || first.EndedAt.After(time.Now()) {
+		t.Errorf("the terminated run's enrollment: %+v", first)
+	}
+	if n := h.count("enrollments"); n != 2 {
+		t.Errorf("%d enrollment rows, want the failed one and the new one", n)
+	}
+}

@@ -110,7 +110,7 @@ func (e *startError) Unwrap() error { return e.err }
 //     anyway) and answers 503 start_outcome_unknown; a row whose run never
 //     started after all (that case, or the API dying between commit and
 //     start) is dropped by the next enrollment of the contact in the
-//     journey, which asks Temporal about it (dropOrphan), or picked up by a
+//     journey, which asks Temporal about it (settleStale), or picked up by a
 //     retry with the same key, which starts its run.
 //
 // key names the call (the Idempotency-Key; "" for none): the enrollment id
@@ -282,7 +282,7 @@ func alreadyActive(journeyID, contactID string) *Error {
 func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.JourneyVersion, runKey string) error {
 	active, err := s.store.ActiveRun(ctx, contactID, jv.JourneyID, runKey)
 	switch {
-	case err == nil && !s.dropOrphan(ctx, active):
+	case err == nil && !s.settleStale(ctx, active):
 		return alreadyActive(jv.JourneyID, contactID)
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
@@ -314,11 +314,16 @@ func (s *Server) checkReentry(ctx context.Context, contactID string, jv storage.
 // attempt still in flight (the start call and its checks).
 func (s *Server) orphanAge() time.Duration { return 2*time.Minute + 2*s.cfg.SignalTimeout }
 
-// dropOrphan drops an active enrollment whose run never started (startJourney
-// says how one can be left behind) and reports whether it did. Only an
-// enrollment older than orphanAge is asked about, with one describe call:
-// this runs on the refusal path, not on every start.
-func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
+// settleStale settles an active enrollment that is not running any more,
+// and reports whether it did: one whose run never started (startJourney
+// says how one can be left behind) is dropped; one whose run closed in
+// Temporal without recording its ending (failed, terminated by ops,
+// cancelled, timed out: the workflow records every other ending itself,
+// before it closes) is ended as failed with the close's reason code and
+// time, so the contact can enter the journey again. Only an enrollment
+// older than orphanAge is asked about, with one describe call: this runs
+// on the refusal path, not on every start.
+func (s *Server) settleStale(ctx context.Context, e storage.Enrollment) bool {
 	if s.now().Sub(e.StartedAt) < s.orphanAge() {
 		return false
 	}
@@ -332,8 +337,11 @@ func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
 		return false
 	default:
 		// A run without the memo predates it and may be this enrollment's.
-		if id := memoEnrollmentID(d.Memo); id == "" || id == e.ID {
+		switch id := memoEnrollmentID(d.Memo); id {
+		case "":
 			return false
+		case e.ID:
+			return s.endClosedRun(ctx, e, d.WorkflowExecutionMetadata)
 		}
 	}
 	dropped, err := s.store.DropUnstartedEnrollment(ctx, e.ID)
@@ -345,6 +353,38 @@ func (s *Server) dropOrphan(ctx context.Context, e storage.Enrollment) bool {
 		loggerFrom(ctx).Warn("api: dropped an enrollment whose run never started", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "started_at", e.StartedAt)
 	}
 	return dropped
+}
+
+// closedRunReasons are the reason codes of the closes a run does not record
+// itself.
+var closedRunReasons = map[enumspb.WorkflowExecutionStatus]string{
+	enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:     model.RunClosedFailed,
+	enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED: model.RunClosedTerminated,
+	enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:   model.RunClosedCanceled,
+	enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:  model.RunClosedTimedOut,
+}
+
+// endClosedRun ends e, whose run Temporal describes as run, as failed if
+// that run closed without recording its ending, and reports whether e is no
+// longer active. A run still open, or one that completed (it recorded its
+// ending before it closed), leaves e alone.
+func (s *Server) endClosedRun(ctx context.Context, e storage.Enrollment, run client.WorkflowExecutionMetadata) bool {
+	reason, ok := closedRunReasons[run.Status]
+	if !ok {
+		return false
+	}
+	end := storage.EnrollmentEnd{Status: model.RunFailed, Reason: reason}
+	if run.WorkflowCloseTime != nil {
+		end.EndedAt = *run.WorkflowCloseTime
+	}
+	// Idempotent: an ending recorded meanwhile is kept.
+	if err := s.store.EndEnrollment(ctx, e.ID, end); err != nil {
+		loggerFrom(ctx).Warn("api: ending an enrollment whose run closed", "enrollment_id", e.ID, "error", err)
+		return false
+	}
+	loggerFrom(ctx).Warn("api: ended an enrollment whose run closed without recording its ending",
+		"enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", run.WorkflowExecution.RunID, "reason", reason)
+	return true
 }
 
 type exitRequest struct {

@@ -10,8 +10,11 @@ const (
 	RunCompleted RunStatus = "completed" // reached the end of the journey
 	RunConverted RunStatus = "converted" // the contact reached the journey's goal
 	RunExited    RunStatus = "exited"    // an exit event, an opt-out, support or an erasure ended it
-	// RunFailed: the workflow itself failed. The workflow never returns it;
-	// the enrollment records it when the run ends in an error.
+	// RunFailed: the run closed in Temporal without recording an ending
+	// (it failed, ops terminated or cancelled it, it timed out; reason
+	// codes RunClosed* in exit.go). The workflow never returns it; the API
+	// records it when the contact's next enrollment in the journey finds
+	// the run closed.
 	RunFailed RunStatus = "failed"
 )
 
