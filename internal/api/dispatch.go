@@ -345,6 +345,7 @@ func (d *Dispatcher) runKey(ctx context.Context, dl storage.Delivery, jv storage
 func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
 	var runs []string // in the order they first appear
 	events := map[string][]workflows.EventSignal{}
+	enrollmentOf := map[string]storage.Enrollment{}
 	batch := append([]storage.Delivery{dl}, dl.Batched...)
 	targetsOf, err := d.s.store.BatchTargets(ctx, batch)
 	if err != nil {
@@ -354,6 +355,7 @@ func (d *Dispatcher) signal(ctx context.Context, dl storage.Delivery) outcome {
 		for _, e := range targetsOf[i] {
 			if _, ok := events[e.WorkflowID]; !ok {
 				runs = append(runs, e.WorkflowID)
+				enrollmentOf[e.WorkflowID] = e
 			}
 			events[e.WorkflowID] = append(events[e.WorkflowID],
 				workflows.SignalOf(x.Event.ID, x.Event.Name, x.Event.OccurredAt, x.Event.Properties))
@@ -395,7 +397,13 @@ runs:
 				continue runs
 			}
 			if len(one.signalled) == 0 {
-				continue runs // the run has ended: nothing more to tell it
+				// The run has ended: nothing more to tell it. Its
+				// enrollment is still active here, so the run may have
+				// closed without recording its ending (failed, terminated
+				// by ops): settle it now rather than at the contact's next
+				// enrollment in the journey.
+				d.s.endIfClosed(ctx, enrollmentOf[id])
+				continue runs
 			}
 		}
 		fan.signalled = append(fan.signalled, id)

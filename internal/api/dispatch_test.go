@@ -17,6 +17,7 @@ import (
 
 	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/workflows"
 )
 
@@ -392,5 +393,31 @@ func TestConsentAndExitForAClosedRunAreDelivered(t *testing.T) {
 	}
 	if outcomes != "consent:signalled 0,exit:run already ended" {
 		t.Errorf("outcomes %q", outcomes)
+	}
+}
+
+// An event for a contact whose run ops terminated: the signal finds the
+// run gone while its enrollment is active, so the dispatcher asks Temporal,
+// which says the run closed without recording an ending, and the enrollment
+// ends as failed (run_terminated) at once, not at the next enrollment.
+func TestDispatch_SignalToTerminatedRunEndsItsEnrollment(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.publish(welcome("ops-ended", "{policy: always}"))
+	id := h.newContact(map[string]any{"external_id": "ops-ended-2"})
+	enrollmentID, _ := enrollmentOf(h.enrollWithKey("ops-ended", id, "", http.StatusCreated))
+	h.terminate(workflows.JourneyWorkflowID("ops-ended", id))
+
+	h.call("POST", "/v1/events", map[string]any{"event_id": "after-terminate", "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
+	h.drain()
+	if got := h.outcomes("after-terminate"); !strings.HasPrefix(got, "signal:") {
+		t.Errorf("outcomes %q", got)
+	}
+	e, err := h.store.Enrollment(ctx, enrollmentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != model.RunFailed || e.ExitReason != model.RunClosedTerminated || e.EndedAt == nil {
+		t.Errorf("enrollment after the signal found its run terminated: %+v", e)
 	}
 }

@@ -355,6 +355,20 @@ func (s *Server) settleStale(ctx context.Context, e storage.Enrollment) bool {
 	return dropped
 }
 
+// endIfClosed ends e as failed if its run closed without recording its
+// ending (endClosedRun): the dispatcher's check when a signal finds e's run
+// gone while e is active. Unlike settleStale it never drops e: a run
+// Temporal no longer knows may have run and been removed after the
+// namespace's retention.
+func (s *Server) endIfClosed(ctx context.Context, e storage.Enrollment) {
+	dctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	d, err := s.temporal.DescribeWorkflow(dctx, e.WorkflowID, "")
+	cancel()
+	if err == nil && memoEnrollmentID(d.Memo) == e.ID {
+		s.endClosedRun(ctx, e, d.WorkflowExecutionMetadata)
+	}
+}
+
 // closedRunReasons are the reason codes of the closes a run does not record
 // itself.
 var closedRunReasons = map[enumspb.WorkflowExecutionStatus]string{

@@ -18,9 +18,9 @@ const (
 // Reason codes of a run that closed in Temporal without recording its own
 // ending (status failed): the workflow failed (an error it returned, an
 // activity out of time), ops terminated or cancelled it (the Temporal UI,
-// `temporal workflow terminate`), or it timed out. Found when the contact
-// is next enrolled in the journey (the API asks Temporal about an active
-// row it finds), not as it happens.
+// `temporal workflow terminate`), or it timed out. Found when a signal for
+// the contact finds the run gone, or when the contact is next enrolled in
+// the journey, not as it happens.
 const (
 	RunClosedFailed     = "run_failed"
 	RunClosedTerminated = "run_terminated"
