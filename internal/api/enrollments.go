@@ -316,7 +316,9 @@ func (s *Server) orphanAge() time.Duration { return 2*time.Minute + 2*s.cfg.Sign
 
 // settleStale settles an active enrollment that is not running any more,
 // and reports whether it did: one whose run never started (startJourney
-// says how one can be left behind) is dropped; one whose run closed in
+// says how one can be left behind) is dropped, one whose run Temporal has
+// removed after its retention is ended as failed (run_missing,
+// SettleVanishedEnrollment); one whose run closed in
 // Temporal without recording its ending (failed, terminated by ops,
 // cancelled, timed out: the workflow records every other ending itself,
 // before it closes) is ended as failed with the close's reason code and
@@ -344,15 +346,19 @@ func (s *Server) settleStale(ctx context.Context, e storage.Enrollment) bool {
 			return s.endClosedRun(ctx, e, d.WorkflowExecutionMetadata)
 		}
 	}
-	dropped, err := s.store.DropUnstartedEnrollment(ctx, e.ID)
+	// No run of this enrollment: it never started, or it ran and Temporal
+	// removed it after the namespace's retention (the store tells which
+	// from what the run left in PostgreSQL).
+	settled, err := s.store.SettleVanishedEnrollment(ctx, e.ID)
 	if err != nil {
-		loggerFrom(ctx).Warn("api: dropping an enrollment whose run never started", "enrollment_id", e.ID, "error", err)
+		loggerFrom(ctx).Warn("api: settling an enrollment whose run Temporal does not know", "enrollment_id", e.ID, "error", err)
 		return false
 	}
-	if dropped {
-		loggerFrom(ctx).Warn("api: dropped an enrollment whose run never started", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "started_at", e.StartedAt)
+	if settled {
+		loggerFrom(ctx).Warn("api: settled an enrollment whose run Temporal does not know (dropped if it never started, else ended as failed)",
+			"enrollment_id", e.ID, "workflow_id", e.WorkflowID, "started_at", e.StartedAt)
 	}
-	return dropped
+	return settled
 }
 
 // endIfClosed ends e as failed if its run closed without recording its

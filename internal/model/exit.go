@@ -26,4 +26,8 @@ const (
 	RunClosedTerminated = "run_terminated"
 	RunClosedCanceled   = "run_canceled"
 	RunClosedTimedOut   = "run_timed_out"
+	// RunVanished: Temporal no longer knows the run (it removes closed
+	// runs after the namespace's retention) while Tutti's rows show it ran
+	// and its enrollment is still active.
+	RunVanished = "run_missing"
 )

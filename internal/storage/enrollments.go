@@ -133,6 +133,45 @@ func (s *Store) DropUnstartedEnrollment(ctx context.Context, id string) (bool, e
 	return tag.RowsAffected() == 1, nil
 }
 
+// SettleVanishedEnrollment settles an active enrollment whose run Temporal
+// does not know: if Tutti's rows show the run ran (a gate decision for the
+// contact in the journey since the enrollment started, or a split
+// assignment of the enrollment), the run existed and Temporal has removed
+// it after the namespace's retention, so the enrollment ends as failed
+// (reason model.RunVanished) and its record stays; otherwise the run never
+// started and the row is deleted (DropUnstartedEnrollment). It reports
+// whether the enrollment is no longer active.
+func (s *Store) SettleVanishedEnrollment(ctx context.Context, id string) (bool, error) {
+	settled := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var ran bool
+		err := tx.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM decisions d
+			               WHERE d.contact_id = e.contact_id AND d.journey_id = e.journey_id AND d.decided_at >= e.started_at)
+			    OR EXISTS (SELECT 1 FROM assignments a WHERE a.enrollment_id = e.id AND a.contact_id = e.contact_id)
+			FROM enrollments e WHERE e.id = $1 AND e.status = 'active' FOR UPDATE OF e`, id).Scan(&ran)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil // ended or gone meanwhile: nothing to settle
+		case err != nil:
+			return err
+		}
+		var tag pgconn.CommandTag
+		if ran {
+			tag, err = tx.Exec(ctx, `UPDATE enrollments SET status = $2, exit_reason = $3, ended_at = now() WHERE id = $1`,
+				id, model.RunFailed, model.RunVanished)
+		} else {
+			tag, err = tx.Exec(ctx, `DELETE FROM enrollments WHERE id = $1`, id)
+		}
+		settled = err == nil && tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("settling enrollment %s, whose run Temporal does not know: %w", id, err)
+	}
+	return settled, nil
+}
+
 // EnsureEnrollment inserts the enrollment as active unless a row with its id
 // exists. The workflow's first activity calls it: it is a no-op after
 // RecordEnrollment (or CreateEnrollment) committed, and writes the row if it

@@ -51,6 +51,47 @@ func TestRecordEnrollmentAndDropUnstarted(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// An active enrollment whose run Temporal does not know: dropped if
+// nothing shows the run ran (a start that never happened), ended as failed
+// (run_missing) and kept if it left a trace (here a split assignment: the
+// run existed, and Temporal removed it after its retention); an ended one
+// is left alone.
+func TestSettleVanishedEnrollment(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	v := publish(t, s, "welcome")
+
+	never := newContact(t, s)
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("never", never, v)))
+	settled, err := s.SettleVanishedEnrollment(ctx, "never")
+	require.NoError(t, err)
+	require.True(t, settled)
+	_, err = s.Enrollment(ctx, "never")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+
+	ran := newContact(t, s)
+	require.NoError(t, s.RecordEnrollment(ctx, enrollment("ran", ran, v)))
+	_, _, err = s.Assign(ctx, storage.Assignment{JourneyID: v.JourneyID, Experiment: "subject", ContactID: ran.ID,
+		Variant: "a", EnrollmentID: "ran", JourneyVersion: v.Version})
+	require.NoError(t, err)
+	settled, err = s.SettleVanishedEnrollment(ctx, "ran")
+	require.NoError(t, err)
+	require.True(t, settled)
+	e, err := s.Enrollment(ctx, "ran")
+	require.NoError(t, err)
+	require.Equal(t, model.RunFailed, e.Status)
+	require.Equal(t, model.RunVanished, e.ExitReason)
+	require.NotNil(t, e.EndedAt)
+
+	settled, err = s.SettleVanishedEnrollment(ctx, "ran")
+	require.NoError(t, err)
+	require.False(t, settled, "already ended")
+	e2, err := s.Enrollment(ctx, "ran")
+	require.NoError(t, err)
+	require.Equal(t, e, e2)
+}
+
 func TestCreateEnrollment(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)
