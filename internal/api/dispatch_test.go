@@ -403,10 +403,7 @@ func TestConsentAndExitForAClosedRunAreDelivered(t *testing.T) {
 func TestDispatch_SignalToTerminatedRunEndsItsEnrollment(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.publish(welcome("ops-ended", "{policy: always}"))
-	id := h.newContact(map[string]any{"external_id": "ops-ended-2"})
-	enrollmentID, _ := enrollmentOf(h.enrollWithKey("ops-ended", id, "", http.StatusCreated))
-	h.terminate(workflows.JourneyWorkflowID("ops-ended", id))
+	id, enrollmentID := h.terminatedRun("ops-ended", "ops-ended-2")
 
 	h.call("POST", "/v1/events", map[string]any{"event_id": "after-terminate", "contact_id": id, "name": "page.viewed"}, http.StatusAccepted)
 	h.drain()

@@ -381,10 +381,7 @@ func TestEnrollIdempotencyKey(t *testing.T) {
 func TestEnrollAfterTerminatedRun_EndsItAsFailed(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.publish(welcome("ops-ended", "{policy: always}"))
-	id := h.newContact(map[string]any{"external_id": "ops-ended-1"})
-	firstID, _ := enrollmentOf(h.enrollWithKey("ops-ended", id, "", http.StatusCreated))
-	h.terminate(workflows.JourneyWorkflowID("ops-ended", id))
+	id, firstID := h.terminatedRun("ops-ended", "ops-ended-1")
 
 	// A fresh row may be a start in flight: it is not asked about.
 	if r := h.enrollWithKey("ops-ended", id, "", http.StatusConflict); r.errorCode() != "already_active" {
@@ -408,4 +405,16 @@ func TestEnrollAfterTerminatedRun_EndsItAsFailed(t *testing.T) {
 	if n := h.count("enrollments"); n != 2 {
 		t.Errorf("%d enrollment rows, want the failed one and the new one", n)
 	}
+}
+
+// terminatedRun publishes journeyID (re-entry always), enrolls a new
+// contact with externalID in it and terminates the run, as ops would in
+// the Temporal UI; it answers the contact and its enrollment.
+func (h *harness) terminatedRun(journeyID, externalID string) (contactID, enrollmentID string) {
+	h.t.Helper()
+	h.publish(welcome(journeyID, "{policy: always}"))
+	contactID = h.newContact(map[string]any{"external_id": externalID})
+	enrollmentID, _ = enrollmentOf(h.enrollWithKey(journeyID, contactID, "", http.StatusCreated))
+	h.terminate(workflows.JourneyWorkflowID(journeyID, contactID))
+	return contactID, enrollmentID
 }

@@ -3,12 +3,10 @@ package storage_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -283,26 +281,9 @@ func TestGateGroup_CapsHoldPerContactUnderLoad(t *testing.T) {
 // ledger read was planned as a sequential scan of messages, and kept that
 // plan as the table grew.
 func TestGateReads_PlanIndexLookupsOnEmptyTables(t *testing.T) {
-	ctx := context.Background()
 	s := storagetest.New(t)
-	conn, err := s.Pool().Acquire(ctx)
-	require.NoError(t, err)
-	defer conn.Release()
-	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
-	require.NoError(t, err)
 	for name, q := range storage.GateReads {
-		stmt := "gate_read_" + strings.ReplaceAll(name, " ", "_")
-		_, err := conn.Exec(ctx, fmt.Sprintf("PREPARE %s (%s) AS %s", stmt, strings.Join(q.Types, ", "), q.SQL))
-		require.NoError(t, err, name)
-		args := make([]string, len(q.Types))
-		for i, typ := range q.Types {
-			args[i] = "NULL::" + typ
-		}
-		rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN EXECUTE %s(%s)", stmt, strings.Join(args, ", ")), pgx.QueryExecModeSimpleProtocol)
-		require.NoError(t, err, name)
-		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err, name)
-		plan := strings.Join(lines, "\n")
+		plan := genericPlans(t, s, q.Types, map[string]string{name: q.SQL})[name]
 		for _, table := range []string{"contacts", "messages", "consents", "suppressions"} {
 			require.NotContains(t, plan, "Seq Scan on "+table, "%s:\n%s", name, plan)
 		}

@@ -3,11 +3,13 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tutti-dev/tutti/internal/journey"
@@ -72,4 +74,33 @@ func concurrently(n int, fn func(i int)) {
 	}
 	close(start)
 	wg.Wait()
+}
+
+// genericPlans answers the EXPLAIN of each statement (name to SQL, all
+// taking types) under the generic plan PostgreSQL makes for it on s's
+// tables as they are now: the plan a prepared statement settles on.
+func genericPlans(t *testing.T, s *storage.Store, types []string, stmts map[string]string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := s.Pool().Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	args := make([]string, len(types))
+	for i, typ := range types {
+		args[i] = "NULL::" + typ
+	}
+	plans := map[string]string{}
+	for name, sql := range stmts {
+		stmt := "plan_" + strings.ReplaceAll(name, " ", "_")
+		_, err := conn.Exec(ctx, fmt.Sprintf("PREPARE %s (%s) AS %s", stmt, strings.Join(types, ", "), sql))
+		require.NoError(t, err, name)
+		rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN EXECUTE %s(%s)", stmt, strings.Join(args, ", ")), pgx.QueryExecModeSimpleProtocol)
+		require.NoError(t, err, name)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err, name)
+		plans[name] = strings.Join(lines, "\n")
+	}
+	return plans
 }
