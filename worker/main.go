@@ -124,6 +124,10 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	// The scoring outbox's scorer runs beside it (internal/api/scorer.go).
 	scorer := api.NewScorer(deps.Store, logger)
 	dispatching.Go(func() { scorer.Run(dctx) })
+	// So does the sweep that ends the enrollments of runs closed without an
+	// ending (terminated by ops, failed): internal/api/closed_runs.go.
+	closedRuns := api.NewClosedRuns(api.Deps{Store: deps.Store, Temporal: deps.Temporal, Config: cfg, Logger: logger})
+	dispatching.Go(func() { closedRuns.Run(dctx) })
 	defer func() {
 		stopDispatch()
 		dispatching.Wait()

@@ -418,3 +418,41 @@ func TestDispatch_SignalToTerminatedRunEndsItsEnrollment(t *testing.T) {
 		t.Errorf("enrollment after the signal found its run terminated: %+v", e)
 	}
 }
+
+// The worker's sweep of closed runs: a run ops terminated, with no signal
+// or enrollment to notice it, has its enrollment ended as failed
+// (run_terminated) by the next sweep that Temporal's visibility shows the
+// close to; an enrollment whose run is still open, or that ended itself, is
+// left alone.
+func TestClosedRuns_SweepEndsTerminatedRunsEnrollments(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	_, terminated := h.terminatedRun("swept", "swept-1")
+	h.publish(welcome("swept-open", "{policy: always}"))
+	openID, _ := enrollmentOf(h.enrollWithKey("swept-open", h.newContact(map[string]any{"external_id": "swept-2"}), "", http.StatusCreated))
+
+	sweeper := api.NewClosedRuns(api.Deps{Store: h.store, Temporal: h.tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	deadline := time.Now().Add(30 * time.Second) // visibility records a close a moment after it
+	for {
+		if _, err := sweeper.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e, err := h.store.Enrollment(ctx, terminated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status != model.RunActive {
+			if e.Status != model.RunFailed || e.ExitReason != model.RunClosedTerminated || e.EndedAt == nil {
+				t.Errorf("swept enrollment: %+v", e)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminated run's enrollment is still active after 30s of sweeps")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if e, err := h.store.Enrollment(ctx, openID); err != nil || e.Status != model.RunActive {
+		t.Errorf("the open run's enrollment: %+v, %v", e, err)
+	}
+}

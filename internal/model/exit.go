@@ -18,9 +18,10 @@ const (
 // Reason codes of a run that closed in Temporal without recording its own
 // ending (status failed): the workflow failed (an error it returned, an
 // activity out of time), ops terminated or cancelled it (the Temporal UI,
-// `temporal workflow terminate`), or it timed out. Found when a signal for
-// the contact finds the run gone, or when the contact is next enrolled in
-// the journey, not as it happens.
+// `temporal workflow terminate`), or it timed out. Found by the worker's
+// sweep of closed runs (within about a minute), or earlier by a signal for
+// the contact that finds the run gone or the contact's next enrollment in
+// the journey.
 const (
 	RunClosedFailed     = "run_failed"
 	RunClosedTerminated = "run_terminated"

@@ -12,9 +12,10 @@ const (
 	RunExited    RunStatus = "exited"    // an exit event, an opt-out, support or an erasure ended it
 	// RunFailed: the run closed in Temporal without recording an ending
 	// (it failed, ops terminated or cancelled it, it timed out; reason
-	// codes RunClosed* in exit.go). The workflow never returns it; Tutti
-	// records it when a signal for the contact finds the run gone, or the
-	// contact's next enrollment in the journey finds the run closed.
+	// codes RunClosed* in exit.go). The workflow never returns it; the
+	// worker's sweep of closed runs records it (internal/api/closed_runs.go),
+	// or, first, a signal for the contact that finds the run gone, or the
+	// contact's next enrollment in the journey.
 	RunFailed RunStatus = "failed"
 )
 
