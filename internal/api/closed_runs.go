@@ -45,8 +45,8 @@ const (
 // NewClosedRuns builds the sweeper over the store and Temporal client of
 // deps.
 func NewClosedRuns(deps Deps) *ClosedRuns {
-	d := NewDispatcher(deps)
-	return &ClosedRuns{s: d.s, every: ClosedRunsEvery, since: d.s.now().Add(-closedRunsLookback)}
+	s := backgroundServer(deps)
+	return &ClosedRuns{s: s, every: ClosedRunsEvery, since: s.now().Add(-closedRunsLookback)}
 }
 
 // Run sweeps until ctx is done; a failed sweep is logged and tried again.
@@ -65,8 +65,8 @@ func (c *ClosedRuns) Run(ctx context.Context) {
 	}
 }
 
-// closedRunsQuery lists the journey runs closed since t without an ending
-// of their own.
+// closedRunsQuery lists the journey runs closed since since without an
+// ending of their own.
 func closedRunsQuery(since time.Time) string {
 	return fmt.Sprintf("WorkflowType = 'Journey' AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' "+
 		"OR ExecutionStatus = 'Canceled' OR ExecutionStatus = 'TimedOut') AND CloseTime >= '%s'", since.UTC().Format(time.RFC3339Nano))

@@ -128,6 +128,14 @@ type Dispatcher struct {
 // NewDispatcher builds a dispatcher over the store and Temporal client of
 // deps (and Config for the signal timeout and continue-as-new setting).
 func NewDispatcher(deps Deps) *Dispatcher {
+	s := backgroundServer(deps)
+	return &Dispatcher{s: s, poll: DispatchPoll, handOver: workflows.HandOverPoint(s.cfg.ContinueAsNewAfter)}
+}
+
+// backgroundServer is the Server the worker's background loops (the
+// dispatcher, the closed-runs sweep) share the API's start and settle
+// paths through: no routes, deps' logger or the default one.
+func backgroundServer(deps Deps) *Server {
 	s := &Server{store: deps.Store, temporal: deps.Temporal, cfg: deps.Config, log: deps.Logger, now: time.Now}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -135,7 +143,7 @@ func NewDispatcher(deps Deps) *Dispatcher {
 	if s.cfg.SignalTimeout <= 0 {
 		s.cfg.SignalTimeout = defaultSignalTimeout
 	}
-	return &Dispatcher{s: s, poll: DispatchPoll, handOver: workflows.HandOverPoint(s.cfg.ContinueAsNewAfter)}
+	return s
 }
 
 // Run delivers until ctx is done; errors (the database down) are logged and
