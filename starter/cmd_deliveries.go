@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tutti-dev/tutti/internal/api"
+	"github.com/tutti-dev/tutti/internal/model"
 	"github.com/tutti-dev/tutti/internal/storage"
 )
 
@@ -19,7 +20,7 @@ import (
 func (c *cli) newDeliveriesCmd() *cobra.Command {
 	var asJSON bool
 	cmd := c.leaf("deliveries", "[--json]",
-		"Show the delivery outbox (events, consent changes, exits): pending deliveries by kind, the oldest one's age, failures",
+		"Show the delivery outbox (events, consent changes, exits, queued starts): pending deliveries by kind, the oldest one's age, failures",
 		0, func(ctx context.Context, inv *invocation) error {
 			var out api.DeliveriesStatus
 			raw, err := c.client().call(ctx, http.MethodGet, "/v1/deliveries/status", nil, nil, "", &out)
@@ -32,8 +33,8 @@ func (c *cli) newDeliveriesCmd() *cobra.Command {
 			fmt.Fprintf(c.stdout, "pending:             %d (%d failing)\n", out.Pending, out.Failing)
 			if len(out.PendingByKind) > 0 {
 				var kinds []string
-				for _, k := range []string{storage.DeliverySignal, storage.DeliveryStart, storage.DeliveryConsent, storage.DeliveryExit} {
-					if n := out.PendingByKind[k]; n > 0 {
+				for _, k := range model.DeliveryKinds {
+					if n := out.PendingByKind[string(k)]; n > 0 {
 						kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 					}
 				}
@@ -72,6 +73,8 @@ func describeDelivery(d storage.Delivery) string {
 		return fmt.Sprintf("consent %s %s for contact %s (consent event %d)", d.Channel, d.ConsentStatus, d.ContactID, d.ConsentEventID)
 	case storage.DeliveryExit:
 		return fmt.Sprintf("exit of %s for contact %s (exit request %s)", d.WorkflowID, d.ContactID, d.ExitRequestID)
+	case storage.DeliveryEnroll:
+		return fmt.Sprintf("start of %s v%d for enrollment %s (contact %s)", d.JourneyID, d.JourneyVersion, d.EnrollmentID, d.ContactID)
 	}
 	return d.Kind + " for contact " + d.ContactID
 }

@@ -125,6 +125,10 @@ type EnrollmentAnswer struct {
 	// ended and is no longer the workflow's current run.
 	RunID      string `json:"run_id,omitempty"`
 	WorkflowID string `json:"workflow_id"`
+	// StartPending: the enrollment is recorded and its run is yet to be
+	// started by the dispatcher (an enrollment asked with Prefer:
+	// respond-async, answered 202); no run id yet.
+	StartPending bool `json:"start_pending,omitempty"`
 }
 
 // MergeAnswer answers POST /v1/contacts/{id}/merge.

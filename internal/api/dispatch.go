@@ -304,7 +304,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 			return outcome{done: "not_enrolled " + skip}
 		}
 		// The event id names the start: every attempt is the same enrollment.
-		started, err := d.s.startJourney(ctx, dl.Event.ContactID, jv, &ev, "event/"+dl.Event.ID, runKey)
+		started, err := d.s.startJourney(ctx, dl.Event.ContactID, jv, &ev, "event/"+dl.Event.ID, runKey, false)
 		var ae *Error
 		switch {
 		case err == nil:
@@ -316,12 +316,40 @@ func (d *Dispatcher) deliver(ctx context.Context, dl storage.Delivery) outcome {
 		default:
 			return outcome{err: err}
 		}
+	case storage.DeliveryEnroll:
+		return d.deliverEnroll(ctx, dl)
 	case storage.DeliveryConsent:
 		return d.deliverConsent(ctx, dl)
 	case storage.DeliveryExit:
 		return d.deliverExit(ctx, dl)
 	}
 	return outcome{err: fmt.Errorf("unknown delivery kind %q", dl.Kind)}
+}
+
+// deliverEnroll starts the run of an enrollment the API recorded with an
+// 'enroll' delivery (an enrollment asked with Prefer: respond-async). The
+// decision was made when it was recorded (re-entry policy, the pair
+// claimed by the active row); only the start is left, and it is retried
+// until Temporal has the enrollment's run: a refusal or an unclear outcome
+// is a failed attempt, never a reason to drop the row the client was
+// answered with. An enrollment no longer active (exited, erased) needs no
+// run.
+func (d *Dispatcher) deliverEnroll(ctx context.Context, dl storage.Delivery) outcome {
+	e, err := d.s.store.Enrollment(ctx, dl.EnrollmentID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return outcome{done: "not_started enrollment_gone"}
+	case err != nil:
+		return outcome{err: err}
+	case e.Status != model.RunActive:
+		return outcome{done: "not_started " + string(e.Status), enrollmentID: e.ID}
+	}
+	runID, err := d.s.startRecorded(ctx, e)
+	if err != nil {
+		return outcome{err: err}
+	}
+	loggerFrom(ctx).Info("dispatch: started an enrollment's run", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", runID)
+	return outcome{done: "enrolled", enrollmentID: e.ID}
 }
 
 // runKey is the key digest of the run a start delivery makes in a keyed

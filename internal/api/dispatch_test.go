@@ -355,7 +355,7 @@ func TestConsentAndExitWaitForTemporal(t *testing.T) {
 	}
 	st := down.call("GET", "/v1/deliveries/status", nil, http.StatusOK)
 	if byKind := fmt.Sprint(st.body["pending_by_kind"]); st.body["pending"] != float64(3) || st.body["failing"] != float64(1) ||
-		byKind != "map[consent:1 exit:1 signal:1 start:0]" {
+		byKind != "map[consent:1 enroll:0 exit:1 signal:1 start:0]" {
 		t.Errorf("status with Temporal down: %s", st.raw)
 	}
 

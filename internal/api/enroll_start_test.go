@@ -99,16 +99,26 @@ func newFaultyHarness(t *testing.T) (*harness, *faults) {
 // enrollWithKey enrolls with an Idempotency-Key header ("" for none).
 func (h *harness) enrollWithKey(journeyID, contactID, key string, want int) response {
 	h.t.Helper()
+	hdr := http.Header{}
+	if key != "" {
+		hdr.Set("Idempotency-Key", key)
+	}
+	return h.enrollWith(journeyID, contactID, hdr, want)
+}
+
+// enrollWith enrolls with the given extra request headers.
+func (h *harness) enrollWith(journeyID, contactID string, hdr http.Header, want int) response {
+	h.t.Helper()
 	req, err := http.NewRequest("POST", h.url+"/v1/journeys/"+journeyID+"/enrollments",
 		strings.NewReader(`{"contact_id":"`+contactID+`"}`))
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
 	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -123,7 +133,7 @@ func (h *harness) enrollWithKey(journeyID, contactID, key string, want int) resp
 		h.t.Fatalf("answer is not JSON: %v\n%s", err, raw)
 	}
 	if r.status != want {
-		h.t.Fatalf("enroll (key %q): status %d, want %d: %s", key, r.status, want, raw)
+		h.t.Fatalf("enroll (headers %v): status %d, want %d: %s", hdr, r.status, want, raw)
 	}
 	return r
 }

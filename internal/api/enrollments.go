@@ -28,6 +28,14 @@ type enrollRequest struct {
 }
 
 // enroll starts a journey for a contact: the backend's per-signup call.
+//
+// With `Prefer: respond-async` (RFC 7240) the run is started through the
+// delivery outbox: the enrollment is decided (contact, journey, re-entry
+// policy) and recorded with an 'enroll' delivery in one transaction, and
+// the answer is 202 with Preference-Applied at PostgreSQL speed, without a
+// run id, whether Temporal is reachable or not; the dispatcher starts the
+// run, retrying until Temporal takes it. Without it the run is started
+// before the answer (201 with its run id).
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	var req enrollRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -62,14 +70,23 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 			jv.JourneyID, k, jv.Spec.Trigger.Event)))
 		return
 	}
-	started, err := s.startJourney(ctx, c.ID, jv, nil, key, "")
+	async := prefersAsync(r.Header)
+	started, err := s.startJourney(ctx, c.ID, jv, nil, key, "", async)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	// A run just started always has a run id; a replayed one's is empty
 	// once it is no longer the workflow's current run.
-	body := EnrollmentAnswer{Enrollment: started.Enrollment, RunID: started.RunID, WorkflowID: started.Enrollment.WorkflowID}
+	body := EnrollmentAnswer{Enrollment: started.Enrollment, RunID: started.RunID, WorkflowID: started.Enrollment.WorkflowID,
+		StartPending: started.StartPending}
+	if async {
+		w.Header().Set("Preference-Applied", "respond-async")
+	}
+	if started.StartPending {
+		writeJSON(w, http.StatusAccepted, body)
+		return
+	}
 	if started.Replayed {
 		writeJSON(w, http.StatusOK, body)
 		return
@@ -83,6 +100,23 @@ type startedRun struct {
 	// Replayed: an earlier attempt with the same idempotency key made the
 	// enrollment; this call changed nothing.
 	Replayed bool
+	// StartPending: the run is to be started by the dispatcher (an 'enroll'
+	// delivery); RunID is empty.
+	StartPending bool
+}
+
+// prefersAsync reports whether the request's Prefer header (RFC 7240)
+// asks for respond-async.
+func prefersAsync(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for pref := range strings.SplitSeq(v, ",") {
+			token, _, _ := strings.Cut(pref, ";")
+			if name, _, _ := strings.Cut(strings.TrimSpace(token), "="); strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // startError marks an error from Temporal's start call, as opposed to one
@@ -113,11 +147,18 @@ func (e *startError) Unwrap() error { return e.err }
 //     journey, which asks Temporal about it (settleStale), or picked up by a
 //     retry with the same key, which starts its run.
 //
+// With async the run is not started here: the row is committed with an
+// 'enroll' delivery (storage.RecordEnrollmentToStart) and the dispatcher
+// starts it (startRecorded). The same guarantees hold: the row claims the
+// pair before any start, the delivery is retried until Temporal has the
+// enrollment's run (the memo names the enrollment, so a repeat finds it),
+// and a row whose start is still pending is never settled as orphaned.
+//
 // key names the call (the Idempotency-Key; "" for none): the enrollment id
 // is derived from it, so every attempt of one call is one enrollment.
 // runKey is the run's key digest in a keyed journey ("" otherwise): the
 // run, its workflow id and its re-entry rule are that key value's.
-func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key, runKey string) (startedRun, error) {
+func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.JourneyVersion, trigger *workflows.EventSignal, key, runKey string, async bool) (startedRun, error) {
 	keyed := key != ""
 	if !keyed {
 		key = uuid.NewString()
@@ -140,6 +181,10 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		// An earlier attempt of this call recorded the enrollment: answer
 		// with it, and start its run if that attempt could not.
 		if stored, err := s.store.Enrollment(ctx, e.ID); err == nil {
+			if pending, err := s.store.EnrollmentStartPending(ctx, stored.ID); err != nil || pending {
+				// Its start is in the outbox: the dispatcher starts it.
+				return startedRun{Enrollment: stored, Replayed: true, StartPending: pending}, err
+			}
 			return s.resumeStart(ctx, stored, jv, trigger, key)
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return startedRun{}, err
@@ -150,7 +195,12 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 	}
 	opts, in := s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger)
 
-	err := s.store.RecordEnrollment(ctx, e)
+	var err error
+	if async {
+		_, err = s.store.RecordEnrollmentToStart(ctx, e)
+	} else {
+		err = s.store.RecordEnrollment(ctx, e)
+	}
 	switch {
 	case errors.Is(err, storage.ErrAlreadyActive):
 		return startedRun{}, alreadyActive(jv.JourneyID, contactID)
@@ -159,6 +209,14 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		return s.replayed(ctx, e.ID, alreadyActive(jv.JourneyID, contactID))
 	case err != nil:
 		return startedRun{}, err
+	case async:
+		stored, err := s.store.Enrollment(ctx, e.ID)
+		if err != nil {
+			return startedRun{}, err
+		}
+		loggerFrom(ctx).Info("api: enrollment recorded, its start queued", "journey_id", jv.JourneyID, "version", jv.Version,
+			"contact_id", contactID, "enrollment_id", e.ID, "workflow_id", e.WorkflowID)
+		return startedRun{Enrollment: stored, StartPending: true}, nil
 	}
 	runID, err := s.startRun(ctx, e, opts, in, keyed)
 	if err != nil {
@@ -270,6 +328,31 @@ func (s *Server) resumeStart(ctx context.Context, e storage.Enrollment, jv stora
 	}
 	loggerFrom(ctx).Info("api: started the run of an enrollment an earlier attempt recorded", "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", runID)
 	return startedRun{Enrollment: e, RunID: runID}, nil
+}
+
+// startRecorded starts the run of e, an active enrollment recorded before
+// (with its 'enroll' delivery), unless Temporal already has it (a repeated
+// delivery), and returns its run id. Unlike resumeStart it never drops e:
+// the client was answered with it, so every failure (Temporal down, the
+// previous run of the workflow id still closing, an unclear outcome) is
+// returned to be retried.
+func (s *Server) startRecorded(ctx context.Context, e storage.Enrollment) (string, error) {
+	runID, own, err := s.checkOwnRun(ctx, e, "", 1)
+	switch own {
+	case ownRun:
+		return runID, nil
+	case ownershipUnknown:
+		return "", fmt.Errorf("asking Temporal whether enrollment %s's run exists: %w", e.ID, err)
+	}
+	jv, err := s.store.JourneyVersion(ctx, e.JourneyID, e.Version)
+	if err != nil {
+		return "", err
+	}
+	firstStep := ""
+	if len(jv.Spec.Steps) > 0 {
+		firstStep = jv.Spec.Steps[0].ID
+	}
+	return s.startRun(ctx, e, s.startOptions(e, firstStep), s.journeyInput(e, jv, nil), true)
 }
 
 func alreadyActive(journeyID, contactID string) *Error {

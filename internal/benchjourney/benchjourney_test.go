@@ -88,10 +88,11 @@ func TestRun_Smoke(t *testing.T) {
 		"P2 history events per send step", "P2 history events per wait step",
 		"P2 history events per wait_for step", "P2 history events per branch step",
 		"P6 worker RSS after a restart, runs still parked", "enroll latency p99",
+		"enroll latency p99, Prefer: respond-async",
 	} {
 		require.Contains(t, byName, want)
 	}
-	require.Zero(t, res.EnrollFailed, "every API enrollment answers 201")
+	require.Zero(t, res.EnrollFailed, "every API enrollment answers 201 (202 with respond-async) and its run parks")
 	require.Contains(t, res.Table(), "| P1 completed 3-send journeys/s |")
 }
 

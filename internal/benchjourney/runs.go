@@ -2,10 +2,12 @@ package benchjourney
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -22,6 +24,9 @@ const (
 	// stepsOnly is the hand-written workflow without the bookkeeping
 	// activities (HandInput.StepsOnly), measured for P2 only.
 	stepsOnly side = "hand-written, steps only"
+	// tuttiAsync is enrollment through the API with Prefer: respond-async
+	// (the dispatcher starts the run), measured for enrollment only.
+	tuttiAsync side = "tutti, respond-async"
 )
 
 // run is one started workflow.
@@ -110,7 +115,8 @@ func (h *harness) closeTimes(ctx context.Context, runs []run) ([]time.Time, erro
 }
 
 // waitParked waits until every run waits on its timer with nothing else to
-// do: no workflow task and no activity pending.
+// do: no workflow task and no activity pending. A run enrolled with
+// respond-async (no run id) may not exist yet: it is waited for.
 func (h *harness) waitParked(ctx context.Context, runs []run) error {
 	left := runs
 	deadline := time.Now().Add(time.Hour)
@@ -118,7 +124,12 @@ func (h *harness) waitParked(ctx context.Context, runs []run) error {
 		busy := make([]bool, len(left))
 		err := parallel(ctx, len(left), 8, func(ctx context.Context, i int) error {
 			d, err := h.tc.DescribeWorkflowExecution(ctx, left[i].id, left[i].runID)
-			if err != nil {
+			var nf *serviceerror.NotFound
+			switch {
+			case errors.As(err, &nf) && left[i].runID == "":
+				busy[i] = true // enrolled with respond-async: the dispatcher has yet to start it
+				return nil
+			case err != nil:
 				return err
 			}
 			if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutti-dev/tutti/activities"
+	"github.com/tutti-dev/tutti/internal/api"
 	"github.com/tutti-dev/tutti/internal/config"
 	"github.com/tutti-dev/tutti/internal/wiring"
 	"github.com/tutti-dev/tutti/workflows"
@@ -23,7 +25,9 @@ const EnvTaskQueue = "BENCHJOURNEY_TASK_QUEUE"
 // WorkerMain is the benchmark's worker process: Tutti's worker (the
 // configuration from the environment, wiring.WorkerOptions as worker/main.go
 // has it, built by the same wiring.Open) with the hand-written workflow registered beside the journey
-// workflow, so both sides run in one process. It returns the exit code.
+// workflow, so both sides run in one process; the main one (on
+// workflows.TaskQueue) runs the outbox's dispatcher beside it, as Tutti's
+// worker does. It returns the exit code.
 func WorkerMain() int {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := runWorker(logger); err != nil {
@@ -48,6 +52,18 @@ func runWorker(logger *slog.Logger) error {
 	queue := os.Getenv(EnvTaskQueue)
 	if queue == "" {
 		queue = workflows.TaskQueue
+	}
+	if queue == workflows.TaskQueue {
+		// The main worker delivers the outbox as worker/main.go's does:
+		// enrollments asked with Prefer: respond-async are started by it.
+		d := api.NewDispatcher(api.Deps{Store: deps.Store, Temporal: deps.Temporal, Config: cfg, Logger: logger})
+		dctx, stopDispatch := context.WithCancel(ctx)
+		var dispatching sync.WaitGroup
+		dispatching.Go(func() { d.Run(dctx) })
+		defer func() {
+			stopDispatch()
+			dispatching.Wait()
+		}()
 	}
 	w := worker.New(deps.Temporal, queue, wiring.WorkerOptions(cfg))
 	workflows.Register(w)

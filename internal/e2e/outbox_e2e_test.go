@@ -222,7 +222,7 @@ func TestEndToEnd_OptOutAndExitAcceptedWhileTemporalIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 3, st.Pending, "the event and the opt-out of one contact, the exit of the other")
 	require.EqualValues(t, 2, st.Failing, "each contact's first delivery failed; the opt-out waits behind the event")
-	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 1, "exit": 1}, st.PendingByKind)
+	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 1, "exit": 1, "enroll": 0}, st.PendingByKind)
 	for i := range ids {
 		require.Equal(t, model.RunActive, s.enrollmentsIn(ids[i], "e2e-optout")[0].Status, "contact %d: its run has not heard yet", i)
 	}

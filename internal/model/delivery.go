@@ -1,5 +1,7 @@
 package model
 
+import "slices"
+
 // DeliveryKind is what one row of the delivery outbox asks of Temporal: the
 // kind column of deliveries, and the kind GET /v1/deliveries/status and the
 // delivery metrics report.
@@ -16,13 +18,13 @@ const (
 	DeliveryConsent DeliveryKind = "consent"
 	// DeliveryExit asks one run to end (support's exit request).
 	DeliveryExit DeliveryKind = "exit"
+	// DeliveryEnroll starts the run of an enrollment the API recorded
+	// without starting it (an enrollment asked with Prefer: respond-async).
+	DeliveryEnroll DeliveryKind = "enroll"
 )
 
+// DeliveryKinds are the delivery kinds, in the order reports list them.
+var DeliveryKinds = []DeliveryKind{DeliverySignal, DeliveryStart, DeliveryConsent, DeliveryExit, DeliveryEnroll}
+
 // Valid reports whether k is a delivery kind.
-func (k DeliveryKind) Valid() bool {
-	switch k {
-	case DeliverySignal, DeliveryStart, DeliveryConsent, DeliveryExit:
-		return true
-	}
-	return false
-}
+func (k DeliveryKind) Valid() bool { return slices.Contains(DeliveryKinds, k) }

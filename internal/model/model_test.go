@@ -103,6 +103,7 @@ func TestDeliveryKindValid(t *testing.T) {
 		{model.DeliveryStart, true},
 		{model.DeliveryConsent, true},
 		{model.DeliveryExit, true},
+		{model.DeliveryEnroll, true},
 		{"", false},
 		{"Signal", false},
 		{"erase", false}, // an erasure tells its runs itself, outside the outbox

@@ -27,13 +27,17 @@ const (
 	DeliveryConsent = string(model.DeliveryConsent)
 	// DeliveryExit asks one run to end: support's exit request.
 	DeliveryExit = string(model.DeliveryExit)
+	// DeliveryEnroll starts the run of an enrollment recorded with it
+	// (RecordEnrollmentToStart, migration 00024).
+	DeliveryEnroll = string(model.DeliveryEnroll)
 )
 
 // Delivery is one row of the outbox (migrations 00006 and 00007): what an
 // event, a consent change or an exit request must still do in Temporal.
 // Each kind fills its own fields: signal and start have Event (and start
 // JourneyID and JourneyVersion), consent has Channel, ConsentStatus and
-// ConsentEventID, exit has ExitRequestID and WorkflowID.
+// ConsentEventID, exit has ExitRequestID and WorkflowID, enroll has
+// EnrollmentID, JourneyID and JourneyVersion.
 type Delivery struct {
 	ID        int64  `json:"id"`
 	Kind      string `json:"kind"`
@@ -47,10 +51,12 @@ type Delivery struct {
 	ConsentEventID int64               `json:"consent_event_id,omitempty"`
 	ExitRequestID  string              `json:"exit_request_id,omitempty"`
 	WorkflowID     string              `json:"workflow_id,omitempty"`
-	CreatedAt      time.Time           `json:"created_at"`
-	Attempts       int                 `json:"attempts"`
-	NextAttemptAt  time.Time           `json:"next_attempt_at"`
-	LastError      string              `json:"last_error,omitempty"`
+	// EnrollmentID is the enrollment whose run an enroll delivery starts.
+	EnrollmentID  string    `json:"enrollment_id,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
 	// Batched are the contact's next pending 'signal' deliveries, claimed
 	// with this one when it is a 'signal' too (ClaimDeliveries): delivered
 	// with it, as one signal per run, and finished with it.
@@ -71,6 +77,7 @@ func batchToken(token string, id int64) string { return fmt.Sprintf("%s/%d", tok
 const deliveryColumns = `d.id, d.kind, d.journey_id, d.journey_version, d.created_at, d.attempts, d.next_attempt_at, d.last_error,
 	e.id, e.contact_id, e.name, e.occurred_at, e.received_at,
 	d.contact_id, d.channel, d.consent_status, d.consent_event_id, d.exit_request_id, d.workflow_id,
+	CASE WHEN d.kind = 'enroll' THEN d.enrollment_id ELSE '' END,
 	CASE WHEN e.name IN ('segment.entered', 'segment.exited') THEN e.properties->>'segment' END`
 
 func scanDelivery(r rowScanner) (Delivery, error) {
@@ -84,7 +91,7 @@ func scanDelivery(r rowScanner) (Delivery, error) {
 	)
 	err := r.Scan(&d.ID, &d.Kind, &d.JourneyID, &d.JourneyVersion, &d.CreatedAt, &d.Attempts, &d.NextAttemptAt, &d.LastError,
 		&eventID, &eventContact, &nam, &occurred, &received,
-		&d.ContactID, &channel, &status, &consentEvent, &exitReq, &d.WorkflowID, &segmentID)
+		&d.ContactID, &channel, &status, &consentEvent, &exitReq, &d.WorkflowID, &d.EnrollmentID, &segmentID)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -550,7 +557,10 @@ func (s *Store) DeliveryStats(ctx context.Context) (DeliveryStats, error) {
 		return DeliveryStats{}, fmt.Errorf("delivery stats: %w", err)
 	}
 	st.OldestPendingAt = utcPtr(st.OldestPendingAt)
-	st.PendingByKind = map[string]int64{DeliverySignal: 0, DeliveryStart: 0, DeliveryConsent: 0, DeliveryExit: 0}
+	st.PendingByKind = map[string]int64{}
+	for _, k := range model.DeliveryKinds {
+		st.PendingByKind[string(k)] = 0
+	}
 	kinds, err := s.pool.Query(ctx, `SELECT kind, count(*) FROM deliveries WHERE done_at IS NULL GROUP BY kind`)
 	if err == nil {
 		var (

@@ -319,7 +319,7 @@ func TestConsentAndExitDeliveriesFollowTheContactsOrder(t *testing.T) {
 
 	st, err := s.DeliveryStats(ctx)
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 2, "exit": 1}, st.PendingByKind)
+	require.Equal(t, map[string]int64{"signal": 1, "start": 0, "consent": 2, "exit": 1, "enroll": 0}, st.PendingByKind)
 
 	// One at a time, in the order they were stored.
 	var got []storage.Delivery
@@ -395,7 +395,7 @@ func TestConsentDeliveryFollowsAPendingStart(t *testing.T) {
 	require.Equal(t, started.ID, targets[0].ID)
 }
 
-// The CHECK constraints of migration 00007 keep each kind's columns
+// The CHECK constraints of migrations 00007 and 00024 keep each kind's columns
 // coherent: a row of one kind cannot carry another's, nor lack its own.
 func TestDeliveryKindsAreCoherent(t *testing.T) {
 	t.Parallel()
@@ -418,22 +418,37 @@ func TestDeliveryKindsAreCoherent(t *testing.T) {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, c.ID, kind, eventID, channel, status, consentEvent, exitRequest, workflowID)
 		return err
 	}
+	insertEnroll := func(journeyID string, version int, enrollmentID string, eventID any) error {
+		_, err := s.Pool().Exec(ctx, `
+			INSERT INTO deliveries (contact_id, kind, journey_id, journey_version, enrollment_id, event_id)
+			VALUES ($1, 'enroll', $2, $3, $4, $5)`, c.ID, journeyID, version, enrollmentID, eventID)
+		return err
+	}
+	insertSignalWithJourney := func(journeyID string) error {
+		_, err := s.Pool().Exec(ctx, `INSERT INTO deliveries (contact_id, kind, event_id, journey_id) VALUES ($1, 'signal', 'ev-1', $2)`, c.ID, journeyID)
+		return err
+	}
 	for name, tc := range map[string]struct {
 		ok  bool
 		err error
 	}{
-		"signal":                   {true, insert("signal", "ev-1", nil, nil, nil, nil, "")},
-		"signal without its event": {false, insert("signal", nil, nil, nil, nil, nil, "")},
-		"signal with a consent":    {false, insert("signal", "ev-1", "email", "granted", ce.ID, nil, "")},
-		"consent":                  {true, insert("consent", nil, "email", "revoked", ce.ID, nil, "")},
-		"consent without status":   {false, insert("consent", nil, "email", nil, ce.ID, nil, "")},
-		"consent with an event":    {false, insert("consent", "ev-1", "email", "revoked", ce.ID, nil, "")},
-		"consent with a workflow":  {false, insert("consent", nil, "email", "revoked", ce.ID, nil, "wf-w")},
-		"consent, unknown status":  {false, insert("consent", nil, "email", "none", ce.ID, nil, "")},
-		"exit":                     {true, insert("exit", nil, nil, nil, nil, x.ID, "wf-w")},
-		"exit without workflow":    {false, insert("exit", nil, nil, nil, nil, x.ID, "")},
-		"exit with a channel":      {false, insert("exit", nil, "email", nil, nil, x.ID, "wf-w")},
-		"unknown kind":             {false, insert("erase", nil, nil, nil, nil, nil, "")},
+		"signal":                    {true, insert("signal", "ev-1", nil, nil, nil, nil, "")},
+		"signal without its event":  {false, insert("signal", nil, nil, nil, nil, nil, "")},
+		"signal with a consent":     {false, insert("signal", "ev-1", "email", "granted", ce.ID, nil, "")},
+		"consent":                   {true, insert("consent", nil, "email", "revoked", ce.ID, nil, "")},
+		"consent without status":    {false, insert("consent", nil, "email", nil, ce.ID, nil, "")},
+		"consent with an event":     {false, insert("consent", "ev-1", "email", "revoked", ce.ID, nil, "")},
+		"consent with a workflow":   {false, insert("consent", nil, "email", "revoked", ce.ID, nil, "wf-w")},
+		"consent, unknown status":   {false, insert("consent", nil, "email", "none", ce.ID, nil, "")},
+		"exit":                      {true, insert("exit", nil, nil, nil, nil, x.ID, "wf-w")},
+		"exit without workflow":     {false, insert("exit", nil, nil, nil, nil, x.ID, "")},
+		"exit with a channel":       {false, insert("exit", nil, "email", nil, nil, x.ID, "wf-w")},
+		"unknown kind":              {false, insert("erase", nil, nil, nil, nil, nil, "")},
+		"enroll":                    {true, insertEnroll(v.JourneyID, v.Version, run.ID, nil)},
+		"enroll without enrollment": {false, insertEnroll(v.JourneyID, v.Version, "", nil)},
+		"enroll without journey":    {false, insertEnroll("", 0, run.ID, nil)},
+		"enroll with an event":      {false, insertEnroll(v.JourneyID, v.Version, run.ID, "ev-1")},
+		"signal with a journey":     {false, insertSignalWithJourney(v.JourneyID)},
 	} {
 		if tc.ok {
 			require.NoError(t, tc.err, name)

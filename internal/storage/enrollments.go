@@ -120,6 +120,50 @@ func (s *Store) RecordEnrollment(ctx context.Context, e Enrollment) error {
 	return nil
 }
 
+// RecordEnrollmentToStart is RecordEnrollment for a run the dispatcher
+// starts: in one transaction it inserts the enrollment as active and an
+// 'enroll' delivery naming it (migration 00024), under the contact's
+// delivery lock, so the start is delivered after every delivery the
+// contact already has and before those stored later. Nothing waits on
+// Temporal; the same errors as RecordEnrollment. It returns the delivery's
+// id.
+func (s *Store) RecordEnrollmentToStart(ctx context.Context, e Enrollment) (int64, error) {
+	if err := checkNewEnrollment(e); err != nil {
+		return 0, err
+	}
+	var id int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			WITH e AS (
+				INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at, run_key)
+				VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()), $8)
+				RETURNING id, contact_id, journey_id, version)
+			INSERT INTO deliveries (contact_id, kind, journey_id, journey_version, enrollment_id)
+			SELECT contact_id, 'enroll', journey_id, version, id FROM e
+			RETURNING id`,
+			e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey).Scan(&id)
+		if err != nil {
+			return enrollmentInsertError(e, err)
+		}
+		return nil
+	})
+	return id, err
+}
+
+// EnrollmentStartPending reports whether the enrollment's run is still to
+// be started by the dispatcher (an 'enroll' delivery not done).
+func (s *Store) EnrollmentStartPending(ctx context.Context, id string) (bool, error) {
+	var pending bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE enrollment_id = $1 AND kind = 'enroll' AND done_at IS NULL)`, id).Scan(&pending)
+	if err != nil {
+		return false, fmt.Errorf("enrollment %s: reading its pending start: %w", id, err)
+	}
+	return pending, nil
+}
+
 // DropUnstartedEnrollment deletes an active enrollment whose run Temporal
 // says never started; an enrollment that has ended is kept. It reports
 // whether a row was deleted. Should the run start after all (a start still
@@ -140,7 +184,9 @@ func (s *Store) DropUnstartedEnrollment(ctx context.Context, id string) (bool, e
 // it after the namespace's retention, so the enrollment ends as failed
 // (reason model.RunVanished) and its record stays; otherwise the run never
 // started and the row is deleted (DropUnstartedEnrollment). It reports
-// whether the enrollment is no longer active.
+// whether the enrollment is no longer active. An enrollment whose start
+// is still in the outbox (an 'enroll' delivery not done) is not settled:
+// its run is yet to be started.
 func (s *Store) SettleVanishedEnrollment(ctx context.Context, id string) (bool, error) {
 	settled := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -149,10 +195,12 @@ func (s *Store) SettleVanishedEnrollment(ctx context.Context, id string) (bool, 
 			SELECT EXISTS (SELECT 1 FROM decisions d
 			               WHERE d.contact_id = e.contact_id AND d.journey_id = e.journey_id AND d.decided_at >= e.started_at)
 			    OR EXISTS (SELECT 1 FROM assignments a WHERE a.enrollment_id = e.id AND a.contact_id = e.contact_id)
-			FROM enrollments e WHERE e.id = $1 AND e.status = 'active' FOR UPDATE OF e`, id).Scan(&ran)
+			FROM enrollments e WHERE e.id = $1 AND e.status = 'active'
+			  AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.enrollment_id = e.id AND p.kind = 'enroll' AND p.done_at IS NULL)
+			FOR UPDATE OF e`, id).Scan(&ran)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return nil // ended or gone meanwhile: nothing to settle
+			return nil // ended or gone meanwhile, or its start is pending: nothing to settle
 		case err != nil:
 			return err
 		}

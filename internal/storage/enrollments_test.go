@@ -92,6 +92,63 @@ func TestSettleVanishedEnrollment(t *testing.T) {
 	require.Equal(t, e, e2)
 }
 
+// An enrollment recorded with its start in the outbox is active, with one
+// 'enroll' delivery naming it, ordered after the contact's earlier
+// deliveries; while that start is pending the row is never settled as a
+// run that vanished, and a second active enrollment of the pair is refused
+// with nothing written.
+func TestRecordEnrollmentToStart(t *testing.T) {
+	t.Parallel()
+	s := storagetest.New(t)
+	ctx := context.Background()
+	v := publish(t, s, "welcome")
+	c := newContact(t, s)
+
+	id, err := s.RecordEnrollmentToStart(ctx, enrollment("queued", c, v))
+	require.NoError(t, err)
+	e, err := s.Enrollment(ctx, "queued")
+	require.NoError(t, err)
+	require.Equal(t, model.RunActive, e.Status)
+	pending, err := s.EnrollmentStartPending(ctx, "queued")
+	require.NoError(t, err)
+	require.True(t, pending)
+
+	ds, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, id, ds[0].ID)
+	require.Equal(t, storage.DeliveryEnroll, ds[0].Kind)
+	require.Equal(t, "queued", ds[0].EnrollmentID)
+	require.Equal(t, v.JourneyID, ds[0].JourneyID)
+	require.Equal(t, v.Version, ds[0].JourneyVersion)
+	require.Zero(t, ds[0].Event)
+
+	settled, err := s.SettleVanishedEnrollment(ctx, "queued")
+	require.NoError(t, err)
+	require.False(t, settled, "its start is still pending")
+	_, err = s.Enrollment(ctx, "queued")
+	require.NoError(t, err)
+
+	_, err = s.RecordEnrollmentToStart(ctx, enrollment("second", c, v))
+	require.ErrorIs(t, err, storage.ErrAlreadyActive)
+	var n int
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n))
+	require.Equal(t, 1, n, "the refused enrollment left no delivery")
+
+	_, err = s.DeliveryDone(ctx, id, token, "enrolled", "queued")
+	require.NoError(t, err)
+	pending, err = s.EnrollmentStartPending(ctx, "queued")
+	require.NoError(t, err)
+	require.False(t, pending)
+	var kept string
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT enrollment_id FROM deliveries WHERE id = $1`, id).Scan(&kept))
+	require.Equal(t, "queued", kept)
+	// Started and done: a run Temporal does not know is settled again.
+	settled, err = s.SettleVanishedEnrollment(ctx, "queued")
+	require.NoError(t, err)
+	require.True(t, settled)
+}
+
 func TestCreateEnrollment(t *testing.T) {
 	t.Parallel()
 	s := storagetest.New(t)

@@ -77,7 +77,7 @@ func TestSchemaAcceptsTheModelVocabulary(t *testing.T) {
 		"consent_events.status":     consent,
 		"consents.status":           consent,
 		"erasure_proofs.status":     consent,
-		"deliveries.kind":           values(model.DeliverySignal, model.DeliveryStart, model.DeliveryConsent, model.DeliveryExit),
+		"deliveries.kind":           values(model.DeliveryKinds...),
 		"deliveries.consent_status": consent,
 		"enrollments.status":        values(model.RunActive, model.RunCompleted, model.RunConverted, model.RunExited, model.RunFailed),
 		"suppressions.reason": values(model.SuppressConverted, model.SuppressInOpportunity, model.SuppressDoNotContact,
