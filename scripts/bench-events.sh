@@ -14,7 +14,10 @@
 #      (the event row and its delivery row in one transaction), both
 #      `-c 16 -j 2 -T 20 -M prepared` on emptied tables, then
 #      BenchmarkPostEvents (internal/e2e: 16 clients through the real HTTP
-#      handler; -benchtime 20s), then BenchmarkTrackEvent (the same
+#      handler; -benchtime 20s), then BenchmarkPostEventsWrk (the same
+#      requests from wrk, a C load generator, `wrk -t2 -c16`, as pgbench's
+#      `-j 2 -c 16`; wrk is installed with apt-get when missing, as root),
+#      then BenchmarkTrackEvent (the same
 #      transactions without HTTP), then BenchmarkPostEventBatches (the 16
 #      clients posting 100 events per POST /v1/events/batch). Alternating keeps a shared machine's
 #      drift from favouring either side; each round has its own ratio.
@@ -22,7 +25,7 @@
 #      rate with the worker's dispatcher running against a dev server
 #   5. a markdown table of the results
 #
-# Outputs are kept in .bench/events/. Runs take about 8 minutes.
+# Outputs are kept in .bench/events/. Runs take about 10 minutes.
 #
 # Settings (environment):
 #   TEST_DATABASE_URL     server for both (default postgres://$USER@127.0.0.1:5432/postgres?sslmode=disable;
@@ -59,6 +62,13 @@ ensure_postgres "$USER_TEST_DATABASE_URL"
 ensure_temporal_cli
 command -v psql >/dev/null 2>&1 || die "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)"
 command -v pgbench >/dev/null 2>&1 || die "pgbench is not installed (Debian/Ubuntu: apt-get install postgresql-client)"
+if ! command -v wrk >/dev/null 2>&1; then
+	is_root && command -v apt-get >/dev/null 2>&1 || die "wrk is not installed (Debian/Ubuntu: sudo apt-get install wrk)"
+	log "Installing wrk (apt-get)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 || {
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+	} || die "apt-get install wrk failed"
+fi
 [[ "$CLIENTS" == 16 ]] || warn "BENCH_CLIENTS=${CLIENTS}: BenchmarkPostEvents always runs 16 clients"
 
 PGBENCH_URL="$(with_database "$TEST_DATABASE_URL" "$PGBENCH_DB")"
@@ -149,12 +159,13 @@ go test -c -o "$E2E_TEST" ./internal/e2e
 # bench_metric FILE BENCH UNIT: that metric's values, one per run.
 bench_metric() { awk -v b="$2" -v unit="$3" '$1 ~ "^"b { for (i = 3; i < NF; i++) if ($(i + 1) == unit) print $i }' "$1"; }
 
-# run_go BENCH ROUND: one Go benchmark run; prints "events/s p50-ms p99-ms CPU-µs-per-event".
+# run_go BENCH ROUND [BENCHTIME]: one Go benchmark run (-benchtime
+# BENCH_TIME unless given); prints "events/s p50-ms p99-ms CPU-µs-per-event".
 run_go() {
-	local bench="$1" f="$OUT/${1}-${2}.txt"
+	local bench="$1" f="$OUT/${1}-${2}.txt" benchtime="${3:-$BENCH_TIME}"
 	psql "$TEST_DATABASE_URL" -qc CHECKPOINT </dev/null >/dev/null
-	log "${bench} -benchtime ${BENCH_TIME} (round $2)"
-	(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench "^${bench}\$" -test.benchtime "$BENCH_TIME" -test.count 1 -test.timeout 30m) >"$f" 2>&1 ||
+	log "${bench} -benchtime ${benchtime} (round $2)"
+	(cd internal/e2e && "$E2E_TEST" -test.run '^$' -test.bench "^${bench}\$" -test.benchtime "$benchtime" -test.count 1 -test.timeout 30m) >"$f" 2>&1 ||
 		{ cat "$f" >&2; die "${bench} failed"; }
 	grep "^${bench}" "$f" >&2 || { cat "$f" >&2; die "${bench} produced no result"; }
 	printf '%.0f %s %s %.0f\n' "$(bench_metric "$f" "$bench" events/s)" "$(bench_metric "$f" "$bench" p50-ms)" \
@@ -162,6 +173,7 @@ run_go() {
 }
 
 one=() one_p99=() one_cpu=() two=() two_p99=() api=() api_p50=() api_p99=() api_cpu=() ratio1=() ratio2=()
+wrk=() wrk_p50=() wrk_p99=() wrk_cpu=() wrk_ratio1=() wrk_ratio2=()
 track=() track_p99=() track_ratio=() batch=() batch_p99=() batch_ratio=()
 for ((round = 1; round <= ROUNDS; round++)); do
 	read -r tps p50 p99 cpu < <(run_pgbench row "$ROOT/scripts/bench-events.sql" "$round")
@@ -170,6 +182,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	two+=("$(printf '%.0f' "$tps")") two_p99+=("$p99")
 	read -r eps p50 p99 cpu < <(run_go BenchmarkPostEvents "$round")
 	api+=("$eps") api_p50+=("$p50") api_p99+=("$p99") api_cpu+=("$cpu")
+	read -r wes wp50 wp99 wcpu < <(BENCH_WRK_SECONDS="$PGBENCH_TIME" run_go BenchmarkPostEventsWrk "$round" 1x)
+	wrk+=("$wes") wrk_p50+=("$wp50") wrk_p99+=("$wp99") wrk_cpu+=("$wcpu")
+	wrk_ratio1+=("$(awk -v a="$wes" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
+	wrk_ratio2+=("$(awk -v a="$wes" -v t="${two[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	read -r tes _ tp99 _ < <(run_go BenchmarkTrackEvent "$round")
 	track+=("$tes") track_p99+=("$tp99")
 	track_ratio+=("$(awk -v a="$eps" -v t="$tes" 'BEGIN { printf "%.2f", t / a }')")
@@ -179,6 +195,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	ratio1+=("$(awk -v a="$eps" -v t="${one[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	ratio2+=("$(awk -v a="$eps" -v t="${two[-1]}" 'BEGIN { printf "%.2f", a / t }')")
 	log "  round ${round}: POST /v1/events ${eps}/s vs pgbench one row ${one[-1]} TPS (${ratio1[-1]}×), event+delivery rows ${two[-1]} TPS (${ratio2[-1]}×)"
+	log "  round ${round}: POST /v1/events from wrk ${wes}/s (${wrk_ratio1[-1]}× one row, ${wrk_ratio2[-1]}× event+delivery rows)"
 done
 
 log "BenchmarkDeliveryLag: ${BENCH_LAG_RATE} goal events/s for ${BENCH_LAG_SECONDS}s"
@@ -191,6 +208,9 @@ lag() { bench_metric "$lagf" BenchmarkDeliveryLag "$1"; }
 ratio="$(median "${ratio1[@]}")"
 verdict="below"
 awk -v r="$ratio" 'BEGIN { exit !(r >= 0.5) }' && verdict="meets"
+wrk_ratio="$(median "${wrk_ratio1[@]}")"
+wrk_verdict="below"
+awk -v r="$wrk_ratio" 'BEGIN { exit !(r >= 0.5) }' && wrk_verdict="meets"
 list() { printf '%s, ' "$@" | sed 's/, $//'; }
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git diff --quiet HEAD 2>/dev/null || commit="${commit} + uncommitted changes"
@@ -207,8 +227,12 @@ table="$OUT/table.md"
 		"$BENCH_TIME" "$(median "${api[@]}")" "$(list "${api[@]}")" "$(median "${api_p50[@]}")" "$(median "${api_p99[@]}")"
 	printf '| events/s ÷ pgbench one-row TPS, round by round | %s; median %s×: %s the 0.5× target |\n' "$(list "${ratio1[@]}")" "$ratio" "$verdict"
 	printf '| events/s ÷ pgbench event+delivery TPS, round by round | %s; median %s× |\n' "$(list "${ratio2[@]}")" "$(median "${ratio2[@]}")"
-	printf '| CPU time per operation, whole machine | pgbench one row %s µs per transaction, POST /v1/events %s µs per event (medians) |\n' \
-		"$(median "${one_cpu[@]}")" "$(median "${api_cpu[@]}")"
+	printf '| `POST /v1/events`, the same requests from wrk, 16 connections (`wrk -t2 -c16`, `BenchmarkPostEventsWrk`, %ss per round) | %.0f events/s (%s); p50 %s ms, p99 %s ms |\n' \
+		"$PGBENCH_TIME" "$(median "${wrk[@]}")" "$(list "${wrk[@]}")" "$(median "${wrk_p50[@]}")" "$(median "${wrk_p99[@]}")"
+	printf '| wrk events/s ÷ pgbench one-row TPS, round by round | %s; median %s×: %s the 0.5× target |\n' "$(list "${wrk_ratio1[@]}")" "$wrk_ratio" "$wrk_verdict"
+	printf '| wrk events/s ÷ pgbench event+delivery TPS, round by round | %s; median %s× |\n' "$(list "${wrk_ratio2[@]}")" "$(median "${wrk_ratio2[@]}")"
+	printf '| CPU time per operation, whole machine | pgbench one row %s µs per transaction, POST /v1/events %s µs per event from Go clients, %s µs from wrk (medians) |\n' \
+		"$(median "${one_cpu[@]}")" "$(median "${api_cpu[@]}")" "$(median "${wrk_cpu[@]}")"
 	printf '| for comparison: `storage.Store.TrackEvent` called by 16 goroutines, no HTTP (`BenchmarkTrackEvent`, %s per round) | %.0f events/s (%s); p99 %s ms; ÷ POST /v1/events round by round: %s |\n' \
 		"$BENCH_TIME" "$(median "${track[@]}")" "$(list "${track[@]}")" "$(median "${track_p99[@]}")" "$(list "${track_ratio[@]}")"
 	printf '| `POST /v1/events/batch`, 16 clients, 100 events per request (`BenchmarkPostEventBatches`, %s per round) | %.0f events/s (%s); p99 %s ms per request; ÷ pgbench one-row TPS round by round: %s, median %s× |\n' \
