@@ -87,6 +87,7 @@ func TestRun_Smoke(t *testing.T) {
 		"P1 completed 3-send journeys/s", "P2 history events, 3-send journey",
 		"P2 history events per send step", "P2 history events per wait step",
 		"P2 history events per wait_for step", "P2 history events per branch step",
+		"P2 history events, 3-wait journey", "P2 history events, 3-wait_for journey",
 		"P6 worker RSS after a restart, runs still parked", "enroll latency p99",
 		"enroll latency p99, Prefer: respond-async",
 	} {

@@ -11,9 +11,11 @@
 //     hand-written three-send workflow, and the CPU time the Temporal server
 //     and the worker spend per run (read from /proc, so other work on a
 //     shared machine does not count);
-//   - P2: history events per journey, and per step of each kind (send, wait,
-//     wait_for, branch): the difference between a one-step and a three-step
-//     journey of that kind, halved;
+//   - P2: history events per journey: the three-send journey, and for each
+//     step kind (send, wait, wait_for, branch) a three-step journey of that
+//     kind (the target applies to these histories), with what each step of
+//     the kind adds (the difference between a one-step and a three-step
+//     journey, halved);
 //   - P5: goal event -> run closed, p50 and p99, for a burst of signals and
 //     for a steady rate;
 //   - P6: the worker's resident memory with runs parked on a long wait, and
