@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,12 @@ func TestEnrollAsync_RunStartsThroughTheOutbox(t *testing.T) {
 	idB := k1.body["enrollment"].(map[string]any)["id"]
 	if k2.body["enrollment"].(map[string]any)["id"] != idB || k2.body["start_pending"] != true {
 		t.Errorf("retry with the key: %s, first %s", k2.raw, k1.raw)
+	}
+
+	// Support sees why the run has no state yet.
+	js := h.call("GET", "/v1/contacts/"+a+"/journeys", nil, http.StatusOK)
+	if runs := js.body["journeys"].([]any); len(runs) != 1 || !strings.Contains(fmt.Sprint(runs[0].(map[string]any)["state_error"]), "start is queued") {
+		t.Errorf("journeys before the start: %s", js.raw)
 	}
 
 	n, err := h.dispatcher(unreachableTemporal(t), 300*time.Millisecond).Drain(context.Background())

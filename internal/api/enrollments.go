@@ -610,6 +610,9 @@ func (s *Server) queryState(ctx context.Context, run *JourneyRun) {
 	v, err := s.temporal.QueryWorkflow(ctx, run.WorkflowID, "", workflows.QueryState)
 	if err != nil {
 		run.StateError = queryFailure(err)
+		if pending, perr := s.store.EnrollmentStartPending(ctx, run.ID); perr == nil && pending {
+			run.StateError = "the run has not started yet: its start is queued in the delivery outbox (enrolled with Prefer: respond-async)"
+		}
 		return
 	}
 	var st workflows.JourneyState

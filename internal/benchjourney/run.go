@@ -26,6 +26,7 @@ func Run(ctx context.Context, cfg Config) (Results, error) {
 	if err != nil {
 		return res, err
 	}
+	p2n := len(figs)
 	res.Notes = notes
 	steps := []func(context.Context) ([]Figure, error){h.p1, h.p5, h.enroll, h.p6}
 	for _, step := range steps {
@@ -36,7 +37,6 @@ func Run(ctx context.Context, cfg Config) (Results, error) {
 		figs = append(figs, f...)
 	}
 	// P1 first in the table, then P2, as the issue lists them.
-	p2n := 2 + len(measuredKinds)
 	res.Figures = append(append(append([]Figure{}, figs[p2n:p2n+2]...), figs[:p2n]...), figs[p2n+2:]...)
 	res.EnrollFailed = h.enrollFailed
 	res.Load[1] = loadAverage()

@@ -56,9 +56,11 @@ func (h *harness) p2(ctx context.Context) ([]Figure, []string, error) {
 			return nil, nil, err
 		}
 	}
+	send1 := kindJourney(journey.KindSend, 1)
 	figs := []Figure{{
 		Name: "P2 history events, 3-send journey", Unit: "events",
 		Tutti: float64(total[key{tutti, send3}]), Hand: float64(total[key{hand, send3}]),
+		Detail: fmt.Sprintf("1 step: %d vs %d events", total[key{tutti, send1}], total[key{hand, send1}]),
 		Target: "≤ 1.1×", Meets: ratioAtMost(1.1),
 	}, {
 		Name: "P2 history events, 3-send journey, against sends only", Unit: "events",
@@ -73,12 +75,15 @@ func (h *harness) p2(ctx context.Context) ([]Figure, []string, error) {
 	// waiting where" reads.
 	for _, k := range measuredKinds {
 		one, three := kindJourney(k, 1), kindJourney(k, 3)
+		if k != journey.KindSend { // the 3-send journey is the first figure
+			figs = append(figs, Figure{
+				Name: fmt.Sprintf("P2 history events, 3-%s journey", k), Unit: "events",
+				Tutti: float64(total[key{tutti, three}]), Hand: float64(total[key{hand, three}]),
+				Detail: fmt.Sprintf("1 step: %d vs %d events", total[key{tutti, one}], total[key{hand, one}]),
+				Target: "≤ 1.1×", Meets: ratioAtMost(1.1),
+			})
+		}
 		figs = append(figs, Figure{
-			Name: fmt.Sprintf("P2 history events, 3-%s journey", k), Unit: "events",
-			Tutti: float64(total[key{tutti, three}]), Hand: float64(total[key{hand, three}]),
-			Detail: fmt.Sprintf("1 step: %d vs %d events", total[key{tutti, one}], total[key{hand, one}]),
-			Target: "≤ 1.1×", Meets: ratioAtMost(1.1),
-		}, Figure{
 			Name: fmt.Sprintf("P2 history events per %s step", k), Unit: "events",
 			Tutti:  float64(total[key{tutti, three}]-total[key{tutti, one}]) / 2,
 			Hand:   float64(total[key{hand, three}]-total[key{hand, one}]) / 2,
