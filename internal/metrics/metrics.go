@@ -86,13 +86,13 @@ var (
 
 	deliveryLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "tutti_delivery_lag_seconds",
-		Help:    "Delivery outbox: from an event, consent change or exit request being stored to Temporal taking its delivery (signal accepted, run started or refused by the re-entry policy, run already ended), by kind (signal, start, consent, exit).",
+		Help:    "Delivery outbox: from an event, consent change, exit request or async enrollment being stored to Temporal taking its delivery (signal accepted, run started or refused by the re-entry policy, run already ended), by kind (signal, start, consent, exit, enroll).",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 	}, []string{"kind"})
 
 	deliveryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tutti_delivery_failures_total",
-		Help: "Delivery outbox: failed delivery attempts (retried with backoff), by kind (signal, start, consent, exit).",
+		Help: "Delivery outbox: failed delivery attempts (retried with backoff), by kind (signal, start, consent, exit, enroll).",
 	}, []string{"kind"})
 
 	deliveryHolds = prometheus.NewCounterVec(prometheus.CounterOpts{
