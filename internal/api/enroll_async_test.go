@@ -134,9 +134,9 @@ func TestEnrollAsync_RunStartsThroughTheOutbox(t *testing.T) {
 	}
 }
 
-// An enrollment exited (or otherwise ended) before its run started needs
-// no run: the start is done without one. A support exit posted while the
-// start waits is delivered after it, to the run it started.
+// A support exit posted while the start waits is delivered after it, to
+// the run it started. An enrollment no longer active when its start goes
+// out (ended by hand, say) gets no run: the start is done without one.
 func TestEnrollAsync_ExitBeforeTheStart(t *testing.T) {
 	h := newHarness(t)
 	h.publish(welcome("welcome", "{policy: always}"))
