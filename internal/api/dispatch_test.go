@@ -56,9 +56,16 @@ func (h *harness) failing() string {
 // outcomes lists an event's delivered outcomes, "kind:outcome" in order.
 func (h *harness) outcomes(eventID string) string {
 	h.t.Helper()
+	return h.finished("event_id", eventID)
+}
+
+// finished lists the finished deliveries whose column (event_id,
+// contact_id) is value, "kind:outcome" in order.
+func (h *harness) finished(column, value string) string {
+	h.t.Helper()
 	var out string
 	err := h.store.Pool().QueryRow(context.Background(),
-		`SELECT COALESCE(string_agg(kind || ':' || outcome, ',' ORDER BY id), '') FROM deliveries WHERE event_id = $1 AND done_at IS NOT NULL`, eventID).Scan(&out)
+		`SELECT COALESCE(string_agg(kind || ':' || outcome, ',' ORDER BY id), '') FROM deliveries WHERE `+column+` = $1 AND done_at IS NOT NULL`, value).Scan(&out)
 	if err != nil {
 		h.t.Fatal(err)
 	}

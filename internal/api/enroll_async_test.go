@@ -25,13 +25,7 @@ func (h *harness) asyncEnroll(journeyID, contactID, key string, want int) respon
 // deliveryOutcomes lists a contact's finished deliveries, "kind:outcome" in order.
 func (h *harness) deliveryOutcomes(contactID string) string {
 	h.t.Helper()
-	var out string
-	err := h.store.Pool().QueryRow(context.Background(),
-		`SELECT COALESCE(string_agg(kind || ':' || outcome, ',' ORDER BY id), '') FROM deliveries WHERE contact_id = $1 AND done_at IS NOT NULL`, contactID).Scan(&out)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return h.finished("contact_id", contactID)
 }
 
 // With Prefer: respond-async an enrollment is decided and recorded while

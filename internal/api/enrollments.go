@@ -172,10 +172,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		Status:     model.RunActive,
 		RunKey:     runKey,
 	}
-	firstStep := ""
-	if len(jv.Spec.Steps) > 0 {
-		firstStep = jv.Spec.Steps[0].ID
-	}
+	firstStep := firstStepOf(jv)
 	e.CurrentStep = firstStep
 	if keyed {
 		// An earlier attempt of this call recorded the enrollment: answer
@@ -234,6 +231,15 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 	loggerFrom(ctx).Info("api: journey started", "journey_id", jv.JourneyID, "version", jv.Version,
 		"contact_id", contactID, "enrollment_id", e.ID, "workflow_id", e.WorkflowID, "run_id", runID)
 	return startedRun{Enrollment: stored, RunID: runID}, nil
+}
+
+// firstStepOf is the id of the step a run of jv starts at ("" for none):
+// the JourneyStep it is started with.
+func firstStepOf(jv storage.JourneyVersion) string {
+	if len(jv.Spec.Steps) == 0 {
+		return ""
+	}
+	return jv.Spec.Steps[0].ID
 }
 
 // startOptions are the workflow start options of an enrollment's run. Ids
@@ -318,10 +324,7 @@ func (s *Server) resumeStart(ctx context.Context, e storage.Enrollment, jv stora
 			return startedRun{}, err
 		}
 	}
-	firstStep := ""
-	if len(jv.Spec.Steps) > 0 {
-		firstStep = jv.Spec.Steps[0].ID
-	}
+	firstStep := firstStepOf(jv)
 	runID, err = s.startRun(ctx, e, s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger), true)
 	if err != nil {
 		return startedRun{}, s.startFailed(ctx, e, key, err)
@@ -348,10 +351,7 @@ func (s *Server) startRecorded(ctx context.Context, e storage.Enrollment) (strin
 	if err != nil {
 		return "", err
 	}
-	firstStep := ""
-	if len(jv.Spec.Steps) > 0 {
-		firstStep = jv.Spec.Steps[0].ID
-	}
+	firstStep := firstStepOf(jv)
 	return s.startRun(ctx, e, s.startOptions(e, firstStep), s.journeyInput(e, jv, nil), true)
 }
 
