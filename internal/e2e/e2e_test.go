@@ -150,6 +150,12 @@ func dispatch(t testing.TB, deps api.Deps) (stop func()) {
 // call makes an authenticated API call and decodes the JSON answer.
 func (s *system) call(method, path string, body any, wantStatus int) map[string]any {
 	s.t.Helper()
+	return s.callWith(method, path, body, nil, wantStatus)
+}
+
+// callWith is call with extra request headers.
+func (s *system) callWith(method, path string, body any, hdr http.Header, wantStatus int) map[string]any {
+	s.t.Helper()
 	var rd io.Reader
 	ctype := "application/json"
 	switch b := body.(type) {
@@ -163,6 +169,9 @@ func (s *system) call(method, path string, body any, wantStatus int) map[string]
 	}
 	req, err := http.NewRequest(method, s.api.URL+path, rd)
 	require.NoError(s.t, err)
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", ctype)
 	resp, err := http.DefaultClient.Do(req)

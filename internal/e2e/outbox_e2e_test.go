@@ -98,6 +98,77 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	}
 }
 
+// Enrollments asked with Prefer: respond-async while Temporal is
+// unreachable are all answered 202 (each posted twice with its
+// Idempotency-Key, as a retrying client does, and refused with 409 when
+// posted again without one), and so are the purchases posted right after
+// them. Once a dispatcher reaches Temporal every contact has exactly one
+// enrollment and one run, which heard its purchase once and converted;
+// starts delivered a second time (their outcome lost) start nothing more.
+func TestEndToEnd_AsyncEnrollmentsWhileTemporalIsDown(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	s.call("POST", "/v1/journeys", parkedJourney, http.StatusCreated)
+	const contacts = 30
+	ids := make([]string, contacts)
+	for i := range contacts {
+		c := s.call("POST", "/v1/contacts", map[string]any{"external_id": fmt.Sprintf("async-down-%d", i)}, http.StatusCreated)
+		ids[i] = c["contact"].(map[string]any)["id"].(string)
+	}
+
+	s.stopDispatch()
+	dead := unreachableTemporal(t)
+	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
+	down := *s
+	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
+	t.Cleanup(down.api.Close)
+	workflowIDs := make([]string, contacts)
+	for i, id := range ids {
+		hdr := http.Header{"Prefer": {"respond-async"}, "Idempotency-Key": {fmt.Sprintf("signup-%d", i)}}
+		first := down.callWith("POST", "/v1/journeys/e2e-parked/enrollments", map[string]any{"contact_id": id}, hdr, http.StatusAccepted)
+		again := down.callWith("POST", "/v1/journeys/e2e-parked/enrollments", map[string]any{"contact_id": id}, hdr, http.StatusAccepted)
+		require.Equal(t, first["enrollment"], again["enrollment"], "contact %d: a retry is the same enrollment", i)
+		require.Equal(t, true, first["start_pending"])
+		down.callWith("POST", "/v1/journeys/e2e-parked/enrollments", map[string]any{"contact_id": id},
+			http.Header{"Prefer": {"respond-async"}}, http.StatusConflict)
+		workflowIDs[i] = first["workflow_id"].(string)
+		down.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("async-buy-%d", i), "contact_id": id, "name": "purchase"}, http.StatusAccepted)
+	}
+	_, err := api.NewDispatcher(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Drain(ctx)
+	require.NoError(t, err)
+	st, err := s.store.DeliveryStats(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, contacts, st.PendingByKind[storage.DeliveryEnroll])
+	require.EqualValues(t, contacts, st.PendingByKind[storage.DeliverySignal])
+
+	s.deliverAll(cfg)
+	runIDs := make([]string, contacts)
+	for i, id := range ids {
+		run := s.tc.GetWorkflow(ctx, workflowIDs[i], "")
+		var result workflows.JourneyResult
+		require.NoError(t, run.Get(ctx, &result))
+		require.Equal(t, model.RunConverted, result.Status, "contact %d", i)
+		require.Equal(t, 1, countSignals(t, s.tc, workflowIDs[i], fmt.Sprintf(`"event_id":"async-buy-%d"`, i)), "contact %d: the purchase reached its run once", i)
+		enrolled := s.enrollmentsIn(id, "e2e-parked")
+		require.Len(t, enrolled, 1, "contact %d: one enrollment", i)
+		require.Equal(t, model.RunConverted, enrolled[0].Status, "contact %d", i)
+		runIDs[i] = run.GetRunID()
+	}
+
+	// The starts delivered again: the runs exist (closed, converted), so
+	// nothing starts and the enrollments keep their endings.
+	_, err = s.store.Pool().Exec(ctx, `UPDATE deliveries SET done_at = NULL, outcome = '' WHERE kind = 'enroll'`)
+	require.NoError(t, err)
+	s.deliverAll(cfg)
+	for i, id := range ids {
+		d, err := s.tc.DescribeWorkflowExecution(ctx, workflowIDs[i], "")
+		require.NoError(t, err)
+		require.Equal(t, runIDs[i], d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), "contact %d: no second run", i)
+		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, d.GetWorkflowExecutionInfo().GetStatus(), "contact %d", i)
+		require.Len(t, s.enrollmentsIn(id, "e2e-parked"), 1, "contact %d", i)
+	}
+}
+
 // countSignals counts the events, signalled alone or in batches, of a
 // workflow (all its runs) whose payload contains want.
 func countSignals(t testing.TB, tc client.Client, workflowID, want string) int {
