@@ -73,6 +73,15 @@ const (
 // connections at 32 concurrent clients (issue 10).
 const DefaultDatabaseMaxConns = 16
 
+// DefaultWorkerCacheSize is how many runs a worker keeps cached (the
+// SDK's sticky workflow cache, process-wide), half the SDK's 10,000. A
+// cached journey run parked on a wait held about 55 KiB of the worker's
+// memory in make bench-journeys (10,000 parked: 592 MiB of RSS; issue 10
+// wants under 512 MiB), and a run parked for days gains little from being
+// cached: its next task (its timer, a signal) replays its history, a few
+// dozen events, first. 5,000 bounds the cache at about 270 MiB.
+const DefaultWorkerCacheSize = 5000
+
 // DefaultCodecCORSOrigins are the Temporal UI origins (`make dev`'s UI) the
 // codec endpoint answers browsers from unless TUTTI_CODEC_CORS_ORIGINS says
 // otherwise.
@@ -161,7 +170,8 @@ type Config struct {
 	EventMaxBatch int
 	// WorkerWorkflowPollers, WorkerActivityPollers, WorkerStickyTimeout
 	// and WorkerCacheSize tune the Temporal worker (wiring.WorkerOptions);
-	// zero leaves the SDK's default.
+	// zero leaves the SDK's default (WorkerCacheSize is
+	// DefaultWorkerCacheSize unless set).
 	WorkerWorkflowPollers int
 	WorkerActivityPollers int
 	WorkerStickyTimeout   time.Duration
@@ -345,6 +355,7 @@ func load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	c.DatabaseMaxConns = conns
 
+	c.WorkerCacheSize = DefaultWorkerCacheSize
 	for _, v := range []struct {
 		key string
 		dst *int

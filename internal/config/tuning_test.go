@@ -16,7 +16,7 @@ func TestPoolAndWorkerSettings(t *testing.T) {
 	}{
 		{name: "defaults", check: func(c Config) bool {
 			return c.DatabaseMaxConns == DefaultDatabaseMaxConns && c.WorkerWorkflowPollers == 0 && c.WorkerActivityPollers == 0 &&
-				c.WorkerStickyTimeout == 0 && c.WorkerCacheSize == 0
+				c.WorkerStickyTimeout == 0 && c.WorkerCacheSize == DefaultWorkerCacheSize
 		}},
 		{name: "set", env: map[string]string{"TUTTI_DATABASE_MAX_CONNS": "32", "TUTTI_WORKER_WORKFLOW_POLLERS": "8",
 			"TUTTI_WORKER_ACTIVITY_POLLERS": "4", "TUTTI_WORKER_STICKY_TIMEOUT": "2s", "TUTTI_WORKER_CACHE_SIZE": "2000"},
