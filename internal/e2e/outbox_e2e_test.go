@@ -61,11 +61,7 @@ func TestEndToEnd_EventsAcceptedWhileTemporalIsDown(t *testing.T) {
 	// Temporal becomes unreachable: the worker's dispatcher stops, and the
 	// API and a dispatcher are given a client that cannot connect.
 	s.stopDispatch()
-	dead := unreachableTemporal(t)
-	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
-	down := *s
-	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
-	t.Cleanup(down.api.Close)
+	down, dead, cfg := s.withoutTemporal()
 	for range 2 { // each event twice: a client retrying
 		for i, id := range ids {
 			down.call("POST", "/v1/events", map[string]any{"event_id": fmt.Sprintf("buy-%d", i), "contact_id": id, "name": "purchase"}, http.StatusAccepted)
@@ -117,11 +113,7 @@ func TestEndToEnd_AsyncEnrollmentsWhileTemporalIsDown(t *testing.T) {
 	}
 
 	s.stopDispatch()
-	dead := unreachableTemporal(t)
-	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
-	down := *s
-	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
-	t.Cleanup(down.api.Close)
+	down, dead, cfg := s.withoutTemporal()
 	workflowIDs := make([]string, contacts)
 	for i, id := range ids {
 		hdr := http.Header{"Prefer": {"respond-async"}, "Idempotency-Key": {fmt.Sprintf("signup-%d", i)}}
@@ -169,6 +161,19 @@ func TestEndToEnd_AsyncEnrollmentsWhileTemporalIsDown(t *testing.T) {
 	}
 }
 
+// withoutTemporal is the system with its API served over a Temporal
+// client that cannot connect (the store is the same), that client, and
+// the configuration the API runs with.
+func (s *system) withoutTemporal() (system, client.Client, config.Config) {
+	s.t.Helper()
+	dead := unreachableTemporal(s.t)
+	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
+	down := *s
+	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
+	s.t.Cleanup(down.api.Close)
+	return down, dead, cfg
+}
+
 // countSignals counts the events, signalled alone or in batches, of a
 // workflow (all its runs) whose payload contains want.
 func countSignals(t testing.TB, tc client.Client, workflowID, want string) int {
@@ -194,7 +199,7 @@ func (s *system) deliverAll(cfg config.Config) {
 }
 
 // unreachableTemporal is a Temporal client that cannot connect.
-func unreachableTemporal(t *testing.T) client.Client {
+func unreachableTemporal(t testing.TB) client.Client {
 	t.Helper()
 	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: quietTemporal{}})
 	require.NoError(t, err)
@@ -272,11 +277,7 @@ func TestEndToEnd_OptOutAndExitAcceptedWhileTemporalIsDown(t *testing.T) {
 	optedOut, exited := 0, 1
 
 	s.stopDispatch()
-	dead := unreachableTemporal(t)
-	cfg := config.Config{APIToken: token, APIMaxBody: 1 << 20, DefaultRegion: "US", DefaultTimeZone: "UTC", SignalTimeout: 500 * time.Millisecond}
-	down := *s
-	down.api = httptest.NewServer(api.New(api.Deps{Store: s.store, Temporal: dead, Config: cfg, Logger: s.logger}).Handler())
-	t.Cleanup(down.api.Close)
+	down, dead, cfg := s.withoutTemporal()
 
 	down.call("POST", "/v1/events", map[string]any{"event_id": "seen-1", "contact_id": ids[optedOut], "name": "page.viewed"}, http.StatusAccepted)
 	r := down.call("POST", "/v1/contacts/"+ids[optedOut]+"/consent", map[string]any{"channel": "email", "status": "revoked", "source": "unsubscribe-link"}, http.StatusOK)
