@@ -192,9 +192,12 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 	}
 	opts, in := s.startOptions(e, firstStep), s.journeyInput(e, jv, trigger)
 
-	var err error
+	var (
+		stored storage.Enrollment
+		err    error
+	)
 	if async {
-		_, err = s.store.RecordEnrollmentToStart(ctx, e)
+		stored, err = s.store.RecordEnrollmentToStart(ctx, e)
 	} else {
 		err = s.store.RecordEnrollment(ctx, e)
 	}
@@ -207,10 +210,6 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 	case err != nil:
 		return startedRun{}, err
 	case async:
-		stored, err := s.store.Enrollment(ctx, e.ID)
-		if err != nil {
-			return startedRun{}, err
-		}
 		loggerFrom(ctx).Info("api: enrollment recorded, its start queued", "journey_id", jv.JourneyID, "version", jv.Version,
 			"contact_id", contactID, "enrollment_id", e.ID, "workflow_id", e.WorkflowID)
 		return startedRun{Enrollment: stored, StartPending: true}, nil
@@ -220,7 +219,7 @@ func (s *Server) startJourney(ctx context.Context, contactID string, jv storage.
 		return startedRun{}, s.startFailed(ctx, e, key, err)
 	}
 
-	stored, err := s.store.Enrollment(ctx, e.ID)
+	stored, err = s.store.Enrollment(ctx, e.ID)
 	if err != nil {
 		// Started and committed; only the read-back failed. Answer with what
 		// was written rather than fail a start that happened.

@@ -125,32 +125,38 @@ func (s *Store) RecordEnrollment(ctx context.Context, e Enrollment) error {
 // 'enroll' delivery naming it (migration 00024), under the contact's
 // delivery lock, so the start is delivered after every delivery the
 // contact already has and before those stored later. Nothing waits on
-// Temporal; the same errors as RecordEnrollment. It returns the delivery's
-// id.
-func (s *Store) RecordEnrollmentToStart(ctx context.Context, e Enrollment) (int64, error) {
+// Temporal; the same errors as RecordEnrollment. It returns the
+// enrollment as stored (its start time is the database's), so the API
+// answers without reading it back.
+func (s *Store) RecordEnrollmentToStart(ctx context.Context, e Enrollment) (Enrollment, error) {
 	if err := checkNewEnrollment(e); err != nil {
-		return 0, err
+		return Enrollment{}, err
 	}
-	var id int64
+	var stored Enrollment
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockContactDeliveries(ctx, tx, e.ContactID); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `
+		var err error
+		// The inserted row is read as the table is (enrollmentColumns
+		// names it enrollments); the delivery's insert runs whether or not
+		// the final SELECT reads it.
+		stored, err = scanEnrollment(tx.QueryRow(ctx, `
 			WITH e AS (
 				INSERT INTO enrollments (id, contact_id, journey_id, version, workflow_id, status, current_step, started_at, run_key)
 				VALUES ($1, $2, $3, $4, $5, 'active', NULLIF($6, ''), COALESCE($7, now()), $8)
-				RETURNING id, contact_id, journey_id, version)
-			INSERT INTO deliveries (contact_id, kind, journey_id, journey_version, enrollment_id)
-			SELECT contact_id, 'enroll', journey_id, version, id FROM e
-			RETURNING id`,
-			e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey).Scan(&id)
+				RETURNING *),
+			d AS (
+				INSERT INTO deliveries (contact_id, kind, journey_id, journey_version, enrollment_id)
+				SELECT contact_id, 'enroll', journey_id, version, id FROM e)
+			SELECT `+enrollmentColumns+` FROM e AS enrollments`,
+			e.ID, e.ContactID, e.JourneyID, e.Version, e.WorkflowID, e.CurrentStep, timeOrNow(e.StartedAt), e.RunKey))
 		if err != nil {
 			return enrollmentInsertError(e, err)
 		}
 		return nil
 	})
-	return id, err
+	return stored, err
 }
 
 // EnrollmentStartPending reports whether the enrollment's run is still to

@@ -104,11 +104,12 @@ func TestRecordEnrollmentToStart(t *testing.T) {
 	v := publish(t, s, "welcome")
 	c := newContact(t, s)
 
-	id, err := s.RecordEnrollmentToStart(ctx, enrollment("queued", c, v))
+	stored, err := s.RecordEnrollmentToStart(ctx, enrollment("queued", c, v))
 	require.NoError(t, err)
 	e, err := s.Enrollment(ctx, "queued")
 	require.NoError(t, err)
 	require.Equal(t, model.RunActive, e.Status)
+	require.Equal(t, e, stored, "the answer is the row as stored")
 	pending, err := s.EnrollmentStartPending(ctx, "queued")
 	require.NoError(t, err)
 	require.True(t, pending)
@@ -116,7 +117,7 @@ func TestRecordEnrollmentToStart(t *testing.T) {
 	ds, token, err := s.ClaimDeliveries(ctx, 10, time.Minute)
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
-	require.Equal(t, id, ds[0].ID)
+	id := ds[0].ID
 	require.Equal(t, storage.DeliveryEnroll, ds[0].Kind)
 	require.Equal(t, "queued", ds[0].EnrollmentID)
 	require.Equal(t, v.JourneyID, ds[0].JourneyID)
