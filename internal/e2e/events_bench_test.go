@@ -151,6 +151,25 @@ func BenchmarkTrackEventWithSegment(b *testing.B) {
 // segmentDefined makes benchmarkEvents define a segment before the clock starts.
 var segmentDefined bool
 
+// BenchmarkTrackEventManyJourneys is BenchmarkTrackEvent with
+// manyJourneys event-triggered journeys published, three versions each,
+// none triggered by the benchmark's purchase events: what storing an event
+// pays for the journeys a team has published. Beside BenchmarkTrackEvent
+// it should be about the same: an event reads only the versions its own
+// name triggers (trackEventsStatement's starts).
+func BenchmarkTrackEventManyJourneys(b *testing.B) {
+	journeysPublished = manyJourneys
+	defer func() { journeysPublished = 0 }()
+	benchmarkEvents(b, viaStore)
+}
+
+// manyJourneys is BenchmarkTrackEventManyJourneys' count of journeys.
+const manyJourneys = 300
+
+// journeysPublished makes benchmarkEvents publish that many event-triggered
+// journeys (three versions each) before the clock starts.
+var journeysPublished int
+
 func benchmarkEvents(b *testing.B, via eventsVia, opts ...storage.Option) {
 	ctx := context.Background()
 	_, dsn := storagetest.NewWithDSN(b)
@@ -171,6 +190,19 @@ func benchmarkEvents(b *testing.B, via eventsVia, opts ...storage.Option) {
 	b.Cleanup(srv.Close)
 	s := &system{t: b, store: store, api: srv, logger: logger}
 	s.call("POST", "/v1/journeys", benchParked, http.StatusCreated)
+	for i := range journeysPublished {
+		for v := range 3 {
+			s.call("POST", "/v1/journeys", fmt.Sprintf(`
+id: triggered-%d
+name: Triggered %d, version %d
+trigger: {type: event, event: signup.step-%d}
+reentry: {policy: once}
+steps:
+  - id: park
+    wait: {duration: 24h}
+`, i, i, v+1, i%50), http.StatusCreated)
+		}
+	}
 	if segmentDefined {
 		s.call("PUT", "/v1/segments/big_spenders", "id: big_spenders\nname: Big spenders\nwhen: 'events.sum(\"purchase\", \"total\", days(30)) >= 100.0'\n", http.StatusCreated)
 	}

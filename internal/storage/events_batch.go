@@ -222,8 +222,9 @@ func (s *Store) runEventGroup(group []*eventCall) {
 // transaction on the foreign key), so it fails its own event only.
 //
 // It answers one row per event, in order: whether the contact exists;
-// then, if the event was inserted, true, the event and how many deliveries
-// were stored (all pending); if the id was already stored (a duplicate or
+// then, if the event was inserted, true, the event without its properties
+// (they are the ones sent: decoding them again costs as much as the rest of
+// the row) and how many deliveries were stored (all pending); if the id was already stored (a duplicate or
 // a reused id), false, that event and its pending deliveries; and NULLs if
 // neither (no contact, or an id committed by another transaction after
 // this statement's snapshot was taken: read it again, see
@@ -274,10 +275,18 @@ ins AS (
 	RETURNING ` + eventColumns + `),
 new AS (SELECT ins.*, i.n, i.running, i.starting FROM ins JOIN input i ON i.id = ins.id),
 starts AS (
+	-- Per event, the versions its name triggers (journey_versions_trigger),
+	-- kept if latest. LATERAL with OFFSET 0 so it stays a probe per event:
+	-- flattened into a join, the plan reads every triggered version of
+	-- every journey, and works out whether each is its journey's latest,
+	-- at every statement (cost growing with the journeys published).
 	SELECT new.n, new.id AS event_id, new.contact_id, new.received_at, v.journey_id, v.version
-	FROM new JOIN journey_versions v ON v.trigger_event = new.name
-	 AND (v.trigger_segment IS NULL OR v.trigger_segment = new.properties->>'segment')
-	 AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)),
+	FROM new CROSS JOIN LATERAL (
+		SELECT v.journey_id, v.version FROM journey_versions v
+		WHERE v.trigger_event = new.name
+		  AND (v.trigger_segment IS NULL OR v.trigger_segment = new.properties->>'segment')
+		  AND v.version = (SELECT MAX(version) FROM journey_versions WHERE journey_id = v.journey_id)
+		OFFSET 0) AS v),
 dl AS (
 	INSERT INTO deliveries (event_id, contact_id, kind, journey_id, journey_version, created_at)
 	SELECT d.event_id, d.contact_id, d.kind, d.journey_id, d.version, d.received_at FROM (
@@ -296,7 +305,8 @@ seg AS (
 	WHERE new.name NOT IN ('segment.entered', 'segment.exited') AND EXISTS (SELECT 1 FROM segments))` + score + `
 SELECT i.known IS NOT NULL, CASE WHEN ins.id IS NOT NULL THEN true WHEN e.id IS NOT NULL THEN false END,
 	COALESCE(ins.id, e.id), COALESCE(ins.contact_id, e.contact_id), COALESCE(ins.name, e.name),
-	COALESCE(ins.properties, e.properties), COALESCE(ins.occurred_at, e.occurred_at),
+	-- An inserted event's properties are the ones sent: not sent back.
+	e.properties, COALESCE(ins.occurred_at, e.occurred_at),
 	COALESCE(ins.received_at, e.received_at),
 	CASE WHEN ins.id IS NOT NULL THEN (SELECT count(*) FROM dl WHERE dl.event_id = ins.id)
 	     -- FILTER, not WHERE: a done_at IS NULL condition lets the planner
@@ -368,6 +378,10 @@ func scanTrackedEvent(row rowScanner, e Event) (out eventOutcome, reread bool, e
 		return eventOutcome{err: fmt.Errorf("insert event %s: contact %s: %w", e.ID, e.ContactID, ErrNotFound)}, false, nil
 	case inserted == nil:
 		return eventOutcome{}, true, nil
+	}
+	if *inserted {
+		// Not read back (see trackEventsStatement): what was stored.
+		props = e.Properties
 	}
 	out.stored = Event{ID: *id, ContactID: *contact, Name: *name, Properties: nonNilMap(props),
 		OccurredAt: occurred.UTC(), ReceivedAt: received.UTC()}
