@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -53,6 +54,57 @@ const (
 // value) gets no problems: the caller's decoder reports its syntax error, in
 // encoding/json's words.
 func Check(data []byte) []Problem {
+	if clean(data) {
+		return nil
+	}
+	return problems(data)
+}
+
+// nulEscape is how a NUL can appear in JSON text: a raw NUL byte is not
+// JSON at all.
+var nulEscape = []byte(`\u0000`)
+
+// clean says that data is a single strict JSON value with no NUL escape in
+// it: the common case, answered by one pass of the strict decoder over the
+// whole value instead of the token by token walk (problems) that says
+// where each problem is. false says only that the walk must look.
+func clean(data []byte) bool {
+	if bytes.Contains(data, nulEscape) {
+		return false
+	}
+	var d *pooledDecoder
+	if len(data) <= maxPooled {
+		d = decoders.Get().(*pooledDecoder)
+		defer decoders.Put(d)
+	} else {
+		d = new(pooledDecoder)
+	}
+	d.r.Reset(data)
+	d.dec.Reset(&d.r) // default options: strict, as in problems
+	defer d.r.Reset(nil)
+	if _, err := d.dec.ReadValue(); err != nil {
+		return false
+	}
+	_, err := d.dec.ReadToken()
+	return errors.Is(err, io.EOF)
+}
+
+// pooledDecoder is clean's decoder with its reader, reused: a decoder's
+// buffers cost more to allocate than the pass over a small document.
+type pooledDecoder struct {
+	r   bytes.Reader
+	dec jsontext.Decoder
+}
+
+var decoders = sync.Pool{New: func() any { return new(pooledDecoder) }}
+
+// maxPooled is the largest document a pooled decoder reads: its buffer
+// grows to the document's size and stays, so a batch of megabytes gets a
+// decoder of its own.
+const maxPooled = 64 << 10
+
+// problems is Check's walk: every NUL, then the first strict failure.
+func problems(data []byte) []Problem {
 	if !json.Valid(data) {
 		return nil
 	}

@@ -1,6 +1,8 @@
 package strictjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -49,7 +51,56 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tt.want, Check([]byte(tt.in)))
+			// The fast path answers only for documents the walk finds
+			// nothing in, and must answer for well-formed ones.
+			if clean([]byte(tt.in)) {
+				require.Nil(t, problems([]byte(tt.in)))
+				require.True(t, json.Valid([]byte(tt.in)))
+			} else if tt.want == nil {
+				require.False(t, json.Valid([]byte(tt.in)), "a valid document without problems must take the fast path")
+			}
 		})
+	}
+}
+
+// FuzzCheck: the fast path (clean) never hides what the walk (problems)
+// reports, and takes every valid document the walk finds nothing in.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{`{"a":"\u0000"}`, `{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{} {}`, `{"a":[1,{"b":"c"}]}`, `{"a":"\\u0000"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		walk := problems(data)
+		if clean(data) {
+			if walk != nil || !json.Valid(data) {
+				t.Fatalf("clean(%q), but the walk says %v (valid %v)", data, walk, json.Valid(data))
+			}
+		} else if walk == nil && json.Valid(data) && !bytes.Contains(data, nulEscape) {
+			t.Fatalf("%q: valid, no problems, no NUL escape, but not clean", data)
+		}
+	})
+}
+
+// BenchmarkCheck: a POST /v1/events body, the API's most frequent.
+func BenchmarkCheck(b *testing.B) {
+	doc := []byte(`{"event_id": "evt-6f1c2a9e-4b1d-4c53-9f0e-2b7d1c8a9e10", "contact_id": "c_0123456789abcdef0123456789abcdef", "name": "purchase", "properties": {"order_id": "o-1001", "total": 42.5}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if Check(doc) != nil {
+			b.Fatal("problems")
+		}
+	}
+}
+
+// BenchmarkCheckWalk is BenchmarkCheck through the token walk alone (what
+// Check did for every document before the fast path).
+func BenchmarkCheckWalk(b *testing.B) {
+	doc := []byte(`{"event_id": "evt-6f1c2a9e-4b1d-4c53-9f0e-2b7d1c8a9e10", "contact_id": "c_0123456789abcdef0123456789abcdef", "name": "purchase", "properties": {"order_id": "o-1001", "total": 42.5}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if problems(doc) != nil {
+			b.Fatal("problems")
+		}
 	}
 }
 
@@ -74,4 +125,14 @@ func TestCheckString(t *testing.T) {
 	} {
 		require.Equal(t, want, CheckString(in), "%q", in)
 	}
+}
+
+// A document larger than a pooled decoder reads gets the same answers.
+func TestCheckLargeDocument(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", maxPooled)
+	require.Nil(t, Check([]byte(`{"a":"`+big+`"}`)))
+	require.True(t, clean([]byte(`{"a":"`+big+`"}`)))
+	require.Equal(t, []Problem{{"b.b", MsgDuplicate}}, Check([]byte(`{"a":"`+big+`","b":{"b":1,"b":2}}`)))
+	require.Equal(t, []Problem{{"c", MsgNUL}}, Check([]byte(`{"a":"`+big+`","c":"\u0000"}`)))
 }
