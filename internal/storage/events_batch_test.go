@@ -259,6 +259,38 @@ func TestEventGroup_LockedContactDoesNotHoldUpOthers(t *testing.T) {
 	require.True(t, call.inserted)
 }
 
+// A group gives up forming the next one while it waits for a contact's
+// lock: with two transactions in flight, an event of another contact is
+// stored while the first group still waits (up to its LockTimeout, here
+// far longer than the test lets the second call wait).
+func TestEventGroup_WaitingGroupLetsTheNextForm(t *testing.T) {
+	ctx := context.Background()
+	base := storagetest.New(t)
+	s := storage.New(base.Pool(), storage.WithEventBatching(storage.GateBatching{MaxBatch: 32, MaxInFlight: 2, LockTimeout: time.Hour}))
+	locked, other := newContact(t, s), newContact(t, s)
+	release := lockDeliveries(t, s, locked.ID)
+	wait := startTrack(ctx, s, storage.Event{ID: "w-locked", ContactID: locked.ID, Name: "page.viewed"})
+	waitFor(t, func() bool {
+		var waiting bool
+		err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting)
+		return err == nil && waiting
+	})
+
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, inserted, _, err := s.TrackEvent(octx, storage.Event{ID: "w-other", ContactID: other.ID, Name: "page.viewed"})
+	require.NoError(t, err, "the second group formed while the first waits for its lock")
+	require.True(t, inserted)
+	_, err = s.Event(ctx, "w-locked")
+	require.ErrorIs(t, err, storage.ErrNotFound, "the first group still waits")
+
+	release()
+	call := wait()
+	require.NoError(t, call.err)
+	require.True(t, call.inserted)
+}
+
 // A lone call takes a transaction of its own (a group of one), with or
 // without grouping, and answers as TrackEvent always has.
 func TestEventGroup_LoneCall(t *testing.T) {
