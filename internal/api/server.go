@@ -224,8 +224,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", reqID)
 	rw := &statusWriter{ResponseWriter: w}
-	log := s.log.With("request_id", reqID)
-	r = r.WithContext(withLogger(r.Context(), log))
+	r = r.WithContext(withRequestLogger(r.Context(), s.log, reqID))
 	if r.Body != nil {
 		// The original writer: it lets the server close the connection
 		// after an oversized body instead of draining it.
@@ -237,15 +236,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			log.Error("api: panic", "panic", p, "method", r.Method, "path", loggedPath(r))
+			loggerFrom(r.Context()).Error("api: panic", "panic", p, "method", r.Method, "path", loggedPath(r))
 			if !rw.wrote {
 				writeError(rw, r, errInternal)
 			}
 		}
 		// The path is logged, the query string never: lookups carry email
 		// addresses and phone numbers there.
-		log.Info("api: request", "method", r.Method, "route", r.Pattern, "path", loggedPath(r),
-			"status", rw.status(), "duration_ms", s.now().Sub(start).Milliseconds())
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "api: request", slog.String("request_id", reqID),
+			slog.String("method", r.Method), slog.String("route", r.Pattern), slog.String("path", loggedPath(r)),
+			slog.Int("status", rw.status()), slog.Int64("duration_ms", s.now().Sub(start).Milliseconds()))
 	}()
 
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -373,9 +373,24 @@ func withLogger(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, loggerKey{}, l)
 }
 
+// requestLogger is a request's logger, made when something logs: most
+// requests log only their access line (serveHTTP), and a logger with an
+// attribute costs an allocation and a formatting of it per request.
+type requestLogger struct {
+	base  *slog.Logger
+	reqID string
+}
+
+func withRequestLogger(ctx context.Context, base *slog.Logger, reqID string) context.Context {
+	return context.WithValue(ctx, loggerKey{}, &requestLogger{base: base, reqID: reqID})
+}
+
 func loggerFrom(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+	switch l := ctx.Value(loggerKey{}).(type) {
+	case *slog.Logger:
 		return l
+	case *requestLogger:
+		return l.base.With("request_id", l.reqID)
 	}
 	return slog.Default()
 }
