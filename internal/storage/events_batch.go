@@ -187,7 +187,9 @@ func (b *eventBatcher) take() []*eventCall {
 
 // runEventGroup stores a group in one transaction and replies to each call.
 // It gives the forming token back once the group's statement has run, while
-// its COMMIT is still to come, or after maxFormingHold, or when it fails.
+// its COMMIT is still to come, or after maxFormingHold, or when it fails;
+// but as soon as its statements are sent when a full group is already
+// queued behind it.
 //
 // Why then, and not as soon as the statements are sent (as the gate's
 // groups do): an event's transaction is mostly the statement's fixed cost
@@ -196,9 +198,11 @@ func (b *eventBatcher) take() []*eventCall {
 // statement runs go together in the next one, which runs while this one
 // commits, rather than in a group of their own beside it: groups come out
 // about twice as large and an event costs the machine about a fifth less
-// CPU (BenchmarkTrackEvent's events/tx and machine-cpu-µs/event). The
-// bound keeps a group that waits for a contact's lock (up to LockTimeout)
-// from holding up the others.
+// CPU (BenchmarkTrackEvent's events/tx and machine-cpu-µs/event). A next
+// group that is full already cannot grow by waiting: it runs beside this
+// one (batches of events, BenchmarkPostEventBatches). The bound keeps a
+// group that waits for a contact's lock (up to LockTimeout) from holding
+// up the others.
 func (s *Store) runEventGroup(group []*eventCall) {
 	s.events.groups.Add(1)
 	s.events.grouped.Add(int64(len(group)))
@@ -208,7 +212,15 @@ func (s *Store) runEventGroup(group []*eventCall) {
 	defer formed()
 	hold := time.AfterFunc(maxFormingHold, formed)
 	defer hold.Stop()
-	err := s.trackTogether(ctx, group, s.events.cfg.LockTimeout, formed)
+	progress := &groupProgress{
+		sent: func() {
+			if len(s.events.queue) >= s.events.cfg.MaxBatch {
+				formed()
+			}
+		},
+		ran: formed,
+	}
+	err := s.trackTogether(ctx, group, s.events.cfg.LockTimeout, progress)
 	for _, c := range group {
 		if err != nil {
 			c.done <- eventReply{alone: true}
@@ -216,6 +228,12 @@ func (s *Store) runEventGroup(group []*eventCall) {
 		}
 		c.done <- eventReply{out: c.out}
 	}
+}
+
+// groupProgress is what a group's transaction tells its runner: that its
+// statements are sent, and that its statement has run.
+type groupProgress struct {
+	sent, ran func()
 }
 
 // maxFormingHold is the longest an event group keeps the next one from
@@ -523,9 +541,10 @@ func trackInTx(ctx context.Context, tx pgx.Tx, stmt string, e Event) (eventOutco
 // attempt) are stored after the group commits, each in a transaction of
 // its own, as if they had come later: they find the first attempt stored.
 //
-// lockTimeout, if positive, bounds the wait for the locks; ran, if set,
-// is called once the group's statement has run (before its COMMIT).
-func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, ran func()) error {
+// lockTimeout, if positive, bounds the wait for the locks; progress, if
+// set, is told when the group's statements are sent and when its statement
+// has run (before its COMMIT).
+func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, progress *groupProgress) error {
 	calls = slices.Clone(calls)
 	slices.SortStableFunc(calls, func(a, b *eventCall) int { return cmp.Compare(a.in.ID, b.in.ID) })
 	for _, c := range calls {
@@ -539,7 +558,7 @@ func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeo
 			i--
 		}
 	}
-	if err := s.trackGroup(ctx, calls, lockTimeout, ran); err != nil {
+	if err := s.trackGroup(ctx, calls, lockTimeout, progress); err != nil {
 		return err
 	}
 	for _, c := range again {
@@ -563,7 +582,7 @@ func trackAloneError(e Event, err error) error {
 
 // trackGroup is trackTogether for calls sorted by event id, with distinct
 // ids.
-func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, ran func()) error {
+func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, progress *groupProgress) error {
 	what := fmt.Sprintf("storing %d events", len(calls))
 	if len(calls) == 1 {
 		what = "event " + calls[0].in.ID
@@ -597,6 +616,9 @@ func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout 
 	b.Queue(s.trackStatement(ctx, conn), trackEventsArgs(events)...)
 	b.Queue("commit")
 	br := conn.SendBatch(ctx, b)
+	if progress != nil {
+		progress.sent()
+	}
 	outs := make([]eventOutcome, len(calls))
 	var reread []int
 	err = func() error {
@@ -616,8 +638,8 @@ func (s *Store) trackGroup(ctx context.Context, calls []*eventCall, lockTimeout 
 		if reread, err = scanTrackedEvents(rows, events, outs); err != nil {
 			return err
 		}
-		if ran != nil {
-			ran()
+		if progress != nil {
+			progress.ran()
 		}
 		tag, err := br.Exec()
 		if err == nil && tag.String() != "COMMIT" {
