@@ -259,9 +259,10 @@ const maxFormingHold = 5 * time.Millisecond
 //
 // It answers one row per event, in order: whether the contact exists;
 // then, if the event was inserted, true, the event without its properties
-// (they are the ones sent: decoding them again costs as much as the rest of
-// the row) and how many deliveries were stored (all pending); if the id was already stored (a duplicate or
-// a reused id), false, that event and its pending deliveries; and NULLs if
+// (they are the ones sent: decoding them again costs as much as the rest
+// of the row) and how many deliveries were stored (all pending); if the id
+// was already stored (a duplicate or a reused id), false, that event and
+// its pending deliveries; and NULLs if
 // neither (no contact, or an id committed by another transaction after
 // this statement's snapshot was taken: read it again, see
 // readExistingEvent).
