@@ -186,23 +186,27 @@ func (b *eventBatcher) take() []*eventCall {
 }
 
 // runEventGroup stores a group in one transaction and replies to each call.
-// It gives the forming token back once the group's statement has run, while
-// its COMMIT is still to come, or after maxFormingHold, or when it fails;
-// but as soon as its statements are sent when a full group is already
-// queued behind it.
+// It gives the forming token back once the group's results are in, or
+// after maxFormingHold, or when it fails; but as soon as its statements are
+// sent when a full group is already queued behind it. PostgreSQL sends a
+// pipeline's results when the pipeline ends, so "the results are in" is
+// after the COMMIT: a group's statement and commit run while the next
+// group gathers its calls.
 //
 // Why then, and not as soon as the statements are sent (as the gate's
 // groups do): an event's transaction is mostly the statement's fixed cost
 // (starting a plan over a dozen relations, compiling the outbox's CHECK
-// constraints), paid once per group. The calls that arrive while a group's
-// statement runs go together in the next one, which runs while this one
-// commits, rather than in a group of their own beside it: groups come out
-// about twice as large and an event costs the machine about a fifth less
-// CPU (BenchmarkTrackEvent's events/tx and machine-cpu-µs/event). A next
-// group that is full already cannot grow by waiting: it runs beside this
-// one (batches of events, BenchmarkPostEventBatches). The bound keeps a
-// group that waits for a contact's lock (up to LockTimeout) from holding
-// up the others.
+// constraints), paid once per group. The calls that arrive while a group
+// is in flight go together in the next one, rather than in a group of
+// their own beside it: groups come out about twice as large and an event
+// costs the machine about a quarter less CPU, and single events come in
+// faster (BenchmarkTrackEvent's events/tx and machine-cpu-µs/event;
+// BenchmarkPostEventsWrk side by side). Committing in a second round trip,
+// so that the next group could form before the commit, made groups smaller
+// again and was slower. A next group that is full already cannot grow by
+// waiting: it runs beside this one (batches of events,
+// BenchmarkPostEventBatches). The bound keeps a group that waits for a
+// contact's lock (up to LockTimeout) from holding up the others.
 func (s *Store) runEventGroup(group []*eventCall) {
 	s.events.groups.Add(1)
 	s.events.grouped.Add(int64(len(group)))
@@ -231,7 +235,7 @@ func (s *Store) runEventGroup(group []*eventCall) {
 }
 
 // groupProgress is what a group's transaction tells its runner: that its
-// statements are sent, and that its statement has run.
+// statements are sent, and that its results are in.
 type groupProgress struct {
 	sent, ran func()
 }
@@ -543,8 +547,8 @@ func trackInTx(ctx context.Context, tx pgx.Tx, stmt string, e Event) (eventOutco
 // its own, as if they had come later: they find the first attempt stored.
 //
 // lockTimeout, if positive, bounds the wait for the locks; progress, if
-// set, is told when the group's statements are sent and when its statement
-// has run (before its COMMIT).
+// set, is told when the group's statements are sent and when its results
+// are in.
 func (s *Store) trackTogether(ctx context.Context, calls []*eventCall, lockTimeout time.Duration, progress *groupProgress) error {
 	calls = slices.Clone(calls)
 	slices.SortStableFunc(calls, func(a, b *eventCall) int { return cmp.Compare(a.in.ID, b.in.ID) })
