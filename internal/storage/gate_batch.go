@@ -83,10 +83,11 @@ type groupQueue[C any] struct {
 	queue   chan C
 	running atomic.Int32
 	// forming is a token (a one-slot channel) held by the runner that forms
-	// a group, from taking its calls until the group's writes are sent. The
-	// next group thus forms while this one's commit is in flight, from the
-	// calls that arrived in the meantime, rather than as soon as a runner
-	// is free: groups come out larger, and transactions still overlap.
+	// a group, from taking its calls until its runGroup gives it back: the
+	// gate's once the group's writes are sent (runGateGroup), TrackEvent's
+	// once the group's results are in (runEventGroup says why). The next
+	// group thus forms from the calls that arrived in the meantime, rather
+	// than as soon as a runner is free: groups come out larger.
 	forming chan struct{}
 	// Shared transactions run, and the calls they carried.
 	groups, grouped atomic.Int64
@@ -152,8 +153,8 @@ func submit[C, R any](q *groupQueue[C], ctx context.Context, call C, done <-chan
 }
 
 // runGroups is one runner: it forms groups with take, holding the forming
-// token, and hands each to runGroup (which gives the token back once the
-// group's writes are sent), until take finds nothing.
+// token, and hands each to runGroup (which gives the token back, see
+// forming), until take finds nothing.
 func (q *groupQueue[C]) runGroups(take func() []C, runGroup func([]C)) {
 	for {
 		q.forming <- struct{}{}
