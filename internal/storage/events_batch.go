@@ -195,9 +195,9 @@ func (b *eventBatcher) take() []*eventCall {
 // group gathers its calls.
 //
 // Why then, and not as soon as the statements are sent (as the gate's
-// groups do): an event's transaction is mostly the statement's fixed cost
-// (starting a plan over a dozen relations, compiling the outbox's CHECK
-// constraints), paid once per group. The calls that arrive while a group
+// groups do): an event's transaction is largely the statement's fixed cost
+// (starting a plan over a dozen relations, the commit), paid once per
+// group. The calls that arrive while a group
 // is in flight go together in the next one, rather than in a group of
 // their own beside it: groups come out about twice as large and an event
 // costs the machine about a quarter less CPU, and single events come in
